@@ -1,0 +1,40 @@
+//! # ppp-core: the PPP link as Sans-IO machines
+//!
+//! PPP framing (HDLC address/control, PFC/ACFC, RFC 1662 async framing),
+//! the RFC 1661 option-negotiation automaton written once and shared by
+//! LCP, IPCP and CCP, authentication (PAP, CHAP-MD5, MS-CHAPv1, MS-CHAPv2,
+//! both roles), IPCP with address pools and RFC 1877 DNS/NBNS, CCP with
+//! MPPE (through the `mppe` crate, default feature `mppe`), and the AAA
+//! side.
+//!
+//! `#![no_std]`, no allocator, no `unsafe`, no sockets, clocks, threads or
+//! randomness: challenges, magic numbers and identifiers are supplied by the
+//! host.
+//!
+//! ## Conventions shared by `pptp-core`, `ppp-core` and `mppe`
+//!
+//! **Layout.** `wire/` holds zero-copy views over `&[u8]` and `Repr` types
+//! with `parse`/`emit`; machines live outside `wire/`.
+//!
+//! **Time.** [`time::Instant`] and [`time::Duration`] are `u64`
+//! milliseconds since an origin the host picks (the same representation as
+//! `pptp_core::time`). See [`time`].
+//!
+//! **Errors.** One `#[non_exhaustive]` enum per layer, `Copy`, carrying what
+//! went wrong, `Display` without allocating; `std::error::Error` with the
+//! `std` feature.
+//!
+//! **Machines.** `handle_input(now, bytes)`, `poll_transmit(now, &mut buf)
+//! -> Option<Transmit>`, `poll_timeout() -> Option<Instant>`,
+//! `handle_timeout(now)`, `poll_event() -> Option<Event>`, driven in a loop
+//! until nothing is left to poll (see `pptp_core`'s crate docs).
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod time;
+
+pub use time::{Duration, Instant};
