@@ -1,0 +1,3 @@
+//! Shared pieces of the std host programs in `src/bin/`.
+
+pub mod pcap;
