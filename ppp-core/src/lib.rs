@@ -35,6 +35,7 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod ipcp;
 pub mod time;
 
 pub use time::{Duration, Instant};
