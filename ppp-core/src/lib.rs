@@ -35,6 +35,8 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod auth;
 pub mod time;
+pub mod wire;
 
 pub use time::{Duration, Instant};
