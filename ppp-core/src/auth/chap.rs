@@ -561,6 +561,11 @@ impl ChapPeer {
         self.method
     }
 
+    /// Replaces the secret used for later Challenges (re-challenges).
+    pub fn set_secret(&mut self, secret: Secret) {
+        self.secret = secret;
+    }
+
     /// Supplies another MS-CHAPv2 Peer-Challenge for the next Challenge
     /// (re-challenge or retry). Without one the last is reused.
     pub fn feed_peer_challenge(&mut self, peer_challenge: [u8; 16]) -> Result<(), SetupError> {

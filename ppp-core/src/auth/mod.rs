@@ -690,6 +690,9 @@ impl Peer {
 }
 
 #[cfg(test)]
+mod tests;
+
+#[cfg(test)]
 pub(crate) mod testdata {
     //! Loads the shared vectors copied into `tests/data/`.
     extern crate std;
