@@ -95,7 +95,6 @@ pub struct AuthRequest {
 /// Attributes an AAA server may assign with an Accept (RADIUS
 /// Framed-IP-Address, DNS); the link hands them to IPCP.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Attributes {
     /// Address for the peer.
     pub address: Option<Ipv4Addr>,
@@ -119,7 +118,7 @@ pub struct Accept {
 }
 
 impl Accept {
-    /// Sets the authenticator response from its "S=<40 hex>" text, as
+    /// Sets the authenticator response from its `S=<40 hex>` text, as
     /// found in RADIUS MS-CHAP2-Success after the Ident octet.
     pub fn with_authenticator_response_text(mut self, text: &[u8]) -> Result<Self, wire::Error> {
         self.authenticator_response = Some(wire::parse_authenticator_response(text)?);

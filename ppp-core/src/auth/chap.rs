@@ -6,18 +6,18 @@
 use super::aaa::{AuthRequest, AuthResponse, Verdict, Verifier};
 use super::credentials::Secret;
 use super::{
-    crypto, name_from, AuthenticatorConfig, Challenge, Event, Events, Failure,
-    FailureReason, Message, Method, MppeKeyMaterial, Name, PeerConfig, SetupError, Success,
-    Transmit, MAX_CHALLENGE_LEN,
+    crypto, name_from, AuthenticatorConfig, Challenge, Event, Events, Failure, FailureReason,
+    Message, Method, MppeKeyMaterial, Name, PeerConfig, SetupError, Success, Transmit,
+    MAX_CHALLENGE_LEN,
 };
 use crate::time::Instant;
 use crate::wire::auth::{
-    ChapRepr, FailureChallenge, MsChapFailure, MsChapV1Response, MsChapV2Response,
-    MsChapV2Success, ERROR_AUTHENTICATION_FAILURE, MSCHAP_RESPONSE_LEN, PROTOCOL_CHAP,
+    ChapRepr, FailureChallenge, MsChapFailure, MsChapV1Response, MsChapV2Response, MsChapV2Success,
+    ERROR_AUTHENTICATION_FAILURE, MSCHAP_RESPONSE_LEN, PROTOCOL_CHAP,
 };
 
 /// Longest Success/Failure message the authenticator builds: "S=" + 40
-/// hex + " M=" + message, or "E=… R=… C=<32 hex> V=3 M=" + message.
+/// hex + " M=" + message, or `E=… R=… C=<32 hex> V=3 M=` + message.
 const REPLY_LEN: usize = 64 + super::MAX_MESSAGE_LEN;
 
 fn check_challenge(method: Method, challenge: &[u8]) -> Result<Challenge, SetupError> {
@@ -592,13 +592,16 @@ impl ChapPeer {
         let stored = Challenge::from_slice(challenge).map_err(|_| bad)?;
         let secret_reason = |e| match e {
             super::credentials::SecretError::CleartextRequired => FailureReason::CleartextRequired,
-            super::credentials::SecretError::Unhashable(e) => FailureReason::StoredSecretUnusable(e),
+            super::credentials::SecretError::Unhashable(e) => {
+                FailureReason::StoredSecretUnusable(e)
+            }
         };
         let mut value = heapless::Vec::new();
         let (expected, key_material) = match self.method {
             Method::ChapMd5 => {
                 let password = self.secret.cleartext().map_err(secret_reason)?;
-                let response = crypto::chap_md5_response(identifier, password.as_bytes(), challenge);
+                let response =
+                    crypto::chap_md5_response(identifier, password.as_bytes(), challenge);
                 let _ = value.extend_from_slice(&response);
                 (None, None)
             }

@@ -97,7 +97,10 @@ impl fmt::Display for SecretError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SecretError::CleartextRequired => {
-                write!(f, "method needs the cleartext password, only the NT hash is known")
+                write!(
+                    f,
+                    "method needs the cleartext password, only the NT hash is known"
+                )
             }
             SecretError::Unhashable(e) => write!(f, "cannot compute the NT hash: {e}"),
         }
@@ -168,9 +171,9 @@ impl NtHash {
 
     /// Wraps a 16-octet slice.
     pub fn from_slice(hash: &[u8]) -> Result<Self, CredentialError> {
-        let hash: [u8; 16] = hash.try_into().map_err(|_| CredentialError::BadHashLength {
-            length: hash.len(),
-        })?;
+        let hash: [u8; 16] = hash
+            .try_into()
+            .map_err(|_| CredentialError::BadHashLength { length: hash.len() })?;
         Ok(NtHash(hash))
     }
 
@@ -205,6 +208,8 @@ impl fmt::Debug for NtHash {
 }
 
 /// What is known about a user's password.
+// No allocator (no_std, no alloc): variants are stored inline, by design.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Secret {
     /// The cleartext password: every method works.
@@ -400,7 +405,10 @@ mod tests {
         assert_eq!(either.lookup(b"DOMAIN\\cisco").unwrap().name(), b"cisco");
         assert_eq!(either.lookup(b"OTHER\\bob").unwrap().name(), b"OTHER\\bob");
         assert!(either.lookup(b"bob").is_none());
-        assert!(either.lookup(b"Cisco").is_none(), "names are case-sensitive");
+        assert!(
+            either.lookup(b"Cisco").is_none(),
+            "names are case-sensitive"
+        );
         assert_eq!(DomainRule::default(), DomainRule::ExactThenStripped);
     }
 
@@ -415,7 +423,10 @@ mod tests {
         );
         // Replacing an existing user does not need room.
         s.insert(b"a", Secret::nt_hash(&[7; 16]).unwrap()).unwrap();
-        assert_eq!(s.lookup(b"a").unwrap().secret(), &Secret::NtHash(NtHash::from_bytes([7; 16])));
+        assert_eq!(
+            s.lookup(b"a").unwrap().secret(),
+            &Secret::NtHash(NtHash::from_bytes([7; 16]))
+        );
         assert_eq!(s.len(), 2);
         assert!(s.remove(b"a"));
         assert!(!s.remove(b"a"));
@@ -440,7 +451,10 @@ mod tests {
     #[test]
     fn hash_only_secret_refuses_cleartext_methods() {
         let secret = Secret::NtHash(NtHash::from_password(b"cisco").unwrap());
-        assert_eq!(secret.cleartext().err(), Some(SecretError::CleartextRequired));
+        assert_eq!(
+            secret.cleartext().err(),
+            Some(SecretError::CleartextRequired)
+        );
         assert!(secret.lm_hash().is_none());
         assert_eq!(
             secret.to_nt_hash().unwrap(),

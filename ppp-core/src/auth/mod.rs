@@ -44,7 +44,7 @@
 //!
 //! On an MS-CHAP rejection with error 691 the authenticator allows up to
 //! [`AuthenticatorConfig::max_retries`] further attempts (default 2): it
-//! sends Failure "E=691 R=1 C=<new challenge> …" with a fresh host
+//! sends Failure `E=691 R=1 C=<new challenge> …` with a fresh host
 //! challenge and waits [`AuthenticatorConfig::wait_timeout`] for a new
 //! Response (RFC 2433 §5, RFC 2759 §6). After the last attempt it sends
 //! "R=0" and reports the failure; [`FailureReason::windows_error`] gives
@@ -279,7 +279,10 @@ impl fmt::Display for FailureReason {
             FailureReason::UnknownUser => write!(f, "unknown user"),
             FailureReason::WrongPassword => write!(f, "wrong password"),
             FailureReason::CleartextRequired => {
-                write!(f, "method needs the cleartext password, only the NT hash is stored")
+                write!(
+                    f,
+                    "method needs the cleartext password, only the NT hash is stored"
+                )
             }
             FailureReason::StoredSecretUnusable(e) => write!(f, "stored password unusable: {e}"),
             FailureReason::LmResponseRefused => write!(f, "LM-only MS-CHAPv1 response refused"),
@@ -335,6 +338,8 @@ pub struct Failure {
 }
 
 /// What a machine reports to the host.
+// No allocator (no_std, no alloc): variants are stored inline, by design.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// Authentication succeeded.
@@ -490,6 +495,8 @@ pub fn message_from(bytes: &[u8]) -> Message {
 }
 
 /// The authenticator for any method: the side that checks the peer.
+// No allocator (no_std, no alloc): variants are stored inline, by design.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Authenticator {
     /// PAP.
@@ -597,6 +604,8 @@ impl Authenticator {
 }
 
 /// The peer for any method: the side that proves its identity.
+// No allocator (no_std, no alloc): variants are stored inline, by design.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Peer {
     /// PAP.

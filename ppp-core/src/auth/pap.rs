@@ -5,8 +5,8 @@
 use super::aaa::{AuthRequest, AuthResponse, Verdict, Verifier};
 use super::credentials::{Password, Secret};
 use super::{
-    name_from, AuthenticatorConfig, Event, Events, Failure, FailureReason, Message,
-    Method, Name, PeerConfig, SetupError, Success, Transmit,
+    name_from, AuthenticatorConfig, Event, Events, Failure, FailureReason, Message, Method, Name,
+    PeerConfig, SetupError, Success, Transmit,
 };
 use crate::time::Instant;
 use crate::wire::auth::{PapRepr, PROTOCOL_PAP};

@@ -72,20 +72,9 @@ impl Exchange {
         }
     }
 
-    fn setup(
-        method: Method,
-        config: AuthenticatorConfig,
-        username: &str,
-        secret: Secret,
-    ) -> Self {
-        let auth = Authenticator::new(
-            method,
-            config,
-            Instant::ZERO,
-            1,
-            &challenge_for(method),
-        )
-        .unwrap();
+    fn setup(method: Method, config: AuthenticatorConfig, username: &str, secret: Secret) -> Self {
+        let auth =
+            Authenticator::new(method, config, Instant::ZERO, 1, &challenge_for(method)).unwrap();
         let peer = Peer::new(
             method,
             PeerConfig::default(),
@@ -254,7 +243,10 @@ fn mschapv2_key_material_matches_rfc_values() {
         password_hash_hash: hex_n(&v["password_hash_hash"]),
         nt_response: hex_n(&v["nt_response"]),
     };
-    assert_eq!(only_success(&x.auth_events).key_material, Some(expected.clone()));
+    assert_eq!(
+        only_success(&x.auth_events).key_material,
+        Some(expected.clone())
+    );
     assert_eq!(only_success(&x.peer_events).key_material, Some(expected));
     // The exact frames of the vector (constructed per RFC 2759 §3-5).
     assert_eq!(x.to_peer[0], frame_body(&v["challenge_packet"], 0xc223));
@@ -331,8 +323,16 @@ fn mschapv1_pix_challenge_frames_exact() {
         );
         x.run(Some(&store()));
         let success = only_success(&x.auth_events);
-        assert_eq!(x.to_peer[0], frame_body(&v["challenge_packet"], 0xc223), "{id}");
-        assert_eq!(x.to_auth[0], frame_body(&v["response_packet"], 0xc223), "{id}");
+        assert_eq!(
+            x.to_peer[0],
+            frame_body(&v["challenge_packet"], 0xc223),
+            "{id}"
+        );
+        assert_eq!(
+            x.to_auth[0],
+            frame_body(&v["response_packet"], 0xc223),
+            "{id}"
+        );
         // The PIX answered ff03c22303010004: Success, no message.
         assert_eq!(x.to_peer[1], [3, 1, 0, 4], "{id}");
         let lm: [u8; 16] = hex_n(&v["lm_password_hash"]);
@@ -346,7 +346,10 @@ fn mschapv1_pix_challenge_frames_exact() {
             }),
             "{id}"
         );
-        assert_eq!(only_success(&x.peer_events).key_material, success.key_material);
+        assert_eq!(
+            only_success(&x.peer_events).key_material,
+            success.key_material
+        );
     }
 }
 
@@ -367,7 +370,10 @@ fn mschapv1_windows9x_lm_filled_response_is_accepted() {
     .unwrap();
     let mut buf = [0u8; 64];
     let t = auth.poll_transmit(Instant::ZERO, &mut buf).unwrap();
-    assert_eq!(&buf[..t.len], &frame_body(&v["challenge_packet"], 0xc223)[..]);
+    assert_eq!(
+        &buf[..t.len],
+        &frame_body(&v["challenge_packet"], 0xc223)[..]
+    );
     auth.handle_packet_with(
         Instant::ZERO,
         &frame_body(&v["response_packet"], 0xc223),
@@ -587,8 +593,9 @@ fn mschap_retry_with_new_challenge_then_success() {
         x.run(Some(&store));
         // The retry Response uses the Failure's Identifier plus one and
         // answers the new challenge.
-        let ChapRepr::Response { identifier: rid, .. } =
-            ChapRepr::parse_bytes(x.to_auth.last().unwrap()).unwrap()
+        let ChapRepr::Response {
+            identifier: rid, ..
+        } = ChapRepr::parse_bytes(x.to_auth.last().unwrap()).unwrap()
         else {
             panic!()
         };
@@ -707,7 +714,12 @@ fn mschapv2_mutual_authentication_failure() {
         Some(PEER_CHALLENGE),
     )
     .unwrap();
-    peer.handle_packet(Instant::ZERO, &[1, 5, 0, 21, 16, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+    peer.handle_packet(
+        Instant::ZERO,
+        &[
+            1, 5, 0, 21, 16, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+        ],
+    );
     let mut buf = [0u8; 128];
     peer.poll_transmit(Instant::ZERO, &mut buf).unwrap();
     peer.handle_packet(Instant::ZERO, b"\x03\x05\x00\x0eM=Welcome!");
@@ -733,7 +745,7 @@ fn mschapv2_tampered_success_in_flight_is_refused() {
     let t = x.auth.poll_transmit(x.now, &mut buf).unwrap();
     x.peer.handle_packet(x.now, &buf[..t.len]);
     let t = x.peer.poll_transmit(x.now, &mut buf).unwrap();
-    x.auth.handle_packet_with(x.now, &buf[..t.len].to_vec(), &store);
+    x.auth.handle_packet_with(x.now, &buf[..t.len], &store);
     let t = x.auth.poll_transmit(x.now, &mut buf).unwrap();
     let mut success = buf[..t.len].to_vec();
     success[4 + 2] = if success[6] == b'0' { b'1' } else { b'0' };
@@ -898,7 +910,8 @@ fn external_aaa_accept_after_delay_without_duplicate_requests() {
         ));
         // A second verdict is refused.
         assert_eq!(
-            x.auth.verdict(x.now, Verdict::reject(FailureReason::WrongPassword)),
+            x.auth
+                .verdict(x.now, Verdict::reject(FailureReason::WrongPassword)),
             Err(SetupError::NotWaiting)
         );
     }
@@ -943,7 +956,10 @@ fn external_mschapv2_accept_from_radius_success_text() {
     x.run(None);
     only_success(&x.auth_events);
     let p = only_success(&x.peer_events);
-    assert!(matches!(p.key_material, Some(MppeKeyMaterial::MsChapV2 { .. })));
+    assert!(matches!(
+        p.key_material,
+        Some(MppeKeyMaterial::MsChapV2 { .. })
+    ));
 
     // An Accept without it cannot prove the server to the peer.
     let mut x = Exchange::setup(
@@ -1104,7 +1120,12 @@ fn challenge_transmissions_are_bounded() {
 #[test]
 fn pap_peer_retransmits_with_new_identifier_and_gives_up() {
     let store = store();
-    let mut x = Exchange::setup(Method::Pap, AuthenticatorConfig::default(), "cisco", pw("cisco"));
+    let mut x = Exchange::setup(
+        Method::Pap,
+        AuthenticatorConfig::default(),
+        "cisco",
+        pw("cisco"),
+    );
     x.drop_to_auth = 1;
     x.run_to_end(Some(&store));
     only_success(&x.peer_events);
@@ -1159,10 +1180,17 @@ fn duplicate_request_after_verdict_gets_same_answer() {
     let store = store();
     // PAP: the Ack was lost; the repeated request (new Identifier) is
     // answered with an Ack again and no second Success event.
-    let mut auth =
-        Authenticator::new(Method::Pap, AuthenticatorConfig::default(), Instant::ZERO, 0, &[])
-            .unwrap();
-    let request = [1, 1, 0, 16, 5, b'c', b'i', b's', b'c', b'o', 5, b'c', b'i', b's', b'c', b'o'];
+    let mut auth = Authenticator::new(
+        Method::Pap,
+        AuthenticatorConfig::default(),
+        Instant::ZERO,
+        0,
+        &[],
+    )
+    .unwrap();
+    let request = [
+        1, 1, 0, 16, 5, b'c', b'i', b's', b'c', b'o', 5, b'c', b'i', b's', b'c', b'o',
+    ];
     auth.handle_packet_with(Instant::ZERO, &request, &store);
     assert!(matches!(auth.poll_event(), Some(Event::Success(_))));
     let mut buf = [0u8; 64];
@@ -1289,7 +1317,11 @@ fn machines_ignore_bad_and_foreign_packets() {
             let value = [0u8; 49];
             let len = ChapRepr::Response {
                 identifier: 99,
-                value: if method == Method::ChapMd5 { &value[..16] } else { &value },
+                value: if method == Method::ChapMd5 {
+                    &value[..16]
+                } else {
+                    &value
+                },
                 name: b"cisco",
             }
             .emit(&mut response)
@@ -1426,9 +1458,14 @@ fn waits_time_out() {
         other => panic!("{other:?}"),
     }
     // The PAP authenticator waits 30 s for a request.
-    let mut auth =
-        Authenticator::new(Method::Pap, AuthenticatorConfig::default(), Instant::ZERO, 0, &[])
-            .unwrap();
+    let mut auth = Authenticator::new(
+        Method::Pap,
+        AuthenticatorConfig::default(),
+        Instant::ZERO,
+        0,
+        &[],
+    )
+    .unwrap();
     assert_eq!(auth.poll_timeout(), Some(Instant::from_millis(30_000)));
     auth.handle_timeout(Instant::from_millis(30_000));
     match auth.poll_event() {
@@ -1564,13 +1601,29 @@ fn success_message_roundtrip_through_machines() {
 #[test]
 fn events_never_print_secrets() {
     let store = store();
-    let mut x = Exchange::setup(Method::Pap, AuthenticatorConfig::default(), "cisco", pw("hunter2"));
+    let mut x = Exchange::setup(
+        Method::Pap,
+        AuthenticatorConfig::default(),
+        "cisco",
+        pw("hunter2"),
+    );
     x.run(None);
     let text = std::format!("{:?}", x.auth_events);
     assert!(text.contains("redacted"), "{text}");
-    assert!(!text.contains("hunter2") && !text.contains("104, 117, 110"), "{text}");
-    let mut x = Exchange::setup(Method::MsChapV2, AuthenticatorConfig::default(), "cisco", pw("cisco"));
+    assert!(
+        !text.contains("hunter2") && !text.contains("104, 117, 110"),
+        "{text}"
+    );
+    let mut x = Exchange::setup(
+        Method::MsChapV2,
+        AuthenticatorConfig::default(),
+        "cisco",
+        pw("cisco"),
+    );
     x.run(Some(&store));
     let text = std::format!("{:?}", x.auth_events);
-    assert!(text.contains("MppeKeyMaterial::MsChapV2(<redacted>)"), "{text}");
+    assert!(
+        text.contains("MppeKeyMaterial::MsChapV2(<redacted>)"),
+        "{text}"
+    );
 }

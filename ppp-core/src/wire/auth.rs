@@ -126,7 +126,10 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Error::Truncated { needed, available } => {
-                write!(f, "packet truncated: {needed} octets needed, {available} available")
+                write!(
+                    f,
+                    "packet truncated: {needed} octets needed, {available} available"
+                )
             }
             Error::BadLength { length, available } => {
                 write!(f, "bad Length {length} ({available} octets available)")
@@ -148,7 +151,10 @@ impl fmt::Display for Error {
             } => write!(f, "{field:?} is {actual} octets, expected {expected}"),
             Error::TooLong { field, length } => write!(f, "{field:?} too long: {length} octets"),
             Error::BufferTooSmall { needed, available } => {
-                write!(f, "buffer too small: {needed} octets needed, {available} available")
+                write!(
+                    f,
+                    "buffer too small: {needed} octets needed, {available} available"
+                )
             }
             Error::MissingAttribute { attribute } => {
                 write!(f, "MS-CHAP message lacks {}=", attribute as char)
@@ -905,7 +911,7 @@ fn parse_decimal(text: &[u8], attribute: u8) -> Result<u32> {
     Ok(value)
 }
 
-/// Parses the authenticator response string "S=<40 hex digits>" alone (as
+/// Parses the authenticator response string `S=<40 hex digits>` alone (as
 /// in RADIUS MS-CHAP2-Success after its Ident octet, RFC 2548 §2.3.3).
 pub fn parse_authenticator_response(text: &[u8]) -> Result<[u8; 20]> {
     match text {
@@ -916,9 +922,7 @@ pub fn parse_authenticator_response(text: &[u8]) -> Result<[u8; 20]> {
 
 /// Formats an authenticator response as "S=" and 40 upper-case hex digits
 /// (RFC 2759 §8.7).
-pub fn format_authenticator_response(
-    response: &[u8; 20],
-) -> [u8; AUTHENTICATOR_RESPONSE_STR_LEN] {
+pub fn format_authenticator_response(response: &[u8; 20]) -> [u8; AUTHENTICATOR_RESPONSE_STR_LEN] {
     let mut out = [0u8; AUTHENTICATOR_RESPONSE_STR_LEN];
     let mut w = Writer::new(&mut out);
     w.put(b"S=");
@@ -926,7 +930,7 @@ pub fn format_authenticator_response(
     out
 }
 
-/// The MS-CHAPv2 Success message (RFC 2759 §5): "S=<auth_string> M=<message>".
+/// The MS-CHAPv2 Success message (RFC 2759 §5): `S=<auth_string> M=<message>`.
 ///
 /// Parsing is tolerant: attributes in any order, `M=` optional (Windows
 /// and pppd accept and send "S=…" alone), hex in either case.
@@ -962,7 +966,7 @@ impl<'a> MsChapV2Success<'a> {
         AUTHENTICATOR_RESPONSE_STR_LEN + self.message.map_or(0, |m| 3 + m.len())
     }
 
-    /// Writes "S=<40 hex>[ M=<message>]" into `buf`, returning its length.
+    /// Writes `S=<40 hex>[ M=<message>]` into `buf`, returning its length.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
         let len = self.buffer_len();
         check_room(len, buf)?;
@@ -1008,7 +1012,7 @@ pub const ERROR_PASSWD_EXPIRED: u32 = 648;
 pub const ERROR_NO_DIALIN_PERMISSION: u32 = 649;
 
 /// The MS-CHAP Failure message (RFC 2433 §5, RFC 2759 §6):
-/// "E=eeeeeeeeee R=r C=cccc… V=vvvvvvvvvv M=<msg>".
+/// `E=eeeeeeeeee R=r C=cccc… V=vvvvvvvvvv M=<msg>`.
 ///
 /// Parsing is tolerant: attributes in any order; only `E=` is required;
 /// a missing `R=` means no retry. Unknown attributes are skipped.
@@ -1080,7 +1084,7 @@ impl<'a> MsChapFailure<'a> {
         len
     }
 
-    /// Writes "E=… R=…[ C=…][ V=…][ M=…]" into `buf`, returning its length.
+    /// Writes `E=… R=…[ C=…][ V=…][ M=…]` into `buf`, returning its length.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
         let len = self.buffer_len();
         check_room(len, buf)?;
@@ -1595,11 +1599,16 @@ mod tests {
     #[test]
     fn mschapv2_success_parsing_is_tolerant() {
         let hex40 = b"407A5589115FD0D6209F510FE9C04566932CDA56";
-        let expected = parse_authenticator_response(b"S=407A5589115FD0D6209F510FE9C04566932CDA56")
-            .unwrap();
+        let expected =
+            parse_authenticator_response(b"S=407A5589115FD0D6209F510FE9C04566932CDA56").unwrap();
         let mut lower = Vec::from(&b"S="[..]);
         lower.extend(hex40.to_ascii_lowercase());
-        assert_eq!(MsChapV2Success::parse(&lower).unwrap().authenticator_response, expected);
+        assert_eq!(
+            MsChapV2Success::parse(&lower)
+                .unwrap()
+                .authenticator_response,
+            expected
+        );
         let mut text = Vec::from(&b"M=hello there S="[..]);
         text.extend_from_slice(hex40);
         // M= runs to the end, so S= after it is part of the message.
@@ -1687,7 +1696,9 @@ mod tests {
         assert!(!parsed.retry);
         assert_eq!(
             parsed.challenge,
-            Some(FailureChallenge::V1([0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77]))
+            Some(FailureChallenge::V1([
+                0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77
+            ]))
         );
         assert_eq!(parsed.version, Some(2));
 
@@ -1716,7 +1727,10 @@ mod tests {
             MsChapFailure::parse(b"E=691 C=00112233445566zz"),
             Err(Error::BadAttribute { attribute: b'C' })
         );
-        assert_eq!(MsChapFailure::parse(b"E=4294967295").unwrap().error, u32::MAX);
+        assert_eq!(
+            MsChapFailure::parse(b"E=4294967295").unwrap().error,
+            u32::MAX
+        );
         assert_eq!(
             parsed.emit(&mut [0u8; 4]),
             Err(Error::BufferTooSmall {
