@@ -238,14 +238,9 @@ pub fn verify_with_secret(request: &AuthRequest, secret: &Secret) -> Verdict {
                 Err(e) => return secret_failure(e),
             };
             let expected = crypto::mschapv1_nt_response(challenge, hash.as_bytes());
-            let lm_hash_prefix = secret.lm_hash().map(|lm| {
-                let mut prefix = [0u8; 8];
-                prefix.copy_from_slice(&lm[..8]);
-                prefix
-            });
             let key = MppeKeyMaterial::MsChapV1 {
                 password_hash_hash: hash.hash_hash(),
-                lm_hash_prefix,
+                lm_hash_prefix: secret.lm_hash_prefix(),
                 challenge: *challenge,
             };
             accept(

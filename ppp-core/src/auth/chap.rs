@@ -616,16 +616,11 @@ impl ChapPeer {
                     flags: 1,
                 };
                 let _ = value.extend_from_slice(&response.to_bytes());
-                let lm_hash_prefix = self.secret.lm_hash().map(|lm| {
-                    let mut prefix = [0u8; 8];
-                    prefix.copy_from_slice(&lm[..8]);
-                    prefix
-                });
                 (
                     None,
                     Some(MppeKeyMaterial::MsChapV1 {
                         password_hash_hash: hash.hash_hash(),
-                        lm_hash_prefix,
+                        lm_hash_prefix: self.secret.lm_hash_prefix(),
                         challenge,
                     }),
                 )

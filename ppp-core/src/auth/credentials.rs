@@ -255,6 +255,16 @@ impl Secret {
             Secret::NtHash(_) => None,
         }
     }
+
+    /// The first 8 octets of the LM hash, the input of RFC 3079 §2.1
+    /// 40/56-bit MPPE keys; the rest of the hash is wiped.
+    pub fn lm_hash_prefix(&self) -> Option<[u8; 8]> {
+        let mut lm = self.lm_hash()?;
+        let mut prefix = [0u8; 8];
+        prefix.copy_from_slice(&lm[..8]);
+        lm.zeroize();
+        Some(prefix)
+    }
 }
 
 /// How the store matches a received user name against configured names.

@@ -1627,3 +1627,155 @@ fn events_never_print_secrets() {
         "{text}"
     );
 }
+
+/// The CHAP lines of the real pppd 2.4.9 session (pptp-linux client,
+/// pptpd server) in `tests/data/pppd-mschapv2-mppe128-pppd-client.log`.
+struct PppdExchange {
+    identifier: u8,
+    challenge: Vec<u8>,
+    authenticator_name: Vec<u8>,
+    response: Vec<u8>,
+    username: Vec<u8>,
+    success_message: Vec<u8>,
+}
+
+fn pppd_exchange() -> PppdExchange {
+    let log = include_str!("../../tests/data/pppd-mschapv2-mppe128-pppd-client.log");
+    let line = |prefix: &str| {
+        log.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} line"))
+    };
+    // `id=0x9e <hex>, name = "x"]`
+    let value_and_name = |rest: &str| {
+        let (id, rest) = rest.split_once(' ').unwrap();
+        let id = u8::from_str_radix(id.trim_start_matches("id=0x"), 16).unwrap();
+        let (hex_value, rest) = rest.trim_start_matches('<').split_once('>').unwrap();
+        let name = rest.split('"').nth(1).unwrap();
+        let value = hex(&toml::Value::String(hex_value.into()));
+        (id, value, name.as_bytes().to_vec())
+    };
+    let (identifier, challenge, authenticator_name) = value_and_name(line("rcvd [CHAP Challenge "));
+    let (response_id, response, username) = value_and_name(line("sent [CHAP Response "));
+    assert_eq!(response_id, identifier);
+    let success = line("rcvd [CHAP Success ");
+    assert!(success.starts_with(&std::format!("id=0x{identifier:02x} ")));
+    let success_message = success.split('"').nth(1).unwrap().as_bytes().to_vec();
+    PppdExchange {
+        identifier,
+        challenge,
+        authenticator_name,
+        response,
+        username,
+        success_message,
+    }
+}
+
+/// The lab's secret for `labuser` (shared/lab/conf/chap-secrets and the
+/// captures' README entry).
+const LAB_PASSWORD: &str = "labpass";
+
+#[test]
+fn interop_pppd_client_against_our_authenticator() {
+    let pppd = pppd_exchange();
+    let mut store: CredentialStore<1> = CredentialStore::new(DomainRule::Exact);
+    store
+        .insert_password(&pppd.username, LAB_PASSWORD.as_bytes())
+        .unwrap();
+    let config = AuthenticatorConfig {
+        name: Name::from_slice(&pppd.authenticator_name).unwrap(),
+        success_message: message_from(b"Access granted"),
+        ..AuthenticatorConfig::default()
+    };
+    let mut auth = Authenticator::new(
+        Method::MsChapV2,
+        config,
+        Instant::ZERO,
+        pppd.identifier,
+        &pppd.challenge,
+    )
+    .unwrap();
+    let mut buf = [0u8; 256];
+    let t = auth.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+    assert_eq!(
+        ChapRepr::parse_bytes(&buf[..t.len]).unwrap(),
+        ChapRepr::Challenge {
+            identifier: pppd.identifier,
+            value: &pppd.challenge,
+            name: &pppd.authenticator_name,
+        }
+    );
+    // pppd's Response, byte for byte as logged.
+    let mut response = [0u8; 128];
+    let len = ChapRepr::Response {
+        identifier: pppd.identifier,
+        value: &pppd.response,
+        name: &pppd.username,
+    }
+    .emit(&mut response)
+    .unwrap();
+    auth.handle_packet_with(Instant::ZERO, &response[..len], &store);
+    assert!(matches!(auth.poll_event(), Some(Event::Success(_))));
+    // Our Success is exactly what pptpd sent.
+    let t = auth.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+    assert_eq!(
+        ChapRepr::parse_bytes(&buf[..t.len]).unwrap(),
+        ChapRepr::Success {
+            identifier: pppd.identifier,
+            message: &pppd.success_message,
+        }
+    );
+}
+
+#[test]
+fn interop_our_peer_against_pptpd_authenticator() {
+    let pppd = pppd_exchange();
+    // Reuse pppd's Peer-Challenge so our Response must equal its own.
+    let peer_challenge: [u8; 16] = pppd.response[..16].try_into().unwrap();
+    let mut peer = Peer::new(
+        Method::MsChapV2,
+        PeerConfig::default(),
+        Instant::ZERO,
+        &pppd.username,
+        pw(LAB_PASSWORD),
+        0,
+        Some(peer_challenge),
+    )
+    .unwrap();
+    let mut packet = [0u8; 128];
+    let len = ChapRepr::Challenge {
+        identifier: pppd.identifier,
+        value: &pppd.challenge,
+        name: &pppd.authenticator_name,
+    }
+    .emit(&mut packet)
+    .unwrap();
+    peer.handle_packet(Instant::ZERO, &packet[..len]);
+    let mut buf = [0u8; 128];
+    let t = peer.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+    assert_eq!(
+        ChapRepr::parse_bytes(&buf[..t.len]).unwrap(),
+        ChapRepr::Response {
+            identifier: pppd.identifier,
+            value: &pppd.response,
+            name: &pppd.username,
+        }
+    );
+    // pptpd's Success verifies (mutual authentication).
+    let len = ChapRepr::Success {
+        identifier: pppd.identifier,
+        message: &pppd.success_message,
+    }
+    .emit(&mut packet)
+    .unwrap();
+    peer.handle_packet(Instant::ZERO, &packet[..len]);
+    match peer.poll_event() {
+        Some(Event::Success(s)) => {
+            assert!(matches!(
+                s.key_material,
+                Some(MppeKeyMaterial::MsChapV2 { .. })
+            ))
+        }
+        other => panic!("{other:?}"),
+    }
+}
