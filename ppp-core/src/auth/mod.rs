@@ -53,6 +53,56 @@
 //!
 //! Not implemented: MS-CHAP Change-Password (RFC 2433 codes 5/6, RFC 2759
 //! code 7); such packets are ignored.
+//!
+//! ## Example: both roles in one host loop
+//!
+//! ```
+//! use ppp_core::auth::{
+//!     Authenticator, AuthenticatorConfig, CredentialStore, DomainRule, Event, Method, Peer,
+//!     PeerConfig, Secret,
+//! };
+//! use ppp_core::time::Instant;
+//!
+//! // The PIX's `vpdn username cisco password cisco`.
+//! let mut users: CredentialStore<16> = CredentialStore::new(DomainRule::default());
+//! users.insert_password(b"cisco", b"cisco").expect("room for one user");
+//!
+//! let now = Instant::ZERO;
+//! // Challenges come from the host's random source.
+//! let challenge = [0x5b; 16];
+//! let peer_challenge = [0x21; 16];
+//! let mut server = Authenticator::new(
+//!     Method::MsChapV2, AuthenticatorConfig::default(), now, 1, &challenge)
+//!     .expect("16-octet challenge");
+//! let mut client = Peer::new(
+//!     Method::MsChapV2, PeerConfig::default(), now, b"cisco",
+//!     Secret::password(b"cisco").expect("short password"), 0, Some(peer_challenge))
+//!     .expect("valid peer");
+//!
+//! let mut buf = [0u8; 1500];
+//! let mut outcome = None;
+//! for _ in 0..10 {
+//!     // A real link frames these with the PPP protocol `t.protocol`.
+//!     if let Some(t) = server.poll_transmit(now, &mut buf) {
+//!         client.handle_packet(now, &buf[..t.len]);
+//!     }
+//!     if let Some(t) = client.poll_transmit(now, &mut buf) {
+//!         server.handle_packet_with(now, &buf[..t.len], &users);
+//!     }
+//!     while let Some(event) = server.poll_event() {
+//!         if let Event::Success(s) = event {
+//!             // `s.key_material` feeds the MPPE key derivation (RFC 3079).
+//!             outcome = Some((s.username, s.key_material.is_some()));
+//!         }
+//!     }
+//!     while let Some(event) = client.poll_event() {
+//!         assert!(matches!(event, Event::Success(_)), "the server proved itself");
+//!     }
+//! }
+//! let (user, keys) = outcome.expect("authenticated");
+//! assert_eq!(&user[..], b"cisco");
+//! assert!(keys);
+//! ```
 
 pub mod aaa;
 pub mod chap;
