@@ -170,6 +170,12 @@ pub trait Verifier {
     fn decide(&self, request: &AuthRequest) -> Verdict;
 }
 
+impl<T: Verifier + ?Sized> Verifier for &T {
+    fn decide(&self, request: &AuthRequest) -> Verdict {
+        (**self).decide(request)
+    }
+}
+
 impl<const N: usize> Verifier for CredentialStore<N> {
     fn decide(&self, request: &AuthRequest) -> Verdict {
         match self.lookup(&request.username) {

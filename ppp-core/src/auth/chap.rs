@@ -792,7 +792,9 @@ impl ChapPeer {
 
     /// After a Failure with `retry_allowed`, answers its new challenge
     /// (with `secret` if given, e.g. a corrected password), using the
-    /// Failure's Identifier plus one.
+    /// Failure's Identifier plus one. A Failure with "R=1" but no usable
+    /// "C=" (RFC 2433 leaves it optional for MS-CHAPv1) is treated as
+    /// final: this machine does not guess the next challenge.
     pub fn retry(&mut self, now: Instant, secret: Option<Secret>) -> Result<(), SetupError> {
         let (identifier, challenge) = match (self.phase, self.retry_with.take()) {
             (PeerPhase::RetryPossible, Some(r)) => r,
