@@ -84,6 +84,9 @@ pub struct ChapAuthenticator {
     transmissions: u8,
     timer: Option<Instant>,
     retries_used: u8,
+    /// The rejection a pending retry answers: its message goes in the
+    /// "R=1" Failure, its reason is reported if the retry never comes.
+    rejected: Option<(FailureReason, Message)>,
     authenticated: bool,
     /// Identifier of the Response last answered with Success/Failure.
     answered: Option<u8>,
@@ -114,6 +117,7 @@ impl ChapAuthenticator {
             transmissions: 0,
             timer: None,
             retries_used: 0,
+            rejected: None,
             authenticated: false,
             answered: None,
             reply: heapless::Vec::new(),
@@ -304,7 +308,10 @@ impl ChapAuthenticator {
     }
 
     fn send_retry_failure(&mut self, now: Instant) {
-        let message = self.config.failure_message.clone();
+        let message = match &self.rejected {
+            Some((_, message)) => message.clone(),
+            None => self.config.failure_message.clone(),
+        };
         self.set_ms_chap_failure(ERROR_AUTHENTICATION_FAILURE, true, &message);
         self.phase = Phase::RetryWait;
         self.tx = Some(Tx::Failure);
@@ -346,6 +353,7 @@ impl ChapAuthenticator {
                 self.phase = Phase::Succeeded;
                 self.tx = Some(Tx::Success);
                 self.retries_used = 0;
+                self.rejected = None;
                 self.timer = self.config.rechallenge_interval.map(|d| now + d);
                 self.events.push(Event::Success(Success {
                     method: self.method,
@@ -368,7 +376,7 @@ impl ChapAuthenticator {
                     && !self.authenticated;
                 if retry {
                     self.retries_used += 1;
-                    self.config.failure_message = message;
+                    self.rejected = Some((reject.reason, message));
                     match self.fresh.pop_front() {
                         Some(challenge) => {
                             self.challenge = challenge;
@@ -447,12 +455,19 @@ impl ChapAuthenticator {
                 }
             }
             Phase::RetryWait => {
+                // The peer did not try again: the exchange ends with the
+                // rejection it was offered a retry for (691 for a wrong
+                // password), not as a timeout.
                 self.phase = Phase::Failed;
                 self.tx = None;
+                let reason = self
+                    .rejected
+                    .take()
+                    .map_or(FailureReason::Timeout, |(reason, _)| reason);
                 self.events.push(Event::Failure(Failure {
                     method: self.method,
                     username: self.username.clone(),
-                    reason: FailureReason::Timeout,
+                    reason,
                 }));
             }
             Phase::Succeeded => match self.fresh.pop_front() {

@@ -463,7 +463,8 @@ pub struct AuthenticatorConfig {
     /// chap-max-challenge).
     pub max_transmissions: u8,
     /// How long to wait for a PAP Authenticate-Request, or for the new
-    /// Response after an MS-CHAP "R=1" Failure. Default 30 s.
+    /// Response after an MS-CHAP "R=1" Failure (then the rejection is
+    /// reported as final). Default 30 s.
     pub wait_timeout: Duration,
     /// Periodic re-challenge after success (RFC 1994 §2), off by default.
     /// MPPE keys of the first exchange stay in use.

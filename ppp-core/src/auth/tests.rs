@@ -588,6 +588,12 @@ fn mschap_retry_with_new_challenge_then_success() {
         let parsed = MsChapFailure::parse(message).unwrap();
         assert!(parsed.retry);
         assert_eq!(parsed.challenge.unwrap().as_bytes(), &fresh[..]);
+        if method == Method::MsChapV2 {
+            assert_eq!(parsed.version, Some(3));
+            assert_eq!(parsed.message, Some(&b"Authentication failed"[..]));
+        } else {
+            assert_eq!(parsed.version, None);
+        }
         x.peer_events.clear();
         x.peer.retry(x.now, Some(pw("cisco"))).unwrap();
         x.run(Some(&store));
@@ -671,7 +677,11 @@ fn retry_wait_times_out() {
     // The peer does not retry; the authenticator gives up after wait_timeout.
     assert_eq!(x.auth.poll_timeout(), Some(Instant::from_millis(30_000)));
     x.run_to_end(Some(&store));
-    assert_eq!(only_failure(&x.auth_events).reason, FailureReason::Timeout);
+    // Reported as the rejection it was, so the user sees 691.
+    let f = only_failure(&x.auth_events);
+    assert_eq!(f.reason, FailureReason::WrongPassword);
+    assert_eq!(f.reason.windows_error(), 691);
+    assert_eq!(x.now, Instant::from_millis(30_000));
     assert_eq!(FailureReason::Timeout.windows_error(), 718);
 }
 
@@ -1776,6 +1786,51 @@ fn interop_our_peer_against_pptpd_authenticator() {
                 Some(MppeKeyMaterial::MsChapV2 { .. })
             ))
         }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn external_reject_691_offers_retry_with_its_message() {
+    let mut x = Exchange::setup(
+        Method::MsChapV2,
+        AuthenticatorConfig::default(),
+        "cisco",
+        pw("cisco"),
+    );
+    x.auth.feed_challenge(x.now, &[0x66; 16]).unwrap();
+    x.run(None);
+    take_request(&mut x.auth_events);
+    x.auth
+        .verdict(
+            x.now,
+            Verdict::Reject(Reject {
+                reason: FailureReason::Rejected { error_code: 691 },
+                error_code: 691,
+                message: message_from(b"Bad password, try again"),
+            }),
+        )
+        .unwrap();
+    x.run(None);
+    assert!(x.auth_events.is_empty());
+    let ChapRepr::Failure { message, .. } =
+        ChapRepr::parse_bytes(x.to_peer.last().unwrap()).unwrap()
+    else {
+        panic!()
+    };
+    let f = MsChapFailure::parse(message).unwrap();
+    assert!(f.retry);
+    assert_eq!(f.message, Some(&b"Bad password, try again"[..]));
+    // The retry is a new AuthRequest with the new challenge.
+    x.peer_events.clear();
+    x.peer.retry(x.now, None).unwrap();
+    x.run(None);
+    let request = take_request(&mut x.auth_events);
+    match request.response {
+        AuthResponse::MsChapV2 {
+            authenticator_challenge,
+            ..
+        } => assert_eq!(authenticator_challenge, [0x66; 16]),
         other => panic!("{other:?}"),
     }
 }
