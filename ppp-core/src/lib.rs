@@ -35,7 +35,9 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod auth;
 pub mod ipcp;
 pub mod time;
+pub mod wire;
 
 pub use time::{Duration, Instant};

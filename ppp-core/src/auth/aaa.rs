@@ -1,0 +1,290 @@
+//! The verdict interface between an authenticator and whoever decides:
+//! the local [`CredentialStore`] or an external AAA server (RADIUS,
+//! TACACS+) the host talks to.
+//!
+//! An [`AuthRequest`] carries what such a server needs for each method
+//! (RFC 2865 User-Password for PAP, CHAP-Password/CHAP-Challenge for
+//! CHAP-MD5, RFC 2548 MS-CHAP-Challenge/MS-CHAP-Response and
+//! MS-CHAP2-Response for MS-CHAP); the answer is a [`Verdict`].
+
+use core::fmt;
+use core::net::Ipv4Addr;
+
+use subtle::ConstantTimeEq;
+
+use super::credentials::{CredentialStore, Password, Secret, SecretError};
+use super::{crypto, Challenge, FailureReason, Message, Method, MppeKeyMaterial, Name};
+use crate::wire::auth::{self as wire, MsChapV1Response, MsChapV2Response};
+
+/// The peer's proof, per method.
+#[derive(Clone, PartialEq, Eq)]
+pub enum AuthResponse {
+    /// PAP: the cleartext password (RFC 1334).
+    Pap {
+        /// The password the peer sent (wiped on drop, never printed).
+        password: Password,
+    },
+    /// CHAP-MD5: challenge sent and 16-octet response (RFC 1994).
+    ChapMd5 {
+        /// The challenge this authenticator sent.
+        challenge: Challenge,
+        /// MD5(Identifier | secret | challenge) as the peer computed it.
+        response: [u8; 16],
+    },
+    /// MS-CHAPv1: 8-octet challenge and the 49-octet response (RFC 2433).
+    MsChapV1 {
+        /// The challenge this authenticator sent.
+        challenge: [u8; 8],
+        /// LM and NT responses and flags.
+        response: MsChapV1Response,
+    },
+    /// MS-CHAPv2: authenticator challenge and the response (RFC 2759).
+    MsChapV2 {
+        /// The challenge this authenticator sent.
+        authenticator_challenge: [u8; 16],
+        /// Peer challenge, NT-Response and flags.
+        response: MsChapV2Response,
+    },
+}
+
+impl fmt::Debug for AuthResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthResponse::Pap { .. } => f.write_str("Pap { password: <redacted> }"),
+            AuthResponse::ChapMd5 {
+                challenge,
+                response,
+            } => f
+                .debug_struct("ChapMd5")
+                .field("challenge", challenge)
+                .field("response", response)
+                .finish(),
+            AuthResponse::MsChapV1 {
+                challenge,
+                response,
+            } => f
+                .debug_struct("MsChapV1")
+                .field("challenge", challenge)
+                .field("response", response)
+                .finish(),
+            AuthResponse::MsChapV2 {
+                authenticator_challenge,
+                response,
+            } => f
+                .debug_struct("MsChapV2")
+                .field("authenticator_challenge", authenticator_challenge)
+                .field("response", response)
+                .finish(),
+        }
+    }
+}
+
+/// A request for a verdict, from the authenticator to the host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthRequest {
+    /// The method.
+    pub method: Method,
+    /// The user name as the peer sent it (PAP Peer-ID, CHAP Name).
+    pub username: Name,
+    /// The Identifier of the peer's packet (CHAP-MD5 hashes it).
+    pub identifier: u8,
+    /// The proof.
+    pub response: AuthResponse,
+}
+
+/// Attributes an AAA server may assign with an Accept (RADIUS
+/// Framed-IP-Address, DNS); the link hands them to IPCP.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Attributes {
+    /// Address for the peer.
+    pub address: Option<Ipv4Addr>,
+    /// Primary DNS server (RFC 1877).
+    pub primary_dns: Option<Ipv4Addr>,
+    /// Secondary DNS server (RFC 1877).
+    pub secondary_dns: Option<Ipv4Addr>,
+}
+
+/// An acceptance.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Accept {
+    /// Message for the Success/Ack (empty: the authenticator's default).
+    pub message: Message,
+    /// MS-CHAPv2: the 20-octet authenticator response (required).
+    pub authenticator_response: Option<[u8; 20]>,
+    /// MPPE inputs or keys.
+    pub key_material: Option<MppeKeyMaterial>,
+    /// Assigned attributes.
+    pub attributes: Attributes,
+}
+
+impl Accept {
+    /// Sets the authenticator response from its `S=<40 hex>` text, as
+    /// found in RADIUS MS-CHAP2-Success after the Ident octet.
+    pub fn with_authenticator_response_text(mut self, text: &[u8]) -> Result<Self, wire::Error> {
+        self.authenticator_response = Some(wire::parse_authenticator_response(text)?);
+        Ok(self)
+    }
+}
+
+/// A rejection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reject {
+    /// Why (reported in the authenticator's Failure event).
+    pub reason: FailureReason,
+    /// MS-CHAP "E=" code; 691 permits retries.
+    pub error_code: u32,
+    /// Message for the Failure/Nak (empty: the authenticator's default).
+    pub message: Message,
+}
+
+impl Reject {
+    /// A rejection for `reason` with its usual error code and no message.
+    pub fn new(reason: FailureReason) -> Self {
+        Reject {
+            reason,
+            error_code: reason.windows_error(),
+            message: Message::new(),
+        }
+    }
+}
+
+/// The answer to an [`AuthRequest`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Let the peer in.
+    Accept(Accept),
+    /// Keep the peer out.
+    Reject(Reject),
+}
+
+impl Verdict {
+    /// A rejection for `reason`.
+    pub fn reject(reason: FailureReason) -> Self {
+        Verdict::Reject(Reject::new(reason))
+    }
+}
+
+/// Decides requests at once (local authentication).
+pub trait Verifier {
+    /// The verdict for `request`.
+    fn decide(&self, request: &AuthRequest) -> Verdict;
+}
+
+impl<T: Verifier + ?Sized> Verifier for &T {
+    fn decide(&self, request: &AuthRequest) -> Verdict {
+        (**self).decide(request)
+    }
+}
+
+impl<const N: usize> Verifier for CredentialStore<N> {
+    fn decide(&self, request: &AuthRequest) -> Verdict {
+        match self.lookup(&request.username) {
+            Some(user) => verify_with_secret(request, user.secret()),
+            None => Verdict::reject(FailureReason::UnknownUser),
+        }
+    }
+}
+
+fn secret_failure(e: SecretError) -> Verdict {
+    Verdict::reject(match e {
+        SecretError::CleartextRequired => FailureReason::CleartextRequired,
+        SecretError::Unhashable(e) => FailureReason::StoredSecretUnusable(e),
+    })
+}
+
+fn accept(
+    matched: bool,
+    authenticator_response: Option<[u8; 20]>,
+    key: Option<MppeKeyMaterial>,
+) -> Verdict {
+    if matched {
+        Verdict::Accept(Accept {
+            authenticator_response,
+            key_material: key,
+            ..Accept::default()
+        })
+    } else {
+        Verdict::reject(FailureReason::WrongPassword)
+    }
+}
+
+/// Checks `request` against a known secret: the computation a local
+/// store, or a host with its own user database, performs. All comparisons
+/// are constant-time. On success for MS-CHAP, the Accept carries the MPPE
+/// key material (and for MS-CHAPv2 the authenticator response).
+pub fn verify_with_secret(request: &AuthRequest, secret: &Secret) -> Verdict {
+    match &request.response {
+        AuthResponse::Pap { password } => match secret.cleartext() {
+            Ok(known) => accept(known.ct_eq(password.as_bytes()), None, None),
+            Err(e) => secret_failure(e),
+        },
+        AuthResponse::ChapMd5 {
+            challenge,
+            response,
+        } => match secret.cleartext() {
+            Ok(known) => {
+                let expected =
+                    crypto::chap_md5_response(request.identifier, known.as_bytes(), challenge);
+                accept(bool::from(expected.ct_eq(response)), None, None)
+            }
+            Err(e) => secret_failure(e),
+        },
+        AuthResponse::MsChapV1 {
+            challenge,
+            response,
+        } => {
+            // RFC 2433 §6 deprecates the LM response; a peer that asks for
+            // it alone (use-NT flag 0) is refused. Windows 9x and NT both
+            // set the flag (seed trace: …01 before the name).
+            if !response.use_nt() {
+                return Verdict::reject(FailureReason::LmResponseRefused);
+            }
+            let hash = match secret.to_nt_hash() {
+                Ok(hash) => hash,
+                Err(e) => return secret_failure(e),
+            };
+            let expected = crypto::mschapv1_nt_response(challenge, hash.as_bytes());
+            let key = MppeKeyMaterial::MsChapV1 {
+                password_hash_hash: hash.hash_hash(),
+                lm_hash_prefix: secret.lm_hash_prefix(),
+                challenge: *challenge,
+            };
+            accept(
+                bool::from(expected.ct_eq(&response.nt_response)),
+                None,
+                Some(key),
+            )
+        }
+        AuthResponse::MsChapV2 {
+            authenticator_challenge,
+            response,
+        } => {
+            let hash = match secret.to_nt_hash() {
+                Ok(hash) => hash,
+                Err(e) => return secret_failure(e),
+            };
+            let expected = crypto::generate_nt_response(
+                authenticator_challenge,
+                &response.peer_challenge,
+                &request.username,
+                hash.as_bytes(),
+            );
+            let authenticator_response = crypto::generate_authenticator_response(
+                hash.as_bytes(),
+                &response.nt_response,
+                &response.peer_challenge,
+                authenticator_challenge,
+                &request.username,
+            );
+            let key = MppeKeyMaterial::MsChapV2 {
+                password_hash_hash: hash.hash_hash(),
+                nt_response: response.nt_response,
+            };
+            accept(
+                bool::from(expected.ct_eq(&response.nt_response)),
+                Some(authenticator_response),
+                Some(key),
+            )
+        }
+    }
+}

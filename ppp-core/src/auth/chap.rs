@@ -1,0 +1,868 @@
+//! CHAP (RFC 1994) with MD5, MS-CHAPv1 (RFC 2433) and MS-CHAPv2 (RFC
+//! 2759): the authenticator sends Challenges and judges Responses; the
+//! peer answers Challenges and, for MS-CHAPv2, checks the authenticator's
+//! proof in the Success message.
+
+use super::aaa::{AuthRequest, AuthResponse, Verdict, Verifier};
+use super::credentials::Secret;
+use super::{
+    crypto, name_from, AuthenticatorConfig, Challenge, Event, Events, Failure, FailureReason,
+    Message, Method, MppeKeyMaterial, Name, PeerConfig, SetupError, Success, Transmit,
+    MAX_CHALLENGE_LEN,
+};
+use crate::time::Instant;
+use crate::wire::auth::{
+    ChapRepr, FailureChallenge, MsChapFailure, MsChapV1Response, MsChapV2Response, MsChapV2Success,
+    ERROR_AUTHENTICATION_FAILURE, MSCHAP_RESPONSE_LEN, PROTOCOL_CHAP,
+};
+
+/// Longest Success/Failure message the authenticator builds: "S=" + 40
+/// hex + " M=" + message, or `E=… R=… C=<32 hex> V=3 M=` + message.
+const REPLY_LEN: usize = 64 + super::MAX_MESSAGE_LEN;
+
+fn check_challenge(method: Method, challenge: &[u8]) -> Result<Challenge, SetupError> {
+    let ok = match method.challenge_len() {
+        Some(len) => challenge.len() == len,
+        None => !challenge.is_empty() && challenge.len() <= MAX_CHALLENGE_LEN,
+    };
+    if !ok || method == Method::Pap {
+        return Err(SetupError::ChallengeLength {
+            method,
+            length: challenge.len(),
+        });
+    }
+    Challenge::from_slice(challenge).map_err(|_| SetupError::ChallengeLength {
+        method,
+        length: challenge.len(),
+    })
+}
+
+fn array<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
+    bytes.try_into().ok()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NeedFor {
+    RetryFailure,
+    Rechallenge,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Challenge sent (or due); waiting for the Response.
+    Challenging,
+    /// Response handed to the verifier; waiting for `verdict`.
+    AwaitingVerdict,
+    /// Waiting for the host's next challenge.
+    NeedChallenge(NeedFor),
+    /// MS-CHAP Failure with R=1 sent; waiting for a new Response.
+    RetryWait,
+    /// Success sent.
+    Succeeded,
+    /// Final Failure sent (or timed out).
+    Failed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tx {
+    Challenge,
+    Success,
+    Failure,
+}
+
+/// The CHAP authenticator (MD5, MS-CHAPv1 or MS-CHAPv2).
+#[derive(Clone, Debug)]
+pub struct ChapAuthenticator {
+    method: Method,
+    config: AuthenticatorConfig,
+    phase: Phase,
+    /// Identifier of the current Challenge.
+    identifier: u8,
+    /// The challenge the next Response must answer.
+    challenge: Challenge,
+    fresh: heapless::Deque<Challenge, 2>,
+    transmissions: u8,
+    timer: Option<Instant>,
+    retries_used: u8,
+    /// The rejection a pending retry answers: its message goes in the
+    /// "R=1" Failure, its reason is reported if the retry never comes.
+    rejected: Option<(FailureReason, Message)>,
+    authenticated: bool,
+    /// Identifier of the Response last answered with Success/Failure.
+    answered: Option<u8>,
+    reply: heapless::Vec<u8, REPLY_LEN>,
+    tx: Option<Tx>,
+    username: Name,
+    events: Events,
+}
+
+impl ChapAuthenticator {
+    /// Creates the authenticator; the first `poll_transmit` sends a
+    /// Challenge with `identifier` and `challenge` (8 octets for
+    /// MS-CHAPv1, 16 for MS-CHAPv2, 1 to 64 for MD5; 16 is typical).
+    pub fn new(
+        method: Method,
+        config: AuthenticatorConfig,
+        identifier: u8,
+        challenge: &[u8],
+    ) -> Result<Self, SetupError> {
+        let challenge = check_challenge(method, challenge)?;
+        Ok(ChapAuthenticator {
+            method,
+            config,
+            phase: Phase::Challenging,
+            identifier,
+            challenge,
+            fresh: heapless::Deque::new(),
+            transmissions: 0,
+            timer: None,
+            retries_used: 0,
+            rejected: None,
+            authenticated: false,
+            answered: None,
+            reply: heapless::Vec::new(),
+            tx: Some(Tx::Challenge),
+            username: Name::new(),
+            events: Events::default(),
+        })
+    }
+
+    /// The method.
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// Supplies a fresh challenge for a retry or re-challenge. Used at
+    /// once if the machine is waiting for one ([`Event::ChallengeNeeded`]),
+    /// queued (up to 2) otherwise.
+    pub fn feed_challenge(&mut self, now: Instant, challenge: &[u8]) -> Result<(), SetupError> {
+        let challenge = check_challenge(self.method, challenge)?;
+        match self.phase {
+            Phase::NeedChallenge(need) => {
+                self.challenge = challenge;
+                match need {
+                    NeedFor::RetryFailure => self.send_retry_failure(now),
+                    NeedFor::Rechallenge => self.start_rechallenge(),
+                }
+                Ok(())
+            }
+            _ => self
+                .fresh
+                .push_back(challenge)
+                .map_err(|_| SetupError::ChallengeQueueFull),
+        }
+    }
+
+    fn start_rechallenge(&mut self) {
+        // RFC 1994 §4.1: the Identifier changes with each new Challenge.
+        self.identifier = self.identifier.wrapping_add(1);
+        self.phase = Phase::Challenging;
+        self.transmissions = 0;
+        self.tx = Some(Tx::Challenge);
+        self.timer = None;
+    }
+
+    fn build_request(&self, identifier: u8, value: &[u8], name: &[u8]) -> Option<AuthRequest> {
+        let username = name_from(name)?;
+        let response = match self.method {
+            Method::ChapMd5 => AuthResponse::ChapMd5 {
+                challenge: self.challenge.clone(),
+                response: array(value)?,
+            },
+            Method::MsChapV1 => AuthResponse::MsChapV1 {
+                challenge: array(&self.challenge)?,
+                response: MsChapV1Response::parse(value).ok()?,
+            },
+            Method::MsChapV2 => AuthResponse::MsChapV2 {
+                authenticator_challenge: array(&self.challenge)?,
+                response: MsChapV2Response::parse(value).ok()?,
+            },
+            Method::Pap => return None,
+        };
+        Some(AuthRequest {
+            method: self.method,
+            username,
+            identifier,
+            response,
+        })
+    }
+
+    fn receive(&mut self, packet: &[u8]) -> Option<AuthRequest> {
+        // Only Responses are for the authenticator; Challenges, Successes
+        // and Failures belong to a peer machine on the same link, and
+        // malformed packets are silently discarded.
+        let Ok(ChapRepr::Response {
+            identifier,
+            value,
+            name,
+        }) = ChapRepr::parse_bytes(packet)
+        else {
+            return None;
+        };
+        match self.phase {
+            Phase::Challenging if identifier == self.identifier => {}
+            // A new attempt after "R=1": any Identifier but the failed one
+            // (RFC 2433 §5 / RFC 2759 §6 ask for a new Response to C=;
+            // Windows increments the Identifier).
+            Phase::RetryWait if Some(identifier) != self.answered => {}
+            Phase::RetryWait | Phase::Succeeded | Phase::Failed
+                if Some(identifier) == self.answered =>
+            {
+                // RFC 1994 §4.2: the Success/Failure may have been lost and
+                // the peer repeats its Response: send the same answer again.
+                self.tx = Some(if self.phase == Phase::Succeeded {
+                    Tx::Success
+                } else {
+                    Tx::Failure
+                });
+                return None;
+            }
+            // Wrong Identifier, or a repeat while the verdict is pending.
+            _ => return None,
+        }
+        self.answered = Some(identifier);
+        self.timer = None;
+        self.username = name_from(name).unwrap_or_default();
+        match self.build_request(identifier, value, name) {
+            Some(request) => {
+                self.phase = Phase::AwaitingVerdict;
+                self.tx = None;
+                Some(request)
+            }
+            None => {
+                let message = self.config.failure_message.clone();
+                self.fail_final(
+                    FailureReason::MalformedResponse,
+                    ERROR_AUTHENTICATION_FAILURE,
+                    &message,
+                );
+                None
+            }
+        }
+    }
+
+    /// Handles a received packet; a Response becomes [`Event::AuthRequest`].
+    pub fn handle_packet(&mut self, _now: Instant, packet: &[u8]) {
+        if let Some(request) = self.receive(packet) {
+            self.events.push(Event::AuthRequest(request));
+        }
+    }
+
+    /// Handles a received packet, deciding at once with `verifier`.
+    pub fn handle_packet_with<V: Verifier + ?Sized>(
+        &mut self,
+        now: Instant,
+        packet: &[u8],
+        verifier: &V,
+    ) {
+        if let Some(request) = self.receive(packet) {
+            let verdict = verifier.decide(&request);
+            // The machine is awaiting this verdict, so this succeeds.
+            let _ = self.verdict(now, verdict);
+        }
+    }
+
+    fn set_reply(&mut self, text: &[u8]) {
+        self.reply.clear();
+        let len = text.len().min(REPLY_LEN);
+        let _ = self.reply.extend_from_slice(text.get(..len).unwrap_or(&[]));
+    }
+
+    fn set_ms_chap_failure(&mut self, error: u32, retry: bool, message: &[u8]) {
+        let challenge = match self.method {
+            Method::MsChapV1 => array(&self.challenge).map(FailureChallenge::V1),
+            _ => array(&self.challenge).map(FailureChallenge::V2),
+        };
+        let failure = MsChapFailure {
+            error,
+            retry,
+            // RFC 2433 §5: C= only matters for a retry; RFC 2759 §6 always
+            // carries it with V=3 (as Windows servers do).
+            challenge: if self.method == Method::MsChapV2 || retry {
+                challenge
+            } else {
+                None
+            },
+            version: (self.method == Method::MsChapV2).then_some(3),
+            message: (self.method == Method::MsChapV2).then_some(message),
+        };
+        let mut text = [0u8; REPLY_LEN];
+        let len = failure.emit(&mut text).unwrap_or(0);
+        self.set_reply(text.get(..len).unwrap_or(&[]));
+    }
+
+    fn fail_final(&mut self, reason: FailureReason, error: u32, message: &[u8]) {
+        if self.method.is_ms_chap() {
+            self.set_ms_chap_failure(error, false, message);
+        } else {
+            self.set_reply(message);
+        }
+        self.phase = Phase::Failed;
+        self.tx = Some(Tx::Failure);
+        self.timer = None;
+        self.events.push(Event::Failure(Failure {
+            method: self.method,
+            username: self.username.clone(),
+            reason,
+        }));
+    }
+
+    fn send_retry_failure(&mut self, now: Instant) {
+        let message = match &self.rejected {
+            Some((_, message)) => message.clone(),
+            None => self.config.failure_message.clone(),
+        };
+        self.set_ms_chap_failure(ERROR_AUTHENTICATION_FAILURE, true, &message);
+        self.phase = Phase::RetryWait;
+        self.tx = Some(Tx::Failure);
+        self.timer = Some(now + self.config.wait_timeout);
+    }
+
+    /// Delivers the verdict for the pending [`Event::AuthRequest`].
+    pub fn verdict(&mut self, now: Instant, verdict: Verdict) -> Result<(), SetupError> {
+        if self.phase != Phase::AwaitingVerdict {
+            return Err(SetupError::NotWaiting);
+        }
+        match verdict {
+            Verdict::Accept(accept) => {
+                let message: Message = if accept.message.is_empty() {
+                    self.config.success_message.clone()
+                } else {
+                    accept.message.clone()
+                };
+                if self.method == Method::MsChapV2 {
+                    let Some(authenticator_response) = accept.authenticator_response else {
+                        let failure = self.config.failure_message.clone();
+                        self.fail_final(
+                            FailureReason::MissingAuthenticatorResponse,
+                            ERROR_AUTHENTICATION_FAILURE,
+                            &failure,
+                        );
+                        return Ok(());
+                    };
+                    let success = MsChapV2Success {
+                        authenticator_response,
+                        message: (!message.is_empty()).then_some(&message[..]),
+                    };
+                    let mut text = [0u8; REPLY_LEN];
+                    let len = success.emit(&mut text).unwrap_or(0);
+                    self.set_reply(text.get(..len).unwrap_or(&[]));
+                } else {
+                    self.set_reply(&message);
+                }
+                self.phase = Phase::Succeeded;
+                self.tx = Some(Tx::Success);
+                self.retries_used = 0;
+                self.rejected = None;
+                self.timer = self.config.rechallenge_interval.map(|d| now + d);
+                self.events.push(Event::Success(Success {
+                    method: self.method,
+                    username: self.username.clone(),
+                    key_material: accept.key_material.clone(),
+                    attributes: accept.attributes,
+                    reauthentication: self.authenticated,
+                }));
+                self.authenticated = true;
+            }
+            Verdict::Reject(reject) => {
+                let message = if reject.message.is_empty() {
+                    self.config.failure_message.clone()
+                } else {
+                    reject.message.clone()
+                };
+                let retry = self.method.is_ms_chap()
+                    && reject.error_code == ERROR_AUTHENTICATION_FAILURE
+                    && self.retries_used < self.config.max_retries
+                    && !self.authenticated;
+                if retry {
+                    self.retries_used += 1;
+                    self.rejected = Some((reject.reason, message));
+                    match self.fresh.pop_front() {
+                        Some(challenge) => {
+                            self.challenge = challenge;
+                            self.send_retry_failure(now);
+                        }
+                        None => {
+                            self.phase = Phase::NeedChallenge(NeedFor::RetryFailure);
+                            self.tx = None;
+                            self.events.push(Event::ChallengeNeeded);
+                        }
+                    }
+                } else {
+                    self.fail_final(reject.reason, reject.error_code, &message);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the next Challenge, Success or Failure into `buf`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let tx = self.tx?;
+        let repr = match tx {
+            Tx::Challenge => ChapRepr::Challenge {
+                identifier: self.identifier,
+                value: &self.challenge,
+                name: &self.config.name,
+            },
+            Tx::Success => ChapRepr::Success {
+                identifier: self.answered.unwrap_or(self.identifier),
+                message: &self.reply,
+            },
+            Tx::Failure => ChapRepr::Failure {
+                identifier: self.answered.unwrap_or(self.identifier),
+                message: &self.reply,
+            },
+        };
+        let len = repr.emit(buf).ok()?;
+        self.tx = None;
+        if tx == Tx::Challenge {
+            self.transmissions = self.transmissions.saturating_add(1);
+            self.timer = Some(now + self.config.restart_interval);
+        }
+        Some(Transmit {
+            protocol: PROTOCOL_CHAP,
+            len,
+        })
+    }
+
+    /// When `handle_timeout` should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timer
+    }
+
+    /// Retransmits the Challenge (same Identifier and value, so a late
+    /// Response to an earlier copy still counts), gives up after
+    /// [`AuthenticatorConfig::max_transmissions`], ends a retry wait, or
+    /// starts a periodic re-challenge.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.timer.is_none_or(|t| now < t) {
+            return;
+        }
+        self.timer = None;
+        match self.phase {
+            Phase::Challenging => {
+                if self.transmissions >= self.config.max_transmissions {
+                    self.phase = Phase::Failed;
+                    self.tx = None;
+                    self.events.push(Event::Failure(Failure {
+                        method: self.method,
+                        username: self.username.clone(),
+                        reason: FailureReason::Timeout,
+                    }));
+                } else {
+                    self.tx = Some(Tx::Challenge);
+                }
+            }
+            Phase::RetryWait => {
+                // The peer did not try again: the exchange ends with the
+                // rejection it was offered a retry for (691 for a wrong
+                // password), not as a timeout.
+                self.phase = Phase::Failed;
+                self.tx = None;
+                let reason = self
+                    .rejected
+                    .take()
+                    .map_or(FailureReason::Timeout, |(reason, _)| reason);
+                self.events.push(Event::Failure(Failure {
+                    method: self.method,
+                    username: self.username.clone(),
+                    reason,
+                }));
+            }
+            Phase::Succeeded => match self.fresh.pop_front() {
+                Some(challenge) => {
+                    self.challenge = challenge;
+                    self.start_rechallenge();
+                }
+                None => {
+                    self.phase = Phase::NeedChallenge(NeedFor::Rechallenge);
+                    self.events.push(Event::ChallengeNeeded);
+                }
+            },
+            Phase::AwaitingVerdict | Phase::NeedChallenge(_) | Phase::Failed => {}
+        }
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PeerPhase {
+    WaitingChallenge,
+    Responded,
+    Succeeded,
+    RetryPossible,
+    Failed,
+}
+
+/// The Response last sent, kept to answer a retransmitted Challenge with
+/// the same octets and to check the Success that follows.
+#[derive(Clone, Debug)]
+struct Sent {
+    identifier: u8,
+    challenge: Challenge,
+    value: heapless::Vec<u8, MSCHAP_RESPONSE_LEN>,
+    /// MS-CHAPv2: the authenticator response the Success must carry.
+    expected: Option<[u8; 20]>,
+    key_material: Option<MppeKeyMaterial>,
+}
+
+/// The CHAP peer (MD5, MS-CHAPv1 or MS-CHAPv2).
+#[derive(Clone, Debug)]
+pub struct ChapPeer {
+    method: Method,
+    config: PeerConfig,
+    phase: PeerPhase,
+    username: Name,
+    secret: Secret,
+    peer_challenges: heapless::Deque<[u8; 16], 2>,
+    last_peer_challenge: Option<[u8; 16]>,
+    sent: Option<Sent>,
+    retry_with: Option<(u8, FailureChallenge)>,
+    send: bool,
+    timer: Option<Instant>,
+    authenticated: bool,
+    events: Events,
+}
+
+impl ChapPeer {
+    /// Creates the peer; it waits [`PeerConfig::wait_timeout`] for a
+    /// Challenge. MS-CHAPv2 needs a 16-octet `peer_challenge` from the
+    /// host's random source (RFC 2759 §4).
+    pub fn new(
+        method: Method,
+        config: PeerConfig,
+        now: Instant,
+        username: &[u8],
+        secret: Secret,
+        peer_challenge: Option<[u8; 16]>,
+    ) -> Result<Self, SetupError> {
+        let name = name_from(username).ok_or(SetupError::NameTooLong {
+            length: username.len(),
+        })?;
+        if method == Method::MsChapV2 && peer_challenge.is_none() {
+            return Err(SetupError::MissingPeerChallenge);
+        }
+        if method == Method::Pap {
+            return Err(SetupError::ChallengeLength { method, length: 0 });
+        }
+        let mut peer_challenges = heapless::Deque::new();
+        if let Some(c) = peer_challenge {
+            let _ = peer_challenges.push_back(c);
+        }
+        Ok(ChapPeer {
+            method,
+            config,
+            phase: PeerPhase::WaitingChallenge,
+            username: name,
+            secret,
+            peer_challenges,
+            last_peer_challenge: None,
+            sent: None,
+            retry_with: None,
+            send: false,
+            timer: Some(now + config.wait_timeout),
+            authenticated: false,
+            events: Events::default(),
+        })
+    }
+
+    /// The method.
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// Replaces the secret used for later Challenges (re-challenges).
+    pub fn set_secret(&mut self, secret: Secret) {
+        self.secret = secret;
+    }
+
+    /// Supplies another MS-CHAPv2 Peer-Challenge for the next Challenge
+    /// (re-challenge or retry). Without one the last is reused.
+    pub fn feed_peer_challenge(&mut self, peer_challenge: [u8; 16]) -> Result<(), SetupError> {
+        self.peer_challenges
+            .push_back(peer_challenge)
+            .map_err(|_| SetupError::ChallengeQueueFull)
+    }
+
+    fn fail(&mut self, reason: FailureReason) {
+        self.phase = PeerPhase::Failed;
+        self.send = false;
+        self.timer = None;
+        self.events.push(Event::Failure(Failure {
+            method: self.method,
+            username: self.username.clone(),
+            reason,
+        }));
+    }
+
+    fn compute(&mut self, identifier: u8, challenge: &[u8]) -> Result<Sent, FailureReason> {
+        let bad = FailureReason::BadChallenge {
+            length: challenge.len(),
+        };
+        let stored = Challenge::from_slice(challenge).map_err(|_| bad)?;
+        let secret_reason = |e| match e {
+            super::credentials::SecretError::CleartextRequired => FailureReason::CleartextRequired,
+            super::credentials::SecretError::Unhashable(e) => {
+                FailureReason::StoredSecretUnusable(e)
+            }
+        };
+        let mut value = heapless::Vec::new();
+        let (expected, key_material) = match self.method {
+            Method::ChapMd5 => {
+                let password = self.secret.cleartext().map_err(secret_reason)?;
+                let response =
+                    crypto::chap_md5_response(identifier, password.as_bytes(), challenge);
+                let _ = value.extend_from_slice(&response);
+                (None, None)
+            }
+            Method::MsChapV1 => {
+                let challenge: [u8; 8] = array(challenge).ok_or(bad)?;
+                let hash = self.secret.to_nt_hash().map_err(secret_reason)?;
+                // RFC 2433 §6: the LM response is deprecated; send zeros
+                // and the use-NT flag, as Windows NT did in the seed trace.
+                let response = MsChapV1Response {
+                    lm_response: [0; 24],
+                    nt_response: crypto::mschapv1_nt_response(&challenge, hash.as_bytes()),
+                    flags: 1,
+                };
+                let _ = value.extend_from_slice(&response.to_bytes());
+                (
+                    None,
+                    Some(MppeKeyMaterial::MsChapV1 {
+                        password_hash_hash: hash.hash_hash(),
+                        lm_hash_prefix: self.secret.lm_hash_prefix(),
+                        challenge,
+                    }),
+                )
+            }
+            Method::MsChapV2 => {
+                let auth_challenge: [u8; 16] = array(challenge).ok_or(bad)?;
+                let hash = self.secret.to_nt_hash().map_err(secret_reason)?;
+                let peer_challenge = match self.peer_challenges.pop_front() {
+                    Some(c) => c,
+                    None => self.last_peer_challenge.ok_or(bad)?,
+                };
+                self.last_peer_challenge = Some(peer_challenge);
+                let nt_response = crypto::generate_nt_response(
+                    &auth_challenge,
+                    &peer_challenge,
+                    &self.username,
+                    hash.as_bytes(),
+                );
+                let response = MsChapV2Response {
+                    peer_challenge,
+                    nt_response,
+                    flags: 0,
+                };
+                let _ = value.extend_from_slice(&response.to_bytes());
+                let expected = crypto::generate_authenticator_response(
+                    hash.as_bytes(),
+                    &nt_response,
+                    &peer_challenge,
+                    &auth_challenge,
+                    &self.username,
+                );
+                (
+                    Some(expected),
+                    Some(MppeKeyMaterial::MsChapV2 {
+                        password_hash_hash: hash.hash_hash(),
+                        nt_response,
+                    }),
+                )
+            }
+            Method::Pap => return Err(bad),
+        };
+        Ok(Sent {
+            identifier,
+            challenge: stored,
+            value,
+            expected,
+            key_material,
+        })
+    }
+
+    fn respond(&mut self, now: Instant, identifier: u8, challenge: &[u8]) {
+        match self.compute(identifier, challenge) {
+            Ok(sent) => {
+                self.sent = Some(sent);
+                self.phase = PeerPhase::Responded;
+                self.send = true;
+                self.timer = Some(now + self.config.wait_timeout);
+            }
+            Err(reason) => self.fail(reason),
+        }
+    }
+
+    /// Handles a received Challenge, Success or Failure.
+    pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        let Ok(repr) = ChapRepr::parse_bytes(packet) else {
+            return;
+        };
+        match repr {
+            ChapRepr::Challenge {
+                identifier, value, ..
+            } => {
+                if matches!(self.phase, PeerPhase::Failed | PeerPhase::RetryPossible) {
+                    return;
+                }
+                let repeat = self
+                    .sent
+                    .as_ref()
+                    .is_some_and(|s| s.identifier == identifier && s.challenge == value);
+                if repeat && self.phase == PeerPhase::Responded {
+                    // A retransmitted Challenge: our Response was lost.
+                    self.send = true;
+                } else if !repeat || self.phase == PeerPhase::WaitingChallenge {
+                    self.respond(now, identifier, value);
+                }
+            }
+            ChapRepr::Success {
+                identifier,
+                message,
+            } => {
+                let Some(sent) = self.sent.as_ref() else {
+                    return;
+                };
+                if self.phase != PeerPhase::Responded || identifier != sent.identifier {
+                    return;
+                }
+                if let Some(expected) = sent.expected {
+                    // RFC 2759 §8.8: the peer checks the authenticator's
+                    // proof of knowing the password; a wrong one ends the
+                    // link as a failure.
+                    match MsChapV2Success::parse(message) {
+                        Ok(success)
+                            if crypto::check_authenticator_response(
+                                &expected,
+                                &success.authenticator_response,
+                            ) => {}
+                        Ok(_) => return self.fail(FailureReason::AuthenticatorResponseMismatch),
+                        Err(_) => return self.fail(FailureReason::MalformedSuccess),
+                    }
+                }
+                let key_material = sent.key_material.clone();
+                self.phase = PeerPhase::Succeeded;
+                self.send = false;
+                self.timer = None;
+                self.events.push(Event::Success(Success {
+                    method: self.method,
+                    username: self.username.clone(),
+                    key_material,
+                    attributes: Default::default(),
+                    reauthentication: self.authenticated,
+                }));
+                self.authenticated = true;
+            }
+            ChapRepr::Failure {
+                identifier,
+                message,
+            } => {
+                let Some(sent) = self.sent.as_ref() else {
+                    return;
+                };
+                if self.phase != PeerPhase::Responded || identifier != sent.identifier {
+                    return;
+                }
+                let parsed = if self.method.is_ms_chap() {
+                    MsChapFailure::parse(message).ok()
+                } else {
+                    None
+                };
+                let usable = parsed.and_then(|f| match (self.method, f.challenge) {
+                    (Method::MsChapV1, Some(c @ FailureChallenge::V1(_)))
+                    | (Method::MsChapV2, Some(c @ FailureChallenge::V2(_)))
+                        if f.retry =>
+                    {
+                        Some(c)
+                    }
+                    _ => None,
+                });
+                let reason = FailureReason::RejectedByAuthenticator {
+                    error_code: parsed.map(|f| f.error),
+                    retry_allowed: usable.is_some(),
+                };
+                match usable {
+                    Some(challenge) => {
+                        self.retry_with = Some((identifier, challenge));
+                        self.phase = PeerPhase::RetryPossible;
+                        self.send = false;
+                        self.timer = None;
+                        self.events.push(Event::Failure(Failure {
+                            method: self.method,
+                            username: self.username.clone(),
+                            reason,
+                        }));
+                    }
+                    None => self.fail(reason),
+                }
+            }
+            ChapRepr::Response { .. } => {}
+        }
+    }
+
+    /// After a Failure with `retry_allowed`, answers its new challenge
+    /// (with `secret` if given, e.g. a corrected password), using the
+    /// Failure's Identifier plus one. A Failure with "R=1" but no usable
+    /// "C=" (RFC 2433 leaves it optional for MS-CHAPv1) is treated as
+    /// final: this machine does not guess the next challenge.
+    pub fn retry(&mut self, now: Instant, secret: Option<Secret>) -> Result<(), SetupError> {
+        let (identifier, challenge) = match (self.phase, self.retry_with.take()) {
+            (PeerPhase::RetryPossible, Some(r)) => r,
+            _ => return Err(SetupError::NotWaiting),
+        };
+        if let Some(secret) = secret {
+            self.secret = secret;
+        }
+        self.respond(now, identifier.wrapping_add(1), challenge.as_bytes());
+        Ok(())
+    }
+
+    /// Writes the pending Response into `buf`.
+    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if !self.send {
+            return None;
+        }
+        let sent = self.sent.as_ref()?;
+        let len = ChapRepr::Response {
+            identifier: sent.identifier,
+            value: &sent.value,
+            name: &self.username,
+        }
+        .emit(buf)
+        .ok()?;
+        self.send = false;
+        Some(Transmit {
+            protocol: PROTOCOL_CHAP,
+            len,
+        })
+    }
+
+    /// When `handle_timeout` should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timer
+    }
+
+    /// Gives up when no Challenge, or no answer to the Response, came in
+    /// time (the authenticator retransmits Challenges, RFC 1994 §4.1, so a
+    /// silent authenticator is gone).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.timer.is_some_and(|t| now >= t)
+            && matches!(
+                self.phase,
+                PeerPhase::WaitingChallenge | PeerPhase::Responded
+            )
+        {
+            self.fail(FailureReason::Timeout);
+        }
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop()
+    }
+}

@@ -1,0 +1,489 @@
+//! Secrets and the bounded local user store.
+//!
+//! The store plays the part of the PIX's `vpdn username NAME password PW`
+//! lines: a fixed-capacity table of users, each with either a cleartext
+//! password or only its NT password hash (MD4 of the UTF-16LE password).
+//! Secrets are wiped from memory when dropped and never printed by
+//! `Debug`.
+//!
+//! A hash-only user can authenticate with MS-CHAPv1 and MS-CHAPv2 only:
+//! PAP compares the cleartext and CHAP-MD5 hashes it, so both need the
+//! password itself ([`SecretError::CleartextRequired`]).
+//!
+//! ## "DOMAIN\user" names
+//!
+//! Windows 98 sends MS-CHAP user names as `DOMAIN\user`; the PIX compared
+//! names exactly and answered error 691 (see the origin document). The
+//! store applies a [`DomainRule`]; the default,
+//! [`DomainRule::ExactThenStripped`], first looks for the name as sent and
+//! then for the part after the last backslash, so both configurations of
+//! the origin document's workaround (configure `user`, or also
+//! `DOMAIN\user`) work. The password still has to match; MS-CHAPv2 itself
+//! hashes only the part after the backslash (RFC 2759 §8.2).
+
+use core::fmt;
+
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use super::{crypto, Name, MAX_NAME_LEN};
+
+/// Longest password the store and the peer machines keep, in octets.
+/// PAP carries at most 255 (one-octet Passwd-Length, RFC 1334 §2.2.1).
+pub const MAX_PASSWORD_LEN: usize = 256;
+
+/// Errors from building secrets and from the store.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum CredentialError {
+    /// The user name is empty or longer than [`MAX_NAME_LEN`].
+    BadNameLength {
+        /// Its length.
+        length: usize,
+    },
+    /// The password is longer than [`MAX_PASSWORD_LEN`].
+    PasswordTooLong {
+        /// Its length.
+        length: usize,
+    },
+    /// An NT hash is not 16 octets.
+    BadHashLength {
+        /// Its length.
+        length: usize,
+    },
+    /// The store is full.
+    StoreFull {
+        /// Its capacity.
+        capacity: usize,
+    },
+}
+
+impl fmt::Display for CredentialError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CredentialError::BadNameLength { length } => {
+                write!(f, "user name length {length} not in 1..={MAX_NAME_LEN}")
+            }
+            CredentialError::PasswordTooLong { length } => {
+                write!(f, "password of {length} octets, at most {MAX_PASSWORD_LEN}")
+            }
+            CredentialError::BadHashLength { length } => {
+                write!(f, "NT hash of {length} octets, expected 16")
+            }
+            CredentialError::StoreFull { capacity } => {
+                write!(f, "credential store full ({capacity} users)")
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for CredentialError {}
+
+/// Why a secret cannot serve a method.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SecretError {
+    /// PAP and CHAP-MD5 need the cleartext password; only the NT hash is
+    /// stored.
+    CleartextRequired,
+    /// The NT hash cannot be computed from the stored password.
+    Unhashable(crypto::Error),
+}
+
+impl fmt::Display for SecretError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretError::CleartextRequired => {
+                write!(
+                    f,
+                    "method needs the cleartext password, only the NT hash is known"
+                )
+            }
+            SecretError::Unhashable(e) => write!(f, "cannot compute the NT hash: {e}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for SecretError {}
+
+/// A cleartext password (at most [`MAX_PASSWORD_LEN`] octets), wiped on
+/// drop.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct Password {
+    bytes: [u8; MAX_PASSWORD_LEN],
+    len: usize,
+}
+
+impl Password {
+    /// Copies a password (octets as typed, UTF-8 for MS-CHAP).
+    pub fn new(password: &[u8]) -> Result<Self, CredentialError> {
+        let mut bytes = [0u8; MAX_PASSWORD_LEN];
+        let dst = bytes
+            .get_mut(..password.len())
+            .ok_or(CredentialError::PasswordTooLong {
+                length: password.len(),
+            })?;
+        dst.copy_from_slice(password);
+        Ok(Password {
+            bytes,
+            len: password.len(),
+        })
+    }
+
+    /// The password octets.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
+    }
+
+    /// Compares with `other` in time independent of the contents.
+    pub fn ct_eq(&self, other: &[u8]) -> bool {
+        bool::from(self.as_bytes().ct_eq(other))
+    }
+}
+
+impl PartialEq for Password {
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other.as_bytes())
+    }
+}
+
+impl Eq for Password {}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// An NT password hash (RFC 2759 §8.3), wiped on drop.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct NtHash([u8; 16]);
+
+impl NtHash {
+    /// Wraps 16 hash octets.
+    pub const fn from_bytes(hash: [u8; 16]) -> Self {
+        NtHash(hash)
+    }
+
+    /// Wraps a 16-octet slice.
+    pub fn from_slice(hash: &[u8]) -> Result<Self, CredentialError> {
+        let hash: [u8; 16] = hash
+            .try_into()
+            .map_err(|_| CredentialError::BadHashLength { length: hash.len() })?;
+        Ok(NtHash(hash))
+    }
+
+    /// Computes the hash of a UTF-8 password.
+    pub fn from_password(password: &[u8]) -> Result<Self, crypto::Error> {
+        crypto::nt_password_hash(password).map(NtHash)
+    }
+
+    /// The hash octets.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// HashNtPasswordHash (RFC 2759 §8.4): MD4 of this hash.
+    pub fn hash_hash(&self) -> [u8; 16] {
+        crypto::hash_nt_password_hash(&self.0)
+    }
+}
+
+impl PartialEq for NtHash {
+    fn eq(&self, other: &Self) -> bool {
+        bool::from(self.0.ct_eq(&other.0))
+    }
+}
+
+impl Eq for NtHash {}
+
+impl fmt::Debug for NtHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NtHash(<redacted>)")
+    }
+}
+
+/// What is known about a user's password.
+// No allocator (no_std, no alloc): variants are stored inline, by design.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Secret {
+    /// The cleartext password: every method works.
+    Password(Password),
+    /// Only the NT hash: MS-CHAPv1 (NT response) and MS-CHAPv2 only.
+    NtHash(NtHash),
+}
+
+impl Secret {
+    /// A cleartext password secret.
+    pub fn password(password: &[u8]) -> Result<Self, CredentialError> {
+        Password::new(password).map(Secret::Password)
+    }
+
+    /// A hash-only secret from 16 octets.
+    pub fn nt_hash(hash: &[u8]) -> Result<Self, CredentialError> {
+        NtHash::from_slice(hash).map(Secret::NtHash)
+    }
+
+    /// The cleartext password, for PAP and CHAP-MD5.
+    pub fn cleartext(&self) -> Result<&Password, SecretError> {
+        match self {
+            Secret::Password(p) => Ok(p),
+            Secret::NtHash(_) => Err(SecretError::CleartextRequired),
+        }
+    }
+
+    /// The NT hash (computed from the password if need be).
+    pub fn to_nt_hash(&self) -> Result<NtHash, SecretError> {
+        match self {
+            Secret::Password(p) => {
+                NtHash::from_password(p.as_bytes()).map_err(SecretError::Unhashable)
+            }
+            Secret::NtHash(h) => Ok(h.clone()),
+        }
+    }
+
+    /// The LM password hash (RFC 2433 §A.2), available only from the
+    /// cleartext password.
+    pub fn lm_hash(&self) -> Option<[u8; 16]> {
+        match self {
+            Secret::Password(p) => Some(crypto::lm_password_hash(p.as_bytes())),
+            Secret::NtHash(_) => None,
+        }
+    }
+
+    /// The first 8 octets of the LM hash, the input of RFC 3079 §2.1
+    /// 40/56-bit MPPE keys; the rest of the hash is wiped.
+    pub fn lm_hash_prefix(&self) -> Option<[u8; 8]> {
+        let mut lm = self.lm_hash()?;
+        let mut prefix = [0u8; 8];
+        prefix.copy_from_slice(&lm[..8]);
+        lm.zeroize();
+        Some(prefix)
+    }
+}
+
+/// How the store matches a received user name against configured names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum DomainRule {
+    /// Compare the name as received, octet for octet (what the PIX did:
+    /// `DOMAIN\cisco` does not find `cisco`, error 691).
+    Exact,
+    /// Remove a `DOMAIN\` prefix (up to the last backslash) from the
+    /// received name, then compare exactly.
+    StripDomain,
+    /// The default: try the name as received, then without the domain.
+    #[default]
+    ExactThenStripped,
+}
+
+/// One configured user.
+#[derive(Clone, Debug)]
+pub struct User {
+    name: Name,
+    secret: Secret,
+}
+
+impl User {
+    /// The configured name.
+    pub fn name(&self) -> &[u8] {
+        &self.name
+    }
+
+    /// The secret.
+    pub fn secret(&self) -> &Secret {
+        &self.secret
+    }
+}
+
+/// A bounded local user store: at most `N` users. Names are compared
+/// case-sensitively (as pppd does), under the store's [`DomainRule`].
+#[derive(Clone, Debug, Default)]
+pub struct CredentialStore<const N: usize> {
+    users: heapless::Vec<User, N>,
+    rule: DomainRule,
+}
+
+impl<const N: usize> CredentialStore<N> {
+    /// An empty store with the given name rule.
+    pub const fn new(rule: DomainRule) -> Self {
+        CredentialStore {
+            users: heapless::Vec::new(),
+            rule,
+        }
+    }
+
+    /// The name rule.
+    pub fn rule(&self) -> DomainRule {
+        self.rule
+    }
+
+    /// Changes the name rule.
+    pub fn set_rule(&mut self, rule: DomainRule) {
+        self.rule = rule;
+    }
+
+    /// Adds a user, or replaces the secret of an existing user with the
+    /// same name.
+    pub fn insert(&mut self, name: &[u8], secret: Secret) -> Result<(), CredentialError> {
+        if name.is_empty() || name.len() > MAX_NAME_LEN {
+            return Err(CredentialError::BadNameLength { length: name.len() });
+        }
+        if let Some(user) = self.users.iter_mut().find(|u| u.name == name) {
+            user.secret = secret;
+            return Ok(());
+        }
+        let name = Name::from_slice(name)
+            .map_err(|_| CredentialError::BadNameLength { length: name.len() })?;
+        self.users
+            .push(User { name, secret })
+            .map_err(|_| CredentialError::StoreFull { capacity: N })
+    }
+
+    /// Adds a user with a cleartext password.
+    pub fn insert_password(&mut self, name: &[u8], password: &[u8]) -> Result<(), CredentialError> {
+        self.insert(name, Secret::password(password)?)
+    }
+
+    /// Removes a user by exact name; returns whether one was removed.
+    pub fn remove(&mut self, name: &[u8]) -> bool {
+        match self.users.iter().position(|u| u.name == name) {
+            Some(i) => {
+                self.users.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Number of users.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Whether the store has no users.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    fn exact(&self, name: &[u8]) -> Option<&User> {
+        self.users.iter().find(|u| u.name == name)
+    }
+
+    /// Finds the user for a received name under the store's rule.
+    pub fn lookup(&self, received: &[u8]) -> Option<&User> {
+        match self.rule {
+            DomainRule::Exact => self.exact(received),
+            DomainRule::StripDomain => self.exact(crypto::strip_domain(received)),
+            DomainRule::ExactThenStripped => self
+                .exact(received)
+                .or_else(|| self.exact(crypto::strip_domain(received))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(rule: DomainRule) -> CredentialStore<4> {
+        let mut s = CredentialStore::new(rule);
+        s.insert_password(b"cisco", b"cisco").unwrap();
+        s.insert_password(b"OTHER\\bob", b"pw").unwrap();
+        s
+    }
+
+    #[test]
+    fn domain_rules() {
+        let exact = store(DomainRule::Exact);
+        assert_eq!(exact.lookup(b"cisco").unwrap().name(), b"cisco");
+        assert!(exact.lookup(b"DOMAIN\\cisco").is_none());
+        assert_eq!(exact.lookup(b"OTHER\\bob").unwrap().name(), b"OTHER\\bob");
+
+        let strip = store(DomainRule::StripDomain);
+        assert_eq!(strip.lookup(b"DOMAIN\\cisco").unwrap().name(), b"cisco");
+        assert_eq!(strip.lookup(b"cisco").unwrap().name(), b"cisco");
+        // A configured name with a domain can never match once stripped.
+        assert!(strip.lookup(b"OTHER\\bob").is_none());
+
+        let either = store(DomainRule::ExactThenStripped);
+        assert_eq!(either.lookup(b"DOMAIN\\cisco").unwrap().name(), b"cisco");
+        assert_eq!(either.lookup(b"OTHER\\bob").unwrap().name(), b"OTHER\\bob");
+        assert!(either.lookup(b"bob").is_none());
+        assert!(
+            either.lookup(b"Cisco").is_none(),
+            "names are case-sensitive"
+        );
+        assert_eq!(DomainRule::default(), DomainRule::ExactThenStripped);
+    }
+
+    #[test]
+    fn store_bounds_and_replacement() {
+        let mut s: CredentialStore<2> = CredentialStore::new(DomainRule::Exact);
+        s.insert_password(b"a", b"1").unwrap();
+        s.insert_password(b"b", b"2").unwrap();
+        assert_eq!(
+            s.insert_password(b"c", b"3"),
+            Err(CredentialError::StoreFull { capacity: 2 })
+        );
+        // Replacing an existing user does not need room.
+        s.insert(b"a", Secret::nt_hash(&[7; 16]).unwrap()).unwrap();
+        assert_eq!(
+            s.lookup(b"a").unwrap().secret(),
+            &Secret::NtHash(NtHash::from_bytes([7; 16]))
+        );
+        assert_eq!(s.len(), 2);
+        assert!(s.remove(b"a"));
+        assert!(!s.remove(b"a"));
+        assert_eq!(
+            s.insert_password(b"", b"x"),
+            Err(CredentialError::BadNameLength { length: 0 })
+        );
+        assert_eq!(
+            s.insert_password(&[b'n'; 256], b"x"),
+            Err(CredentialError::BadNameLength { length: 256 })
+        );
+        assert_eq!(
+            Secret::password(&[0; 257]),
+            Err(CredentialError::PasswordTooLong { length: 257 })
+        );
+        assert_eq!(
+            Secret::nt_hash(&[0; 15]),
+            Err(CredentialError::BadHashLength { length: 15 })
+        );
+    }
+
+    #[test]
+    fn hash_only_secret_refuses_cleartext_methods() {
+        let secret = Secret::NtHash(NtHash::from_password(b"cisco").unwrap());
+        assert_eq!(
+            secret.cleartext().err(),
+            Some(SecretError::CleartextRequired)
+        );
+        assert!(secret.lm_hash().is_none());
+        assert_eq!(
+            secret.to_nt_hash().unwrap(),
+            Secret::password(b"cisco").unwrap().to_nt_hash().unwrap()
+        );
+        let bad = Secret::password(&[0xff]).unwrap();
+        assert_eq!(
+            bad.to_nt_hash().err(),
+            Some(SecretError::Unhashable(crypto::Error::PasswordNotUtf8))
+        );
+    }
+
+    #[test]
+    fn debug_never_prints_secrets() {
+        extern crate std;
+        use std::format;
+        let s = format!("{:?}", Secret::password(b"hunter2").unwrap());
+        assert!(!s.contains("hunter2") && !s.contains("104"), "{s}");
+        let h = format!("{:?}", Secret::nt_hash(&[0xab; 16]).unwrap());
+        assert!(!h.contains("171") && !h.contains("ab"), "{h}");
+    }
+}

@@ -1,0 +1,385 @@
+//! CHAP-MD5 (RFC 1994) and MS-CHAP (RFC 2433, RFC 2759) primitives.
+//!
+//! Names follow the RFCs' pseudo-code (RFC 2759 §8, RFC 2433 appendix A).
+//! Passwords enter as UTF-8 octets; the NT hash takes them as UTF-16LE
+//! (RFC 2759 §8.3), converted on the fly in a small stack buffer that is
+//! wiped afterwards: nothing is allocated and at most 256 UTF-16 code
+//! units are accepted (RFC 2759 §8.3 "0 to 256 unicode characters").
+
+use core::fmt;
+
+use des::cipher::{generic_array::GenericArray, BlockEncrypt, KeyInit};
+use md4::{Digest, Md4};
+use md5::Md5;
+use sha1::Sha1;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
+
+/// Longest password the NT hash takes, in UTF-16 code units (RFC 2759 §8.3).
+pub const MAX_PASSWORD_UNITS: usize = 256;
+
+/// Errors from the MS-CHAP primitives.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Error {
+    /// The password is not valid UTF-8, so it has no UTF-16 form for the
+    /// NT hash.
+    PasswordNotUtf8,
+    /// The password has more than 256 UTF-16 code units.
+    PasswordTooLong {
+        /// Its length in UTF-16 code units.
+        units: usize,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::PasswordNotUtf8 => write!(f, "password is not valid UTF-8"),
+            Error::PasswordTooLong { units } => write!(
+                f,
+                "password has {units} UTF-16 units, at most {MAX_PASSWORD_UNITS} allowed"
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}
+
+/// CHAP-MD5 response: MD5(Identifier | secret | Challenge) (RFC 1994 §4.1).
+pub fn chap_md5_response(identifier: u8, secret: &[u8], challenge: &[u8]) -> [u8; 16] {
+    let mut hasher = Md5::new();
+    hasher.update([identifier]);
+    hasher.update(secret);
+    hasher.update(challenge);
+    hasher.finalize().into()
+}
+
+/// NtPasswordHash: MD4 of the UTF-16LE password (RFC 2759 §8.3).
+pub fn nt_password_hash(password: &[u8]) -> Result<[u8; 16], Error> {
+    let text = core::str::from_utf8(password).map_err(|_| Error::PasswordNotUtf8)?;
+    let units = text.encode_utf16().count();
+    if units > MAX_PASSWORD_UNITS {
+        return Err(Error::PasswordTooLong { units });
+    }
+    let mut hasher = Md4::new();
+    // Convert in 64-octet chunks so the UTF-16 copy never needs a large
+    // buffer; the chunk is wiped before returning.
+    let mut chunk = [0u8; 64];
+    let mut filled = 0;
+    for unit in text.encode_utf16() {
+        let [lo, hi] = unit.to_le_bytes();
+        chunk[filled] = lo;
+        chunk[filled + 1] = hi;
+        filled += 2;
+        if filled == chunk.len() {
+            hasher.update(chunk);
+            filled = 0;
+        }
+    }
+    hasher.update(&chunk[..filled]);
+    chunk.zeroize();
+    Ok(hasher.finalize().into())
+}
+
+/// HashNtPasswordHash: MD4 of the NT hash (RFC 2759 §8.4).
+pub fn hash_nt_password_hash(password_hash: &[u8; 16]) -> [u8; 16] {
+    Md4::digest(password_hash).into()
+}
+
+/// Spreads 7 key octets over 8 DES key octets, 7 bits each, and sets odd
+/// parity in the low bit (RFC 2759 §8.6 and the §9.3 example).
+pub fn des_key_7_to_8(key7: &[u8; 7]) -> [u8; 8] {
+    let bits = key7.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+    let mut key8 = [0u8; 8];
+    for (i, octet) in key8.iter_mut().enumerate() {
+        let seven = ((bits >> (49 - 7 * i)) & 0x7f) as u8;
+        let high = seven << 1;
+        // Odd parity: the low bit makes the number of one bits odd.
+        *octet = high | u8::from(high.count_ones() % 2 == 0);
+    }
+    key8
+}
+
+/// DesEncrypt: one DES block with a 7-octet key (RFC 2759 §8.6).
+pub fn des_encrypt(clear: &[u8; 8], key7: &[u8; 7]) -> [u8; 8] {
+    let mut key8 = des_key_7_to_8(key7);
+    let cipher = des::Des::new(GenericArray::from_slice(&key8));
+    key8.zeroize();
+    let mut block = GenericArray::clone_from_slice(clear);
+    cipher.encrypt_block(&mut block);
+    block.into()
+}
+
+/// ChallengeResponse: three DES encryptions of an 8-octet challenge with
+/// the 16-octet hash zero-padded to 21 octets (RFC 2759 §8.5).
+pub fn challenge_response(challenge: &[u8; 8], password_hash: &[u8; 16]) -> [u8; 24] {
+    let mut z = [0u8; 21];
+    z[..16].copy_from_slice(password_hash);
+    let mut response = [0u8; 24];
+    for (i, out) in response.chunks_exact_mut(8).enumerate() {
+        let mut key = [0u8; 7];
+        key.copy_from_slice(&z[7 * i..7 * i + 7]);
+        out.copy_from_slice(&des_encrypt(challenge, &key));
+        key.zeroize();
+    }
+    z.zeroize();
+    response
+}
+
+/// LmPasswordHash (RFC 2433 §A.2): the password upper-cased (ASCII; RFC
+/// 2433 uses the OEM character set, which agrees on ASCII), padded or cut
+/// to 14 octets, each half used as a DES key on "KGS!@#$%".
+pub fn lm_password_hash(password: &[u8]) -> [u8; 16] {
+    const MAGIC: &[u8; 8] = b"KGS!@#$%";
+    let mut upper = [0u8; 14];
+    for (dst, src) in upper.iter_mut().zip(password.iter()) {
+        *dst = src.to_ascii_uppercase();
+    }
+    let mut hash = [0u8; 16];
+    let mut half = [0u8; 7];
+    half.copy_from_slice(&upper[..7]);
+    hash[..8].copy_from_slice(&des_encrypt(MAGIC, &half));
+    half.copy_from_slice(&upper[7..]);
+    hash[8..].copy_from_slice(&des_encrypt(MAGIC, &half));
+    half.zeroize();
+    upper.zeroize();
+    hash
+}
+
+/// MS-CHAPv1 NT response: ChallengeResponse(challenge, NT hash) (RFC 2433 §A.5).
+pub fn mschapv1_nt_response(challenge: &[u8; 8], nt_password_hash: &[u8; 16]) -> [u8; 24] {
+    challenge_response(challenge, nt_password_hash)
+}
+
+/// MS-CHAPv1 LM response: ChallengeResponse(challenge, LM hash) (RFC 2433 §A.1).
+pub fn mschapv1_lm_response(challenge: &[u8; 8], lm_password_hash: &[u8; 16]) -> [u8; 24] {
+    challenge_response(challenge, lm_password_hash)
+}
+
+/// The user name without a "DOMAIN\" prefix (everything after the last
+/// backslash). RFC 2759 §8.2: only the user name, "excluding any
+/// prepended domain name", enters the ChallengeHash.
+pub fn strip_domain(username: &[u8]) -> &[u8] {
+    match username.iter().rposition(|&b| b == b'\\') {
+        Some(i) => username.get(i + 1..).unwrap_or(&[]),
+        None => username,
+    }
+}
+
+/// ChallengeHash: the first 8 octets of SHA1(PeerChallenge |
+/// AuthenticatorChallenge | UserName) (RFC 2759 §8.2). A "DOMAIN\" prefix
+/// is removed from `username` first.
+pub fn challenge_hash(
+    peer_challenge: &[u8; 16],
+    authenticator_challenge: &[u8; 16],
+    username: &[u8],
+) -> [u8; 8] {
+    let mut hasher = Sha1::new();
+    hasher.update(peer_challenge);
+    hasher.update(authenticator_challenge);
+    hasher.update(strip_domain(username));
+    let digest: [u8; 20] = hasher.finalize().into();
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&digest[..8]);
+    out
+}
+
+/// GenerateNTResponse (RFC 2759 §8.1), from the NT password hash.
+pub fn generate_nt_response(
+    authenticator_challenge: &[u8; 16],
+    peer_challenge: &[u8; 16],
+    username: &[u8],
+    password_hash: &[u8; 16],
+) -> [u8; 24] {
+    let challenge = challenge_hash(peer_challenge, authenticator_challenge, username);
+    challenge_response(&challenge, password_hash)
+}
+
+/// GenerateAuthenticatorResponse (RFC 2759 §8.7), as the 20 raw octets;
+/// format them with [`crate::wire::auth::format_authenticator_response`].
+pub fn generate_authenticator_response(
+    password_hash: &[u8; 16],
+    nt_response: &[u8; 24],
+    peer_challenge: &[u8; 16],
+    authenticator_challenge: &[u8; 16],
+    username: &[u8],
+) -> [u8; 20] {
+    const MAGIC1: &[u8; 39] = b"Magic server to client signing constant";
+    const MAGIC2: &[u8; 41] = b"Pad to make it do more than one iteration";
+    let mut hash_hash = hash_nt_password_hash(password_hash);
+    let mut hasher = Sha1::new();
+    hasher.update(hash_hash);
+    hasher.update(nt_response);
+    hasher.update(MAGIC1);
+    let mut digest: [u8; 20] = hasher.finalize().into();
+    hash_hash.zeroize();
+    let challenge = challenge_hash(peer_challenge, authenticator_challenge, username);
+    let mut hasher = Sha1::new();
+    hasher.update(digest);
+    hasher.update(challenge);
+    hasher.update(MAGIC2);
+    let response = hasher.finalize().into();
+    digest.zeroize();
+    response
+}
+
+/// CheckAuthenticatorResponse (RFC 2759 §8.8): compares the received
+/// authenticator response with the expected one in constant time.
+pub fn check_authenticator_response(expected: &[u8; 20], received: &[u8; 20]) -> bool {
+    bool::from(expected.ct_eq(received))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::testdata::{hex, hex_n, vectors};
+    use crate::wire::auth::format_authenticator_response;
+
+    #[test]
+    fn mschapv2_vectors() {
+        let mut seen = 0;
+        for v in vectors(include_str!("../../tests/data/mschapv2.toml"), "mschapv2") {
+            let id = v["id"].as_str().unwrap();
+            let user = v["username"].as_str().unwrap().as_bytes();
+            let password = v["password"].as_str().unwrap().as_bytes();
+            assert_eq!(hex(&v["username_hex"]), user, "{id}");
+            let auth: [u8; 16] = hex_n(&v["authenticator_challenge"]);
+            let peer: [u8; 16] = hex_n(&v["peer_challenge"]);
+            assert_eq!(
+                challenge_hash(&peer, &auth, user).to_vec(),
+                hex(&v["challenge_hash"]),
+                "{id}"
+            );
+            let hash = nt_password_hash(password).unwrap();
+            assert_eq!(hash.to_vec(), hex(&v["password_hash"]), "{id}");
+            assert_eq!(
+                hash_nt_password_hash(&hash).to_vec(),
+                hex(&v["password_hash_hash"]),
+                "{id}"
+            );
+            let nt = generate_nt_response(&auth, &peer, user, &hash);
+            assert_eq!(nt.to_vec(), hex(&v["nt_response"]), "{id}");
+            let ar = generate_authenticator_response(&hash, &nt, &peer, &auth, user);
+            assert_eq!(
+                &format_authenticator_response(&ar)[..],
+                v["authenticator_response"].as_str().unwrap().as_bytes(),
+                "{id}"
+            );
+            assert!(check_authenticator_response(&ar, &ar));
+            let mut wrong = ar;
+            wrong[19] ^= 1;
+            assert!(!check_authenticator_response(&ar, &wrong));
+            // RFC-quoted values, where the file has them, agree.
+            if let Some(q) = v.get("rfc_quoted") {
+                assert_eq!(hex(&q["nt_response"]), nt.to_vec());
+                assert_eq!(
+                    q["authenticator_response"].as_str().unwrap().as_bytes(),
+                    &format_authenticator_response(&ar)[..]
+                );
+            }
+            seen += 1;
+        }
+        assert_eq!(seen, 3);
+    }
+
+    #[test]
+    fn des_parity_vectors() {
+        let mut seen = 0;
+        for v in vectors(include_str!("../../tests/data/mschapv2.toml"), "des_parity") {
+            let key7: [u8; 7] = hex_n(&v["key7"]);
+            assert_eq!(des_key_7_to_8(&key7).to_vec(), hex(&v["key8"]));
+            seen += 1;
+        }
+        assert_eq!(seen, 2);
+    }
+
+    #[test]
+    fn mschapv1_vectors() {
+        let mut seen = 0;
+        for v in vectors(include_str!("../../tests/data/mschapv1.toml"), "mschapv1") {
+            let id = v["id"].as_str().unwrap();
+            let password = v["password"].as_str().unwrap().as_bytes();
+            let challenge: [u8; 8] = hex_n(&v["challenge"]);
+            let hash = nt_password_hash(password).unwrap();
+            assert_eq!(hash.to_vec(), hex(&v["password_hash"]), "{id}");
+            assert_eq!(
+                mschapv1_nt_response(&challenge, &hash).to_vec(),
+                hex(&v["nt_response"]),
+                "{id}"
+            );
+            if let Some(lm) = v.get("lm_password_hash") {
+                let lm_hash = lm_password_hash(password);
+                assert_eq!(lm_hash.to_vec(), hex(lm), "{id}");
+                assert_eq!(
+                    mschapv1_lm_response(&challenge, &lm_hash).to_vec(),
+                    hex(&v["lm_response"]),
+                    "{id}"
+                );
+            }
+            seen += 1;
+        }
+        assert_eq!(seen, 4);
+    }
+
+    #[test]
+    fn chap_md5_vectors() {
+        let mut seen = 0;
+        for v in vectors(include_str!("../../tests/data/chap_pap.toml"), "chap_md5") {
+            let id = v["identifier"].as_integer().unwrap() as u8;
+            let response = chap_md5_response(
+                id,
+                v["secret"].as_str().unwrap().as_bytes(),
+                &hex(&v["challenge"]),
+            );
+            assert_eq!(response.to_vec(), hex(&v["response_value"]));
+            seen += 1;
+        }
+        assert_eq!(seen, 2);
+    }
+
+    #[test]
+    fn utf16_conversion_handles_non_ascii_and_chunk_boundaries() {
+        // 40 code units = 80 octets: crosses the 64-octet chunk boundary.
+        let long = "é".repeat(40);
+        let mut expected = Md4::new();
+        for unit in long.encode_utf16() {
+            expected.update(unit.to_le_bytes());
+        }
+        let expected: [u8; 16] = expected.finalize().into();
+        assert_eq!(nt_password_hash(long.as_bytes()).unwrap(), expected);
+        // Astral characters are two UTF-16 units each.
+        let emoji = "😀".repeat(128);
+        assert_eq!(nt_password_hash(emoji.as_bytes()).map(|_| ()), Ok(()));
+        let emoji = "😀".repeat(129);
+        assert_eq!(
+            nt_password_hash(emoji.as_bytes()),
+            Err(Error::PasswordTooLong { units: 258 })
+        );
+    }
+
+    #[test]
+    fn bad_passwords_are_typed_errors() {
+        assert_eq!(nt_password_hash(&[0xff, 0xfe]), Err(Error::PasswordNotUtf8));
+        assert_eq!(
+            nt_password_hash("a".repeat(257).as_bytes()),
+            Err(Error::PasswordTooLong { units: 257 })
+        );
+        assert!(nt_password_hash("a".repeat(256).as_bytes()).is_ok());
+        // Empty password is allowed (RFC 2759 §8.3: 0 to 256 characters).
+        assert_eq!(
+            nt_password_hash(b"").unwrap(),
+            <[u8; 16]>::from(Md4::digest(b""))
+        );
+    }
+
+    #[test]
+    fn strip_domain_takes_text_after_last_backslash() {
+        assert_eq!(strip_domain(b"DOMAIN\\user"), b"user");
+        assert_eq!(strip_domain(b"a\\b\\user"), b"user");
+        assert_eq!(strip_domain(b"user"), b"user");
+        assert_eq!(strip_domain(b"DOMAIN\\"), b"");
+    }
+}

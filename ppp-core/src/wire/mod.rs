@@ -1,0 +1,3 @@
+//! Wire formats: zero-copy views and `Repr` types.
+
+pub mod auth;
