@@ -31,7 +31,11 @@ fn split_messages(bytes: &[u8]) -> Vec<Vec<u8>> {
     while let Some(m) = stream.feed(&mut input).unwrap() {
         out.push(m.to_vec());
     }
-    assert_eq!(stream.buffered(), 0, "poll_transmit hands out whole messages");
+    assert_eq!(
+        stream.buffered(),
+        0,
+        "poll_transmit hands out whole messages"
+    );
     out
 }
 
@@ -125,8 +129,14 @@ impl Pair {
 
     fn up(&mut self) {
         self.pump();
-        assert!(matches!(self.client_events.as_slice(), [Event::TunnelUp(_)]));
-        assert!(matches!(self.server_events.as_slice(), [Event::TunnelUp(_)]));
+        assert!(matches!(
+            self.client_events.as_slice(),
+            [Event::TunnelUp(_)]
+        ));
+        assert!(matches!(
+            self.server_events.as_slice(),
+            [Event::TunnelUp(_)]
+        ));
         assert!(self.client.is_established() && self.server.is_established());
         self.client_events.clear();
         self.server_events.clear();
@@ -152,9 +162,11 @@ impl Pair {
 
 #[test]
 fn set_up_call_sli_echo_clear_and_stop() {
-    let mut host = Config::default();
-    host.host_name = heapless::Vec::from_slice(b"PIX").unwrap();
-    host.vendor_string = heapless::Vec::from_slice(b"Cisco Systems").unwrap();
+    let host = Config {
+        host_name: heapless::Vec::from_slice(b"PIX").unwrap(),
+        vendor_string: heapless::Vec::from_slice(b"Cisco Systems").unwrap(),
+        ..Config::default()
+    };
     let mut p = Pair::new(Config::default(), host);
     p.pump();
     match p.client_events.as_slice() {
@@ -167,8 +179,14 @@ fn set_up_call_sli_echo_clear_and_stop() {
     }
     p.client_events.clear();
     p.server_events.clear();
-    assert_eq!(types(&p.client_sent), [MessageType::StartControlConnectionRequest]);
-    assert_eq!(types(&p.server_sent), [MessageType::StartControlConnectionReply]);
+    assert_eq!(
+        types(&p.client_sent),
+        [MessageType::StartControlConnectionRequest]
+    );
+    assert_eq!(
+        types(&p.server_sent),
+        [MessageType::StartControlConnectionReply]
+    );
 
     // Call: OCRQ / OCRP.
     p.call(7, 42);
@@ -209,7 +227,13 @@ fn set_up_call_sli_echo_clear_and_stop() {
         }]
     );
     let sli = ControlRepr::parse_bytes(p.client_sent.last().unwrap()).unwrap();
-    assert!(matches!(sli, ControlRepr::Sli(Sli { peer_call_id: 42, .. })));
+    assert!(matches!(
+        sli,
+        ControlRepr::Sli(Sli {
+            peer_call_id: 42,
+            ..
+        })
+    ));
     assert_eq!(
         p.server.set_link_info(p.now, 42, 0, 0),
         Err(Error::WrongRole)
@@ -307,7 +331,9 @@ fn set_up_call_sli_echo_clear_and_stop() {
     );
     assert_eq!(
         p.server_events,
-        [Event::TunnelDown(TunnelDownReason::PeerStopped(StopReason::None))]
+        [Event::TunnelDown(TunnelDownReason::PeerStopped(
+            StopReason::None
+        ))]
     );
     assert!(p.client.is_closed() && p.server.is_closed());
     assert_eq!(p.client.poll_timeout(), None);
@@ -413,7 +439,10 @@ fn server_clears_one_call() {
             ..
         })]
     ));
-    assert_eq!(p.server.clear_call(p.now, 101), Err(Error::UnknownCall(101)));
+    assert_eq!(
+        p.server.clear_call(p.now, 101),
+        Err(Error::UnknownCall(101))
+    );
     assert!(p.client.is_established() && p.server.is_established());
 }
 
@@ -575,7 +604,9 @@ fn refused_call_past_the_limit_and_by_the_host() {
 fn host_rejects_call() {
     let mut p = Pair::default();
     p.up();
-    p.client.place_call(p.now, 3, &CallParams::default()).unwrap();
+    p.client
+        .place_call(p.now, 3, &CallParams::default())
+        .unwrap();
     p.pump();
     assert!(matches!(
         p.server_events.as_slice(),
@@ -611,7 +642,9 @@ fn host_that_never_answers_gets_ocrp_timeout() {
     };
     let mut p = Pair::new(Config::default(), server);
     p.up();
-    p.client.place_call(p.now, 3, &CallParams::default()).unwrap();
+    p.client
+        .place_call(p.now, 3, &CallParams::default())
+        .unwrap();
     p.pump();
     p.server_events.clear();
     p.advance(Duration::from_secs(30));
@@ -644,7 +677,9 @@ fn duplicate_host_call_ids_are_typed_errors() {
         p.client.place_call(p.now, 5, &CallParams::default()),
         Err(Error::DuplicateCallId(5))
     );
-    p.client.place_call(p.now, 6, &CallParams::default()).unwrap();
+    p.client
+        .place_call(p.now, 6, &CallParams::default())
+        .unwrap();
     p.pump();
     assert_eq!(
         p.server.accept_call(p.now, 6, 50, &CallAccept::default()),
@@ -827,7 +862,10 @@ fn sccrq_collision_on_one_connection() {
             MessageType::StartControlConnectionReply
         ]
     );
-    assert_eq!(types(&p.server_sent), [MessageType::StartControlConnectionRequest]);
+    assert_eq!(
+        types(&p.server_sent),
+        [MessageType::StartControlConnectionRequest]
+    );
     assert_eq!(p.server.stats().dropped_unexpected, 1);
 }
 
@@ -869,7 +907,10 @@ fn sccrq_collision_across_two_connections() {
     assert!(b.is_closed());
     assert_eq!(b.poll_transmit(now, &mut buf), None, "nothing sent on B");
     let events: Vec<_> = core::iter::from_fn(|| b.poll_event()).collect();
-    assert_eq!(events.last(), Some(&Event::TunnelDown(TunnelDownReason::Collision)));
+    assert_eq!(
+        events.last(),
+        Some(&Event::TunnelDown(TunnelDownReason::Collision))
+    );
 
     // Loser: closes A silently, answers on B.
     let mut a: Conn = Connection::new(Role::Client, Config::default(), now);
@@ -930,9 +971,9 @@ fn bad_cookie_closes_the_connection() {
                 peer_call_id: Some(1),
                 reason: CallDownReason::TunnelDown
             }),
-            Event::TunnelDown(TunnelDownReason::ProtocolError(
-                WireError::BadMagicCookie(0x1a2b_3c4c)
-            ))
+            Event::TunnelDown(TunnelDownReason::ProtocolError(WireError::BadMagicCookie(
+                0x1a2b_3c4c
+            )))
         ]
     );
     let mut buf = [0u8; 512];
@@ -1181,18 +1222,25 @@ fn byte_by_byte_input_gives_the_same_events() {
     p.server.clear_call(p.now, 2).unwrap();
     p.pump();
     let live = p.client_events.clone();
-    assert!(matches!(live.as_slice(), [Event::CallUp(_), Event::CallDown(_)]));
+    assert!(matches!(
+        live.as_slice(),
+        [Event::CallUp(_), Event::CallDown(_)]
+    ));
     let server_bytes: Vec<u8> = p.server_sent.concat();
     let (sccrp, rest) = server_bytes.split_at(156);
     for chunk in [1usize, 3, 7, 50, 1000] {
-        let mut c: Conn = Connection::new(Role::Client, Config::default(), Instant::from_millis(1_000));
+        let mut c: Conn =
+            Connection::new(Role::Client, Config::default(), Instant::from_millis(1_000));
         let mut events = Vec::new();
         let mut buf = [0u8; 512];
         for piece in sccrp.chunks(chunk) {
             c.handle_input(p.now, piece).unwrap();
         }
         events.extend(core::iter::from_fn(|| c.poll_event()));
-        assert!(matches!(events.as_slice(), [Event::TunnelUp(_)]), "chunk {chunk}");
+        assert!(
+            matches!(events.as_slice(), [Event::TunnelUp(_)]),
+            "chunk {chunk}"
+        );
         c.place_call(p.now, 1, &CallParams::default()).unwrap();
         for piece in rest.chunks(chunk) {
             c.handle_input(p.now, piece).unwrap();

@@ -60,63 +60,85 @@
 //!
 //! ```
 //! use pptp_core::control::{CallAccept, CallParams, Config, Connection, Event};
-//! use pptp_core::{Instant, Role};
+//! use pptp_core::{Duration, Instant, Role};
+//!
+//! /// One turn of the client's host: TCP bytes in, events, TCP bytes out.
+//! /// Returns when the host must call `handle_timeout` next.
+//! fn client_turn(conn: &mut Connection<4>, now: Instant, tcp_in: &[u8], tcp_out: &mut Vec<u8>) -> Option<Instant> {
+//!     if !tcp_in.is_empty() {
+//!         conn.handle_input(now, tcp_in).expect("stream broken: close the socket");
+//!     }
+//!     while let Some(event) = conn.poll_event() {
+//!         match event {
+//!             // Dial as soon as the tunnel is up; call ID 7 is ours.
+//!             Event::TunnelUp(_) => conn.place_call(now, 7, &CallParams::default()).unwrap(),
+//!             Event::CallUp(up) => println!("client: GRE to peer call {}", up.peer_call_id),
+//!             Event::CallDown(down) => println!("client: call down: {:?}", down.reason),
+//!             Event::TunnelDown(why) => println!("client: tunnel down: {why:?}"),
+//!             _ => {}
+//!         }
+//!     }
+//!     let mut buf = [0u8; 1500];
+//!     while let Some(t) = conn.poll_transmit(now, &mut buf) {
+//!         tcp_out.extend_from_slice(&buf[..t.len]); // socket.write_all(...)
+//!     }
+//!     conn.poll_timeout()
+//! }
+//!
+//! /// One turn of the server's host: accepts every call as call ID 42.
+//! fn server_turn(conn: &mut Connection<4>, now: Instant, tcp_in: &[u8], tcp_out: &mut Vec<u8>) -> Option<Instant> {
+//!     if !tcp_in.is_empty() {
+//!         conn.handle_input(now, tcp_in).expect("stream broken: close the socket");
+//!     }
+//!     while let Some(event) = conn.poll_event() {
+//!         match event {
+//!             Event::CallRequested(request) => conn
+//!                 .accept_call(now, request.peer_call_id, 42, &CallAccept::default())
+//!                 .unwrap(),
+//!             Event::LinkInfo { send_accm, .. } => println!("server: ACCM {send_accm:#x}"),
+//!             _ => {}
+//!         }
+//!     }
+//!     let mut buf = [0u8; 1500];
+//!     while let Some(t) = conn.poll_transmit(now, &mut buf) {
+//!         tcp_out.extend_from_slice(&buf[..t.len]);
+//!     }
+//!     conn.poll_timeout()
+//! }
 //!
 //! let mut now = Instant::ZERO;
 //! let mut client: Connection<4> = Connection::new(Role::Client, Config::default(), now);
 //! let mut server: Connection<4> = Connection::new(Role::Server, Config::default(), now);
-//! let mut buf = [0u8; 1500];
+//! // The two directions of the "TCP connection".
+//! let (mut to_server, mut to_client) = (Vec::new(), Vec::new());
 //!
-//! // The client's host dials as soon as the tunnel is up; the server's
-//! // host accepts every call with call ID 42.
-//! let mut client_call = None;
-//! for _round in 0..10 {
-//!     // Client host: TCP out, events, timers.
-//!     while let Some(t) = client.poll_transmit(now, &mut buf) {
-//!         server.handle_input(now, &buf[..t.len]).unwrap(); // "TCP"
+//! // Run both hosts until the wire is quiet: SCCRQ/SCCRP, OCRQ/OCRP.
+//! let mut run = |now: Instant, client: &mut Connection<4>, server: &mut Connection<4>| loop {
+//!     let (c2s, s2c) = (std::mem::take(&mut to_server), std::mem::take(&mut to_client));
+//!     let client_timer = client_turn(client, now, &s2c, &mut to_server);
+//!     let server_timer = server_turn(server, now, &c2s, &mut to_client);
+//!     if to_server.is_empty() && to_client.is_empty() {
+//!         return client_timer.into_iter().chain(server_timer).min();
 //!     }
-//!     while let Some(event) = client.poll_event() {
-//!         match event {
-//!             Event::TunnelUp(_) => {
-//!                 client.place_call(now, 7, &CallParams::default()).unwrap();
-//!             }
-//!             Event::CallUp(up) => client_call = Some(up.peer_call_id),
-//!             _ => {}
-//!         }
-//!     }
-//!     // Server host.
-//!     while let Some(t) = server.poll_transmit(now, &mut buf) {
-//!         client.handle_input(now, &buf[..t.len]).unwrap();
-//!     }
-//!     while let Some(event) = server.poll_event() {
-//!         if let Event::CallRequested(request) = event {
-//!             server
-//!                 .accept_call(now, request.peer_call_id, 42, &CallAccept::default())
-//!                 .unwrap();
-//!         }
-//!     }
-//!     // Timers: advance the fake clock to the earliest deadline.
-//!     if let Some(at) = client.poll_timeout().into_iter().chain(server.poll_timeout()).min() {
-//!         if client_call.is_some() {
-//!             break;
-//!         }
-//!         now = now.max(at);
-//!         client.handle_timeout(now);
-//!         server.handle_timeout(now);
-//!     }
-//! }
-//! assert_eq!(client_call, Some(42));
+//! };
+//! let next_timer = run(now, &mut client, &mut server);
+//! assert_eq!(client.call(7).unwrap().peer_call_id, Some(42));
+//! client.set_link_info(now, 7, 0, 0xffff_ffff).unwrap();
+//! run(now, &mut client, &mut server);
+//!
+//! // Nothing happens for a minute: the keepalive timer fires and the
+//! // Echo-Request / Echo-Reply exchange keeps the tunnel up.
+//! let due = next_timer.unwrap();
+//! assert_eq!(due, Instant::ZERO + Duration::from_secs(60));
+//! now = due;
+//! client.handle_timeout(now);
+//! server.handle_timeout(now);
+//! run(now, &mut client, &mut server);
+//! assert_eq!(client.stats().echo_replies_received, 1);
 //!
 //! // Tear the tunnel down from the client: CCRQ, CDN, StopCCRQ, StopCCRP.
 //! client.close(now).unwrap();
-//! for _ in 0..4 {
-//!     while let Some(t) = client.poll_transmit(now, &mut buf) {
-//!         server.handle_input(now, &buf[..t.len]).unwrap();
-//!     }
-//!     while let Some(t) = server.poll_transmit(now, &mut buf) {
-//!         client.handle_input(now, &buf[..t.len]).unwrap();
-//!     }
-//! }
+//! run(now, &mut client, &mut server);
 //! assert!(client.is_closed() && server.is_closed());
 //! ```
 
