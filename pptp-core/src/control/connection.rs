@@ -483,6 +483,23 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
     }
 
     fn on_ocrp(&mut self, now: Instant, m: Ocrp) {
+        // A reply to an OCRQ we already cleared (CCRQ crossed the OCRP):
+        // learn the server's call ID so its CDN can be matched.
+        if let Some(index) = self.find(|c| {
+            c.snapshot.direction == CallDirection::Outgoing
+                && c.state() == CallState::WaitDisconnect
+                && c.peer_id().is_none()
+                && c.local_id() == Some(m.peer_call_id)
+        }) {
+            if let Some(call) = self.calls.get_mut(index) {
+                call.snapshot.peer_call_id = Some(m.call_id);
+            }
+            if m.result != OutgoingCallResult::Connected {
+                // Refused anyway: no CDN will come.
+                self.remove_call(index, CallDownReason::Local);
+            }
+            return;
+        }
         let Some(index) = self.find(|c| {
             c.snapshot.direction == CallDirection::Outgoing
                 && c.state() == CallState::WaitReply
@@ -1253,9 +1270,6 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
         let call = self.calls.swap_remove(index);
         if call.clear_pending {
             self.clears_pending = self.clears_pending.saturating_sub(1);
-        }
-        if reason == CallDownReason::Refused {
-            self.stats.calls_refused += 1;
         }
         self.push_event(Event::CallDown(CallDown {
             local_call_id: call.local_id(),

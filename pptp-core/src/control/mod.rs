@@ -455,9 +455,6 @@ pub enum CallDownReason {
     ClearRequested,
     /// The host cleared or refused the call.
     Local,
-    /// The call was refused automatically: the call table was full or the
-    /// peer reused a call ID.
-    Refused,
     /// A reply (or the host's answer) did not come within
     /// [`Config::reply_timeout`].
     Timeout,
