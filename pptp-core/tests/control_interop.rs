@@ -329,3 +329,60 @@ fn incoming_vectors_icrq_icrp_iccn() {
     server.handle_input(now, &vector(10)).unwrap();
     assert_eq!(transmit_all(&mut server, now), vector(11));
 }
+
+#[test]
+fn server_disconnect_with_statistics_sends_the_cdn_vector() {
+    // A server call 42 cleared with the vector's result and statistics
+    // sends the CDN vector byte for byte.
+    let now = Instant::ZERO;
+    let mut server: Connection<8> = Connection::new(Role::Server, Config::default(), now);
+    server.handle_input(now, &vector(1)).unwrap();
+    server.handle_input(now, &vector(7)).unwrap();
+    server
+        .accept_call(now, 0, 42, &CallAccept::default())
+        .unwrap();
+    let _ = transmit_all(&mut server, now);
+    while server.poll_event().is_some() {}
+    let cdn_bytes = vector(13);
+    let ControlRepr::Cdn(cdn) = ControlRepr::parse_bytes(&cdn_bytes).unwrap() else {
+        panic!()
+    };
+    server
+        .disconnect_call(
+            now,
+            42,
+            &Disconnect {
+                result: cdn.result,
+                error: cdn.error,
+                cause_code: cdn.cause_code,
+                statistics: cdn.call_statistics,
+            },
+        )
+        .unwrap();
+    assert_eq!(transmit_all(&mut server, now), vector(13));
+    assert!(matches!(
+        server.poll_event(),
+        Some(Event::CallDown(CallDown {
+            local_call_id: Some(42),
+            reason: CallDownReason::Local,
+            ..
+        }))
+    ));
+    assert_eq!(server.call_count(), 0);
+}
+
+#[test]
+fn stop_request_during_start_up_is_acknowledged() {
+    let now = Instant::ZERO;
+    let mut client: Connection<8> = Connection::new(Role::Client, Config::default(), now);
+    let _ = transmit_all(&mut client, now);
+    client.handle_input(now, &vector(3)).unwrap();
+    assert_eq!(transmit_all(&mut client, now), vector(4));
+    assert_eq!(
+        client.poll_event(),
+        Some(Event::TunnelDown(TunnelDownReason::PeerStopped(
+            StopReason::None
+        )))
+    );
+    assert!(client.is_closed());
+}

@@ -6,15 +6,15 @@ use super::call::{Call, CallDirection, CallSnapshot, CallState};
 use super::stream::ControlStream;
 use super::{
     CallAccept, CallDown, CallDownReason, CallParams, CallRefusal, CallRequest, CallUp, Config,
-    Error, Event, NameBytes, PeerInfo, StartMode, StatsBytes, Transmit, TunnelDownReason,
-    TunnelStats, WanErrors, EVENT_QUEUE, OUTBOUND_QUEUE,
+    Disconnect, Error, Event, NameBytes, PeerInfo, StartMode, StatsBytes, Transmit,
+    TunnelDownReason, TunnelStats, WanErrors, EVENT_QUEUE, OUTBOUND_QUEUE,
 };
 use crate::time::Instant;
 use crate::wire::control::{
     Ccrq, Cdn, ControlMessage, ControlRepr, DisconnectResult, EchoReply, EchoRequest, EchoResult,
     GeneralError, Iccn, Icrp, Icrq, IncomingCallResult, MessageType, Ocrp, Ocrq,
     OutgoingCallResult, Sccrp, Sccrq, Sli, StartControlResult, StopCcrp, StopCcrq, StopReason,
-    StopResult, Wen, WireError, MAX_MESSAGE_LEN, NAME_FIELD_LEN, PROTOCOL_VERSION,
+    StopResult, Wen, WireError, MAX_MESSAGE_LEN, NAME_FIELD_LEN, PROTOCOL_VERSION, STATS_FIELD_LEN,
 };
 use crate::Role;
 
@@ -344,15 +344,14 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
     }
 
     fn on_stop_request(&mut self, m: StopCcrq) {
-        if matches!(self.state, State::Established | State::Stopping { .. }) {
-            self.enqueue_or_count(&ControlRepr::StopCcrp(StopCcrp {
-                result: StopResult::Ok,
-                error: GeneralError::None,
-            }));
-            self.shut_down(TunnelDownReason::PeerStopped(m.reason), true);
-        } else {
-            self.stats.dropped_unexpected += 1;
-        }
+        // RFC 2637 §2.3/§2.4: always acknowledged, whatever our state (a
+        // peer may give up during start-up, or both ends may close at
+        // once); the connection is then over.
+        self.enqueue_or_count(&ControlRepr::StopCcrp(StopCcrp {
+            result: StopResult::Ok,
+            error: GeneralError::None,
+        }));
+        self.shut_down(TunnelDownReason::PeerStopped(m.reason), true);
     }
 
     fn on_stop_reply(&mut self) {
@@ -978,6 +977,44 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
                 self.remove_call(index, CallDownReason::Local);
             }
         }
+    }
+
+    /// Disconnects the call `local_call_id` with a Call-Disconnect-Notify
+    /// carrying the given result, cause and call statistics (server only:
+    /// RFC 2637 §2.13 has the PAC send CDN; the PIX puts its byte and
+    /// packet counts in the statistics text). The call is down at once.
+    /// Unlike [`Connection::clear_call`] this fails with
+    /// [`Error::QueueFull`] rather than deferring, since the statistics are
+    /// borrowed.
+    pub fn disconnect_call(
+        &mut self,
+        now: Instant,
+        local_call_id: u16,
+        disconnect: &Disconnect<'_>,
+    ) -> Result<(), Error> {
+        let _ = now;
+        if self.state == State::Closed {
+            return Err(Error::Closed);
+        }
+        if self.role != Role::Server {
+            return Err(Error::WrongRole);
+        }
+        if disconnect.statistics.len() > STATS_FIELD_LEN {
+            return Err(Error::FieldTooLong("call_statistics"));
+        }
+        let index = self
+            .find(|c| c.local_id() == Some(local_call_id))
+            .ok_or(Error::UnknownCall(local_call_id))?;
+        self.enqueue(&ControlRepr::Cdn(Cdn {
+            call_id: local_call_id,
+            result: disconnect.result,
+            error: disconnect.error,
+            cause_code: disconnect.cause_code,
+            call_statistics: disconnect.statistics,
+        }))?;
+        self.remove_call(index, CallDownReason::Local);
+        self.pump(now);
+        Ok(())
     }
 
     /// Sends Set-Link-Info for an established call (client only: RFC 2637

@@ -328,6 +328,34 @@ pub enum CallRefusal {
     NoResource,
 }
 
+/// What a server puts in a Call-Disconnect-Notify it sends on its own
+/// ([`Connection::disconnect_call`], RFC 2637 §2.13).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Disconnect<'a> {
+    /// Result Code (3, Admin Shutdown, for an administrative clear; 1,
+    /// Lost Carrier, when the PPP link died).
+    pub result: DisconnectResult,
+    /// Error Code (with result 2).
+    pub error: GeneralError,
+    /// Cause Code.
+    pub cause_code: u16,
+    /// Call Statistics text, at most 128 octets (e.g. the PIX's byte
+    /// counts).
+    pub statistics: &'a [u8],
+}
+
+impl Default for Disconnect<'_> {
+    /// Admin Shutdown, no error, no statistics.
+    fn default() -> Self {
+        Disconnect {
+            result: DisconnectResult::AdminShutdown,
+            error: GeneralError::None,
+            cause_code: 0,
+            statistics: &[],
+        }
+    }
+}
+
 /// WAN error counters reported in WAN-Error-Notify (§2.14).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
