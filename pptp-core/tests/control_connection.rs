@@ -1250,3 +1250,65 @@ fn byte_by_byte_input_gives_the_same_events() {
         assert_eq!(&events[1..], &live[..], "chunk {chunk}");
     }
 }
+
+#[test]
+fn withdrawn_request_does_not_clear_call_id_zero() {
+    // Found by the randomised sessions: the client's call 3 is up with
+    // server call ID 0; it then withdraws call 4 before the server's host
+    // answered. The server must not answer with a CDN naming call ID 0.
+    let mut p = Pair::default();
+    p.up();
+    p.client
+        .place_call(p.now, 3, &CallParams::default())
+        .unwrap();
+    p.client
+        .place_call(p.now, 4, &CallParams::default())
+        .unwrap();
+    p.pump();
+    p.server
+        .accept_call(p.now, 3, 0, &CallAccept::default())
+        .unwrap();
+    p.pump();
+    p.client.clear_call(p.now, 4).unwrap();
+    p.pump();
+    assert_eq!(p.client.call(3).unwrap().state, CallState::Established);
+    assert_eq!(p.server.call(0).unwrap().state, CallState::Established);
+    assert_eq!(p.client.call(4), None, "withdrawn call answered and gone");
+    assert_eq!(p.server.call_count(), 1);
+    let ocrp = ControlRepr::parse_bytes(p.server_sent.last().unwrap()).unwrap();
+    assert!(matches!(
+        ocrp,
+        ControlRepr::Ocrp(Ocrp {
+            peer_call_id: 4,
+            result: OutgoingCallResult::DoNotAccept,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn server_withdraws_icrq_before_client_host_answers() {
+    let mut p = Pair::default();
+    p.up();
+    p.server
+        .place_call(p.now, 7, &CallParams::default())
+        .unwrap();
+    p.pump();
+    assert_eq!(p.client.call_count(), 1);
+    p.client_events.clear();
+    p.server.clear_call(p.now, 7).unwrap();
+    p.pump();
+    assert_eq!(p.client.call_count(), 0);
+    assert!(matches!(
+        p.client_events.as_slice(),
+        [Event::CallDown(CallDown {
+            local_call_id: None,
+            peer_call_id: Some(7),
+            reason: CallDownReason::Disconnected { .. }
+        })]
+    ));
+    assert_eq!(
+        p.client.accept_call(p.now, 7, 1, &CallAccept::default()),
+        Err(Error::UnknownCall(7))
+    );
+}

@@ -633,17 +633,24 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
             self.stats.dropped_unexpected += 1;
             return;
         };
-        let local = self.calls.get(index).and_then(Call::local_id).unwrap_or(0);
-        // A CCRQ for a request the host has not answered yet means the
-        // client withdrew it; the CDN (with call ID 0: we never assigned
-        // one) acknowledges that just as well.
-        self.enqueue_or_count(&ControlRepr::Cdn(Cdn {
-            call_id: local,
-            result: DisconnectResult::Request,
-            error: GeneralError::None,
-            cause_code: 0,
-            call_statistics: &[],
-        }));
+        let local = self.calls.get(index).and_then(Call::local_id);
+        match local {
+            Some(local) => self.enqueue_or_count(&ControlRepr::Cdn(Cdn {
+                call_id: local,
+                result: DisconnectResult::Request,
+                error: GeneralError::None,
+                cause_code: 0,
+                call_statistics: &[],
+            })),
+            // The client withdrew an OCRQ the host has not answered yet. We
+            // have no call ID to put in a CDN (0 could name another call),
+            // so the OCRQ gets its reply instead: "Do Not Accept".
+            None => self.send_ocrp_refusal(
+                m.call_id,
+                OutgoingCallResult::DoNotAccept,
+                GeneralError::None,
+            ),
+        }
         self.remove_call(index, CallDownReason::ClearRequested);
     }
 
@@ -652,9 +659,15 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
         // i.e. our peer call ID. RFC 2637 has only the PAC send CDN; we
         // accept it in either role because ending a call the peer has
         // ended is always right.
-        let Some(index) =
-            self.find(|c| c.peer_id() == Some(m.call_id) && c.state() != CallState::WaitHost)
-        else {
+        // At a client, peer call IDs are the server's, so every call state
+        // matches (a CDN may also withdraw an ICRQ the host has not
+        // answered). At a server, peer IDs are the client's own, so only
+        // an established call can be meant.
+        let role = self.role;
+        let Some(index) = self.find(|c| {
+            c.peer_id() == Some(m.call_id)
+                && (role == Role::Client || c.state() == CallState::Established)
+        }) else {
             self.stats.dropped_unexpected += 1;
             return;
         };
