@@ -535,7 +535,12 @@ fn refused_incoming_call() {
 
 #[test]
 fn refused_call_past_the_limit_and_by_the_host() {
-    let mut p = Pair::default();
+    // The client must survive its unanswered CCRQ below.
+    let lenient = Config {
+        close_on_call_timeout: false,
+        ..Config::default()
+    };
+    let mut p = Pair::new(lenient, Config::default());
     p.up();
     // Fill the server's table (4 calls) from a client with a bigger one.
     for i in 0..4 {
@@ -804,8 +809,42 @@ fn peer_that_vanishes_during_setup_and_calls() {
     );
     assert!(lonely.is_closed());
 
-    // No OCRP: the call times out and the client sends CCRQ.
+    // No OCRP, RFC 2637 §3.0 default: the call times out and the control
+    // connection closes with a StopCCRQ.
     let mut p = Pair::default();
+    p.up();
+    p.server_alive = false;
+    p.client
+        .place_call(p.now, 1, &CallParams::default())
+        .unwrap();
+    p.advance(Duration::from_secs(60));
+    assert_eq!(
+        p.client_events,
+        [
+            Event::CallDown(CallDown {
+                local_call_id: Some(1),
+                peer_call_id: None,
+                reason: CallDownReason::Timeout
+            }),
+            Event::TunnelDown(TunnelDownReason::Timeout)
+        ]
+    );
+    assert_eq!(
+        types(&p.client_sent[p.client_sent.len() - 2..]),
+        [
+            MessageType::CallClearRequest,
+            MessageType::StopControlConnectionRequest
+        ]
+    );
+    assert!(p.client.is_closed());
+
+    // No OCRP with close_on_call_timeout = false: only the call ends, and
+    // the client sends CCRQ so the server forgets it too.
+    let lenient = Config {
+        close_on_call_timeout: false,
+        ..Config::default()
+    };
+    let mut p = Pair::new(lenient, Config::default());
     p.up();
     p.server_alive = false;
     p.client
@@ -824,6 +863,7 @@ fn peer_that_vanishes_during_setup_and_calls() {
         types(&p.client_sent[p.client_sent.len() - 1..]),
         [MessageType::CallClearRequest]
     );
+    assert!(p.client.is_established());
 
     // No StopCCRP: close completes after the reply timeout.
     let mut p = Pair::default();
@@ -984,8 +1024,12 @@ fn bad_cookie_closes_the_connection() {
 }
 
 #[test]
-fn unknown_and_malformed_messages_in_established_state_are_dropped() {
-    let mut p = Pair::default();
+fn unknown_and_malformed_messages_in_established_state_are_dropped_if_configured() {
+    let lenient = Config {
+        close_on_malformed: false,
+        ..Config::default()
+    };
+    let mut p = Pair::new(Config::default(), lenient);
     p.up();
     // Control type 99 with a sane length, then a PPTP management message,
     // then an Echo-Request of the wrong length: all dropped, connection up.
@@ -1311,4 +1355,45 @@ fn server_withdraws_icrq_before_client_host_answers() {
         p.client.accept_call(p.now, 7, 1, &CallAccept::default()),
         Err(Error::UnknownCall(7))
     );
+}
+
+#[test]
+fn unknown_message_type_closes_the_connection_per_rfc() {
+    // RFC 2637 §3.0: a malformed message closes the control connection.
+    let mut p = Pair::default();
+    p.up();
+    p.call(1, 2);
+    p.server_events.clear();
+    let mut odd = [0u8; 20];
+    odd[..2].copy_from_slice(&20u16.to_be_bytes());
+    odd[2..4].copy_from_slice(&1u16.to_be_bytes());
+    odd[4..8].copy_from_slice(&MAGIC_COOKIE.to_be_bytes());
+    odd[8..10].copy_from_slice(&99u16.to_be_bytes());
+    p.server.handle_input(p.now, &odd).unwrap();
+    assert_eq!(p.server.stats().dropped_malformed, 1);
+    let events: Vec<_> = core::iter::from_fn(|| p.server.poll_event()).collect();
+    assert_eq!(
+        events,
+        [
+            Event::CallDown(CallDown {
+                local_call_id: Some(2),
+                peer_call_id: Some(1),
+                reason: CallDownReason::TunnelDown
+            }),
+            Event::TunnelDown(TunnelDownReason::ProtocolError(
+                WireError::UnknownControlType(99)
+            ))
+        ]
+    );
+    // The peer is told: StopCCRQ, then nothing more.
+    let mut buf = [0u8; 512];
+    let t = p.server.poll_transmit(p.now, &mut buf).unwrap();
+    assert_eq!(
+        ControlRepr::parse_bytes(&buf[..t.len]).unwrap(),
+        ControlRepr::StopCcrq(StopCcrq {
+            reason: StopReason::None
+        })
+    );
+    assert!(p.server.is_closed());
+    assert_eq!(p.server.poll_transmit(p.now, &mut buf), None);
 }

@@ -214,16 +214,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
             Ok(repr) => repr,
             Err(error) => {
                 self.stats.dropped_malformed += 1;
-                // RFC 2637 §2.2/§2.16: a start-up request we cannot read is
-                // answered "General Error / Bad-Format" and the connection
-                // closes; later, a malformed frame is only dropped.
-                let view = ControlMessage::new_unchecked(message);
-                let is_sccrq =
-                    view.message_type() == Some(MessageType::StartControlConnectionRequest);
-                if is_sccrq && matches!(self.state, State::Idle | State::WaitCtlReply) {
-                    self.send_sccrp(StartControlResult::GeneralError, GeneralError::BadFormat);
-                    self.shut_down(TunnelDownReason::ProtocolError(error), true);
-                }
+                self.on_malformed(message, error);
                 return;
             }
         };
@@ -243,6 +234,38 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
             ControlRepr::Cdn(m) => self.on_cdn(&m),
             ControlRepr::Wen(m) => self.on_wen(m),
             ControlRepr::Sli(m) => self.on_sli(m),
+        }
+    }
+
+    /// A well-framed message that does not parse (unknown control type,
+    /// PPTP message type other than 1, wrong Length for its type).
+    fn on_malformed(&mut self, message: &[u8], error: WireError) {
+        let view = ControlMessage::new_unchecked(message);
+        let is_sccrq = view.message_type() == Some(MessageType::StartControlConnectionRequest);
+        match self.state {
+            // RFC 2637 §2.2/§2.16: a start-up request we cannot read is
+            // answered "General Error / Bad-Format", then the connection
+            // closes.
+            State::Idle | State::WaitCtlReply if is_sccrq => {
+                self.send_sccrp(StartControlResult::GeneralError, GeneralError::BadFormat);
+                self.shut_down(TunnelDownReason::ProtocolError(error), true);
+            }
+            _ if !self.config.close_on_malformed => {}
+            State::Idle | State::WaitCtlReply => {
+                self.shut_down(TunnelDownReason::ProtocolError(error), false);
+            }
+            // RFC 2637 §3.0: "Receipt of an invalid or malformed Control
+            // Connection message should be logged appropriately, and the
+            // control connection should be closed and restarted to ensure
+            // recovery into a known state." The stream is still framed, so
+            // the peer is told with a StopCCRQ; we do not wait for its
+            // reply.
+            _ => {
+                self.enqueue_or_count(&ControlRepr::StopCcrq(StopCcrq {
+                    reason: StopReason::None,
+                }));
+                self.shut_down(TunnelDownReason::ProtocolError(error), true);
+            }
         }
     }
 
@@ -1284,6 +1307,15 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
             CallState::WaitDisconnect | CallState::Established => {}
         }
         self.remove_call(index, CallDownReason::Timeout);
+        let peer_was_silent = call.state() != CallState::WaitHost;
+        if peer_was_silent && self.config.close_on_call_timeout {
+            // RFC 2637 §3.0: "If an expected reply does not arrive within
+            // 60 seconds, the control connection is closed."
+            self.enqueue_or_count(&ControlRepr::StopCcrq(StopCcrq {
+                reason: StopReason::None,
+            }));
+            self.shut_down(TunnelDownReason::Timeout, true);
+        }
     }
 
     // --- internals ------------------------------------------------------

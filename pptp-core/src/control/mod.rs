@@ -28,11 +28,21 @@
 //!   [`TunnelDownReason::ProtocolError`] and `handle_input` returns the
 //!   error. The host then closes the TCP connection.
 //! * **Malformed or unknown messages inside a good frame** (unknown control
-//!   type, PPTP message type ≠ 1, wrong Length for the type): dropped and
-//!   counted in [`TunnelStats::dropped_malformed`]; the connection stays up.
-//!   Exception: a malformed SCCRQ during start-up is answered with SCCRP
-//!   result 2 (General Error), error 2 (Bad-Format) and the connection
-//!   closes (§2.2, §2.16).
+//!   type, PPTP message type ≠ 1, wrong Length for the type): counted in
+//!   [`TunnelStats::dropped_malformed`]; then, as RFC 2637 §3.0 asks ("the
+//!   control connection should be closed and restarted"), the connection
+//!   sends Stop-Control-Connection-Request and closes, with
+//!   [`TunnelDownReason::ProtocolError`]. [`Config::close_on_malformed`] =
+//!   `false` only drops them. A malformed SCCRQ during start-up is answered
+//!   with SCCRP result 2 (General Error), error 2 (Bad-Format) and the
+//!   connection closes (§2.2, §2.16).
+//! * **Replies that do not come** within [`Config::reply_timeout`]: at
+//!   start-up and for StopCCRP the connection closes ([`TunnelDownReason::Timeout`]);
+//!   for a call (OCRP, ICRP, ICCN, CDN) the call goes down with
+//!   [`CallDownReason::Timeout`] and, per §3.0, the connection closes too,
+//!   unless [`Config::close_on_call_timeout`] is `false`. If our own host
+//!   does not answer a peer's request in time, the peer gets OCRP result 6
+//!   (Time-out) or ICRP result 3 and only that request ends.
 //! * **Valid messages the state or role does not expect** (an SCCRP once
 //!   established, an Echo-Reply nobody asked for, a reply for an unknown
 //!   call): dropped and counted in [`TunnelStats::dropped_unexpected`]. A
@@ -218,6 +228,18 @@ pub struct Config {
     /// when both ends send SCCRQ on this same connection; for the
     /// two-connection case see [`Connection::handle_collision`].
     pub local_address_is_higher: bool,
+    /// Close the control connection when a well-framed but malformed
+    /// message arrives (unknown control type, PPTP message type other than
+    /// 1, wrong Length for its type), as RFC 2637 §3.0 asks; `false` drops
+    /// and counts such messages instead. Default `true`.
+    pub close_on_malformed: bool,
+    /// Close the control connection when the peer leaves a call request or
+    /// clear unanswered for [`Config::reply_timeout`] (OCRP, ICRP, ICCN,
+    /// CDN after CCRQ), as RFC 2637 §3.0 asks for any expected reply;
+    /// `false` ends only the call concerned, which suits a server with many
+    /// healthy calls on one tunnel (the keepalive still catches a dead
+    /// peer). Default `true`.
+    pub close_on_call_timeout: bool,
 }
 
 impl Default for Config {
@@ -234,6 +256,8 @@ impl Default for Config {
             echo_timeout: Duration::from_secs(60),
             reply_timeout: Duration::from_secs(60),
             local_address_is_higher: false,
+            close_on_malformed: true,
+            close_on_call_timeout: true,
         }
     }
 }

@@ -25,8 +25,11 @@
 //!   Control Message Type, or a Length that does not match a known type.
 //!   The Length still frames the message, so the reassembler returns it
 //!   and stays in step; [`crate::wire::control::ControlMessage::new_checked`]
-//!   reports the typed error and the connection machine decides (it drops
-//!   and counts such messages, see its docs).
+//!   reports the typed error and the connection machine decides: by
+//!   default it follows RFC 2637 §3.0 ("the control connection should be
+//!   closed and restarted") but, since the stream is still in step, it can
+//!   first send Stop-Control-Connection-Request, or drop the message if
+//!   configured to (see [`crate::control::Config::close_on_malformed`]).
 
 use crate::wire::control::{WireError, HEADER_LEN, MAGIC_COOKIE, MAX_MESSAGE_LEN};
 
