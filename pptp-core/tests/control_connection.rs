@@ -1397,3 +1397,208 @@ fn unknown_message_type_closes_the_connection_per_rfc() {
     assert!(p.server.is_closed());
     assert_eq!(p.server.poll_transmit(p.now, &mut buf), None);
 }
+
+/// Moves everything between two machines of any size; returns the events
+/// each side saw. The host reads with `handle_input_partial` and polls in
+/// between, as a host reading big TCP chunks should.
+fn drive<const N: usize>(
+    now: Instant,
+    a: &mut Connection<N>,
+    b: &mut Connection<N>,
+) -> (Vec<Event>, Vec<Event>) {
+    let (mut ea, mut eb) = (Vec::new(), Vec::new());
+    loop {
+        let moved_ab = relay(now, a, b, &mut ea, &mut eb);
+        let moved_ba = relay(now, b, a, &mut eb, &mut ea);
+        let before = ea.len() + eb.len();
+        ea.extend(core::iter::from_fn(|| a.poll_event()));
+        eb.extend(core::iter::from_fn(|| b.poll_event()));
+        if !moved_ab && !moved_ba && ea.len() + eb.len() == before {
+            return (ea, eb);
+        }
+    }
+}
+
+/// Gathers all of `src`'s output into one big chunk and feeds it to `dst`
+/// with `handle_input_partial`, polling `dst`'s events and keeping its
+/// replies queued in between (they go back on the next turn).
+fn relay<const N: usize>(
+    now: Instant,
+    src: &mut Connection<N>,
+    dst: &mut Connection<N>,
+    src_events: &mut Vec<Event>,
+    dst_events: &mut Vec<Event>,
+) -> bool {
+    let mut buf = [0u8; 8192];
+    let mut chunk = Vec::new();
+    while let Some(t) = src.poll_transmit(now, &mut buf) {
+        chunk.extend_from_slice(&buf[..t.len]);
+    }
+    let mut rest = &chunk[..];
+    let mut pending_replies = Vec::new();
+    while !rest.is_empty() && !dst.is_closed() {
+        let n = dst.handle_input_partial(now, rest).unwrap();
+        rest = &rest[n..];
+        dst_events.extend(core::iter::from_fn(|| dst.poll_event()));
+        // Make room for replies: hold them for the next turn.
+        while let Some(t) = dst.poll_transmit(now, &mut buf) {
+            pending_replies.extend_from_slice(&buf[..t.len]);
+        }
+    }
+    let moved = !chunk.is_empty();
+    if !pending_replies.is_empty() && !src.is_closed() {
+        let mut rest = &pending_replies[..];
+        while !rest.is_empty() && !src.is_closed() {
+            let n = src.handle_input_partial(now, rest).unwrap();
+            rest = &rest[n..];
+            src_events.extend(core::iter::from_fn(|| src.poll_event()));
+            // This harness holds replies to replies in src's queue; it
+            // never needs more room than that in these tests.
+            assert!(n > 0 || rest.is_empty(), "src stalled");
+        }
+    }
+    moved
+}
+
+#[test]
+fn many_calls_close_without_losing_a_message_or_event() {
+    const N: usize = 64;
+    let now = Instant::ZERO;
+    let mut client: Connection<N> = Connection::new(Role::Client, Config::default(), now);
+    let mut server: Connection<N> = Connection::new(Role::Server, Config::default(), now);
+    drive(now, &mut client, &mut server);
+    for id in 0..N as u16 {
+        client
+            .place_call(now, id, &CallParams::default())
+            .unwrap_or_else(|e| {
+                // The outbound queue holds 16: drain and retry.
+                assert_eq!(e, Error::QueueFull);
+                let (_, s) = drive(now, &mut client, &mut server);
+                for e in s {
+                    if let Event::CallRequested(r) = e {
+                        server
+                            .accept_call(
+                                now,
+                                r.peer_call_id,
+                                1000 + r.peer_call_id,
+                                &CallAccept::default(),
+                            )
+                            .unwrap();
+                    }
+                }
+                client.place_call(now, id, &CallParams::default()).unwrap();
+            });
+    }
+    // Accept the rest, draining as needed.
+    loop {
+        let (_, s) = drive(now, &mut client, &mut server);
+        let mut any = false;
+        for e in s {
+            if let Event::CallRequested(r) = e {
+                any = true;
+                while server.accept_call(
+                    now,
+                    r.peer_call_id,
+                    1000 + r.peer_call_id,
+                    &CallAccept::default(),
+                ) == Err(Error::QueueFull)
+                {
+                    drive(now, &mut client, &mut server);
+                }
+            }
+        }
+        if !any {
+            break;
+        }
+    }
+    assert_eq!(client.call_count(), N);
+    assert!(client.calls().all(|c| c.state == CallState::Established));
+    assert_eq!(server.call_count(), N);
+
+    // The server clears the tunnel: 64 CDNs through a 16-slot queue, then
+    // StopCCRQ; every CallDown reaches both hosts.
+    server.close(now).unwrap();
+    let (c, s) = drive(now, &mut client, &mut server);
+    let downs = |ev: &[Event]| {
+        ev.iter()
+            .filter(|e| matches!(e, Event::CallDown(_)))
+            .count()
+    };
+    assert_eq!(downs(&c), N);
+    assert_eq!(downs(&s), N);
+    assert_eq!(s.last(), Some(&Event::TunnelDown(TunnelDownReason::Local)));
+    assert_eq!(
+        c.last(),
+        Some(&Event::TunnelDown(TunnelDownReason::PeerStopped(
+            StopReason::None
+        )))
+    );
+    for conn in [&client, &server] {
+        assert!(conn.is_closed());
+        assert_eq!(conn.stats().events_dropped, 0);
+        assert_eq!(conn.stats().dropped_queue_full, 0);
+    }
+}
+
+#[test]
+fn tunnel_death_reports_every_call() {
+    const N: usize = 40;
+    let now = Instant::ZERO;
+    let mut client: Connection<N> = Connection::new(Role::Client, Config::default(), now);
+    let mut server: Connection<N> = Connection::new(Role::Server, Config::default(), now);
+    drive(now, &mut client, &mut server);
+    for id in 0..N as u16 {
+        if client.place_call(now, id, &CallParams::default()).is_err() {
+            drive(now, &mut client, &mut server);
+            client.place_call(now, id, &CallParams::default()).unwrap();
+        }
+    }
+    drive(now, &mut client, &mut server);
+    assert_eq!(client.call_count(), N);
+    // Garbage with a bad cookie kills the client's stream.
+    let junk = [0u8; 12];
+    assert!(client.handle_input(now, &junk).is_err());
+    assert_eq!(client.call_count(), 0, "closed: no live calls");
+    let events: Vec<_> = core::iter::from_fn(|| client.poll_event()).collect();
+    assert_eq!(events.len(), N + 1);
+    assert!(events[..N].iter().all(|e| matches!(
+        e,
+        Event::CallDown(CallDown {
+            reason: CallDownReason::TunnelDown,
+            ..
+        })
+    )));
+    assert_eq!(
+        events[N],
+        Event::TunnelDown(TunnelDownReason::ProtocolError(WireError::BadMagicCookie(
+            0
+        )))
+    );
+    assert_eq!(client.poll_event(), None);
+}
+
+#[test]
+fn partial_input_absorbs_a_large_chunk_without_drops() {
+    let now = Instant::ZERO;
+    let mut p = Pair::default();
+    p.up();
+    let mut echo = [0u8; 16];
+    ControlRepr::EchoRequest(EchoRequest { identifier: 9 })
+        .emit(&mut echo)
+        .unwrap();
+    let flood: Vec<u8> = echo.iter().copied().cycle().take(16 * 100).collect();
+    let mut rest = &flood[..];
+    let mut replies = 0;
+    let mut buf = [0u8; 4096];
+    while !rest.is_empty() {
+        let n = p.server.handle_input_partial(now, rest).unwrap();
+        assert!(n > 0 || p.server.pending_transmit_len().is_some());
+        rest = &rest[n..];
+        while let Some(t) = p.server.poll_transmit(now, &mut buf) {
+            replies += t.messages;
+        }
+    }
+    assert_eq!(replies, 100);
+    assert_eq!(p.server.stats().dropped_queue_full, 0);
+    assert_eq!(p.server.stats().echo_requests_received, 100);
+}

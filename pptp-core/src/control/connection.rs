@@ -65,6 +65,8 @@ pub struct Connection<const MAX_CALLS: usize> {
     next_echo_id: u32,
     /// Calls with a clear waiting for queue space.
     clears_pending: usize,
+    /// The latest time the host gave us (for work done in poll_event).
+    last_now: Instant,
     stats: TunnelStats,
 }
 
@@ -95,6 +97,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
             echo_outstanding: None,
             next_echo_id: 1,
             clears_pending: 0,
+            last_now: now,
             stats: TunnelStats::default(),
         };
         if initiator {
@@ -145,20 +148,29 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
 
     /// A snapshot of the call with local call ID `local_call_id`.
     pub fn call(&self, local_call_id: u16) -> Option<CallSnapshot> {
-        self.calls
-            .iter()
+        self.live_calls()
             .find(|c| c.local_id() == Some(local_call_id))
             .map(|c| c.snapshot)
     }
 
     /// Snapshots of every call, including requests waiting for the host.
     pub fn calls(&self) -> impl Iterator<Item = CallSnapshot> + '_ {
-        self.calls.iter().map(|c| c.snapshot)
+        self.live_calls().map(|c| c.snapshot)
     }
 
-    /// Number of calls in the table.
+    /// Number of calls in the table (zero once the connection is closed).
     pub fn call_count(&self) -> usize {
-        self.calls.len()
+        self.live_calls().len()
+    }
+
+    /// The call table; empty once closed (the calls left are only waiting
+    /// for poll_event to report them down).
+    fn live_calls(&self) -> core::slice::Iter<'_, Call> {
+        if self.state == State::Closed {
+            [].iter()
+        } else {
+            self.calls.iter()
+        }
     }
 
     /// Length of the next message [`Connection::poll_transmit`] will hand
@@ -170,19 +182,43 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
 
     // --- input ----------------------------------------------------------
 
-    /// Feeds bytes read from the TCP connection (any chunking).
+    /// Feeds bytes read from the TCP connection (any chunking), all of
+    /// them.
     ///
     /// Returns [`Error::Wire`] on a framing error (the connection is then
     /// closed, see the module docs) and [`Error::Closed`] if the connection
-    /// was already closed (the bytes are ignored).
-    pub fn handle_input(&mut self, now: Instant, mut bytes: &[u8]) -> Result<(), Error> {
+    /// was already closed (the bytes are ignored). If one chunk holds more
+    /// messages than the event and outbound queues can absorb, the excess
+    /// replies and events are dropped and counted; hosts that read large
+    /// chunks use [`Connection::handle_input_partial`] instead.
+    pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), Error> {
+        self.input(now, bytes, false).map(|_| ())
+    }
+
+    /// Like [`Connection::handle_input`], but stops before a message whose
+    /// reply or event might not fit in the bounded queues, and returns how
+    /// many octets it consumed. The host polls events and transmits, then
+    /// calls again with the rest. Driven this way the machine never drops
+    /// an event or a reply, whatever the chunk size.
+    pub fn handle_input_partial(&mut self, now: Instant, bytes: &[u8]) -> Result<usize, Error> {
+        self.input(now, bytes, true)
+    }
+
+    fn input(&mut self, now: Instant, bytes: &[u8], backpressure: bool) -> Result<usize, Error> {
         if self.state == State::Closed {
             return Err(Error::Closed);
         }
-        self.stats.bytes_in += bytes.len() as u64;
+        self.last_now = self.last_now.max(now);
+        let mut rest = bytes;
         let mut frame = [0u8; MAX_MESSAGE_LEN];
+        let mut result = Ok(());
         loop {
-            let len = match self.stream.feed(&mut bytes) {
+            // Every message causes at most one event and one reply
+            // (tunnel teardown reports its calls lazily, see poll_event).
+            if backpressure && (self.events.is_full() || self.outbound.is_full()) {
+                break;
+            }
+            let len = match self.stream.feed(&mut rest) {
                 Ok(Some(message)) => {
                     let len = message.len();
                     if let Some(dst) = frame.get_mut(..len) {
@@ -193,7 +229,8 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
                 Ok(None) => break,
                 Err(error) => {
                     self.shut_down(TunnelDownReason::ProtocolError(error), false);
-                    return Err(Error::Wire(error));
+                    result = Err(Error::Wire(error));
+                    break;
                 }
             };
             self.stats.messages_in += 1;
@@ -205,8 +242,10 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
                 break;
             }
         }
+        let consumed = bytes.len() - rest.len();
+        self.stats.bytes_in += consumed as u64;
         self.pump(now);
-        Ok(())
+        result.map(|()| consumed)
     }
 
     fn handle_frame(&mut self, now: Instant, message: &[u8]) {
@@ -975,7 +1014,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
         if call.clear_pending || call.state() == CallState::WaitDisconnect {
             return;
         }
-        if self.outbound.is_full() {
+        if self.outbound.is_full() || self.events.is_full() {
             call.clear_pending = true;
             self.clears_pending += 1;
             return;
@@ -1169,6 +1208,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
     /// its end). Returns `None` if nothing is queued or the next message
     /// does not fit (see [`Connection::pending_transmit_len`]).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.last_now = self.last_now.max(now);
         self.pump(now);
         let mut len = 0;
         let mut messages = 0;
@@ -1193,8 +1233,28 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
     }
 
     /// The next event, if any.
+    ///
+    /// When the connection goes down, each remaining call is reported as
+    /// [`Event::CallDown`] with [`CallDownReason::TunnelDown`], then
+    /// [`Event::TunnelDown`] comes last; these are produced one at a time
+    /// here, so a table of thousands of calls never overflows the queue.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front().or_else(|| self.tunnel_down.take())
+        if let Some(event) = self.events.pop_front() {
+            // Room in the event queue may release deferred clears.
+            let now = self.last_now;
+            self.pump(now);
+            return Some(event);
+        }
+        if self.state == State::Closed {
+            if let Some(call) = self.calls.pop() {
+                return Some(Event::CallDown(CallDown {
+                    local_call_id: call.local_id(),
+                    peer_call_id: call.peer_id(),
+                    reason: CallDownReason::TunnelDown,
+                }));
+            }
+        }
+        self.tunnel_down.take()
     }
 
     /// When [`Connection::handle_timeout`] should next be called.
@@ -1223,6 +1283,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
 
     /// Runs the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
         if self.state == State::Closed {
             return;
         }
@@ -1381,7 +1442,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
     /// Moves deferred work into the outbound queue: pending clears, then
     /// the StopCCRQ once all calls are gone.
     fn pump(&mut self, now: Instant) {
-        while self.clears_pending > 0 && !self.outbound.is_full() {
+        while self.clears_pending > 0 && !self.outbound.is_full() && !self.events.is_full() {
             let Some(index) = self.find(|c| c.clear_pending) else {
                 self.clears_pending = 0;
                 break;
@@ -1410,12 +1471,11 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
         if self.state == State::Closed {
             return;
         }
-        while let Some(call) = self.calls.pop() {
-            self.push_event(Event::CallDown(CallDown {
-                local_call_id: call.local_id(),
-                peer_call_id: call.peer_id(),
-                reason: CallDownReason::TunnelDown,
-            }));
+        // The calls stay in the table, invisible, until poll_event has
+        // reported each one.
+        for call in self.calls.iter_mut() {
+            call.clear_pending = false;
+            call.deadline = None;
         }
         self.clears_pending = 0;
         if !flush {

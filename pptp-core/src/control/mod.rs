@@ -55,12 +55,17 @@
 //!   [`CallRefusal::DoNotAccept`] sends.
 //! * **Bounded queues**: the outbound queue holds [`OUTBOUND_QUEUE`]
 //!   messages and the event queue [`EVENT_QUEUE`] events. A host command
-//!   that does not fit gets [`Error::QueueFull`] and changes nothing; a
-//!   reply the peer's input would need while the queue is full is dropped
-//!   and counted ([`TunnelStats::dropped_queue_full`]), as are events
-//!   ([`TunnelStats::events_dropped`]). [`Event::TunnelDown`] always gets
-//!   through. Clears requested while the queue is full are remembered per
-//!   call and sent as soon as there is room.
+//!   that does not fit gets [`Error::QueueFull`] and changes nothing.
+//!   Clears (one call, or all of them on close) that do not fit are
+//!   remembered per call and sent as room appears. When the tunnel goes
+//!   down, its calls are reported one by one from `poll_event`, so even
+//!   thousands of calls never overflow the event queue. Input is the one
+//!   place the peer controls the volume: [`Connection::handle_input_partial`]
+//!   stops before a message whose reply or event would not fit and tells
+//!   the host how much it consumed, so nothing is ever lost;
+//!   [`Connection::handle_input`] takes everything and drops (and counts,
+//!   in [`TunnelStats::dropped_queue_full`] and
+//!   [`TunnelStats::events_dropped`]) what does not fit.
 //!
 //! # A complete host loop for each role
 //!
