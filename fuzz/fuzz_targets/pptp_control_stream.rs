@@ -21,6 +21,9 @@ const MAX_CALLS: usize = 4;
 enum Step {
     /// Raw bytes into the machine, as if read from TCP.
     Input(Vec<u8>),
+    /// The same through the backpressured entry point.
+    InputPartial(Vec<u8>),
+    ClearAll,
     /// Advance the clock (seconds) and run timers.
     Tick(u8),
     /// Drain output with a buffer of this size.
@@ -57,6 +60,14 @@ fn run(role: Role, steps: &[Step]) {
         match step {
             Step::Input(bytes) => {
                 let _ = conn.handle_input(now, bytes);
+            }
+            Step::InputPartial(bytes) => {
+                if let Ok(n) = conn.handle_input_partial(now, bytes) {
+                    assert!(n <= bytes.len());
+                }
+            }
+            Step::ClearAll => {
+                let _ = conn.clear_all_calls(now);
             }
             Step::Tick(secs) => {
                 now += Duration::from_secs(u64::from(*secs));

@@ -640,12 +640,9 @@ fn host_rejects_call() {
 
 #[test]
 fn host_that_never_answers_gets_ocrp_timeout() {
-    // The server waits 30 s for its host, less than the client's 60 s.
-    let server = Config {
-        reply_timeout: Duration::from_secs(30),
-        ..Config::default()
-    };
-    let mut p = Pair::new(Config::default(), server);
+    // The server waits 30 s (host_answer_timeout) for its host, less than
+    // the client's 60 s reply timeout.
+    let mut p = Pair::default();
     p.up();
     p.client
         .place_call(p.now, 3, &CallParams::default())
@@ -1601,4 +1598,33 @@ fn partial_input_absorbs_a_large_chunk_without_drops() {
     assert_eq!(replies, 100);
     assert_eq!(p.server.stats().dropped_queue_full, 0);
     assert_eq!(p.server.stats().echo_requests_received, 100);
+}
+
+#[test]
+fn clear_all_calls_keeps_the_tunnel() {
+    let mut p = Pair::default();
+    p.up();
+    p.call(1, 11);
+    p.call(2, 12);
+    p.client
+        .place_call(p.now, 3, &CallParams::default())
+        .unwrap();
+    p.pump(); // call 3 waits for the server's host
+    p.client_events.clear();
+    p.server_events.clear();
+    p.server.clear_all_calls(p.now).unwrap();
+    p.pump();
+    assert_eq!(p.server.call_count(), 0);
+    assert_eq!(p.client.call_count(), 0);
+    assert_eq!(
+        p.client_events
+            .iter()
+            .filter(|e| matches!(e, Event::CallDown(_)))
+            .count(),
+        3
+    );
+    assert!(p.client.is_established() && p.server.is_established());
+    // The tunnel still carries new calls.
+    p.call(4, 14);
+    assert_eq!(p.client.call(4).unwrap().peer_call_id, Some(14));
 }

@@ -22,6 +22,7 @@ enum Op {
     Sli(u16),
     Wen(u16),
     Close(bool),
+    ClearAll(bool),
     Tick(u16),
     /// Bytes injected into one side's input (dirty test only).
     Inject(bool, Vec<u8>),
@@ -39,6 +40,7 @@ fn op(dirty: bool) -> BoxedStrategy<Op> {
         1 => id.clone().prop_map(Op::Sli),
         1 => id.clone().prop_map(Op::Wen),
         1 => any::<bool>().prop_map(Op::Close),
+        1 => any::<bool>().prop_map(Op::ClearAll),
         2 => (0u16..150).prop_map(Op::Tick),
     ];
     if dirty {
@@ -151,6 +153,9 @@ impl World {
             }
             Op::Close(s) => {
                 let _ = self.side(s).close(now);
+            }
+            Op::ClearAll(s) => {
+                let _ = self.side(s).clear_all_calls(now);
             }
             Op::Tick(secs) => {
                 // Run every timer on the way, as a host would.

@@ -489,7 +489,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
         call.snapshot.peer_processing_delay = m.packet_processing_delay;
         call.snapshot.framing = m.framing_type;
         call.snapshot.bearer = m.bearer_type;
-        call.deadline = Some(now + self.config.reply_timeout);
+        call.deadline = Some(now + self.config.host_answer_timeout);
         let _ = self.calls.push(call);
         self.push_event(Event::CallRequested(CallRequest {
             peer_call_id: m.call_id,
@@ -612,7 +612,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
         let mut call = Call::new(CallDirection::Incoming, CallState::WaitHost, now);
         call.snapshot.peer_call_id = Some(m.call_id);
         call.snapshot.bearer = m.call_bearer_type;
-        call.deadline = Some(now + self.config.reply_timeout);
+        call.deadline = Some(now + self.config.host_answer_timeout);
         let _ = self.calls.push(call);
         self.push_event(Event::CallRequested(CallRequest {
             peer_call_id: m.call_id,
@@ -1088,6 +1088,20 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
             call_statistics: disconnect.statistics,
         }))?;
         self.remove_call(index, CallDownReason::Local);
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Clears every call but keeps the control connection (the PIX's
+    /// `clear vpdn ... all` for one tunnel): each call is cleared as by
+    /// [`Connection::clear_call`]; requests the host has not answered are
+    /// refused ("Do Not Accept"). Messages that do not fit in the outbound
+    /// queue are sent as it drains.
+    pub fn clear_all_calls(&mut self, now: Instant) -> Result<(), Error> {
+        self.check_established()?;
+        for index in (0..self.calls.len()).rev() {
+            self.clear_at(now, index);
+        }
         self.pump(now);
         Ok(())
     }

@@ -224,10 +224,14 @@ pub struct Config {
     /// Close the connection if the Echo-Reply has not arrived this long
     /// after the Echo-Request (§3.1.4: 60 s).
     pub echo_timeout: Duration,
-    /// How long to wait for any other reply: SCCRQ/SCCRP at start-up
-    /// (§3.1.4: 60 s), OCRP, ICRP, ICCN, CDN after CCRQ, StopCCRP, and the
-    /// host's answer to a peer's call request.
+    /// How long to wait for any other reply (RFC 2637 §3.0: 60 s): SCCRQ
+    /// or SCCRP at start-up, OCRP, ICRP, ICCN, CDN after CCRQ, StopCCRP.
     pub reply_timeout: Duration,
+    /// How long the host may take to accept or reject a peer's call
+    /// request before the machine refuses it (OCRP result 6, Time-out; ICRP
+    /// result 3). Shorter than the peer's reply timeout (RFC 2637 §3.0: 60
+    /// s) so the refusal arrives before the peer gives up. Default 30 s.
+    pub host_answer_timeout: Duration,
     /// True if our IP address, compared as an unsigned 32-bit number, is
     /// higher than the peer's: we win an SCCRQ collision (§3.1.3). Used
     /// when both ends send SCCRQ on this same connection; for the
@@ -260,6 +264,7 @@ impl Default for Config {
             echo_interval: Duration::from_secs(60),
             echo_timeout: Duration::from_secs(60),
             reply_timeout: Duration::from_secs(60),
+            host_answer_timeout: Duration::from_secs(30),
             local_address_is_higher: false,
             close_on_malformed: true,
             close_on_call_timeout: true,
