@@ -748,13 +748,13 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
 
     fn on_wen(&mut self, m: Wen) {
         // RFC 2637 §2.14: Peer's Call ID = the receiver's call ID.
-        let Some(index) =
-            self.find(|c| c.local_id() == Some(m.peer_call_id) && c.peer_id().is_some())
-        else {
+        if self
+            .find(|c| c.local_id() == Some(m.peer_call_id) && c.peer_id().is_some())
+            .is_none()
+        {
             self.stats.dropped_unexpected += 1;
             return;
-        };
-        let _ = index;
+        }
         self.push_event(Event::WanError {
             local_call_id: m.peer_call_id,
             errors: WanErrors {
@@ -952,7 +952,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
         peer_call_id: u16,
         refusal: CallRefusal,
     ) -> Result<(), Error> {
-        let _ = now;
+        self.last_now = self.last_now.max(now);
         self.check_established()?;
         let index = self
             .find(|c| c.state() == CallState::WaitHost && c.peer_id() == Some(peer_call_id))
@@ -1067,7 +1067,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
         local_call_id: u16,
         disconnect: &Disconnect<'_>,
     ) -> Result<(), Error> {
-        let _ = now;
+        self.last_now = self.last_now.max(now);
         if self.state == State::Closed {
             return Err(Error::Closed);
         }
@@ -1115,7 +1115,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
         send_accm: u32,
         receive_accm: u32,
     ) -> Result<(), Error> {
-        let _ = now;
+        self.last_now = self.last_now.max(now);
         self.check_established()?;
         if self.role != Role::Client {
             return Err(Error::WrongRole);
@@ -1136,7 +1136,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
         local_call_id: u16,
         errors: &WanErrors,
     ) -> Result<(), Error> {
-        let _ = now;
+        self.last_now = self.last_now.max(now);
         self.check_established()?;
         if self.role != Role::Server {
             return Err(Error::WrongRole);
@@ -1202,7 +1202,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
     /// Either way, a connection that has to go ends with
     /// [`TunnelDownReason::Collision`].
     pub fn handle_collision(&mut self, now: Instant, local_is_higher: bool) {
-        let _ = now;
+        self.last_now = self.last_now.max(now);
         if self.state == State::Closed {
             return;
         }
