@@ -120,7 +120,10 @@ fn run(role: Role, steps: &[Step]) {
             Step::Collision(higher) => conn.handle_collision(now, *higher),
         }
         assert!(conn.call_count() <= MAX_CALLS);
-        assert!(conn.pending_transmit_len().is_none_or(|l| l <= MAX_MESSAGE_LEN));
+        assert!(conn.pending_transmit_count() <= OUTBOUND_QUEUE);
+        assert!(conn
+            .pending_transmit_len()
+            .is_none_or(|l| l <= MAX_MESSAGE_LEN));
         let mut drained = 0;
         while let Some(event) = conn.poll_event() {
             assert!(!closed_and_drained, "event after close: {event:?}");
@@ -134,7 +137,6 @@ fn run(role: Role, steps: &[Step]) {
             closed_and_drained = true;
             assert_eq!(conn.poll_timeout(), None);
         }
-        let _ = OUTBOUND_QUEUE;
     }
 }
 

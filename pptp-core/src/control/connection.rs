@@ -173,6 +173,12 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
         }
     }
 
+    /// Number of messages waiting for [`Connection::poll_transmit`] (at
+    /// most [`OUTBOUND_QUEUE`]).
+    pub fn pending_transmit_count(&self) -> usize {
+        self.outbound.len()
+    }
+
     /// Length of the next message [`Connection::poll_transmit`] will hand
     /// out; a buffer at least this long (at most
     /// [`crate::wire::control::MAX_MESSAGE_LEN`]) is needed.
