@@ -52,7 +52,9 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod gre;
 pub mod time;
+pub mod wire;
 
 pub use time::{Duration, Instant};
 

@@ -1,0 +1,3 @@
+//! Zero-copy views and representations of PPTP's wire formats.
+
+pub mod gre;
