@@ -321,11 +321,19 @@ impl<T: AsRef<[u8]>> GrePacket<T> {
     }
 
     fn b0(&self) -> u8 {
-        self.buffer.as_ref().get(field::FLAGS0).copied().unwrap_or(0)
+        self.buffer
+            .as_ref()
+            .get(field::FLAGS0)
+            .copied()
+            .unwrap_or(0)
     }
 
     fn b1(&self) -> u8 {
-        self.buffer.as_ref().get(field::FLAGS1).copied().unwrap_or(0)
+        self.buffer
+            .as_ref()
+            .get(field::FLAGS1)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The 16-bit flags-and-version word (e.g. `0x3081`).
@@ -593,7 +601,6 @@ impl fmt::Display for GreRepr {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -622,7 +629,9 @@ mod tests {
     }
 
     fn int(t: &toml::Table, key: &str) -> i64 {
-        t[key].as_integer().unwrap_or_else(|| panic!("{key} missing"))
+        t[key]
+            .as_integer()
+            .unwrap_or_else(|| panic!("{key} missing"))
     }
 
     fn opt_int(t: &toml::Table, key: &str) -> Option<u32> {
