@@ -6,8 +6,12 @@
 //! and sends what it is given out of IP protocol 47 to the peer.
 //!
 //! ```
-//! use pptp_core::gre::{GreConfig, GreSession, Received};
+//! use pptp_core::gre::{GreConfig, GreSession, Received, RecvError, SendError};
 //! use pptp_core::Instant;
+//! # #[derive(Debug)] enum Error { Send(SendError), Recv(RecvError) }
+//! # impl From<SendError> for Error { fn from(e: SendError) -> Self { Error::Send(e) } }
+//! # impl From<RecvError> for Error { fn from(e: RecvError) -> Self { Error::Recv(e) } }
+//! # fn main() -> Result<(), Error> {
 //!
 //! // Call IDs and the peer's window come from the Outgoing-Call-Request /
 //! // Reply exchange on the control connection.
@@ -38,7 +42,8 @@
 //! assert_eq!(ack_len, 12);
 //! assert!(matches!(client.decapsulate(later, &packet[..ack_len])?, Received::NoPayload));
 //! assert_eq!(client.status().unacked, 0);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! ## Sending (RFC 2637 §4.2, §4.4)
@@ -47,9 +52,9 @@
 //! carries an acknowledgment once anything was received (the PIX does the
 //! same in the seed trace: flags `0x3081` on every packet); it costs four
 //! octets and makes a lost ack-only packet harmless. The send window
-//! starts at half the peer's advertised receive window (§4.2.1), grows by
-//! one for every window's worth of acknowledged packets (§4.2.3), and is
-//! halved when the oldest unacknowledged packet waits longer than the
+//! starts at the peer's advertised receive window (or half of it with
+//! [`GreConfig::slow_start`], RFC 2637 §4.2.1), grows by one for every
+//! window's worth of acknowledged packets (§4.2.3), and is halved when the oldest unacknowledged packet waits longer than the
 //! adaptive time-out (§4.2.2). [`GreSession::encapsulate`] refuses with
 //! [`SendError::WindowFull`] instead of queueing: PPP above drops or
 //! retries, as it would on a busy serial line. Because PPTP never
@@ -158,12 +163,27 @@ pub struct GreConfig {
     pub reorder_timeout: Duration,
     /// Largest plausible forward jump of the peer's sequence number.
     pub max_sequence_jump: u32,
+    /// Sequence number of our first data packet. The issue and pptpd use
+    /// 0; Windows, the PIX (seed trace) and pptp-linux (pppd capture)
+    /// start at 1. Receivers synchronise on the first packet either way.
+    pub initial_sequence: u32,
+    /// Start with half the peer's window and grow by one per acknowledged
+    /// window (RFC 2637 §4.2.1, which *recommends* it). Off by default:
+    /// Linux peers (pptpd and pptp-linux in the shared pppd capture)
+    /// advertise a window of 3, half of which is 1, and pppd sends
+    /// control frames back to back (the capture's sequence numbers 6 and
+    /// 7), so the second would be refused and PPP would wait a full
+    /// restart timer. Without it the window starts at the peer's value,
+    /// which is what the peer said it can buffer; halving on time-out
+    /// (§4.2.2) and regrowth (§4.2.3) apply either way.
+    pub slow_start: bool,
 }
 
 impl GreConfig {
     /// A configuration with defaults: receive window 64 (what Windows and
     /// the PIX advertise), ack delay 100 ms, ATO 1 s (500 ms…10 s),
-    /// reorder timeout 100 ms, maximum jump 4096.
+    /// reorder timeout 100 ms, maximum jump 4096, first sequence number 0,
+    /// no slow start.
     pub const fn new(local_call_id: u16, peer_call_id: u16, peer_receive_window: u16) -> Self {
         GreConfig {
             local_call_id,
@@ -178,6 +198,8 @@ impl GreConfig {
             },
             reorder_timeout: Duration::from_millis(100),
             max_sequence_jump: 4096,
+            initial_sequence: 0,
+            slow_start: false,
         }
     }
 }
@@ -324,7 +346,12 @@ impl<const HOLD: usize, const SLOT_SIZE: usize> GreSession<HOLD, SLOT_SIZE> {
     pub fn new(config: GreConfig) -> Self {
         GreSession {
             config,
-            sender: Sender::new(config.peer_receive_window, config.ack_timeout),
+            sender: Sender::new(
+                config.peer_receive_window,
+                config.ack_timeout,
+                config.initial_sequence,
+                config.slow_start,
+            ),
             receiver: Receiver::new(config.max_sequence_jump, config.reorder_timeout),
             last_ack_sent: None,
             ack_owed_since: None,
@@ -593,3 +620,5 @@ impl<const HOLD: usize, const SLOT_SIZE: usize> GreSession<HOLD, SLOT_SIZE> {
         self.receiver.handle_timeout(now, &mut self.stats);
     }
 }
+#[cfg(test)]
+mod tests;

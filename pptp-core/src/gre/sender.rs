@@ -39,7 +39,7 @@ pub(crate) struct Sender {
     /// Sequence number of the next data packet (RFC 2637: starts at 0).
     next_seq: u32,
     /// Highest sequence number acknowledged or written off; `next_seq - 1`
-    /// when nothing is outstanding (so `u32::MAX` at the start).
+    /// when nothing is outstanding (`initial_sequence - 1` at the start).
     acked_through: u32,
     /// Last acknowledgment number accepted from the peer (Ack_Rcvd).
     last_ack_received: Option<u32>,
@@ -63,13 +63,23 @@ pub(crate) struct Sender {
 }
 
 impl Sender {
-    pub(crate) fn new(peer_window: u16, ato_bounds: AckTimeoutConfig) -> Self {
-        // RFC 2637 §4.2.1: start at half the peer's window, at least 1.
-        let window = u32::from(peer_window / 2).max(1);
+    pub(crate) fn new(
+        peer_window: u16,
+        ato_bounds: AckTimeoutConfig,
+        first_seq: u32,
+        slow_start: bool,
+    ) -> Self {
+        // RFC 2637 §4.2.1 recommends starting at half the peer's window
+        // (at least 1); see `GreConfig::slow_start` for why it is optional.
+        let window = if slow_start {
+            u32::from(peer_window / 2).max(1)
+        } else {
+            u32::from(peer_window).max(1)
+        };
         let ato = clamp(ato_bounds.initial, ato_bounds);
         Sender {
-            next_seq: 0,
-            acked_through: u32::MAX,
+            next_seq: first_seq,
+            acked_through: first_seq.wrapping_sub(1),
             last_ack_received: None,
             sent_any: false,
             peer_window,
