@@ -1,25 +1,4 @@
 //! Demultiplexing arriving GRE datagrams to calls by call ID.
-//!
-//! A server with thousands of calls needs "which call owns call ID N?"
-//! for every datagram, without allocating. [`CallTable`] is an
-//! open-addressing hash table (Robin Hood linear probing, backward-shift
-//! deletion, so no tombstones and no degradation after churn) over a
-//! fixed array of `BUCKETS` entries, filled to at most 7/8.
-//!
-//! Memory, for a table mapping call IDs to `u16` slot indexes (6 octets
-//! per bucket): `CallTable<u16, 8192>` is 48 KiB and holds 7168 calls;
-//! `CallTable<u16, 1024>` is 6 KiB for 896. The alternative, a direct
-//! 65536-entry index, costs 128 KiB whatever the number of calls and
-//! cannot carry a value wider than the index; the hash table costs what
-//! the host's call limit needs and stays O(1) on average: the keys are
-//! our own call IDs (the host allocates them, so a peer cannot pick
-//! colliding keys) and the multiplicative hash spreads sequential and
-//! random IDs alike. Robin Hood ordering bounds the spread: with 7168
-//! random call IDs in 8192 buckets the longest probe is 30 buckets (plain
-//! linear probing needed 234), with sequential IDs 2; a lookup for an
-//! absent ID (a stray or forged datagram) stops as soon as it passes
-//! where the key would have been. Every probe loop is also
-//! bounded by `BUCKETS` even in a full table.
 
 use crate::wire::gre::{GreError, GrePacket};
 use core::fmt;
@@ -60,7 +39,28 @@ pub fn peek_call_id(datagram: &[u8]) -> Result<u16, GreError> {
 }
 
 /// A fixed-size map from call ID to `V` (typically the index of the
-/// host's per-call state). See the [module docs](self).
+/// host's per-call state).
+///
+/// A server with thousands of calls needs "which call owns call ID N?"
+/// for every datagram, without allocating. [`CallTable`] is an
+/// open-addressing hash table (Robin Hood linear probing, backward-shift
+/// deletion, so no tombstones and no degradation after churn) over a
+/// fixed array of `BUCKETS` entries, filled to at most 7/8.
+///
+/// Memory, for a table mapping call IDs to `u16` slot indexes (6 octets
+/// per bucket): `CallTable<u16, 8192>` is 48 KiB and holds 7168 calls;
+/// `CallTable<u16, 1024>` is 6 KiB for 896. The alternative, a direct
+/// 65536-entry index, costs 128 KiB whatever the number of calls and
+/// cannot carry a value wider than the index; the hash table costs what
+/// the host's call limit needs and stays O(1) on average: the keys are
+/// our own call IDs (the host allocates them, so a peer cannot pick
+/// colliding keys) and the multiplicative hash spreads sequential and
+/// random IDs alike. Robin Hood ordering bounds the spread: with 7168
+/// random call IDs in 8192 buckets the longest probe is 30 buckets (plain
+/// linear probing needed 234), with sequential IDs 2; a lookup for an
+/// absent ID (a stray or forged datagram) stops as soon as it passes
+/// where the key would have been. Every probe loop is also
+/// bounded by `BUCKETS` even in a full table.
 #[derive(Clone, Debug)]
 pub struct CallTable<V: Copy, const BUCKETS: usize> {
     buckets: [Option<(u16, V)>; BUCKETS],

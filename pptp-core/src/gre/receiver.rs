@@ -237,7 +237,7 @@ impl<const HOLD: usize, const SLOT_SIZE: usize> Receiver<HOLD, SLOT_SIZE> {
                 }
             }
         }
-        stats.lost += u64::from(gap - released);
+        stats.lost += u64::from(gap.saturating_sub(released));
         self.history = history;
         self.expected = target;
     }
