@@ -54,8 +54,9 @@
 //! octets and makes a lost ack-only packet harmless. The send window
 //! starts at the peer's advertised receive window (or half of it with
 //! [`GreConfig::slow_start`], RFC 2637 §4.2.1), grows by one for every
-//! window's worth of acknowledged packets (§4.2.3), and is halved when the oldest unacknowledged packet waits longer than the
-//! adaptive time-out (§4.2.2). [`GreSession::encapsulate`] refuses with
+//! window's worth of acknowledged packets (§4.2.3), and is halved when
+//! the oldest unacknowledged packet waits longer than the adaptive
+//! time-out (§4.2.2). [`GreSession::encapsulate`] refuses with
 //! [`SendError::WindowFull`] instead of queueing: PPP above drops or
 //! retries, as it would on a busy serial line. Because PPTP never
 //! retransmits, a time-out writes the unacknowledged packets off, so a
@@ -95,9 +96,11 @@
 //! const parameters of [`GreSession`]: `HOLD` slots of `SLOT_SIZE` octets
 //! each. The default, `GreSession<0, 0>`, behaves like the kernel (no
 //! packet buffers, about 460 octets per call on 64-bit targets, no added
-//! latency; right for servers with thousands of calls); `GreSession<8, 1600>` behaves like pptp-linux (≈13 KiB per
-//! call) and is worth it on paths that reorder, because stateful MPPE and
-//! compressors above lose a whole flush interval per dropped packet. A
+//! latency; right for servers with thousands of calls);
+//! `GreSession<8, 1600>` behaves like pptp-linux (≈13 KiB per call) and
+//! is worth it on paths that reorder, because every dropped packet costs
+//! stateful MPPE a CCP Reset-Request round trip (RFC 3078 §8) during
+//! which everything else is discarded too. A
 //! held packet is released when the gap before it fills, when
 //! [`GreConfig::reorder_timeout`] passes, or when the buffer is full and
 //! another packet must be placed. Held packets are copied (the datagram
@@ -110,9 +113,10 @@
 //! [`GreSession::poll_transmit`] when [`GreConfig::ack_delay`] passes with
 //! nothing to send, or at once when half of our receive window is
 //! unacknowledged, so the peer never stalls on a window we advertised.
-//! The receive window itself is not enforced on arrival: the Linux kernel
-//! sends without regard to it, and dropping its packets would only lose
-//! data.
+//! The receive window itself is not enforced on arrival: real senders
+//! overrun it (pptpd in the shared pppd capture has four packets
+//! unacknowledged against a window of 3), and dropping them would only
+//! lose data.
 //!
 //! **Counters** ([`GreStats`], [`GreStatus`]) match the PIX's
 //! `show vpdn` and account for every datagram.
@@ -163,9 +167,10 @@ pub struct GreConfig {
     pub reorder_timeout: Duration,
     /// Largest plausible forward jump of the peer's sequence number.
     pub max_sequence_jump: u32,
-    /// Sequence number of our first data packet. The issue and pptpd use
-    /// 0; Windows, the PIX (seed trace) and pptp-linux (pppd capture)
-    /// start at 1. Receivers synchronise on the first packet either way.
+    /// Sequence number of our first data packet. The default, 0, is what
+    /// pptpd sends in the shared pppd capture; the Windows client and the
+    /// PIX (seed trace) and pptp-linux (capture) start at 1. Receivers,
+    /// this one included, synchronise on the first packet either way.
     pub initial_sequence: u32,
     /// Start with half the peer's window and grow by one per acknowledged
     /// window (RFC 2637 §4.2.1, which *recommends* it). Off by default:
@@ -180,8 +185,9 @@ pub struct GreConfig {
 }
 
 impl GreConfig {
-    /// A configuration with defaults: receive window 64 (what Windows and
-    /// the PIX advertise), ack delay 100 ms, ATO 1 s (500 ms…10 s),
+    /// A configuration with defaults: receive window 64 (put the value
+    /// advertised in the call set-up here), ack delay 100 ms, ATO 1 s
+    /// (500 ms…10 s),
     /// reorder timeout 100 ms, maximum jump 4096, first sequence number 0,
     /// no slow start.
     pub const fn new(local_call_id: u16, peer_call_id: u16, peer_receive_window: u16) -> Self {
