@@ -53,6 +53,7 @@
 extern crate std;
 
 pub mod control;
+pub mod gre;
 pub mod time;
 pub mod wire;
 

@@ -2,7 +2,8 @@
 //!
 //! Each submodule holds views over byte buffers (`new_checked` once, then
 //! infallible getters) and `Repr` types with `parse`/`emit`. Nothing here
-//! keeps state; the machines in [`crate::control`] use these types.
+//! keeps state; the machines in [`crate::control`] and [`crate::gre`] use
+//! these types.
 
 pub mod control;
-// pub mod gre; (enhanced GRE header, RFC 2637 §4.1)
+pub mod gre;
