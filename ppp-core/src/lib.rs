@@ -36,5 +36,6 @@
 extern crate std;
 
 pub mod time;
+pub mod wire;
 
 pub use time::{Duration, Instant};

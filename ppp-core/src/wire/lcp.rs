@@ -1,0 +1,1 @@
+//! LCP options.
