@@ -35,6 +35,7 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod fsm;
 pub mod time;
 pub mod wire;
 
