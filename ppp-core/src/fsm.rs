@@ -574,6 +574,11 @@ pub trait OptionHandler {
         OtherCode::Unknown
     }
 
+    /// The Terminate-Request data sent when the handler gives up.
+    fn give_up_reason(&self) -> &[u8] {
+        b""
+    }
+
     /// The Magic-Number an Echo-Reply carries (LCP only; 0 = none
     /// negotiated, RFC 1661 §5.8).
     fn echo_magic(&self) -> u32 {
@@ -766,7 +771,13 @@ impl<H: OptionHandler> Fsm<H> {
     pub fn send_packet(&mut self, code: Code, identifier: u8, data: &[u8]) -> bool {
         let room = self.peer_mru.saturating_sub(packet::HEADER_LEN);
         let data = data.get(..room.min(data.len())).unwrap_or(&[]);
-        enqueue(&mut self.outbox, &mut self.dropped, code, identifier, &[data])
+        enqueue(
+            &mut self.outbox,
+            &mut self.dropped,
+            code,
+            identifier,
+            &[data],
+        )
     }
 
     /// Lower layer up (event Up).
@@ -795,7 +806,9 @@ impl<H: OptionHandler> Fsm<H> {
     /// for a reason of their own).
     pub fn close_with(&mut self, now: Instant, reason: &[u8], cause: Cause) {
         self.terminate_data.clear();
-        let keep = reason.get(..reason.len().min(MAX_TERMINATE_DATA)).unwrap_or(&[]);
+        let keep = reason
+            .get(..reason.len().min(MAX_TERMINATE_DATA))
+            .unwrap_or(&[]);
         let _ = self.terminate_data.extend_from_slice(keep);
         self.cause = cause;
         self.run(now, Event::Close, Ctx::default());
@@ -908,7 +921,11 @@ impl<H: OptionHandler> Fsm<H> {
                             self.handler.on_reject(options)
                         };
                         if progress == Progress::GiveUp {
-                            self.close_with(now, b"", Cause::GaveUp);
+                            let mut reason: Vec<u8, MAX_TERMINATE_DATA> = Vec::new();
+                            let text = self.handler.give_up_reason();
+                            let keep = text.len().min(MAX_TERMINATE_DATA);
+                            let _ = reason.extend_from_slice(text.get(..keep).unwrap_or(&[]));
+                            self.close_with(now, &reason, Cause::GaveUp);
                             return Ok(());
                         }
                     }
@@ -991,7 +1008,11 @@ impl<H: OptionHandler> Fsm<H> {
             .all(|r| ours.by_ref().any(|o| o.kind == r.kind && o.data == r.data))
     }
 
-    fn receive_configure_request(&mut self, now: Instant, pkt: &Packet<&[u8]>) -> Result<(), Error> {
+    fn receive_configure_request(
+        &mut self,
+        now: Instant,
+        pkt: &Packet<&[u8]>,
+    ) -> Result<(), Error> {
         let options = Options::new(pkt.data())?;
         let id = pkt.identifier();
         // Only states whose table cell depends on the verdict consult the
@@ -1155,7 +1176,9 @@ impl<H: OptionHandler> Fsm<H> {
         let _ = self.handler.build_request(&mut writer);
         let len = writer.len();
         self.request.clear();
-        let _ = self.request.extend_from_slice(buf.get(..len).unwrap_or(&[]));
+        let _ = self
+            .request
+            .extend_from_slice(buf.get(..len).unwrap_or(&[]));
         // RFC 1661 §5.1: a new Identifier whenever the contents change or a
         // reply arrived; we take a new one for every transmission so a late
         // reply to a retransmission can never be mistaken for a fresh one.
@@ -1337,8 +1360,10 @@ RXR  | -      | -         | 2     | 3             | 4      | 5      | 6         
 
     #[test]
     fn every_cell_of_the_rfc1661_transition_table() {
-        let rows: heapless::Vec<&str, 32> =
-            RFC_1661_TABLE.lines().filter(|l| !l.trim().is_empty()).collect();
+        let rows: heapless::Vec<&str, 32> = RFC_1661_TABLE
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
         assert_eq!(rows.len(), Event::ALL.len());
         let mut checked = 0;
         for (row, &event) in rows.iter().zip(Event::ALL.iter()) {
@@ -1357,7 +1382,11 @@ RXR  | -      | -         | 2     | 3             | 4      | 5      | 6         
                 let acts: heapless::Vec<&str, 4> =
                     acts.split(',').filter(|a| !a.is_empty()).collect();
 
-                let count = if event == Event::TimeoutExpired { 0 } else { START_COUNT };
+                let count = if event == Event::TimeoutExpired {
+                    0
+                } else {
+                    START_COUNT
+                };
                 let mut m = Fsm::new(TestHandler::default(), Config::default());
                 m.force_state(T0, state, count);
                 let received_id = match event {
@@ -1449,7 +1478,10 @@ RXR  | -      | -         | 2     | 3             | 4      | 5      | 6         
     fn transition_function_agrees_with_the_table_on_next_states() {
         // A second, direct check of `transition` for a few cells whose
         // footnotes matter ([p] and [x] take the default).
-        assert_eq!(transition(State::ReqSent, Event::TimeoutExpired).0, State::Stopped);
+        assert_eq!(
+            transition(State::ReqSent, Event::TimeoutExpired).0,
+            State::Stopped
+        );
         assert_eq!(transition(State::AckRcvd, Event::Rca).0, State::ReqSent);
         assert_eq!(transition(State::Stopped, Event::Open).0, State::Stopped);
     }
@@ -1500,7 +1532,10 @@ RXR  | -      | -         | 2     | 3             | 4      | 5      | 6         
         m.close(T0, b"admin");
         let first = drain(&mut m);
         assert_eq!(first.len(), 1);
-        assert_eq!(&first[0][..], &[5, first[0][1], 0, 9, b'a', b'd', b'm', b'i', b'n']);
+        assert_eq!(
+            &first[0][..],
+            &[5, first[0][1], 0, 9, b'a', b'd', b'm', b'i', b'n']
+        );
         assert_eq!(m.poll_event(), Some(LayerEvent::Down(Cause::Closed)));
         m.handle_timeout(T0 + Duration::from_secs(3));
         assert_eq!(drain(&mut m).len(), 1);
@@ -1535,7 +1570,8 @@ RXR  | -      | -         | 2     | 3             | 4      | 5      | 6         
         assert_eq!(m.state(), State::ReqSent);
         assert!(drain(&mut m).is_empty());
         // The right Ack moves on; a duplicate of it is stale.
-        m.handle_packet(T0, &[2, id, 0, 8, 1, 4, 0x05, 0xdc]).unwrap();
+        m.handle_packet(T0, &[2, id, 0, 8, 1, 4, 0x05, 0xdc])
+            .unwrap();
         assert_eq!(m.state(), State::AckRcvd);
         assert_eq!(m.handler().acks, 1);
         assert_eq!(
@@ -1547,7 +1583,8 @@ RXR  | -      | -         | 2     | 3             | 4      | 5      | 6         
         let mut m = Fsm::new(TestHandler::default(), Config::default());
         m.force_state(T0, State::ReqSent, 5);
         let id = m.request_identifier();
-        m.handle_packet(T0, &[4, id, 0, 8, 1, 4, 0x05, 0xdc]).unwrap();
+        m.handle_packet(T0, &[4, id, 0, 8, 1, 4, 0x05, 0xdc])
+            .unwrap();
         assert_eq!(m.handler().rejects, 1);
     }
 
@@ -1617,7 +1654,8 @@ RXR  | -      | -         | 2     | 3             | 4      | 5      | 6         
         let mut m = Fsm::new(handler, Config::default());
         m.force_state(T0, State::ReqSent, 5);
         let id = m.request_identifier();
-        m.handle_packet(T0, &[3, id, 0, 8, 1, 4, 0x05, 0xd0]).unwrap();
+        m.handle_packet(T0, &[3, id, 0, 8, 1, 4, 0x05, 0xd0])
+            .unwrap();
         assert_eq!(m.state(), State::Closing);
         assert_eq!(drain(&mut m)[0][0], 5);
         m.handle_packet(T0, &[6, 1, 0, 4]).unwrap();

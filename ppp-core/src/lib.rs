@@ -36,6 +36,7 @@
 extern crate std;
 
 pub mod fsm;
+pub mod lcp;
 pub mod time;
 pub mod wire;
 

@@ -156,7 +156,11 @@ pub fn header_len(protocol: u16, send: FieldCompression) -> usize {
         return MAX_HEADER_LEN;
     }
     let ac = if send.address_control { 0 } else { 2 };
-    let proto = if send.protocol && protocol < 0x0100 { 1 } else { 2 };
+    let proto = if send.protocol && protocol < 0x0100 {
+        1
+    } else {
+        2
+    };
     ac + proto
 }
 
@@ -267,7 +271,9 @@ mod tests {
         );
         assert_eq!(
             Frame::parse(&[0xff, 0x05, 0x00, 0x21], none),
-            Err(Error::BadAddressControl { found: [0xff, 0x05] })
+            Err(Error::BadAddressControl {
+                found: [0xff, 0x05]
+            })
         );
         assert_eq!(
             Frame::parse(&[0xff, 0x03, 0x00, 0x20], none),

@@ -40,7 +40,11 @@ const FCS_TABLE: [u16; 256] = {
         let mut v = b as u16;
         let mut i = 0;
         while i < 8 {
-            v = if v & 1 != 0 { (v >> 1) ^ 0x8408 } else { v >> 1 };
+            v = if v & 1 != 0 {
+                (v >> 1) ^ 0x8408
+            } else {
+                v >> 1
+            };
             i += 1;
         }
         table[b] = v;

@@ -334,7 +334,10 @@ mod tests {
             LcpOption::MagicNumber(0x0989_4ab4)
         );
         assert_eq!(round_trip(&[7, 2]), LcpOption::ProtocolFieldCompression);
-        assert_eq!(round_trip(&[8, 2]), LcpOption::AddressControlFieldCompression);
+        assert_eq!(
+            round_trip(&[8, 2]),
+            LcpOption::AddressControlFieldCompression
+        );
         assert_eq!(
             round_trip(&[13, 3, 6]),
             LcpOption::Callback {
@@ -363,13 +366,31 @@ mod tests {
     fn rejects_wrong_lengths_with_exact_errors() {
         let cases: [(&[u8], Error); 8] = [
             (&[1, 3, 5], Error::BadOptionLength { kind: 1, length: 3 }),
-            (&[2, 5, 0, 0, 0], Error::BadOptionLength { kind: 2, length: 5 }),
+            (
+                &[2, 5, 0, 0, 0],
+                Error::BadOptionLength { kind: 2, length: 5 },
+            ),
             (&[3, 3, 0xc0], Error::BadOptionLength { kind: 3, length: 3 }),
             (&[4, 2], Error::BadOptionLength { kind: 4, length: 2 }),
-            (&[5, 7, 0, 0, 0, 0, 0], Error::BadOptionLength { kind: 5, length: 7 }),
+            (
+                &[5, 7, 0, 0, 0, 0, 0],
+                Error::BadOptionLength { kind: 5, length: 7 },
+            ),
             (&[7, 3, 0], Error::BadOptionLength { kind: 7, length: 3 }),
-            (&[13, 2], Error::BadOptionLength { kind: 13, length: 2 }),
-            (&[19, 2], Error::BadOptionLength { kind: 19, length: 2 }),
+            (
+                &[13, 2],
+                Error::BadOptionLength {
+                    kind: 13,
+                    length: 2,
+                },
+            ),
+            (
+                &[19, 2],
+                Error::BadOptionLength {
+                    kind: 19,
+                    length: 2,
+                },
+            ),
         ];
         for (bytes, want) in cases {
             let raw = OptionIter::new(bytes).next().unwrap().unwrap();

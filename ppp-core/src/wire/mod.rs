@@ -132,10 +132,9 @@ impl fmt::Display for Error {
                 "bad address/control field {:02x}{:02x}",
                 found[0], found[1]
             ),
-            Error::CompressedProtocolNotAllowed { protocol } => write!(
-                f,
-                "1-octet protocol field {protocol:02x} without PFC"
-            ),
+            Error::CompressedProtocolNotAllowed { protocol } => {
+                write!(f, "1-octet protocol field {protocol:02x} without PFC")
+            }
             Error::BadProtocol { protocol } => write!(f, "invalid protocol field {protocol:04x}"),
             Error::BufferTooSmall { needed, available } => write!(
                 f,

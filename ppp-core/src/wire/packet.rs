@@ -219,7 +219,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// The Data field, writable (octets 4..Length).
     pub fn data_mut(&mut self) -> &mut [u8] {
         let end = usize::from(self.length()).min(self.buffer.as_ref().len());
-        self.buffer.as_mut().get_mut(HEADER_LEN..end).unwrap_or(&mut [])
+        self.buffer
+            .as_mut()
+            .get_mut(HEADER_LEN..end)
+            .unwrap_or(&mut [])
     }
 }
 
