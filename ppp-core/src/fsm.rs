@@ -186,7 +186,7 @@ pub enum Action {
 /// RFC 1661 §4.1's state transition table: the actions to run and the
 /// next state for `event` in `state`. Cells marked "-" in the RFC (events
 /// that cannot occur) leave the state unchanged with no action. The
-/// options [r] (restart), [p] (passive) and [x] (crossed connection) take
+/// options `r` (restart), `p` (passive) and `x` (crossed connection) take
 /// the RFC's default behaviour.
 pub fn transition(state: State, event: Event) -> (State, &'static [Action]) {
     use Action::*;
@@ -372,10 +372,9 @@ fn push_option<const N: usize>(list: &mut Vec<u8, N>, kind: u8, data: &[u8]) -> 
         return false;
     }
     // Capacity checked above; these pushes cannot fail.
-    let ok = list.push(kind).is_ok()
+    list.push(kind).is_ok()
         && list.push(total as u8).is_ok()
-        && list.extend_from_slice(data).is_ok();
-    ok
+        && list.extend_from_slice(data).is_ok()
 }
 
 impl ResponseBuilder {

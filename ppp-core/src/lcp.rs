@@ -256,7 +256,7 @@ pub enum LcpEvent {
     /// LCP is done; the link ends for `reason`.
     Finished(EndReason),
     /// The peer identified itself (RFC 1570 §2.1; Windows sends
-    /// "MSRASV5.00" and "MSRAS-1-<host>"). Never answered.
+    /// "MSRASV5.00" and `MSRAS-1-<host>`). Never answered.
     Identification {
         /// The sender's Magic-Number field.
         magic: u32,
@@ -612,13 +612,11 @@ impl OptionHandler for LcpOptions {
             match raw.kind {
                 option_type::MRU => self.want_mru = None,
                 option_type::ACCM => self.want_accm = None,
-                option_type::AUTHENTICATION_PROTOCOL => {
-                    if self.want_auth.is_some() {
-                        // The peer refuses to authenticate at all: no
-                        // common method (Windows reports 732).
-                        self.failure = Some(Failure::NoCommonAuth);
-                        return Progress::GiveUp;
-                    }
+                // The peer refuses to authenticate at all: no common
+                // method (Windows reports 732).
+                option_type::AUTHENTICATION_PROTOCOL if self.want_auth.is_some() => {
+                    self.failure = Some(Failure::NoCommonAuth);
+                    return Progress::GiveUp;
                 }
                 option_type::MAGIC_NUMBER => self.want_magic = None,
                 option_type::PFC => self.want_pfc = false,
