@@ -167,28 +167,46 @@ impl Encoder {
     /// returns the octets written. The flag is not shared between frames,
     /// as pptp-linux and pppd do.
     pub fn encode(&self, frame: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-        let needed = self.encoded_len(frame);
-        if needed > out.len() {
-            return Err(Error::BufferTooSmall {
-                needed,
-                available: out.len(),
-            });
-        }
-        let fcs = fcs_octets(frame);
-        let mut n = 0;
-        out[n] = FLAG;
-        n += 1;
-        for &byte in frame.iter().chain(fcs.iter()) {
-            if needs_escape(byte, self.accm) {
-                out[n] = ESCAPE;
-                out[n + 1] = byte ^ ESCAPE_XOR;
-                n += 2;
-            } else {
-                out[n] = byte;
-                n += 1;
+        // The worst case fits in most callers' buffers; only compute the
+        // exact length when it might not.
+        if out.len() < max_encoded_len(frame.len()) {
+            let needed = self.encoded_len(frame);
+            if needed > out.len() {
+                return Err(Error::BufferTooSmall {
+                    needed,
+                    available: out.len(),
+                });
             }
         }
-        out[n] = FLAG;
+        if let Some(d) = out.first_mut() {
+            *d = FLAG;
+        }
+        let mut n = 1;
+        let mut put = |byte: u8, n: &mut usize| {
+            if needs_escape(byte, self.accm) {
+                if let Some(d) = out.get_mut(*n..*n + 2) {
+                    d[0] = ESCAPE;
+                    d[1] = byte ^ ESCAPE_XOR;
+                }
+                *n += 2;
+            } else {
+                if let Some(d) = out.get_mut(*n) {
+                    *d = byte;
+                }
+                *n += 1;
+            }
+        };
+        let mut fcs = FCS_INIT;
+        for &byte in frame {
+            fcs = (fcs >> 8) ^ FCS_TABLE[usize::from((fcs ^ u16::from(byte)) as u8)];
+            put(byte, &mut n);
+        }
+        for byte in (fcs ^ 0xffff).to_le_bytes() {
+            put(byte, &mut n);
+        }
+        if let Some(d) = out.get_mut(n) {
+            *d = FLAG;
+        }
         Ok(n + 1)
     }
 
@@ -213,6 +231,8 @@ pub struct Decoder<const N: usize> {
     overlong: bool,
     /// The last call returned a frame still held in `buf`.
     pending_clear: bool,
+    /// Running FCS-16 over `buf`.
+    fcs: u16,
 }
 
 impl<const N: usize> Default for Decoder<N> {
@@ -241,6 +261,7 @@ impl<const N: usize> Decoder<N> {
             escaped: false,
             overlong: false,
             pending_clear: false,
+            fcs: FCS_INIT,
         }
     }
 
@@ -262,6 +283,7 @@ impl<const N: usize> Decoder<N> {
         self.escaped = false;
         self.overlong = false;
         self.pending_clear = false;
+        self.fcs = FCS_INIT;
     }
 
     /// Consumes `input` up to and including the next closing flag. Call
@@ -269,6 +291,7 @@ impl<const N: usize> Decoder<N> {
     pub fn decode(&mut self, input: &[u8]) -> Decoded<'_> {
         if core::mem::replace(&mut self.pending_clear, false) {
             self.buf.clear();
+            self.fcs = FCS_INIT;
         }
         let mut consumed = 0;
         for &byte in input {
@@ -302,8 +325,13 @@ impl<const N: usize> Decoder<N> {
             } else {
                 byte
             };
-            if !self.overlong && self.buf.push(value).is_err() {
-                self.overlong = true;
+            if !self.overlong {
+                if self.buf.push(value).is_ok() {
+                    self.fcs = (self.fcs >> 8)
+                        ^ FCS_TABLE[usize::from((self.fcs ^ u16::from(value)) as u8)];
+                } else {
+                    self.overlong = true;
+                }
             }
         }
         Decoded {
@@ -329,7 +357,7 @@ impl<const N: usize> Decoder<N> {
         } else if len < MIN_FRAME_WITH_FCS {
             Some(Err(Error::Runt { length: len }))
         } else {
-            let residue = fcs16(FCS_INIT, &self.buf);
+            let residue = self.fcs;
             if residue == FCS_GOOD {
                 // Keep the frame in the buffer; the next decode clears it.
                 let frame_len = len - 2;
@@ -342,6 +370,7 @@ impl<const N: usize> Decoder<N> {
             }))
         };
         self.buf.clear();
+        self.fcs = FCS_INIT;
         result
     }
 }
