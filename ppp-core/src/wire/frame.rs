@@ -121,18 +121,20 @@ impl<'a> Frame<'a> {
             if !accept.protocol {
                 return Err(Error::CompressedProtocolNotAllowed { protocol: first });
             }
+            if first == 0xff {
+                return Err(Error::BadProtocol { protocol: 0x00ff });
+            }
             (u16::from(first), 1)
         } else {
             let second = *rest.get(1).ok_or(Error::Truncated {
                 needed: offset + 2,
                 available: bytes.len(),
             })?;
-            if second & 1 == 0 {
-                return Err(Error::BadProtocol {
-                    protocol: u16::from_be_bytes([first, second]),
-                });
+            let protocol = u16::from_be_bytes([first, second]);
+            if !is_valid_protocol(protocol) {
+                return Err(Error::BadProtocol { protocol });
             }
-            (u16::from_be_bytes([first, second]), 2)
+            (protocol, 2)
         };
         let header_len = offset + proto_len;
         Ok(Frame {
@@ -141,6 +143,14 @@ impl<'a> Frame<'a> {
             header_len,
         })
     }
+}
+
+/// Whether `protocol` is a valid PPP protocol number: RFC 1661 §2 (high
+/// octet even, low octet odd) and not 0x00ff, which compressed would be
+/// the address octet `ff` (RFC 1661 §6.6 relies on that; the value is
+/// reserved).
+pub fn is_valid_protocol(protocol: u16) -> bool {
+    protocol & 0x0100 == 0 && protocol & 1 == 1 && protocol != 0x00ff
 }
 
 /// Whether `protocol` is sent in full form whatever was negotiated.
@@ -167,7 +177,7 @@ pub fn header_len(protocol: u16, send: FieldCompression) -> usize {
 /// Writes the header for `protocol` into the start of `out`; returns its
 /// length (always [`header_len`]).
 pub fn emit_header(protocol: u16, send: FieldCompression, out: &mut [u8]) -> Result<usize, Error> {
-    if protocol & 0x0100 != 0 || protocol & 1 == 0 {
+    if !is_valid_protocol(protocol) {
         return Err(Error::BadProtocol { protocol });
     }
     let len = header_len(protocol, send);
@@ -278,6 +288,14 @@ mod tests {
         assert_eq!(
             Frame::parse(&[0xff, 0x03, 0x00, 0x20], none),
             Err(Error::BadProtocol { protocol: 0x0020 })
+        );
+        assert_eq!(
+            Frame::parse(&[0x00, 0xff, 0xff], FieldCompression::BOTH),
+            Err(Error::BadProtocol { protocol: 0x00ff })
+        );
+        assert_eq!(
+            Frame::parse(&[0xff, 0x03, 0xff, 0x01], FieldCompression::BOTH),
+            Err(Error::BadProtocol { protocol: 0x00ff })
         );
         assert_eq!(
             Frame::parse(&[0xff, 0x03, 0xc0], none),
