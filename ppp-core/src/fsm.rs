@@ -12,6 +12,74 @@
 //! outputs are queued control packets ([`Fsm::poll_transmit`]), layer
 //! events ([`Fsm::poll_event`]) and the next deadline
 //! ([`Fsm::poll_timeout`]). Every queue is bounded.
+//!
+//! # Plugging in a control protocol
+//!
+//! A handler states what we request, judges the peer's request option by
+//! option through a [`ResponseBuilder`], and adjusts on Nak/Reject. IPCP
+//! (address pool Nak, RFC 1877 DNS/NBNS), CCP (MPPE policy) and LCP
+//! ([`crate::lcp::LcpOptions`]) are all written this way; extra codes
+//! (CCP Reset-Request/Ack, LCP Echo) go through
+//! [`OptionHandler::handle_other`].
+//!
+//! ```
+//! use ppp_core::fsm::{Config, Fsm, OptionHandler, Options, Progress, ResponseBuilder, State};
+//! use ppp_core::time::Instant;
+//! use ppp_core::wire::packet::OptionWriter;
+//! use ppp_core::wire::Error;
+//!
+//! /// A toy NCP: asks for IP-Address (type 3) 10.0.0.1 and insists the peer
+//! /// uses 10.0.0.2 (Nak otherwise); rejects every other option.
+//! struct ToyIpcp {
+//!     peer: Option<[u8; 4]>,
+//! }
+//!
+//! impl OptionHandler for ToyIpcp {
+//!     fn protocol(&self) -> u16 {
+//!         0x8021
+//!     }
+//!     fn build_request(&mut self, out: &mut OptionWriter<'_>) -> Result<(), Error> {
+//!         out.push(3, &[10, 0, 0, 1])
+//!     }
+//!     fn process_request(&mut self, options: Options<'_>, response: &mut ResponseBuilder) {
+//!         let mut peer = None;
+//!         for opt in options.iter() {
+//!             match (opt.kind, opt.data) {
+//!                 (3, [10, 0, 0, 2]) => peer = Some([10, 0, 0, 2]),
+//!                 (3, _) => response.nak(opt, 3, &[10, 0, 0, 2]),
+//!                 _ => response.reject(opt),
+//!             }
+//!         }
+//!         if response.verdict() == ppp_core::fsm::Verdict::Ack {
+//!             self.peer = peer;
+//!         }
+//!     }
+//!     fn on_ack(&mut self, _: Options<'_>) {}
+//!     fn on_nak(&mut self, _: Options<'_>) -> Progress {
+//!         Progress::Continue
+//!     }
+//!     fn on_reject(&mut self, _: Options<'_>) -> Progress {
+//!         Progress::GiveUp
+//!     }
+//! }
+//!
+//! let now = Instant::ZERO;
+//! let mut ncp = Fsm::new(ToyIpcp { peer: None }, Config::default());
+//! ncp.open(now);
+//! ncp.up(now); // LCP opened and authentication done: the NCP may start
+//! let mut buf = [0u8; 64];
+//! let n = ncp.poll_transmit(&mut buf).unwrap();
+//! assert_eq!(&buf[..n], &[1, 1, 0, 10, 3, 6, 10, 0, 0, 1]);
+//! // The peer asks for 0.0.0.0: we Nak with its address.
+//! ncp.handle_packet(now, &[1, 7, 0, 10, 3, 6, 0, 0, 0, 0]).unwrap();
+//! let n = ncp.poll_transmit(&mut buf).unwrap();
+//! assert_eq!(&buf[..n], &[3, 7, 0, 10, 3, 6, 10, 0, 0, 2]);
+//! // It acks ours and asks again with the address we gave: Opened.
+//! ncp.handle_packet(now, &[2, 1, 0, 10, 3, 6, 10, 0, 0, 1]).unwrap();
+//! ncp.handle_packet(now, &[1, 8, 0, 10, 3, 6, 10, 0, 0, 2]).unwrap();
+//! assert_eq!(ncp.state(), State::Opened);
+//! assert_eq!(ncp.handler().peer, Some([10, 0, 0, 2]));
+//! ```
 
 use core::fmt;
 
@@ -1036,9 +1104,11 @@ impl<H: OptionHandler> Fsm<H> {
             if code != Code::ConfigureAck {
                 event = Event::RcrBad;
             }
-            let mut scratch = [0u8; MAX_PACKET_LEN];
-            let n = packet::emit(code, id, data, &mut scratch)?;
-            let _ = reply.extend_from_slice(scratch.get(..n).unwrap_or(&[]));
+            // A request too long to echo within our bound cannot be
+            // acknowledged; it is discarded with BufferTooSmall.
+            let _ = reply.resize_default(MAX_PACKET_LEN);
+            let n = packet::emit(code, id, data, &mut reply)?;
+            reply.truncate(n);
         }
         let ctx = Ctx {
             identifier: id,
@@ -1231,6 +1301,14 @@ impl<H: OptionHandler> Fsm<H> {
         };
         self.outbox.clear();
         self.events.clear();
+    }
+
+    /// Test hook: sends a fresh Configure-Request from Opened, as a peer
+    /// restarting negotiation would (RFC 1661 §4.1, RCA/RCN in Opened).
+    #[cfg(test)]
+    pub(crate) fn force_renegotiation_for_test(&mut self, now: Instant) {
+        self.awaiting_reply = false;
+        self.run(now, Event::Rta, Ctx::default());
     }
 
     /// Test hook: the Identifier of the outstanding Configure-Request.

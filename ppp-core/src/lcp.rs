@@ -1475,4 +1475,50 @@ mod tests {
         );
         assert_eq!(s.state(), State::Stopped);
     }
+
+    #[test]
+    fn renegotiation_from_opened_goes_down_and_up_again() {
+        let (mut s, mut c) = opened_pair();
+        // The client restarts negotiation (RFC 1661: RCR in Opened).
+        c.fsm.force_renegotiation_for_test(T0);
+        pump(&mut s, &mut c, T0);
+        assert_eq!(events(&mut s), [LcpEvent::Down, LcpEvent::Up]);
+        assert!(s.is_opened() && c.is_opened());
+    }
+
+    #[test]
+    fn echo_discard_and_code_reject_of_echo() {
+        let (mut s, _c) = opened_pair();
+        // Discard-Request: no answer.
+        s.handle_input(T0, &[11, 1, 0, 8, 0x22, 0x22, 0x22, 0x22])
+            .unwrap();
+        assert!(drain_frames(&mut s).is_empty());
+        // Echo-Request before Opened is silently discarded (RFC 1661 §5.8).
+        let mut fresh = Lcp::new(LcpConfig::default(), 3);
+        fresh.open(T0);
+        fresh.up(T0);
+        drain_frames(&mut fresh);
+        fresh.handle_input(T0, &[9, 1, 0, 8, 0, 0, 0, 0]).unwrap();
+        assert!(drain_frames(&mut fresh).is_empty());
+        // A peer that Code-Rejects Echo-Request stops our keepalive but
+        // keeps the link (RXJ+).
+        let cfg = LcpConfig {
+            echo_interval: Some(Duration::from_secs(10)),
+            ..LcpConfig::default()
+        };
+        let (mut a, _peer) = pair(cfg, LcpConfig::default());
+        assert!(a.is_opened());
+        let t = a.poll_timeout().unwrap();
+        a.handle_timeout(t);
+        let echo = drain_frames(&mut a);
+        assert_eq!(echo.len(), 1);
+        let mut rej = StdVec::from([7u8, 0x33, 0, 0]);
+        rej.extend_from_slice(lcp_info(&echo[0]));
+        rej[3] = rej.len() as u8;
+        a.handle_input(t, &rej).unwrap();
+        assert!(a.is_opened());
+        a.handle_timeout(t + Duration::from_secs(10));
+        assert!(drain_frames(&mut a).is_empty());
+        assert_eq!(a.poll_timeout(), None);
+    }
 }
