@@ -1521,4 +1521,114 @@ mod tests {
         assert!(drain_frames(&mut a).is_empty());
         assert_eq!(a.poll_timeout(), None);
     }
+
+    /// The PPP frames (GRE payloads) of the real pptp-linux/pppd ↔
+    /// pptpd/pppd capture, in order, with their direction (true = from the
+    /// client 10.0.0.3). A minimal pcapng + Ethernet + IPv4 + GRE reader.
+    fn pppd_capture() -> StdVec<(bool, StdVec<u8>)> {
+        let d: &[u8] = include_bytes!("../tests/data/pppd-mschapv2-mppe128-session.pcap");
+        let u32le = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+        assert_eq!(u32le(d), 0x0a0d_0d0a, "pcapng section header");
+        let mut frames = StdVec::new();
+        let mut off = 0;
+        while off + 12 <= d.len() {
+            let (kind, len) = (u32le(&d[off..]), u32le(&d[off + 4..]));
+            if kind == 6 {
+                // Enhanced Packet Block, Ethernet link type (checked below).
+                let caplen = u32le(&d[off + 20..]);
+                let pkt = &d[off + 28..off + 28 + caplen];
+                let ip = &pkt[14..];
+                // IPv4 (ethertype 0800) carrying GRE (protocol 47).
+                if pkt[12..14] == [0x08, 0x00] && ip[9] == 47 {
+                    let gre = &ip[usize::from(ip[0] & 0x0f) * 4..];
+                    let mut hl = 8;
+                    if gre[0] & 0x10 != 0 {
+                        hl += 4;
+                    }
+                    if gre[1] & 0x80 != 0 {
+                        hl += 4;
+                    }
+                    if gre.len() > hl {
+                        frames.push((ip[12..16] == [10, 0, 0, 3], gre[hl..].to_vec()));
+                    }
+                }
+            }
+            off += len;
+        }
+        frames
+    }
+
+    #[test]
+    fn interoperates_with_pppd_as_captured() {
+        let frames = pppd_capture();
+        assert_eq!(frames.len(), 37);
+        // Every frame parses as PPP with ACFC/PFC accepted; LCP ones in
+        // detail. pppd (Linux ppp_generic) omits `ff 03` on LCP codes other
+        // than 1-7 once ACFC is negotiated, although RFC 1661 §6.6 says LCP
+        // is never compressed: the receiver accepts both.
+        let mut lcp_frames = StdVec::new();
+        for (from_client, f) in &frames {
+            let frame = Frame::parse(f, FieldCompression::BOTH).unwrap();
+            if frame.protocol == protocol::LCP {
+                let pkt = Packet::new_checked(frame.information).unwrap();
+                if matches!(pkt.code_octet(), 1..=4) {
+                    for raw in Options::new(pkt.data()).unwrap().iter() {
+                        LcpOption::parse(raw).unwrap();
+                    }
+                }
+                lcp_frames.push((*from_client, frame.information.to_vec()));
+            }
+        }
+        assert_eq!(lcp_frames.len(), 12);
+        let info = |i: usize| lcp_frames[i].1.as_slice();
+
+        let common = LcpConfig {
+            mru: Some(1400),
+            accm: Some(0),
+            ..LcpConfig::default()
+        };
+        let mut server = Lcp::new(common.clone().with_auth_required(&[MsChapV2]), 0x392f_7c36);
+        let mut client = Lcp::new(common.with_auth_allowed(&[MsChapV2]), 0xdaf6_d7ef);
+        for side in [&mut server, &mut client] {
+            side.open(T0);
+            side.up(T0);
+        }
+        // Our requests are pppd's, byte for byte (frames 23 and 25).
+        let mut buf = [0u8; 64];
+        let n = client.poll_transmit(&mut buf).unwrap();
+        assert_eq!(&buf[..n], info(0));
+        let n = server.poll_transmit(&mut buf).unwrap();
+        assert_eq!(&buf[..n], info(1));
+        // Each answers the other's real request as pppd did (26, 27).
+        client.handle_input(T0, info(1)).unwrap();
+        let n = client.poll_transmit(&mut buf).unwrap();
+        assert_eq!(&buf[..n], info(2));
+        server.handle_input(T0, info(0)).unwrap();
+        let n = server.poll_transmit(&mut buf).unwrap();
+        assert_eq!(&buf[..n], info(3));
+        client.handle_input(T0, info(3)).unwrap();
+        server.handle_input(T0, info(2)).unwrap();
+        assert!(client.is_opened() && server.is_opened());
+        assert_eq!(server.negotiated().peer_auth, Some(MsChapV2));
+        assert_eq!(client.negotiated().local_auth, Some(MsChapV2));
+        assert_eq!(server.negotiated().peer_mru, 1400);
+        assert_eq!(server.negotiated().tx_accm, 0);
+        // Echo-Requests both ways get pppd's replies (frames 32, 33).
+        client.handle_input(T0, info(4)).unwrap();
+        let n = client.poll_transmit(&mut buf).unwrap();
+        assert_eq!(&buf[..n], info(7));
+        server.handle_input(T0, info(5)).unwrap();
+        let n = server.poll_transmit(&mut buf).unwrap();
+        assert_eq!(&buf[..n], info(6));
+        // The replies reset nothing badly and are accepted.
+        server.handle_input(T0, info(7)).unwrap();
+        client.handle_input(T0, info(6)).unwrap();
+        // The client's Terminate-Request ("MPPE disabled") gets the
+        // server's Terminate-Ack (frames 65, 67).
+        assert_eq!(&info(8)[4..], b"MPPE disabled");
+        server.handle_input(T0, info(8)).unwrap();
+        let n = server.poll_transmit(&mut buf).unwrap();
+        assert_eq!(&buf[..n], info(10));
+        assert_eq!(server.state(), State::Stopping);
+    }
 }
