@@ -780,6 +780,7 @@ impl Lcp {
 
     /// The lower layer (PPTP call, serial line) is up.
     pub fn up(&mut self, now: Instant) {
+        self.end_reason = None;
         self.fsm.up(now);
         self.collect(now);
     }
