@@ -881,6 +881,14 @@ impl<H: OptionHandler> Fsm<H> {
         self.run(now, Event::Close, Ctx::default());
     }
 
+    /// The peer Protocol-Rejected this protocol (LCP reports it with
+    /// [`crate::lcp::LcpEvent::ProtocolRejected`]): event RXJ-, so the
+    /// layer stops sending (RFC 1661 §5.7; pppd does the same for NCPs).
+    pub fn protocol_rejected(&mut self, now: Instant) {
+        self.cause = Cause::PeerRejected;
+        self.run(now, Event::RxjBad, Ctx::default());
+    }
+
     /// When [`Fsm::handle_timeout`] should be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timer
@@ -1762,6 +1770,20 @@ RXR  | -      | -         | 2     | 3             | 4      | 5      | 6         
         // A caller buffer too small drops instead of overflowing.
         m.handle_packet(T0, &[0x77, 1, 0, 4]).unwrap();
         assert_eq!(m.poll_transmit(&mut [0u8; 4]), None);
+    }
+
+    #[test]
+    fn protocol_reject_of_an_ncp_stops_it() {
+        let mut m = Fsm::new(TestHandler::default(), Config::default());
+        m.force_state(T0, State::ReqSent, 5);
+        m.protocol_rejected(T0);
+        assert_eq!(m.state(), State::Stopped);
+        assert_eq!(
+            m.poll_event(),
+            Some(LayerEvent::Finished(Cause::PeerRejected))
+        );
+        assert_eq!(m.poll_timeout(), None);
+        assert!(drain(&mut m).is_empty());
     }
 
     #[test]

@@ -221,27 +221,7 @@ impl Encoder {
     }
 }
 
-/// Streaming async HDLC decoder holding at most `N` octets of one frame
-/// (FCS included).
-#[derive(Clone, Debug)]
-pub struct Decoder<const N: usize> {
-    buf: heapless::Vec<u8, N>,
-    rx_accm: u32,
-    escaped: bool,
-    overlong: bool,
-    /// The last call returned a frame still held in `buf`.
-    pending_clear: bool,
-    /// Running FCS-16 over `buf`.
-    fcs: u16,
-}
-
-impl<const N: usize> Default for Decoder<N> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// What one [`Decoder::decode`] call produced.
+/// What one `decode` call produced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decoded<'a> {
     /// Input octets consumed; feed the rest in the next call.
@@ -251,12 +231,24 @@ pub struct Decoded<'a> {
     pub frame: Option<Result<&'a [u8], Error>>,
 }
 
-impl<const N: usize> Decoder<N> {
-    /// A decoder with the default receive ACCM (all control characters
-    /// flagged, RFC 1662 §7.1).
-    pub const fn new() -> Self {
-        Decoder {
-            buf: heapless::Vec::new(),
+/// The receive state shared by [`Decoder`] and [`SliceDecoder`]; the
+/// frame octets live in storage the wrapper owns or borrows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RxState {
+    len: usize,
+    rx_accm: u32,
+    escaped: bool,
+    overlong: bool,
+    /// The last call returned a frame still held in storage.
+    pending_clear: bool,
+    /// Running FCS-16 over the stored octets.
+    fcs: u16,
+}
+
+impl RxState {
+    const fn new() -> Self {
+        RxState {
+            len: 0,
             rx_accm: DEFAULT_ACCM,
             escaped: false,
             overlong: false,
@@ -265,49 +257,30 @@ impl<const N: usize> Decoder<N> {
         }
     }
 
-    /// Changes the receive ACCM: unescaped control characters flagged in it
-    /// are dropped before the FCS check (RFC 1662 §7.1, inserted by
-    /// intervening equipment).
-    pub fn set_rx_accm(&mut self, accm: u32) {
-        self.rx_accm = accm;
-    }
-
-    /// The largest frame (FCS included) the decoder keeps.
-    pub const fn capacity(&self) -> usize {
-        N
-    }
-
-    /// Forgets any partial frame.
-    pub fn reset(&mut self) {
-        self.buf.clear();
-        self.escaped = false;
-        self.overlong = false;
-        self.pending_clear = false;
+    fn clear_frame(&mut self) {
+        self.len = 0;
         self.fcs = FCS_INIT;
     }
 
-    /// Consumes `input` up to and including the next closing flag. Call
-    /// again with `&input[consumed..]` until all input is consumed.
-    pub fn decode(&mut self, input: &[u8]) -> Decoded<'_> {
+    fn reset(&mut self) {
+        self.clear_frame();
+        self.escaped = false;
+        self.overlong = false;
+        self.pending_clear = false;
+    }
+
+    /// Consumes input up to and including the next closing flag; returns
+    /// the octets consumed and, at a flag, the frame length or error.
+    fn feed(&mut self, storage: &mut [u8], input: &[u8]) -> (usize, Option<Result<usize, Error>>) {
         if core::mem::replace(&mut self.pending_clear, false) {
-            self.buf.clear();
-            self.fcs = FCS_INIT;
+            self.clear_frame();
         }
         let mut consumed = 0;
         for &byte in input {
             consumed += 1;
             if byte == FLAG {
-                if let Some(result) = self.end_frame() {
-                    return match result {
-                        Ok(len) => Decoded {
-                            consumed,
-                            frame: Some(Ok(self.buf.get(..len).unwrap_or(&[]))),
-                        },
-                        Err(e) => Decoded {
-                            consumed,
-                            frame: Some(Err(e)),
-                        },
-                    };
+                if let Some(result) = self.end_frame(storage.len()) {
+                    return (consumed, Some(result));
                 }
                 continue;
             }
@@ -326,7 +299,9 @@ impl<const N: usize> Decoder<N> {
                 byte
             };
             if !self.overlong {
-                if self.buf.push(value).is_ok() {
+                if let Some(slot) = storage.get_mut(self.len) {
+                    *slot = value;
+                    self.len += 1;
                     self.fcs = (self.fcs >> 8)
                         ^ FCS_TABLE[usize::from((self.fcs ^ u16::from(value)) as u8)];
                 } else {
@@ -334,44 +309,131 @@ impl<const N: usize> Decoder<N> {
                 }
             }
         }
-        Decoded {
-            consumed,
-            frame: None,
-        }
+        (consumed, None)
     }
 
     /// Handles a flag: `None` for an empty frame (back-to-back flags),
-    /// otherwise the frame's length or error. The frame stays in `buf`.
-    fn end_frame(&mut self) -> Option<Result<usize, Error>> {
+    /// otherwise the frame's length or error. A good frame stays stored
+    /// until the next call.
+    fn end_frame(&mut self, limit: usize) -> Option<Result<usize, Error>> {
         let was_escaped = core::mem::replace(&mut self.escaped, false);
         let overlong = core::mem::replace(&mut self.overlong, false);
-        let len = self.buf.len();
+        let len = self.len;
         let result = if was_escaped {
             Some(Err(Error::Aborted))
         } else if overlong {
-            Some(Err(Error::Overlong { limit: N }))
+            Some(Err(Error::Overlong { limit }))
         } else if len == 0 {
             // Back-to-back flags (RFC 1662 §4.1: inter-frame fill), or only
             // dropped control characters.
             None
         } else if len < MIN_FRAME_WITH_FCS {
             Some(Err(Error::Runt { length: len }))
+        } else if self.fcs == FCS_GOOD {
+            self.pending_clear = true;
+            return Some(Ok(len - 2));
         } else {
-            let residue = self.fcs;
-            if residue == FCS_GOOD {
-                // Keep the frame in the buffer; the next decode clears it.
-                let frame_len = len - 2;
-                self.pending_clear = true;
-                return Some(Ok(frame_len));
-            }
             Some(Err(Error::BadFcs {
-                residue,
+                residue: self.fcs,
                 length: len,
             }))
         };
-        self.buf.clear();
-        self.fcs = FCS_INIT;
+        self.clear_frame();
         result
+    }
+}
+
+fn decoded(
+    storage: &[u8],
+    (consumed, result): (usize, Option<Result<usize, Error>>),
+) -> Decoded<'_> {
+    Decoded {
+        consumed,
+        frame: result.map(|r| r.map(|len| storage.get(..len).unwrap_or(&[]))),
+    }
+}
+
+/// Streaming async HDLC decoder holding at most `N` octets of one frame
+/// (FCS included) in an internal buffer.
+#[derive(Clone, Debug)]
+pub struct Decoder<const N: usize> {
+    buf: [u8; N],
+    state: RxState,
+}
+
+impl<const N: usize> Default for Decoder<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> Decoder<N> {
+    /// A decoder with the default receive ACCM (all control characters
+    /// flagged, RFC 1662 §7.1).
+    pub const fn new() -> Self {
+        Decoder {
+            buf: [0; N],
+            state: RxState::new(),
+        }
+    }
+
+    /// Changes the receive ACCM: unescaped control characters flagged in it
+    /// are dropped before the FCS check (RFC 1662 §7.1, inserted by
+    /// intervening equipment).
+    pub fn set_rx_accm(&mut self, accm: u32) {
+        self.state.rx_accm = accm;
+    }
+
+    /// The largest frame (FCS included) the decoder keeps.
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    /// Forgets any partial frame.
+    pub fn reset(&mut self) {
+        self.state.reset();
+    }
+
+    /// Consumes `input` up to and including the next closing flag. Call
+    /// again with `&input[consumed..]` until all input is consumed.
+    pub fn decode(&mut self, input: &[u8]) -> Decoded<'_> {
+        let step = self.state.feed(&mut self.buf, input);
+        decoded(&self.buf, step)
+    }
+}
+
+/// The same streaming decoder writing frames into a caller-provided
+/// buffer (its length bounds the frame, FCS included).
+#[derive(Debug)]
+pub struct SliceDecoder<'a> {
+    buf: &'a mut [u8],
+    state: RxState,
+}
+
+impl<'a> SliceDecoder<'a> {
+    /// A decoder collecting frames in `buf`.
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        SliceDecoder {
+            buf,
+            state: RxState::new(),
+        }
+    }
+
+    /// Changes the receive ACCM (see [`Decoder::set_rx_accm`]).
+    pub fn set_rx_accm(&mut self, accm: u32) {
+        self.state.rx_accm = accm;
+    }
+
+    /// Forgets any partial frame.
+    pub fn reset(&mut self) {
+        self.state.reset();
+    }
+
+    /// Consumes `input` up to and including the next closing flag (see
+    /// [`Decoder::decode`]).
+    pub fn decode(&mut self, input: &[u8]) -> Decoded<'_> {
+        let step = self.state.feed(self.buf, input);
+        decoded(self.buf, step)
     }
 }
 
@@ -555,5 +617,31 @@ mod tests {
         let d = dec.decode(&[FLAG, FLAG, FLAG]);
         assert_eq!((d.consumed, d.frame), (3, None));
         assert_eq!(dec.capacity(), 32);
+    }
+
+    #[test]
+    fn slice_decoder_matches_the_owned_decoder() {
+        let frame = [
+            0xff, 0x03, 0xc0, 0x21, 0x09, 0x01, 0x00, 0x08, 0x7e, 0x7d, 0x01, 0x02,
+        ];
+        let mut enc = [0u8; 64];
+        let n = Encoder::default().encode(&frame, &mut enc).unwrap();
+        let mut storage = [0u8; 14];
+        let mut dec = SliceDecoder::new(&mut storage);
+        let mut got = None;
+        for b in &enc[..n] {
+            if let Some(r) = dec.decode(core::slice::from_ref(b)).frame {
+                got = Some(r.map(|f| heapless::Vec::<u8, 16>::from_slice(f).unwrap()));
+            }
+        }
+        assert_eq!(got.unwrap().unwrap().as_slice(), &frame[..]);
+        // One octet less of storage: overlong, reported with the limit.
+        let mut small = [0u8; 13];
+        let mut dec = SliceDecoder::new(&mut small);
+        assert_eq!(
+            dec.decode(&enc[..n]).frame,
+            Some(Err(Error::Overlong { limit: 13 }))
+        );
+        dec.reset();
     }
 }
