@@ -23,8 +23,14 @@ fuzz_target!(|data: &[u8]| {
     for send in [
         FieldCompression::NONE,
         FieldCompression::BOTH,
-        FieldCompression { address_control: true, protocol: false },
-        FieldCompression { address_control: false, protocol: true },
+        FieldCompression {
+            address_control: true,
+            protocol: false,
+        },
+        FieldCompression {
+            address_control: false,
+            protocol: true,
+        },
     ] {
         let mut out = vec![0u8; parsed.information.len() + MAX_HEADER_LEN];
         let n = frame::emit(parsed.protocol, parsed.information, send, &mut out).unwrap();
