@@ -36,7 +36,9 @@
 extern crate std;
 
 pub mod auth;
+pub mod fsm;
 pub mod ipcp;
+pub mod lcp;
 pub mod time;
 pub mod wire;
 

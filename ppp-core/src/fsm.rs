@@ -1,0 +1,1812 @@
+//! The RFC 1661 option-negotiation automaton, written once and shared by
+//! every control protocol (LCP, IPCP, CCP, IPV6CP).
+//!
+//! [`Fsm`] implements the state transition table of RFC 1661 §4.1 exactly
+//! ([`transition`] is that table), the restart timer and counters of §4.6,
+//! identifier matching of §5 and Code-Reject of §5.6. What differs per
+//! protocol (which options to request, how to judge the peer's, extra codes
+//! such as LCP's Echo or CCP's Reset) lives behind [`OptionHandler`].
+//!
+//! Sans-IO: inputs are [`Fsm::up`], [`Fsm::down`], [`Fsm::open`],
+//! [`Fsm::close`], [`Fsm::handle_packet`] and [`Fsm::handle_timeout`];
+//! outputs are queued control packets ([`Fsm::poll_transmit`]), layer
+//! events ([`Fsm::poll_event`]) and the next deadline
+//! ([`Fsm::poll_timeout`]). Every queue is bounded.
+//!
+//! # Plugging in a control protocol
+//!
+//! A handler states what we request, judges the peer's request option by
+//! option through a [`ResponseBuilder`], and adjusts on Nak/Reject. IPCP
+//! (address pool Nak, RFC 1877 DNS/NBNS), CCP (MPPE policy) and LCP
+//! ([`crate::lcp::LcpOptions`]) are all written this way; extra codes
+//! (CCP Reset-Request/Ack, LCP Echo) go through
+//! [`OptionHandler::handle_other`].
+//!
+//! ```
+//! use ppp_core::fsm::{Config, Fsm, OptionHandler, Options, Progress, ResponseBuilder, State};
+//! use ppp_core::time::Instant;
+//! use ppp_core::wire::packet::OptionWriter;
+//! use ppp_core::wire::Error;
+//!
+//! /// A toy NCP: asks for IP-Address (type 3) 10.0.0.1 and insists the peer
+//! /// uses 10.0.0.2 (Nak otherwise); rejects every other option.
+//! struct ToyIpcp {
+//!     peer: Option<[u8; 4]>,
+//! }
+//!
+//! impl OptionHandler for ToyIpcp {
+//!     fn protocol(&self) -> u16 {
+//!         0x8021
+//!     }
+//!     fn build_request(&mut self, out: &mut OptionWriter<'_>) -> Result<(), Error> {
+//!         out.push(3, &[10, 0, 0, 1])
+//!     }
+//!     fn process_request(&mut self, options: Options<'_>, response: &mut ResponseBuilder) {
+//!         let mut peer = None;
+//!         for opt in options.iter() {
+//!             match (opt.kind, opt.data) {
+//!                 (3, [10, 0, 0, 2]) => peer = Some([10, 0, 0, 2]),
+//!                 (3, _) => response.nak(opt, 3, &[10, 0, 0, 2]),
+//!                 _ => response.reject(opt),
+//!             }
+//!         }
+//!         if response.verdict() == ppp_core::fsm::Verdict::Ack {
+//!             self.peer = peer;
+//!         }
+//!     }
+//!     fn on_ack(&mut self, _: Options<'_>) {}
+//!     fn on_nak(&mut self, _: Options<'_>) -> Progress {
+//!         Progress::Continue
+//!     }
+//!     fn on_reject(&mut self, _: Options<'_>) -> Progress {
+//!         Progress::GiveUp
+//!     }
+//! }
+//!
+//! let now = Instant::ZERO;
+//! let mut ncp = Fsm::new(ToyIpcp { peer: None }, Config::default());
+//! ncp.open(now);
+//! ncp.up(now); // LCP opened and authentication done: the NCP may start
+//! let mut buf = [0u8; 64];
+//! let n = ncp.poll_transmit(&mut buf).unwrap();
+//! assert_eq!(&buf[..n], &[1, 1, 0, 10, 3, 6, 10, 0, 0, 1]);
+//! // The peer asks for 0.0.0.0: we Nak with its address.
+//! ncp.handle_packet(now, &[1, 7, 0, 10, 3, 6, 0, 0, 0, 0]).unwrap();
+//! let n = ncp.poll_transmit(&mut buf).unwrap();
+//! assert_eq!(&buf[..n], &[3, 7, 0, 10, 3, 6, 10, 0, 0, 2]);
+//! // It acks ours and asks again with the address we gave: Opened.
+//! ncp.handle_packet(now, &[2, 1, 0, 10, 3, 6, 10, 0, 0, 1]).unwrap();
+//! ncp.handle_packet(now, &[1, 8, 0, 10, 3, 6, 10, 0, 0, 2]).unwrap();
+//! assert_eq!(ncp.state(), State::Opened);
+//! assert_eq!(ncp.handler().peer, Some([10, 0, 0, 2]));
+//! ```
+
+use core::fmt;
+
+use heapless::{Deque, Vec};
+
+use crate::time::{Duration, Instant};
+use crate::wire::frame::{self, FieldCompression};
+use crate::wire::packet::{self, Code, OptionIter, OptionWriter, Packet, RawOption};
+use crate::wire::Error as WireError;
+
+/// The largest control packet the automaton queues (header included).
+/// Replies that would be longer are truncated where the RFC allows it
+/// (Code-Reject, Protocol-Reject, Echo-Reply data) and dropped otherwise.
+pub const MAX_PACKET_LEN: usize = 1500;
+/// The largest option list kept for our own Configure-Request and for a
+/// Configure-Nak or Configure-Reject we build.
+pub const MAX_OPTIONS_LEN: usize = 512;
+/// Control packets that can wait in the outbound queue.
+pub const OUTBOX_DEPTH: usize = 4;
+/// Layer events that can wait in the event queue.
+pub const EVENT_DEPTH: usize = 8;
+/// The most octets of a Terminate-Request's data kept.
+pub const MAX_TERMINATE_DATA: usize = 64;
+
+/// The ten states of RFC 1661 §4.2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum State {
+    /// 0: lower layer down, no Open.
+    Initial,
+    /// 1: Open, waiting for the lower layer.
+    Starting,
+    /// 2: lower layer up, no Open.
+    Closed,
+    /// 3: waiting for the peer after termination or failure.
+    Stopped,
+    /// 4: Terminate-Request sent after Close.
+    Closing,
+    /// 5: Terminate-Request sent, link going down.
+    Stopping,
+    /// 6: Configure-Request sent.
+    ReqSent,
+    /// 7: Configure-Request sent and acknowledged.
+    AckRcvd,
+    /// 8: Configure-Request sent, peer's acknowledged.
+    AckSent,
+    /// 9: both Configure-Requests acknowledged.
+    Opened,
+}
+
+impl State {
+    /// All states in RFC order (0..=9).
+    pub const ALL: [State; 10] = [
+        State::Initial,
+        State::Starting,
+        State::Closed,
+        State::Stopped,
+        State::Closing,
+        State::Stopping,
+        State::ReqSent,
+        State::AckRcvd,
+        State::AckSent,
+        State::Opened,
+    ];
+
+    /// Whether the restart timer runs in this state (RFC 1661 §4.6).
+    pub fn uses_restart_timer(self) -> bool {
+        matches!(
+            self,
+            State::Closing | State::Stopping | State::ReqSent | State::AckRcvd | State::AckSent
+        )
+    }
+
+    /// Whether a Configure-Request of ours is being negotiated.
+    pub fn is_negotiating(self) -> bool {
+        matches!(self, State::ReqSent | State::AckRcvd | State::AckSent)
+    }
+}
+
+/// The events of RFC 1661 §4.1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Event {
+    /// Up: lower layer is up.
+    Up,
+    /// Down: lower layer is down.
+    Down,
+    /// Open: administrative open.
+    Open,
+    /// Close: administrative close.
+    Close,
+    /// TO+: timeout with counter > 0.
+    TimeoutRetry,
+    /// TO-: timeout with counter expired.
+    TimeoutExpired,
+    /// RCR+: receive Configure-Request (good).
+    RcrGood,
+    /// RCR-: receive Configure-Request (bad).
+    RcrBad,
+    /// RCA: receive Configure-Ack.
+    Rca,
+    /// RCN: receive Configure-Nak or Configure-Reject.
+    Rcn,
+    /// RTR: receive Terminate-Request.
+    Rtr,
+    /// RTA: receive Terminate-Ack.
+    Rta,
+    /// RUC: receive unknown code.
+    Ruc,
+    /// RXJ+: receive Code-Reject or Protocol-Reject (permitted).
+    RxjGood,
+    /// RXJ-: receive Code-Reject or Protocol-Reject (catastrophic).
+    RxjBad,
+    /// RXR: receive Echo-Request, Echo-Reply or Discard-Request.
+    Rxr,
+}
+
+impl Event {
+    /// All events in RFC order.
+    pub const ALL: [Event; 16] = [
+        Event::Up,
+        Event::Down,
+        Event::Open,
+        Event::Close,
+        Event::TimeoutRetry,
+        Event::TimeoutExpired,
+        Event::RcrGood,
+        Event::RcrBad,
+        Event::Rca,
+        Event::Rcn,
+        Event::Rtr,
+        Event::Rta,
+        Event::Ruc,
+        Event::RxjGood,
+        Event::RxjBad,
+        Event::Rxr,
+    ];
+}
+
+/// The actions of RFC 1661 §4.4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Action {
+    /// tlu: This-Layer-Up.
+    Tlu,
+    /// tld: This-Layer-Down.
+    Tld,
+    /// tls: This-Layer-Started.
+    Tls,
+    /// tlf: This-Layer-Finished.
+    Tlf,
+    /// irc: Initialize-Restart-Count.
+    Irc,
+    /// zrc: Zero-Restart-Count.
+    Zrc,
+    /// scr: Send-Configure-Request.
+    Scr,
+    /// sca: Send-Configure-Ack.
+    Sca,
+    /// scn: Send-Configure-Nak/Rej.
+    Scn,
+    /// str: Send-Terminate-Request.
+    Str,
+    /// sta: Send-Terminate-Ack.
+    Sta,
+    /// scj: Send-Code-Reject.
+    Scj,
+    /// ser: Send-Echo-Reply.
+    Ser,
+}
+
+/// RFC 1661 §4.1's state transition table: the actions to run and the
+/// next state for `event` in `state`. Cells marked "-" in the RFC (events
+/// that cannot occur) leave the state unchanged with no action. The
+/// options `r` (restart), `p` (passive) and `x` (crossed connection) take
+/// the RFC's default behaviour.
+pub fn transition(state: State, event: Event) -> (State, &'static [Action]) {
+    use Action::*;
+    use Event as E;
+    use State as S;
+    const NONE: &[Action] = &[];
+    match (event, state) {
+        (E::Up, S::Initial) => (S::Closed, NONE),
+        (E::Up, S::Starting) => (S::ReqSent, &[Irc, Scr]),
+        (E::Up, s) => (s, NONE),
+
+        (E::Down, S::Closed) => (S::Initial, NONE),
+        (E::Down, S::Stopped) => (S::Starting, &[Tls]),
+        (E::Down, S::Closing) => (S::Initial, NONE),
+        (E::Down, S::Stopping | S::ReqSent | S::AckRcvd | S::AckSent) => (S::Starting, NONE),
+        (E::Down, S::Opened) => (S::Starting, &[Tld]),
+        (E::Down, s) => (s, NONE),
+
+        (E::Open, S::Initial) => (S::Starting, &[Tls]),
+        (E::Open, S::Closed) => (S::ReqSent, &[Irc, Scr]),
+        (E::Open, S::Closing) => (S::Stopping, NONE),
+        (E::Open, s) => (s, NONE),
+
+        (E::Close, S::Initial) => (S::Initial, NONE),
+        (E::Close, S::Starting) => (S::Initial, &[Tlf]),
+        (E::Close, S::Closed | S::Stopped) => (S::Closed, NONE),
+        (E::Close, S::Closing | S::Stopping) => (S::Closing, NONE),
+        (E::Close, S::ReqSent | S::AckRcvd | S::AckSent) => (S::Closing, &[Irc, Str]),
+        (E::Close, S::Opened) => (S::Closing, &[Tld, Irc, Str]),
+
+        (E::TimeoutRetry, S::Closing) => (S::Closing, &[Str]),
+        (E::TimeoutRetry, S::Stopping) => (S::Stopping, &[Str]),
+        (E::TimeoutRetry, S::ReqSent | S::AckRcvd) => (S::ReqSent, &[Scr]),
+        (E::TimeoutRetry, S::AckSent) => (S::AckSent, &[Scr]),
+        (E::TimeoutRetry, s) => (s, NONE),
+
+        (E::TimeoutExpired, S::Closing) => (S::Closed, &[Tlf]),
+        (E::TimeoutExpired, S::Stopping | S::ReqSent | S::AckRcvd | S::AckSent) => {
+            (S::Stopped, &[Tlf])
+        }
+        (E::TimeoutExpired, s) => (s, NONE),
+
+        (E::RcrGood, S::Closed) => (S::Closed, &[Sta]),
+        (E::RcrGood, S::Stopped) => (S::AckSent, &[Irc, Scr, Sca]),
+        (E::RcrGood, S::ReqSent | S::AckSent) => (S::AckSent, &[Sca]),
+        (E::RcrGood, S::AckRcvd) => (S::Opened, &[Sca, Tlu]),
+        (E::RcrGood, S::Opened) => (S::AckSent, &[Tld, Scr, Sca]),
+        (E::RcrGood, s) => (s, NONE),
+
+        (E::RcrBad, S::Closed) => (S::Closed, &[Sta]),
+        (E::RcrBad, S::Stopped) => (S::ReqSent, &[Irc, Scr, Scn]),
+        (E::RcrBad, S::ReqSent | S::AckSent) => (S::ReqSent, &[Scn]),
+        (E::RcrBad, S::AckRcvd) => (S::AckRcvd, &[Scn]),
+        (E::RcrBad, S::Opened) => (S::ReqSent, &[Tld, Scr, Scn]),
+        (E::RcrBad, s) => (s, NONE),
+
+        (E::Rca, S::Closed | S::Stopped) => (state, &[Sta]),
+        (E::Rca, S::ReqSent) => (S::AckRcvd, &[Irc]),
+        (E::Rca, S::AckRcvd) => (S::ReqSent, &[Scr]),
+        (E::Rca, S::AckSent) => (S::Opened, &[Irc, Tlu]),
+        (E::Rca, S::Opened) => (S::ReqSent, &[Tld, Scr]),
+        (E::Rca, s) => (s, NONE),
+
+        (E::Rcn, S::Closed | S::Stopped) => (state, &[Sta]),
+        (E::Rcn, S::ReqSent) => (S::ReqSent, &[Irc, Scr]),
+        (E::Rcn, S::AckRcvd) => (S::ReqSent, &[Scr]),
+        (E::Rcn, S::AckSent) => (S::AckSent, &[Irc, Scr]),
+        (E::Rcn, S::Opened) => (S::ReqSent, &[Tld, Scr]),
+        (E::Rcn, s) => (s, NONE),
+
+        (E::Rtr, S::Closed | S::Stopped | S::Closing | S::Stopping) => (state, &[Sta]),
+        (E::Rtr, S::ReqSent | S::AckRcvd | S::AckSent) => (S::ReqSent, &[Sta]),
+        (E::Rtr, S::Opened) => (S::Stopping, &[Tld, Zrc, Sta]),
+        (E::Rtr, s) => (s, NONE),
+
+        (E::Rta, S::Closing) => (S::Closed, &[Tlf]),
+        (E::Rta, S::Stopping) => (S::Stopped, &[Tlf]),
+        (E::Rta, S::AckRcvd) => (S::ReqSent, NONE),
+        (E::Rta, S::Opened) => (S::ReqSent, &[Tld, Scr]),
+        (E::Rta, s) => (s, NONE),
+
+        (E::Ruc, S::Initial | S::Starting) => (state, NONE),
+        (E::Ruc, s) => (s, &[Scj]),
+
+        (E::RxjGood, S::AckRcvd) => (S::ReqSent, NONE),
+        (E::RxjGood, s) => (s, NONE),
+
+        (E::RxjBad, S::Closed | S::Closing) => (S::Closed, &[Tlf]),
+        (E::RxjBad, S::Stopped | S::Stopping | S::ReqSent | S::AckRcvd | S::AckSent) => {
+            (S::Stopped, &[Tlf])
+        }
+        (E::RxjBad, S::Opened) => (S::Stopping, &[Tld, Irc, Str]),
+        (E::RxjBad, s) => (s, NONE),
+
+        (E::Rxr, S::Opened) => (S::Opened, &[Ser]),
+        (E::Rxr, s) => (s, NONE),
+    }
+}
+
+/// Timer and counter settings (RFC 1661 §4.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Config {
+    /// Restart timer (default 3 s).
+    pub restart_interval: Duration,
+    /// Configure-Requests sent before giving up (default 10).
+    pub max_configure: u8,
+    /// Terminate-Requests sent before giving up (default 2).
+    pub max_terminate: u8,
+    /// Configure-Naks sent without a Configure-Ack before Naks turn into
+    /// Rejects (default 5).
+    pub max_failure: u8,
+    /// The first Identifier used (later ones increment).
+    pub first_identifier: u8,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            restart_interval: Duration::from_secs(3),
+            max_configure: 10,
+            max_terminate: 2,
+            max_failure: 5,
+            first_identifier: 1,
+        }
+    }
+}
+
+/// How a peer's Configure-Request is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Verdict {
+    /// Every option acceptable: Configure-Ack (RCR+).
+    Ack,
+    /// Some values unacceptable: Configure-Nak (RCR-).
+    Nak,
+    /// Some options unrecognised or not negotiable: Configure-Reject (RCR-).
+    Reject,
+}
+
+/// A validated option list (every TLV well formed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options<'a>(&'a [u8]);
+
+impl<'a> Options<'a> {
+    /// Validates `data` as an option list.
+    pub fn new(data: &'a [u8]) -> Result<Self, WireError> {
+        packet::validate_options(data)?;
+        Ok(Options(data))
+    }
+
+    /// The options, in order.
+    pub fn iter(&self) -> impl Iterator<Item = RawOption<'a>> + 'a {
+        OptionIter::new(self.0).filter_map(Result::ok)
+    }
+
+    /// The raw octets.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.0
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Collects the answer to a peer's Configure-Request (RFC 1661 §5.2-5.4):
+/// every option is acknowledged unless the handler Naks or Rejects it. Any
+/// Reject makes the reply a Configure-Reject of only the rejected options;
+/// otherwise any Nak makes it a Configure-Nak of the Nak'd options.
+#[derive(Clone, Debug, Default)]
+pub struct ResponseBuilder {
+    nak: Vec<u8, MAX_OPTIONS_LEN>,
+    nak_originals: Vec<u8, MAX_OPTIONS_LEN>,
+    reject: Vec<u8, MAX_OPTIONS_LEN>,
+    truncated: bool,
+}
+
+fn push_option<const N: usize>(list: &mut Vec<u8, N>, kind: u8, data: &[u8]) -> bool {
+    let total = 2 + data.len();
+    if total > 255 || list.len() + total > N {
+        return false;
+    }
+    // Capacity checked above; these pushes cannot fail.
+    list.push(kind).is_ok()
+        && list.push(total as u8).is_ok()
+        && list.extend_from_slice(data).is_ok()
+}
+
+impl ResponseBuilder {
+    /// An empty builder (verdict Ack).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Nak `original`, suggesting `suggestion` as the value of option
+    /// `kind` (normally `original.kind`).
+    pub fn nak(&mut self, original: RawOption<'_>, kind: u8, suggestion: &[u8]) {
+        let fits = push_option(&mut self.nak, kind, suggestion);
+        let orig = push_option(&mut self.nak_originals, original.kind, original.data);
+        self.truncated |= !(fits && orig);
+    }
+
+    /// Appends an option the peer did not request, to prompt it to ask
+    /// for it (RFC 1661 §5.3). Only sent if the reply is a Nak.
+    pub fn nak_unrequested(&mut self, kind: u8, suggestion: &[u8]) {
+        self.truncated |= !push_option(&mut self.nak, kind, suggestion);
+    }
+
+    /// Rejects `original` (unknown, or not negotiable here).
+    pub fn reject(&mut self, original: RawOption<'_>) {
+        self.truncated |= !push_option(&mut self.reject, original.kind, original.data);
+    }
+
+    /// The reply as it stands.
+    pub fn verdict(&self) -> Verdict {
+        if !self.reject.is_empty() {
+            Verdict::Reject
+        } else if !self.nak.is_empty() {
+            Verdict::Nak
+        } else {
+            Verdict::Ack
+        }
+    }
+
+    /// Whether some options did not fit the bounded lists (the peer will
+    /// see the rest rejected or Nak'd in a later round).
+    pub fn truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// The options of the Configure-Nak being built.
+    pub fn nak_options(&self) -> &[u8] {
+        &self.nak
+    }
+
+    /// The options of the Configure-Reject being built.
+    pub fn reject_options(&self) -> &[u8] {
+        &self.reject
+    }
+
+    /// RFC 1661 §4.6 Max-Failure: turn every Nak into a Reject of the
+    /// original option (options appended unrequested are dropped).
+    fn convert_naks_to_rejects(&mut self) {
+        let originals = core::mem::take(&mut self.nak_originals);
+        for opt in OptionIter::new(&originals).filter_map(Result::ok) {
+            self.truncated |= !push_option(&mut self.reject, opt.kind, opt.data);
+        }
+        self.nak.clear();
+    }
+}
+
+/// What a handler wants after processing a Configure-Nak or -Reject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Progress {
+    /// Send the adjusted Configure-Request.
+    Continue,
+    /// Negotiation cannot succeed (for example no common authentication
+    /// method): close the layer (as the Close event).
+    GiveUp,
+}
+
+/// How a handler classified a code the automaton does not handle itself
+/// (anything but codes 1-7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum OtherCode {
+    /// Understood and fully handled by the handler.
+    Handled,
+    /// An Echo-Request: RXR; in Opened the automaton sends the Echo-Reply
+    /// (action ser) with the handler's [`OptionHandler::echo_magic`].
+    EchoRequest,
+    /// Echo-Reply or Discard-Request (RXR without reply).
+    Rxr,
+    /// A permitted reject (RXJ+), for example Protocol-Reject of an NCP.
+    RejectPermitted,
+    /// A catastrophic reject (RXJ-), for example Protocol-Reject of LCP.
+    RejectCatastrophic,
+    /// Not a code of this protocol: RUC, answered with Code-Reject.
+    Unknown,
+}
+
+/// Lets a handler queue packets of its own (Echo-Request, Reset-Ack, ...).
+#[derive(Debug)]
+pub struct Outbox<'a> {
+    queue: &'a mut Deque<Vec<u8, MAX_PACKET_LEN>, OUTBOX_DEPTH>,
+    dropped: &'a mut u32,
+}
+
+impl Outbox<'_> {
+    /// Queues `code, identifier, data`; data longer than fits is cut.
+    /// Returns false if the queue was full and the packet dropped.
+    pub fn send(&mut self, code: Code, identifier: u8, data: &[u8]) -> bool {
+        enqueue(self.queue, self.dropped, code, identifier, &[data])
+    }
+}
+
+fn enqueue(
+    queue: &mut Deque<Vec<u8, MAX_PACKET_LEN>, OUTBOX_DEPTH>,
+    dropped: &mut u32,
+    code: Code,
+    identifier: u8,
+    parts: &[&[u8]],
+) -> bool {
+    let mut pkt: Vec<u8, MAX_PACKET_LEN> = Vec::new();
+    let header = [u8::from(code), identifier, 0, 0];
+    let _ = pkt.extend_from_slice(&header);
+    for part in parts {
+        let room = MAX_PACKET_LEN - pkt.len();
+        let take = part.get(..room.min(part.len())).unwrap_or(&[]);
+        let _ = pkt.extend_from_slice(take);
+    }
+    let len = (pkt.len() as u16).to_be_bytes();
+    if let Some(l) = pkt.get_mut(2..4) {
+        l.copy_from_slice(&len);
+    }
+    if queue.push_back(pkt).is_err() {
+        *dropped = dropped.saturating_add(1);
+        return false;
+    }
+    true
+}
+
+/// The per-protocol part of a control protocol.
+///
+/// The automaton calls these at the points RFC 1661 leaves to the
+/// protocol. A handler keeps two sides of state: what *we* request
+/// (adjusted by the peer's Nak/Reject, committed on Ack) and what the
+/// *peer* requested (committed when we Ack it).
+pub trait OptionHandler {
+    /// The PPP protocol number of this control protocol (c021 for LCP,
+    /// 8021 for IPCP, 80fd for CCP).
+    fn protocol(&self) -> u16;
+
+    /// A new negotiation starts (scr from a state that was not
+    /// negotiating): restore the Configure-Request to the configured wishes.
+    fn reset_request(&mut self) {}
+
+    /// Writes the options of our next Configure-Request.
+    fn build_request(&mut self, out: &mut OptionWriter<'_>) -> Result<(), WireError>;
+
+    /// Judges the peer's Configure-Request option by option, calling
+    /// [`ResponseBuilder::nak`] / [`ResponseBuilder::reject`] for those not
+    /// acceptable. Commit the peer's values only if the final
+    /// [`ResponseBuilder::verdict`] is [`Verdict::Ack`].
+    fn process_request(&mut self, options: Options<'_>, response: &mut ResponseBuilder);
+
+    /// The peer acknowledged our last request (`options` are exactly it).
+    fn on_ack(&mut self, options: Options<'_>);
+
+    /// The peer Nak'd our request with these suggestions.
+    fn on_nak(&mut self, options: Options<'_>) -> Progress;
+
+    /// The peer rejected these options of our request.
+    fn on_reject(&mut self, options: Options<'_>) -> Progress;
+
+    /// tlu: the layer is up.
+    fn this_layer_up(&mut self) {}
+    /// tld: the layer is leaving Opened.
+    fn this_layer_down(&mut self) {}
+    /// tls: the layer needs the lower layer.
+    fn this_layer_started(&mut self) {}
+    /// tlf: the layer no longer needs the lower layer.
+    fn this_layer_finished(&mut self) {}
+
+    /// The peer sent Code-Reject for `code`: return true if this protocol
+    /// can live without it (RXJ+), false if catastrophic (RXJ-). The
+    /// default treats codes 1-7 as essential (RFC 1661 §5.6).
+    fn code_rejected(&mut self, code: u8) -> bool {
+        !(1..=7).contains(&code)
+    }
+
+    /// A packet with a code other than 1-7 arrived in `state`.
+    fn handle_other(
+        &mut self,
+        now: Instant,
+        state: State,
+        packet: &Packet<&[u8]>,
+        out: &mut Outbox<'_>,
+    ) -> OtherCode {
+        let _ = (now, state, packet, out);
+        OtherCode::Unknown
+    }
+
+    /// The Terminate-Request data sent when the handler gives up.
+    fn give_up_reason(&self) -> &[u8] {
+        b""
+    }
+
+    /// The Magic-Number an Echo-Reply carries (LCP only; 0 = none
+    /// negotiated, RFC 1661 §5.8).
+    fn echo_magic(&self) -> u32 {
+        0
+    }
+}
+
+/// Why the layer left Opened or finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Cause {
+    /// Administrative Close.
+    Closed,
+    /// The handler gave up negotiating ([`Progress::GiveUp`]).
+    GaveUp,
+    /// The lower layer went down.
+    LowerDown,
+    /// The restart counter expired (TO-).
+    Timeout,
+    /// The peer sent Terminate-Request (or Terminate-Ack in Opened).
+    PeerTerminated,
+    /// The peer rejected an essential code or protocol (RXJ-).
+    PeerRejected,
+    /// The peer renegotiated from Opened.
+    Renegotiation,
+}
+
+/// What the automaton tells its owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum LayerEvent {
+    /// tlu: the layer is Opened.
+    Up,
+    /// tld: the layer left Opened.
+    Down(Cause),
+    /// tls: the layer needs the lower layer (for LCP: bring up the link).
+    Started,
+    /// tlf: the layer is done with the lower layer.
+    Finished(Cause),
+}
+
+/// Why a received packet was discarded.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Error {
+    /// The packet or its options are malformed.
+    Malformed(WireError),
+    /// The lower layer is not up (state Initial or Starting).
+    NotUp,
+    /// A Configure-Ack/Nak/Reject whose Identifier does not match the
+    /// outstanding Configure-Request (RFC 1661 §5.2-5.4), or that
+    /// arrived when none was outstanding.
+    StaleReply {
+        /// The reply's Identifier.
+        identifier: u8,
+    },
+    /// A Configure-Ack whose options differ from our request (§5.2).
+    AckMismatch,
+    /// A Configure-Reject listing options we did not request, or
+    /// modified ones (§5.4).
+    RejectMismatch,
+}
+
+impl From<WireError> for Error {
+    fn from(e: WireError) -> Self {
+        Error::Malformed(e)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Malformed(e) => write!(f, "malformed packet: {e}"),
+            Error::NotUp => f.write_str("packet received while the lower layer is down"),
+            Error::StaleReply { identifier } => {
+                write!(f, "reply with stale identifier {identifier}")
+            }
+            Error::AckMismatch => f.write_str("Configure-Ack does not match our request"),
+            Error::RejectMismatch => {
+                f.write_str("Configure-Reject lists options we did not request")
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}
+
+/// What an event needs from the packet that caused it.
+#[derive(Clone, Copy, Default)]
+struct Ctx<'a> {
+    /// Identifier of the received packet (for sta, ser).
+    identifier: u8,
+    /// The whole received packet (for scj, ser).
+    received: &'a [u8],
+    /// The prepared Configure-Ack/Nak/Reject (for sca, scn).
+    reply: &'a [u8],
+}
+
+/// The RFC 1661 automaton around an [`OptionHandler`].
+#[derive(Debug)]
+pub struct Fsm<H> {
+    handler: H,
+    config: Config,
+    state: State,
+    restart_count: u8,
+    naks_sent: u8,
+    timer: Option<Instant>,
+    next_identifier: u8,
+    request_identifier: u8,
+    request: Vec<u8, MAX_OPTIONS_LEN>,
+    awaiting_reply: bool,
+    terminate_data: Vec<u8, MAX_TERMINATE_DATA>,
+    cause: Cause,
+    outbox: Deque<Vec<u8, MAX_PACKET_LEN>, OUTBOX_DEPTH>,
+    events: Deque<LayerEvent, EVENT_DEPTH>,
+    peer_mru: usize,
+    dropped: u32,
+}
+
+impl<H: OptionHandler> Fsm<H> {
+    /// A new automaton in state Initial.
+    pub fn new(handler: H, config: Config) -> Self {
+        Fsm {
+            handler,
+            config,
+            state: State::Initial,
+            restart_count: 0,
+            naks_sent: 0,
+            timer: None,
+            next_identifier: config.first_identifier,
+            request_identifier: 0,
+            request: Vec::new(),
+            awaiting_reply: false,
+            terminate_data: Vec::new(),
+            cause: Cause::Closed,
+            outbox: Deque::new(),
+            events: Deque::new(),
+            peer_mru: MAX_PACKET_LEN,
+            dropped: 0,
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The option handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The option handler, mutable.
+    pub fn handler_mut(&mut self) -> &mut H {
+        &mut self.handler
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The restart counter (RFC 1661 §4.6).
+    pub fn restart_count(&self) -> u8 {
+        self.restart_count
+    }
+
+    /// Packets dropped because a queue was full or a caller buffer small.
+    pub fn dropped_packets(&self) -> u32 {
+        self.dropped
+    }
+
+    /// Limits the packets we send to the peer's MRU (Code-Reject data is
+    /// truncated to it, RFC 1661 §5.6).
+    pub fn set_peer_mru(&mut self, mru: u16) {
+        self.peer_mru = usize::from(mru).clamp(packet::HEADER_LEN + 4, MAX_PACKET_LEN);
+    }
+
+    /// A fresh Identifier for a packet the handler or owner sends.
+    pub fn next_identifier(&mut self) -> u8 {
+        let id = self.next_identifier;
+        self.next_identifier = self.next_identifier.wrapping_add(1);
+        id
+    }
+
+    /// Queues a packet of the owner's (Echo-Request, Protocol-Reject...).
+    /// Returns false if the queue was full.
+    pub fn send_packet(&mut self, code: Code, identifier: u8, data: &[u8]) -> bool {
+        let room = self.peer_mru.saturating_sub(packet::HEADER_LEN);
+        let data = data.get(..room.min(data.len())).unwrap_or(&[]);
+        enqueue(
+            &mut self.outbox,
+            &mut self.dropped,
+            code,
+            identifier,
+            &[data],
+        )
+    }
+
+    /// Lower layer up (event Up).
+    pub fn up(&mut self, now: Instant) {
+        self.run(now, Event::Up, Ctx::default());
+    }
+
+    /// Lower layer down (event Down).
+    pub fn down(&mut self, now: Instant) {
+        self.cause = Cause::LowerDown;
+        self.run(now, Event::Down, Ctx::default());
+    }
+
+    /// Administrative Open (event Open).
+    pub fn open(&mut self, now: Instant) {
+        self.run(now, Event::Open, Ctx::default());
+    }
+
+    /// Administrative Close (event Close); `reason` goes into the
+    /// Terminate-Request's data (RFC 1661 §5.5).
+    pub fn close(&mut self, now: Instant, reason: &[u8]) {
+        self.close_with(now, reason, Cause::Closed);
+    }
+
+    /// Close with an explicit cause (used by owners that end the layer
+    /// for a reason of their own).
+    pub fn close_with(&mut self, now: Instant, reason: &[u8], cause: Cause) {
+        self.terminate_data.clear();
+        let keep = reason
+            .get(..reason.len().min(MAX_TERMINATE_DATA))
+            .unwrap_or(&[]);
+        let _ = self.terminate_data.extend_from_slice(keep);
+        self.cause = cause;
+        self.run(now, Event::Close, Ctx::default());
+    }
+
+    /// The peer Protocol-Rejected this protocol (LCP reports it with
+    /// [`crate::lcp::LcpEvent::ProtocolRejected`]): event RXJ-, so the
+    /// layer stops sending (RFC 1661 §5.7; pppd does the same for NCPs).
+    pub fn protocol_rejected(&mut self, now: Instant) {
+        self.cause = Cause::PeerRejected;
+        self.run(now, Event::RxjBad, Ctx::default());
+    }
+
+    /// When [`Fsm::handle_timeout`] should be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timer
+    }
+
+    /// Runs the restart timer (TO+ or TO-) if it has expired.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.timer {
+            Some(deadline) if now >= deadline => {
+                self.timer = None;
+                if !self.state.uses_restart_timer() {
+                    return;
+                }
+                if self.restart_count > 0 {
+                    self.run(now, Event::TimeoutRetry, Ctx::default());
+                } else {
+                    if self.state.is_negotiating() {
+                        self.cause = Cause::Timeout;
+                    }
+                    self.run(now, Event::TimeoutExpired, Ctx::default());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The next queued control packet (Code onwards, no PPP header) into
+    /// `buf`; returns its length. A packet that does not fit is dropped.
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<usize> {
+        while let Some(pkt) = self.outbox.pop_front() {
+            if let Some(dst) = buf.get_mut(..pkt.len()) {
+                dst.copy_from_slice(&pkt);
+                return Some(pkt.len());
+            }
+            self.dropped = self.dropped.saturating_add(1);
+        }
+        None
+    }
+
+    /// Like [`Fsm::poll_transmit`] but writes a whole PPP frame: header
+    /// for [`OptionHandler::protocol`] (LCP always uncompressed) and packet.
+    pub fn poll_transmit_frame(&mut self, send: FieldCompression, buf: &mut [u8]) -> Option<usize> {
+        let protocol = self.handler.protocol();
+        let hl = frame::header_len(protocol, send);
+        let body = buf.get_mut(hl..)?;
+        let n = self.poll_transmit(body)?;
+        frame::prepend_header(protocol, send, buf, hl).ok()?;
+        Some(hl + n)
+    }
+
+    /// Whether a packet waits in the outbound queue.
+    pub fn has_transmit(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
+    /// The next layer event.
+    pub fn poll_event(&mut self) -> Option<LayerEvent> {
+        self.events.pop_front()
+    }
+
+    /// Handles one received control packet (Code onwards, after the PPP
+    /// protocol field). Invalid packets are discarded with an error and no
+    /// state change (RFC 1661 §5: "silently discarded").
+    pub fn handle_packet(&mut self, now: Instant, bytes: &[u8]) -> Result<(), Error> {
+        let pkt = Packet::new_checked(bytes)?;
+        if matches!(self.state, State::Initial | State::Starting) {
+            return Err(Error::NotUp);
+        }
+        let id = pkt.identifier();
+        let received = pkt.as_bytes();
+        let ctx = Ctx {
+            identifier: id,
+            received,
+            reply: &[],
+        };
+        match pkt.code() {
+            Code::ConfigureRequest => self.receive_configure_request(now, &pkt),
+            Code::ConfigureAck => {
+                let options = Options::new(pkt.data())?;
+                if self.checks_replies() {
+                    self.check_reply_identifier(id)?;
+                    if options.as_bytes() != self.request.as_slice() {
+                        return Err(Error::AckMismatch);
+                    }
+                    self.awaiting_reply = false;
+                    if self.state.is_negotiating() {
+                        self.handler.on_ack(options);
+                    }
+                }
+                self.run(now, Event::Rca, ctx);
+                Ok(())
+            }
+            code @ (Code::ConfigureNak | Code::ConfigureReject) => {
+                let options = Options::new(pkt.data())?;
+                if self.checks_replies() {
+                    self.check_reply_identifier(id)?;
+                    if code == Code::ConfigureReject && !self.is_subset_of_request(options) {
+                        return Err(Error::RejectMismatch);
+                    }
+                    self.awaiting_reply = false;
+                    if self.state.is_negotiating() {
+                        let progress = if code == Code::ConfigureNak {
+                            self.handler.on_nak(options)
+                        } else {
+                            self.handler.on_reject(options)
+                        };
+                        if progress == Progress::GiveUp {
+                            let mut reason: Vec<u8, MAX_TERMINATE_DATA> = Vec::new();
+                            let text = self.handler.give_up_reason();
+                            let keep = text.len().min(MAX_TERMINATE_DATA);
+                            let _ = reason.extend_from_slice(text.get(..keep).unwrap_or(&[]));
+                            self.close_with(now, &reason, Cause::GaveUp);
+                            return Ok(());
+                        }
+                    }
+                }
+                self.run(now, Event::Rcn, ctx);
+                Ok(())
+            }
+            Code::TerminateRequest => {
+                // While we terminate, the cause stays ours.
+                if !matches!(self.state, State::Closing | State::Stopping) {
+                    self.cause = Cause::PeerTerminated;
+                }
+                self.run(now, Event::Rtr, ctx);
+                Ok(())
+            }
+            Code::TerminateAck => {
+                if self.state == State::Opened {
+                    self.cause = Cause::PeerTerminated;
+                }
+                self.run(now, Event::Rta, ctx);
+                Ok(())
+            }
+            Code::CodeReject => {
+                let rejected = *pkt.data().first().ok_or(WireError::Truncated {
+                    needed: packet::HEADER_LEN + 1,
+                    available: received.len(),
+                })?;
+                if self.handler.code_rejected(rejected) {
+                    self.run(now, Event::RxjGood, ctx);
+                } else {
+                    self.cause = Cause::PeerRejected;
+                    self.run(now, Event::RxjBad, ctx);
+                }
+                Ok(())
+            }
+            _ => {
+                let state = self.state;
+                let mut out = Outbox {
+                    queue: &mut self.outbox,
+                    dropped: &mut self.dropped,
+                };
+                let pkt_ref = Packet::new_unchecked(received);
+                match self.handler.handle_other(now, state, &pkt_ref, &mut out) {
+                    OtherCode::Handled => {}
+                    OtherCode::EchoRequest | OtherCode::Rxr => self.run(now, Event::Rxr, ctx),
+                    OtherCode::RejectPermitted => self.run(now, Event::RxjGood, ctx),
+                    OtherCode::RejectCatastrophic => {
+                        self.cause = Cause::PeerRejected;
+                        self.run(now, Event::RxjBad, ctx)
+                    }
+                    OtherCode::Unknown => self.run(now, Event::Ruc, ctx),
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether Configure-Ack/Nak/Reject must match our request here: in
+    /// states that do not negotiate, the reply only triggers a
+    /// Terminate-Ack or nothing (RFC 1661 §4.1).
+    fn checks_replies(&self) -> bool {
+        self.state.is_negotiating() || self.state == State::Opened
+    }
+
+    fn check_reply_identifier(&self, id: u8) -> Result<(), Error> {
+        // RFC 1661 §5.2-5.4: a reply must carry the Identifier of the last
+        // Configure-Request; a second reply to it is a duplicate.
+        if !self.awaiting_reply || id != self.request_identifier {
+            return Err(Error::StaleReply { identifier: id });
+        }
+        Ok(())
+    }
+
+    /// RFC 1661 §5.4: a Configure-Reject lists a subset of our options,
+    /// unmodified and in order.
+    fn is_subset_of_request(&self, rejected: Options<'_>) -> bool {
+        let mut ours = OptionIter::new(&self.request).filter_map(Result::ok);
+        rejected
+            .iter()
+            .all(|r| ours.by_ref().any(|o| o.kind == r.kind && o.data == r.data))
+    }
+
+    fn receive_configure_request(
+        &mut self,
+        now: Instant,
+        pkt: &Packet<&[u8]>,
+    ) -> Result<(), Error> {
+        let options = Options::new(pkt.data())?;
+        let id = pkt.identifier();
+        // Only states whose table cell depends on the verdict consult the
+        // handler (Closed answers Terminate-Ack, Closing/Stopping ignore).
+        let judged = matches!(
+            self.state,
+            State::Stopped | State::ReqSent | State::AckRcvd | State::AckSent | State::Opened
+        );
+        let mut reply: Vec<u8, MAX_PACKET_LEN> = Vec::new();
+        let mut event = Event::RcrGood;
+        if judged {
+            let mut response = ResponseBuilder::new();
+            self.handler.process_request(options, &mut response);
+            if response.verdict() == Verdict::Nak && self.naks_sent >= self.config.max_failure {
+                response.convert_naks_to_rejects();
+            }
+            let (code, data) = match response.verdict() {
+                Verdict::Ack => (Code::ConfigureAck, options.as_bytes()),
+                Verdict::Nak => (Code::ConfigureNak, response.nak_options()),
+                Verdict::Reject => (Code::ConfigureReject, response.reject_options()),
+            };
+            if code != Code::ConfigureAck {
+                event = Event::RcrBad;
+            }
+            // A request too long to echo within our bound cannot be
+            // acknowledged; it is discarded with BufferTooSmall.
+            let _ = reply.resize_default(MAX_PACKET_LEN);
+            let n = packet::emit(code, id, data, &mut reply)?;
+            reply.truncate(n);
+        }
+        let ctx = Ctx {
+            identifier: id,
+            received: pkt.as_bytes(),
+            reply: &reply,
+        };
+        self.run(now, event, ctx);
+        Ok(())
+    }
+
+    fn run(&mut self, now: Instant, event: Event, ctx: Ctx<'_>) {
+        let before = self.state;
+        let (next, actions) = transition(before, event);
+        let terminating = actions.contains(&Action::Str);
+        for &action in actions {
+            match action {
+                Action::Tlu => {
+                    self.handler.this_layer_up();
+                    self.push_event(LayerEvent::Up);
+                }
+                Action::Tld => {
+                    self.handler.this_layer_down();
+                    let cause = match event {
+                        Event::RcrGood | Event::RcrBad | Event::Rca | Event::Rcn => {
+                            Cause::Renegotiation
+                        }
+                        _ => self.cause,
+                    };
+                    self.push_event(LayerEvent::Down(cause));
+                }
+                Action::Tls => {
+                    self.naks_sent = 0;
+                    self.handler.this_layer_started();
+                    self.push_event(LayerEvent::Started);
+                }
+                Action::Tlf => {
+                    self.handler.this_layer_finished();
+                    let cause = self.cause;
+                    self.push_event(LayerEvent::Finished(cause));
+                }
+                Action::Irc => {
+                    self.restart_count = if terminating {
+                        self.config.max_terminate
+                    } else {
+                        self.config.max_configure
+                    };
+                }
+                Action::Zrc => {
+                    self.restart_count = 0;
+                    self.timer = Some(now + self.config.restart_interval);
+                }
+                Action::Scr => self.send_configure_request(now, before),
+                Action::Sca => {
+                    self.naks_sent = 0;
+                    self.queue_raw(ctx.reply);
+                }
+                Action::Scn => {
+                    if ctx.reply.first() == Some(&u8::from(Code::ConfigureNak)) {
+                        self.naks_sent = self.naks_sent.saturating_add(1);
+                    }
+                    self.queue_raw(ctx.reply);
+                }
+                Action::Str => {
+                    self.restart_count = self.restart_count.saturating_sub(1);
+                    self.timer = Some(now + self.config.restart_interval);
+                    let id = self.next_identifier();
+                    let data = self.terminate_data.clone();
+                    enqueue(
+                        &mut self.outbox,
+                        &mut self.dropped,
+                        Code::TerminateRequest,
+                        id,
+                        &[&data],
+                    );
+                }
+                Action::Sta => {
+                    enqueue(
+                        &mut self.outbox,
+                        &mut self.dropped,
+                        Code::TerminateAck,
+                        ctx.identifier,
+                        &[],
+                    );
+                }
+                Action::Scj => {
+                    // RFC 1661 §5.6: the rejected packet, truncated to the
+                    // peer's MRU; a new Identifier for each Code-Reject.
+                    let id = self.next_identifier();
+                    let room = self.peer_mru.saturating_sub(packet::HEADER_LEN);
+                    let body = ctx.received.get(..room.min(ctx.received.len()));
+                    enqueue(
+                        &mut self.outbox,
+                        &mut self.dropped,
+                        Code::CodeReject,
+                        id,
+                        &[body.unwrap_or(&[])],
+                    );
+                }
+                Action::Ser => {
+                    // Only Echo-Requests are answered (RFC 1661 §5.8).
+                    if ctx.received.first() == Some(&u8::from(Code::EchoRequest)) {
+                        let magic = self.handler.echo_magic().to_be_bytes();
+                        let rest = ctx.received.get(packet::HEADER_LEN + 4..).unwrap_or(&[]);
+                        let room = self.peer_mru.saturating_sub(packet::HEADER_LEN + 4);
+                        let rest = rest.get(..room.min(rest.len())).unwrap_or(&[]);
+                        enqueue(
+                            &mut self.outbox,
+                            &mut self.dropped,
+                            Code::EchoReply,
+                            ctx.identifier,
+                            &[&magic, rest],
+                        );
+                    }
+                }
+            }
+        }
+        self.state = next;
+        if !next.uses_restart_timer() {
+            self.timer = None;
+        }
+    }
+
+    fn send_configure_request(&mut self, now: Instant, before: State) {
+        if !before.is_negotiating() {
+            // pppd and RFC 1661 §4.1 (scr from a non-negotiating state):
+            // start from the configured wishes.
+            self.handler.reset_request();
+            self.naks_sent = 0;
+        }
+        let mut buf = [0u8; MAX_OPTIONS_LEN];
+        let mut writer = OptionWriter::new(&mut buf);
+        // An option that does not fit is left out of this request; the
+        // handler's own emitters bound what they write.
+        let _ = self.handler.build_request(&mut writer);
+        let len = writer.len();
+        self.request.clear();
+        let _ = self
+            .request
+            .extend_from_slice(buf.get(..len).unwrap_or(&[]));
+        // RFC 1661 §5.1: a new Identifier whenever the contents change or a
+        // reply arrived; we take a new one for every transmission so a late
+        // reply to a retransmission can never be mistaken for a fresh one.
+        self.request_identifier = self.next_identifier();
+        self.awaiting_reply = true;
+        self.restart_count = self.restart_count.saturating_sub(1);
+        self.timer = Some(now + self.config.restart_interval);
+        let request = self.request.clone();
+        enqueue(
+            &mut self.outbox,
+            &mut self.dropped,
+            Code::ConfigureRequest,
+            self.request_identifier,
+            &[&request],
+        );
+    }
+
+    fn queue_raw(&mut self, packet: &[u8]) {
+        let mut pkt: Vec<u8, MAX_PACKET_LEN> = Vec::new();
+        if pkt.extend_from_slice(packet).is_err() || self.outbox.push_back(pkt).is_err() {
+            self.dropped = self.dropped.saturating_add(1);
+        }
+    }
+
+    fn push_event(&mut self, event: LayerEvent) {
+        if self.events.push_back(event).is_err() {
+            // Oldest first: keep the newest state change visible.
+            let _ = self.events.pop_front();
+            let _ = self.events.push_back(event);
+        }
+    }
+
+    /// Test hook: puts the automaton in `state` as if a Configure-Request
+    /// with the handler's current options were outstanding.
+    #[cfg(test)]
+    pub(crate) fn force_state(&mut self, now: Instant, state: State, restart_count: u8) {
+        self.state = state;
+        self.restart_count = restart_count;
+        let mut buf = [0u8; MAX_OPTIONS_LEN];
+        let mut writer = OptionWriter::new(&mut buf);
+        let _ = self.handler.build_request(&mut writer);
+        let len = writer.len();
+        self.request.clear();
+        let _ = self.request.extend_from_slice(&buf[..len]);
+        self.request_identifier = self.next_identifier();
+        self.awaiting_reply = true;
+        self.timer = if state.uses_restart_timer() {
+            Some(now + self.config.restart_interval)
+        } else {
+            None
+        };
+        self.outbox.clear();
+        self.events.clear();
+    }
+
+    /// Test hook: sends a fresh Configure-Request from Opened, as a peer
+    /// restarting negotiation would (RFC 1661 §4.1, RCA/RCN in Opened).
+    #[cfg(test)]
+    pub(crate) fn force_renegotiation_for_test(&mut self, now: Instant) {
+        self.awaiting_reply = false;
+        self.run(now, Event::Rta, Ctx::default());
+    }
+
+    /// Test hook: the Identifier of the outstanding Configure-Request.
+    #[cfg(test)]
+    pub(crate) fn request_identifier(&self) -> u8 {
+        self.request_identifier
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Requests MRU 1500; judges peer options: type 1 ack, 2 nak, 3 reject.
+    #[derive(Debug, Default)]
+    struct TestHandler {
+        naks: u32,
+        rejects: u32,
+        acks: u32,
+        give_up_on_nak: bool,
+        resets: u32,
+    }
+
+    impl OptionHandler for TestHandler {
+        fn protocol(&self) -> u16 {
+            0x8021
+        }
+        fn reset_request(&mut self) {
+            self.resets += 1;
+        }
+        fn build_request(&mut self, out: &mut OptionWriter<'_>) -> Result<(), WireError> {
+            out.push(1, &[0x05, 0xdc])
+        }
+        fn process_request(&mut self, options: Options<'_>, response: &mut ResponseBuilder) {
+            for opt in options.iter() {
+                match opt.kind {
+                    1 => {}
+                    2 => response.nak(opt, 2, &[0]),
+                    _ => response.reject(opt),
+                }
+            }
+        }
+        fn on_ack(&mut self, _: Options<'_>) {
+            self.acks += 1;
+        }
+        fn on_nak(&mut self, _: Options<'_>) -> Progress {
+            self.naks += 1;
+            if self.give_up_on_nak {
+                Progress::GiveUp
+            } else {
+                Progress::Continue
+            }
+        }
+        fn on_reject(&mut self, _: Options<'_>) -> Progress {
+            self.rejects += 1;
+            Progress::Continue
+        }
+        fn handle_other(
+            &mut self,
+            _: Instant,
+            _: State,
+            packet: &Packet<&[u8]>,
+            _: &mut Outbox<'_>,
+        ) -> OtherCode {
+            match packet.code() {
+                Code::EchoRequest => OtherCode::EchoRequest,
+                Code::EchoReply | Code::DiscardRequest => OtherCode::Rxr,
+                _ => OtherCode::Unknown,
+            }
+        }
+        fn echo_magic(&self) -> u32 {
+            0x1122_3344
+        }
+    }
+
+    /// RFC 1661 §4.1, transcribed cell by cell: rows are events in RFC
+    /// order, columns states 0..=9.
+    const RFC_1661_TABLE: &str = "
+Up   | 2      | irc,scr/6 | -     | -             | -      | -      | -         | -         | -         | -
+Down | -      | -         | 0     | tls/1         | 0      | 1      | 1         | 1         | 1         | tld/1
+Open | tls/1  | 1         | irc,scr/6 | 3r        | 5r     | 5r     | 6         | 7         | 8         | 9r
+Close| 0      | tlf/0     | 2     | 2             | 4      | 4      | irc,str/4 | irc,str/4 | irc,str/4 | tld,irc,str/4
+TO+  | -      | -         | -     | -             | str/4  | str/5  | scr/6     | scr/6     | scr/8     | -
+TO-  | -      | -         | -     | -             | tlf/2  | tlf/3  | tlf/3p    | tlf/3p    | tlf/3p    | -
+RCR+ | -      | -         | sta/2 | irc,scr,sca/8 | 4      | 5      | sca/8     | sca,tlu/9 | sca/8     | tld,scr,sca/8
+RCR- | -      | -         | sta/2 | irc,scr,scn/6 | 4      | 5      | scn/6     | scn/7     | scn/6     | tld,scr,scn/6
+RCA  | -      | -         | sta/2 | sta/3         | 4      | 5      | irc/7     | scr/6x    | irc,tlu/9 | tld,scr/6x
+RCN  | -      | -         | sta/2 | sta/3         | 4      | 5      | irc,scr/6 | scr/6x    | irc,scr/8 | tld,scr/6x
+RTR  | -      | -         | sta/2 | sta/3         | sta/4  | sta/5  | sta/6     | sta/6     | sta/6     | tld,zrc,sta/5
+RTA  | -      | -         | 2     | 3             | tlf/2  | tlf/3  | 6         | 6         | 8         | tld,scr/6
+RUC  | -      | -         | scj/2 | scj/3         | scj/4  | scj/5  | scj/6     | scj/7     | scj/8     | scj/9
+RXJ+ | -      | -         | 2     | 3             | 4      | 5      | 6         | 6         | 8         | 9
+RXJ- | -      | -         | tlf/2 | tlf/3         | tlf/2  | tlf/3  | tlf/3     | tlf/3     | tlf/3     | tld,irc,str/5
+RXR  | -      | -         | 2     | 3             | 4      | 5      | 6         | 7         | 8         | ser/9
+";
+
+    const T0: Instant = Instant::from_millis(10_000);
+    const START_COUNT: u8 = 5;
+
+    /// Drives `event` into a machine in `state` through its public inputs.
+    fn inject(m: &mut Fsm<TestHandler>, event: Event) {
+        let req_id = m.request_identifier();
+        let ack = [2u8, req_id, 0, 8, 1, 4, 0x05, 0xdc];
+        let nak = [3u8, req_id, 0, 8, 1, 4, 0x05, 0xd0];
+        let packet: &[u8] = match event {
+            Event::Up => return m.up(T0),
+            Event::Down => return m.down(T0),
+            Event::Open => return m.open(T0),
+            Event::Close => return m.close(T0, b"bye"),
+            Event::TimeoutRetry | Event::TimeoutExpired => {
+                return m.handle_timeout(T0 + Duration::from_secs(3))
+            }
+            Event::RcrGood => &[1, 0x42, 0, 8, 1, 4, 0x05, 0xdc],
+            Event::RcrBad => &[1, 0x42, 0, 7, 2, 3, 7],
+            Event::Rca => &ack,
+            Event::Rcn => &nak,
+            Event::Rtr => &[5, 0x43, 0, 4],
+            Event::Rta => &[6, 0x44, 0, 4],
+            Event::Ruc => &[0x55, 0x45, 0, 4],
+            Event::RxjGood => &[7, 0x46, 0, 8, 9, 1, 0, 4],
+            Event::RxjBad => &[7, 0x46, 0, 8, 1, 1, 0, 4],
+            Event::Rxr => &[9, 0x47, 0, 10, 0, 0, 0, 0, 0xaa, 0xbb],
+        };
+        let _ = m.handle_packet(T0, packet);
+    }
+
+    #[test]
+    fn every_cell_of_the_rfc1661_transition_table() {
+        let rows: heapless::Vec<&str, 32> = RFC_1661_TABLE
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(rows.len(), Event::ALL.len());
+        let mut checked = 0;
+        for (row, &event) in rows.iter().zip(Event::ALL.iter()) {
+            let cells: heapless::Vec<&str, 12> = row.split('|').map(str::trim).collect();
+            assert_eq!(cells.len(), 11, "{row}");
+            for (&state, cell) in State::ALL.iter().zip(cells[1..].iter()) {
+                // "acts/N" or "N" or "-"; footnote letters r/p/x dropped.
+                let (acts, next) = match cell.rsplit_once('/') {
+                    Some((a, n)) => (a, n),
+                    None => ("", *cell),
+                };
+                let next_state = match next.trim_end_matches(['r', 'p', 'x']) {
+                    "-" => state,
+                    n => State::ALL[n.parse::<usize>().unwrap()],
+                };
+                let acts: heapless::Vec<&str, 4> =
+                    acts.split(',').filter(|a| !a.is_empty()).collect();
+
+                let count = if event == Event::TimeoutExpired {
+                    0
+                } else {
+                    START_COUNT
+                };
+                let mut m = Fsm::new(TestHandler::default(), Config::default());
+                m.force_state(T0, state, count);
+                let received_id = match event {
+                    Event::RcrGood | Event::RcrBad => 0x42,
+                    Event::Rtr => 0x43,
+                    Event::Rxr => 0x47,
+                    _ => m.request_identifier(),
+                };
+                inject(&mut m, event);
+
+                let ctx = format_args!("{event:?} in {state:?} (cell {cell:?})");
+                assert_eq!(m.state(), next_state, "{ctx}");
+
+                let mut want_codes: heapless::Vec<u8, 4> = heapless::Vec::new();
+                let mut want_events: heapless::Vec<&str, 4> = heapless::Vec::new();
+                let mut want_count = count;
+                let terminating = acts.contains(&"str");
+                for a in &acts {
+                    match *a {
+                        "tlu" => want_events.push("up").unwrap(),
+                        "tld" => want_events.push("down").unwrap(),
+                        "tls" => want_events.push("started").unwrap(),
+                        "tlf" => want_events.push("finished").unwrap(),
+                        "irc" => want_count = if terminating { 2 } else { 10 },
+                        "zrc" => want_count = 0,
+                        "scr" => {
+                            want_codes.push(1).unwrap();
+                            want_count -= 1;
+                        }
+                        "sca" => want_codes.push(2).unwrap(),
+                        "scn" => want_codes.push(3).unwrap(),
+                        "str" => {
+                            want_codes.push(5).unwrap();
+                            want_count -= 1;
+                        }
+                        "sta" => want_codes.push(6).unwrap(),
+                        "scj" => want_codes.push(7).unwrap(),
+                        "ser" => want_codes.push(10).unwrap(),
+                        other => panic!("unknown action {other}"),
+                    }
+                }
+                let mut got_codes: heapless::Vec<u8, 4> = heapless::Vec::new();
+                let mut buf = [0u8; 1500];
+                while let Some(n) = m.poll_transmit(&mut buf) {
+                    got_codes.push(buf[0]).unwrap();
+                    let pkt = Packet::new_checked(&buf[..n]).unwrap();
+                    match pkt.code() {
+                        Code::TerminateAck | Code::ConfigureAck | Code::ConfigureNak => {
+                            assert_eq!(pkt.identifier(), received_id, "{ctx}")
+                        }
+                        Code::EchoReply => {
+                            assert_eq!(pkt.identifier(), 0x47);
+                            assert_eq!(pkt.data(), &[0x11, 0x22, 0x33, 0x44, 0xaa, 0xbb]);
+                        }
+                        Code::CodeReject => assert_eq!(&pkt.data()[..4], &[0x55, 0x45, 0, 4]),
+                        Code::TerminateRequest => {
+                            let want: &[u8] = if event == Event::Close { b"bye" } else { b"" };
+                            assert_eq!(pkt.data(), want, "{ctx}");
+                        }
+                        _ => {}
+                    }
+                }
+                assert_eq!(got_codes, want_codes, "packets for {ctx}");
+                let mut got_events: heapless::Vec<&str, 4> = heapless::Vec::new();
+                while let Some(e) = m.poll_event() {
+                    got_events
+                        .push(match e {
+                            LayerEvent::Up => "up",
+                            LayerEvent::Down(_) => "down",
+                            LayerEvent::Started => "started",
+                            LayerEvent::Finished(_) => "finished",
+                        })
+                        .unwrap();
+                }
+                assert_eq!(got_events, want_events, "layer events for {ctx}");
+                assert_eq!(m.restart_count(), want_count, "restart counter for {ctx}");
+                assert_eq!(
+                    m.poll_timeout().is_some(),
+                    next_state.uses_restart_timer(),
+                    "restart timer for {ctx}"
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 160);
+    }
+
+    #[test]
+    fn transition_function_agrees_with_the_table_on_next_states() {
+        // A second, direct check of `transition` for a few cells whose
+        // footnotes matter ([p] and [x] take the default).
+        assert_eq!(
+            transition(State::ReqSent, Event::TimeoutExpired).0,
+            State::Stopped
+        );
+        assert_eq!(transition(State::AckRcvd, Event::Rca).0, State::ReqSent);
+        assert_eq!(transition(State::Stopped, Event::Open).0, State::Stopped);
+    }
+
+    fn drain(m: &mut Fsm<TestHandler>) -> heapless::Vec<heapless::Vec<u8, 64>, 8> {
+        let mut out = heapless::Vec::new();
+        let mut buf = [0u8; 1500];
+        while let Some(n) = m.poll_transmit(&mut buf) {
+            out.push(heapless::Vec::from_slice(&buf[..n.min(64)]).unwrap())
+                .unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn restart_timer_sends_max_configure_requests_then_stops() {
+        let mut m = Fsm::new(TestHandler::default(), Config::default());
+        m.open(T0);
+        assert_eq!(m.poll_event(), Some(LayerEvent::Started));
+        m.up(T0);
+        let mut now = T0;
+        let mut sent = drain(&mut m).len();
+        let mut ids: heapless::Vec<u8, 16> = heapless::Vec::new();
+        ids.push(m.request_identifier()).unwrap();
+        while let Some(t) = m.poll_timeout() {
+            assert_eq!(t, now + Duration::from_secs(3));
+            now = t;
+            m.handle_timeout(now);
+            let out = drain(&mut m);
+            sent += out.len();
+            if let Some(p) = out.first() {
+                ids.push(p[1]).unwrap();
+            }
+        }
+        assert_eq!(sent, 10, "Max-Configure requests");
+        assert_eq!(m.state(), State::Stopped);
+        assert_eq!(m.poll_event(), Some(LayerEvent::Finished(Cause::Timeout)));
+        // Each transmission carries a new Identifier.
+        for w in ids.windows(2) {
+            assert_eq!(w[1], w[0].wrapping_add(1));
+        }
+    }
+
+    #[test]
+    fn close_sends_max_terminate_requests_with_reason() {
+        let mut m = Fsm::new(TestHandler::default(), Config::default());
+        m.force_state(T0, State::Opened, 0);
+        m.close(T0, b"admin");
+        let first = drain(&mut m);
+        assert_eq!(first.len(), 1);
+        assert_eq!(
+            &first[0][..],
+            &[5, first[0][1], 0, 9, b'a', b'd', b'm', b'i', b'n']
+        );
+        assert_eq!(m.poll_event(), Some(LayerEvent::Down(Cause::Closed)));
+        m.handle_timeout(T0 + Duration::from_secs(3));
+        assert_eq!(drain(&mut m).len(), 1);
+        m.handle_timeout(T0 + Duration::from_secs(6));
+        assert_eq!(drain(&mut m).len(), 0);
+        assert_eq!(m.state(), State::Closed);
+        assert_eq!(m.poll_event(), Some(LayerEvent::Finished(Cause::Closed)));
+    }
+
+    #[test]
+    fn stale_and_mismatched_replies_are_discarded() {
+        let mut m = Fsm::new(TestHandler::default(), Config::default());
+        m.force_state(T0, State::ReqSent, 5);
+        let id = m.request_identifier();
+        let stale = id.wrapping_sub(1);
+        assert_eq!(
+            m.handle_packet(T0, &[2, stale, 0, 8, 1, 4, 0x05, 0xdc]),
+            Err(Error::StaleReply { identifier: stale })
+        );
+        assert_eq!(
+            m.handle_packet(T0, &[2, id, 0, 8, 1, 4, 0x05, 0xdd]),
+            Err(Error::AckMismatch)
+        );
+        assert_eq!(
+            m.handle_packet(T0, &[4, id, 0, 6, 7, 2]),
+            Err(Error::RejectMismatch)
+        );
+        assert_eq!(
+            m.handle_packet(T0, &[3, stale, 0, 8, 1, 4, 0x05, 0xd0]),
+            Err(Error::StaleReply { identifier: stale })
+        );
+        assert_eq!(m.state(), State::ReqSent);
+        assert!(drain(&mut m).is_empty());
+        // The right Ack moves on; a duplicate of it is stale.
+        m.handle_packet(T0, &[2, id, 0, 8, 1, 4, 0x05, 0xdc])
+            .unwrap();
+        assert_eq!(m.state(), State::AckRcvd);
+        assert_eq!(m.handler().acks, 1);
+        assert_eq!(
+            m.handle_packet(T0, &[2, id, 0, 8, 1, 4, 0x05, 0xdc]),
+            Err(Error::StaleReply { identifier: id })
+        );
+        assert_eq!(m.state(), State::AckRcvd);
+        // A proper-subset Reject is accepted.
+        let mut m = Fsm::new(TestHandler::default(), Config::default());
+        m.force_state(T0, State::ReqSent, 5);
+        let id = m.request_identifier();
+        m.handle_packet(T0, &[4, id, 0, 8, 1, 4, 0x05, 0xdc])
+            .unwrap();
+        assert_eq!(m.handler().rejects, 1);
+    }
+
+    #[test]
+    fn malformed_packets_are_typed_errors() {
+        let mut m = Fsm::new(TestHandler::default(), Config::default());
+        assert_eq!(m.handle_packet(T0, &[1, 1, 0, 4]), Err(Error::NotUp));
+        m.force_state(T0, State::ReqSent, 5);
+        assert_eq!(
+            m.handle_packet(T0, &[1, 1, 0]),
+            Err(Error::Malformed(WireError::Truncated {
+                needed: 4,
+                available: 3
+            }))
+        );
+        assert_eq!(
+            m.handle_packet(T0, &[1, 1, 0, 8, 1, 0, 0, 0]),
+            Err(Error::Malformed(WireError::OptionLengthTooSmall {
+                kind: 1,
+                length: 0
+            }))
+        );
+        assert_eq!(
+            m.handle_packet(T0, &[1, 1, 0, 7, 1, 9, 0]),
+            Err(Error::Malformed(WireError::OptionPastEnd {
+                kind: 1,
+                length: 9,
+                available: 3
+            }))
+        );
+        assert_eq!(
+            m.handle_packet(T0, &[7, 1, 0, 4]),
+            Err(Error::Malformed(WireError::Truncated {
+                needed: 5,
+                available: 4
+            }))
+        );
+        assert_eq!(m.state(), State::ReqSent);
+        assert!(drain(&mut m).is_empty());
+    }
+
+    #[test]
+    fn max_failure_turns_naks_into_rejects() {
+        let mut m = Fsm::new(TestHandler::default(), Config::default());
+        m.force_state(T0, State::ReqSent, 5);
+        let req = [1u8, 9, 0, 11, 1, 4, 0x05, 0xdc, 2, 3, 7];
+        for i in 0..7 {
+            m.handle_packet(T0, &req).unwrap();
+            let out = drain(&mut m);
+            let want = if i < 5 { 3 } else { 4 };
+            assert_eq!(out[0][0], want, "reply {i}");
+            if want == 4 {
+                // The Reject carries the original option unchanged.
+                assert_eq!(&out[0][4..], &[2, 3, 7]);
+            } else {
+                assert_eq!(&out[0][4..], &[2, 3, 0]);
+            }
+        }
+    }
+
+    #[test]
+    fn give_up_closes_the_layer() {
+        let handler = TestHandler {
+            give_up_on_nak: true,
+            ..TestHandler::default()
+        };
+        let mut m = Fsm::new(handler, Config::default());
+        m.force_state(T0, State::ReqSent, 5);
+        let id = m.request_identifier();
+        m.handle_packet(T0, &[3, id, 0, 8, 1, 4, 0x05, 0xd0])
+            .unwrap();
+        assert_eq!(m.state(), State::Closing);
+        assert_eq!(drain(&mut m)[0][0], 5);
+        m.handle_packet(T0, &[6, 1, 0, 4]).unwrap();
+        assert_eq!(m.poll_event(), Some(LayerEvent::Finished(Cause::GaveUp)));
+    }
+
+    #[test]
+    fn code_reject_is_truncated_to_peer_mru_and_queues_are_bounded() {
+        let mut m = Fsm::new(TestHandler::default(), Config::default());
+        m.force_state(T0, State::Opened, 0);
+        m.set_peer_mru(64);
+        let mut big = [0u8; 200];
+        big[0] = 0x77;
+        big[3] = 200;
+        m.handle_packet(T0, &big).unwrap();
+        let mut buf = [0u8; 1500];
+        let n = m.poll_transmit(&mut buf).unwrap();
+        assert_eq!(n, 64);
+        assert_eq!(&buf[..2], &[7, buf[1]]);
+        assert_eq!(u16::from_be_bytes([buf[2], buf[3]]), 64);
+        // Flood: the queue keeps at most OUTBOX_DEPTH packets.
+        for _ in 0..20 {
+            m.handle_packet(T0, &[0x77, 1, 0, 4]).unwrap();
+        }
+        assert_eq!(drain(&mut m).len(), OUTBOX_DEPTH);
+        assert!(m.dropped_packets() >= 16);
+        // A caller buffer too small drops instead of overflowing.
+        m.handle_packet(T0, &[0x77, 1, 0, 4]).unwrap();
+        assert_eq!(m.poll_transmit(&mut [0u8; 4]), None);
+    }
+
+    #[test]
+    fn protocol_reject_of_an_ncp_stops_it() {
+        let mut m = Fsm::new(TestHandler::default(), Config::default());
+        m.force_state(T0, State::ReqSent, 5);
+        m.protocol_rejected(T0);
+        assert_eq!(m.state(), State::Stopped);
+        assert_eq!(
+            m.poll_event(),
+            Some(LayerEvent::Finished(Cause::PeerRejected))
+        );
+        assert_eq!(m.poll_timeout(), None);
+        assert!(drain(&mut m).is_empty());
+    }
+
+    #[test]
+    fn negotiation_between_two_machines_opens_both() {
+        let mut a = Fsm::new(TestHandler::default(), Config::default());
+        let mut b = Fsm::new(TestHandler::default(), Config::default());
+        for m in [&mut a, &mut b] {
+            m.open(T0);
+            m.up(T0);
+        }
+        let mut buf = [0u8; 1500];
+        for _ in 0..10 {
+            while let Some(n) = a.poll_transmit(&mut buf) {
+                b.handle_packet(T0, &buf[..n]).unwrap();
+            }
+            while let Some(n) = b.poll_transmit(&mut buf) {
+                a.handle_packet(T0, &buf[..n]).unwrap();
+            }
+        }
+        assert_eq!((a.state(), b.state()), (State::Opened, State::Opened));
+        assert_eq!(a.poll_timeout(), None);
+        assert_eq!(a.handler().resets, 1);
+        let n = a.poll_transmit_frame(FieldCompression::BOTH, &mut buf);
+        assert_eq!(n, None);
+    }
+}
