@@ -20,9 +20,27 @@
 //! decrypted in place, and the result says what to do next. MPPE has no
 //! timers of its own, so there is no `poll_timeout`; resynchronisation
 //! requests surface as values for ppp-core's CCP to carry.
-#![no_std]
+// Tests use std (Vec, format!, the toml parser); the library never does.
+#![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-#[cfg(feature = "std")]
+#[cfg(all(feature = "std", not(test)))]
 extern crate std;
+
+pub mod keys;
+pub mod policy;
+pub mod rc4;
+pub mod session;
+pub mod wire;
+
+pub use keys::{KeyError, KeySchedule, KeyStrength, MasterKey, Side, StartKey, StartKeys};
+pub use policy::{
+    ModePreference, Negotiated, NotAgreed, OptionError, PixEncryption, Policy, RequestResponse,
+    Strengths, SupportedBits,
+};
+pub use session::{
+    Config, DecryptError, Decrypted, Decrypter, DecrypterStats, EncryptError, Encrypted, Encrypter,
+    EncrypterStats, Mode, StatefulFlush,
+};
+pub use wire::{Header, HeaderError, Packet, HEADER_LEN, PROTOCOL};

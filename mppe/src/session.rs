@@ -1,0 +1,686 @@
+//! Per-direction MPPE cipher state: [`Encrypter`] and [`Decrypter`]
+//! (RFC 3078 §§3, 7, 8).
+//!
+//! Both work in the caller's buffer, in place, without allocating. The
+//! buffer is a whole MPPE packet: two header octets followed by the PPP
+//! protocol field (1 or 2 octets, as the caller framed it) and the
+//! information field. Encryption writes the header and encrypts the rest;
+//! decryption checks the header, keeps the keys in step and decrypts the
+//! rest, which the caller then reads at `packet[HEADER_LEN..]`.
+//!
+//! ## Key changes
+//!
+//! - **Stateless** (CCP "H" bit, RFC 3078 §7.2/§8.1; what Windows, pppd and
+//!   the PIX negotiate in practice): the key changes before *every* packet,
+//!   and the A bit is set on every packet. Both ends start at coherency
+//!   count 4095, so packet 0 is encrypted with the key changed once. A
+//!   receiver changes its key once per count it moved forward, so one lost
+//!   packet costs one extra key change. A count that moved forward by more
+//!   than [`Config::max_rekeys_per_packet`] (a forged or very late packet)
+//!   costs at most that many changes: the packet is dropped with
+//!   [`DecryptError::RekeyLimit`], the key still advances by the bound (so
+//!   a real burst loss is caught up over a few packets, never by spending
+//!   4095 changes on one), and the event is counted.
+//! - **Stateful** (RFC 3078 §7.1/§8.2): the key changes on each "flag"
+//!   packet, whose coherency count's low octet is 0xFF (every 256 packets).
+//!   A receiver that sees a count jump enters the discard state and asks the
+//!   caller to send a CCP Reset-Request ([`DecryptError::PacketLost`]); it
+//!   drops everything until a packet with the A ("flushed") bit arrives,
+//!   changes the key once per flag packet it missed, and resumes. The
+//!   sender, on a Reset-Request ([`Encrypter::reset_request`]), sets A on its
+//!   next packet. What A means beyond "resynchronise here" differs between
+//!   the RFC text and deployed stacks: see [`StatefulFlush`].
+//!
+//! Old and duplicated packets (count not ahead of the last accepted one
+//! within half the 12-bit space) are dropped with a typed reason and change
+//! no state, in both modes.
+
+use core::fmt;
+
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::keys::{KeyError, KeySchedule, KeyStrength, StartKey};
+use crate::rc4::Rc4;
+use crate::wire::{
+    Header, HeaderError, Packet, COHERENCY_MASK, FLAG_ENCRYPTED, FLAG_FLUSHED, HEADER_LEN,
+};
+
+/// Stateful or stateless MPPE (CCP "H" bit, RFC 3078 §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Mode {
+    /// Key change every 256 packets; loss needs a CCP Reset-Request.
+    Stateful,
+    /// Key change every packet ("H" bit, "stateless" / "historyless").
+    Stateless,
+}
+
+/// What the A ("flushed") bit means in stateful mode.
+///
+/// RFC 3078 §3.1/§7.1 say the sender re-initialises its RC4 state with the
+/// *current* session key when it flushes (after a CCP Reset-Request, and on
+/// the first packet), and changes the key only on flag packets.
+/// pppd + the Linux kernel (`ppp_mppe`, which interoperate with Windows) do
+/// otherwise: every packet with A set is preceded by a key change (flag
+/// packets and the packet after a Reset-Request), and the first packet has
+/// no A. The two readings agree while nothing is lost and differ after a
+/// reset, so both ends must use the same one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum StatefulFlush {
+    /// Deployed behaviour (pppd/Linux `ppp_mppe`): A means "the key was
+    /// changed before this packet". The default.
+    KeyChange,
+    /// RFC 3078 literal reading: A on a non-flag packet means "RC4 was
+    /// re-initialised with the current key"; the first packet carries A.
+    Reinitialise,
+}
+
+/// Per-direction MPPE parameters, normally from CCP's result
+/// ([`crate::policy::Negotiated`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Config {
+    /// Key strength.
+    pub strength: KeyStrength,
+    /// Stateful or stateless.
+    pub mode: Mode,
+    /// Meaning of the A bit in stateful mode.
+    pub stateful_flush: StatefulFlush,
+    /// Stateless receive: most key changes one packet may cause (clamped
+    /// to 1..=4095). Default 256.
+    pub max_rekeys_per_packet: u16,
+}
+
+impl Config {
+    /// Default bound on key changes per received stateless packet.
+    pub const DEFAULT_MAX_REKEYS: u16 = 256;
+
+    /// A configuration with the default stateful flush meaning and rekey
+    /// bound.
+    pub const fn new(strength: KeyStrength, mode: Mode) -> Self {
+        Config {
+            strength,
+            mode,
+            stateful_flush: StatefulFlush::KeyChange,
+            max_rekeys_per_packet: Self::DEFAULT_MAX_REKEYS,
+        }
+    }
+}
+
+/// Errors of [`Encrypter::encrypt_in_place`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum EncryptError {
+    /// The buffer has no room for the header plus at least one octet of
+    /// PPP protocol field.
+    Truncated {
+        /// Octets given.
+        len: usize,
+        /// Octets needed.
+        needed: usize,
+    },
+}
+
+impl fmt::Display for EncryptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncryptError::Truncated { len, needed } => write!(
+                f,
+                "MPPE encrypt buffer of {len} octets, at least {needed} needed"
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for EncryptError {}
+
+/// Why a received packet was not decrypted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum DecryptError {
+    /// The header is malformed (truncated, C set, D clear).
+    Header(HeaderError),
+    /// Same coherency count as the last accepted packet.
+    Duplicate {
+        /// The packet's count.
+        coherency_count: u16,
+    },
+    /// The count is behind the last accepted one (reordered or replayed).
+    Late {
+        /// The packet's count.
+        coherency_count: u16,
+        /// The last accepted count.
+        last: u16,
+    },
+    /// Stateful: packets were lost. The decrypter now discards until a
+    /// flushed packet; the caller must send a CCP Reset-Request
+    /// ([`DecryptError::needs_reset_request`]).
+    PacketLost {
+        /// The count that was expected.
+        expected: u16,
+        /// The count that arrived.
+        received: u16,
+    },
+    /// Stateful: dropped while waiting for a flushed packet after a loss.
+    AwaitingFlush {
+        /// The packet's count.
+        coherency_count: u16,
+    },
+    /// Stateless: the count is further ahead than the configured key-change
+    /// bound. The key advanced by `limit` changes; the packet is dropped.
+    RekeyLimit {
+        /// Key changes the packet asked for.
+        needed: u16,
+        /// The bound.
+        limit: u16,
+    },
+}
+
+impl DecryptError {
+    /// True when the caller's CCP must send a Reset-Request (RFC 3078 §8.2,
+    /// RFC 1962 §2.2). Only the packet that reveals the loss says so;
+    /// retransmitting the Reset-Request is CCP's timer's job.
+    pub fn needs_reset_request(&self) -> bool {
+        matches!(self, DecryptError::PacketLost { .. })
+    }
+}
+
+impl From<HeaderError> for DecryptError {
+    fn from(e: HeaderError) -> Self {
+        DecryptError::Header(e)
+    }
+}
+
+impl fmt::Display for DecryptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecryptError::Header(e) => e.fmt(f),
+            DecryptError::Duplicate { coherency_count } => {
+                write!(f, "duplicate MPPE packet {coherency_count}")
+            }
+            DecryptError::Late {
+                coherency_count,
+                last,
+            } => write!(f, "late MPPE packet {coherency_count} (last {last})"),
+            DecryptError::PacketLost { expected, received } => write!(
+                f,
+                "MPPE packets lost: expected {expected}, got {received}; Reset-Request needed"
+            ),
+            DecryptError::AwaitingFlush { coherency_count } => write!(
+                f,
+                "MPPE packet {coherency_count} dropped while waiting for a flushed packet"
+            ),
+            DecryptError::RekeyLimit { needed, limit } => {
+                write!(f, "MPPE packet needs {needed} key changes, limit {limit}")
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for DecryptError {}
+
+/// Result of a successful [`Encrypter::encrypt_in_place`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Encrypted {
+    /// The coherency count written.
+    pub coherency_count: u16,
+    /// Whether the A bit was set.
+    pub flushed: bool,
+    /// Whether the session key changed before this packet.
+    pub key_changed: bool,
+}
+
+/// Result of a successful [`Decrypter::decrypt_in_place`]: the plaintext
+/// (PPP protocol field + information) is `packet[HEADER_LEN..]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Decrypted {
+    /// The packet's coherency count.
+    pub coherency_count: u16,
+    /// Whether the A bit was set.
+    pub flushed: bool,
+    /// Key changes made for this packet.
+    pub key_changes: u16,
+    /// Plaintext length (`packet.len() - HEADER_LEN`).
+    pub len: usize,
+}
+
+/// Sender counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct EncrypterStats {
+    /// Packets encrypted.
+    pub packets: u64,
+    /// Plaintext octets encrypted (protocol field + information).
+    pub octets: u64,
+    /// Session key changes.
+    pub key_changes: u64,
+    /// Packets sent with the A bit.
+    pub flushed_packets: u64,
+    /// CCP Reset-Requests handled.
+    pub reset_requests: u64,
+}
+
+/// Receiver counters. Every call of [`Decrypter::decrypt_in_place`] adds
+/// one to exactly one of `packets` or the `dropped_*` fields.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct DecrypterStats {
+    /// Packets decrypted.
+    pub packets: u64,
+    /// Plaintext octets produced.
+    pub octets: u64,
+    /// Session key changes.
+    pub key_changes: u64,
+    /// Dropped: malformed header.
+    pub dropped_bad_header: u64,
+    /// Dropped: duplicate count.
+    pub dropped_duplicate: u64,
+    /// Dropped: count behind the last accepted one.
+    pub dropped_late: u64,
+    /// Dropped: loss detected (stateful; Reset-Request signalled).
+    pub dropped_lost: u64,
+    /// Dropped: waiting for a flushed packet (stateful).
+    pub dropped_awaiting_flush: u64,
+    /// Dropped: key-change bound exceeded (stateless).
+    pub dropped_rekey_limit: u64,
+    /// Packets counted as lost from count gaps (both modes).
+    pub lost_packets: u64,
+    /// Stateful: resynchronisations on a flushed packet after a loss.
+    pub resyncs: u64,
+}
+
+impl DecrypterStats {
+    /// Sum of all drop counters.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_bad_header
+            + self.dropped_duplicate
+            + self.dropped_late
+            + self.dropped_lost
+            + self.dropped_awaiting_flush
+            + self.dropped_rekey_limit
+    }
+}
+
+/// Forward distance from `from` to `to` in the 12-bit count space.
+fn distance(from: u16, to: u16) -> u16 {
+    to.wrapping_sub(from) & COHERENCY_MASK
+}
+
+/// Half the count space: further ahead than this is "behind".
+const HALF_SPACE: u16 = 2048;
+
+/// The sending half of an MPPE direction.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct Encrypter {
+    keys: KeySchedule,
+    rc4: Rc4,
+    #[zeroize(skip)]
+    config: Config,
+    count: u16,
+    first: bool,
+    reset_pending: bool,
+    #[zeroize(skip)]
+    stats: EncrypterStats,
+}
+
+impl Encrypter {
+    /// A sender starting from `start` (the send start key of this end).
+    pub fn new(start: &StartKey, config: Config) -> Result<Self, KeyError> {
+        let keys = KeySchedule::new(start, config.strength)?;
+        let rc4 = Rc4::new(keys.current());
+        Ok(Encrypter {
+            keys,
+            rc4,
+            config,
+            // RFC 3078 leaves the first count open; Windows and Linux start
+            // at 0, i.e. "one after 4095".
+            count: COHERENCY_MASK,
+            first: true,
+            reset_pending: false,
+            stats: EncrypterStats::default(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &EncrypterStats {
+        &self.stats
+    }
+
+    /// The coherency count of the last packet sent (4095 before the first).
+    pub fn coherency_count(&self) -> u16 {
+        self.count
+    }
+
+    /// Reaction to a received CCP Reset-Request (RFC 3078 §8.2): the next
+    /// packet carries the A bit, preceded by a key change
+    /// ([`StatefulFlush::KeyChange`]) or an RC4 re-initialisation
+    /// ([`StatefulFlush::Reinitialise`]). Several Reset-Requests before the
+    /// next packet act as one, so the peer can count what happened. In
+    /// stateless mode every packet is flushed already; only counted.
+    pub fn reset_request(&mut self) {
+        self.stats.reset_requests += 1;
+        if self.config.mode == Mode::Stateful {
+            self.reset_pending = true;
+        }
+    }
+
+    fn change_key(&mut self) {
+        self.keys.change();
+        self.rc4.rekey(self.keys.current());
+        self.stats.key_changes += 1;
+    }
+
+    /// Encrypts one packet in place. `packet[..HEADER_LEN]` is overwritten
+    /// with the MPPE header; `packet[HEADER_LEN..]` holds the PPP protocol
+    /// field and information field and is encrypted.
+    pub fn encrypt_in_place(&mut self, packet: &mut [u8]) -> Result<Encrypted, EncryptError> {
+        let needed = HEADER_LEN + 1;
+        if packet.len() < needed {
+            return Err(EncryptError::Truncated {
+                len: packet.len(),
+                needed,
+            });
+        }
+        self.count = (self.count + 1) & COHERENCY_MASK;
+        let mut flushed = false;
+        let mut key_changed = false;
+        match self.config.mode {
+            Mode::Stateless => {
+                // RFC 3078 §7.2: new key before every packet, A always set.
+                self.change_key();
+                key_changed = true;
+                flushed = true;
+            }
+            Mode::Stateful => {
+                // RFC 3078 §7.1: flag packet (count low octet 0xFF).
+                if self.count & 0xff == 0xff {
+                    self.change_key();
+                    key_changed = true;
+                    // pppd/Linux receivers change key on A; RFC receivers
+                    // change on the count. Setting A satisfies both.
+                    flushed = true;
+                }
+                if self.reset_pending {
+                    self.reset_pending = false;
+                    flushed = true;
+                    if !key_changed {
+                        match self.config.stateful_flush {
+                            StatefulFlush::KeyChange => {
+                                self.change_key();
+                                key_changed = true;
+                            }
+                            StatefulFlush::Reinitialise => self.rc4.rekey(self.keys.current()),
+                        }
+                    }
+                }
+                if self.first && self.config.stateful_flush == StatefulFlush::Reinitialise {
+                    // RFC 3078 §3.1: the first packet is flushed.
+                    flushed = true;
+                }
+            }
+        }
+        self.first = false;
+        let flags = FLAG_ENCRYPTED | if flushed { FLAG_FLUSHED } else { 0 };
+        let mut view = Packet::new_unchecked(&mut *packet);
+        view.set_header(flags, self.count);
+        let payload = view.payload_mut();
+        self.rc4.apply_keystream(payload);
+        self.stats.packets += 1;
+        self.stats.octets += payload.len() as u64;
+        if flushed {
+            self.stats.flushed_packets += 1;
+        }
+        Ok(Encrypted {
+            coherency_count: self.count,
+            flushed,
+            key_changed,
+        })
+    }
+}
+
+impl fmt::Debug for Encrypter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Encrypter")
+            .field("config", &self.config)
+            .field("coherency_count", &self.count)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The receiving half of an MPPE direction.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct Decrypter {
+    keys: KeySchedule,
+    rc4: Rc4,
+    #[zeroize(skip)]
+    config: Config,
+    /// Last count seen in sequence (the discard state follows the sender).
+    count: u16,
+    /// Count of the last packet decrypted: the key belongs to it.
+    key_count: u16,
+    discarding: bool,
+    #[zeroize(skip)]
+    stats: DecrypterStats,
+}
+
+impl Decrypter {
+    /// A receiver starting from `start` (the receive start key of this end).
+    pub fn new(start: &StartKey, config: Config) -> Result<Self, KeyError> {
+        let keys = KeySchedule::new(start, config.strength)?;
+        let rc4 = Rc4::new(keys.current());
+        Ok(Decrypter {
+            keys,
+            rc4,
+            config,
+            count: COHERENCY_MASK,
+            key_count: COHERENCY_MASK,
+            discarding: false,
+            stats: DecrypterStats::default(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &DecrypterStats {
+        &self.stats
+    }
+
+    /// The coherency count the current key belongs to (last accepted).
+    pub fn coherency_count(&self) -> u16 {
+        self.count
+    }
+
+    /// Stateful: true while dropping packets until a flushed one.
+    pub fn is_discarding(&self) -> bool {
+        self.discarding
+    }
+
+    fn change_keys(&mut self, times: u16) {
+        for _ in 0..times {
+            self.keys.change();
+        }
+        self.stats.key_changes += u64::from(times);
+    }
+
+    fn drop_with(&mut self, error: DecryptError) -> Result<Decrypted, DecryptError> {
+        let s = &mut self.stats;
+        match error {
+            DecryptError::Header(_) => s.dropped_bad_header += 1,
+            DecryptError::Duplicate { .. } => s.dropped_duplicate += 1,
+            DecryptError::Late { .. } => s.dropped_late += 1,
+            DecryptError::PacketLost { .. } => s.dropped_lost += 1,
+            DecryptError::AwaitingFlush { .. } => s.dropped_awaiting_flush += 1,
+            DecryptError::RekeyLimit { .. } => s.dropped_rekey_limit += 1,
+        }
+        Err(error)
+    }
+
+    /// Checks the header, brings the key in step and decrypts
+    /// `packet[HEADER_LEN..]` in place. On error nothing is decrypted and
+    /// the buffer is unchanged.
+    pub fn decrypt_in_place(&mut self, packet: &mut [u8]) -> Result<Decrypted, DecryptError> {
+        let header = match Packet::new_checked(&*packet).and_then(|p| Header::parse(&p)) {
+            Ok(h) => h,
+            Err(e) => return self.drop_with(DecryptError::Header(e)),
+        };
+        let count = header.coherency_count;
+        let d = distance(self.count, count);
+        let key_changes = match self.config.mode {
+            Mode::Stateless => match self.stateless_sync(count, d) {
+                Ok(n) => n,
+                Err(e) => return self.drop_with(e),
+            },
+            Mode::Stateful => match self.stateful_sync(header, d) {
+                Ok(n) => n,
+                Err(e) => return self.drop_with(e),
+            },
+        };
+        let payload = packet.get_mut(HEADER_LEN..).unwrap_or(&mut []);
+        self.rc4.apply_keystream(payload);
+        self.stats.packets += 1;
+        self.stats.octets += payload.len() as u64;
+        Ok(Decrypted {
+            coherency_count: count,
+            flushed: header.flushed,
+            key_changes,
+            len: payload.len(),
+        })
+    }
+
+    /// RFC 3078 §8.1: change the key once per count moved forward.
+    fn stateless_sync(&mut self, count: u16, d: u16) -> Result<u16, DecryptError> {
+        if d == 0 {
+            return Err(DecryptError::Duplicate {
+                coherency_count: count,
+            });
+        }
+        if d > HALF_SPACE {
+            return Err(DecryptError::Late {
+                coherency_count: count,
+                last: self.count,
+            });
+        }
+        let limit = self.config.max_rekeys_per_packet.clamp(1, COHERENCY_MASK);
+        if d > limit {
+            // Bounded catch-up: spend `limit` changes, keep the packet out.
+            self.change_keys(limit);
+            self.rc4.rekey(self.keys.current());
+            self.stats.lost_packets += u64::from(limit);
+            self.count = (self.count + limit) & COHERENCY_MASK;
+            self.key_count = self.count;
+            return Err(DecryptError::RekeyLimit { needed: d, limit });
+        }
+        self.change_keys(d);
+        self.rc4.rekey(self.keys.current());
+        self.stats.lost_packets += u64::from(d - 1);
+        self.count = count;
+        self.key_count = count;
+        Ok(d)
+    }
+
+    /// RFC 3078 §8.2: in-order packets, flag-packet key changes, loss →
+    /// discard until flushed.
+    fn stateful_sync(&mut self, header: Header, d: u16) -> Result<u16, DecryptError> {
+        let count = header.coherency_count;
+        if !self.discarding {
+            if d == 0 {
+                return Err(DecryptError::Duplicate {
+                    coherency_count: count,
+                });
+            }
+            if d > HALF_SPACE {
+                return Err(DecryptError::Late {
+                    coherency_count: count,
+                    last: self.count,
+                });
+            }
+            if d > 1 && !header.flushed {
+                // Our RC4 stream is now behind the sender's: nothing after
+                // this decrypts until the sender flushes.
+                self.discarding = true;
+                self.stats.lost_packets += u64::from(d - 1);
+                let expected = (self.count + 1) & COHERENCY_MASK;
+                self.count = count;
+                return Err(DecryptError::PacketLost {
+                    expected,
+                    received: count,
+                });
+            }
+            if d > 1 {
+                // A flushed packet right after a gap: it resynchronises by
+                // itself (pppd would drop it and wait for the next flush).
+                self.stats.lost_packets += u64::from(d - 1);
+                self.stats.resyncs += 1;
+            }
+        } else {
+            if !header.flushed {
+                if d != 0 && d <= HALF_SPACE {
+                    self.count = count;
+                }
+                return Err(DecryptError::AwaitingFlush {
+                    coherency_count: count,
+                });
+            }
+            if d == 0 {
+                return Err(DecryptError::Duplicate {
+                    coherency_count: count,
+                });
+            }
+            self.discarding = false;
+            self.stats.resyncs += 1;
+        }
+        // Flag packets strictly between the key's count and this one were
+        // missed: each was a key change at the sender. With base = last,
+        // they are the x in (last, last + d) with x % 256 == 255.
+        let last = u32::from(self.key_count);
+        let dk = match u32::from(distance(self.key_count, count)) {
+            0 => 4096,
+            n => n,
+        };
+        let missed = ((last + dk) / 256 - (last + 1) / 256) as u16;
+        let mut changes = missed;
+        let is_flag = count & 0xff == 0xff;
+        let change_here = match self.config.stateful_flush {
+            StatefulFlush::KeyChange => is_flag || header.flushed,
+            StatefulFlush::Reinitialise => is_flag,
+        };
+        if change_here {
+            changes += 1;
+        }
+        self.change_keys(changes);
+        if changes > 0 || header.flushed {
+            self.rc4.rekey(self.keys.current());
+        }
+        self.count = count;
+        self.key_count = count;
+        Ok(changes)
+    }
+}
+
+impl fmt::Debug for Decrypter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decrypter")
+            .field("config", &self.config)
+            .field("coherency_count", &self.count)
+            .field("discarding", &self.discarding)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
