@@ -611,6 +611,8 @@ mod tests {
         );
     }
 
+    type Outcome = Result<Option<Negotiated>, NotAgreed>;
+
     /// Runs both request/response exchanges between two policies as CCP
     /// would (bounded rounds), then both outcomes.
     fn negotiate(
@@ -648,7 +650,7 @@ mod tests {
         };
         use KeyStrength::*;
         use Mode::*;
-        let table: &[(&str, Policy, Policy, Result<Option<Negotiated>, NotAgreed>)] = &[
+        let table: &[(&str, Policy, Policy, Outcome)] = &[
             ("auto vs auto", auto(), auto(), both(k(Bits128, Stateless))),
             ("auto vs 40", auto(), pix40(), both(k(Bits40, Stateless))),
             ("128 vs auto", pix128(), auto(), both(k(Bits128, Stateless))),

@@ -684,3 +684,491 @@ impl fmt::Debug for Decrypter {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VECTORS: &str = include_str!("../tests/data/mppe_keys.toml");
+
+    fn start128() -> StartKey {
+        StartKey::from_bytes(*b"0123456789abcdef")
+    }
+
+    fn pair(config: Config) -> (Encrypter, Decrypter) {
+        (
+            Encrypter::new(&start128(), config).unwrap(),
+            Decrypter::new(&start128(), config).unwrap(),
+        )
+    }
+
+    /// A plaintext PPP payload for packet `n`: protocol 0x0021 + pattern.
+    fn plaintext(n: usize, len: usize) -> Vec<u8> {
+        let mut p = vec![0x00, 0x21];
+        p.extend((0..len).map(|i| (i * 7 + n * 13) as u8));
+        p
+    }
+
+    fn seal(enc: &mut Encrypter, plain: &[u8]) -> (Vec<u8>, Encrypted) {
+        let mut buf = vec![0u8; HEADER_LEN];
+        buf.extend_from_slice(plain);
+        let info = enc.encrypt_in_place(&mut buf).unwrap();
+        (buf, info)
+    }
+
+    fn open(dec: &mut Decrypter, packet: &[u8]) -> Result<(Vec<u8>, Decrypted), DecryptError> {
+        let mut buf = packet.to_vec();
+        let before = buf.clone();
+        match dec.decrypt_in_place(&mut buf) {
+            Ok(d) => {
+                assert_eq!(d.len, buf.len() - HEADER_LEN);
+                Ok((buf[HEADER_LEN..].to_vec(), d))
+            }
+            Err(e) => {
+                assert_eq!(buf, before, "buffer changed on error");
+                Err(e)
+            }
+        }
+    }
+
+    fn all_configs() -> Vec<Config> {
+        let mut v = Vec::new();
+        for strength in [
+            KeyStrength::Bits40,
+            KeyStrength::Bits56,
+            KeyStrength::Bits128,
+        ] {
+            for mode in [Mode::Stateful, Mode::Stateless] {
+                for flush in [StatefulFlush::KeyChange, StatefulFlush::Reinitialise] {
+                    let mut c = Config::new(strength, mode);
+                    c.stateful_flush = flush;
+                    v.push(c);
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn round_trips_every_strength_and_mode_across_the_count_wrap() {
+        for config in all_configs() {
+            let (mut enc, mut dec) = pair(config);
+            for n in 0..4200usize {
+                let plain = plaintext(n, n % 97);
+                let (packet, info) = seal(&mut enc, &plain);
+                assert_eq!(info.coherency_count, (n % 4096) as u16);
+                assert_ne!(&packet[HEADER_LEN..], &plain[..], "{config:?} {n}");
+                let (got, d) = open(&mut dec, &packet).unwrap();
+                assert_eq!(got, plain, "{config:?} packet {n}");
+                assert_eq!(d.coherency_count, info.coherency_count);
+                assert_eq!(d.flushed, info.flushed);
+            }
+            assert_eq!(dec.stats().packets, 4200);
+            assert_eq!(dec.stats().dropped(), 0);
+            assert_eq!(
+                enc.stats().key_changes,
+                dec.stats().key_changes,
+                "{config:?}"
+            );
+            let expected_changes = match config.mode {
+                Mode::Stateless => 4200,
+                // Flag packets 255, 511, …, 4095.
+                Mode::Stateful => 16,
+            };
+            assert_eq!(enc.stats().key_changes, expected_changes, "{config:?}");
+        }
+    }
+
+    fn vector(id: &str) -> toml::Value {
+        let doc: toml::Value = toml::from_str(VECTORS).unwrap();
+        doc["vector"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["id"].as_str() == Some(id))
+            .unwrap()
+            .clone()
+    }
+
+    fn hexs(v: &toml::Value) -> Vec<Vec<u8>> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| hex::decode(x.as_str().unwrap()).unwrap())
+            .collect()
+    }
+
+    /// Packet ciphertexts equal the RFC 3078 §7.3 samples: stateless packet
+    /// n uses the key changed n+1 times; stateful packets 0..=254 use the
+    /// initial key and packet 255 (the flag packet) the first changed key.
+    #[test]
+    fn packets_use_the_rfc_key_sequence() {
+        for (id, strength) in [
+            ("rfc3078-7.3-changes-40", KeyStrength::Bits40),
+            ("rfc3078-7.3-changes-56", KeyStrength::Bits56),
+            ("rfc3078-7.3-changes-128", KeyStrength::Bits128),
+        ] {
+            let v = vector(id);
+            let start =
+                StartKey::from_slice(&hex::decode(v["start_key"].as_str().unwrap()).unwrap())
+                    .unwrap();
+            let text = v["sample_plaintext"].as_str().unwrap().as_bytes();
+            let samples = hexs(&v["changed_rc4_samples"]);
+            let initial = hex::decode(v["initial_rc4_sample"].as_str().unwrap()).unwrap();
+
+            let mut enc = Encrypter::new(&start, Config::new(strength, Mode::Stateless)).unwrap();
+            for (n, sample) in samples.iter().enumerate() {
+                let (packet, info) = seal(&mut enc, text);
+                assert_eq!(info.coherency_count, n as u16);
+                assert!(info.flushed && info.key_changed);
+                assert_eq!(packet[0], 0x90);
+                assert_eq!(&packet[HEADER_LEN..], &sample[..], "{id} stateless {n}");
+            }
+
+            let mut enc = Encrypter::new(&start, Config::new(strength, Mode::Stateful)).unwrap();
+            let (first, info) = seal(&mut enc, text);
+            assert_eq!(&first[HEADER_LEN..], &initial[..], "{id} stateful 0");
+            assert!(!info.key_changed);
+            // pppd/Linux default: no A on the first stateful packet.
+            assert_eq!(first[..2], [0x10, 0x00]);
+            for n in 1..255 {
+                let (_, info) = seal(&mut enc, text);
+                assert_eq!(info.coherency_count, n);
+                assert!(!info.key_changed && !info.flushed, "{n}");
+            }
+            let (flag, info) = seal(&mut enc, text);
+            assert_eq!(info.coherency_count, 255);
+            assert!(info.key_changed && info.flushed);
+            assert_eq!(flag[..2], [0x90, 0xff]);
+            assert_eq!(&flag[HEADER_LEN..], &samples[0][..], "{id} flag packet");
+            let (after, info) = seal(&mut enc, text);
+            assert!(!info.key_changed);
+            assert_ne!(&after[HEADER_LEN..], &samples[0][..], "stream continues");
+        }
+    }
+
+    #[test]
+    fn rfc_flush_style_flushes_the_first_packet() {
+        let mut config = Config::new(KeyStrength::Bits128, Mode::Stateful);
+        config.stateful_flush = StatefulFlush::Reinitialise;
+        let (mut enc, mut dec) = pair(config);
+        let (p, info) = seal(&mut enc, &plaintext(0, 10));
+        assert!(info.flushed && !info.key_changed);
+        assert_eq!(p[0], 0x90);
+        assert_eq!(open(&mut dec, &p).unwrap().0, plaintext(0, 10));
+    }
+
+    #[test]
+    fn stateless_loss_reorder_duplicate() {
+        let (mut enc, mut dec) = pair(Config::new(KeyStrength::Bits128, Mode::Stateless));
+        let packets: Vec<_> = (0..10)
+            .map(|n| seal(&mut enc, &plaintext(n, 50)).0)
+            .collect();
+        assert_eq!(open(&mut dec, &packets[0]).unwrap().1.key_changes, 1);
+        // Packet 1 lost: packet 2 costs exactly one extra key change.
+        let (got, d) = open(&mut dec, &packets[2]).unwrap();
+        assert_eq!(got, plaintext(2, 50));
+        assert_eq!(d.key_changes, 2);
+        assert_eq!(dec.stats().lost_packets, 1);
+        // Packet 1 arrives late: dropped, state unchanged.
+        assert_eq!(
+            open(&mut dec, &packets[1]).unwrap_err(),
+            DecryptError::Late {
+                coherency_count: 1,
+                last: 2
+            }
+        );
+        // Duplicate of 2.
+        assert_eq!(
+            open(&mut dec, &packets[2]).unwrap_err(),
+            DecryptError::Duplicate { coherency_count: 2 }
+        );
+        // Reordered 4 before 3: 4 decrypts, 3 is late.
+        assert_eq!(open(&mut dec, &packets[4]).unwrap().0, plaintext(4, 50));
+        assert!(matches!(
+            open(&mut dec, &packets[3]),
+            Err(DecryptError::Late { .. })
+        ));
+        for (n, p) in packets.iter().enumerate().skip(5) {
+            assert_eq!(open(&mut dec, p).unwrap().0, plaintext(n, 50));
+        }
+        let s = dec.stats();
+        assert_eq!((s.dropped_late, s.dropped_duplicate, s.packets), (2, 1, 8));
+        assert!(!DecryptError::Late {
+            coherency_count: 0,
+            last: 0
+        }
+        .needs_reset_request());
+    }
+
+    #[test]
+    fn stateless_rekey_bound() {
+        let mut config = Config::new(KeyStrength::Bits40, Mode::Stateless);
+        config.max_rekeys_per_packet = 8;
+        let (mut enc, mut dec) = pair(config);
+        let packets: Vec<_> = (0..40)
+            .map(|n| seal(&mut enc, &plaintext(n, 20)).0)
+            .collect();
+        open(&mut dec, &packets[0]).unwrap();
+        // 20 lost: packet 21 needs 21 changes, more than 8.
+        assert_eq!(
+            open(&mut dec, &packets[21]).unwrap_err(),
+            DecryptError::RekeyLimit {
+                needed: 21,
+                limit: 8
+            }
+        );
+        assert_eq!(dec.stats().key_changes, 1 + 8);
+        // Catch-up over the following packets, each bounded.
+        assert_eq!(
+            open(&mut dec, &packets[22]).unwrap_err(),
+            DecryptError::RekeyLimit {
+                needed: 14,
+                limit: 8
+            }
+        );
+        let (got, d) = open(&mut dec, &packets[23]).unwrap();
+        assert_eq!(got, plaintext(23, 20));
+        assert_eq!(d.key_changes, 7);
+        for (n, p) in packets.iter().enumerate().skip(24) {
+            assert_eq!(open(&mut dec, p).unwrap().0, plaintext(n, 20));
+        }
+        assert_eq!(dec.stats().dropped_rekey_limit, 2);
+
+        // A forged count half the space ahead costs at most the bound.
+        let (mut enc, mut dec) = pair(Config::new(KeyStrength::Bits128, Mode::Stateless));
+        let (mut forged, _) = seal(&mut enc, &plaintext(0, 20));
+        // The decrypter starts at 4095: 2047 is 2048 ahead.
+        forged[0] = 0x97;
+        forged[1] = 0xff;
+        let before = dec.stats().key_changes;
+        assert_eq!(
+            open(&mut dec, &forged).unwrap_err(),
+            DecryptError::RekeyLimit {
+                needed: 2048,
+                limit: Config::DEFAULT_MAX_REKEYS
+            }
+        );
+        assert_eq!(
+            dec.stats().key_changes - before,
+            u64::from(Config::DEFAULT_MAX_REKEYS)
+        );
+        // One further than half the space is "late": no key change at all.
+        let late = (dec.coherency_count() + 2049) & 0xfff;
+        forged[0] = 0x90 | (late >> 8) as u8;
+        forged[1] = late as u8;
+        let before = dec.stats().key_changes;
+        assert!(matches!(
+            open(&mut dec, &forged),
+            Err(DecryptError::Late { .. })
+        ));
+        assert_eq!(dec.stats().key_changes, before);
+    }
+
+    fn stateful(flush: StatefulFlush) -> Config {
+        let mut c = Config::new(KeyStrength::Bits128, Mode::Stateful);
+        c.stateful_flush = flush;
+        c
+    }
+
+    /// Loses `lost` packets after `good` in-order ones, then checks the RFC
+    /// 3078 §8.2 sequence: loss → Reset-Request, discard until flushed,
+    /// resync on the flushed packet.
+    fn stateful_loss_case(flush: StatefulFlush, good: usize, lost: usize) {
+        let (mut enc, mut dec) = pair(stateful(flush));
+        for n in 0..good {
+            let (p, _) = seal(&mut enc, &plaintext(n, 30));
+            assert_eq!(open(&mut dec, &p).unwrap().0, plaintext(n, 30));
+        }
+        for n in good..good + lost {
+            seal(&mut enc, &plaintext(n, 30));
+        }
+        let mut n = good + lost;
+        let (p, info) = seal(&mut enc, &plaintext(n, 30));
+        if info.flushed {
+            // The first packet after the gap is a flag packet: flushed, so
+            // it resynchronises by itself (counting the missed flags).
+            assert_eq!(open(&mut dec, &p).unwrap().0, plaintext(n, 30));
+            for _ in 0..300 {
+                n += 1;
+                let (p, _) = seal(&mut enc, &plaintext(n, 30));
+                assert_eq!(open(&mut dec, &p).unwrap().0, plaintext(n, 30));
+            }
+            assert_eq!(dec.stats().resyncs, 1);
+            return;
+        }
+        let err = open(&mut dec, &p).unwrap_err();
+        assert_eq!(
+            err,
+            DecryptError::PacketLost {
+                expected: (good % 4096) as u16,
+                received: (n % 4096) as u16
+            },
+            "{flush:?} good {good} lost {lost}"
+        );
+        assert!(err.needs_reset_request());
+        assert!(dec.is_discarding());
+        // Packets before the Reset-Request reaches the sender: dropped.
+        for _ in 0..3 {
+            n += 1;
+            let (p, info) = seal(&mut enc, &plaintext(n, 30));
+            if info.flushed {
+                // A flag packet flushed by itself: resync happens there.
+                assert_eq!(open(&mut dec, &p).unwrap().0, plaintext(n, 30));
+                return;
+            }
+            let err = open(&mut dec, &p).unwrap_err();
+            assert!(matches!(err, DecryptError::AwaitingFlush { .. }), "{err:?}");
+            assert!(!err.needs_reset_request());
+        }
+        enc.reset_request();
+        enc.reset_request(); // a retransmitted Reset-Request acts once
+        for k in 0..300 {
+            n += 1;
+            let (p, info) = seal(&mut enc, &plaintext(n, 30));
+            assert_eq!(info.flushed, k == 0 || (n % 4096) & 0xff == 0xff);
+            let (got, _) = open(&mut dec, &p).unwrap();
+            assert_eq!(
+                got,
+                plaintext(n, 30),
+                "{flush:?} good {good} lost {lost} k {k}"
+            );
+        }
+        assert!(!dec.is_discarding());
+        assert_eq!(dec.stats().resyncs, 1);
+        assert_eq!(dec.stats().dropped_lost, 1);
+        assert_eq!(enc.stats().reset_requests, 2);
+    }
+
+    #[test]
+    fn stateful_loss_discard_and_flush_resync() {
+        for flush in [StatefulFlush::KeyChange, StatefulFlush::Reinitialise] {
+            for (good, lost) in [
+                (5, 1),
+                (5, 3),
+                (250, 10),  // the flag packet 255 is lost
+                (256, 1),   // last good is the flag packet
+                (256, 254), // …and the loss ends just before the next flag
+                (256, 255), // …or the next flag packet is the first after it
+                (300, 467), // loss ends on a flag packet
+                (100, 600), // two flag packets lost
+                (4090, 20), // across the 12-bit wrap
+                (10, 2000),
+            ] {
+                stateful_loss_case(flush, good, lost);
+            }
+        }
+    }
+
+    #[test]
+    fn stateful_flushed_packet_after_gap_resynchronises_at_once() {
+        let (mut enc, mut dec) = pair(stateful(StatefulFlush::KeyChange));
+        let (p, _) = seal(&mut enc, &plaintext(0, 9));
+        open(&mut dec, &p).unwrap();
+        seal(&mut enc, &plaintext(1, 9));
+        enc.reset_request();
+        let (p, info) = seal(&mut enc, &plaintext(2, 9));
+        assert!(info.flushed);
+        assert_eq!(open(&mut dec, &p).unwrap().0, plaintext(2, 9));
+        assert_eq!(dec.stats().lost_packets, 1);
+        assert_eq!(dec.stats().resyncs, 1);
+    }
+
+    #[test]
+    fn stateful_duplicate_and_late_change_nothing() {
+        let (mut enc, mut dec) = pair(stateful(StatefulFlush::KeyChange));
+        let packets: Vec<_> = (0..5)
+            .map(|n| seal(&mut enc, &plaintext(n, 40)).0)
+            .collect();
+        open(&mut dec, &packets[0]).unwrap();
+        open(&mut dec, &packets[1]).unwrap();
+        assert_eq!(
+            open(&mut dec, &packets[1]).unwrap_err(),
+            DecryptError::Duplicate { coherency_count: 1 }
+        );
+        assert_eq!(
+            open(&mut dec, &packets[0]).unwrap_err(),
+            DecryptError::Late {
+                coherency_count: 0,
+                last: 1
+            }
+        );
+        for (n, p) in packets.iter().enumerate().skip(2) {
+            assert_eq!(open(&mut dec, p).unwrap().0, plaintext(n, 40));
+        }
+        assert!(!dec.is_discarding());
+    }
+
+    #[test]
+    fn wrong_key_gives_other_bytes_and_no_panic() {
+        for config in all_configs() {
+            let mut enc = Encrypter::new(&start128(), config).unwrap();
+            let mut dec =
+                Decrypter::new(&StartKey::from_bytes(*b"fedcba9876543210"), config).unwrap();
+            for n in 0..20 {
+                let plain = plaintext(n, 64);
+                let (p, _) = seal(&mut enc, &plain);
+                let (got, _) = open(&mut dec, &p).unwrap();
+                assert_ne!(got, plain);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_packets_are_rejected_with_exact_errors() {
+        let (mut enc, mut dec) = pair(Config::new(KeyStrength::Bits128, Mode::Stateless));
+        assert_eq!(
+            open(&mut dec, &[0x90]).unwrap_err(),
+            DecryptError::Header(HeaderError::Truncated { len: 1, needed: 2 })
+        );
+        assert_eq!(
+            open(&mut dec, &[]).unwrap_err(),
+            DecryptError::Header(HeaderError::Truncated { len: 0, needed: 2 })
+        );
+        assert_eq!(
+            open(&mut dec, &[0xb0, 0x00, 1, 2]).unwrap_err(),
+            DecryptError::Header(HeaderError::Compressed { coherency_count: 0 })
+        );
+        assert_eq!(
+            open(&mut dec, &[0x80, 0x05, 1, 2]).unwrap_err(),
+            DecryptError::Header(HeaderError::NotEncrypted { coherency_count: 5 })
+        );
+        assert_eq!(dec.stats().dropped_bad_header, 4);
+        // A header-only packet is legal (RFC 3078 allows empty flushes).
+        assert_eq!(open(&mut dec, &[0x90, 0x00]).unwrap().1.len, 0);
+        // The encrypter needs room for header + protocol.
+        assert_eq!(
+            enc.encrypt_in_place(&mut [0u8; 2]).unwrap_err(),
+            EncryptError::Truncated { len: 2, needed: 3 }
+        );
+        assert_eq!(enc.stats().packets, 0);
+        // Error texts are non-empty and allocation-free to produce.
+        assert!(!DecryptError::RekeyLimit {
+            needed: 3,
+            limit: 2
+        }
+        .to_string()
+        .is_empty());
+    }
+
+    #[test]
+    fn short_start_key_is_refused_for_128_bit() {
+        let lm = StartKey::from_slice(&[1; 8]).unwrap();
+        assert_eq!(
+            Encrypter::new(&lm, Config::new(KeyStrength::Bits128, Mode::Stateless)).unwrap_err(),
+            KeyError::TooShortForStrength { len: 8, needed: 16 }
+        );
+        assert!(Decrypter::new(&lm, Config::new(KeyStrength::Bits40, Mode::Stateful)).is_ok());
+    }
+
+    #[test]
+    fn debug_prints_no_key_material() {
+        let (enc, dec) = pair(Config::new(KeyStrength::Bits128, Mode::Stateless));
+        let text = format!("{enc:?} {dec:?}");
+        assert!(text.contains("Encrypter") && text.contains("Decrypter"));
+        assert!(
+            !text.contains("Rc4") && !text.contains("KeySchedule"),
+            "{text}"
+        );
+    }
+}
