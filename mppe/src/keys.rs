@@ -344,11 +344,21 @@ impl KeySchedule {
     /// GetNewKeyFromSHA(start, current)`, `new = RC4(interim, interim)`,
     /// reduced. The previous key is overwritten.
     pub fn change(&mut self) {
+        let mut scratch = Rc4::new(&[0]);
+        self.change_using(&mut scratch);
+    }
+
+    /// [`KeySchedule::change`] with a caller's RC4 state as the scratch
+    /// for the `RC4(interim, interim)` step, saving a 1 KiB temporary and
+    /// its wipe per change. `scratch` is left keyed with the interim key:
+    /// the caller re-keys it (the data path re-keys with the new session
+    /// key right after).
+    pub fn change_using(&mut self, scratch: &mut Rc4) {
         let len = self.strength.key_len();
         let mut interim = [0u8; 16];
         get_new_key_from_sha(&self.start, &self.current, len, &mut interim);
-        let mut rc4 = Rc4::new(&interim[..len]);
-        rc4.apply_keystream(&mut interim[..len]);
+        scratch.rekey(&interim[..len]);
+        scratch.apply_keystream(&mut interim[..len]);
         self.current = interim;
         interim.zeroize();
         self.strength.reduce(&mut self.current);

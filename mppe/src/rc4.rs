@@ -1,37 +1,58 @@
 //! RC4, implemented here so that its state can be zeroized.
 //!
-//! MPPE (RFC 3078 §5) encrypts with RC4. The RustCrypto `rc4` crate does not
-//! wipe its permutation table on drop, and the table plus the two indices is
-//! enough to decrypt the rest of the stream, so the cipher lives here with
-//! [`ZeroizeOnDrop`]. The tests check it against RFC 6229's keystream vectors
+//! MPPE (RFC 3078 §5) encrypts with RC4. The RustCrypto `rc4` crate wipes
+//! its state only with its optional `zeroize` feature, fixes the key length
+//! in the type, and cannot be re-keyed in place, which MPPE does on every
+//! key change; it was also about half as fast as this implementation in the
+//! bench. So the cipher lives here, with [`ZeroizeOnDrop`] and an in-place
+//! [`Rc4::rekey`]. The tests check it against RFC 6229's keystream vectors
 //! and against the `rc4` crate with random keys.
 //!
-//! Speed: the permutation is a `[u8; 256]` indexed through `u8` values, so
-//! every index is provably in bounds and the compiler emits no checks; the
-//! indices live in locals for the whole buffer and are written back once.
+//! Speed: the permutation is held as `[u32; 256]` (as OpenSSL's x86-64 RC4
+//! does: whole-register loads and stores, no partial-register merges), every
+//! index is masked to 0..=255 so the compiler proves it in bounds and emits
+//! no checks, the indices live in locals for the whole buffer, and eight
+//! keystream octets are gathered into a `u64` and XORed into the data with
+//! one load and one store. Measured on the project machine this was about
+//! twice as fast as the byte-wise textbook loop (see `benches/mppe.rs`).
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// The RC4 stream cipher state (permutation `S` and indices `i`, `j`).
 ///
-/// Zeroized on drop. `Debug` is deliberately not implemented: the state is
-/// as secret as the key.
+/// Zeroized on drop; [`Rc4::rekey`] overwrites all of it. `Debug` is
+/// deliberately not implemented: the state is as secret as the key.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Rc4 {
-    s: [u8; 256],
-    i: u8,
-    j: u8,
+    /// The permutation; every entry is < 256.
+    s: [u32; 256],
+    /// Index `i`, always < 256.
+    i: usize,
+    /// Index `j`, always < 256.
+    j: usize,
 }
+
+/// The identity permutation the key schedule starts from.
+const IDENTITY: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut n = 0;
+    while n < 256 {
+        table[n] = n as u32;
+        n += 1;
+    }
+    table
+};
 
 impl Rc4 {
     /// Runs the RC4 key schedule for `key`.
     ///
     /// RC4 accepts keys of 1 to 256 octets; MPPE uses 8 (40/56-bit) or 16
-    /// (128-bit). An empty key is treated as a single zero octet so that the
-    /// function cannot fail or divide by zero; no MPPE path passes one.
+    /// (128-bit); longer keys are cut to 256 octets. An empty key is treated
+    /// as a single zero octet so that the function cannot fail; no MPPE
+    /// path passes one.
     pub fn new(key: &[u8]) -> Self {
         let mut rc4 = Rc4 {
-            s: [0; 256],
+            s: IDENTITY,
             i: 0,
             j: 0,
         };
@@ -43,26 +64,28 @@ impl Rc4 {
     /// overwritten, so nothing of the previous key survives).
     pub fn rekey(&mut self, key: &[u8]) {
         const ZERO_KEY: [u8; 1] = [0];
-        let key = if key.is_empty() { &ZERO_KEY[..] } else { key };
-        let mut n: u8 = 0;
-        for slot in self.s.iter_mut() {
-            *slot = n;
-            n = n.wrapping_add(1);
-        }
+        let key = match key.len() {
+            0 => &ZERO_KEY[..],
+            1..=256 => key,
+            _ => key.get(..256).unwrap_or(&ZERO_KEY[..]),
+        };
+        self.s = IDENTITY;
         let s = &mut self.s;
-        let mut j: u8 = 0;
-        let mut k = 0usize;
-        for i in 0..=255u8 {
-            let si = s[usize::from(i)];
-            // `k` wraps over the key; `get` keeps this check-free of panics.
-            let kb = key.get(k).copied().unwrap_or(0);
-            k += 1;
-            if k == key.len() {
-                k = 0;
+        let mut j = 0usize;
+        let mut i = 0usize;
+        // The key repeats over the 256 steps; walking it in whole passes
+        // keeps the loop free of modulo and bounds checks.
+        while i < 256 {
+            for &k in key {
+                if i >= 256 {
+                    break;
+                }
+                let si = s[i & 0xff];
+                j = (j + si as usize + usize::from(k)) & 0xff;
+                s[i & 0xff] = s[j];
+                s[j] = si;
+                i += 1;
             }
-            j = j.wrapping_add(si).wrapping_add(kb);
-            s[usize::from(i)] = s[usize::from(j)];
-            s[usize::from(j)] = si;
         }
         self.i = 0;
         self.j = 0;
@@ -73,31 +96,33 @@ impl Rc4 {
     #[inline]
     pub fn apply_keystream(&mut self, data: &mut [u8]) {
         let s = &mut self.s;
-        let mut i = self.i;
-        let mut j = self.j;
-        // Four octets per iteration: lets the compiler overlap the loads of
-        // one step with the stores of the previous one. The dependency chain
-        // through `j` stays serial, as RC4 requires.
-        let mut chunks = data.chunks_exact_mut(4);
+        let mut i = self.i & 0xff;
+        let mut j = self.j & 0xff;
+        let mut chunks = data.chunks_exact_mut(8);
         for chunk in &mut chunks {
-            for b in chunk.iter_mut() {
-                i = i.wrapping_add(1);
-                let si = s[usize::from(i)];
-                j = j.wrapping_add(si);
-                let sj = s[usize::from(j)];
-                s[usize::from(i)] = sj;
-                s[usize::from(j)] = si;
-                *b ^= s[usize::from(si.wrapping_add(sj))];
+            let mut keystream = 0u64;
+            for shift in [0u32, 8, 16, 24, 32, 40, 48, 56] {
+                i = (i + 1) & 0xff;
+                let si = s[i];
+                j = (j + si as usize) & 0xff;
+                let sj = s[j];
+                s[i] = sj;
+                s[j] = si;
+                keystream |= u64::from(s[((si + sj) & 0xff) as usize]) << shift;
             }
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let out = u64::from_le_bytes(word) ^ keystream;
+            chunk.copy_from_slice(&out.to_le_bytes());
         }
         for b in chunks.into_remainder() {
-            i = i.wrapping_add(1);
-            let si = s[usize::from(i)];
-            j = j.wrapping_add(si);
-            let sj = s[usize::from(j)];
-            s[usize::from(i)] = sj;
-            s[usize::from(j)] = si;
-            *b ^= s[usize::from(si.wrapping_add(sj))];
+            i = (i + 1) & 0xff;
+            let si = s[i];
+            j = (j + si as usize) & 0xff;
+            let sj = s[j];
+            s[i] = sj;
+            s[j] = si;
+            *b ^= s[((si + sj) & 0xff) as usize] as u8;
         }
         self.i = i;
         self.j = j;
@@ -244,6 +269,13 @@ mod tests {
         assert_eq!(x, y);
         a.zeroize();
         assert!(a.s.iter().all(|&b| b == 0));
+        // Keys longer than 256 octets are cut, not a panic.
+        let long = [7u8; 300];
+        let mut l1 = [0u8; 16];
+        let mut l2 = [0u8; 16];
+        Rc4::new(&long).apply_keystream(&mut l1);
+        Rc4::new(&long[..256]).apply_keystream(&mut l2);
+        assert_eq!(l1, l2);
         assert_eq!((a.i, a.j), (0, 0));
         // An empty key does not panic and behaves like the key [0].
         let mut e = [0u8; 16];

@@ -377,7 +377,7 @@ impl Encrypter {
     }
 
     fn change_key(&mut self) {
-        self.keys.change();
+        self.keys.change_using(&mut self.rc4);
         self.rc4.rekey(self.keys.current());
         self.stats.key_changes += 1;
     }
@@ -513,8 +513,9 @@ impl Decrypter {
     }
 
     fn change_keys(&mut self, times: u16) {
+        // The caller re-keys `rc4` with the resulting session key.
         for _ in 0..times {
-            self.keys.change();
+            self.keys.change_using(&mut self.rc4);
         }
         self.stats.key_changes += u64::from(times);
     }
