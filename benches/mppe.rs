@@ -183,17 +183,31 @@ fn summary() {
         });
         let mut crate_rc4 = rc4::Rc4::<rc4::consts::U16>::new(&KEY.into());
         let mut raw_buf = vec![0x5au8; size];
-        let crate_ns = time_per_call(budget, || crate_rc4.apply_keystream(black_box(&mut raw_buf)));
+        let crate_ns = time_per_call(budget, || {
+            crate_rc4.apply_keystream(black_box(&mut raw_buf))
+        });
         let mut ours = Rc4::new(&KEY);
         let raw_ns = time_per_call(budget, || ours.apply_keystream(black_box(&mut raw_buf)));
         println!("-- {size} B");
         if let Some(ns) = openssl_ns {
-            println!("   OpenSSL RC4 (EVP legacy)     {:8.1} ns  {:8.1} MB/s", ns, mbps(size, ns));
+            println!(
+                "   OpenSSL RC4 (EVP legacy)     {:8.1} ns  {:8.1} MB/s",
+                ns,
+                mbps(size, ns)
+            );
         } else {
             println!("   OpenSSL RC4: legacy provider not loadable, no baseline");
         }
-        println!("   rc4 crate keystream          {:8.1} ns  {:8.1} MB/s", crate_ns, mbps(size, crate_ns));
-        println!("   our RC4 keystream            {:8.1} ns  {:8.1} MB/s", raw_ns, mbps(size, raw_ns));
+        println!(
+            "   rc4 crate keystream          {:8.1} ns  {:8.1} MB/s",
+            crate_ns,
+            mbps(size, crate_ns)
+        );
+        println!(
+            "   our RC4 keystream            {:8.1} ns  {:8.1} MB/s",
+            raw_ns,
+            mbps(size, raw_ns)
+        );
         for strength in [KeyStrength::Bits40, KeyStrength::Bits128] {
             let mut per_mode = [0f64; 2];
             for (k, mode) in [Mode::Stateful, Mode::Stateless].into_iter().enumerate() {

@@ -88,7 +88,9 @@ pub struct Config {
     /// Meaning of the A bit in stateful mode.
     pub stateful_flush: StatefulFlush,
     /// Stateless receive: most key changes one packet may cause (clamped
-    /// to 1..=4095). Default 256.
+    /// to 2..=4095). Default 256. A packet further ahead is dropped after
+    /// this many changes, so a receiver behind by `d` catches up with a
+    /// sender in about `d / (bound - 1)` packets.
     pub max_rekeys_per_packet: u16,
 }
 
@@ -578,7 +580,7 @@ impl Decrypter {
                 last: self.count,
             });
         }
-        let limit = self.config.max_rekeys_per_packet.clamp(1, COHERENCY_MASK);
+        let limit = self.config.max_rekeys_per_packet.clamp(2, COHERENCY_MASK);
         if d > limit {
             // Bounded catch-up: spend `limit` changes, keep the packet out.
             self.change_keys(limit);
