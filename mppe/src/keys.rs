@@ -22,7 +22,7 @@
 //!      decrypted by the AAA layer): [`StartKey::from_slice`].
 //! 2. **Initial session key** ([`KeySchedule::new`]):
 //!    `GetNewKeyFromSHA(start, start)`, then reduced to the strength
-//!    (RFC 3079 §3.1 "the initial key skips the RC4 step").
+//!    (RFC 3079 §2, §3.1–§3.3): the RC4 step of a key change is skipped.
 //! 3. **Key change** ([`KeySchedule::change`], RFC 3078 §7.3):
 //!    `interim = GetNewKeyFromSHA(start, current)`, `new = RC4(interim,
 //!    interim)`, then reduced. The next change starts from the reduced key.
@@ -321,7 +321,7 @@ pub struct KeySchedule {
 }
 
 impl KeySchedule {
-    /// Derives the initial session key (RFC 3079 §2.4/§3.4:
+    /// Derives the initial session key (RFC 3079 §2, §3.1–§3.3:
     /// `GetNewKeyFromSHA(start, start)`, reduced, no RC4 step).
     pub fn new(start: &StartKey, strength: KeyStrength) -> Result<Self, KeyError> {
         let needed = strength.key_len();

@@ -1,6 +1,6 @@
 //! RC4, implemented here so that its state can be zeroized.
 //!
-//! MPPE (RFC 3078 §5) encrypts with RC4. The RustCrypto `rc4` crate wipes
+//! MPPE (RFC 3078) encrypts with RC4. The RustCrypto `rc4` crate wipes
 //! its state only with its optional `zeroize` feature, fixes the key length
 //! in the type, and cannot be re-keyed in place, which MPPE does on every
 //! key change; it was also about half as fast as this implementation in the
@@ -72,20 +72,24 @@ impl Rc4 {
         self.s = IDENTITY;
         let s = &mut self.s;
         let mut j = 0usize;
-        let mut i = 0usize;
-        // The key repeats over the 256 steps; walking it in whole passes
-        // keeps the loop free of modulo and bounds checks.
-        while i < 256 {
-            for &k in key {
-                if i >= 256 {
-                    break;
-                }
-                let si = s[i & 0xff];
-                j = (j + si as usize + usize::from(k)) & 0xff;
-                s[i & 0xff] = s[j];
-                s[j] = si;
-                i += 1;
+        let mut k = 0usize;
+        let mut si = s[0];
+        for i in 0..256usize {
+            let kb = key.get(k).copied().unwrap_or(0);
+            k += 1;
+            if k == key.len() {
+                k = 0;
             }
+            j = (j + si as usize + usize::from(kb)) & 0xff;
+            let sj = s[j];
+            // Load S[i+1] before the swap's stores so the next step does
+            // not wait for them (this made the schedule markedly faster);
+            // if the swap wrote S[i+1] (j == i+1), the new value is `si`.
+            let next = (i + 1) & 0xff;
+            let next_si = s[next];
+            s[i] = sj;
+            s[j] = si;
+            si = if next == j { si } else { next_si };
         }
         self.i = 0;
         self.j = 0;

@@ -10,7 +10,7 @@
 //!
 //! ## Key changes
 //!
-//! - **Stateless** (CCP "H" bit, RFC 3078 §7.2/§8.1; what Windows, pppd and
+//! - **Stateless** (CCP "H" bit, RFC 3078 §7/§8.1; what Windows, pppd and
 //!   the PIX negotiate in practice): the key changes before *every* packet,
 //!   and the A bit is set on every packet. Both ends start at coherency
 //!   count 4095, so packet 0 is encrypted with the key changed once. A
@@ -21,7 +21,7 @@
 //!   [`DecryptError::RekeyLimit`], the key still advances by the bound (so
 //!   a real burst loss is caught up over a few packets, never by spending
 //!   4095 changes on one), and the event is counted.
-//! - **Stateful** (RFC 3078 §7.1/§8.2): the key changes on each "flag"
+//! - **Stateful** (RFC 3078 §7/§8.2): the key changes on each "flag"
 //!   packet, whose coherency count's low octet is 0xFF (every 256 packets).
 //!   A receiver that sees a count jump enters the discard state and asks the
 //!   caller to send a CCP Reset-Request ([`DecryptError::PacketLost`]); it
@@ -57,7 +57,7 @@ pub enum Mode {
 
 /// What the A ("flushed") bit means in stateful mode.
 ///
-/// RFC 3078 §3.1/§7.1 say the sender re-initialises its RC4 state with the
+/// RFC 3078 (§3.1, §8.2) says the sender re-initialises its RC4 state with the
 /// *current* session key when it flushes (after a CCP Reset-Request, and on
 /// the first packet), and changes the key only on flag packets.
 /// pppd + the Linux kernel (`ppp_mppe`, which interoperate with Windows) do
@@ -400,13 +400,14 @@ impl Encrypter {
         let mut key_changed = false;
         match self.config.mode {
             Mode::Stateless => {
-                // RFC 3078 §7.2: new key before every packet, A always set.
+                // RFC 3078 §8.1 (stateless): new key before every packet, A
+                // always set.
                 self.change_key();
                 key_changed = true;
                 flushed = true;
             }
             Mode::Stateful => {
-                // RFC 3078 §7.1: flag packet (count low octet 0xFF).
+                // RFC 3078 §7: flag packet (count low octet 0xFF).
                 if self.count & 0xff == 0xff {
                     self.change_key();
                     key_changed = true;
