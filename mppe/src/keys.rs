@@ -213,6 +213,28 @@ pub struct StartKeys {
     pub receive: StartKey,
 }
 
+impl StartKeys {
+    /// Keys a RADIUS server handed to the NAS (the PNS/server end) in
+    /// RFC 2548 MS-MPPE-Send-Key / MS-MPPE-Recv-Key, already decrypted by
+    /// the AAA layer (8 or 16 octets each). "Send" is the NAS's send
+    /// direction (= the client's receive key). 40/56-bit use the first 8
+    /// octets (RFC 2548 implementation note: the NAS truncates).
+    pub fn from_radius(ms_mppe_send_key: &[u8], ms_mppe_recv_key: &[u8]) -> Result<Self, KeyError> {
+        Ok(StartKeys {
+            send: StartKey::from_slice(ms_mppe_send_key)?,
+            receive: StartKey::from_slice(ms_mppe_recv_key)?,
+        })
+    }
+
+    /// The same key both ways, as MS-CHAPv1 derives it.
+    pub fn symmetric(key: StartKey) -> Self {
+        StartKeys {
+            send: key.clone(),
+            receive: key,
+        }
+    }
+}
+
 /// RFC 3079 §3.4 `GetMasterKey(PasswordHashHash, NTResponse)`.
 pub fn master_key(password_hash_hash: &[u8; 16], nt_response: &[u8; 24]) -> MasterKey {
     let mut sha = Sha1::new();
@@ -611,6 +633,60 @@ mod tests {
         let radius = StartKey::from_slice(&h(v, "server_send_start_key")).unwrap();
         let s = KeySchedule::new(&radius, KeyStrength::Bits128).unwrap();
         assert_eq!(s.current(), &h(v, "server_send_session_key")[..]);
+    }
+
+    #[test]
+    fn radius_rfc2548_keys_give_the_rfc3079_session_keys() {
+        let radius: toml::Value =
+            toml::from_str(include_str!("../tests/data/radius_ms_mppe.toml")).unwrap();
+        let find = |id: &str| {
+            radius["vector"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|v| v["id"].as_str() == Some(id))
+                .unwrap()
+                .clone()
+        };
+        let send = h(&find("rfc2548-ms-mppe-send-key"), "key");
+        let recv = h(&find("rfc2548-ms-mppe-recv-key"), "key");
+        let keys = StartKeys::from_radius(&send, &recv).unwrap();
+        for v in vectors("mppe_v2") {
+            let strength = strength_of(&v);
+            let s = KeySchedule::new(&keys.send, strength).unwrap();
+            let r = KeySchedule::new(&keys.receive, strength).unwrap();
+            assert_eq!(s.current(), &h(&v, "server_send_session_key")[..]);
+            assert_eq!(r.current(), &h(&v, "server_recv_session_key")[..]);
+        }
+        // MS-CHAP-MPPE-Keys: NT-Key is PasswordHashHash (what
+        // Get_Start_Key consumes), LM-Key the 8-octet LM start key.
+        let chap = find("rfc2548-ms-chap-mppe-keys");
+        let v1 = &vectors("mppe_v1_nt")[0];
+        assert_eq!(h(&chap, "nt_key"), h(v1, "password_hash_hash"));
+        let hh: [u8; 16] = arr(&h(&chap, "nt_key"));
+        let challenge: [u8; 8] = arr(&h(v1, "challenge"));
+        let nt_start = mschapv1_start_key(&challenge, &hh);
+        assert_eq!(
+            KeySchedule::new(&nt_start, KeyStrength::Bits128)
+                .unwrap()
+                .current(),
+            &h(v1, "current_session_key")[..]
+        );
+        let lm = StartKey::from_slice(&h(&chap, "lm_key")).unwrap();
+        for v in vectors("mppe_v1_lm") {
+            let lm_hash: [u8; 16] = arr(&h(&v, "lm_password_hash"));
+            assert_eq!(lm.as_bytes(), mschapv1_lm_start_key(&lm_hash).as_bytes());
+            assert_eq!(
+                KeySchedule::new(&lm, strength_of(&v)).unwrap().current(),
+                &h(&v, "session_key")[..]
+            );
+        }
+        let both = StartKeys::symmetric(nt_start);
+        assert_eq!(both.send.as_bytes(), both.receive.as_bytes());
+        assert_eq!(
+            StartKeys::from_radius(&send, &[0; 3]).unwrap_err(),
+            KeyError::BadLength { len: 3 }
+        );
     }
 
     #[test]

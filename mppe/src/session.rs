@@ -39,7 +39,8 @@ use core::fmt;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::keys::{KeyError, KeySchedule, KeyStrength, StartKey};
+use crate::keys::{KeyError, KeySchedule, KeyStrength, StartKey, StartKeys};
+use crate::policy::Negotiated;
 use crate::rc4::Rc4;
 use crate::wire::{
     Header, HeaderError, Packet, COHERENCY_MASK, FLAG_ENCRYPTED, FLAG_FLUSHED, HEADER_LEN,
@@ -689,6 +690,26 @@ impl fmt::Debug for Decrypter {
     }
 }
 
+/// Both directions of one end of an MPPE link, as ppp-core holds them once
+/// CCP is Opened.
+#[derive(Debug)]
+pub struct Mppe {
+    /// Encrypts what this end sends.
+    pub encrypter: Encrypter,
+    /// Decrypts what this end receives.
+    pub decrypter: Decrypter,
+}
+
+impl Mppe {
+    /// Both halves from this end's start keys and CCP's result.
+    pub fn new(keys: &StartKeys, negotiated: &Negotiated) -> Result<Self, KeyError> {
+        Ok(Mppe {
+            encrypter: Encrypter::new(&keys.send, negotiated.send)?,
+            decrypter: Decrypter::new(&keys.receive, negotiated.receive)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1163,6 +1184,31 @@ mod tests {
             KeyError::TooShortForStrength { len: 8, needed: 16 }
         );
         assert!(Decrypter::new(&lm, Config::new(KeyStrength::Bits40, Mode::Stateful)).is_ok());
+    }
+
+    #[test]
+    fn both_ends_from_mschapv2_keys_and_ccp_outcome() {
+        use crate::keys::{mschapv2_start_keys, Side};
+        use crate::policy::{PixEncryption, Policy, SupportedBits};
+        let hh = [0x41u8; 16];
+        let nt = [0x82u8; 24];
+        let policy = Policy::pix(PixEncryption::Auto, true);
+        let bits = SupportedBits(SupportedBits::STATELESS | SupportedBits::BITS_128);
+        let negotiated = policy.outcome(Some(bits), Some(bits)).unwrap().unwrap();
+        let mut server =
+            Mppe::new(&mschapv2_start_keys(&hh, &nt, Side::Server), &negotiated).unwrap();
+        let mut client =
+            Mppe::new(&mschapv2_start_keys(&hh, &nt, Side::Client), &negotiated).unwrap();
+        for n in 0..300 {
+            let (p, _) = seal(&mut server.encrypter, &plaintext(n, 33));
+            assert_eq!(open(&mut client.decrypter, &p).unwrap().0, plaintext(n, 33));
+            let (p, _) = seal(&mut client.encrypter, &plaintext(n, 44));
+            assert_eq!(open(&mut server.decrypter, &p).unwrap().0, plaintext(n, 44));
+        }
+        // The two directions use different keys.
+        let (a, _) = seal(&mut server.encrypter, &plaintext(0, 16));
+        let (b, _) = seal(&mut client.encrypter, &plaintext(0, 16));
+        assert_ne!(a, b);
     }
 
     #[test]
