@@ -32,7 +32,7 @@
 use core::fmt;
 
 use crate::keys::KeyStrength;
-use crate::session::{Config, Mode};
+use crate::session::{Config, Mode, StatefulFlush};
 
 /// CCP option type of MPPE/MPPC (RFC 3078 §2).
 pub const OPTION_TYPE: u8 = 18;
@@ -292,6 +292,11 @@ pub struct Policy {
     pub required: bool,
     /// Stateless/stateful preference.
     pub mode: ModePreference,
+    /// Meaning of the A bit if stateful mode is agreed (both ends must
+    /// match; see [`StatefulFlush`]).
+    pub stateful_flush: StatefulFlush,
+    /// Stateless receive bound, copied into [`Config::max_rekeys_per_packet`].
+    pub max_rekeys_per_packet: u16,
 }
 
 /// Answer to the peer's MPPE option in its Configure-Request.
@@ -358,6 +363,8 @@ impl Policy {
             strengths: Strengths::NONE,
             required: false,
             mode: ModePreference::StatelessOnly,
+            stateful_flush: StatefulFlush::KeyChange,
+            max_rekeys_per_packet: Config::DEFAULT_MAX_REKEYS,
         }
     }
 
@@ -377,6 +384,8 @@ impl Policy {
             strengths,
             required,
             mode: ModePreference::StatelessOnly,
+            stateful_flush: StatefulFlush::KeyChange,
+            max_rekeys_per_packet: Config::DEFAULT_MAX_REKEYS,
         }
     }
 
@@ -456,7 +465,10 @@ impl Policy {
         if bits.0 & SupportedBits::MPPC != 0 || !self.mode.accepts(bits.stateless()) {
             return Err(NotAgreed::InvalidBits { bits });
         }
-        Ok(Config::new(strength, bits.mode()))
+        let mut config = Config::new(strength, bits.mode());
+        config.stateful_flush = self.stateful_flush;
+        config.max_rekeys_per_packet = self.max_rekeys_per_packet;
+        Ok(config)
     }
 
     /// The final mode when CCP reaches Opened: `ours_acked` is our
@@ -509,15 +521,15 @@ mod tests {
     fn all_stateful_ok() -> Policy {
         Policy {
             strengths: Strengths::ALL,
-            required: false,
             mode: ModePreference::PreferStateless,
+            ..Policy::disabled()
         }
     }
     fn stateful_only() -> Policy {
         Policy {
             strengths: Strengths::ALL,
-            required: false,
             mode: ModePreference::StatefulOnly,
+            ..Policy::disabled()
         }
     }
 
@@ -685,7 +697,7 @@ mod tests {
                 Policy {
                     strengths: Strengths::only(Bits56),
                     required: true,
-                    mode: ModePreference::StatelessOnly,
+                    ..Policy::disabled()
                 },
                 all_stateful_ok(),
                 both(k(Bits56, Stateless)),
