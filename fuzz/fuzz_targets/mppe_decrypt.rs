@@ -94,10 +94,7 @@ fuzz_target!(|data: &[u8]| {
     // the first cycle near the start (then the sender's packets reach it
     // within 257 packets and match).
     let count = dec.coherency_count();
-    if mode == Mode::Stateless
-        && dec.stats().key_changes < 4096
-        && (count == 4095 || count < 256)
-    {
+    if mode == Mode::Stateless && dec.stats().key_changes < 4096 && (count == 4095 || count < 256) {
         let plain = [0x00u8, 0x21, 0x45, 0x00, 0x00, 0x14];
         let mut recovered = false;
         for _ in 0..300 {
