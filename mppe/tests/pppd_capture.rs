@@ -8,13 +8,15 @@
 //! pcapng reader, takes the challenge and response from the CHAP frames,
 //! derives both directions' keys with this crate and decrypts every MPPE
 //! packet: the plaintexts must be IP datagrams with valid checksums,
-//! including ICMP echo requests and replies.
+//! including ICMP echo requests and replies. Re-encrypting the plaintexts
+//! with this crate's encrypters must reproduce the captured packets byte
+//! for byte.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use md4::{Digest, Md4};
 use mppe::keys::{asymmetric_start_key, master_key, Side};
-use mppe::{Config, Decrypter, KeyStrength, Mode, HEADER_LEN};
+use mppe::{Config, Decrypter, Encrypter, KeyStrength, Mode, HEADER_LEN};
 use sha1::Sha1;
 
 const PCAP: &[u8] = include_bytes!("data/pppd-mschapv2-mppe128-session.pcap");
@@ -183,6 +185,12 @@ fn pppd_session_decrypts_with_our_keys() {
     let client_send = asymmetric_start_key(&master, Side::Client, true);
     let mut to_server = Decrypter::new(&client_send, config).unwrap();
 
+    // Our encrypters, fed the plaintexts, must put the very same bytes on
+    // the wire as the Linux kernel did (header flags, counts, ciphertext).
+    let mut server_tx = Encrypter::new(&server_send, config).unwrap();
+    let mut client_tx = Encrypter::new(&client_send, config).unwrap();
+    let mut reproduced = 0;
+
     let mut ip_packets = 0;
     let mut echo_requests = 0;
     let mut echo_replies = 0;
@@ -198,6 +206,20 @@ fn pppd_session_decrypts_with_our_keys() {
             .expect("MPPE packet accepted");
         assert!(d.flushed, "stateless packets carry A");
         let plain = &buf[HEADER_LEN..];
+        let tx = if frame.src == SERVER_IP {
+            &mut server_tx
+        } else {
+            &mut client_tx
+        };
+        let mut again = vec![0u8; HEADER_LEN];
+        again.extend_from_slice(plain);
+        tx.encrypt_in_place(&mut again).unwrap();
+        assert_eq!(
+            &again[..],
+            frame.info,
+            "re-encryption differs from the kernel's"
+        );
+        reproduced += 1;
         // pppd encrypts the uncompressed 2-octet protocol field.
         let protocol = u16::from_be_bytes([plain[0], plain[1]]);
         let ip = &plain[2..];
@@ -228,6 +250,7 @@ fn pppd_session_decrypts_with_our_keys() {
     }
     eprintln!("decrypted {ip_packets} packets: {echo_requests} echo requests, {echo_replies} echo replies");
     assert!(ip_packets >= 6, "{ip_packets} packets");
+    assert_eq!(reproduced, ip_packets);
     assert!(echo_requests >= 3, "{echo_requests} echo requests");
     assert!(echo_replies >= 3, "{echo_replies} echo replies");
     assert_eq!(
