@@ -36,6 +36,8 @@
 extern crate std;
 
 pub mod auth;
+#[cfg(feature = "mppe")]
+pub mod ccp;
 pub mod fsm;
 pub mod ipcp;
 pub mod lcp;
