@@ -41,6 +41,7 @@ pub mod ccp;
 pub mod fsm;
 pub mod ipcp;
 pub mod lcp;
+pub mod link;
 pub mod time;
 pub mod wire;
 
