@@ -137,12 +137,16 @@ pub struct Credentials {
 
 impl Credentials {
     /// Credentials from a user name and a cleartext password.
-    pub fn password(username: &[u8], password: &[u8]) -> Result<Self, auth::credentials::CredentialError> {
+    pub fn password(
+        username: &[u8],
+        password: &[u8],
+    ) -> Result<Self, auth::credentials::CredentialError> {
         let mut name = Name::new();
-        name.extend_from_slice(username)
-            .map_err(|_| auth::credentials::CredentialError::BadNameLength {
+        name.extend_from_slice(username).map_err(|_| {
+            auth::credentials::CredentialError::BadNameLength {
                 length: username.len(),
-            })?;
+            }
+        })?;
         Ok(Credentials {
             username: name,
             secret: Secret::password(password)?,
@@ -496,7 +500,10 @@ impl fmt::Display for Error {
             Error::Dead => f.write_str("link is dead"),
             Error::Frame(e) => write!(f, "bad PPP frame: {e}"),
             Error::Control { protocol, error } => {
-                write!(f, "control packet of protocol {protocol:#06x} dropped: {error}")
+                write!(
+                    f,
+                    "control packet of protocol {protocol:#06x} dropped: {error}"
+                )
             }
             Error::WrongPhase { protocol } => {
                 write!(f, "protocol {protocol:#06x} not accepted in this phase")
@@ -551,7 +558,10 @@ impl fmt::Display for SendError {
             SendError::NotReady => f.write_str("link not ready for IP"),
             SendError::TooLong { len, max } => write!(f, "packet of {len} octets over {max}"),
             SendError::BufferTooSmall { needed, available } => {
-                write!(f, "buffer too small: {needed} needed, {available} available")
+                write!(
+                    f,
+                    "buffer too small: {needed} needed, {available} available"
+                )
             }
             SendError::Empty => f.write_str("empty packet"),
         }
@@ -649,6 +659,7 @@ pub struct Link {
     ccp_settled: bool,
     data_ready: bool,
     ip_received: bool,
+    encryption_refused_hint: bool,
     pending_close: Option<EndReason>,
     end_reason: Option<EndReason>,
     finished: bool,
@@ -719,6 +730,7 @@ impl Link {
             ccp_settled: false,
             data_ready: false,
             ip_received: false,
+            encryption_refused_hint: false,
             pending_close: None,
             end_reason: None,
             finished: false,
@@ -847,6 +859,8 @@ impl Link {
         self.address_known = address.is_some();
         if address.is_none() && self.address_requested {
             self.terminate(now, EndReason::NoAddress);
+        } else {
+            self.maybe_start_ipcp(now);
         }
         self.drive(now);
     }
@@ -871,7 +885,11 @@ impl Link {
     /// Handles one received PPP frame; an IPv4 packet is delivered in
     /// place (decrypted when MPPE is active). Authentication Responses are
     /// surfaced as [`LinkEvent::AuthRequest`] (external AAA).
-    pub fn handle_frame(&mut self, now: Instant, frame: &mut [u8]) -> Result<Option<Delivered>, Error> {
+    pub fn handle_frame(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+    ) -> Result<Option<Delivered>, Error> {
         self.handle_frame_inner(now, frame, None)
     }
 
@@ -925,7 +943,10 @@ impl Link {
                 let info = frame.get(info_range).unwrap_or(&[]);
                 self.lcp.handle_input(now, info).map_err(|error| {
                     self.counters.dropped_control += 1;
-                    Error::Control { protocol: proto, error }
+                    Error::Control {
+                        protocol: proto,
+                        error,
+                    }
                 })?;
                 Ok(None)
             }
@@ -962,7 +983,10 @@ impl Link {
                 let info = frame.get(info_range).unwrap_or(&[]);
                 self.ipcp.handle_packet(now, info).map_err(|error| {
                     self.counters.dropped_control += 1;
-                    Error::Control { protocol: proto, error }
+                    Error::Control {
+                        protocol: proto,
+                        error,
+                    }
                 })?;
                 Ok(None)
             }
@@ -975,7 +999,10 @@ impl Link {
                 let info = frame.get(info_range).unwrap_or(&[]);
                 self.ccp.handle_packet(now, info).map_err(|error| {
                     self.counters.dropped_control += 1;
-                    Error::Control { protocol: proto, error }
+                    Error::Control {
+                        protocol: proto,
+                        error,
+                    }
                 })?;
                 let resets = self.ccp.handler_mut().take_reset_requests();
                 if resets > 0 {
@@ -1056,7 +1083,9 @@ impl Link {
             }
         };
         let inner_start = header_len + mppe::HEADER_LEN;
-        let plain = frame.get(inner_start..inner_start + decrypted.len).unwrap_or(&[]);
+        let plain = frame
+            .get(inner_start..inner_start + decrypted.len)
+            .unwrap_or(&[]);
         // The inner protocol field may be compressed (RFC 3078 §3: the
         // PPP protocol field is part of what is encrypted; RFC 1661 §6.5).
         let (inner, inner_len) = match plain {
@@ -1093,7 +1122,10 @@ impl Link {
         // (the Failure before the Terminate-Request).
         if self.pending_close.is_none() {
             if let Some(len) = self.lcp.poll_transmit_frame(buf) {
-                return Some(Transmit { len, protocol: protocol::LCP });
+                return Some(Transmit {
+                    len,
+                    protocol: protocol::LCP,
+                });
             }
         }
         let send = self.lcp.negotiated().send;
@@ -1120,15 +1152,24 @@ impl Link {
         if let Some(reason) = self.pending_close.take() {
             self.close_lcp(now, reason);
             if let Some(len) = self.lcp.poll_transmit_frame(buf) {
-                return Some(Transmit { len, protocol: protocol::LCP });
+                return Some(Transmit {
+                    len,
+                    protocol: protocol::LCP,
+                });
             }
         }
         if let Some(len) = self.ipcp.poll_transmit_frame(send, buf) {
-            return Some(Transmit { len, protocol: protocol::IPCP });
+            return Some(Transmit {
+                len,
+                protocol: protocol::IPCP,
+            });
         }
         #[cfg(feature = "mppe")]
         if let Some(len) = self.ccp.poll_transmit_frame(send, buf) {
-            return Some(Transmit { len, protocol: protocol::CCP });
+            return Some(Transmit {
+                len,
+                protocol: protocol::CCP,
+            });
         }
         None
     }
@@ -1198,12 +1239,13 @@ impl Link {
         if len > peer_mru {
             return Err(SendError::TooLong { len, max: peer_mru });
         }
-        let frame_start = frame::prepend_header(protocol::IPV4, send, buf, start).map_err(|_| {
-            SendError::BufferTooSmall {
-                needed: HEADROOM,
-                available: start,
-            }
-        })?;
+        let frame_start =
+            frame::prepend_header(protocol::IPV4, send, buf, start).map_err(|_| {
+                SendError::BufferTooSmall {
+                    needed: HEADROOM,
+                    available: start,
+                }
+            })?;
         Ok(self.count_sent(frame_start..buf.len()))
     }
 
@@ -1367,6 +1409,7 @@ impl Link {
             LcpEvent::Down => {
                 // Renegotiation or termination: everything above LCP
                 // starts over (RFC 1661 §3.2).
+                self.encryption_refused_hint = self.peer_refused_our_plaintext();
                 self.ncps_down(now);
                 self.authenticator = None;
                 self.peer = None;
@@ -1381,7 +1424,7 @@ impl Link {
             }
             LcpEvent::Finished(reason) => {
                 let mut reason = EndReason::from(reason);
-                if reason == EndReason::PeerTerminated && self.peer_refused_our_plaintext() {
+                if reason == EndReason::PeerTerminated && self.encryption_refused_hint {
                     reason = EndReason::EncryptionRefused;
                 }
                 self.end(reason);
@@ -1660,7 +1703,8 @@ impl Link {
     fn update_data_ready(&mut self) {
         #[cfg(feature = "mppe")]
         let ccp_ok = self.mppe.is_some()
-            || (!self.policy.required && (self.ccp_settled || !self.ccp.handler().policy().enabled()));
+            || (!self.policy.required
+                && (self.ccp_settled || !self.ccp.handler().policy().enabled()));
         #[cfg(not(feature = "mppe"))]
         let ccp_ok = true;
         let ready = !self.finished
