@@ -75,8 +75,8 @@ use core::ops::Range;
 use heapless::Deque;
 
 use crate::auth::{
-    self, AuthRequest, Authenticator, AuthenticatorConfig, FailureReason, Method, MppeKeyMaterial,
-    Name, Peer, PeerConfig, Secret, SetupError, Verdict, Verifier,
+    self, AuthRequest, Authenticator, AuthenticatorConfig, FailureReason, Method, Name, Peer,
+    PeerConfig, Secret, SetupError, Verdict, Verifier,
 };
 #[cfg(feature = "mppe")]
 use crate::ccp::{CcpOptions, RESET_REQUEST};
@@ -85,6 +85,7 @@ use crate::ipcp::{IpcpConfig, IpcpNegotiated, IpcpOptions, Role as IpcpRole};
 use crate::lcp::{self, Lcp, LcpConfig, LcpEvent, Message};
 use crate::time::Instant;
 use crate::wire::frame::{self, protocol, Frame};
+#[cfg(feature = "mppe")]
 use crate::wire::packet::Code;
 use crate::wire::Error as WireError;
 
@@ -1491,7 +1492,7 @@ impl Link {
             let peer_challenge = Some(self.entropy.challenge);
             match Peer::new(
                 method,
-                self.config_peer.clone(),
+                self.config_peer,
                 now,
                 &creds.username,
                 creds.secret.clone(),
@@ -1722,10 +1723,10 @@ impl Link {
 
 /// MPPE start keys from the authentication's key material (RFC 3079).
 #[cfg(feature = "mppe")]
-fn start_keys(material: &MppeKeyMaterial, role: Role) -> mppe::StartKeys {
+fn start_keys(material: &auth::MppeKeyMaterial, role: Role) -> mppe::StartKeys {
     use mppe::keys::{mschapv1_start_key, mschapv2_start_keys, Side};
     match material {
-        MppeKeyMaterial::MsChapV2 {
+        auth::MppeKeyMaterial::MsChapV2 {
             password_hash_hash,
             nt_response,
         } => {
@@ -1737,12 +1738,12 @@ fn start_keys(material: &MppeKeyMaterial, role: Role) -> mppe::StartKeys {
         }
         // RFC 3079 §2.4 NT-based key for every strength (what pppd and
         // Linux do for 40/56-bit too).
-        MppeKeyMaterial::MsChapV1 {
+        auth::MppeKeyMaterial::MsChapV1 {
             password_hash_hash,
             challenge,
             ..
         } => mppe::StartKeys::symmetric(mschapv1_start_key(challenge, password_hash_hash)),
-        MppeKeyMaterial::External { send_key, recv_key } => mppe::StartKeys {
+        auth::MppeKeyMaterial::External { send_key, recv_key } => mppe::StartKeys {
             send: mppe::StartKey::from_bytes(*send_key),
             receive: mppe::StartKey::from_bytes(*recv_key),
         },

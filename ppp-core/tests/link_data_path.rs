@@ -1,6 +1,9 @@
 //! The link's data path and input checking: MPPE resynchronisation,
 //! Protocol-Reject, malformed frames, sending before the link is ready.
 
+#![cfg(feature = "mppe")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
+
 mod link_support;
 
 use link_support::*;

@@ -1,6 +1,9 @@
 //! Client and server links over an in-memory wire: LCP → authentication →
 //! IPCP + CCP, then IP packets both ways.
 
+#![cfg(feature = "mppe")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
+
 mod link_support;
 
 use std::net::Ipv4Addr;

@@ -1,6 +1,6 @@
 //! An in-memory wire with a fake clock between a server and a client
 //! [`Link`], shared by the `link_*` tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::Ipv4Addr;
 
