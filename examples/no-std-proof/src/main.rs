@@ -83,7 +83,8 @@ fn run() -> i32 {
     // keys.
     let key = StartKey::from_bytes(black_box([0x5a; 16]));
     let config = mppe::session::Config::new(KeyStrength::Bits128, Mode::Stateless);
-    if let (Ok(mut enc), Ok(mut dec)) = (Encrypter::new(&key, config), Decrypter::new(&key, config)) {
+    if let (Ok(mut enc), Ok(mut dec)) = (Encrypter::new(&key, config), Decrypter::new(&key, config))
+    {
         let mut packet = [0u8; 16];
         packet[2..].copy_from_slice(b"\x00\x21ip-packet...");
         let plain = packet;
