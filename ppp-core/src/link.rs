@@ -40,6 +40,58 @@
 //! }
 //! ```
 //!
+//! # Example: a server and a client in one process
+//!
+//! ```
+//! use core::net::Ipv4Addr;
+//! use ppp_core::auth::{CredentialStore, DomainRule};
+//! use ppp_core::ipcp::AddressPool;
+//! use ppp_core::link::{Credentials, Entropy, Link, LinkConfig, LinkEvent};
+//! use ppp_core::time::Instant;
+//!
+//! // The PIX's `vpdn username cisco password cisco` and
+//! // `ip local pool pptp-pool 172.16.1.1-172.16.1.50`.
+//! let mut users: CredentialStore<4> = CredentialStore::new(DomainRule::default());
+//! users.insert_password(b"cisco", b"cisco").unwrap();
+//! let mut pool: AddressPool<1> =
+//!     AddressPool::new(Ipv4Addr::new(172, 16, 1, 1), Ipv4Addr::new(172, 16, 1, 50)).unwrap();
+//!
+//! // Randomness comes from the host (here fixed for the example).
+//! let server_config = LinkConfig::server(Ipv4Addr::new(99, 99, 99, 2), [None, None]);
+//! let mut server = Link::new(server_config, Entropy { magic: 0x1234, challenge: [7; 16] });
+//! let client_config = LinkConfig::client(Credentials::password(b"cisco", b"cisco").unwrap());
+//! let mut client = Link::new(client_config, Entropy { magic: 0x5678, challenge: [9; 16] });
+//!
+//! let now = Instant::ZERO;
+//! server.open(now);
+//! client.open(now);
+//! let mut buf = [0u8; 1600];
+//! while !(server.is_data_ready() && client.is_data_ready()) {
+//!     // In a real host these frames travel in GRE packets.
+//!     while let Some(t) = server.poll_transmit(now, &mut buf) {
+//!         let _ = client.handle_frame(now, &mut buf[..t.len]);
+//!     }
+//!     while let Some(t) = client.poll_transmit(now, &mut buf) {
+//!         let _ = server.handle_frame_with(now, &mut buf[..t.len], &users);
+//!     }
+//!     while let Some(event) = server.poll_event() {
+//!         if event == LinkEvent::AddressNeeded {
+//!             server.assign_peer_address(now, pool.allocate().ok());
+//!         }
+//!     }
+//!     while client.poll_event().is_some() {}
+//! }
+//! assert_eq!(client.ipcp_negotiated().local_address, Some(Ipv4Addr::new(172, 16, 1, 1)));
+//! # #[cfg(feature = "mppe")]
+//! assert!(client.mppe_info().is_some(), "MPPE-128 stateless by default");
+//!
+//! // An IP packet from the client's tun device to the server's.
+//! let ip = [0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 172, 16, 1, 1, 99, 99, 99, 2];
+//! let n = client.send_ip(now, &ip, &mut buf).unwrap();
+//! let delivered = server.handle_frame(now, &mut buf[..n]).unwrap().unwrap();
+//! assert_eq!(&buf[delivered.range()], &ip);
+//! ```
+//!
 //! Local authentication: [`Link::handle_frame_with`] decides with a
 //! [`Verifier`] such as a [`crate::auth::CredentialStore`] at once; with
 //! plain [`Link::handle_frame`] the server emits [`LinkEvent::AuthRequest`]
@@ -661,6 +713,7 @@ pub struct Link {
     data_ready: bool,
     ip_received: bool,
     encryption_refused_hint: bool,
+    lower_is_down: bool,
     pending_close: Option<EndReason>,
     end_reason: Option<EndReason>,
     finished: bool,
@@ -732,6 +785,7 @@ impl Link {
             data_ready: false,
             ip_received: false,
             encryption_refused_hint: false,
+            lower_is_down: false,
             pending_close: None,
             end_reason: None,
             finished: false,
@@ -841,6 +895,7 @@ impl Link {
             return;
         }
         self.end_reason.get_or_insert(EndReason::LowerLayerDown);
+        self.lower_is_down = true;
         self.lcp.down(now);
         self.drive(now);
         if !self.finished {
@@ -1118,6 +1173,17 @@ impl Link {
     }
 
     fn next_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if self.lower_is_down {
+            return None;
+        }
+        if self.finished {
+            // After the end only LCP's last word (a Terminate-Ack) goes.
+            let len = self.lcp.poll_transmit_frame(buf)?;
+            return Some(Transmit {
+                len,
+                protocol: protocol::LCP,
+            });
+        }
         // LCP first, so its final Ack precedes the first Challenge; but a
         // pending close waits for the authentication verdict to go out
         // (the Failure before the Terminate-Request).
@@ -1416,6 +1482,11 @@ impl Link {
                 self.peer = None;
                 self.authenticator_done = false;
                 self.peer_done = false;
+                #[cfg(feature = "mppe")]
+                {
+                    // Keys belong to one authentication.
+                    self.keys = None;
+                }
                 let terminating = matches!(self.lcp.state(), State::Closing | State::Stopping);
                 self.set_phase(if terminating || self.end_reason.is_some() {
                     Phase::Terminate
