@@ -11,7 +11,9 @@ use std::net::Ipv4Addr;
 use libfuzzer_sys::fuzz_target;
 use mppe::{PixEncryption, Policy, SupportedBits};
 use ppp_core::ccp::CcpOptions;
-use ppp_core::fsm::{Config, Fsm, OptionHandler, Options, ResponseBuilder, Verdict, MAX_PACKET_LEN};
+use ppp_core::fsm::{
+    Config, Fsm, OptionHandler, Options, ResponseBuilder, Verdict, MAX_PACKET_LEN,
+};
 use ppp_core::ipcp::{IpcpConfig, IpcpOptions, Role};
 use ppp_core::time::{Duration, Instant};
 use ppp_core::wire::packet::{validate_options, OptionIter, Packet};
@@ -32,7 +34,9 @@ fn check_response(request: &[u8], rb: &ResponseBuilder) {
 }
 
 fn handlers(data: &[u8]) {
-    let Ok(options) = Options::new(data) else { return };
+    let Ok(options) = Options::new(data) else {
+        return;
+    };
     // IPCP server with an assigned address and one DNS server.
     let mut server = IpcpOptions::new(
         Role::Server,
@@ -113,15 +117,24 @@ fn drive<H: OptionHandler>(mut m: Fsm<H>, data: &[u8]) {
 
 fuzz_target!(|data: &[u8]| {
     handlers(data);
-    let mut ipcp = IpcpOptions::new(Role::Server, IpcpConfig::server(Ipv4Addr::new(10, 0, 0, 1), [None; 2]));
+    let mut ipcp = IpcpOptions::new(
+        Role::Server,
+        IpcpConfig::server(Ipv4Addr::new(10, 0, 0, 1), [None; 2]),
+    );
     ipcp.set_peer_address(Some(ASSIGNED));
     drive(Fsm::new(ipcp, Config::default()), data);
     drive(
-        Fsm::new(IpcpOptions::new(Role::Client, IpcpConfig::client()), Config::default()),
+        Fsm::new(
+            IpcpOptions::new(Role::Client, IpcpConfig::client()),
+            Config::default(),
+        ),
         data,
     );
     drive(
-        Fsm::new(CcpOptions::new(Policy::pix(PixEncryption::Auto, false)), Config::default()),
+        Fsm::new(
+            CcpOptions::new(Policy::pix(PixEncryption::Auto, false)),
+            Config::default(),
+        ),
         data,
     );
 });

@@ -25,7 +25,13 @@ struct Side {
 
 impl Side {
     fn new(link: Link, external: bool) -> Side {
-        Side { link, frames_in: 0, down: false, external, pending: None }
+        Side {
+            link,
+            frames_in: 0,
+            down: false,
+            external,
+            pending: None,
+        }
     }
 
     fn take(&mut self, now: Instant, frame: &mut [u8], store: &CredentialStore<2>) {
@@ -87,7 +93,9 @@ impl Side {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&flags, mut data)) = data.split_first() else { return };
+    let Some((&flags, mut data)) = data.split_first() else {
+        return;
+    };
     let mut store = CredentialStore::<2>::new(DomainRule::default());
     store.insert_password(b"user", b"secret").unwrap();
     let mut server_cfg = LinkConfig::server(Ipv4Addr::new(10, 0, 0, 1), [None; 2]);
@@ -100,11 +108,23 @@ fuzz_target!(|data: &[u8]| {
     let password: &[u8] = if flags & 4 != 0 { b"wrong" } else { b"secret" };
     let client_cfg = LinkConfig::client(Credentials::password(b"user", password).unwrap());
     let mut server = Side::new(
-        Link::new(server_cfg, Entropy { magic: 1, challenge: [3; 16] }),
+        Link::new(
+            server_cfg,
+            Entropy {
+                magic: 1,
+                challenge: [3; 16],
+            },
+        ),
         flags & 8 != 0,
     );
     let mut client = Side::new(
-        Link::new(client_cfg, Entropy { magic: 2, challenge: [4; 16] }),
+        Link::new(
+            client_cfg,
+            Entropy {
+                magic: 2,
+                challenge: [4; 16],
+            },
+        ),
         false,
     );
     let pool_empty = flags & 16 != 0;

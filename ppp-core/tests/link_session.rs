@@ -368,3 +368,54 @@ fn external_aaa_reject_ends_with_691() {
     assert_eq!(pair.server_down().unwrap().windows_error(), Some(691));
     assert_eq!(pair.client_down().unwrap().windows_error(), Some(691));
 }
+
+/// The PIX preset's answers, at link level, to the Windows client's IPCP
+/// and CCP requests of the origin document's trace 1 (complete frames
+/// only): CCP MPPE+Stac rejected (no `mppe` line), IPCP 0.0.0.0 Nak'd
+/// with the pool address, the pool address Acked.
+#[test]
+fn pix_preset_answers_the_windows_trace_requests() {
+    let text = include_str!("data/seed_frames.toml");
+    let doc: toml::Table = text.parse().unwrap();
+    let vectors = doc["vector"].as_array().unwrap();
+    let hex = |s: &str| -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let mut server = ppp_core::link::LinkConfig::pix_server(Ipv4Addr::new(99, 99, 99, 2), None);
+    server.lcp = server.lcp.with_auth_required(&[Method::MsChapV1]);
+    let mut client = client_config(PASSWORD);
+    client.mppe = ppp_core::link::MppePolicy::disabled();
+    let mut pair = Pair::new(server, client);
+    pair.establish();
+    let now = pair.now;
+    let mut checked = 0;
+    for id in ["trace1-ppp-12", "trace1-ppp-23", "trace1-ppp-25"] {
+        let v = vectors
+            .iter()
+            .find(|v| v["id"].as_str() == Some(id))
+            .unwrap();
+        let mut frame = hex(v["hex"].as_str().unwrap());
+        let expected = hex(v["observed_pix_reply"].as_str().unwrap());
+        let _ = pair.server.handle_frame_with(now, &mut frame, &pair.store);
+        let mut replies = Vec::new();
+        let mut buf = [0u8; 1600];
+        while let Some(t) = pair.server.poll_transmit(now, &mut buf) {
+            replies.push(buf[..t.len].to_vec());
+        }
+        // Our frames may omit ff03 (ACFC agreed); compare protocol and
+        // packet.
+        let body = |f: &[u8]| -> Vec<u8> {
+            let f = f.strip_prefix(&[0xff, 0x03][..]).unwrap_or(f);
+            f.to_vec()
+        };
+        assert!(
+            replies.iter().any(|r| body(r) == body(&expected)),
+            "{id}: expected {expected:02x?} among {replies:02x?}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 3);
+}
