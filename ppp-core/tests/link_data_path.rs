@@ -330,3 +330,41 @@ fn component_sizes() {
     println!("Mppe {}", size_of::<mppe::session::Mppe>());
     println!("StartKeys {}", size_of::<mppe::StartKeys>());
 }
+
+#[test]
+fn protocol_reject_of_ipcp_ends_the_link() {
+    let mut pair = Pair::new(server_config(), client_config(PASSWORD));
+    pair.establish();
+    let now = pair.now;
+    // The client's LCP Protocol-Rejects IPCP (as a peer without IPv4
+    // would): the server has nothing left to carry.
+    let mut f = vec![
+        0xff, 0x03, 0xc0, 0x21, 8, 0x42, 0, 10, 0x80, 0x21, 1, 1, 0, 4,
+    ];
+    pair.server.handle_frame(now, &mut f).unwrap();
+    pair.run_until_down();
+    assert_eq!(
+        pair.server_down(),
+        Some(ppp_core::link::EndReason::IpcpFailed)
+    );
+    assert!(pair
+        .server_events
+        .iter()
+        .any(|e| *e == LinkEvent::ProtocolRejected(0x8021)));
+}
+
+#[test]
+fn lower_layer_down_ends_at_once_and_sends_nothing() {
+    let mut pair = Pair::new(server_config(), client_config(PASSWORD));
+    pair.establish();
+    let now = pair.now;
+    pair.server.lower_down(now);
+    let mut buf = [0u8; 1600];
+    assert!(pair.server.poll_transmit(now, &mut buf).is_none());
+    let events: Vec<_> = std::iter::from_fn(|| pair.server.poll_event()).collect();
+    assert_eq!(
+        events.last(),
+        Some(&LinkEvent::Down(ppp_core::link::EndReason::LowerLayerDown))
+    );
+    assert_eq!(pair.server.poll_timeout(), None);
+}
