@@ -603,6 +603,9 @@ pub enum SendError {
     },
     /// An empty IP packet.
     Empty,
+    /// MPPE refused the packet.
+    #[cfg(feature = "mppe")]
+    Encrypt(mppe::EncryptError),
 }
 
 impl fmt::Display for SendError {
@@ -617,6 +620,8 @@ impl fmt::Display for SendError {
                 )
             }
             SendError::Empty => f.write_str("empty packet"),
+            #[cfg(feature = "mppe")]
+            SendError::Encrypt(e) => write!(f, "MPPE: {e}"),
         }
     }
 }
@@ -1293,9 +1298,9 @@ impl Link {
             let mppe_start = start - 2 - mppe::HEADER_LEN;
             buf[start - 2..start].copy_from_slice(&protocol::IPV4.to_be_bytes());
             let packet = &mut buf[mppe_start..];
-            if m.encrypter.encrypt_in_place(packet).is_err() {
-                return Err(SendError::Empty);
-            }
+            m.encrypter
+                .encrypt_in_place(packet)
+                .map_err(SendError::Encrypt)?;
             let frame_start = frame::prepend_header(protocol::COMPRESSED, send, buf, mppe_start)
                 .map_err(|_| SendError::BufferTooSmall {
                     needed: HEADROOM,
