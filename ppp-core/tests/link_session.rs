@@ -419,3 +419,55 @@ fn pix_preset_answers_the_windows_trace_requests() {
     }
     assert_eq!(checked, 3);
 }
+
+#[test]
+fn server_falls_back_down_its_list_when_the_client_naks() {
+    let mut server = server_config();
+    server.lcp = server
+        .lcp
+        .with_auth_required(&[Method::MsChapV2, Method::MsChapV1, Method::Pap]);
+    let mut client = client_config(PASSWORD);
+    client.lcp = client.lcp.with_auth_allowed(&[Method::Pap]);
+    let mut pair = Pair::new(server, client);
+    pair.establish();
+    assert!(pair.server_events.iter().any(|e| matches!(
+        e,
+        LinkEvent::Authenticated {
+            method: Method::Pap,
+            ..
+        }
+    )));
+    exchange_both_ways(&mut pair, false);
+}
+
+#[test]
+fn lcp_renegotiation_reauthenticates_and_traffic_resumes() {
+    let mut pair = Pair::new(server_config(), client_config(PASSWORD));
+    pair.establish();
+    let now = pair.now;
+    // The client restarts LCP (a new Configure-Request while Opened).
+    let mut f = vec![
+        0xff, 0x03, 0xc0, 0x21, 1, 0x77, 0, 10, 5, 6, 0x55, 0x66, 0x77, 0x88,
+    ];
+    pair.server.handle_frame(now, &mut f).unwrap();
+    assert_eq!(pair.server.phase(), Phase::Establish);
+    assert!(!pair.server.is_data_ready());
+    let mut out = [0u8; 1600];
+    assert_eq!(
+        pair.server.send_ip(now, &ip_packet(40, 0), &mut out),
+        Err(ppp_core::link::SendError::NotReady)
+    );
+    // The client's side restarts too when it sees the server's new
+    // Configure-Request; both come back up with fresh keys.
+    assert!(
+        pair.run_until(Duration::from_secs(60), |p| p.server.is_data_ready()
+            && p.client.is_data_ready())
+    );
+    let authenticated = pair
+        .server_events
+        .iter()
+        .filter(|e| matches!(e, LinkEvent::Authenticated { .. }))
+        .count();
+    assert_eq!(authenticated, 2);
+    exchange_both_ways(&mut pair, true);
+}
