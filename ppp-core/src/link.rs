@@ -858,6 +858,18 @@ impl Link {
         })
     }
 
+    /// The largest IPv4 packet [`Link::send_ip`] takes now: the peer's MRU
+    /// (RFC 1661 §6.1), less MPPE's 4 octets (header and inner protocol)
+    /// while MPPE is active. Use it as the tunnel interface's MTU.
+    pub fn max_ip_len(&self) -> usize {
+        let mru = usize::from(self.lcp.negotiated().peer_mru);
+        #[cfg(feature = "mppe")]
+        if self.mppe.is_some() {
+            return mru.saturating_sub(mppe::HEADER_LEN + 2);
+        }
+        mru
+    }
+
     /// The counters.
     pub fn counters(&self) -> &Counters {
         &self.counters
@@ -1289,8 +1301,9 @@ impl Link {
         let send = self.lcp.negotiated().send;
         let peer_mru = usize::from(self.lcp.negotiated().peer_mru);
         #[cfg(feature = "mppe")]
+        let max = self.max_ip_len();
+        #[cfg(feature = "mppe")]
         if let Some(m) = self.mppe.as_mut() {
-            let max = peer_mru.saturating_sub(mppe::HEADER_LEN + 2);
             if len > max {
                 return Err(SendError::TooLong { len, max });
             }

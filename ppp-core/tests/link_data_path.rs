@@ -210,6 +210,7 @@ fn nothing_is_sent_or_taken_before_the_link_is_ready_or_after_it_ends() {
     );
     pair.establish();
     // Too long for the peer's MRU (1500 minus MPPE's 4 octets).
+    assert_eq!(pair.server.max_ip_len(), 1496);
     let mut big = vec![0u8; 2000];
     assert_eq!(
         pair.server.send_ip(now, &ip_packet(1497, 0), &mut big),
