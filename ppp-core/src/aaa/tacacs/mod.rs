@@ -1,0 +1,1 @@
+//! TACACS+ client (RFC 8907).
