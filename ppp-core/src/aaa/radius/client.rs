@@ -685,3 +685,406 @@ impl<const SERVERS: usize, const PENDING: usize> RadiusClient<SERVERS, PENDING> 
         self.events.pop_front()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
+    use super::super::attributes as attr;
+    use super::super::ms;
+    use super::*;
+    use crate::aaa::bridge::Note;
+    use crate::auth::{crypto, AuthResponse, Method, MppeKeyMaterial};
+    use crate::wire::auth::MsChapV2Response;
+
+    const SECRET: &[u8] = b"primary-secret";
+    const SECRET2: &[u8] = b"secondary-secret";
+
+    fn config() -> RadiusConfig {
+        RadiusConfig {
+            nas_ip: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            initial_timeout: Duration::from_millis(1000),
+            max_timeout: Duration::from_millis(2500),
+            attempts_per_server: 3,
+            ..RadiusConfig::default()
+        }
+    }
+
+    fn client() -> RadiusClient<2, 4> {
+        RadiusClient::new(
+            config(),
+            &[ServerConfig::new(SECRET).unwrap(), ServerConfig::new(SECRET2).unwrap()],
+        )
+        .unwrap()
+    }
+
+    fn pap(password: &[u8]) -> AuthRequest {
+        AuthRequest {
+            method: Method::Pap,
+            username: heapless::Vec::from_slice(b"User").unwrap(),
+            identifier: 1,
+            response: AuthResponse::Pap {
+                password: Password::new(password).unwrap(),
+            },
+        }
+    }
+
+    fn rnd(identifier: u8) -> Randomness {
+        Randomness {
+            identifier,
+            authenticator: [identifier; 16],
+        }
+    }
+
+    fn start(c: &mut RadiusClient<2, 4>, id: u8) -> RequestHandle {
+        c.start_auth(Instant::ZERO, &pap(b"clientPass"), &SessionInfo::default(), rnd(id))
+            .unwrap()
+    }
+
+    fn transmit(c: &mut RadiusClient<2, 4>, now: u64) -> (Transmit, Vec<u8>) {
+        let mut buf = [0u8; MAX_PACKET_LEN];
+        let t = c.poll_transmit(Instant::from_millis(now), &mut buf).unwrap();
+        (t, buf[..t.len].to_vec())
+    }
+
+    /// A server's answer to `request`.
+    fn answer(
+        request: &[u8],
+        code: Code,
+        secret: &[u8],
+        with_ma: bool,
+        extra: impl FnOnce(&mut PacketWriter<'_>, &[u8; 16]),
+    ) -> Vec<u8> {
+        let p = Packet::new_checked(request).unwrap();
+        let ra = p.authenticator();
+        let mut buf = [0u8; 1024];
+        let mut w = PacketWriter::new(&mut buf, code, p.identifier(), &[0; 16]).unwrap();
+        if with_ma {
+            w.message_authenticator().unwrap();
+        }
+        extra(&mut w, &ra);
+        let n = w.finish_response(&ra, secret);
+        buf[..n].to_vec()
+    }
+
+    #[test]
+    fn access_request_is_signed_and_hides_the_password() {
+        let mut c = client();
+        start(&mut c, 5);
+        let (t, bytes) = transmit(&mut c, 0);
+        assert_eq!((t.server_index, t.kind), (0, RequestKind::Authentication));
+        let p = Packet::new_checked(&bytes[..]).unwrap();
+        assert_eq!(p.code(), Some(Code::AccessRequest));
+        assert_eq!(p.identifier(), 5);
+        assert_eq!(p.authenticator(), [5; 16]);
+        // Message-Authenticator first (BlastRADIUS) and valid.
+        let first = p.attributes().next().unwrap().unwrap();
+        assert_eq!(first.kind, attr::MESSAGE_AUTHENTICATOR);
+        let mut zeroed = bytes.clone();
+        zeroed[22..38].fill(0);
+        assert_eq!(wire::hmac_md5(SECRET, &[&zeroed]), first.value);
+        // User-Password hidden with this server's secret.
+        let hidden = p.attributes().find(attr::USER_PASSWORD).unwrap();
+        let mut clear = [0u8; 16];
+        wire::reveal(hidden, SECRET, &[5; 16], &mut clear);
+        assert_eq!(&clear[..10], b"clientPass");
+        assert_eq!(&clear[10..], &[0; 6]);
+        let int = |k| attr::integer(p.attributes().find(k).unwrap()).unwrap();
+        assert_eq!(int(attr::NAS_PORT_TYPE), attr::NAS_PORT_TYPE_VIRTUAL);
+        assert_eq!(int(attr::SERVICE_TYPE), attr::SERVICE_TYPE_FRAMED);
+        assert_eq!(int(attr::FRAMED_PROTOCOL), attr::FRAMED_PROTOCOL_PPP);
+        assert_eq!(p.attributes().find(attr::TUNNEL_TYPE), Some(&[0, 0, 0, 1][..]));
+        assert_eq!(p.attributes().find(attr::NAS_IP_ADDRESS), Some(&[192, 0, 2, 1][..]));
+    }
+
+    #[test]
+    fn retransmits_with_backoff_then_fails_over_then_times_out() {
+        let mut c = client();
+        let h = start(&mut c, 9);
+        let (_, first) = transmit(&mut c, 0);
+        assert_eq!(c.poll_timeout(), Some(Instant::from_millis(1000)));
+        assert!(c.poll_transmit(Instant::from_millis(10), &mut [0u8; 4096]).is_none());
+        c.handle_timeout(Instant::from_millis(999));
+        assert!(c.poll_transmit(Instant::from_millis(999), &mut [0u8; 4096]).is_none());
+        c.handle_timeout(Instant::from_millis(1000));
+        let (t, second) = transmit(&mut c, 1000);
+        // Same Identifier and authenticator on the same server (RFC 2865 §3).
+        assert_eq!((t.server_index, &second), (0, &first));
+        assert_eq!(c.poll_timeout(), Some(Instant::from_millis(3000)), "doubled");
+        c.handle_timeout(Instant::from_millis(3000));
+        transmit(&mut c, 3000);
+        assert_eq!(c.poll_timeout(), Some(Instant::from_millis(5500)), "capped");
+        c.handle_timeout(Instant::from_millis(5500));
+        let (t, other) = transmit(&mut c, 5500);
+        assert_eq!(t.server_index, 1, "failover");
+        // Re-encoded with the secondary's secret.
+        let p = Packet::new_checked(&other[..]).unwrap();
+        let mut clear = [0u8; 16];
+        wire::reveal(p.attributes().find(attr::USER_PASSWORD).unwrap(), SECRET2, &[9; 16], &mut clear);
+        assert_eq!(&clear[..10], b"clientPass");
+        let mut now = 5500;
+        for _ in 0..3 {
+            now = c.poll_timeout().unwrap().as_millis();
+            c.handle_timeout(Instant::from_millis(now));
+            let _ = c.poll_transmit(Instant::from_millis(now), &mut [0u8; 4096]);
+        }
+        assert_eq!(c.poll_event(), Some(Event::Timeout { handle: h }));
+        assert_eq!(c.pending(), 0);
+        assert!(now > 5500);
+        let s = c.stats();
+        assert_eq!((s.transmissions, s.retransmissions, s.failovers, s.timeouts), (6, 4, 1, 1));
+        // The secondary is now preferred.
+        start(&mut c, 10);
+        assert_eq!(transmit(&mut c, now).0.server_index, 1);
+    }
+
+    #[test]
+    fn answer_is_delivered_once_and_duplicates_are_counted() {
+        let mut c = client();
+        let h = start(&mut c, 1);
+        let (_, req) = transmit(&mut c, 0);
+        let accept = answer(&req, Code::AccessAccept, SECRET, true, |w, _| {
+            w.attribute(attr::FRAMED_IP_ADDRESS, &[10, 0, 0, 9]).unwrap();
+        });
+        c.handle_datagram(Instant::ZERO, 0, &accept).unwrap();
+        match c.poll_event() {
+            Some(Event::Verdict {
+                handle,
+                verdict: Verdict::Accept(a),
+                info,
+            }) => {
+                assert_eq!(handle, h);
+                assert_eq!(a.attributes.address, Some(Ipv4Addr::new(10, 0, 0, 9)));
+                assert_eq!(info.note, Some(Note::Unencrypted));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            c.handle_datagram(Instant::ZERO, 0, &accept),
+            Err(Error::DuplicateResponse { identifier: 1 })
+        );
+        assert_eq!(c.poll_event(), None);
+        assert_eq!(c.stats().duplicates, 1);
+        assert_eq!(c.poll_timeout(), None);
+        // The identifier is not reused while remembered.
+        start(&mut c, 1);
+        let (_, req) = transmit(&mut c, 0);
+        assert_eq!(Packet::new_checked(&req[..]).unwrap().identifier(), 2);
+    }
+
+    #[test]
+    fn bad_answers_are_typed_errors_and_leave_the_request_pending() {
+        let mut c = client();
+        start(&mut c, 1);
+        let (_, req) = transmit(&mut c, 0);
+        let forged = answer(&req, Code::AccessAccept, b"guessed", true, |_, _| {});
+        assert_eq!(
+            c.handle_datagram(Instant::ZERO, 0, &forged),
+            Err(Error::BadResponseAuthenticator)
+        );
+        let unsigned = answer(&req, Code::AccessAccept, SECRET, false, |_, _| {});
+        assert_eq!(
+            c.handle_datagram(Instant::ZERO, 0, &unsigned),
+            Err(Error::MissingMessageAuthenticator)
+        );
+        let mut tampered = answer(&req, Code::AccessAccept, SECRET, true, |_, _| {});
+        tampered[30] ^= 0x80;
+        // Fix up the Response Authenticator so only the MAC is wrong.
+        let p = Packet::new_checked(&req[..]).unwrap();
+        let digest = wire::md5_parts(&[&tampered[..4], &p.authenticator(), &tampered[20..], SECRET]);
+        tampered[4..20].copy_from_slice(&digest);
+        assert_eq!(
+            c.handle_datagram(Instant::ZERO, 0, &tampered),
+            Err(Error::BadMessageAuthenticator)
+        );
+        let acct = answer(&req, Code::AccountingResponse, SECRET, false, |_, _| {});
+        assert_eq!(
+            c.handle_datagram(Instant::ZERO, 0, &acct),
+            Err(Error::UnexpectedCode { code: 5 })
+        );
+        let from_secondary = answer(&req, Code::AccessAccept, SECRET2, true, |_, _| {});
+        assert_eq!(
+            c.handle_datagram(Instant::ZERO, 1, &from_secondary),
+            Err(Error::WrongServer { server_index: 1 })
+        );
+        let mut unknown = answer(&req, Code::AccessAccept, SECRET, true, |_, _| {});
+        unknown[1] = 77;
+        assert_eq!(
+            c.handle_datagram(Instant::ZERO, 0, &unknown),
+            Err(Error::UnexpectedResponse { identifier: 77 })
+        );
+        assert_eq!(
+            c.handle_datagram(Instant::ZERO, 0, &req),
+            Err(Error::UnexpectedCode { code: 1 })
+        );
+        assert_eq!(
+            c.handle_datagram(Instant::ZERO, 0, &req[..10]),
+            Err(Error::Truncated { len: 10 })
+        );
+        assert_eq!(
+            c.handle_datagram(Instant::ZERO, 2, &req),
+            Err(Error::NoServer)
+        );
+        assert_eq!(c.poll_event(), None);
+        assert_eq!(c.pending(), 1);
+        let s = c.stats();
+        assert_eq!((s.bad_authenticators, s.malformed), (3, 1));
+        // The genuine answer still ends it.
+        let reject = answer(&req, Code::AccessReject, SECRET, true, |_, _| {});
+        c.handle_datagram(Instant::ZERO, 0, &reject).unwrap();
+        assert!(matches!(
+            c.poll_event(),
+            Some(Event::Verdict { verdict: Verdict::Reject(_), .. })
+        ));
+    }
+
+    #[test]
+    fn mschapv2_accept_yields_keys_and_authenticator_response() {
+        let mut c = client();
+        let request = AuthRequest {
+            method: Method::MsChapV2,
+            username: heapless::Vec::from_slice(b"User").unwrap(),
+            identifier: 4,
+            response: AuthResponse::MsChapV2 {
+                authenticator_challenge: [1; 16],
+                response: MsChapV2Response {
+                    peer_challenge: [2; 16],
+                    nt_response: [3; 24],
+                    flags: 0,
+                },
+            },
+        };
+        c.start_auth(Instant::ZERO, &request, &SessionInfo::default(), rnd(3))
+            .unwrap();
+        let (_, req) = transmit(&mut c, 0);
+        let p = Packet::new_checked(&req[..]).unwrap();
+        let v2: Vec<_> = p.vendor_attributes(ms::VENDOR_MICROSOFT).collect();
+        assert_eq!(v2[0].kind, ms::MS_CHAP_CHALLENGE);
+        assert_eq!(v2[0].value, &[1; 16]);
+        assert_eq!(v2[1].kind, ms::MS_CHAP2_RESPONSE);
+        assert_eq!(&v2[1].value[..2], &[4, 0]);
+        assert_eq!(&v2[1].value[2..18], &[2; 16]);
+        assert_eq!(&v2[1].value[26..], &[3; 24]);
+        let s_text = crate::wire::auth::format_authenticator_response(&[0xab; 20]);
+        let accept = answer(&req, Code::AccessAccept, SECRET, true, |w, ra| {
+            let mut success = [0u8; 43];
+            success[0] = 4;
+            success[1..].copy_from_slice(&s_text);
+            w.vendor_attribute(ms::VENDOR_MICROSOFT, ms::MS_CHAP2_SUCCESS, &success)
+                .unwrap();
+            let mut out = [0u8; 64];
+            let n = wire::encrypt_salted(&[0x51; 16], SECRET, ra, [0x80, 1], &mut out).unwrap();
+            w.vendor_attribute(ms::VENDOR_MICROSOFT, ms::MS_MPPE_SEND_KEY, &out[..n])
+                .unwrap();
+            let n = wire::encrypt_salted(&[0x52; 16], SECRET, ra, [0x80, 2], &mut out).unwrap();
+            w.vendor_attribute(ms::VENDOR_MICROSOFT, ms::MS_MPPE_RECV_KEY, &out[..n])
+                .unwrap();
+            w.vendor_attribute(ms::VENDOR_MICROSOFT, ms::MS_PRIMARY_NBNS_SERVER, &[10, 0, 0, 3])
+                .unwrap();
+        });
+        c.handle_datagram(Instant::ZERO, 0, &accept).unwrap();
+        match c.poll_event() {
+            Some(Event::Verdict {
+                verdict: Verdict::Accept(a),
+                info,
+                ..
+            }) => {
+                assert_eq!(a.authenticator_response, Some([0xab; 20]));
+                assert_eq!(
+                    a.key_material,
+                    Some(MppeKeyMaterial::External {
+                        send_key: [0x51; 16],
+                        recv_key: [0x52; 16]
+                    })
+                );
+                assert_eq!(info.primary_nbns, Some(Ipv4Addr::new(10, 0, 0, 3)));
+                assert_eq!(info.note, None);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reject_carries_ms_chap_error_and_challenge_is_refused() {
+        let mut c = client();
+        start(&mut c, 1);
+        start(&mut c, 2);
+        let (_, r1) = transmit(&mut c, 0);
+        let (_, r2) = transmit(&mut c, 0);
+        let reject = answer(&r1, Code::AccessReject, SECRET, true, |w, _| {
+            w.vendor_attribute(ms::VENDOR_MICROSOFT, ms::MS_CHAP_ERROR, b"\x01E=649 R=0 V=3")
+                .unwrap();
+        });
+        c.handle_datagram(Instant::ZERO, 0, &reject).unwrap();
+        match c.poll_event() {
+            Some(Event::Verdict {
+                verdict: Verdict::Reject(r),
+                ..
+            }) => assert_eq!(r.error_code, 649),
+            other => panic!("{other:?}"),
+        }
+        let challenge = answer(&r2, Code::AccessChallenge, SECRET, true, |_, _| {});
+        c.handle_datagram(Instant::ZERO, 0, &challenge).unwrap();
+        match c.poll_event() {
+            Some(Event::Verdict {
+                verdict: Verdict::Reject(r),
+                info,
+                ..
+            }) => {
+                assert_eq!(r.error_code, 691);
+                assert_eq!(info.note, Some(Note::Challenge));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn tables_are_bounded() {
+        let mut c = client();
+        for i in 0..4 {
+            start(&mut c, i);
+        }
+        assert_eq!(
+            c.start_auth(Instant::ZERO, &pap(b"x"), &SessionInfo::default(), rnd(9)),
+            Err(Error::TooManyPending)
+        );
+        // Too small a buffer fails the request instead of overrunning.
+        let mut small = [0u8; 30];
+        assert!(c.poll_transmit(Instant::ZERO, &mut small).is_none());
+        assert!(matches!(
+            c.poll_event(),
+            Some(Event::Failed {
+                error: Error::BufferTooSmall { .. },
+                ..
+            })
+        ));
+        assert_eq!(c.pending(), 3);
+        assert!(RadiusClient::<1, 1>::new(config(), &[]).is_err());
+        assert_eq!(ServerConfig::new(b"").unwrap_err(), Error::ValueTooLong { attribute: 0, length: 0 });
+        // A 129-octet PAP password cannot be sent (RFC 2865 §5.2).
+        let mut c = client();
+        assert_eq!(
+            c.start_auth(Instant::ZERO, &pap(&[b'a'; 129]), &SessionInfo::default(), rnd(1)),
+            Err(Error::UnsupportedRequest)
+        );
+        let _ = crypto::strip_domain(b"x");
+    }
+
+    #[test]
+    fn accounting_response_is_verified() {
+        let mut c = client();
+        let record = AccountingRecord::new(super::super::AccountingStatus::Start, b"s1", b"User");
+        let h = c.start_accounting(Instant::ZERO, &record, rnd(40)).unwrap();
+        let (t, req) = transmit(&mut c, 0);
+        assert_eq!(t.kind, RequestKind::Accounting);
+        let forged = answer(&req, Code::AccountingResponse, b"nope", false, |_, _| {});
+        assert_eq!(
+            c.handle_datagram(Instant::ZERO, 0, &forged),
+            Err(Error::BadResponseAuthenticator)
+        );
+        let good = answer(&req, Code::AccountingResponse, SECRET, false, |_, _| {});
+        c.handle_datagram(Instant::ZERO, 0, &good).unwrap();
+        assert_eq!(c.poll_event(), Some(Event::AccountingAcknowledged { handle: h }));
+    }
+}
