@@ -49,6 +49,10 @@ pub enum Note {
     /// The Accept carried a malformed attribute: treated as a rejection.
     #[cfg(feature = "radius")]
     MalformedAccept(crate::aaa::radius::Error),
+    /// The server answered with an error or a status this client does
+    /// not act on (TACACS+ ERROR, FOLLOW, RESTART, GETDATA, GETUSER):
+    /// treated as a rejection.
+    ServerError,
     /// The session has no MPPE keys and runs unencrypted (policy `auto`,
     /// or TACACS+, which cannot carry keys).
     Unencrypted,
