@@ -937,3 +937,332 @@ impl core::fmt::Write for TextWriter<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::wire::auth::MsChapV2Response;
+
+    const KEY: &[u8] = b"tac-key";
+
+    fn client() -> TacacsClient<3> {
+        TacacsClient::new(TacacsConfig::new(KEY, MppePolicy::Auto).unwrap())
+    }
+
+    fn pap(password: &[u8]) -> AuthRequest {
+        AuthRequest {
+            method: Method::Pap,
+            username: heapless::Vec::from_slice(b"User").unwrap(),
+            identifier: 1,
+            response: AuthResponse::Pap {
+                password: Password::new(password).unwrap(),
+            },
+        }
+    }
+
+    fn sent(c: &mut TacacsClient<3>) -> Vec<u8> {
+        let mut buf = [0u8; 2048];
+        let t = c.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+        buf[..t.len].to_vec()
+    }
+
+    /// Decodes a client packet: header and clear body.
+    fn open(packet: &[u8]) -> (Header, Vec<u8>) {
+        let h = Header::parse(packet).unwrap();
+        let mut body = packet[HEADER_LEN..].to_vec();
+        assert_eq!(body.len(), h.length as usize);
+        wire::obfuscate(&h, KEY, &mut body);
+        (h, body)
+    }
+
+    /// A server reply to `request` with `seq_no`.
+    fn reply(request: &Header, seq_no: u8, flags: u8, body: impl FnOnce(&mut [u8]) -> Result<usize, Error>) -> Vec<u8> {
+        let mut out = [0u8; 2048];
+        let h = Header {
+            seq_no,
+            flags,
+            ..*request
+        };
+        let n = wire::emit_packet(&mut out, h, KEY, body).unwrap();
+        out[..n].to_vec()
+    }
+
+    fn authen_reply(status: u8, data: &'static [u8]) -> impl FnOnce(&mut [u8]) -> Result<usize, Error> {
+        move |b| {
+            AuthenReply {
+                status,
+                flags: 0,
+                server_msg: b"",
+                data,
+            }
+            .emit(b)
+        }
+    }
+
+    #[test]
+    fn mppe_required_is_refused() {
+        assert_eq!(
+            TacacsConfig::new(KEY, MppePolicy::Required).unwrap_err(),
+            Error::MppeRequiresRadius
+        );
+        assert_eq!(TacacsConfig::new(b"", MppePolicy::Auto).unwrap_err(), Error::BadKey);
+    }
+
+    #[test]
+    fn pap_start_layout_and_pass() {
+        let mut c = client();
+        let h = c.start_auth(Instant::ZERO, &pap(b"clientPass"), b"10.0.0.1", 0xdead_beef).unwrap();
+        let packet = sent(&mut c);
+        let (header, body) = open(&packet);
+        assert_eq!((header.version, header.packet_type, header.seq_no), (0xc1, 1, 1));
+        assert_eq!(header.session_id, 0xdead_beef);
+        let start = AuthenStart::parse(&body).unwrap();
+        assert_eq!(start.authen_type, authen_type::PAP);
+        assert_eq!(start.authen_service, wire::AUTHEN_SERVICE_PPP);
+        assert_eq!(start.data, b"clientPass");
+        assert_eq!(start.rem_addr, b"10.0.0.1");
+        // Reply split across many reads.
+        let r = reply(&header, 2, 0, authen_reply(authen_status::PASS, b""));
+        for b in r.chunks(1) {
+            c.handle_input(Instant::ZERO, b).unwrap();
+        }
+        match c.poll_event() {
+            Some(Event::Verdict { handle, verdict: Verdict::Accept(_), info }) => {
+                assert_eq!(handle, h);
+                assert_eq!(info.note, Some(Note::Unencrypted));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c.single_connection(), Some(false));
+        assert_eq!(c.pending(), 0);
+    }
+
+    #[test]
+    fn getpass_leads_to_continue_with_seq_3() {
+        let mut c = client();
+        c.start_auth(Instant::ZERO, &pap(b"pw"), b"", 7).unwrap();
+        let (header, _) = open(&sent(&mut c));
+        c.handle_input(Instant::ZERO, &reply(&header, 2, 0, authen_reply(authen_status::GETPASS, b"")))
+            .unwrap();
+        assert_eq!(c.poll_event(), None);
+        let (h3, body) = open(&sent(&mut c));
+        assert_eq!(h3.seq_no, 3);
+        let cont = AuthenContinue::parse(&body).unwrap();
+        assert_eq!(cont.user_msg, b"pw");
+        c.handle_input(Instant::ZERO, &reply(&header, 4, 0, authen_reply(authen_status::FAIL, b"")))
+            .unwrap();
+        assert!(matches!(
+            c.poll_event(),
+            Some(Event::Verdict { verdict: Verdict::Reject(_), .. })
+        ));
+    }
+
+    #[test]
+    fn mschapv2_pass_takes_authenticator_response_from_data() {
+        let mut c = client();
+        let request = AuthRequest {
+            method: Method::MsChapV2,
+            username: heapless::Vec::from_slice(b"User").unwrap(),
+            identifier: 5,
+            response: AuthResponse::MsChapV2 {
+                authenticator_challenge: [1; 16],
+                response: MsChapV2Response {
+                    peer_challenge: [2; 16],
+                    nt_response: [3; 24],
+                    flags: 0,
+                },
+            },
+        };
+        c.start_auth(Instant::ZERO, &request, b"", 9).unwrap();
+        let (header, body) = open(&sent(&mut c));
+        let start = AuthenStart::parse(&body).unwrap();
+        assert_eq!(start.authen_type, authen_type::MSCHAPV2);
+        assert_eq!(start.data.len(), 66);
+        assert_eq!(start.data[0], 5);
+        assert_eq!(&start.data[1..17], &[1; 16]);
+        assert_eq!(&start.data[17..33], &[2; 16]);
+        assert_eq!(&start.data[41..65], &[3; 24]);
+        let s = crate::wire::auth::format_authenticator_response(&[0x5a; 20]);
+        let s: &'static [u8] = std::boxed::Box::leak(std::boxed::Box::new(s));
+        c.handle_input(Instant::ZERO, &reply(&header, 2, 0, authen_reply(authen_status::PASS, s)))
+            .unwrap();
+        match c.poll_event() {
+            Some(Event::Verdict { verdict: Verdict::Accept(a), .. }) => {
+                assert_eq!(a.authenticator_response, Some([0x5a; 20]));
+                assert!(a.key_material.is_none(), "TACACS+ has no MPPE keys");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_replies_are_typed_errors() {
+        let mut c = client();
+        c.start_auth(Instant::ZERO, &pap(b"pw"), b"", 1).unwrap();
+        c.start_auth(Instant::ZERO, &pap(b"pw"), b"", 2).unwrap();
+        c.start_auth(Instant::ZERO, &pap(b"pw"), b"", 3).unwrap();
+        assert_eq!(
+            c.start_auth(Instant::ZERO, &pap(b"pw"), b"", 4),
+            Err(Error::TooManySessions)
+        );
+        let (h1, _) = open(&sent(&mut c));
+        let (h2, _) = open(&sent(&mut c));
+        let (h3, _) = open(&sent(&mut c));
+        // Unknown session: dropped, others untouched.
+        let stray = Header { session_id: 99, ..h1 };
+        assert_eq!(
+            c.handle_input(Instant::ZERO, &reply(&stray, 2, 0, authen_reply(1, b""))),
+            Err(Error::UnknownSession { session_id: 99 })
+        );
+        // Wrong sequence number: the session fails.
+        assert_eq!(
+            c.handle_input(Instant::ZERO, &reply(&h1, 4, 0, authen_reply(1, b""))),
+            Err(Error::BadSequence { seq_no: 4, expected: 2 })
+        );
+        assert!(matches!(
+            c.poll_event(),
+            Some(Event::Failed { error: Error::BadSequence { .. }, .. })
+        ));
+        // Unobfuscated reply: refused.
+        assert_eq!(
+            c.handle_input(
+                Instant::ZERO,
+                &reply(&h2, 2, wire::FLAG_UNENCRYPTED, authen_reply(1, b""))
+            ),
+            Err(Error::Unobfuscated)
+        );
+        assert!(matches!(c.poll_event(), Some(Event::Failed { error: Error::Unobfuscated, .. })));
+        // A body that does not parse (wrong key garbles it).
+        let mut garbled = reply(&h3, 2, 0, authen_reply(1, b"abc"));
+        garbled[HEADER_LEN + 3] ^= 0x40;
+        assert!(matches!(
+            c.handle_input(Instant::ZERO, &garbled),
+            Err(Error::BadBody { .. })
+        ));
+        assert!(matches!(c.poll_event(), Some(Event::Failed { .. })));
+        assert_eq!(c.pending(), 0);
+        // Bad version: skipped without losing framing.
+        c.start_auth(Instant::ZERO, &pap(b"pw"), b"", 5).unwrap();
+        let (h5, _) = open(&sent(&mut c));
+        let mut bad = reply(&h5, 2, 0, authen_reply(1, b""));
+        bad[0] = 0xd0;
+        let good = reply(&h5, 2, 0, authen_reply(1, b""));
+        let mut both = bad.clone();
+        both.extend_from_slice(&good);
+        assert_eq!(
+            c.handle_input(Instant::ZERO, &both),
+            Err(Error::BadVersion { version: 0xd0 })
+        );
+        assert!(matches!(
+            c.poll_event(),
+            Some(Event::Verdict { verdict: Verdict::Accept(_), .. })
+        ));
+        // Oversized frame: the connection is broken for good.
+        c.start_auth(Instant::ZERO, &pap(b"pw"), b"", 6).unwrap();
+        let mut huge = [0u8; 12];
+        Header { length: 1 << 20, ..h5 }.emit(&mut huge).unwrap();
+        assert_eq!(
+            c.handle_input(Instant::ZERO, &huge),
+            Err(Error::Oversized { length: 1 << 20 })
+        );
+        assert!(c.is_broken());
+        assert!(matches!(
+            c.poll_event(),
+            Some(Event::Failed { error: Error::ConnectionBroken, .. })
+        ));
+        assert_eq!(c.handle_input(Instant::ZERO, &[0]), Err(Error::ConnectionBroken));
+        assert_eq!(
+            c.start_auth(Instant::ZERO, &pap(b"pw"), b"", 7),
+            Err(Error::ConnectionBroken)
+        );
+    }
+
+    #[test]
+    fn timeout_and_small_buffer() {
+        let mut c = client();
+        let h = c.start_auth(Instant::ZERO, &pap(b"pw"), b"", 1).unwrap();
+        assert!(c.poll_transmit(Instant::ZERO, &mut [0u8; 8]).is_none());
+        assert!(matches!(
+            c.poll_event(),
+            Some(Event::Failed { error: Error::BufferTooSmall { .. }, .. })
+        ));
+        let h2 = c.start_auth(Instant::ZERO, &pap(b"pw"), b"", 2).unwrap();
+        assert_ne!(h, h2);
+        sent(&mut c);
+        assert_eq!(c.poll_timeout(), Some(Instant::from_millis(5000)));
+        c.handle_timeout(Instant::from_millis(4999));
+        assert_eq!(c.poll_event(), None);
+        c.handle_timeout(Instant::from_millis(5000));
+        assert_eq!(c.poll_event(), Some(Event::Timeout { handle: h2 }));
+        assert_eq!(
+            c.start_auth(Instant::ZERO, &pap(b"pw"), b"", 8).and_then(|_| c.start_auth(Instant::ZERO, &pap(b"pw"), b"", 8)),
+            Err(Error::SessionIdInUse)
+        );
+    }
+
+    #[test]
+    fn authorization_and_accounting_layouts() {
+        let mut c = client();
+        c.start_authorization(Instant::ZERO, b"User", Method::MsChapV1, b"10.0.0.1", 11).unwrap();
+        let (h, body) = open(&sent(&mut c));
+        assert_eq!((h.version, h.packet_type), (0xc0, 2));
+        let req = AuthorRequest::parse(&body).unwrap();
+        assert_eq!(req.args.get(b"service"), Some(&b"ppp"[..]));
+        assert_eq!(req.args.get(b"protocol"), Some(&b"ip"[..]));
+        assert_eq!(req.info.authen_type, authen_type::MSCHAP);
+        let r = reply(&h, 2, 0, |b| {
+            let mut args = Args::new();
+            args.push(b"addr=10.1.1.1")?;
+            args.push(b"dns-servers=10.1.1.53,10.1.1.54")?;
+            AuthorResponse {
+                status: author_status::PASS_REPL,
+                server_msg: b"",
+                data: b"",
+                args,
+            }
+            .emit(b)
+        });
+        c.handle_input(Instant::ZERO, &r).unwrap();
+        match c.poll_event() {
+            Some(Event::Authorization { outcome, .. }) => {
+                assert_eq!(outcome.status, AuthorizationStatus::Pass);
+                assert_eq!(outcome.attributes.address, Some(Ipv4Addr::new(10, 1, 1, 1)));
+                assert_eq!(outcome.attributes.secondary_dns, Some(Ipv4Addr::new(10, 1, 1, 54)));
+            }
+            other => panic!("{other:?}"),
+        }
+        let record = AccountingRecord {
+            kind: AccountingKind::Stop,
+            username: b"User",
+            rem_addr: b"10.0.0.1",
+            task_id: b"t1",
+            elapsed_time: 61,
+            bytes_in: u64::MAX,
+            bytes_out: 0,
+            paks_in: 1,
+            paks_out: 2,
+            addr: Some(Ipv4Addr::new(192, 0, 2, 10)),
+        };
+        c.start_accounting(Instant::ZERO, &record, 12).unwrap();
+        let (h, body) = open(&sent(&mut c));
+        let req = AcctRequest::parse(&body).unwrap();
+        assert_eq!(req.flags, acct::FLAG_STOP);
+        assert_eq!(req.args.get(b"bytes_in"), Some(&b"18446744073709551615"[..]));
+        assert_eq!(req.args.get(b"bytes_out"), Some(&b"0"[..]));
+        assert_eq!(req.args.get(b"addr"), Some(&b"192.0.2.10"[..]));
+        assert_eq!(req.args.get(b"task_id"), Some(&b"t1"[..]));
+        let r = reply(&h, 2, 0, |b| {
+            AcctReply {
+                server_msg: b"",
+                data: b"",
+                status: acct::STATUS_ERROR,
+            }
+            .emit(b)
+        });
+        c.handle_input(Instant::ZERO, &r).unwrap();
+        assert!(matches!(c.poll_event(), Some(Event::AccountingRefused { .. })));
+    }
+}

@@ -818,6 +818,7 @@ mod tests {
         assert_eq!(parsed.args.get(b"addr"), Some(&b"192.0.2.10"[..]));
         assert_eq!(parsed.args.get(b"dns-servers"), Some(&b"192.0.2.53"[..]));
         assert_eq!(parsed.args.get(b"add"), None);
+        drop(parsed);
         let acct = AcctRequest {
             flags: acct::FLAG_STOP,
             info,
