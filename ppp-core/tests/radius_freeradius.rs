@@ -16,7 +16,9 @@ use ppp_core::aaa::radius::client::{
     Event, RadiusClient, RadiusConfig, Randomness, RequestKind, ServerConfig, SessionInfo,
 };
 use ppp_core::aaa::radius::{AccountingRecord, AccountingStatus, TerminateCause};
-use ppp_core::auth::{crypto, AuthRequest, AuthResponse, Method, MppeKeyMaterial, Password, Verdict};
+use ppp_core::auth::{
+    crypto, AuthRequest, AuthResponse, Method, MppeKeyMaterial, Password, Verdict,
+};
 use ppp_core::time::{Duration, Instant};
 use ppp_core::wire::auth::{MsChapV1Response, MsChapV2Response};
 use sha1::{Digest, Sha1};
@@ -216,8 +218,12 @@ fn mschapv2(user: &str, password: &str) -> V2 {
     let authenticator_challenge: [u8; 16] = random_bytes();
     let peer_challenge: [u8; 16] = random_bytes();
     let hash = crypto::nt_password_hash(password.as_bytes()).unwrap();
-    let nt_response =
-        crypto::generate_nt_response(&authenticator_challenge, &peer_challenge, user.as_bytes(), &hash);
+    let nt_response = crypto::generate_nt_response(
+        &authenticator_challenge,
+        &peer_challenge,
+        user.as_bytes(),
+        &hash,
+    );
     let authenticator_response = crypto::generate_authenticator_response(
         &hash,
         &nt_response,
@@ -281,7 +287,10 @@ fn verdict(event: Event) -> (Verdict, ppp_core::aaa::bridge::VerdictInfo) {
     }
 }
 
-fn authenticate(request: &AuthRequest, mppe: MppePolicy) -> (Verdict, ppp_core::aaa::bridge::VerdictInfo) {
+fn authenticate(
+    request: &AuthRequest,
+    mppe: MppePolicy,
+) -> (Verdict, ppp_core::aaa::bridge::VerdictInfo) {
     let (mut host, mut client) = client(mppe);
     let session = SessionInfo {
         nas_port: Some(42),
@@ -313,7 +322,10 @@ fn pap_accept_carries_framed_ip_and_dns() {
     };
     // From the users file of start-freeradius.sh.
     assert_eq!(a.attributes.address, Some("192.0.2.10".parse().unwrap()));
-    assert_eq!(a.attributes.primary_dns, Some("192.0.2.53".parse().unwrap()));
+    assert_eq!(
+        a.attributes.primary_dns,
+        Some("192.0.2.53".parse().unwrap())
+    );
     assert!(a.key_material.is_none());
 }
 
@@ -330,7 +342,10 @@ fn long_pap_password_spans_blocks() {
     // alice's password is 12 octets; also try a wrong 40-octet one so the
     // multi-block hiding is exercised against the server.
     let (v, _) = authenticate(
-        &pap(&env("AAA_USER2", "alice"), &env("AAA_PASS2", "alice-pw-123")),
+        &pap(
+            &env("AAA_USER2", "alice"),
+            &env("AAA_PASS2", "alice-pw-123"),
+        ),
         MppePolicy::Auto,
     );
     assert!(matches!(v, Verdict::Accept(_)), "{v:?}");
@@ -402,7 +417,10 @@ fn mschapv2_accept_keys_and_authenticator_response_match_local() {
     assert_eq!(a.attributes.address, Some("192.0.2.10".parse().unwrap()));
     assert_eq!(info.note, None);
     // MS-MPPE-Encryption-Types: 40+128 or 128 only, per the server config.
-    assert!(matches!(info.encryption_types, Some(4) | Some(6)), "{info:?}");
+    assert!(
+        matches!(info.encryption_types, Some(4) | Some(6)),
+        "{info:?}"
+    );
 }
 
 #[test]
@@ -412,7 +430,10 @@ fn mschapv2_wrong_password_rejected_with_691() {
     let (v, _) = authenticate(&v2.request, MppePolicy::Auto);
     assert_rejected_691(&v);
     // alice with her password is accepted (second user of the config).
-    let v2 = mschapv2(&env("AAA_USER2", "alice"), &env("AAA_PASS2", "alice-pw-123"));
+    let v2 = mschapv2(
+        &env("AAA_USER2", "alice"),
+        &env("AAA_PASS2", "alice-pw-123"),
+    );
     let (v, _) = authenticate(&v2.request, MppePolicy::Auto);
     assert!(matches!(v, Verdict::Accept(_)), "{v:?}");
 }
@@ -444,9 +465,15 @@ fn fails_over_from_a_dead_primary_to_freeradius() {
         ServerConfig::new(b"whatever").unwrap(),
         ServerConfig::new(&secret()).unwrap(),
     ];
-    let mut client: RadiusClient<2, 4> = RadiusClient::new(config(MppePolicy::Auto), &servers).unwrap();
+    let mut client: RadiusClient<2, 4> =
+        RadiusClient::new(config(MppePolicy::Auto), &servers).unwrap();
     client
-        .start_auth(host.now(), &pap(&user(), &pass()), &SessionInfo::default(), randomness())
+        .start_auth(
+            host.now(),
+            &pap(&user(), &pass()),
+            &SessionInfo::default(),
+            randomness(),
+        )
         .unwrap();
     let (v, _) = verdict(host.run(&mut client));
     assert!(matches!(v, Verdict::Accept(_)), "{v:?}");
@@ -457,7 +484,12 @@ fn fails_over_from_a_dead_primary_to_freeradius() {
     // The next request goes straight to the server that answered.
     host.sent.clear();
     client
-        .start_auth(host.now(), &chap(&user(), &pass()), &SessionInfo::default(), randomness())
+        .start_auth(
+            host.now(),
+            &chap(&user(), &pass()),
+            &SessionInfo::default(),
+            randomness(),
+        )
         .unwrap();
     let (v, _) = verdict(host.run(&mut client));
     assert!(matches!(v, Verdict::Accept(_)), "{v:?}");
@@ -471,10 +503,18 @@ fn all_servers_dead_times_out() {
     let dead = dead_socket.local_addr().unwrap();
     drop(dead_socket);
     let mut host = Host::new(vec![(dead, dead)]);
-    let mut client: RadiusClient<1, 2> =
-        RadiusClient::new(config(MppePolicy::Auto), &[ServerConfig::new(b"s").unwrap()]).unwrap();
+    let mut client: RadiusClient<1, 2> = RadiusClient::new(
+        config(MppePolicy::Auto),
+        &[ServerConfig::new(b"s").unwrap()],
+    )
+    .unwrap();
     let h = client
-        .start_auth(host.now(), &pap(&user(), &pass()), &SessionInfo::default(), randomness())
+        .start_auth(
+            host.now(),
+            &pap(&user(), &pass()),
+            &SessionInfo::default(),
+            randomness(),
+        )
         .unwrap();
     assert_eq!(host.run(&mut client), Event::Timeout { handle: h });
     assert_eq!(host.sent, vec![0, 0]);
@@ -489,7 +529,12 @@ fn wrong_secret_is_refused_by_authenticator_check() {
     let mut client: RadiusClient<1, 2> =
         RadiusClient::new(cfg, &[ServerConfig::new(b"not-the-secret").unwrap()]).unwrap();
     client
-        .start_auth(host.now(), &chap(&user(), &pass()), &SessionInfo::default(), randomness())
+        .start_auth(
+            host.now(),
+            &chap(&user(), &pass()),
+            &SessionInfo::default(),
+            randomness(),
+        )
         .unwrap();
     let mut buf = [0u8; 4096];
     let t = client.poll_transmit(host.now(), &mut buf).unwrap();
@@ -501,7 +546,9 @@ fn wrong_secret_is_refused_by_authenticator_check() {
     // cannot verify with its secret) or answers a reject that fails ours.
     match host.socket.recv_from(&mut buf) {
         Ok((n, _)) => {
-            let e = client.handle_datagram(host.now(), 0, &buf[..n]).unwrap_err();
+            let e = client
+                .handle_datagram(host.now(), 0, &buf[..n])
+                .unwrap_err();
             assert!(
                 matches!(
                     e,
@@ -525,12 +572,19 @@ fn accounting_start_interim_stop_reach_the_detail_file() {
     let (mut host, mut client) = client(MppePolicy::Auto);
     let session_id = format!("pptp-rs-{:016x}", u64::from_le_bytes(random_bytes()));
     let u = user();
-    let mut record = AccountingRecord::new(AccountingStatus::Start, session_id.as_bytes(), u.as_bytes());
+    let mut record =
+        AccountingRecord::new(AccountingStatus::Start, session_id.as_bytes(), u.as_bytes());
     record.framed_ip = Some("192.0.2.10".parse().unwrap());
     record.calling_station_id = Some(b"198.51.100.7");
     for (status, time, input, output, cause) in [
         (AccountingStatus::Start, 0, 0, 0, None),
-        (AccountingStatus::InterimUpdate, 30, 1_000_000u64, 2_000u64, None),
+        (
+            AccountingStatus::InterimUpdate,
+            30,
+            1_000_000u64,
+            2_000u64,
+            None,
+        ),
         (
             AccountingStatus::Stop,
             61,
@@ -546,12 +600,20 @@ fn accounting_start_interim_stop_reach_the_detail_file() {
         record.input_packets = 11;
         record.output_packets = 13;
         record.terminate_cause = cause;
-        let h = client.start_accounting(host.now(), &record, randomness()).unwrap();
-        assert_eq!(host.run(&mut client), Event::AccountingAcknowledged { handle: h });
+        let h = client
+            .start_accounting(host.now(), &record, randomness())
+            .unwrap();
+        assert_eq!(
+            host.run(&mut client),
+            Event::AccountingAcknowledged { handle: h }
+        );
     }
     // The detail module writes before answering.
     let text = std::fs::read_to_string(detail_path()).expect("detail file");
-    let records: Vec<&str> = text.split("\n\n").filter(|r| r.contains(&session_id)).collect();
+    let records: Vec<&str> = text
+        .split("\n\n")
+        .filter(|r| r.contains(&session_id))
+        .collect();
     assert_eq!(records.len(), 3, "three records for {session_id}");
     assert!(records[0].contains("Acct-Status-Type = Start"));
     assert!(records[1].contains("Acct-Status-Type = Interim-Update"));

@@ -88,7 +88,9 @@ impl Conn {
                 // Feed in small pieces to exercise reassembly.
                 Ok(n) => {
                     for piece in buf[..n].chunks(7) {
-                        client.handle_input(self.now(), piece).expect("reply parses");
+                        client
+                            .handle_input(self.now(), piece)
+                            .expect("reply parses");
                     }
                 }
                 Err(_) => client.handle_timeout(self.now()),
@@ -248,7 +250,10 @@ fn mschapv2_accept_carries_authenticator_response_and_reject() {
         Verdict::Accept(a) => assert_eq!(a.authenticator_response, Some(s)),
         _ => unreachable!(),
     }
-    let (request, _) = mschapv2(&env("AAA_USER2", "alice"), &env("AAA_PASS2", "alice-pw-123"));
+    let (request, _) = mschapv2(
+        &env("AAA_USER2", "alice"),
+        &env("AAA_PASS2", "alice-pw-123"),
+    );
     assert_accept(&authenticate(&request));
     let (request, _) = mschapv2(&user(), "wrong");
     assert_reject(&authenticate(&request));
@@ -258,7 +263,13 @@ fn authorize(username: &str) -> ppp_core::aaa::tacacs::AuthorizationOutcome {
     let mut conn = Conn::open();
     let mut client: TacacsClient<2> = TacacsClient::new(config());
     client
-        .start_authorization(conn.now(), username.as_bytes(), Method::MsChapV2, b"198.51.100.7", session_id())
+        .start_authorization(
+            conn.now(),
+            username.as_bytes(),
+            Method::MsChapV2,
+            b"198.51.100.7",
+            session_id(),
+        )
         .unwrap();
     match conn.run(&mut client) {
         Event::Authorization { outcome, .. } => outcome,
@@ -271,9 +282,18 @@ fn authorize(username: &str) -> ppp_core::aaa::tacacs::AuthorizationOutcome {
 fn authorization_of_ppp_ip_returns_address_and_dns() {
     let outcome = authorize(&user());
     assert_eq!(outcome.status, AuthorizationStatus::Pass);
-    assert_eq!(outcome.attributes.address, Some("192.0.2.10".parse().unwrap()));
-    assert_eq!(outcome.attributes.primary_dns, Some("192.0.2.53".parse().unwrap()));
-    assert_eq!(outcome.attributes.secondary_dns, Some("192.0.2.54".parse().unwrap()));
+    assert_eq!(
+        outcome.attributes.address,
+        Some("192.0.2.10".parse().unwrap())
+    );
+    assert_eq!(
+        outcome.attributes.primary_dns,
+        Some("192.0.2.53".parse().unwrap())
+    );
+    assert_eq!(
+        outcome.attributes.secondary_dns,
+        Some("192.0.2.54".parse().unwrap())
+    );
     // Applied to an accept, the attributes go to IPCP.
     let merged = outcome.apply(Verdict::Accept(Default::default()));
     match merged {
@@ -316,8 +336,13 @@ fn accounting_start_watchdog_stop_are_recorded() {
             paks_out: 13,
             addr: Some("192.0.2.10".parse().unwrap()),
         };
-        let h = client.start_accounting(conn.now(), &record, session_id()).unwrap();
-        assert_eq!(conn.run(&mut client), Event::AccountingAcknowledged { handle: h });
+        let h = client
+            .start_accounting(conn.now(), &record, session_id())
+            .unwrap();
+        assert_eq!(
+            conn.run(&mut client),
+            Event::AccountingAcknowledged { handle: h }
+        );
     }
     let text = std::fs::read_to_string(&log_path).expect("accounting log");
     let lines: Vec<&str> = text.lines().filter(|l| l.contains(&task)).collect();
@@ -348,20 +373,51 @@ fn single_connection_carries_several_sessions() {
     cfg.single_connection = true;
     let mut client: TacacsClient<4> = TacacsClient::new(cfg);
     client
-        .start_auth(conn.now(), &chap(&user(), &pass()), b"198.51.100.7", session_id())
+        .start_auth(
+            conn.now(),
+            &chap(&user(), &pass()),
+            b"198.51.100.7",
+            session_id(),
+        )
         .unwrap();
-    assert!(matches!(conn.run(&mut client), Event::Verdict { verdict: Verdict::Accept(_), .. }));
+    assert!(matches!(
+        conn.run(&mut client),
+        Event::Verdict {
+            verdict: Verdict::Accept(_),
+            ..
+        }
+    ));
     assert_eq!(client.single_connection(), Some(true));
     // Two more sessions at once on the same connection.
     client
-        .start_auth(conn.now(), &mschapv1(&user(), "wrong"), b"198.51.100.7", session_id())
+        .start_auth(
+            conn.now(),
+            &mschapv1(&user(), "wrong"),
+            b"198.51.100.7",
+            session_id(),
+        )
         .unwrap();
     client
-        .start_authorization(conn.now(), user().as_bytes(), Method::MsChapV1, b"198.51.100.7", session_id())
+        .start_authorization(
+            conn.now(),
+            user().as_bytes(),
+            Method::MsChapV1,
+            b"198.51.100.7",
+            session_id(),
+        )
         .unwrap();
     let mut got = vec![conn.run(&mut client), conn.run(&mut client)];
     got.sort_by_key(|e| matches!(e, Event::Authorization { .. }));
-    assert!(matches!(&got[0], Event::Verdict { verdict: Verdict::Reject(_), .. }), "{got:?}");
+    assert!(
+        matches!(
+            &got[0],
+            Event::Verdict {
+                verdict: Verdict::Reject(_),
+                ..
+            }
+        ),
+        "{got:?}"
+    );
     assert!(matches!(&got[1], Event::Authorization { .. }), "{got:?}");
 }
 

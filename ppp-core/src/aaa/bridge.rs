@@ -5,7 +5,7 @@
 //! User-Password / CHAP-Password + CHAP-Challenge / MS-CHAP-Challenge +
 //! MS-CHAP-Response or MS-CHAP2-Response, and the NAS attributes a PPTP
 //! NAS sends); the answer's MS-CHAP2-Success, MPPE keys, Framed-IP-Address
-//! and DNS servers fill the [`Accept`].
+//! and DNS servers fill the [`Accept`](crate::auth::Accept).
 //!
 //! The origin document's PIX refuses a session when encryption is
 //! required and the AAA server sent no MPPE keys: it logs "%PIX-3-403110
@@ -15,8 +15,7 @@
 use core::net::Ipv4Addr;
 
 use crate::auth::{
-    message_from, Accept, Attributes, AuthRequest, AuthResponse, FailureReason, Method,
-    MppeKeyMaterial, Reject, Verdict,
+    message_from, AuthRequest, AuthResponse, FailureReason, Method, Reject, Verdict,
 };
 
 /// The PIX's reason text for syslog 403110.
@@ -82,7 +81,7 @@ pub struct VerdictInfo {
 pub struct RequestContext {
     /// The method.
     pub method: Method,
-    /// The MS-CHAPv1 challenge (for [`MppeKeyMaterial::MsChapV1`]).
+    /// The MS-CHAPv1 challenge (for [`MppeKeyMaterial::MsChapV1`](crate::auth::MppeKeyMaterial::MsChapV1)).
     pub ms_chap_v1_challenge: [u8; 8],
 }
 
@@ -143,6 +142,7 @@ mod radius_bridge {
     use crate::aaa::radius::ms::{self, ResponseAttributes, VENDOR_MICROSOFT};
     use crate::aaa::radius::wire::{Code, Packet, PacketWriter};
     use crate::aaa::radius::Error;
+    use crate::auth::{Accept, Attributes, MppeKeyMaterial};
 
     /// What the NAS says about itself and the session in an Access-Request.
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -301,7 +301,9 @@ mod radius_bridge {
         info.encryption_policy = attrs.encryption_policy;
         info.encryption_types = attrs.encryption_types;
         let external = match (attrs.mppe_send_key, attrs.mppe_recv_key) {
-            (Some(send_key), Some(recv_key)) => Some(MppeKeyMaterial::External { send_key, recv_key }),
+            (Some(send_key), Some(recv_key)) => {
+                Some(MppeKeyMaterial::External { send_key, recv_key })
+            }
             _ => None,
         };
         let key_material = match context.method {
@@ -351,6 +353,7 @@ mod radius_bridge {
 mod tests {
     extern crate std;
     use super::*;
+    use crate::auth::{Accept, MppeKeyMaterial};
 
     #[test]
     fn required_policy_turns_keyless_accept_into_pix_rejection() {

@@ -158,7 +158,10 @@ impl<'a> AccountingRecord<'a> {
             w.integer(attr::ACCT_INPUT_OCTETS, self.input_octets as u32)?;
             w.integer(attr::ACCT_OUTPUT_OCTETS, self.output_octets as u32)?;
             w.integer(attr::ACCT_INPUT_GIGAWORDS, (self.input_octets >> 32) as u32)?;
-            w.integer(attr::ACCT_OUTPUT_GIGAWORDS, (self.output_octets >> 32) as u32)?;
+            w.integer(
+                attr::ACCT_OUTPUT_GIGAWORDS,
+                (self.output_octets >> 32) as u32,
+            )?;
             w.integer(attr::ACCT_INPUT_PACKETS, self.input_packets)?;
             w.integer(attr::ACCT_OUTPUT_PACKETS, self.output_packets)?;
         }

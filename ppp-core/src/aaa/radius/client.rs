@@ -165,6 +165,8 @@ pub struct Transmit {
 
 /// What the client reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
+// No allocator to box the large variant; events are moved once.
+#[allow(clippy::large_enum_variant)]
 pub enum Event {
     /// The answer to an authentication request.
     Verdict {
@@ -268,7 +270,9 @@ pub struct RadiusClient<const SERVERS: usize, const PENDING: usize> {
     stats: Stats,
 }
 
-impl<const SERVERS: usize, const PENDING: usize> core::fmt::Debug for RadiusClient<SERVERS, PENDING> {
+impl<const SERVERS: usize, const PENDING: usize> core::fmt::Debug
+    for RadiusClient<SERVERS, PENDING>
+{
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("RadiusClient")
             .field("servers", &self.servers.len())
@@ -486,10 +490,19 @@ impl<const SERVERS: usize, const PENDING: usize> RadiusClient<SERVERS, PENDING> 
         }
     }
 
-    fn encode(slot: &Slot<SERVERS>, secret: &[u8], buf: &mut [u8]) -> Result<(usize, [u8; 16]), Error> {
+    fn encode(
+        slot: &Slot<SERVERS>,
+        secret: &[u8],
+        buf: &mut [u8],
+    ) -> Result<(usize, [u8; 16]), Error> {
         match slot.kind {
             RequestKind::Authentication => {
-                let mut w = PacketWriter::new(buf, Code::AccessRequest, slot.identifier, &slot.authenticator)?;
+                let mut w = PacketWriter::new(
+                    buf,
+                    Code::AccessRequest,
+                    slot.identifier,
+                    &slot.authenticator,
+                )?;
                 // RFC 3579 §3.2, BlastRADIUS: Message-Authenticator first.
                 w.message_authenticator()?;
                 w.attribute_region(slot.template.as_bytes())?;
@@ -499,7 +512,8 @@ impl<const SERVERS: usize, const PENDING: usize> RadiusClient<SERVERS, PENDING> 
                 Ok((w.finish_request(secret), slot.authenticator))
             }
             RequestKind::Accounting => {
-                let mut w = PacketWriter::new(buf, Code::AccountingRequest, slot.identifier, &[0; 16])?;
+                let mut w =
+                    PacketWriter::new(buf, Code::AccountingRequest, slot.identifier, &[0; 16])?;
                 w.attribute_region(slot.template.as_bytes())?;
                 let len = w.finish_accounting_request(secret);
                 let mut auth = [0u8; 16];
@@ -594,9 +608,19 @@ impl<const SERVERS: usize, const PENDING: usize> RadiusClient<SERVERS, PENDING> 
 
     /// A datagram from server `server_index`. Errors say why it was
     /// dropped (the request stays pending unless it was answered).
-    pub fn handle_datagram(&mut self, now: Instant, server_index: usize, datagram: &[u8]) -> Result<(), Error> {
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        server_index: usize,
+        datagram: &[u8],
+    ) -> Result<(), Error> {
         let _ = now;
-        let secret_len = self.servers.get(server_index).ok_or(Error::NoServer)?.secret().len();
+        let secret_len = self
+            .servers
+            .get(server_index)
+            .ok_or(Error::NoServer)?
+            .secret()
+            .len();
         let _ = secret_len;
         let packet = match Packet::new_checked(datagram) {
             Ok(p) => p,
@@ -610,12 +634,14 @@ impl<const SERVERS: usize, const PENDING: usize> RadiusClient<SERVERS, PENDING> 
         })?;
         if !code.is_response() {
             self.stats.unexpected = self.stats.unexpected.saturating_add(1);
-            return Err(Error::UnexpectedCode {
-                code: code.as_u8(),
-            });
+            return Err(Error::UnexpectedCode { code: code.as_u8() });
         }
         let identifier = packet.identifier();
-        let secret = self.servers.get(server_index).ok_or(Error::NoServer)?.secret();
+        let secret = self
+            .servers
+            .get(server_index)
+            .ok_or(Error::NoServer)?
+            .secret();
         let Some(index) = self.slots.iter().position(|s| s.identifier == identifier) else {
             // A late or repeated answer to a request already answered.
             let duplicate = self.recent.iter().any(|r| {
@@ -631,7 +657,10 @@ impl<const SERVERS: usize, const PENDING: usize> RadiusClient<SERVERS, PENDING> 
                 Err(Error::UnexpectedResponse { identifier })
             };
         };
-        let slot = self.slots.get(index).ok_or(Error::UnexpectedResponse { identifier })?;
+        let slot = self
+            .slots
+            .get(index)
+            .ok_or(Error::UnexpectedResponse { identifier })?;
         let expected_kind = match code {
             Code::AccountingResponse => RequestKind::Accounting,
             _ => RequestKind::Authentication,
@@ -714,7 +743,10 @@ mod tests {
     fn client() -> RadiusClient<2, 4> {
         RadiusClient::new(
             config(),
-            &[ServerConfig::new(SECRET).unwrap(), ServerConfig::new(SECRET2).unwrap()],
+            &[
+                ServerConfig::new(SECRET).unwrap(),
+                ServerConfig::new(SECRET2).unwrap(),
+            ],
         )
         .unwrap()
     }
@@ -738,13 +770,20 @@ mod tests {
     }
 
     fn start(c: &mut RadiusClient<2, 4>, id: u8) -> RequestHandle {
-        c.start_auth(Instant::ZERO, &pap(b"clientPass"), &SessionInfo::default(), rnd(id))
-            .unwrap()
+        c.start_auth(
+            Instant::ZERO,
+            &pap(b"clientPass"),
+            &SessionInfo::default(),
+            rnd(id),
+        )
+        .unwrap()
     }
 
     fn transmit(c: &mut RadiusClient<2, 4>, now: u64) -> (Transmit, Vec<u8>) {
         let mut buf = [0u8; MAX_PACKET_LEN];
-        let t = c.poll_transmit(Instant::from_millis(now), &mut buf).unwrap();
+        let t = c
+            .poll_transmit(Instant::from_millis(now), &mut buf)
+            .unwrap();
         (t, buf[..t.len].to_vec())
     }
 
@@ -794,8 +833,14 @@ mod tests {
         assert_eq!(int(attr::NAS_PORT_TYPE), attr::NAS_PORT_TYPE_VIRTUAL);
         assert_eq!(int(attr::SERVICE_TYPE), attr::SERVICE_TYPE_FRAMED);
         assert_eq!(int(attr::FRAMED_PROTOCOL), attr::FRAMED_PROTOCOL_PPP);
-        assert_eq!(p.attributes().find(attr::TUNNEL_TYPE), Some(&[0, 0, 0, 1][..]));
-        assert_eq!(p.attributes().find(attr::NAS_IP_ADDRESS), Some(&[192, 0, 2, 1][..]));
+        assert_eq!(
+            p.attributes().find(attr::TUNNEL_TYPE),
+            Some(&[0, 0, 0, 1][..])
+        );
+        assert_eq!(
+            p.attributes().find(attr::NAS_IP_ADDRESS),
+            Some(&[192, 0, 2, 1][..])
+        );
     }
 
     #[test]
@@ -804,14 +849,22 @@ mod tests {
         let h = start(&mut c, 9);
         let (_, first) = transmit(&mut c, 0);
         assert_eq!(c.poll_timeout(), Some(Instant::from_millis(1000)));
-        assert!(c.poll_transmit(Instant::from_millis(10), &mut [0u8; 4096]).is_none());
+        assert!(c
+            .poll_transmit(Instant::from_millis(10), &mut [0u8; 4096])
+            .is_none());
         c.handle_timeout(Instant::from_millis(999));
-        assert!(c.poll_transmit(Instant::from_millis(999), &mut [0u8; 4096]).is_none());
+        assert!(c
+            .poll_transmit(Instant::from_millis(999), &mut [0u8; 4096])
+            .is_none());
         c.handle_timeout(Instant::from_millis(1000));
         let (t, second) = transmit(&mut c, 1000);
         // Same Identifier and authenticator on the same server (RFC 2865 §3).
         assert_eq!((t.server_index, &second), (0, &first));
-        assert_eq!(c.poll_timeout(), Some(Instant::from_millis(3000)), "doubled");
+        assert_eq!(
+            c.poll_timeout(),
+            Some(Instant::from_millis(3000)),
+            "doubled"
+        );
         c.handle_timeout(Instant::from_millis(3000));
         transmit(&mut c, 3000);
         assert_eq!(c.poll_timeout(), Some(Instant::from_millis(5500)), "capped");
@@ -821,7 +874,12 @@ mod tests {
         // Re-encoded with the secondary's secret.
         let p = Packet::new_checked(&other[..]).unwrap();
         let mut clear = [0u8; 16];
-        wire::reveal(p.attributes().find(attr::USER_PASSWORD).unwrap(), SECRET2, &[9; 16], &mut clear);
+        wire::reveal(
+            p.attributes().find(attr::USER_PASSWORD).unwrap(),
+            SECRET2,
+            &[9; 16],
+            &mut clear,
+        );
         assert_eq!(&clear[..10], b"clientPass");
         let mut now = 5500;
         for _ in 0..3 {
@@ -833,7 +891,10 @@ mod tests {
         assert_eq!(c.pending(), 0);
         assert!(now > 5500);
         let s = c.stats();
-        assert_eq!((s.transmissions, s.retransmissions, s.failovers, s.timeouts), (6, 4, 1, 1));
+        assert_eq!(
+            (s.transmissions, s.retransmissions, s.failovers, s.timeouts),
+            (6, 4, 1, 1)
+        );
         // The secondary is now preferred.
         start(&mut c, 10);
         assert_eq!(transmit(&mut c, now).0.server_index, 1);
@@ -845,7 +906,8 @@ mod tests {
         let h = start(&mut c, 1);
         let (_, req) = transmit(&mut c, 0);
         let accept = answer(&req, Code::AccessAccept, SECRET, true, |w, _| {
-            w.attribute(attr::FRAMED_IP_ADDRESS, &[10, 0, 0, 9]).unwrap();
+            w.attribute(attr::FRAMED_IP_ADDRESS, &[10, 0, 0, 9])
+                .unwrap();
         });
         c.handle_datagram(Instant::ZERO, 0, &accept).unwrap();
         match c.poll_event() {
@@ -892,7 +954,8 @@ mod tests {
         tampered[30] ^= 0x80;
         // Fix up the Response Authenticator so only the MAC is wrong.
         let p = Packet::new_checked(&req[..]).unwrap();
-        let digest = wire::md5_parts(&[&tampered[..4], &p.authenticator(), &tampered[20..], SECRET]);
+        let digest =
+            wire::md5_parts(&[&tampered[..4], &p.authenticator(), &tampered[20..], SECRET]);
         tampered[4..20].copy_from_slice(&digest);
         assert_eq!(
             c.handle_datagram(Instant::ZERO, 0, &tampered),
@@ -935,7 +998,10 @@ mod tests {
         c.handle_datagram(Instant::ZERO, 0, &reject).unwrap();
         assert!(matches!(
             c.poll_event(),
-            Some(Event::Verdict { verdict: Verdict::Reject(_), .. })
+            Some(Event::Verdict {
+                verdict: Verdict::Reject(_),
+                ..
+            })
         ));
     }
 
@@ -980,8 +1046,12 @@ mod tests {
             let n = wire::encrypt_salted(&[0x52; 16], SECRET, ra, [0x80, 2], &mut out).unwrap();
             w.vendor_attribute(ms::VENDOR_MICROSOFT, ms::MS_MPPE_RECV_KEY, &out[..n])
                 .unwrap();
-            w.vendor_attribute(ms::VENDOR_MICROSOFT, ms::MS_PRIMARY_NBNS_SERVER, &[10, 0, 0, 3])
-                .unwrap();
+            w.vendor_attribute(
+                ms::VENDOR_MICROSOFT,
+                ms::MS_PRIMARY_NBNS_SERVER,
+                &[10, 0, 0, 3],
+            )
+            .unwrap();
         });
         c.handle_datagram(Instant::ZERO, 0, &accept).unwrap();
         match c.poll_event() {
@@ -1013,8 +1083,12 @@ mod tests {
         let (_, r1) = transmit(&mut c, 0);
         let (_, r2) = transmit(&mut c, 0);
         let reject = answer(&r1, Code::AccessReject, SECRET, true, |w, _| {
-            w.vendor_attribute(ms::VENDOR_MICROSOFT, ms::MS_CHAP_ERROR, b"\x01E=649 R=0 V=3")
-                .unwrap();
+            w.vendor_attribute(
+                ms::VENDOR_MICROSOFT,
+                ms::MS_CHAP_ERROR,
+                b"\x01E=649 R=0 V=3",
+            )
+            .unwrap();
         });
         c.handle_datagram(Instant::ZERO, 0, &reject).unwrap();
         match c.poll_event() {
@@ -1061,11 +1135,22 @@ mod tests {
         ));
         assert_eq!(c.pending(), 3);
         assert!(RadiusClient::<1, 1>::new(config(), &[]).is_err());
-        assert_eq!(ServerConfig::new(b"").unwrap_err(), Error::ValueTooLong { attribute: 0, length: 0 });
+        assert_eq!(
+            ServerConfig::new(b"").unwrap_err(),
+            Error::ValueTooLong {
+                attribute: 0,
+                length: 0
+            }
+        );
         // A 129-octet PAP password cannot be sent (RFC 2865 §5.2).
         let mut c = client();
         assert_eq!(
-            c.start_auth(Instant::ZERO, &pap(&[b'a'; 129]), &SessionInfo::default(), rnd(1)),
+            c.start_auth(
+                Instant::ZERO,
+                &pap(&[b'a'; 129]),
+                &SessionInfo::default(),
+                rnd(1)
+            ),
             Err(Error::UnsupportedRequest)
         );
         let _ = crypto::strip_domain(b"x");
@@ -1085,6 +1170,9 @@ mod tests {
         );
         let good = answer(&req, Code::AccountingResponse, SECRET, false, |_, _| {});
         c.handle_datagram(Instant::ZERO, 0, &good).unwrap();
-        assert_eq!(c.poll_event(), Some(Event::AccountingAcknowledged { handle: h }));
+        assert_eq!(
+            c.poll_event(),
+            Some(Event::AccountingAcknowledged { handle: h })
+        );
     }
 }

@@ -167,10 +167,15 @@ impl fmt::Display for Error {
                 write!(f, "attribute {attribute} has a bad value ({length} octets)")
             }
             Error::ValueTooLong { attribute, length } => {
-                write!(f, "value of {length} octets too long for attribute {attribute}")
+                write!(
+                    f,
+                    "value of {length} octets too long for attribute {attribute}"
+                )
             }
             Error::BufferTooSmall { needed } => write!(f, "buffer too small ({needed} needed)"),
-            Error::BadResponseAuthenticator => f.write_str("RADIUS Response Authenticator mismatch"),
+            Error::BadResponseAuthenticator => {
+                f.write_str("RADIUS Response Authenticator mismatch")
+            }
             Error::MissingMessageAuthenticator => {
                 f.write_str("RADIUS response without Message-Authenticator refused")
             }

@@ -96,7 +96,11 @@ impl core::fmt::Debug for MsChapMppeKeys {
 impl MsChapMppeKeys {
     /// Decrypts the 32-octet value (RFC 2865 §5.2 scheme with the
     /// Request Authenticator).
-    pub fn decrypt(value: &[u8], secret: &[u8], request_authenticator: &[u8; 16]) -> Result<Self, Error> {
+    pub fn decrypt(
+        value: &[u8],
+        secret: &[u8],
+        request_authenticator: &[u8; 16],
+    ) -> Result<Self, Error> {
         if value.len() != 32 {
             return Err(Error::BadEncryptedValue {
                 attribute: MS_CHAP_MPPE_KEYS,
@@ -264,8 +268,8 @@ impl ResponseAttributes {
 #[cfg(test)]
 mod tests {
     extern crate std;
-    use std::vec::Vec;
     use super::*;
+    use std::vec::Vec;
 
     fn hex(s: &str) -> Vec<u8> {
         (0..s.len())
@@ -294,8 +298,9 @@ mod tests {
         buf[2..4].copy_from_slice(&((20 + attribute.len()) as u16).to_be_bytes());
         buf[20..20 + attribute.len()].copy_from_slice(&attribute);
         let p = Packet::new_checked(&buf[..20 + attribute.len()]).unwrap();
-        let r = ResponseAttributes::parse(&p, v["secret"].as_str().unwrap().as_bytes(), &ra).unwrap();
-        let (lm, nt) = r.ms_chap_mppe_keys.clone().unwrap();
+        let r =
+            ResponseAttributes::parse(&p, v["secret"].as_str().unwrap().as_bytes(), &ra).unwrap();
+        let (lm, nt) = r.ms_chap_mppe_keys.unwrap();
         assert_eq!(lm.to_vec(), hex(v["lm_key"].as_str().unwrap()));
         assert_eq!(nt.to_vec(), hex(v["nt_key"].as_str().unwrap()));
         assert_eq!(
@@ -319,7 +324,8 @@ mod tests {
     #[test]
     fn bad_sizes_are_typed_errors() {
         let mut buf = [0u8; 64];
-        let mut w = wire::PacketWriter::new(&mut buf, wire::Code::AccessAccept, 1, &[0; 16]).unwrap();
+        let mut w =
+            wire::PacketWriter::new(&mut buf, wire::Code::AccessAccept, 1, &[0; 16]).unwrap();
         w.attribute(attr::FRAMED_IP_ADDRESS, &[1, 2, 3]).unwrap();
         let n = w.finish_response(&[0; 16], b"s");
         let p = Packet::new_checked(&buf[..n]).unwrap();
@@ -330,8 +336,10 @@ mod tests {
                 length: 3
             }
         );
-        let mut w = wire::PacketWriter::new(&mut buf, wire::Code::AccessAccept, 1, &[0; 16]).unwrap();
-        w.vendor_attribute(VENDOR_MICROSOFT, MS_CHAP2_SUCCESS, b"\x01S=00").unwrap();
+        let mut w =
+            wire::PacketWriter::new(&mut buf, wire::Code::AccessAccept, 1, &[0; 16]).unwrap();
+        w.vendor_attribute(VENDOR_MICROSOFT, MS_CHAP2_SUCCESS, b"\x01S=00")
+            .unwrap();
         let n = w.finish_response(&[0; 16], b"s");
         let p = Packet::new_checked(&buf[..n]).unwrap();
         assert_eq!(

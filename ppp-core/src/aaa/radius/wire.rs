@@ -67,7 +67,10 @@ impl Code {
     pub const fn is_response(self) -> bool {
         matches!(
             self,
-            Code::AccessAccept | Code::AccessReject | Code::AccessChallenge | Code::AccountingResponse
+            Code::AccessAccept
+                | Code::AccessReject
+                | Code::AccessChallenge
+                | Code::AccountingResponse
         )
     }
 }
@@ -299,9 +302,9 @@ impl<'b> PacketWriter<'b> {
         identifier: u8,
         authenticator: &[u8; 16],
     ) -> Result<Self, Error> {
-        let header = buf.get_mut(..HEADER_LEN).ok_or(Error::BufferTooSmall {
-            needed: HEADER_LEN,
-        })?;
+        let header = buf
+            .get_mut(..HEADER_LEN)
+            .ok_or(Error::BufferTooSmall { needed: HEADER_LEN })?;
         header[0] = code.as_u8();
         header[1] = identifier;
         header[2..4].copy_from_slice(&(HEADER_LEN as u16).to_be_bytes());
@@ -371,7 +374,12 @@ impl<'b> PacketWriter<'b> {
     }
 
     /// Appends a Vendor-Specific attribute with one sub-attribute.
-    pub fn vendor_attribute(&mut self, vendor_id: u32, kind: u8, value: &[u8]) -> Result<(), Error> {
+    pub fn vendor_attribute(
+        &mut self,
+        vendor_id: u32,
+        kind: u8,
+        value: &[u8],
+    ) -> Result<(), Error> {
         if value.len() > MAX_VALUE_LEN - 6 {
             return Err(Error::ValueTooLong {
                 attribute: kind,
@@ -678,7 +686,9 @@ pub fn verify_response(
         None if require_ma => Err(Error::MissingMessageAuthenticator),
         None => Ok(()),
         Some(at) => {
-            let received = bytes.get(at..at + 16).ok_or(Error::BadMessageAuthenticator)?;
+            let received = bytes
+                .get(at..at + 16)
+                .ok_or(Error::BadMessageAuthenticator)?;
             let zeros = [0u8; 16];
             let mac = hmac_md5(
                 secret,
@@ -702,9 +712,9 @@ pub fn verify_response(
 #[cfg(test)]
 mod tests {
     extern crate std;
+    use super::*;
     use std::vec;
     use std::vec::Vec;
-    use super::*;
 
     fn hex(s: &str) -> Vec<u8> {
         (0..s.len())
@@ -818,7 +828,15 @@ mod tests {
         let bad = Err(Error::BadEncryptedValue { attribute: 16 });
         assert_eq!(decrypt_salted(&[0x80], b"s", &[0; 16], 16), bad);
         // Salt MSB clear.
-        assert_eq!(decrypt_salted(&[0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], b"s", &[0; 16], 16), bad);
+        assert_eq!(
+            decrypt_salted(
+                &[0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                b"s",
+                &[0; 16],
+                16
+            ),
+            bad
+        );
         // Not a multiple of 16.
         assert_eq!(decrypt_salted(&[0x80, 1, 0, 0, 0], b"s", &[0; 16], 16), bad);
         // Wrong secret: Key-Length decodes to garbage (checked for this input).
@@ -838,28 +856,52 @@ mod tests {
         let mut it = Attributes::new(&[1, 0, 2, 3], 20);
         assert_eq!(
             it.next(),
-            Some(Err(Error::AttributeTooShort { offset: 20, length: 0 }))
+            Some(Err(Error::AttributeTooShort {
+                offset: 20,
+                length: 0
+            }))
         );
         assert_eq!(it.next(), None);
         // Length 1.
         let mut it = Attributes::new(&[1, 3, b'a', 5, 1], 20);
-        assert_eq!(it.next(), Some(Ok(Attribute { kind: 1, value: b"a" })));
         assert_eq!(
             it.next(),
-            Some(Err(Error::AttributeTooShort { offset: 23, length: 1 }))
+            Some(Ok(Attribute {
+                kind: 1,
+                value: b"a"
+            }))
+        );
+        assert_eq!(
+            it.next(),
+            Some(Err(Error::AttributeTooShort {
+                offset: 23,
+                length: 1
+            }))
         );
         // Past the end.
         let mut it = Attributes::new(&[1, 9, b'a'], 20);
         assert_eq!(
             it.next(),
-            Some(Err(Error::AttributePastEnd { offset: 20, length: 9 }))
+            Some(Err(Error::AttributePastEnd {
+                offset: 20,
+                length: 9
+            }))
         );
         // A lone type octet.
         let mut it = Attributes::new(&[1, 2, 7], 20);
-        assert_eq!(it.next(), Some(Ok(Attribute { kind: 1, value: b"" })));
         assert_eq!(
             it.next(),
-            Some(Err(Error::AttributePastEnd { offset: 22, length: 0 }))
+            Some(Ok(Attribute {
+                kind: 1,
+                value: b""
+            }))
+        );
+        assert_eq!(
+            it.next(),
+            Some(Err(Error::AttributePastEnd {
+                offset: 22,
+                length: 0
+            }))
         );
     }
 

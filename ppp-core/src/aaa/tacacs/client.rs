@@ -197,6 +197,8 @@ pub struct AccountingRecord<'a> {
 
 /// What the client reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
+// No allocator to box the large variant; events are moved once.
+#[allow(clippy::large_enum_variant)]
 pub enum Event {
     /// Authentication finished.
     Verdict {
@@ -245,6 +247,8 @@ struct OutBuf {
     len: usize,
 }
 
+// No allocator to box the large variant; events are moved once.
+#[allow(clippy::large_enum_variant)]
 enum Kind {
     Authentication {
         context: RequestContext,
@@ -431,7 +435,13 @@ impl<const SESSIONS: usize> TacacsClient<SESSIONS> {
         Ok(())
     }
 
-    fn add(&mut self, id: u32, kind: Kind, version: u8, out: OutBuf) -> Result<SessionHandle, Error> {
+    fn add(
+        &mut self,
+        id: u32,
+        kind: Kind,
+        version: u8,
+        out: OutBuf,
+    ) -> Result<SessionHandle, Error> {
         self.sessions
             .push(Session {
                 id,
@@ -566,7 +576,9 @@ impl<const SESSIONS: usize> TacacsClient<SESSIONS> {
             bytes: [0; MAX_REQUEST_LEN],
             len: 0,
         };
-        out.len = wire::emit_packet(&mut out.bytes, header, self.config.key(), |b| request.emit(b))?;
+        out.len = wire::emit_packet(&mut out.bytes, header, self.config.key(), |b| {
+            request.emit(b)
+        })?;
         drop(request);
         self.add(session_id, Kind::Authorization, version, out)
     }
@@ -625,7 +637,9 @@ impl<const SESSIONS: usize> TacacsClient<SESSIONS> {
             bytes: [0; MAX_REQUEST_LEN],
             len: 0,
         };
-        out.len = wire::emit_packet(&mut out.bytes, header, self.config.key(), |b| request.emit(b))?;
+        out.len = wire::emit_packet(&mut out.bytes, header, self.config.key(), |b| {
+            request.emit(b)
+        })?;
         drop(request);
         self.add(session_id, Kind::Accounting, version, out)
     }
@@ -711,7 +725,8 @@ impl<const SESSIONS: usize> TacacsClient<SESSIONS> {
                     Err(e) => {
                         // Framing is intact (the length is in bounds):
                         // skip the packet.
-                        let len = u32::from_be_bytes([self.rx[8], self.rx[9], self.rx[10], self.rx[11]]);
+                        let len =
+                            u32::from_be_bytes([self.rx[8], self.rx[9], self.rx[10], self.rx[11]]);
                         if len as usize > MAX_BODY_LEN {
                             self.broken = true;
                             self.fail_all(Error::ConnectionBroken);
@@ -807,10 +822,21 @@ impl<const SESSIONS: usize> TacacsClient<SESSIONS> {
                         let seq = header.seq_no.wrapping_add(1);
                         if seq == 0 {
                             // §4.1: sequence numbers must not wrap.
-                            return Err(self.fail(index, Error::BadSequence { seq_no: 255, expected: 0 }));
+                            return Err(self.fail(
+                                index,
+                                Error::BadSequence {
+                                    seq_no: 255,
+                                    expected: 0,
+                                },
+                            ));
                         }
                         let version = self.sessions[index].version;
-                        let h = self.header(PacketType::Authentication, version, seq, header.session_id);
+                        let h = self.header(
+                            PacketType::Authentication,
+                            version,
+                            seq,
+                            header.session_id,
+                        );
                         let key_copy = self.config.clone();
                         let session = &mut self.sessions[index];
                         let pw = match &session.kind {
@@ -824,7 +850,9 @@ impl<const SESSIONS: usize> TacacsClient<SESSIONS> {
                             data: b"",
                             flags: 0,
                         };
-                        match wire::emit_packet(&mut session.out.bytes, h, key_copy.key(), |b| cont.emit(b)) {
+                        match wire::emit_packet(&mut session.out.bytes, h, key_copy.key(), |b| {
+                            cont.emit(b)
+                        }) {
                             Ok(len) => {
                                 session.out.len = len;
                                 session.out_pending = true;
@@ -979,7 +1007,12 @@ mod tests {
     }
 
     /// A server reply to `request` with `seq_no`.
-    fn reply(request: &Header, seq_no: u8, flags: u8, body: impl FnOnce(&mut [u8]) -> Result<usize, Error>) -> Vec<u8> {
+    fn reply(
+        request: &Header,
+        seq_no: u8,
+        flags: u8,
+        body: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
+    ) -> Vec<u8> {
         let mut out = [0u8; 2048];
         let h = Header {
             seq_no,
@@ -990,7 +1023,10 @@ mod tests {
         out[..n].to_vec()
     }
 
-    fn authen_reply(status: u8, data: &'static [u8]) -> impl FnOnce(&mut [u8]) -> Result<usize, Error> {
+    fn authen_reply(
+        status: u8,
+        data: &'static [u8],
+    ) -> impl FnOnce(&mut [u8]) -> Result<usize, Error> {
         move |b| {
             AuthenReply {
                 status,
@@ -1008,16 +1044,24 @@ mod tests {
             TacacsConfig::new(KEY, MppePolicy::Required).unwrap_err(),
             Error::MppeRequiresRadius
         );
-        assert_eq!(TacacsConfig::new(b"", MppePolicy::Auto).unwrap_err(), Error::BadKey);
+        assert_eq!(
+            TacacsConfig::new(b"", MppePolicy::Auto).unwrap_err(),
+            Error::BadKey
+        );
     }
 
     #[test]
     fn pap_start_layout_and_pass() {
         let mut c = client();
-        let h = c.start_auth(Instant::ZERO, &pap(b"clientPass"), b"10.0.0.1", 0xdead_beef).unwrap();
+        let h = c
+            .start_auth(Instant::ZERO, &pap(b"clientPass"), b"10.0.0.1", 0xdead_beef)
+            .unwrap();
         let packet = sent(&mut c);
         let (header, body) = open(&packet);
-        assert_eq!((header.version, header.packet_type, header.seq_no), (0xc1, 1, 1));
+        assert_eq!(
+            (header.version, header.packet_type, header.seq_no),
+            (0xc1, 1, 1)
+        );
         assert_eq!(header.session_id, 0xdead_beef);
         let start = AuthenStart::parse(&body).unwrap();
         assert_eq!(start.authen_type, authen_type::PAP);
@@ -1030,7 +1074,11 @@ mod tests {
             c.handle_input(Instant::ZERO, b).unwrap();
         }
         match c.poll_event() {
-            Some(Event::Verdict { handle, verdict: Verdict::Accept(_), info }) => {
+            Some(Event::Verdict {
+                handle,
+                verdict: Verdict::Accept(_),
+                info,
+            }) => {
                 assert_eq!(handle, h);
                 assert_eq!(info.note, Some(Note::Unencrypted));
             }
@@ -1045,18 +1093,27 @@ mod tests {
         let mut c = client();
         c.start_auth(Instant::ZERO, &pap(b"pw"), b"", 7).unwrap();
         let (header, _) = open(&sent(&mut c));
-        c.handle_input(Instant::ZERO, &reply(&header, 2, 0, authen_reply(authen_status::GETPASS, b"")))
-            .unwrap();
+        c.handle_input(
+            Instant::ZERO,
+            &reply(&header, 2, 0, authen_reply(authen_status::GETPASS, b"")),
+        )
+        .unwrap();
         assert_eq!(c.poll_event(), None);
         let (h3, body) = open(&sent(&mut c));
         assert_eq!(h3.seq_no, 3);
         let cont = AuthenContinue::parse(&body).unwrap();
         assert_eq!(cont.user_msg, b"pw");
-        c.handle_input(Instant::ZERO, &reply(&header, 4, 0, authen_reply(authen_status::FAIL, b"")))
-            .unwrap();
+        c.handle_input(
+            Instant::ZERO,
+            &reply(&header, 4, 0, authen_reply(authen_status::FAIL, b"")),
+        )
+        .unwrap();
         assert!(matches!(
             c.poll_event(),
-            Some(Event::Verdict { verdict: Verdict::Reject(_), .. })
+            Some(Event::Verdict {
+                verdict: Verdict::Reject(_),
+                ..
+            })
         ));
     }
 
@@ -1087,10 +1144,16 @@ mod tests {
         assert_eq!(&start.data[41..65], &[3; 24]);
         let s = crate::wire::auth::format_authenticator_response(&[0x5a; 20]);
         let s: &'static [u8] = std::boxed::Box::leak(std::boxed::Box::new(s));
-        c.handle_input(Instant::ZERO, &reply(&header, 2, 0, authen_reply(authen_status::PASS, s)))
-            .unwrap();
+        c.handle_input(
+            Instant::ZERO,
+            &reply(&header, 2, 0, authen_reply(authen_status::PASS, s)),
+        )
+        .unwrap();
         match c.poll_event() {
-            Some(Event::Verdict { verdict: Verdict::Accept(a), .. }) => {
+            Some(Event::Verdict {
+                verdict: Verdict::Accept(a),
+                ..
+            }) => {
                 assert_eq!(a.authenticator_response, Some([0x5a; 20]));
                 assert!(a.key_material.is_none(), "TACACS+ has no MPPE keys");
             }
@@ -1112,7 +1175,10 @@ mod tests {
         let (h2, _) = open(&sent(&mut c));
         let (h3, _) = open(&sent(&mut c));
         // Unknown session: dropped, others untouched.
-        let stray = Header { session_id: 99, ..h1 };
+        let stray = Header {
+            session_id: 99,
+            ..h1
+        };
         assert_eq!(
             c.handle_input(Instant::ZERO, &reply(&stray, 2, 0, authen_reply(1, b""))),
             Err(Error::UnknownSession { session_id: 99 })
@@ -1120,11 +1186,17 @@ mod tests {
         // Wrong sequence number: the session fails.
         assert_eq!(
             c.handle_input(Instant::ZERO, &reply(&h1, 4, 0, authen_reply(1, b""))),
-            Err(Error::BadSequence { seq_no: 4, expected: 2 })
+            Err(Error::BadSequence {
+                seq_no: 4,
+                expected: 2
+            })
         );
         assert!(matches!(
             c.poll_event(),
-            Some(Event::Failed { error: Error::BadSequence { .. }, .. })
+            Some(Event::Failed {
+                error: Error::BadSequence { .. },
+                ..
+            })
         ));
         // Unobfuscated reply: refused.
         assert_eq!(
@@ -1134,7 +1206,13 @@ mod tests {
             ),
             Err(Error::Unobfuscated)
         );
-        assert!(matches!(c.poll_event(), Some(Event::Failed { error: Error::Unobfuscated, .. })));
+        assert!(matches!(
+            c.poll_event(),
+            Some(Event::Failed {
+                error: Error::Unobfuscated,
+                ..
+            })
+        ));
         // A body that does not parse (wrong key garbles it).
         let mut garbled = reply(&h3, 2, 0, authen_reply(1, b"abc"));
         garbled[HEADER_LEN + 3] ^= 0x40;
@@ -1158,12 +1236,20 @@ mod tests {
         );
         assert!(matches!(
             c.poll_event(),
-            Some(Event::Verdict { verdict: Verdict::Accept(_), .. })
+            Some(Event::Verdict {
+                verdict: Verdict::Accept(_),
+                ..
+            })
         ));
         // Oversized frame: the connection is broken for good.
         c.start_auth(Instant::ZERO, &pap(b"pw"), b"", 6).unwrap();
         let mut huge = [0u8; 12];
-        Header { length: 1 << 20, ..h5 }.emit(&mut huge).unwrap();
+        Header {
+            length: 1 << 20,
+            ..h5
+        }
+        .emit(&mut huge)
+        .unwrap();
         assert_eq!(
             c.handle_input(Instant::ZERO, &huge),
             Err(Error::Oversized { length: 1 << 20 })
@@ -1171,9 +1257,15 @@ mod tests {
         assert!(c.is_broken());
         assert!(matches!(
             c.poll_event(),
-            Some(Event::Failed { error: Error::ConnectionBroken, .. })
+            Some(Event::Failed {
+                error: Error::ConnectionBroken,
+                ..
+            })
         ));
-        assert_eq!(c.handle_input(Instant::ZERO, &[0]), Err(Error::ConnectionBroken));
+        assert_eq!(
+            c.handle_input(Instant::ZERO, &[0]),
+            Err(Error::ConnectionBroken)
+        );
         assert_eq!(
             c.start_auth(Instant::ZERO, &pap(b"pw"), b"", 7),
             Err(Error::ConnectionBroken)
@@ -1187,7 +1279,10 @@ mod tests {
         assert!(c.poll_transmit(Instant::ZERO, &mut [0u8; 8]).is_none());
         assert!(matches!(
             c.poll_event(),
-            Some(Event::Failed { error: Error::BufferTooSmall { .. }, .. })
+            Some(Event::Failed {
+                error: Error::BufferTooSmall { .. },
+                ..
+            })
         ));
         let h2 = c.start_auth(Instant::ZERO, &pap(b"pw"), b"", 2).unwrap();
         assert_ne!(h, h2);
@@ -1198,7 +1293,8 @@ mod tests {
         c.handle_timeout(Instant::from_millis(5000));
         assert_eq!(c.poll_event(), Some(Event::Timeout { handle: h2 }));
         assert_eq!(
-            c.start_auth(Instant::ZERO, &pap(b"pw"), b"", 8).and_then(|_| c.start_auth(Instant::ZERO, &pap(b"pw"), b"", 8)),
+            c.start_auth(Instant::ZERO, &pap(b"pw"), b"", 8)
+                .and_then(|_| c.start_auth(Instant::ZERO, &pap(b"pw"), b"", 8)),
             Err(Error::SessionIdInUse)
         );
     }
@@ -1206,7 +1302,8 @@ mod tests {
     #[test]
     fn authorization_and_accounting_layouts() {
         let mut c = client();
-        c.start_authorization(Instant::ZERO, b"User", Method::MsChapV1, b"10.0.0.1", 11).unwrap();
+        c.start_authorization(Instant::ZERO, b"User", Method::MsChapV1, b"10.0.0.1", 11)
+            .unwrap();
         let (h, body) = open(&sent(&mut c));
         assert_eq!((h.version, h.packet_type), (0xc0, 2));
         let req = AuthorRequest::parse(&body).unwrap();
@@ -1230,7 +1327,10 @@ mod tests {
             Some(Event::Authorization { outcome, .. }) => {
                 assert_eq!(outcome.status, AuthorizationStatus::Pass);
                 assert_eq!(outcome.attributes.address, Some(Ipv4Addr::new(10, 1, 1, 1)));
-                assert_eq!(outcome.attributes.secondary_dns, Some(Ipv4Addr::new(10, 1, 1, 54)));
+                assert_eq!(
+                    outcome.attributes.secondary_dns,
+                    Some(Ipv4Addr::new(10, 1, 1, 54))
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -1250,7 +1350,10 @@ mod tests {
         let (h, body) = open(&sent(&mut c));
         let req = AcctRequest::parse(&body).unwrap();
         assert_eq!(req.flags, acct::FLAG_STOP);
-        assert_eq!(req.args.get(b"bytes_in"), Some(&b"18446744073709551615"[..]));
+        assert_eq!(
+            req.args.get(b"bytes_in"),
+            Some(&b"18446744073709551615"[..])
+        );
         assert_eq!(req.args.get(b"bytes_out"), Some(&b"0"[..]));
         assert_eq!(req.args.get(b"addr"), Some(&b"192.0.2.10"[..]));
         assert_eq!(req.args.get(b"task_id"), Some(&b"t1"[..]));
@@ -1263,6 +1366,9 @@ mod tests {
             .emit(b)
         });
         c.handle_input(Instant::ZERO, &r).unwrap();
-        assert!(matches!(c.poll_event(), Some(Event::AccountingRefused { .. })));
+        assert!(matches!(
+            c.poll_event(),
+            Some(Event::AccountingRefused { .. })
+        ));
     }
 }

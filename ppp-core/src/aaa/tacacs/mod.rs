@@ -117,7 +117,9 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Error::Truncated { len } => write!(f, "TACACS+ header truncated ({len} octets)"),
-            Error::BadVersion { version } => write!(f, "TACACS+ version {version:#04x} unsupported"),
+            Error::BadVersion { version } => {
+                write!(f, "TACACS+ version {version:#04x} unsupported")
+            }
             Error::UnknownType { packet_type } => write!(f, "unknown TACACS+ type {packet_type}"),
             Error::Oversized { length } => write!(f, "TACACS+ body of {length} octets too large"),
             Error::BadBody { field } => write!(f, "TACACS+ body field {field} runs past the end"),
@@ -133,16 +135,19 @@ impl fmt::Display for Error {
                 write!(f, "TACACS+ sequence {seq_no}, expected {expected}")
             }
             Error::UnexpectedType { packet_type } => {
-                write!(f, "TACACS+ reply of type {packet_type} does not match the session")
+                write!(
+                    f,
+                    "TACACS+ reply of type {packet_type} does not match the session"
+                )
             }
             Error::Unobfuscated => f.write_str("unobfuscated TACACS+ packet refused"),
             Error::TooManySessions => f.write_str("too many TACACS+ sessions"),
             Error::SessionIdInUse => f.write_str("TACACS+ session id in use"),
             Error::ConnectionBroken => f.write_str("TACACS+ connection broken"),
             Error::BadKey => f.write_str("TACACS+ key empty or too long"),
-            Error::MppeRequiresRadius => f.write_str(
-                "TACACS+ cannot deliver MPPE keys: 'mppe required' needs RADIUS",
-            ),
+            Error::MppeRequiresRadius => {
+                f.write_str("TACACS+ cannot deliver MPPE keys: 'mppe required' needs RADIUS")
+            }
         }
     }
 }

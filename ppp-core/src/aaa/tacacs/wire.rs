@@ -148,9 +148,9 @@ pub struct Header {
 impl Header {
     /// Parses a header; checks the major version and the body bound.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
-        let h = bytes.get(..HEADER_LEN).ok_or(Error::Truncated {
-            len: bytes.len(),
-        })?;
+        let h = bytes
+            .get(..HEADER_LEN)
+            .ok_or(Error::Truncated { len: bytes.len() })?;
         let header = Header {
             version: h[0],
             packet_type: h[1],
@@ -241,7 +241,10 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], Error> {
         let end = self.at.checked_add(n).ok_or(Error::BadBody { field })?;
-        let out = self.bytes.get(self.at..end).ok_or(Error::BadBody { field })?;
+        let out = self
+            .bytes
+            .get(self.at..end)
+            .ok_or(Error::BadBody { field })?;
         self.at = end;
         Ok(out)
     }
@@ -858,16 +861,22 @@ mod tests {
         h[8] = 1;
         assert_eq!(
             Header::parse(&h).unwrap_err(),
-            Error::Oversized { length: 0x0100_0006 }
+            Error::Oversized {
+                length: 0x0100_0006
+            }
         );
         // Reply with a server_msg longer than the body.
         assert_eq!(
             AuthenReply::parse(&[1, 0, 0, 9, 0, 0, b'a']).unwrap_err(),
-            Error::BadBody { field: "server_msg" }
+            Error::BadBody {
+                field: "server_msg"
+            }
         );
         assert_eq!(
             AuthenReply::parse(&[1, 0, 0]).unwrap_err(),
-            Error::BadBody { field: "server_msg_len" }
+            Error::BadBody {
+                field: "server_msg_len"
+            }
         );
         assert_eq!(
             AuthenReply::parse(&[1, 0, 0, 0, 0, 0, 7]).unwrap_err(),
@@ -889,8 +898,11 @@ mod tests {
         );
         // More args than we hold.
         let mut many = std::vec![1u8, 40, 0, 0, 0, 0];
-        many.extend(core::iter::repeat(0).take(40));
-        assert_eq!(AuthorResponse::parse(&many).unwrap_err(), Error::TooManyArgs);
+        many.extend(core::iter::repeat_n(0, 40));
+        assert_eq!(
+            AuthorResponse::parse(&many).unwrap_err(),
+            Error::TooManyArgs
+        );
         assert_eq!(
             AcctReply::parse(&[0, 0, 0, 0]).unwrap_err(),
             Error::BadBody { field: "status" }
