@@ -19,6 +19,48 @@
 //!
 //! Failover is sticky: new requests start at the server that last
 //! answered (the primary at first).
+//!
+//! ## Example
+//!
+//! ```
+//! use ppp_core::aaa::radius::client::{
+//!     Event, RadiusClient, RadiusConfig, Randomness, ServerConfig, SessionInfo,
+//! };
+//! use ppp_core::aaa::radius::wire::{Code, Packet, PacketWriter};
+//! use ppp_core::auth::{AuthRequest, AuthResponse, Method, Name, Password, Verdict};
+//! use ppp_core::time::Instant;
+//!
+//! let servers = [ServerConfig::new(b"secret").unwrap()];
+//! let mut client: RadiusClient<2, 8> =
+//!     RadiusClient::new(RadiusConfig::default(), &servers).unwrap();
+//! // What the authenticator's Event::AuthRequest carried.
+//! let request = AuthRequest {
+//!     method: Method::Pap,
+//!     username: Name::from_slice(b"User").unwrap(),
+//!     identifier: 1,
+//!     response: AuthResponse::Pap { password: Password::new(b"clientPass").unwrap() },
+//! };
+//! let now = Instant::ZERO;
+//! // Identifier and Request Authenticator from the host's random source.
+//! let random = Randomness { identifier: 42, authenticator: [0x5a; 16] };
+//! let handle = client.start_auth(now, &request, &SessionInfo::default(), random).unwrap();
+//!
+//! let mut datagram = [0u8; 4096];
+//! let t = client.poll_transmit(now, &mut datagram).unwrap();
+//! // The host sends datagram[..t.len] to server t.server_index's auth port;
+//! // here a stand-in server accepts it.
+//! let sent = Packet::new_checked(&datagram[..t.len]).unwrap();
+//! let mut answer = [0u8; 64];
+//! let mut w = PacketWriter::new(&mut answer, Code::AccessAccept, sent.identifier(), &[0; 16]).unwrap();
+//! w.message_authenticator().unwrap();
+//! let n = w.finish_response(&sent.authenticator(), b"secret");
+//!
+//! client.handle_datagram(now, t.server_index, &answer[..n]).unwrap();
+//! match client.poll_event() {
+//!     Some(Event::Verdict { handle: h, verdict: Verdict::Accept(_), .. }) => assert_eq!(h, handle),
+//!     other => panic!("{other:?}"),
+//! }
+//! ```
 
 use core::net::Ipv4Addr;
 
