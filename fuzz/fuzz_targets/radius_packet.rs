@@ -29,10 +29,14 @@ fn roundtrip(data: &[u8]) {
     let mut w = PacketWriter::new(&mut buf, code, p.identifier(), &p.authenticator()).unwrap();
     for a in p.attributes() {
         let a = a.expect("checked packets have valid attributes");
-        w.attribute(a.kind, a.value).expect("a parsed attribute re-emits");
+        w.attribute(a.kind, a.value)
+            .expect("a parsed attribute re-emits");
     }
     assert_eq!(w.len(), usize::from(p.length()));
-    assert_eq!(&buf[HEADER_LEN..usize::from(p.length())], &p.as_bytes()[HEADER_LEN..]);
+    assert_eq!(
+        &buf[HEADER_LEN..usize::from(p.length())],
+        &p.as_bytes()[HEADER_LEN..]
+    );
     let _ = wire::verify_response(&p, &[7; 16], SECRET);
     let _ = ResponseAttributes::parse(&p, SECRET, &[7; 16]);
     for v in p.vendor_attributes(311) {
@@ -68,15 +72,33 @@ fuzz_target!(|data: &[u8]| {
         initial_timeout: Duration::from_millis(10),
         ..RadiusConfig::default()
     };
-    let servers = [ServerConfig::new(SECRET).unwrap(), ServerConfig::new(b"other").unwrap()];
+    let servers = [
+        ServerConfig::new(SECRET).unwrap(),
+        ServerConfig::new(b"other").unwrap(),
+    ];
     let mut client: RadiusClient<2, 4> = RadiusClient::new(config, &servers).unwrap();
     let now = Instant::ZERO;
     client
-        .start_auth(now, &request(), &SessionInfo::default(), Randomness { identifier: 0, authenticator: [9; 16] })
+        .start_auth(
+            now,
+            &request(),
+            &SessionInfo::default(),
+            Randomness {
+                identifier: 0,
+                authenticator: [9; 16],
+            },
+        )
         .unwrap();
     let record = AccountingRecord::new(AccountingStatus::Stop, b"s", b"User");
     client
-        .start_accounting(now, &record, Randomness { identifier: 1, authenticator: [0; 16] })
+        .start_accounting(
+            now,
+            &record,
+            Randomness {
+                identifier: 1,
+                authenticator: [0; 16],
+            },
+        )
         .unwrap();
     let mut buf = [0u8; 4096];
     let mut requests = Vec::new();

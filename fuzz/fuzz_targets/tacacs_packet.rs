@@ -48,10 +48,14 @@ fuzz_target!(|data: &[u8]| {
         method: Method::Pap,
         username: ppp_core::auth::Name::from_slice(b"User").unwrap(),
         identifier: 1,
-        response: AuthResponse::Pap { password: Password::new(b"pw").unwrap() },
+        response: AuthResponse::Pap {
+            password: Password::new(b"pw").unwrap(),
+        },
     };
     client.start_auth(now, &pap, b"10.0.0.1", 1).unwrap();
-    client.start_authorization(now, b"User", Method::Pap, b"10.0.0.1", 2).unwrap();
+    client
+        .start_authorization(now, b"User", Method::Pap, b"10.0.0.1", 2)
+        .unwrap();
     let record = AccountingRecord {
         kind: AccountingKind::Stop,
         username: b"User",
@@ -79,7 +83,11 @@ fuzz_target!(|data: &[u8]| {
     for i in 0..3 {
         let h = headers[(i + usize::from(order)) % 3];
         let mut out = [0u8; HEADER_LEN + wire::MAX_BODY_LEN];
-        let reply = Header { seq_no: 2, flags: 0, ..h };
+        let reply = Header {
+            seq_no: 2,
+            flags: 0,
+            ..h
+        };
         let take = body.len().min(wire::MAX_BODY_LEN);
         if let Ok(n) = wire::emit_packet(&mut out, reply, KEY, |b| {
             b[..take].copy_from_slice(&body[..take]);
