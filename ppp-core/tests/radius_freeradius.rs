@@ -637,3 +637,53 @@ fn accounting_start_interim_stop_reach_the_detail_file() {
         assert!(stop.contains(want), "Stop record lacks {want}:\n{stop}");
     }
 }
+
+/// With `AAA_RADIUS_REPLY_MA=yes` (the script's first pass) FreeRADIUS
+/// signs its replies and the client accepts them; with `no` (second pass:
+/// a stock Debian 3.2.1, which does not sign) every reply is refused as
+/// unsigned (BlastRADIUS hardening) and the request stays pending.
+#[test]
+#[ignore = "needs FreeRADIUS: scripts/aaa-tests.sh"]
+fn reply_signature_policy_matches_server_config() {
+    let signed = env("AAA_RADIUS_REPLY_MA", "yes") == "yes";
+    let mut host = Host::new(vec![(auth_addr(), acct_addr())]);
+    let mut client: RadiusClient<1, 2> = RadiusClient::new(
+        config(MppePolicy::Auto),
+        &[ServerConfig::new(&secret()).unwrap()],
+    )
+    .unwrap();
+    client
+        .start_auth(
+            host.now(),
+            &pap(&user(), &pass()),
+            &SessionInfo::default(),
+            randomness(),
+        )
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let t = client.poll_transmit(host.now(), &mut buf).unwrap();
+    host.socket.send_to(&buf[..t.len], auth_addr()).unwrap();
+    host.socket
+        .set_read_timeout(Some(StdDuration::from_secs(3)))
+        .unwrap();
+    let (n, _) = host.socket.recv_from(&mut buf).expect("FreeRADIUS answers");
+    let result = client.handle_datagram(host.now(), 0, &buf[..n]);
+    if signed {
+        assert_eq!(result, Ok(()));
+        assert!(matches!(
+            client.poll_event(),
+            Some(Event::Verdict {
+                verdict: Verdict::Accept(_),
+                ..
+            })
+        ));
+    } else {
+        assert_eq!(
+            result,
+            Err(ppp_core::aaa::radius::Error::MissingMessageAuthenticator)
+        );
+        assert_eq!(client.poll_event(), None);
+        assert_eq!(client.pending(), 1);
+        assert_eq!(client.stats().bad_authenticators, 1);
+    }
+}
