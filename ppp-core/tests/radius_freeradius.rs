@@ -646,7 +646,7 @@ fn accounting_start_interim_stop_reach_the_detail_file() {
 #[ignore = "needs FreeRADIUS: scripts/aaa-tests.sh"]
 fn reply_signature_policy_matches_server_config() {
     let signed = env("AAA_RADIUS_REPLY_MA", "yes") == "yes";
-    let mut host = Host::new(vec![(auth_addr(), acct_addr())]);
+    let host = Host::new(vec![(auth_addr(), acct_addr())]);
     let mut client: RadiusClient<1, 2> = RadiusClient::new(
         config(MppePolicy::Auto),
         &[ServerConfig::new(&secret()).unwrap()],
