@@ -687,3 +687,117 @@ fn reply_signature_policy_matches_server_config() {
         assert_eq!(client.stats().bad_authenticators, 1);
     }
 }
+
+/// The whole external-AAA flow in process: ppp-core's MS-CHAP peer (the
+/// Windows side) talks to ppp-core's authenticator (the PIX side), whose
+/// `Event::AuthRequest` goes through the RADIUS client to FreeRADIUS and
+/// whose verdict comes back from it. Both ends must report success, the
+/// peer must have verified FreeRADIUS's authenticator response, and the
+/// MPPE keys FreeRADIUS sent must equal the peer's own RFC 3079 keys
+/// (mirrored: the server's send key is the client's receive key).
+fn peer_and_authenticator_through_freeradius(method: Method, password: &str) -> bool {
+    use ppp_core::auth::{
+        Authenticator, AuthenticatorConfig, Event as AuthEvent, Peer, PeerConfig, Secret,
+    };
+    let (mut host, mut radius) = client(MppePolicy::Required);
+    let now = Instant::ZERO;
+    let challenge: [u8; 16] = random_bytes();
+    let challenge = &challenge[..method.challenge_len().unwrap()];
+    let mut server =
+        Authenticator::new(method, AuthenticatorConfig::default(), now, 1, challenge).unwrap();
+    let mut peer = Peer::new(
+        method,
+        PeerConfig::default(),
+        now,
+        user().as_bytes(),
+        Secret::password(password.as_bytes()).unwrap(),
+        0,
+        Some(random_bytes()),
+    )
+    .unwrap();
+    let mut buf = [0u8; 1500];
+    let (mut server_ok, mut peer_ok) = (None, None);
+    for _ in 0..10 {
+        if let Some(t) = server.poll_transmit(now, &mut buf) {
+            peer.handle_packet(now, &buf[..t.len]);
+        }
+        if let Some(t) = peer.poll_transmit(now, &mut buf) {
+            server.handle_packet(now, &buf[..t.len]);
+        }
+        while let Some(e) = server.poll_event() {
+            match e {
+                AuthEvent::AuthRequest(request) => {
+                    radius
+                        .start_auth(now, &request, &SessionInfo::default(), randomness())
+                        .unwrap();
+                    let (verdict, _) = verdict(host.run(&mut radius));
+                    server.verdict(now, verdict).unwrap();
+                }
+                AuthEvent::Success(s) => server_ok = Some(Ok(s)),
+                AuthEvent::Failure(f) => server_ok = Some(Err(f.reason)),
+                AuthEvent::ChallengeNeeded => server
+                    .feed_challenge(now, &random_bytes::<16>()[..challenge.len()])
+                    .unwrap(),
+            }
+        }
+        while let Some(e) = peer.poll_event() {
+            match e {
+                AuthEvent::Success(s) => peer_ok = Some(Ok(s)),
+                AuthEvent::Failure(f) => peer_ok = Some(Err(f.reason)),
+                _ => {}
+            }
+        }
+        if server_ok.is_some() && peer_ok.is_some() {
+            break;
+        }
+    }
+    match (
+        server_ok.expect("server outcome"),
+        peer_ok.expect("peer outcome"),
+    ) {
+        (Ok(s), Ok(p)) => {
+            let server_keys = s.key_material.expect("keys from FreeRADIUS");
+            let peer_keys = p.key_material.expect("the peer's own key inputs");
+            match (method, server_keys, peer_keys) {
+                (
+                    Method::MsChapV2,
+                    MppeKeyMaterial::External { send_key, recv_key },
+                    MppeKeyMaterial::MsChapV2 { nt_response, .. },
+                ) => {
+                    let (send, recv) = rfc3079_server_keys(password, &nt_response);
+                    assert_eq!((send_key, recv_key), (send, recv));
+                }
+                (
+                    Method::MsChapV1,
+                    MppeKeyMaterial::MsChapV1 {
+                        password_hash_hash: a,
+                        challenge: ca,
+                        ..
+                    },
+                    MppeKeyMaterial::MsChapV1 {
+                        password_hash_hash: b,
+                        challenge: cb,
+                        ..
+                    },
+                ) => assert_eq!((a, ca), (b, cb)),
+                other => panic!("unexpected key material {other:?}"),
+            }
+            true
+        }
+        (Err(_), Err(_)) => false,
+        other => panic!("the two ends disagree: {other:?}"),
+    }
+}
+
+#[test]
+#[ignore = "needs FreeRADIUS: scripts/aaa-tests.sh"]
+fn mschap_peer_and_authenticator_agree_through_freeradius() {
+    assert!(peer_and_authenticator_through_freeradius(
+        Method::MsChapV2,
+        &pass()
+    ));
+    assert!(peer_and_authenticator_through_freeradius(
+        Method::MsChapV1,
+        &pass()
+    ));
+}
