@@ -36,6 +36,8 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(any(feature = "radius", feature = "tacacs"))]
+pub mod aaa;
 pub mod auth;
 #[cfg(feature = "mppe")]
 pub mod ccp;
