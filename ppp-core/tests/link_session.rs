@@ -471,3 +471,45 @@ fn lcp_renegotiation_reauthenticates_and_traffic_resumes() {
     assert_eq!(authenticated, 2);
     exchange_both_ways(&mut pair, true);
 }
+
+/// RADIUS-style keys: the AAA server hands MS-MPPE-Send/Recv-Key instead
+/// of the NAS deriving them; the client derives its own from MS-CHAPv2.
+/// Traffic only flows if the link used the external keys the right way
+/// round.
+#[test]
+fn external_aaa_mppe_keys_drive_the_server_side() {
+    use ppp_core::auth::{MppeKeyMaterial, Verdict};
+    let mut pair = Pair::new(server_config(), client_config(PASSWORD));
+    pair.external = true;
+    pair.open();
+    pair.run_until(Duration::from_secs(1), |p| !p.pending.is_empty());
+    let request = pair.pending.pop().unwrap();
+    let verdict = ppp_core::auth::Verifier::decide(&pair.store, &request);
+    let Verdict::Accept(mut accept) = verdict else {
+        panic!("the store accepts")
+    };
+    let Some(MppeKeyMaterial::MsChapV2 {
+        password_hash_hash,
+        nt_response,
+    }) = accept.key_material.clone()
+    else {
+        panic!("MS-CHAPv2 key material")
+    };
+    let keys = mppe::keys::mschapv2_start_keys(
+        &password_hash_hash,
+        &nt_response,
+        mppe::keys::Side::Server,
+    );
+    let mut send_key = [0u8; 16];
+    send_key.copy_from_slice(keys.send.as_bytes());
+    let mut recv_key = [0u8; 16];
+    recv_key.copy_from_slice(keys.receive.as_bytes());
+    accept.key_material = Some(MppeKeyMaterial::External { send_key, recv_key });
+    let now = pair.now;
+    pair.server.verdict(now, Verdict::Accept(accept)).unwrap();
+    assert!(
+        pair.run_until(Duration::from_secs(30), |p| p.server.is_data_ready()
+            && p.client.is_data_ready())
+    );
+    exchange_both_ways(&mut pair, true);
+}
