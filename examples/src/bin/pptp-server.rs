@@ -1,0 +1,84 @@
+//! `pptp-server`: a PPTP server (PNS) on Linux — TCP 1723, raw GRE, one
+//! shared TUN device, MS-CHAPv2/v1, CHAP-MD5, PAP, MPPE 40/128.
+//!
+//! ```text
+//! sudo pptp-server --config examples/pptp-server.toml          # run
+//! sudo pptp-server --config examples/pptp-server.toml status   # show vpdn
+//! sudo pptp-server --config examples/pptp-server.toml clear all|ID
+//! sudo kill -USR1 $(pidof pptp-server)                         # show vpdn on stdout
+//! ```
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use examples::config::ServerConfig;
+use examples::server::Server;
+
+#[derive(Parser)]
+#[command(about = "PPTP server (RFC 2637) with PPP, MS-CHAP and MPPE; needs root")]
+struct Args {
+    /// TOML configuration file (see examples/pptp-server.toml).
+    #[arg(short, long, default_value = "/etc/pptp-server.toml")]
+    config: PathBuf,
+    /// Talk to a running server instead: `status`, `clear all`,
+    /// `clear TUNNEL-ID`, `shutdown`.
+    command: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let text = match std::fs::read_to_string(&args.config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("pptp-server: {}: {e}", args.config.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = match ServerConfig::from_toml(&text) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("pptp-server: {}: {e}", args.config.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    if !args.command.is_empty() {
+        return control(&config, &args.command.join(" "));
+    }
+    let mut server = match Server::new(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("pptp-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match server.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pptp-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn control(config: &ServerConfig, command: &str) -> ExitCode {
+    let mut stream = match UnixStream::connect(&config.control_socket) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "pptp-server: cannot reach the running server at {}: {e}",
+                config.control_socket.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut reply = String::new();
+    if stream.write_all(command.as_bytes()).is_err() || stream.read_to_string(&mut reply).is_err() {
+        eprintln!("pptp-server: control socket closed");
+        return ExitCode::FAILURE;
+    }
+    print!("{reply}");
+    ExitCode::SUCCESS
+}
