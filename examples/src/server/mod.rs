@@ -41,7 +41,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use ppp_core::auth::{CredentialStore, DomainRule};
 use ppp_core::ipcp::AddressPool;
-use ppp_core::link::{EndReason, Entropy, Link, LinkConfig, LinkEvent, MppeInfo};
+use ppp_core::link::{EndReason, Link, LinkConfig, LinkEvent, MppeInfo};
 use ppp_core::wire::lcp::AuthMethod;
 use pptp_core::control::{CallAccept, CallRefusal, Config as ControlConfig, Connection, Event};
 use pptp_core::gre::{GreConfig, GreSession, Received};
@@ -50,6 +50,7 @@ use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::config::ServerConfig;
+use crate::host::{entropy, random_bytes, Clock};
 use crate::net::gre::GreSocket;
 use crate::net::tun::Tun;
 use crate::net::{ipv4_destination, range_to_cidrs};
@@ -72,39 +73,10 @@ const FIRST_DYNAMIC: usize = 16;
 /// Large enough for any PPP frame plus GRE and IPv4 headers.
 const BUF: usize = 65_536;
 
-/// Milliseconds since the server started: the clock of every machine.
-#[derive(Clone, Copy)]
-struct Clock(std::time::Instant);
-
-impl Clock {
-    fn ms(&self) -> u64 {
-        self.0.elapsed().as_millis() as u64
-    }
-}
-
 macro_rules! log {
     ($($arg:tt)*) => {{
         eprintln!("pptp-server: {}", format_args!($($arg)*));
     }};
-}
-
-fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut b = [0u8; N];
-    // The OS RNG does not fail on Linux once seeded; if it did, a zero
-    // challenge is still unique per link thanks to the magic number below,
-    // but we report it loudly.
-    if let Err(e) = getrandom::getrandom(&mut b) {
-        log!("OS random number generator failed: {e}");
-    }
-    b
-}
-
-fn entropy() -> Entropy {
-    let magic = u32::from_ne_bytes(random_bytes::<4>());
-    Entropy {
-        magic: if magic == 0 { 1 } else { magic },
-        challenge: random_bytes::<16>(),
-    }
 }
 
 /// One call: its GRE data path and its PPP link.
@@ -289,7 +261,7 @@ impl Server {
             tunnels: HashMap::new(),
             next_token: FIRST_DYNAMIC,
             next_tunnel_id: 1,
-            clock: Clock(std::time::Instant::now()),
+            clock: Clock::start(),
             shutdown_deadline: None,
         })
     }
@@ -840,12 +812,7 @@ fn release_call(shared: &mut Shared, call: &mut Call) {
 }
 
 fn new_call_id(shared: &Shared) -> u16 {
-    loop {
-        let id = u16::from_ne_bytes(random_bytes::<2>());
-        if id != 0 && !shared.calls_by_id.contains_key(&id) {
-            return id;
-        }
-    }
+    crate::host::call_id(|id| shared.calls_by_id.contains_key(&id))
 }
 
 fn conn_event(
