@@ -155,10 +155,11 @@ trap cleanup EXIT
 
 # ---- one server case ------------------------------------------------------
 # run_server_case NAME AUTH-LIST MPPE REQUIRED MODE SERVER-AUTH-NAME
-#                 EXPECT-MPPE-LOG-REGEX HANGUP(client|clear) PEER-OPTIONS...
+#                 EXPECT-MPPE-LOG-REGEX HANGUP(client|clear|kill) FAULT(-|loss)
+#                 PEER-OPTIONS...
 run_server_case() {
-  local name=$1 auth=$2 mppe=$3 required=$4 mode=$5 auth_name=$6 expect_mppe=$7 hangup=$8
-  shift 8
+  local name=$1 auth=$2 mppe=$3 required=$4 mode=$5 auth_name=$6 expect_mppe=$7 hangup=$8 fault=$9
+  shift 9
   local dir="$RESULTS/$name" ctl sock addr
   mkdir -p "$dir"
   sock="$dir/control.sock"
@@ -209,6 +210,22 @@ PY
   ip netns exec "$LAB_NS" python3 "$HERE/ping.py" "$addr" 3 3 | tee "$dir/ping-ns.txt" | tail -1
   grep -q '3 packets transmitted, 3 received' "$dir/ping-ns.txt" || return 1
 
+  if [ "$fault" = loss ]; then
+    # Loss and reordering on the VM's egress (GRE to us): stateful MPPE
+    # must resynchronise through CCP Reset-Request (RFC 3078 §8) and the
+    # session must stay up.
+    echo "-- netem on vm$VM eth0: delay 10ms, reorder 25%, loss 10%; 40 pings"
+    vm "modprobe sch_netem; tc qdisc replace dev eth0 root netem delay 10ms reorder 25% 50% loss 10%" || return 1
+    vm "ping -c 40 -i 0.2 -W 2 $TUN_ADDR" > "$dir/ping-loss.txt" 2>&1 || true
+    vm "tc qdisc del dev eth0 root" || return 1
+    tail -2 "$dir/ping-loss.txt"
+    "$SERVER_BIN" --config "$dir/server.toml" status > "$dir/status-loss.txt" || return 1
+    grep -E 'GRE lost|CCP resets' "$dir/status-loss.txt"
+    grep -Eq 'CCP resets sent [1-9]' "$dir/status-loss.txt" || { echo "no CCP Reset-Request sent despite loss"; return 1; }
+    echo "-- after the fault: ping must be clean again"
+    vm "ping -c 3 -W 3 $TUN_ADDR" | tee "$dir/ping-after-loss.txt" | tail -2
+    grep -q ' 0% packet loss' "$dir/ping-after-loss.txt" || { echo "tunnel did not recover"; return 1; }
+  fi
   "$SERVER_BIN" --config "$dir/server.toml" status > "$dir/status-up.txt" || { echo "status failed"; return 1; }
   grep -E "labuser +$addr" "$dir/status-up.txt" || { cat "$dir/status-up.txt"; echo "status lacks the session"; return 1; }
 
@@ -218,6 +235,9 @@ PY
     vm -t 30 'for i in $(seq 1 100); do pgrep -x pppd >/dev/null || break; sleep 0.2; done; pgrep -a pppd && echo "pppd still running" || echo "pppd gone"' | tee "$dir/vm-hangup.txt"
     grep -q 'pppd gone' "$dir/vm-hangup.txt" || return 1
     grep -Eq 'rcvd \[LCP TermReq' "$SHARE/pppd-client.log" || { echo "pppd got no LCP Terminate-Request"; return 1; }
+  elif [ "$hangup" = kill ]; then
+    echo "-- kill -9 pptp and pppd in the VM (no goodbyes)"
+    vm 'pkill -9 -x pptp; pkill -9 -x pppd; sleep 1; pgrep -a pppd || echo "pppd gone"' | tee "$dir/vm-hangup.txt"
   else
     echo "-- hang up from the client (kill pppd)"
     vm -t 30 'for p in $(pgrep -x pppd); do kill $p; done; for i in $(seq 1 100); do pgrep -x pppd >/dev/null || break; sleep 0.2; done; pgrep -a pppd && echo "pppd still running" || echo "pppd gone"' | tee "$dir/vm-hangup.txt"
@@ -281,19 +301,21 @@ SH
 
 # ---- the matrix -------------------------------------------------------------
 # name | server auth list | mppe | required | mode | auth in server log |
-# pppd's MPPE line | hang-up | pppd options
+# pppd's MPPE line | hang-up | fault | pppd options
 ALL_CASES=(
-  "mschapv2-mppe128|\"mschap-v2\"|128|true|stateless|MsChapV2|MPPE 128-bit stateless compression enabled|client|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128"
-  "mschapv2-mppe40|\"mschap-v2\"|40|true|stateless|MsChapV2|MPPE 40-bit stateless compression enabled|clear|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-40"
-  "mschapv2-mppe128-stateful|\"mschap-v2\"|128|true|stateful|MsChapV2|MPPE 128-bit stateful compression enabled|client|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128 mppe-stateful"
-  "mschapv2-mppe40-stateful|\"mschap-v2\"|40|true|stateful|MsChapV2|MPPE 40-bit stateful compression enabled|clear|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-40 mppe-stateful"
-  "mschapv2-nomppe|\"mschap-v2\"|none|false|stateless|MsChapV2||client|refuse-pap refuse-eap refuse-chap refuse-mschap nomppe"
-  "mschapv1-mppe128|\"mschap\"|128|true|stateless|MsChapV1|MPPE 128-bit stateless compression enabled|clear|refuse-pap refuse-eap refuse-chap refuse-mschap-v2 require-mppe-128"
-  "mschapv1-mppe128-stateful|\"mschap\"|128|true|stateful|MsChapV1|MPPE 128-bit stateful compression enabled|client|refuse-pap refuse-eap refuse-chap refuse-mschap-v2 require-mppe-128 mppe-stateful"
-  "mschapv1-nomppe|\"mschap\"|none|false|stateless|MsChapV1||clear|refuse-pap refuse-eap refuse-chap refuse-mschap-v2 nomppe"
-  "chapmd5|\"chap\"|none|false|stateless|ChapMd5||client|refuse-pap refuse-eap refuse-mschap refuse-mschap-v2"
-  "pap|\"pap\"|none|false|stateless|Pap||clear|refuse-eap refuse-chap refuse-mschap refuse-mschap-v2"
-  "auto-server|\"mschap-v2\", \"mschap\", \"chap\", \"pap\"|auto|false|prefer-stateless|MsChapV2|MPPE 128-bit stateless compression enabled|client|require-mppe-128"
+  "mschapv2-mppe128|\"mschap-v2\"|128|true|stateless|MsChapV2|MPPE 128-bit stateless compression enabled|client|-|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128"
+  "mschapv2-mppe40|\"mschap-v2\"|40|true|stateless|MsChapV2|MPPE 40-bit stateless compression enabled|clear|-|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-40"
+  "mschapv2-mppe128-stateful|\"mschap-v2\"|128|true|stateful|MsChapV2|MPPE 128-bit stateful compression enabled|client|-|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128 mppe-stateful"
+  "mschapv2-mppe40-stateful|\"mschap-v2\"|40|true|stateful|MsChapV2|MPPE 40-bit stateful compression enabled|clear|-|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-40 mppe-stateful"
+  "mschapv2-nomppe|\"mschap-v2\"|none|false|stateless|MsChapV2||client|-|refuse-pap refuse-eap refuse-chap refuse-mschap nomppe"
+  "mschapv1-mppe128|\"mschap\"|128|true|stateless|MsChapV1|MPPE 128-bit stateless compression enabled|clear|-|refuse-pap refuse-eap refuse-chap refuse-mschap-v2 require-mppe-128"
+  "mschapv1-mppe128-stateful|\"mschap\"|128|true|stateful|MsChapV1|MPPE 128-bit stateful compression enabled|client|-|refuse-pap refuse-eap refuse-chap refuse-mschap-v2 require-mppe-128 mppe-stateful"
+  "mschapv1-nomppe|\"mschap\"|none|false|stateless|MsChapV1||clear|-|refuse-pap refuse-eap refuse-chap refuse-mschap-v2 nomppe"
+  "chapmd5|\"chap\"|none|false|stateless|ChapMd5||client|-|refuse-pap refuse-eap refuse-mschap refuse-mschap-v2"
+  "pap|\"pap\"|none|false|stateless|Pap||clear|-|refuse-eap refuse-chap refuse-mschap refuse-mschap-v2"
+  "auto-server|\"mschap-v2\", \"mschap\", \"chap\", \"pap\"|auto|false|prefer-stateless|MsChapV2|MPPE 128-bit stateless compression enabled|client|-|require-mppe-128"
+  "mschapv2-mppe128-stateful-loss|\"mschap-v2\"|128|true|stateful|MsChapV2|MPPE 128-bit stateful compression enabled|client|loss|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128 mppe-stateful"
+  "kill-client|\"mschap-v2\"|128|true|stateless|MsChapV2|MPPE 128-bit stateless compression enabled|kill|-|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128"
 )
 CLIENT_CASES=("client-mschapv2-mppe128")
 NOT_RUN="mschapv1-mppe40: pppd 2.4.9 itself refuses it (\"Disabling 40-bit MPPE; MS-CHAP LM not supported\", lab README)"
@@ -301,12 +323,12 @@ NOT_RUN="mschapv1-mppe40: pppd 2.4.9 itself refuses it (\"Disabling 40-bit MPPE;
 passed=(); failed=()
 want() { [ -z "${CASES:-}" ] || [[ " $CASES " == *" $1 "* ]]; }
 for spec in "${ALL_CASES[@]}"; do
-  IFS='|' read -r name auth mppe required mode auth_name expect hangup opts <<< "$spec"
+  IFS='|' read -r name auth mppe required mode auth_name expect hangup fault opts <<< "$spec"
   want "$name" || continue
   log "case $name"
   t0=$(date +%s.%N)
   # shellcheck disable=SC2086
-  if run_server_case "$name" "$auth" "$mppe" "$required" "$mode" "$auth_name" "$expect" "$hangup" $opts 2>&1 | tee "$RESULTS/$name.txt"; [ "${PIPESTATUS[0]}" = 0 ]; then
+  if run_server_case "$name" "$auth" "$mppe" "$required" "$mode" "$auth_name" "$expect" "$hangup" "$fault" $opts 2>&1 | tee "$RESULTS/$name.txt"; [ "${PIPESTATUS[0]}" = 0 ]; then
     passed+=("$name ($(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s)")
   else
     failed+=("$name ($(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s)")
