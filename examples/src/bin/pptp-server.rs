@@ -4,7 +4,7 @@
 //! ```text
 //! sudo pptp-server --config examples/pptp-server.toml          # run
 //! sudo pptp-server --config examples/pptp-server.toml status   # show vpdn
-//! sudo pptp-server --config examples/pptp-server.toml clear all|ID
+//! sudo pptp-server --config examples/pptp-server.toml clear all|TUNNEL-ID|call CALL-ID
 //! sudo kill -USR1 $(pidof pptp-server)                         # show vpdn on stdout
 //! ```
 
@@ -24,7 +24,7 @@ struct Args {
     #[arg(short, long, default_value = "/etc/pptp-server.toml")]
     config: PathBuf,
     /// Talk to a running server instead: `status`, `clear all`,
-    /// `clear TUNNEL-ID`, `shutdown`.
+    /// `clear TUNNEL-ID`, `clear call CALL-ID`, `shutdown`.
     command: Vec<String>,
 }
 

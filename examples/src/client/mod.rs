@@ -560,11 +560,17 @@ impl Session<'_> {
             while let Some(tx) = self.conn.poll_transmit(pnow, &mut frame) {
                 progress = true;
                 self.out.extend_from_slice(&frame[..tx.len]);
+                // One write per message, as the server does.
+                self.flush_tcp();
             }
             if !progress {
                 break;
             }
         }
+        self.flush_tcp();
+    }
+
+    fn flush_tcp(&mut self) {
         while !self.out.is_empty() && !self.tcp_dead {
             match self.stream.write(&self.out) {
                 Ok(n) => {

@@ -24,7 +24,8 @@
 //!   the server) and checked against the tunnel's peer address.
 //!
 //! Control: `SIGUSR1` prints the `show vpdn` table on stdout; the unix
-//! socket in `control_socket` takes `status`, `clear all`, `clear ID`;
+//! socket in `control_socket` takes `status`, `clear all`, `clear
+//! TUNNEL-ID`, `clear call CALL-ID`;
 //! `SIGINT`/`SIGTERM` close every call (LCP Terminate-Request, then
 //! Call-Disconnect-Notify) and every tunnel (Stop-Control-Connection-
 //! Request) before exiting.
@@ -660,8 +661,8 @@ impl Server {
         let _ = (&std_stream).write_all(reply.as_bytes());
     }
 
-    /// Executes a control command (`status`, `clear all`, `clear ID`,
-    /// `shutdown`).
+    /// Executes a control command (`status`, `clear all`, `clear
+    /// TUNNEL-ID`, `clear call CALL-ID`, `shutdown`).
     pub fn control_command(&mut self, command: &str) -> String {
         let words: Vec<&str> = command.split_whitespace().collect();
         match words.as_slice() {
@@ -674,6 +675,26 @@ impl Server {
                 }
                 format!("clearing {n} tunnel(s)\n")
             }
+            ["clear", "call", id] => match id.parse::<u16>() {
+                Ok(id) => {
+                    let now = ppp_core::Instant::from_millis(self.clock.ms());
+                    let found = self.tunnels.iter_mut().find_map(|(token, t)| {
+                        let call = t.calls.iter_mut().find(|c| c.local_id == id && !c.ended)?;
+                        // The PIX's `clear vpdn ... id`: LCP Terminate first,
+                        // then Call-Disconnect-Notify when the link is down.
+                        call.link.close(now, EndReason::AdminClose);
+                        Some(*token)
+                    });
+                    match found {
+                        Some(token) => {
+                            self.service(token);
+                            format!("clearing call {id}\n")
+                        }
+                        None => format!("no call {id}\n"),
+                    }
+                }
+                Err(_) => "usage: clear call CALL-ID\n".into(),
+            },
             ["clear", id] => match id.parse::<u32>() {
                 Ok(id) => match self
                     .tunnels
@@ -693,7 +714,8 @@ impl Server {
                 self.shutdown();
                 "shutting down\n".into()
             }
-            _ => "commands: status | clear all | clear TUNNEL-ID | shutdown\n".into(),
+            _ => "commands: status | clear all | clear TUNNEL-ID | clear call CALL-ID | shutdown\n"
+                .into(),
         }
     }
 
@@ -762,24 +784,17 @@ impl Server {
             while let Some(tx) = t.conn.poll_transmit(pnow, &mut frame) {
                 progress = true;
                 t.out.extend_from_slice(&frame[..tx.len]);
+                // One write per message (TCP_NODELAY is on), so each one
+                // usually leaves in its own segment; Wireshark's PPTP
+                // dissector decodes only the first message of a segment.
+                // (Linux autocorking may still merge back-to-back writes.)
+                flush_tcp(t);
             }
             if !progress {
                 break;
             }
         }
-        // TCP out.
-        while !t.out.is_empty() && !t.tcp_dead {
-            match t.stream.write(&t.out) {
-                Ok(n) => {
-                    t.out.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    t.tcp_dead = true;
-                }
-            }
-        }
+        flush_tcp(t);
         let finished = t.tcp_dead || (t.conn.is_closed() && t.out.is_empty());
         if finished {
             let mut t = match tunnels.remove(&token) {
@@ -796,6 +811,20 @@ impl Server {
                 t.id,
                 t.since.elapsed().as_secs()
             );
+        }
+    }
+}
+
+/// Writes what the socket takes of the tunnel's pending TCP bytes.
+fn flush_tcp(t: &mut Tunnel) {
+    while !t.out.is_empty() && !t.tcp_dead {
+        match t.stream.write(&t.out) {
+            Ok(n) => {
+                t.out.drain(..n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => t.tcp_dead = true,
         }
     }
 }
