@@ -31,7 +31,7 @@ HERE="$ROOT/scripts/interop"
 die() { printf 'interop: ERROR: %s\n' "$*" >&2; exit 2; }
 [ -f "$LAB/lib.sh" ] || die "lab scripts not found at $LAB (set SHARED=/path/to/shared)"
 [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, raw GRE socket, TUN, qemu)"
-for tool in ip tshark qemu-system-x86_64 python3 cargo; do
+for tool in ip tshark qemu-system-x86_64 python3 cargo pptp; do
   command -v "$tool" >/dev/null || die "missing tool: $tool"
 done
 
@@ -47,7 +47,7 @@ log() { printf '[interop %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # ---- build -----------------------------------------------------------------
 bins=(--bin pptp-server)
-if [ -z "${CASES:-}" ] || [[ "$CASES" == *client-* ]]; then bins+=(--bin pptp-client); fi
+if [ -z "${CASES:-}" ] || [[ "$CASES" == *client-* ]] || [[ "$CASES" == *hostonly* ]]; then bins+=(--bin pptp-client); fi
 log "building ${bins[*]} (release)"
 (cd "$ROOT" && cargo build --release -q -p examples "${bins[@]}") || die "cargo build failed"
 SERVER_BIN="$ROOT/target/release/pptp-server"
@@ -335,6 +335,64 @@ SH
   echo "the tunnel ended with Stop-Control-Connection-Request/Reply"
 }
 
+# ---- host only: pptp-linux --nolaunchpppd + our PPP over HDLC ---------------
+# No VM: pptp-linux (PPTP control + GRE in user space) in netns
+# $LAB_NS-cli hands its PPP stream to `pptp-client --stdio` (ppp-core over
+# RFC 1662 async HDLC on a socketpair, lab tools/pairrun.py); our
+# pptp-server runs in $LAB_NS-srv; a veth pair joins them.
+run_hostonly_case() {
+  local name=$1 dir="$RESULTS/$1" SRV="$LAB_NS-srv" CLI="$LAB_NS-cli" addr pid
+  local SERVER_IP=10.0.1.1
+  mkdir -p "$dir"
+  for ns in "$SRV" "$CLI"; do
+    ip netns list | grep -qw "$ns" || ip netns add "$ns"
+    ip netns exec "$ns" ip link set lo up
+  done
+  if ! ip netns exec "$SRV" ip link show lab-srv >/dev/null 2>&1; then
+    ip netns exec "$SRV" ip link add lab-srv type veth peer name lab-cli
+    ip netns exec "$SRV" ip link set lab-cli netns "$CLI"
+    ip netns exec "$SRV" ip addr add 10.0.1.1/24 dev lab-srv
+    ip netns exec "$CLI" ip addr add 10.0.1.2/24 dev lab-cli
+  fi
+  ip netns exec "$SRV" ip link set lab-srv up
+  ip netns exec "$CLI" ip link set lab-cli up
+  server_config '"mschap-v2"' 128 true stateless "$dir/control.sock" > "$dir/server.toml"
+  ip netns exec "$SRV" tshark -q -i lab-srv -f "ip proto 47 or tcp port 1723" -w "$dir/session.pcap" > "$dir/session.pcap.log" 2>&1 &
+  echo $! > "$CAPTURE_PIDFILE"
+  wait_for 10 "$dir/session.pcap.log" "Capturing on" || { echo "tshark did not start"; return 1; }
+  ip netns exec "$SRV" "$SERVER_BIN" --config "$dir/server.toml" > "$dir/server.log" 2>&1 &
+  echo $! > "$SERVER_PIDFILE"
+  wait_for 10 "$dir/server.log" "listening on" || { cat "$dir/server.log"; return 1; }
+  echo "-- pptp 10.0.1.1 --nolaunchpppd <-> pptp-client --stdio (MS-CHAPv2, MPPE-128)"
+  ip netns exec "$CLI" python3 "$LAB/tools/pairrun.py" --syslog "$dir/pptp-syslog.log" --timeout 90 -- \
+    pptp 10.0.1.1 --nolaunchpppd --nohostroute --loglevel 2 --logstring interop -- \
+    "$CLIENT_BIN" --stdio --user labuser --password labpass --auth mschap-v2 --mppe 128 --mppe-required \
+    --tun pptpc0 > "$dir/pairrun.out" 2> "$dir/client.log" &
+  echo $! > "$CLIENT_PIDFILE"
+  wait_for 60 "$dir/client.log" "data ready" || { cat "$dir/client.log"; tail "$dir/server.log"; echo "link did not come up"; return 1; }
+  addr=$(sed -n 's/.*local address \([0-9.]*\).*/\1/p' "$dir/client.log" | head -1)
+  echo "client address: ${addr:-none}"
+  [ -n "$addr" ] || return 1
+  grep -q 'MsChapV2 authentication of "labuser" succeeded' "$dir/server.log" || return 1
+  grep -q 'Bits128' "$dir/client.log" || { echo "no MPPE-128 on the client"; return 1; }
+  ip netns exec "$CLI" python3 "$HERE/ping.py" "$TUN_ADDR" 3 3 | tee "$dir/ping-cli.txt" | tail -1
+  ip netns exec "$SRV" python3 "$HERE/ping.py" "$addr" 3 3 | tee "$dir/ping-srv.txt" | tail -1
+  grep -q '3 packets transmitted, 3 received' "$dir/ping-cli.txt" || return 1
+  grep -q '3 packets transmitted, 3 received' "$dir/ping-srv.txt" || return 1
+  echo "-- SIGTERM to pptp-client --stdio (LCP Terminate; pptp-linux then clears the call)"
+  pid=$(pgrep -f -- "^$CLIENT_BIN --stdio" | head -1)
+  [ -n "$pid" ] && kill -TERM "$pid"
+  wait_for 15 "$dir/client.log" "disconnected" || { tail "$dir/client.log"; echo "no clean disconnect"; return 1; }
+  wait_for 15 "$dir/server.log" "tunnel 1: closed" || { tail "$dir/server.log"; echo "server kept the tunnel"; return 1; }
+  "$SERVER_BIN" --config "$dir/server.toml" status > "$dir/status-down.txt"
+  grep -q 'sessions=0' "$dir/status-down.txt" && grep -q 'Pool: 0 of' "$dir/status-down.txt" || return 1
+  echo "server released the session and its address"
+  kill -TERM "$(cat "$SERVER_PIDFILE")"; wait_for 10 "$dir/server.log" "exiting" || return 1
+  kill_pidfile "$SERVER_PIDFILE"; kill_pidfile "$CLIENT_PIDFILE"
+  capture_stop
+  check_capture "$dir/session.pcap" "$dir"
+}
+
 # ---- the client case -------------------------------------------------------
 run_client_case() {
   local name=$1 dir="$RESULTS/$1" addr
@@ -431,6 +489,20 @@ for name in concurrent-two-clients; do
   kill_pidfile "$SERVER_PIDFILE" || true
   vm 'for p in $(pgrep -x pppd); do kill $p; done; true' >/dev/null 2>&1 || true
   sleep 1
+done
+for name in hostonly-stdio; do
+  want "$name" || continue
+  log "case $name"
+  t0=$(date +%s.%N)
+  if run_hostonly_case "$name" 2>&1 | tee "$RESULTS/$name.txt"; [ "${PIPESTATUS[0]}" = 0 ]; then
+    passed+=("$name ($(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s)")
+  else
+    failed+=("$name ($(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s)")
+    log "case $name FAILED; logs in $RESULTS/$name"
+  fi
+  capture_stop || true
+  kill_pidfile "$SERVER_PIDFILE" || true
+  kill_pidfile "$CLIENT_PIDFILE" || true
 done
 for name in "${CLIENT_CASES[@]}"; do
   want "$name" || continue

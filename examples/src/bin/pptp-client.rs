@@ -18,9 +18,13 @@ use examples::config::{parse_auth_list, parse_mppe_mode, parse_mppe_strength, Mp
 #[derive(Parser)]
 #[command(about = "PPTP client (RFC 2637) with PPP, MS-CHAP and MPPE; needs root")]
 struct Args {
-    /// Server address.
-    #[arg(long)]
+    /// Server address (ignored with --stdio).
+    #[arg(long, default_value = "0.0.0.0")]
     server: Ipv4Addr,
+    /// PPP only, as async HDLC on fd 0 (a socket), for
+    /// `pptp HOST --nolaunchpppd`: pptp-linux does PPTP and GRE.
+    #[arg(long)]
+    stdio: bool,
     /// Server TCP port.
     #[arg(long, default_value_t = 1723)]
     port: u16,
@@ -102,7 +106,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match run(&config) {
+    let result = if args.stdio {
+        examples::client::run_stdio(&config)
+    } else if args.server.is_unspecified() {
+        Err("--server is required (or --stdio)".to_string())
+    } else {
+        run(&config)
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pptp-client: {e}");

@@ -11,6 +11,10 @@
 //! ends it, [`run`] reconnects with exponential back-off (1 s doubling to
 //! 60 s) up to `retries` times.
 
+mod stdio;
+
+pub use stdio::run_stdio;
+
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream as StdTcpStream};
 use std::os::fd::AsRawFd;
