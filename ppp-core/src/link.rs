@@ -29,7 +29,10 @@
 //!     while let Some(t) = link.poll_transmit(now, &mut out) { gre.send(&out[..t.len]) }
 //!     while let Some(ev) = link.poll_event() {
 //!         match ev {
-//!             LinkEvent::AuthRequest(req) => link.verdict(now, radius(req)), // external AAA
+//!             LinkEvent::AuthRequest => {                    // external AAA
+//!                 let req = link.take_auth_request().unwrap();
+//!                 radius.send(req)  // later: link.verdict(now, verdict)
+//!             }
 //!             LinkEvent::AddressNeeded => link.assign_peer_address(now, pool.allocate().ok()),
 //!             LinkEvent::ChallengeNeeded => link.feed_challenge(now, &random16()),
 //!             LinkEvent::Down(reason) => { pool.release(..); break }    // final
@@ -435,27 +438,29 @@ pub enum LinkEvent {
     /// The peer identified itself (LCP code 12; Windows: "MSRASV5.00",
     /// `MSRAS-1-<host>`).
     Identification(Message),
-    /// Server, external AAA: decide and call [`Link::verdict`].
-    AuthRequest(AuthRequest),
+    /// Server, external AAA: take the request with
+    /// [`Link::take_auth_request`], decide, and call [`Link::verdict`].
+    /// (The request is kept in the link, not in the event, so that every
+    /// queued event stays small.)
+    AuthRequest,
     /// Server: the authenticator needs a fresh challenge; call
     /// [`Link::feed_challenge`].
     ChallengeNeeded,
     /// Authentication succeeded (server: the peer proved itself; client:
     /// we were accepted).
+    /// The user name (as the peer sent it / as we sent it) is
+    /// [`Link::username`].
     Authenticated {
         /// The method.
         method: Method,
-        /// The user name (as the peer sent it / as we sent it).
-        username: Name,
         /// AAA attributes (address, DNS) from an external Accept.
         attributes: auth::Attributes,
     },
     /// Authentication failed; the link ends ([`LinkEvent::Down`] follows).
+    /// The user name, if known, is [`Link::username`].
     AuthFailed {
         /// The method.
         method: Method,
-        /// The user name, if known.
-        username: Name,
         /// Why (see [`FailureReason::windows_error`]).
         reason: FailureReason,
     },
@@ -717,6 +722,8 @@ pub struct Link {
     ccp_settled: bool,
     data_ready: bool,
     ip_received: bool,
+    username: Name,
+    auth_request: Option<AuthRequest>,
     encryption_refused_hint: bool,
     lower_is_down: bool,
     pending_close: Option<EndReason>,
@@ -789,6 +796,8 @@ impl Link {
             ccp_settled: false,
             data_ready: false,
             ip_received: false,
+            username: Name::new(),
+            auth_request: None,
             encryption_refused_hint: false,
             lower_is_down: false,
             pending_close: None,
@@ -938,10 +947,24 @@ impl Link {
         self.drive(now);
     }
 
+    /// Server, external AAA: the request announced by
+    /// [`LinkEvent::AuthRequest`] (user name, method, challenge and
+    /// response: what RADIUS or TACACS+ needs). `None` once taken.
+    pub fn take_auth_request(&mut self) -> Option<AuthRequest> {
+        self.auth_request.take()
+    }
+
+    /// The user name of the last authentication: the name the peer gave
+    /// (server) or the name we sent (client); empty before.
+    pub fn username(&self) -> &[u8] {
+        &self.username
+    }
+
     /// Server, external AAA: the verdict for the pending
     /// [`LinkEvent::AuthRequest`].
     pub fn verdict(&mut self, now: Instant, verdict: Verdict) -> Result<(), SetupError> {
         let auth = self.authenticator.as_mut().ok_or(SetupError::NotWaiting)?;
+        self.auth_request = None;
         let result = auth.verdict(now, verdict);
         self.drive(now);
         result
@@ -1620,7 +1643,11 @@ impl Link {
 
     fn on_auth_event(&mut self, now: Instant, ev: auth::Event, as_authenticator: bool) {
         match ev {
-            auth::Event::AuthRequest(req) => self.push(LinkEvent::AuthRequest(req)),
+            auth::Event::AuthRequest(req) => {
+                self.username = req.username.clone();
+                self.auth_request = Some(req);
+                self.push(LinkEvent::AuthRequest);
+            }
             auth::Event::ChallengeNeeded => self.push(LinkEvent::ChallengeNeeded),
             auth::Event::Success(s) => {
                 if s.reauthentication {
@@ -1643,9 +1670,9 @@ impl Link {
                 } else {
                     self.peer_done = true;
                 }
+                self.username = s.username.clone();
                 self.push(LinkEvent::Authenticated {
                     method: s.method,
-                    username: s.username.clone(),
                     attributes: s.attributes,
                 });
                 if self.authenticator_done && self.peer_done && self.phase == Phase::Authenticate {
@@ -1653,9 +1680,9 @@ impl Link {
                 }
             }
             auth::Event::Failure(f) => {
+                self.username = f.username.clone();
                 self.push(LinkEvent::AuthFailed {
                     method: f.method,
-                    username: f.username.clone(),
                     reason: f.reason,
                 });
                 let reason = EndReason::AuthFailed(f.reason);

@@ -66,8 +66,15 @@ fn mschapv2_mppe128_stateless_by_default_and_ip_flows_encrypted() {
         phases,
         [Phase::Establish, Phase::Authenticate, Phase::Network]
     );
-    assert!(pair.server_events.iter().any(|e| matches!(e,
-        LinkEvent::Authenticated { method: Method::MsChapV2, username, .. } if &username[..] == USER)));
+    assert!(pair.server_events.iter().any(|e| matches!(
+        e,
+        LinkEvent::Authenticated {
+            method: Method::MsChapV2,
+            ..
+        }
+    )));
+    assert_eq!(pair.server.username(), USER);
+    assert_eq!(pair.client.username(), USER);
     assert!(pair.client_events.iter().any(|e| matches!(
         e,
         LinkEvent::Authenticated {
