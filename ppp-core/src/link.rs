@@ -145,7 +145,9 @@ use crate::wire::packet::Code;
 use crate::wire::Error as WireError;
 
 #[cfg(feature = "mppe")]
-pub use mppe::{KeyStrength, Mode as MppeMode, PixEncryption, Policy as MppePolicy};
+pub use mppe::{
+    KeyStrength, Mode as MppeMode, ModePreference, PixEncryption, Policy as MppePolicy, Strengths,
+};
 
 /// Octets [`Link::send_ip_in_place`] needs in front of the IP packet: the
 /// PPP header (at most 4), the MPPE header (2) and the inner protocol (2).
