@@ -111,9 +111,11 @@
 //!   [`LinkEvent::AddressNeeded`] with `None` (pool exhausted) the link
 //!   ends with [`EndReason::NoAddress`] (Windows error 720, no PPP control
 //!   protocols could be configured), before IPCP starts.
-//! - MS-CHAP retries: the client ends the link on the first failure
-//!   (configure [`AuthenticatorConfig::max_retries`] on the server for
-//!   other clients; the presets set 0, so both ends report 691 at once).
+//! - MS-CHAP retries: the server presets allow none
+//!   ([`AuthenticatorConfig::max_retries`] 0, so both ends report 691 at
+//!   once); raise it to let clients retry. A client link ends on the first
+//!   failure unless [`LinkConfig::auth_retry`] is set, in which case the
+//!   host answers "E=691 R=1" with [`Link::retry_auth`].
 //!
 //! # Framing
 //!
@@ -227,6 +229,10 @@ pub struct LinkConfig {
     pub peer: PeerConfig,
     /// Client: who we are. Without it the client refuses to authenticate.
     pub credentials: Option<Credentials>,
+    /// Client: on an MS-CHAP Failure that allows a retry ("E=691 R=1"),
+    /// keep the link and let the host answer with [`Link::retry_auth`]
+    /// (Windows asks the user again). `false`: end at once with 691.
+    pub auth_retry: bool,
     /// IPCP settings.
     pub ipcp: IpcpConfig,
     /// Restart timer and counters of IPCP and CCP.
@@ -252,6 +258,7 @@ impl LinkConfig {
             authenticator,
             peer: PeerConfig::default(),
             credentials: None,
+            auth_retry: false,
             ipcp: IpcpConfig::server(local, dns),
             ncp: fsm::Config::default(),
             #[cfg(feature = "mppe")]
@@ -291,6 +298,7 @@ impl LinkConfig {
             authenticator: AuthenticatorConfig::default(),
             peer: PeerConfig::default(),
             credentials: Some(credentials),
+            auth_retry: false,
             ipcp: IpcpConfig::client(),
             ncp: fsm::Config::default(),
             #[cfg(feature = "mppe")]
@@ -703,6 +711,7 @@ pub struct Link {
     config_auth: AuthenticatorConfig,
     config_peer: PeerConfig,
     credentials: Option<Credentials>,
+    auth_retry: bool,
     entropy: Entropy,
     lcp: Lcp,
     authenticator: Option<Authenticator>,
@@ -766,6 +775,7 @@ impl Link {
             authenticator,
             peer,
             credentials,
+            auth_retry,
             ipcp,
             ncp,
             #[cfg(feature = "mppe")]
@@ -777,6 +787,7 @@ impl Link {
             config_auth: authenticator,
             config_peer: peer,
             credentials,
+            auth_retry,
             entropy,
             lcp: Lcp::new(lcp, entropy.magic),
             authenticator: None,
@@ -968,6 +979,17 @@ impl Link {
         let auth = self.authenticator.as_mut().ok_or(SetupError::NotWaiting)?;
         self.auth_request = None;
         let result = auth.verdict(now, verdict);
+        self.drive(now);
+        result
+    }
+
+    /// Client: answers the authenticator's new challenge after an
+    /// [`LinkEvent::AuthFailed`] whose reason allows a retry (only with
+    /// [`LinkConfig::auth_retry`]), with `secret` if given (a corrected
+    /// password). To give up instead, call [`Link::close`].
+    pub fn retry_auth(&mut self, now: Instant, secret: Option<Secret>) -> Result<(), SetupError> {
+        let peer = self.peer.as_mut().ok_or(SetupError::NotWaiting)?;
+        let result = peer.retry(now, secret);
         self.drive(now);
         result
     }
@@ -1687,6 +1709,18 @@ impl Link {
                     method: f.method,
                     reason: f.reason,
                 });
+                let retry = matches!(
+                    f.reason,
+                    FailureReason::RejectedByAuthenticator {
+                        retry_allowed: true,
+                        ..
+                    }
+                );
+                if !as_authenticator && retry && self.auth_retry {
+                    // RFC 2759 §6 / RFC 2433 §5: the authenticator waits
+                    // for a new Response; the host decides.
+                    return;
+                }
                 let reason = EndReason::AuthFailed(f.reason);
                 self.end_reason.get_or_insert(reason);
                 self.ncps_down(now);
