@@ -70,7 +70,11 @@ impl Side {
                     let a = (!pool_empty).then(|| Ipv4Addr::new(172, 16, 1, 1));
                     self.link.assign_peer_address(now, a);
                 }
-                LinkEvent::AuthRequest(req) => self.pending = Some(req),
+                LinkEvent::AuthRequest => {
+                    let req = self.link.take_auth_request();
+                    assert!(req.is_some(), "AuthRequest without a request");
+                    self.pending = req;
+                }
                 LinkEvent::ChallengeNeeded => {
                     let _ = self.link.feed_challenge(now, &[7; 16]);
                 }

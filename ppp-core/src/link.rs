@@ -29,7 +29,10 @@
 //!     while let Some(t) = link.poll_transmit(now, &mut out) { gre.send(&out[..t.len]) }
 //!     while let Some(ev) = link.poll_event() {
 //!         match ev {
-//!             LinkEvent::AuthRequest(req) => link.verdict(now, radius(req)), // external AAA
+//!             LinkEvent::AuthRequest => {                    // external AAA
+//!                 let req = link.take_auth_request().unwrap();
+//!                 radius.send(req)  // later: link.verdict(now, verdict)
+//!             }
 //!             LinkEvent::AddressNeeded => link.assign_peer_address(now, pool.allocate().ok()),
 //!             LinkEvent::ChallengeNeeded => link.feed_challenge(now, &random16()),
 //!             LinkEvent::Down(reason) => { pool.release(..); break }    // final
@@ -108,9 +111,11 @@
 //!   [`LinkEvent::AddressNeeded`] with `None` (pool exhausted) the link
 //!   ends with [`EndReason::NoAddress`] (Windows error 720, no PPP control
 //!   protocols could be configured), before IPCP starts.
-//! - MS-CHAP retries: the client ends the link on the first failure
-//!   (configure [`AuthenticatorConfig::max_retries`] on the server for
-//!   other clients; the presets set 0, so both ends report 691 at once).
+//! - MS-CHAP retries: the server presets allow none
+//!   ([`AuthenticatorConfig::max_retries`] 0, so both ends report 691 at
+//!   once); raise it to let clients retry. A client link ends on the first
+//!   failure unless [`LinkConfig::auth_retry`] is set, in which case the
+//!   host answers "E=691 R=1" with [`Link::retry_auth`].
 //!
 //! # Framing
 //!
@@ -142,7 +147,9 @@ use crate::wire::packet::Code;
 use crate::wire::Error as WireError;
 
 #[cfg(feature = "mppe")]
-pub use mppe::{KeyStrength, Mode as MppeMode, PixEncryption, Policy as MppePolicy};
+pub use mppe::{
+    KeyStrength, Mode as MppeMode, ModePreference, PixEncryption, Policy as MppePolicy, Strengths,
+};
 
 /// Octets [`Link::send_ip_in_place`] needs in front of the IP packet: the
 /// PPP header (at most 4), the MPPE header (2) and the inner protocol (2).
@@ -222,6 +229,10 @@ pub struct LinkConfig {
     pub peer: PeerConfig,
     /// Client: who we are. Without it the client refuses to authenticate.
     pub credentials: Option<Credentials>,
+    /// Client: on an MS-CHAP Failure that allows a retry ("E=691 R=1"),
+    /// keep the link and let the host answer with [`Link::retry_auth`]
+    /// (Windows asks the user again). `false`: end at once with 691.
+    pub auth_retry: bool,
     /// IPCP settings.
     pub ipcp: IpcpConfig,
     /// Restart timer and counters of IPCP and CCP.
@@ -247,6 +258,7 @@ impl LinkConfig {
             authenticator,
             peer: PeerConfig::default(),
             credentials: None,
+            auth_retry: false,
             ipcp: IpcpConfig::server(local, dns),
             ncp: fsm::Config::default(),
             #[cfg(feature = "mppe")]
@@ -286,6 +298,7 @@ impl LinkConfig {
             authenticator: AuthenticatorConfig::default(),
             peer: PeerConfig::default(),
             credentials: Some(credentials),
+            auth_retry: false,
             ipcp: IpcpConfig::client(),
             ncp: fsm::Config::default(),
             #[cfg(feature = "mppe")]
@@ -435,27 +448,29 @@ pub enum LinkEvent {
     /// The peer identified itself (LCP code 12; Windows: "MSRASV5.00",
     /// `MSRAS-1-<host>`).
     Identification(Message),
-    /// Server, external AAA: decide and call [`Link::verdict`].
-    AuthRequest(AuthRequest),
+    /// Server, external AAA: take the request with
+    /// [`Link::take_auth_request`], decide, and call [`Link::verdict`].
+    /// (The request is kept in the link, not in the event, so that every
+    /// queued event stays small.)
+    AuthRequest,
     /// Server: the authenticator needs a fresh challenge; call
     /// [`Link::feed_challenge`].
     ChallengeNeeded,
     /// Authentication succeeded (server: the peer proved itself; client:
     /// we were accepted).
+    /// The user name (as the peer sent it / as we sent it) is
+    /// [`Link::username`].
     Authenticated {
         /// The method.
         method: Method,
-        /// The user name (as the peer sent it / as we sent it).
-        username: Name,
         /// AAA attributes (address, DNS) from an external Accept.
         attributes: auth::Attributes,
     },
     /// Authentication failed; the link ends ([`LinkEvent::Down`] follows).
+    /// The user name, if known, is [`Link::username`].
     AuthFailed {
         /// The method.
         method: Method,
-        /// The user name, if known.
-        username: Name,
         /// Why (see [`FailureReason::windows_error`]).
         reason: FailureReason,
     },
@@ -696,6 +711,7 @@ pub struct Link {
     config_auth: AuthenticatorConfig,
     config_peer: PeerConfig,
     credentials: Option<Credentials>,
+    auth_retry: bool,
     entropy: Entropy,
     lcp: Lcp,
     authenticator: Option<Authenticator>,
@@ -717,6 +733,8 @@ pub struct Link {
     ccp_settled: bool,
     data_ready: bool,
     ip_received: bool,
+    username: Name,
+    auth_request: Option<AuthRequest>,
     encryption_refused_hint: bool,
     lower_is_down: bool,
     pending_close: Option<EndReason>,
@@ -757,6 +775,7 @@ impl Link {
             authenticator,
             peer,
             credentials,
+            auth_retry,
             ipcp,
             ncp,
             #[cfg(feature = "mppe")]
@@ -768,6 +787,7 @@ impl Link {
             config_auth: authenticator,
             config_peer: peer,
             credentials,
+            auth_retry,
             entropy,
             lcp: Lcp::new(lcp, entropy.magic),
             authenticator: None,
@@ -789,6 +809,8 @@ impl Link {
             ccp_settled: false,
             data_ready: false,
             ip_received: false,
+            username: Name::new(),
+            auth_request: None,
             encryption_refused_hint: false,
             lower_is_down: false,
             pending_close: None,
@@ -938,11 +960,36 @@ impl Link {
         self.drive(now);
     }
 
+    /// Server, external AAA: the request announced by
+    /// [`LinkEvent::AuthRequest`] (user name, method, challenge and
+    /// response: what RADIUS or TACACS+ needs). `None` once taken.
+    pub fn take_auth_request(&mut self) -> Option<AuthRequest> {
+        self.auth_request.take()
+    }
+
+    /// The user name of the last authentication: the name the peer gave
+    /// (server) or the name we sent (client); empty before.
+    pub fn username(&self) -> &[u8] {
+        &self.username
+    }
+
     /// Server, external AAA: the verdict for the pending
     /// [`LinkEvent::AuthRequest`].
     pub fn verdict(&mut self, now: Instant, verdict: Verdict) -> Result<(), SetupError> {
         let auth = self.authenticator.as_mut().ok_or(SetupError::NotWaiting)?;
+        self.auth_request = None;
         let result = auth.verdict(now, verdict);
+        self.drive(now);
+        result
+    }
+
+    /// Client: answers the authenticator's new challenge after an
+    /// [`LinkEvent::AuthFailed`] whose reason allows a retry (only with
+    /// [`LinkConfig::auth_retry`]), with `secret` if given (a corrected
+    /// password). To give up instead, call [`Link::close`].
+    pub fn retry_auth(&mut self, now: Instant, secret: Option<Secret>) -> Result<(), SetupError> {
+        let peer = self.peer.as_mut().ok_or(SetupError::NotWaiting)?;
+        let result = peer.retry(now, secret);
         self.drive(now);
         result
     }
@@ -1620,7 +1667,11 @@ impl Link {
 
     fn on_auth_event(&mut self, now: Instant, ev: auth::Event, as_authenticator: bool) {
         match ev {
-            auth::Event::AuthRequest(req) => self.push(LinkEvent::AuthRequest(req)),
+            auth::Event::AuthRequest(req) => {
+                self.username = req.username.clone();
+                self.auth_request = Some(req);
+                self.push(LinkEvent::AuthRequest);
+            }
             auth::Event::ChallengeNeeded => self.push(LinkEvent::ChallengeNeeded),
             auth::Event::Success(s) => {
                 if s.reauthentication {
@@ -1643,9 +1694,9 @@ impl Link {
                 } else {
                     self.peer_done = true;
                 }
+                self.username = s.username.clone();
                 self.push(LinkEvent::Authenticated {
                     method: s.method,
-                    username: s.username.clone(),
                     attributes: s.attributes,
                 });
                 if self.authenticator_done && self.peer_done && self.phase == Phase::Authenticate {
@@ -1653,11 +1704,23 @@ impl Link {
                 }
             }
             auth::Event::Failure(f) => {
+                self.username = f.username.clone();
                 self.push(LinkEvent::AuthFailed {
                     method: f.method,
-                    username: f.username.clone(),
                     reason: f.reason,
                 });
+                let retry = matches!(
+                    f.reason,
+                    FailureReason::RejectedByAuthenticator {
+                        retry_allowed: true,
+                        ..
+                    }
+                );
+                if !as_authenticator && retry && self.auth_retry {
+                    // RFC 2759 §6 / RFC 2433 §5: the authenticator waits
+                    // for a new Response; the host decides.
+                    return;
+                }
                 let reason = EndReason::AuthFailed(f.reason);
                 self.end_reason.get_or_insert(reason);
                 self.ncps_down(now);

@@ -66,8 +66,15 @@ fn mschapv2_mppe128_stateless_by_default_and_ip_flows_encrypted() {
         phases,
         [Phase::Establish, Phase::Authenticate, Phase::Network]
     );
-    assert!(pair.server_events.iter().any(|e| matches!(e,
-        LinkEvent::Authenticated { method: Method::MsChapV2, username, .. } if &username[..] == USER)));
+    assert!(pair.server_events.iter().any(|e| matches!(
+        e,
+        LinkEvent::Authenticated {
+            method: Method::MsChapV2,
+            ..
+        }
+    )));
+    assert_eq!(pair.server.username(), USER);
+    assert_eq!(pair.client.username(), USER);
     assert!(pair.client_events.iter().any(|e| matches!(
         e,
         LinkEvent::Authenticated {
@@ -507,6 +514,46 @@ fn external_aaa_mppe_keys_drive_the_server_side() {
     accept.key_material = Some(MppeKeyMaterial::External { send_key, recv_key });
     let now = pair.now;
     pair.server.verdict(now, Verdict::Accept(accept)).unwrap();
+    assert!(
+        pair.run_until(Duration::from_secs(30), |p| p.server.is_data_ready()
+            && p.client.is_data_ready())
+    );
+    exchange_both_ways(&mut pair, true);
+}
+
+/// MS-CHAPv2 retry (RFC 2759 §6): the server allows one more attempt
+/// ("E=691 R=1 C=..."), the client's host supplies the right password.
+#[test]
+fn mschapv2_retry_with_a_corrected_password() {
+    let mut server = server_config();
+    server.authenticator.max_retries = 1;
+    let mut client = client_config(b"wrong");
+    client.auth_retry = true;
+    let mut pair = Pair::new(server, client);
+    pair.open();
+    pair.run_until(Duration::from_secs(5), |p| {
+        p.client_events
+            .iter()
+            .any(|e| matches!(e, LinkEvent::AuthFailed { .. }))
+    });
+    assert!(pair.client_events.iter().any(|e| matches!(
+        e,
+        LinkEvent::AuthFailed {
+            reason: FailureReason::RejectedByAuthenticator {
+                retry_allowed: true,
+                error_code: Some(691)
+            },
+            ..
+        }
+    )));
+    assert_eq!(pair.client.end_reason(), None);
+    let now = pair.now;
+    pair.client
+        .retry_auth(
+            now,
+            Some(ppp_core::auth::Secret::password(PASSWORD).unwrap()),
+        )
+        .unwrap();
     assert!(
         pair.run_until(Duration::from_secs(30), |p| p.server.is_data_ready()
             && p.client.is_data_ready())

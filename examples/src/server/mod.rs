@@ -973,10 +973,8 @@ fn link_event(
             }
             call.link.assign_peer_address(lnow, addr);
         }
-        LinkEvent::Authenticated {
-            method, username, ..
-        } => {
-            call.user = String::from_utf8_lossy(&username).into_owned();
+        LinkEvent::Authenticated { method, .. } => {
+            call.user = String::from_utf8_lossy(call.link.username()).into_owned();
             call.auth = Some(method);
             log!(
                 "tunnel {tunnel_id} call {id}: {:?} authentication of \"{}\" succeeded",
@@ -984,14 +982,10 @@ fn link_event(
                 call.user
             );
         }
-        LinkEvent::AuthFailed {
-            method,
-            username,
-            reason,
-        } => log!(
+        LinkEvent::AuthFailed { method, reason } => log!(
             "tunnel {tunnel_id} call {id}: {:?} authentication of \"{}\" failed: {reason:?}",
             method,
-            String::from_utf8_lossy(&username)
+            String::from_utf8_lossy(call.link.username())
         ),
         LinkEvent::CcpUp(info) => {
             call.mppe = info;

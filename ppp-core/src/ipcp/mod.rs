@@ -61,8 +61,8 @@ pub enum Role {
 }
 
 /// IPCP settings.
+// No defmt::Format: core::net::Ipv4Addr has none.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct IpcpConfig {
     /// Our own IP-Address to request. Server: its tunnel address (the PIX
     /// sent its outside address 99.99.99.2). Client: `None` requests
@@ -99,8 +99,8 @@ impl IpcpConfig {
 }
 
 /// What IPCP agreed.
+// No defmt::Format: core::net::Ipv4Addr has none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct IpcpNegotiated {
     /// Our address (the peer acknowledged it).
     pub local_address: Option<Ipv4Addr>,

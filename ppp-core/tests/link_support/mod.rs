@@ -115,11 +115,12 @@ impl Pair {
                         let a = self.pool.allocate().ok();
                         self.server.assign_peer_address(now, a);
                     }
-                    LinkEvent::AuthRequest(req) => {
+                    LinkEvent::AuthRequest => {
+                        let req = self.server.take_auth_request().unwrap();
                         if self.external {
-                            self.pending.push(req.clone());
+                            self.pending.push(req);
                         } else {
-                            let v = self.store.decide(req);
+                            let v = self.store.decide(&req);
                             self.server.verdict(now, v).unwrap();
                         }
                     }
