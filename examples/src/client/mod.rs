@@ -33,7 +33,7 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::config::MppeSettings;
 use crate::host::{entropy, Clock};
-use crate::net::gre::GreSocket;
+use crate::net::gre::{GreQueue, GreSocket};
 use crate::net::tun::Tun;
 
 const TCP: Token = Token(0);
@@ -149,6 +149,7 @@ struct Call {
     local_id: u16,
     gre: GreSession,
     link: Link,
+    queue: GreQueue,
 }
 
 struct Session<'a> {
@@ -390,7 +391,6 @@ impl Session<'_> {
 
     fn tun_readable(&mut self, buf: &mut [u8]) {
         let mut frame = [0u8; 4096];
-        let mut packet = [0u8; 4200];
         let server = *self.config.server.ip();
         loop {
             let n = match self.tun.recv(buf) {
@@ -409,13 +409,9 @@ impl Session<'_> {
                 call.link
                     .send_ip(ppp_core::Instant::from_millis(now), &buf[..n], &mut frame)
             {
-                if let Ok(g) = call.gre.encapsulate(
-                    pptp_core::Instant::from_millis(now),
-                    &frame[..len],
-                    &mut packet,
-                ) {
-                    let _ = self.gre_sock.send(server, &packet[..g]);
-                }
+                let pnow = pptp_core::Instant::from_millis(now);
+                call.queue
+                    .send(&mut call.gre, &self.gre_sock, server, pnow, &frame[..len]);
             }
         }
     }
@@ -464,6 +460,7 @@ impl Session<'_> {
                             local_id: up.local_call_id,
                             gre,
                             link,
+                            queue: GreQueue::default(),
                         });
                     }
                     Event::CallDown(down) => {
@@ -540,11 +537,17 @@ impl Session<'_> {
                         _ => {}
                     }
                 }
+                call.queue
+                    .flush(&mut call.gre, &self.gre_sock, server, pnow);
                 while let Some(tx) = call.link.poll_transmit(lnow, &mut frame) {
                     progress = true;
-                    if let Ok(n) = call.gre.encapsulate(pnow, &frame[..tx.len], &mut packet) {
-                        let _ = self.gre_sock.send(server, &packet[..n]);
-                    }
+                    call.queue.send(
+                        &mut call.gre,
+                        &self.gre_sock,
+                        server,
+                        pnow,
+                        &frame[..tx.len],
+                    );
                 }
                 if let Ok(Some(n)) = call.gre.poll_transmit(pnow, &mut packet) {
                     let _ = self.gre_sock.send(server, &packet[..n]);

@@ -66,3 +66,83 @@ impl AsRawFd for GreSocket {
         self.socket.as_raw_fd()
     }
 }
+
+/// Frames waiting for the peer's GRE receive window (RFC 2637 §4.2):
+/// PPTP never retransmits, so a PPP control frame dropped on a full
+/// window would only come back after PPP's restart timer (3 s); peers
+/// with small windows that acknowledge lazily (pptp-linux advertises 3
+/// and acks from user space) hit this during LCP/CCP bursts. At most
+/// [`GreQueue::LIMIT`] frames wait; beyond that frames are dropped and
+/// counted, as a serial line would.
+#[derive(Default)]
+pub struct GreQueue {
+    frames: std::collections::VecDeque<Vec<u8>>,
+    /// Frames dropped because the queue was full.
+    pub dropped: u64,
+}
+
+impl GreQueue {
+    /// Frames held at most.
+    pub const LIMIT: usize = 64;
+
+    /// Sends `frame` to `peer` through `gre` now, or queues it behind
+    /// earlier frames while the send window is full.
+    pub fn send(
+        &mut self,
+        gre: &mut pptp_core::gre::GreSession,
+        socket: &GreSocket,
+        peer: Ipv4Addr,
+        now: pptp_core::Instant,
+        frame: &[u8],
+    ) {
+        self.flush(gre, socket, peer, now);
+        if self.frames.is_empty() && gre.can_send() {
+            let mut packet = [0u8; 4200];
+            if let Ok(n) = gre.encapsulate(now, frame, &mut packet) {
+                let _ = socket.send(peer, &packet[..n]);
+                return;
+            }
+        }
+        if self.frames.len() < Self::LIMIT {
+            self.frames.push_back(frame.to_vec());
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// Sends queued frames while the window allows.
+    pub fn flush(
+        &mut self,
+        gre: &mut pptp_core::gre::GreSession,
+        socket: &GreSocket,
+        peer: Ipv4Addr,
+        now: pptp_core::Instant,
+    ) {
+        let mut packet = [0u8; 4200];
+        while gre.can_send() {
+            let Some(frame) = self.frames.pop_front() else {
+                return;
+            };
+            match gre.encapsulate(now, &frame, &mut packet) {
+                Ok(n) => {
+                    let _ = socket.send(peer, &packet[..n]);
+                }
+                Err(pptp_core::gre::SendError::WindowFull { .. }) => {
+                    self.frames.push_front(frame);
+                    return;
+                }
+                Err(_) => self.dropped += 1,
+            }
+        }
+    }
+
+    /// Frames waiting.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+}

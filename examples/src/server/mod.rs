@@ -52,7 +52,7 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::config::ServerConfig;
 use crate::host::{entropy, random_bytes, Clock};
-use crate::net::gre::GreSocket;
+use crate::net::gre::{GreQueue, GreSocket};
 use crate::net::tun::Tun;
 use crate::net::{ipv4_destination, range_to_cidrs};
 
@@ -91,6 +91,7 @@ pub(crate) struct Call {
     pub(crate) auth: Option<AuthMethod>,
     pub(crate) mppe: Option<MppeInfo>,
     pub(crate) since: std::time::Instant,
+    pub(crate) queue: GreQueue,
     ended: bool,
 }
 
@@ -520,7 +521,6 @@ impl Server {
 
     fn tun_readable(&mut self, buf: &mut [u8]) {
         let mut frame = vec![0u8; 4096];
-        let mut packet = vec![0u8; 4096];
         loop {
             let n = match self.shared.tun.recv(buf) {
                 Ok(n) => n,
@@ -553,13 +553,9 @@ impl Server {
                 .link
                 .send_ip(ppp_core::Instant::from_millis(now), ip, &mut frame)
             {
-                if let Ok(g) = call.gre.encapsulate(
-                    pptp_core::Instant::from_millis(now),
-                    &frame[..len],
-                    &mut packet,
-                ) {
-                    let _ = self.shared.gre.send(peer, &packet[..g]);
-                }
+                let pnow = pptp_core::Instant::from_millis(now);
+                call.queue
+                    .send(&mut call.gre, &self.shared.gre, peer, pnow, &frame[..len]);
             }
         }
     }
@@ -762,14 +758,11 @@ impl Server {
                     progress = true;
                     link_event(shared, conn, *id, token, call, event, lnow, pnow);
                 }
+                call.queue.flush(&mut call.gre, &shared.gre, *peer, pnow);
                 while let Some(tx) = call.link.poll_transmit(lnow, &mut frame) {
                     progress = true;
-                    match call.gre.encapsulate(pnow, &frame[..tx.len], &mut packet) {
-                        Ok(n) => {
-                            let _ = shared.gre.send(*peer, &packet[..n]);
-                        }
-                        Err(e) => log!("tunnel {id} call {}: GRE send: {e}", call.local_id),
-                    }
+                    call.queue
+                        .send(&mut call.gre, &shared.gre, *peer, pnow, &frame[..tx.len]);
                 }
                 if let Ok(Some(n)) = call.gre.poll_transmit(pnow, &mut packet) {
                     let _ = shared.gre.send(*peer, &packet[..n]);
@@ -908,6 +901,7 @@ fn conn_event(
                 auth: None,
                 mppe: None,
                 since: std::time::Instant::now(),
+                queue: GreQueue::default(),
                 ended: false,
             });
         }

@@ -91,13 +91,14 @@ pub(super) fn render(tunnels: &HashMap<Token, Tunnel>, pool: &Pool, active: usiz
                 let gre = c.gre.stats();
                 let _ = writeln!(
                     out,
-                    "       GRE lost {} out-of-order {} stale {} duplicate {} window-full {} ack-timeouts {}; \
+                    "       GRE lost {} out-of-order {} stale {} duplicate {} window-full {} (queue drops {}) ack-timeouts {}; \
                      CCP resets sent {} received {}; PPP drops mppe {} malformed {}",
                     gre.lost,
                     gre.out_of_order,
                     gre.dropped_stale,
                     gre.dropped_duplicate,
                     gre.window_full,
+                    c.queue.dropped,
                     gre.ack_timeouts,
                     counters.reset_requests_sent,
                     counters.reset_requests_received,
