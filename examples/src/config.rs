@@ -284,11 +284,7 @@ impl ServerConfig {
             return err("host_name: at most 64 octets");
         }
         Ok(ServerConfig {
-            listen: raw.listen.unwrap_or_else(|| {
-                "0.0.0.0:1723"
-                    .parse()
-                    .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 1723)))
-            }),
+            listen: raw.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 1723))),
             local_address: raw.local_address,
             pool_first: raw.pool.first,
             pool_last: raw.pool.last,
