@@ -108,6 +108,9 @@ pub struct DemoOptions {
     pub seed: u64,
     /// Echo requests each side sends.
     pub pings: u16,
+    /// Stateful MPPE with the deployed (pppd/Linux) meaning of the A bit
+    /// instead of RFC 3078's; see `mppe::StatefulFlush`.
+    pub deployed_flush: bool,
     /// User name.
     pub username: String,
     /// Password.
@@ -123,6 +126,7 @@ impl Default for DemoOptions {
             loss_percent: 0.0,
             seed: 1,
             pings: 3,
+            deployed_flush: false,
             username: "cisco".into(),
             password: "cisco".into(),
         }
@@ -239,6 +243,7 @@ struct Endpoint {
     mppe: Option<mppe::session::Mppe>,
     mppe_text: String,
     ccp_id: u8,
+    stateful_flush: mppe::StatefulFlush,
     last_reset_request_ms: Option<u64>,
     reset_requests: u64,
     ip: Option<Ipv4Addr>,
@@ -306,6 +311,11 @@ impl Endpoint {
             mppe: None,
             mppe_text: "none".into(),
             ccp_id: 0,
+            stateful_flush: if opts.deployed_flush {
+                mppe::StatefulFlush::KeyChange
+            } else {
+                mppe::StatefulFlush::Reinitialise
+            },
             last_reset_request_ms: None,
             reset_requests: 0,
             ip: None,
@@ -757,6 +767,7 @@ impl Endpoint {
         let mut progress = false;
         let mut out = [0u8; 1700];
         while let Some(frame) = self.ppp_out.front() {
+            let frame_len = frame.len();
             match g.encapsulate(pt(now), frame, &mut out) {
                 Ok(n) => {
                     progress = true;
@@ -764,7 +775,15 @@ impl Endpoint {
                     let dgram = out[..n].to_vec();
                     let end = self.end;
                     w.capture(|p, at| p.gre(at, pcap_side(end), &dgram));
-                    match w.net.send_gre(self.end, dgram) {
+                    // CHAP has no retransmission for a lost Success or
+                    // Failure (RFC 1994 §4.2: the peer just waits), so the
+                    // simulated loss spares authentication packets; a lost
+                    // one would end the session with error 718 after 30 s.
+                    let protected = matches!(
+                        Frame::parse(&dgram[n - frame_len..], FieldCompression::BOTH),
+                        Ok(f) if f.protocol == protocol::CHAP || f.protocol == protocol::PAP
+                    );
+                    match w.net.send_gre(self.end, dgram, protected) {
                         GreFate::Lost => w.log(self.end, "GRE: (network) packet lost"),
                         GreFate::Delayed => w.log(
                             self.end,
@@ -785,7 +804,7 @@ impl Endpoint {
             let dgram = out[..n].to_vec();
             let end = self.end;
             w.capture(|p, at| p.gre(at, pcap_side(end), &dgram));
-            w.net.send_gre(self.end, dgram);
+            w.net.send_gre(self.end, dgram, false);
         }
         progress
     }
@@ -1023,7 +1042,15 @@ impl Endpoint {
                 )
             }
         };
-        let config = mppe::Config::new(strength, mode);
+        let mut config = mppe::Config::new(strength, mode);
+        // Both ends are ours, so stateful mode uses RFC 3078's literal
+        // flush reading: only flag packets change keys, and a lost flushed
+        // packet cannot leave the receiver a key behind. The deployed
+        // reading (pppd/Linux, `StatefulFlush::KeyChange`) desynchronises
+        // for good when the flushed packet answering a Reset-Request is
+        // lost (seen here with --stateful --loss 15 --seed 1); see
+        // `mppe::StatefulFlush`.
+        config.stateful_flush = self.stateful_flush;
         let m = mppe::session::Mppe {
             encrypter: mppe::Encrypter::new(&keys.send, config).map_err(|e| e.to_string())?,
             decrypter: mppe::Decrypter::new(&keys.receive, config).map_err(|e| e.to_string())?,

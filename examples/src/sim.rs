@@ -191,9 +191,15 @@ impl Network {
         self.push(at, from.other(), Delivery::Tcp(bytes));
     }
 
-    /// A GRE datagram from `from`, subject to loss and reordering.
-    pub fn send_gre(&mut self, from: End, datagram: Vec<u8>) -> GreFate {
+    /// A GRE datagram from `from`, subject to loss and reordering unless
+    /// `protected`.
+    pub fn send_gre(&mut self, from: End, datagram: Vec<u8>, protected: bool) -> GreFate {
         self.stats.gre_sent += 1;
+        if protected {
+            let at = self.now_ms + self.config.latency_ms;
+            self.push(at, from.other(), Delivery::Gre(datagram));
+            return GreFate::OnTime;
+        }
         if self.config.gre_loss_percent > 0.0 && self.rng.chance(self.config.gre_loss_percent) {
             self.stats.gre_lost += 1;
             return GreFate::Lost;
@@ -278,7 +284,7 @@ mod tests {
         };
         let mut net = Network::new(config, Rng::new(3));
         let lost = (0..1000)
-            .filter(|_| net.send_gre(End::Client, vec![0]) == GreFate::Lost)
+            .filter(|_| net.send_gre(End::Client, vec![0], false) == GreFate::Lost)
             .count();
         assert!((120..280).contains(&lost), "{lost}");
     }

@@ -29,8 +29,14 @@ struct Args {
     /// through CCP Reset-Request). Default stateless.
     #[arg(long)]
     stateful: bool,
+    /// With --stateful: the deployed (pppd/Linux) meaning of the MPPE A
+    /// bit instead of RFC 3078's (it can desynchronise for good when a
+    /// flushed packet is lost).
+    #[arg(long)]
+    deployed_flush: bool,
     /// Percent of GRE datagrams the simulated network drops (and the same
-    /// percent it reorders).
+    /// percent it reorders). PAP/CHAP packets are spared: CHAP cannot
+    /// recover a lost Success (RFC 1994 has no retransmission for it).
     #[arg(long, default_value_t = 0.0)]
     loss: f64,
     /// Seed of the random source (challenges, magic numbers, call IDs,
@@ -90,6 +96,7 @@ fn main() -> ExitCode {
         loss_percent: args.loss,
         seed: args.seed,
         pings: args.pings,
+        deployed_flush: args.deployed_flush,
         username: args.user,
         password: args.password,
     };
