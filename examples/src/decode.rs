@@ -171,6 +171,7 @@ pub fn decode_control(bytes: &[u8]) -> Result<Decoded, String> {
         ControlRepr::EchoReply(m) => {
             d.field("id", format!("{:#010x}", m.identifier));
             d.field("result", format!("{} ({:?})", u8::from(m.result), m.result));
+            d.field("error", format!("{} ({:?})", u8::from(m.error), m.error));
         }
         ControlRepr::Ocrq(m) => {
             d.field("call id", m.call_id);
@@ -206,6 +207,7 @@ pub fn decode_control(bytes: &[u8]) -> Result<Decoded, String> {
             d.field("call id", m.call_id);
             d.field("peer call id", m.peer_call_id);
             d.field("result", format!("{} ({:?})", u8::from(m.result), m.result));
+            d.field("error", format!("{} ({:?})", u8::from(m.error), m.error));
             d.field("recv window", m.packet_recv_window_size);
             d.field("xmit delay", m.packet_transmit_delay);
         }
@@ -536,8 +538,8 @@ fn decode_chap(info: &[u8]) -> Result<Decoded, String> {
             let peer_name = &data[1 + vlen..];
             d.field("value size", vlen);
             match (code, vlen) {
-                (1, 8) => d.field("challenge (MS-CHAPv1)", hex(value)),
-                (1, 16) => d.field("challenge (MS-CHAPv2)", hex(value)),
+                (1, _) => d.field("challenge", hex(value)),
+                (2, 16) => d.field("response (MD5)", hex(value)),
                 (2, 49)
                     if value[16..24].iter().all(|&b| b == 0)
                         && value[..16].iter().any(|&b| b != 0) =>
@@ -632,7 +634,7 @@ mod tests {
     #[test]
     fn lcp_confreq_with_options() {
         let f = [
-            0xff, 0x03, 0xc0, 0x21, 0x01, 0x01, 0x00, 0x0e, 0x05, 0x06, 0x12, 0x34, 0x56, 0x78,
+            0xff, 0x03, 0xc0, 0x21, 0x01, 0x01, 0x00, 0x0c, 0x05, 0x06, 0x12, 0x34, 0x56, 0x78,
             0x07, 0x02,
         ];
         let (kind, d) = decode_auto(&f).unwrap();

@@ -113,8 +113,11 @@ pub struct DemoOptions {
     pub deployed_flush: bool,
     /// User name.
     pub username: String,
-    /// Password.
+    /// Password the client uses.
     pub password: String,
+    /// Password the server has on file for the user (default: the same;
+    /// set it to something else to watch authentication fail).
+    pub server_password: Option<String>,
 }
 
 impl Default for DemoOptions {
@@ -129,6 +132,7 @@ impl Default for DemoOptions {
             deployed_flush: false,
             username: "cisco".into(),
             password: "cisco".into(),
+            server_password: None,
         }
     }
 }
@@ -284,7 +288,8 @@ impl Endpoint {
         };
         let mut credentials = CredentialStore::new(DomainRule::default());
         if end == End::Server {
-            let _ = credentials.insert_password(opts.username.as_bytes(), opts.password.as_bytes());
+            let pw = opts.server_password.as_ref().unwrap_or(&opts.password);
+            let _ = credentials.insert_password(opts.username.as_bytes(), pw.as_bytes());
         }
         let magic = rng.next_u32() | 1;
         let mut lcp = Lcp::new(lcp_config, magic);
@@ -910,9 +915,10 @@ impl Endpoint {
                     let method = method_of(m);
                     let mut challenge = vec![0u8; method.challenge_len().unwrap_or(16)];
                     w.rng.fill(&mut challenge);
-                    let mut config = AuthenticatorConfig::default();
-                    config.name =
-                        ppp_core::auth::Name::from_slice(b"demo-server").unwrap_or_default();
+                    let config = AuthenticatorConfig {
+                        name: ppp_core::auth::Name::from_slice(b"demo-server").unwrap_or_default(),
+                        ..AuthenticatorConfig::default()
+                    };
                     let id = (w.rng.next_u32() & 0xff) as u8;
                     match Authenticator::new(method, config, pp(now), id, &challenge) {
                         Ok(a) => self.authenticator = Some(a),

@@ -52,6 +52,9 @@ struct Args {
     /// Password.
     #[arg(long, default_value = "cisco")]
     password: String,
+    /// Password the server expects (default: the same as --password).
+    #[arg(long)]
+    server_password: Option<String>,
     /// Write the exchange (TCP control + GRE, synthesized IPv4) as pcap.
     #[arg(long)]
     pcap: Option<std::path::PathBuf>,
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
         deployed_flush: args.deployed_flush,
         username: args.user,
         password: args.password,
+        server_password: args.server_password,
     };
     let pcap: Option<Box<dyn std::io::Write>> = match &args.pcap {
         Some(path) => match std::fs::File::create(path) {
