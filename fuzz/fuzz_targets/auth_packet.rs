@@ -8,8 +8,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use ppp_core::auth::{
-    Accept, Authenticator, AuthenticatorConfig, CredentialStore, DomainRule, Event,
-    FailureReason, Method, Peer, PeerConfig, Secret, Verdict, EVENT_QUEUE_LEN,
+    Accept, Authenticator, AuthenticatorConfig, CredentialStore, DomainRule, Event, FailureReason,
+    Method, Peer, PeerConfig, Secret, Verdict, EVENT_QUEUE_LEN,
 };
 use ppp_core::time::{Duration, Instant};
 use ppp_core::wire::auth::{
@@ -59,9 +59,15 @@ fn messages(text: &[u8]) {
 
 fn check_output(method: Method, packet: &[u8]) {
     if method == Method::Pap {
-        assert!(PapRepr::parse_bytes(packet).is_ok(), "own PAP output parses");
+        assert!(
+            PapRepr::parse_bytes(packet).is_ok(),
+            "own PAP output parses"
+        );
     } else {
-        assert!(ChapRepr::parse_bytes(packet).is_ok(), "own CHAP output parses");
+        assert!(
+            ChapRepr::parse_bytes(packet).is_ok(),
+            "own CHAP output parses"
+        );
     }
 }
 
@@ -71,9 +77,17 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, mut rest)) = data.split_first() else {
         return;
     };
-    let method = [Method::Pap, Method::ChapMd5, Method::MsChapV1, Method::MsChapV2]
-        [usize::from(selector & 3)];
-    let challenge: &[u8] = if method == Method::MsChapV1 { &[7; 8] } else { &[7; 16] };
+    let method = [
+        Method::Pap,
+        Method::ChapMd5,
+        Method::MsChapV1,
+        Method::MsChapV2,
+    ][usize::from(selector & 3)];
+    let challenge: &[u8] = if method == Method::MsChapV1 {
+        &[7; 8]
+    } else {
+        &[7; 16]
+    };
     let mut store: CredentialStore<2> = CredentialStore::new(DomainRule::default());
     store.insert_password(b"user", b"pass").unwrap();
     let config = AuthenticatorConfig {
@@ -155,7 +169,10 @@ fuzz_target!(|data: &[u8]| {
         let mut seen = 0;
         while let Some(event) = local.poll_event() {
             seen += 1;
-            assert!(!matches!(event, Event::AuthRequest(_)), "local mode decides inline");
+            assert!(
+                !matches!(event, Event::AuthRequest(_)),
+                "local mode decides inline"
+            );
             if event == Event::ChallengeNeeded {
                 let _ = local.feed_challenge(now, challenge);
             }

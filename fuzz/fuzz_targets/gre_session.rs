@@ -101,7 +101,11 @@ impl<const H: usize, const S: usize> Harness<H, S> {
     fn check(&self) {
         let held = self.session.held();
         assert!(held <= H);
-        assert!(self.session.stats().is_consistent(held), "{:?}", self.session.stats());
+        assert!(
+            self.session.stats().is_consistent(held),
+            "{:?}",
+            self.session.stats()
+        );
     }
 
     fn step(&mut self, op: &Op) {
@@ -115,7 +119,8 @@ impl<const H: usize, const S: usize> Harness<H, S> {
             Op::Data { seq, ack } => {
                 let repr = GreRepr::data(LOCAL, 4, *seq, *ack);
                 let mut buf = vec![0u8; repr.total_len()];
-                repr.emit_with_payload(&seq.to_be_bytes(), &mut buf).unwrap();
+                repr.emit_with_payload(&seq.to_be_bytes(), &mut buf)
+                    .unwrap();
                 self.receive(&buf);
             }
             Op::Ack(ack) => {
@@ -170,7 +175,11 @@ impl<const H: usize, const S: usize> Harness<H, S> {
                 // took the due ack, nothing is due any more.
                 if out.len() >= 12 {
                     let next = self.session.poll_timeout();
-                    assert!(next.is_none_or(|at| at > self.now), "{next:?} <= {:?}", self.now);
+                    assert!(
+                        next.is_none_or(|at| at > self.now),
+                        "{next:?} <= {:?}",
+                        self.now
+                    );
                 }
             }
         }

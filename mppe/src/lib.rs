@@ -15,7 +15,7 @@
 //! - [`rc4`]: RC4 with a zeroizing state and in-place re-keying.
 //! - [`wire`]: the 2-octet MPPE header and protocol number 0x00FD.
 //! - [`session`]: per-direction [`Encrypter`] / [`Decrypter`], stateful
-//!   and stateless, with counters.
+//!   and stateless, with counters; [`Mppe`] holds both for one end.
 //! - [`policy`]: the CCP MPPE option (type 18) and the negotiation policy
 //!   (PIX `mppe 40|128|auto [required]`, 56-bit, stateless preference).
 //!
@@ -87,6 +87,6 @@ pub use policy::{
 };
 pub use session::{
     Config, DecryptError, Decrypted, Decrypter, DecrypterStats, EncryptError, Encrypted, Encrypter,
-    EncrypterStats, Mode, StatefulFlush,
+    EncrypterStats, Mode, Mppe, StatefulFlush,
 };
 pub use wire::{Header, HeaderError, Packet, HEADER_LEN, PROTOCOL};

@@ -11,10 +11,11 @@
 //! Speed: the permutation is held as `[u32; 256]` (as OpenSSL's x86-64 RC4
 //! does: whole-register loads and stores, no partial-register merges), every
 //! index is masked to 0..=255 so the compiler proves it in bounds and emits
-//! no checks, the indices live in locals for the whole buffer, and eight
-//! keystream octets are gathered into a `u64` and XORed into the data with
-//! one load and one store. Measured on the project machine this was about
-//! twice as fast as the byte-wise textbook loop (see `benches/mppe.rs`).
+//! no checks, the indices live in locals for the whole buffer, and
+//! keystream octets are gathered eight at a time into a `u64` and XORed into
+//! the data with one load and one store. Measured on the project machine
+//! this was about twice as fast as the byte-wise textbook loop with a
+//! `[u8; 256]` state (see `benches/mppe.rs`).
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -70,26 +71,13 @@ impl Rc4 {
             _ => key.get(..256).unwrap_or(&ZERO_KEY[..]),
         };
         self.s = IDENTITY;
-        let s = &mut self.s;
-        let mut j = 0usize;
-        let mut k = 0usize;
-        let mut si = s[0];
-        for i in 0..256usize {
-            let kb = key.get(k).copied().unwrap_or(0);
-            k += 1;
-            if k == key.len() {
-                k = 0;
-            }
-            j = (j + si as usize + usize::from(kb)) & 0xff;
-            let sj = s[j];
-            // Load S[i+1] before the swap's stores so the next step does
-            // not wait for them (this made the schedule markedly faster);
-            // if the swap wrote S[i+1] (j == i+1), the new value is `si`.
-            let next = (i + 1) & 0xff;
-            let next_si = s[next];
-            s[i] = sj;
-            s[j] = si;
-            si = if next == j { si } else { next_si };
+        // MPPE keys are 8 or 16 octets: a fixed length lets the key index be
+        // a mask instead of a wrapping counter (about 10% faster, and the
+        // schedule runs twice per key change).
+        match key.len() {
+            8 => schedule(&mut self.s, |i| key.get(i & 7).copied().unwrap_or(0)),
+            16 => schedule(&mut self.s, |i| key.get(i & 15).copied().unwrap_or(0)),
+            len => schedule(&mut self.s, |i| key.get(i % len).copied().unwrap_or(0)),
         }
         self.i = 0;
         self.j = 0;
@@ -102,35 +90,61 @@ impl Rc4 {
         let s = &mut self.s;
         let mut i = self.i & 0xff;
         let mut j = self.j & 0xff;
-        let mut chunks = data.chunks_exact_mut(8);
+        // 16 octets per iteration as two 64-bit words (measured ~5% faster
+        // than 8 per iteration, and than one u128).
+        let mut chunks = data.chunks_exact_mut(16);
         for chunk in &mut chunks {
-            let mut keystream = 0u64;
-            for shift in [0u32, 8, 16, 24, 32, 40, 48, 56] {
-                i = (i + 1) & 0xff;
-                let si = s[i];
-                j = (j + si as usize) & 0xff;
-                let sj = s[j];
-                s[i] = sj;
-                s[j] = si;
-                keystream |= u64::from(s[((si + sj) & 0xff) as usize]) << shift;
+            let mut words = [0u64; 2];
+            for word in words.iter_mut() {
+                for shift in [0u32, 8, 16, 24, 32, 40, 48, 56] {
+                    *word |= u64::from(next_octet(s, &mut i, &mut j)) << shift;
+                }
             }
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            let out = u64::from_le_bytes(word) ^ keystream;
-            chunk.copy_from_slice(&out.to_le_bytes());
+            for (half, word) in chunk.chunks_exact_mut(8).zip(words) {
+                let mut bytes = [0u8; 8];
+                bytes.copy_from_slice(half);
+                half.copy_from_slice(&(u64::from_le_bytes(bytes) ^ word).to_le_bytes());
+            }
         }
         for b in chunks.into_remainder() {
-            i = (i + 1) & 0xff;
-            let si = s[i];
-            j = (j + si as usize) & 0xff;
-            let sj = s[j];
-            s[i] = sj;
-            s[j] = si;
-            *b ^= s[((si + sj) & 0xff) as usize] as u8;
+            *b ^= next_octet(s, &mut i, &mut j) as u8;
         }
         self.i = i;
         self.j = j;
     }
+}
+
+/// The RC4 key schedule over the identity permutation in `s`, taking key
+/// octet `key_at(i)` at step `i`.
+#[inline(always)]
+fn schedule(s: &mut [u32; 256], key_at: impl Fn(usize) -> u8) {
+    let mut j = 0usize;
+    let mut si = s[0];
+    for i in 0..256usize {
+        j = (j + si as usize + usize::from(key_at(i))) & 0xff;
+        let sj = s[j];
+        // Load S[i+1] before the swap's stores so the next step does not
+        // wait for them (markedly faster); if the swap wrote S[i+1]
+        // (j == i+1), the new value is `si`.
+        let next = (i + 1) & 0xff;
+        let next_si = s[next];
+        s[i] = sj;
+        s[j] = si;
+        si = if next == j { si } else { next_si };
+    }
+}
+
+/// One RC4 output step (PRGA): advances `i`, `j`, swaps, returns the
+/// keystream octet (as `u32`, < 256). `i` and `j` stay < 256.
+#[inline(always)]
+fn next_octet(s: &mut [u32; 256], i: &mut usize, j: &mut usize) -> u32 {
+    *i = (*i + 1) & 0xff;
+    let si = s[*i];
+    *j = (*j + si as usize) & 0xff;
+    let sj = s[*j];
+    s[*i] = sj;
+    s[*j] = si;
+    s[((si + sj) & 0xff) as usize]
 }
 
 #[cfg(test)]
