@@ -1442,6 +1442,12 @@ pub fn run(
             // The script acted: let the machines send before time moves.
             continue;
         }
+        // Whatever the script queued goes out before time moves.
+        let a = client.pump(&mut w, opts);
+        let b = server.pump(&mut w, opts);
+        if a || b {
+            continue;
+        }
         if phase == Phase::Data
             && (client.pinger.outstanding.is_none() || server.pinger.outstanding.is_none())
         {
