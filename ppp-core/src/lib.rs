@@ -35,6 +35,8 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(any(feature = "radius", feature = "tacacs"))]
+pub mod aaa;
 pub mod auth;
 pub mod fsm;
 pub mod ipcp;

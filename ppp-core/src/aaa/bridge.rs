@@ -1,0 +1,396 @@
+//! From the authenticator's [`AuthRequest`] to AAA requests, and from AAA
+//! answers back to a [`Verdict`].
+//!
+//! RADIUS: the request becomes an Access-Request's attributes (User-Name,
+//! User-Password / CHAP-Password + CHAP-Challenge / MS-CHAP-Challenge +
+//! MS-CHAP-Response or MS-CHAP2-Response, and the NAS attributes a PPTP
+//! NAS sends); the answer's MS-CHAP2-Success, MPPE keys, Framed-IP-Address
+//! and DNS servers fill the [`Accept`](crate::auth::Accept).
+//!
+//! The origin document's PIX refuses a session when encryption is
+//! required and the AAA server sent no MPPE keys: it logs "%PIX-3-403110
+//! ... missing MPPE key from aaa server" and the Windows client sees error
+//! 691. [`MppePolicy::Required`] reproduces that.
+
+use core::net::Ipv4Addr;
+
+use crate::auth::{
+    message_from, AuthRequest, AuthResponse, FailureReason, Method, Reject, Verdict,
+};
+
+/// The PIX's reason text for syslog 403110.
+pub const MISSING_MPPE_KEY_MESSAGE: &[u8] = b"missing MPPE key from aaa server";
+/// The PIX syslog message number for a missing MPPE key.
+pub const SYSLOG_MISSING_MPPE_KEY: u32 = 403_110;
+
+/// Whether the link requires MPPE (the PIX's `vpdn group … ppp encryption
+/// mppe 128 required` versus `auto`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum MppePolicy {
+    /// MPPE is used if keys exist; a session without keys runs unencrypted.
+    #[default]
+    Auto,
+    /// A session without MPPE keys is refused (error 691, syslog 403110).
+    Required,
+}
+
+/// Why a verdict is not simply what the server said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Note {
+    /// The server accepted but sent no MPPE keys while MPPE is required:
+    /// turned into a rejection (PIX syslog 403110).
+    MissingMppeKeys,
+    /// The server answered with Access-Challenge, which PPP cannot relay:
+    /// treated as a rejection.
+    Challenge,
+    /// The Accept carried a malformed attribute: treated as a rejection.
+    #[cfg(feature = "radius")]
+    MalformedAccept(crate::aaa::radius::Error),
+    /// The server answered with an error or a status this client does
+    /// not act on (TACACS+ ERROR, FOLLOW, RESTART, GETDATA, GETUSER):
+    /// treated as a rejection.
+    ServerError,
+    /// The session has no MPPE keys and runs unencrypted (policy `auto`,
+    /// or TACACS+, which cannot carry keys).
+    Unencrypted,
+}
+
+/// What else the server said, beyond the [`Verdict`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VerdictInfo {
+    /// Why the verdict differs from the server's answer, if it does.
+    pub note: Option<Note>,
+    /// Primary NBNS (WINS) server (RFC 1877), for IPCP.
+    pub primary_nbns: Option<Ipv4Addr>,
+    /// Secondary NBNS server.
+    pub secondary_nbns: Option<Ipv4Addr>,
+    /// Session-Timeout in seconds.
+    pub session_timeout: Option<u32>,
+    /// Idle-Timeout in seconds.
+    pub idle_timeout: Option<u32>,
+    /// MS-MPPE-Encryption-Policy (1 allowed, 2 required).
+    pub encryption_policy: Option<u32>,
+    /// MS-MPPE-Encryption-Types bits.
+    pub encryption_types: Option<u32>,
+}
+
+/// What the answer's interpretation needs to remember of the request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestContext {
+    /// The method.
+    pub method: Method,
+    /// The MS-CHAPv1 challenge (for [`MppeKeyMaterial::MsChapV1`](crate::auth::MppeKeyMaterial::MsChapV1)).
+    pub ms_chap_v1_challenge: [u8; 8],
+}
+
+impl RequestContext {
+    /// The context of `request`.
+    pub fn of(request: &AuthRequest) -> Self {
+        let ms_chap_v1_challenge = match &request.response {
+            AuthResponse::MsChapV1 { challenge, .. } => *challenge,
+            _ => [0; 8],
+        };
+        RequestContext {
+            method: request.method,
+            ms_chap_v1_challenge,
+        }
+    }
+}
+
+/// A rejection with `code` as the MS-CHAP error (691 by default).
+pub fn rejection(code: u32) -> Verdict {
+    Verdict::Reject(Reject {
+        reason: FailureReason::Rejected { error_code: code },
+        error_code: code,
+        message: Default::default(),
+    })
+}
+
+/// Applies the MPPE policy to an accept: with [`MppePolicy::Required`]
+/// an Accept without key material becomes the PIX's rejection.
+pub fn apply_mppe_policy(verdict: Verdict, policy: MppePolicy, info: &mut VerdictInfo) -> Verdict {
+    match verdict {
+        Verdict::Accept(accept) if accept.key_material.is_none() => match policy {
+            MppePolicy::Required => {
+                info.note = Some(Note::MissingMppeKeys);
+                Verdict::Reject(Reject {
+                    reason: FailureReason::Rejected {
+                        error_code: crate::wire::auth::ERROR_AUTHENTICATION_FAILURE,
+                    },
+                    error_code: crate::wire::auth::ERROR_AUTHENTICATION_FAILURE,
+                    message: message_from(MISSING_MPPE_KEY_MESSAGE),
+                })
+            }
+            MppePolicy::Auto => {
+                info.note = Some(Note::Unencrypted);
+                Verdict::Accept(accept)
+            }
+        },
+        other => other,
+    }
+}
+
+#[cfg(feature = "radius")]
+pub use radius_bridge::*;
+
+#[cfg(feature = "radius")]
+mod radius_bridge {
+    use super::*;
+    use crate::aaa::radius::attributes as attr;
+    use crate::aaa::radius::ms::{self, ResponseAttributes, VENDOR_MICROSOFT};
+    use crate::aaa::radius::wire::{Code, Packet, PacketWriter};
+    use crate::aaa::radius::Error;
+    use crate::auth::{Accept, Attributes, MppeKeyMaterial};
+
+    /// What the NAS says about itself and the session in an Access-Request.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct NasAttributes<'a> {
+        /// NAS-IP-Address.
+        pub nas_ip: Option<Ipv4Addr>,
+        /// NAS-Identifier.
+        pub nas_identifier: Option<&'a [u8]>,
+        /// NAS-Port (the session's call id, for instance).
+        pub nas_port: Option<u32>,
+        /// Calling-Station-Id: the PPTP client's address as text.
+        pub calling_station_id: Option<&'a [u8]>,
+        /// Called-Station-Id: the address the client connected to.
+        pub called_station_id: Option<&'a [u8]>,
+        /// Acct-Session-Id, so accounting and authentication correlate.
+        pub acct_session_id: Option<&'a [u8]>,
+    }
+
+    /// Writes the Access-Request attributes for `request` except
+    /// User-Password and Message-Authenticator (which depend on the
+    /// server's secret and are added per transmission).
+    pub fn write_access_request(
+        w: &mut PacketWriter<'_>,
+        request: &AuthRequest,
+        nas: &NasAttributes<'_>,
+    ) -> Result<(), Error> {
+        w.attribute(attr::USER_NAME, &request.username)?;
+        match &request.response {
+            // The password goes in per transmission (User-Password).
+            AuthResponse::Pap { .. } => {}
+            AuthResponse::ChapMd5 {
+                challenge,
+                response,
+            } => {
+                // RFC 2865 §5.3: CHAP Ident then the 16-octet response;
+                // §5.40: the challenge in CHAP-Challenge.
+                let mut value = [0u8; 17];
+                value[0] = request.identifier;
+                value[1..].copy_from_slice(response);
+                w.attribute(attr::CHAP_PASSWORD, &value)?;
+                w.attribute(attr::CHAP_CHALLENGE, challenge)?;
+            }
+            AuthResponse::MsChapV1 {
+                challenge,
+                response,
+            } => {
+                // RFC 2548 §2.3.2: Ident, Flags, LM-Response, NT-Response
+                // (the PPP Response has the flags last).
+                w.vendor_attribute(VENDOR_MICROSOFT, ms::MS_CHAP_CHALLENGE, challenge)?;
+                let mut value = [0u8; 50];
+                value[0] = request.identifier;
+                value[1] = response.flags;
+                value[2..26].copy_from_slice(&response.lm_response);
+                value[26..50].copy_from_slice(&response.nt_response);
+                w.vendor_attribute(VENDOR_MICROSOFT, ms::MS_CHAP_RESPONSE, &value)?;
+            }
+            AuthResponse::MsChapV2 {
+                authenticator_challenge,
+                response,
+            } => {
+                // RFC 2548 §2.3.2 (MS-CHAP2-Response): Ident, Flags,
+                // Peer-Challenge, 8 reserved, Response.
+                w.vendor_attribute(
+                    VENDOR_MICROSOFT,
+                    ms::MS_CHAP_CHALLENGE,
+                    authenticator_challenge,
+                )?;
+                let mut value = [0u8; 50];
+                value[0] = request.identifier;
+                value[1] = response.flags;
+                value[2..18].copy_from_slice(&response.peer_challenge);
+                value[26..50].copy_from_slice(&response.nt_response);
+                w.vendor_attribute(VENDOR_MICROSOFT, ms::MS_CHAP2_RESPONSE, &value)?;
+            }
+        }
+        write_nas_attributes(w, nas)
+    }
+
+    /// NAS-IP-Address, NAS-Identifier, NAS-Port, NAS-Port-Type Virtual,
+    /// Service-Type Framed, Framed-Protocol PPP, Tunnel-Type PPTP,
+    /// Tunnel-Medium-Type IPv4 and the station ids.
+    pub fn write_nas_attributes(
+        w: &mut PacketWriter<'_>,
+        nas: &NasAttributes<'_>,
+    ) -> Result<(), Error> {
+        if let Some(ip) = nas.nas_ip {
+            w.attribute(attr::NAS_IP_ADDRESS, &ip.octets())?;
+        }
+        if let Some(id) = nas.nas_identifier {
+            w.attribute(attr::NAS_IDENTIFIER, id)?;
+        }
+        if let Some(port) = nas.nas_port {
+            w.integer(attr::NAS_PORT, port)?;
+        }
+        w.integer(attr::NAS_PORT_TYPE, attr::NAS_PORT_TYPE_VIRTUAL)?;
+        w.integer(attr::SERVICE_TYPE, attr::SERVICE_TYPE_FRAMED)?;
+        w.integer(attr::FRAMED_PROTOCOL, attr::FRAMED_PROTOCOL_PPP)?;
+        // RFC 2868 §3.1: tagged; tag 0 = not grouped with other tunnels.
+        w.attribute(
+            attr::TUNNEL_TYPE,
+            &attr::tagged_integer(0, attr::TUNNEL_TYPE_PPTP),
+        )?;
+        w.attribute(
+            attr::TUNNEL_MEDIUM_TYPE,
+            &attr::tagged_integer(0, attr::TUNNEL_MEDIUM_IPV4),
+        )?;
+        if let Some(id) = nas.calling_station_id {
+            w.attribute(attr::CALLING_STATION_ID, id)?;
+        }
+        if let Some(id) = nas.called_station_id {
+            w.attribute(attr::CALLED_STATION_ID, id)?;
+        }
+        if let Some(id) = nas.acct_session_id {
+            w.attribute(attr::ACCT_SESSION_ID, id)?;
+        }
+        Ok(())
+    }
+
+    /// The verdict for a verified Access-Accept/Reject/Challenge.
+    pub fn radius_verdict(
+        packet: &Packet<&[u8]>,
+        secret: &[u8],
+        request_authenticator: &[u8; 16],
+        context: &RequestContext,
+        policy: MppePolicy,
+    ) -> (Verdict, VerdictInfo) {
+        let mut info = VerdictInfo::default();
+        let parsed = ResponseAttributes::parse(packet, secret, request_authenticator);
+        match packet.code() {
+            Some(Code::AccessAccept) => {}
+            Some(Code::AccessChallenge) => {
+                info.note = Some(Note::Challenge);
+                return (rejection(691), info);
+            }
+            _ => {
+                // RFC 2548 §2.1.5: MS-CHAP-Error carries the code the peer
+                // sees; 691 otherwise.
+                let code = parsed
+                    .ok()
+                    .and_then(|a| a.ms_chap_error)
+                    .unwrap_or(crate::wire::auth::ERROR_AUTHENTICATION_FAILURE);
+                return (rejection(code), info);
+            }
+        }
+        let attrs = match parsed {
+            Ok(attrs) => attrs,
+            Err(e) => {
+                info.note = Some(Note::MalformedAccept(e));
+                return (rejection(691), info);
+            }
+        };
+        info.primary_nbns = attrs.primary_nbns;
+        info.secondary_nbns = attrs.secondary_nbns;
+        info.session_timeout = attrs.session_timeout;
+        info.idle_timeout = attrs.idle_timeout;
+        info.encryption_policy = attrs.encryption_policy;
+        info.encryption_types = attrs.encryption_types;
+        let external = match (attrs.mppe_send_key, attrs.mppe_recv_key) {
+            (Some(send_key), Some(recv_key)) => {
+                Some(MppeKeyMaterial::External { send_key, recv_key })
+            }
+            _ => None,
+        };
+        let key_material = match context.method {
+            Method::MsChapV1 => external.or_else(|| {
+                attrs
+                    .ms_chap_mppe_keys
+                    .map(|(lm, nt)| MppeKeyMaterial::MsChapV1 {
+                        password_hash_hash: nt,
+                        // FreeRADIUS sends an all-zero LM-Key: no LM hash known.
+                        lm_hash_prefix: (lm != [0; 8]).then_some(lm),
+                        challenge: context.ms_chap_v1_challenge,
+                    })
+            }),
+            _ => external,
+        };
+        let mut accept = Accept {
+            key_material,
+            attributes: Attributes {
+                address: attrs.framed_ip,
+                primary_dns: attrs.primary_dns,
+                secondary_dns: attrs.secondary_dns,
+            },
+            ..Accept::default()
+        };
+        if context.method == Method::MsChapV2 {
+            if let Some(text) = attrs.ms_chap2_success {
+                match accept.with_authenticator_response_text(&text) {
+                    Ok(a) => accept = a,
+                    Err(_) => {
+                        info.note = Some(Note::MalformedAccept(Error::BadAttributeValue {
+                            attribute: ms::MS_CHAP2_SUCCESS,
+                            length: text.len(),
+                        }));
+                        return (rejection(691), info);
+                    }
+                }
+            }
+            // Without MS-CHAP2-Success the authenticator itself fails the
+            // exchange (FailureReason::MissingAuthenticatorResponse).
+        }
+        let verdict = apply_mppe_policy(Verdict::Accept(accept), policy, &mut info);
+        (verdict, info)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::auth::{Accept, MppeKeyMaterial};
+
+    #[test]
+    fn required_policy_turns_keyless_accept_into_pix_rejection() {
+        let mut info = VerdictInfo::default();
+        let v = apply_mppe_policy(
+            Verdict::Accept(Accept::default()),
+            MppePolicy::Required,
+            &mut info,
+        );
+        match v {
+            Verdict::Reject(r) => {
+                assert_eq!(r.error_code, 691);
+                assert_eq!(&r.message[..], MISSING_MPPE_KEY_MESSAGE);
+                assert_eq!(r.reason.windows_error(), 691);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(info.note, Some(Note::MissingMppeKeys));
+        let mut info = VerdictInfo::default();
+        let v = apply_mppe_policy(
+            Verdict::Accept(Accept::default()),
+            MppePolicy::Auto,
+            &mut info,
+        );
+        assert!(matches!(v, Verdict::Accept(_)));
+        assert_eq!(info.note, Some(Note::Unencrypted));
+        // With keys, Required passes.
+        let mut info = VerdictInfo::default();
+        let keyed = Accept {
+            key_material: Some(MppeKeyMaterial::External {
+                send_key: [1; 16],
+                recv_key: [2; 16],
+            }),
+            ..Accept::default()
+        };
+        let v = apply_mppe_policy(Verdict::Accept(keyed), MppePolicy::Required, &mut info);
+        assert!(matches!(v, Verdict::Accept(_)));
+        assert_eq!(info.note, None);
+    }
+}
