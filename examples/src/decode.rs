@@ -56,6 +56,24 @@ impl Decoded {
         s
     }
 
+    /// The fields as the PIX's `debug ppp negotiation` prints them after
+    /// the message name: ` id 1 len 18 (MAGICNUMBER 0x1234abcd)(PFC)`
+    /// (options run together, other fields `name value`).
+    pub fn pix_fields(&self) -> String {
+        let mut s = String::new();
+        for (k, v) in &self.fields {
+            if k.is_empty() {
+                if !(v.starts_with('(') && s.ends_with(')')) {
+                    s.push(' ');
+                }
+                s.push_str(v);
+            } else {
+                let _ = write!(s, " {k} {v}");
+            }
+        }
+        s
+    }
+
     /// Several lines: the title, then one indented field per line, then
     /// the inner message indented further.
     pub fn multi_line(&self) -> String {
@@ -645,6 +663,7 @@ mod tests {
             "{}",
             d.one_line()
         );
+        assert_eq!(d.pix_fields(), " id 1 len 12 (MAGICNUMBER 0x12345678)(PFC)");
     }
 
     #[test]

@@ -534,8 +534,7 @@ impl Endpoint {
         let mut title = d.title.splitn(2, ' ');
         let layer = title.next().unwrap_or("");
         let name = title.next().unwrap_or("");
-        let mut rest = d.one_line();
-        rest = rest.trim_start_matches(d.title.as_str()).to_string();
+        let rest = d.pix_fields();
         w.log(self.end, format!("PPP: {layer} {dir} {name}{state}{rest}"));
     }
 
