@@ -107,6 +107,9 @@ pub enum Kind {
     Gre,
     /// A PPP frame (with or without `ff 03`).
     Ppp,
+    /// Async HDLC-like framing (RFC 1662: `7e`, escapes, FCS-16), as
+    /// pppd and pptp-linux's `--nolaunchpppd` stdio carry PPP.
+    Hdlc,
 }
 
 /// Recognises and decodes a PPTP control message, a GRE packet or a PPP
@@ -118,7 +121,47 @@ pub fn decode_auto(bytes: &[u8]) -> Result<(Kind, Decoded), String> {
     if bytes.len() >= 4 && bytes[1] & 0x07 == 1 && bytes[2..4] == [0x88, 0x0b] {
         return decode_gre(bytes).map(|d| (Kind::Gre, d));
     }
+    if bytes.first() == Some(&0x7e) {
+        return decode_hdlc(bytes).map(|d| (Kind::Hdlc, d));
+    }
     decode_ppp(bytes).map(|d| (Kind::Ppp, d))
+}
+
+/// Decodes async HDLC-like framed PPP (RFC 1662 §4): removes flags and
+/// escapes (any ACCM), checks the FCS-16, and decodes the first frame;
+/// further frames are counted.
+pub fn decode_hdlc(bytes: &[u8]) -> Result<Decoded, String> {
+    use ppp_core::wire::hdlc::SliceDecoder;
+    let mut storage = vec![0u8; bytes.len() + 2];
+    let mut decoder = SliceDecoder::new(&mut storage);
+    let mut frames: Vec<Result<Vec<u8>, String>> = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let step = decoder.decode(rest);
+        if let Some(frame) = step.frame {
+            frames.push(frame.map(|f| f.to_vec()).map_err(|e| e.to_string()));
+        }
+        if step.consumed == 0 {
+            break;
+        }
+        rest = &rest[step.consumed..];
+    }
+    let first = frames
+        .first()
+        .cloned()
+        .ok_or("HDLC: no complete frame (a closing 7e flag is needed)")?;
+    let frame = first.map_err(|e| format!("HDLC: {e}"))?;
+    let mut d = Decoded::new("HDLC async (RFC 1662)");
+    d.field("wire octets", bytes.len());
+    d.field("frame octets", frame.len());
+    d.field("FCS-16", "ok");
+    if frames.len() > 1 {
+        d.field("further frames", frames.len() - 1);
+    }
+    d.inner = Some(Box::new(
+        decode_ppp(&frame).unwrap_or_else(|e| error_node("PPP", &e)),
+    ));
+    Ok(d)
 }
 
 fn name_str(bytes: &[u8]) -> String {
@@ -664,6 +707,24 @@ mod tests {
             d.one_line()
         );
         assert_eq!(d.pix_fields(), " id 1 len 12 (MAGICNUMBER 0x12345678)(PFC)");
+    }
+
+    #[test]
+    fn hdlc_framed_lcp_decodes_and_a_bad_fcs_is_an_error() {
+        use ppp_core::wire::hdlc::Encoder;
+        let frame = [
+            0xff, 0x03, 0xc0, 0x21, 0x09, 0x02, 0x00, 0x08, 0x12, 0x34, 0x56, 0x78,
+        ];
+        let mut wire = [0u8; 64];
+        let n = Encoder::new(0xffff_ffff).encode(&frame, &mut wire).unwrap();
+        let (kind, d) = decode_auto(&wire[..n]).unwrap();
+        assert_eq!(kind, Kind::Hdlc);
+        assert_eq!(d.inner.as_ref().unwrap().title, "LCP ECHOREQ");
+        // Flip an octet inside the frame: the FCS no longer matches.
+        let mut bad = wire[..n].to_vec();
+        bad[6] ^= 0x01;
+        assert!(decode_auto(&bad).unwrap_err().contains("HDLC"));
+        assert!(decode_auto(&[0x7e, 0xff, 0x03]).is_err());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `pptp-tool`: debugging aid.
 //!
 //! * `pptp-tool decode HEX` — recognises a PPTP control message, an
-//!   enhanced GRE packet (and the PPP frame inside) or a PPP frame, and
+//!   enhanced GRE packet (and the PPP frame inside), a PPP frame or async
+//!   HDLC-framed PPP (RFC 1662, starting with `7e`), and
 //!   prints it field by field, like the PIX's debug output.
 //! * `pptp-tool keys --user U --password P --auth-challenge HEX
 //!   --peer-challenge HEX` — NT hash, NT-Response, authenticator response
@@ -24,7 +25,8 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Decode a PPTP control message, GRE packet or PPP frame given in hex.
+    /// Decode a PPTP control message, GRE packet, PPP frame or async HDLC
+    /// (7e-framed) PPP given in hex.
     Decode {
         /// The bytes in hex (spaces and colons allowed; several arguments
         /// are joined).
