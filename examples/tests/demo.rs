@@ -123,7 +123,24 @@ fn every_auth_method_and_strength_completes() {
             stateful,
             ..DemoOptions::default()
         };
-        let (_, text) = assert_completed(&opts);
+        let (o, text) = assert_completed(&opts);
+        let encryption = match (mppe, stateful) {
+            (None, _) => "none".to_string(),
+            (Some(s), st) => format!(
+                "{}-bit {}",
+                match s {
+                    KeyStrength::Bits40 => 40,
+                    KeyStrength::Bits56 => 56,
+                    KeyStrength::Bits128 => 128,
+                },
+                if st { "stateful" } else { "stateless" }
+            ),
+        };
+        assert!(
+            o.show_vpdn.contains(&format!("encryption {encryption}\n")),
+            "{opts:?}: {}",
+            o.show_vpdn
+        );
         let method = match auth {
             AuthChoice::Pap => "PPP: PAP I AUTH-REQ",
             _ => "PPP: CHAP I RESPONSE",
