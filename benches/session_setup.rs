@@ -1,299 +1,223 @@
 //! In-process session establishment, client and server in one thread with
 //! no network in between: PPTP start-up (SCCRQ/SCCRP), the call
-//! (OCRQ/OCRP), then over GRE: LCP, MS-CHAPv2 and the MPPE-128 keys.
+//! (OCRQ/OCRP), then over GRE the whole PPP `Link`: LCP, MS-CHAPv2, IPCP
+//! (address from the server's pool) and CCP with MPPE-128, until both
+//! ends report `DataReady` (IPCP and CCP opened).
 //!
 //! Prints sessions per second and the memory of the per-session server
 //! state: `size_of` of each machine and the RSS delta of N established
 //! server sessions held in one process (N = 1,000 and 10,000).
-//!
-//! This version drives ppp-core's `Lcp` and authentication machines and
-//! the `mppe` crate directly; IPCP and CCP need ppp-core's `Link` and are
-//! not part of the figure yet.
 
 use std::time::{Duration, Instant as WallClock};
 
 use criterion::{black_box, Criterion};
-use mppe::keys::{mschapv2_start_keys, Side};
-use mppe::session::Mppe;
-use mppe::{Config as MppeConfig, Decrypter, Encrypter, KeyStrength, Mode};
-use ppp_core::auth::{
-    Authenticator, AuthenticatorConfig, CredentialStore, DomainRule, Event as AuthEvent, Method,
-    MppeKeyMaterial, Peer, PeerConfig, Secret,
-};
-use ppp_core::lcp::{AuthMethod, Lcp, LcpConfig, LcpEvent};
-use ppp_core::wire::frame::{self, protocol, FieldCompression, Frame};
+use ppp_core::auth::{CredentialStore, DomainRule};
+use ppp_core::ipcp::pool::AddressPool;
+use ppp_core::link::{Credentials, Entropy, Link, LinkConfig, LinkEvent};
 use pptp_core::control::{CallAccept, CallParams, Config, Connection, Event};
 use pptp_core::gre::{GreConfig, GreSession, Received};
 use pptp_core::Role;
-
-/// One end's state. The server's is what a server holds per session.
-struct End {
-    conn: Connection<1>,
-    gre: Option<GreSession>,
-    lcp: Lcp,
-    authenticator: Option<Authenticator>,
-    peer: Option<Peer>,
-    key_material: Option<MppeKeyMaterial>,
-    mppe: Option<Mppe>,
-    done: bool,
-    out_tcp: Vec<u8>,
-    out_gre: Vec<Vec<u8>>,
-}
+use std::net::Ipv4Addr;
 
 const NOW: pptp_core::Instant = pptp_core::Instant::ZERO;
 const PNOW: ppp_core::time::Instant = ppp_core::time::Instant::ZERO;
 
+/// The per-session state a server keeps once the session is up.
+struct ServerSession {
+    conn: Connection<1>,
+    gre: Option<GreSession>,
+    link: Link,
+}
+
+/// One end while establishing.
+struct End {
+    role: Role,
+    call_id: u16,
+    session: ServerSession,
+    ready: bool,
+    out_tcp: Vec<u8>,
+    out_gre: Vec<Vec<u8>>,
+}
+
 impl End {
-    fn new(role: Role, seed: u32) -> Self {
-        let lcp = match role {
-            Role::Server => LcpConfig::default().with_auth_required(&[AuthMethod::MsChapV2]),
-            Role::Client => LcpConfig::default().with_auth_allowed(&[AuthMethod::MsChapV2]),
-        };
+    fn new(role: Role, call_id: u16, link: Link) -> Self {
         End {
-            conn: Connection::new(role, Config::default(), NOW),
-            gre: None,
-            lcp: Lcp::new(lcp, seed | 1),
-            authenticator: None,
-            peer: None,
-            key_material: None,
-            mppe: None,
-            done: false,
+            role,
+            call_id,
+            session: ServerSession {
+                conn: Connection::new(role, Config::default(), NOW),
+                gre: None,
+                link,
+            },
+            ready: false,
             out_tcp: Vec::new(),
             out_gre: Vec::new(),
         }
     }
 
-    fn send_ppp(&mut self, proto: u16, info: &[u8]) {
-        let mut f = [0u8; 1600];
-        let n = frame::emit(proto, info, FieldCompression::NONE, &mut f).expect("frame");
-        let mut d = [0u8; 1700];
-        let g = self.gre.as_mut().expect("call up");
-        let len = g.encapsulate(NOW, &f[..n], &mut d).expect("window");
-        self.out_gre.push(d[..len].to_vec());
-    }
-
-    fn pump(&mut self, role: Role, call_id: u16, seed: u32) -> bool {
+    fn pump(&mut self, pool: &mut AddressPool<1024>) -> bool {
+        let s = &mut self.session;
         let mut progress = false;
-        while let Some(ev) = self.conn.poll_event() {
+        while let Some(ev) = s.conn.poll_event() {
             progress = true;
             match ev {
-                Event::TunnelUp(_) if role == Role::Client => {
-                    self.conn
-                        .place_call(NOW, call_id, &CallParams::default())
+                Event::TunnelUp(_) if self.role == Role::Client => {
+                    s.conn
+                        .place_call(NOW, self.call_id, &CallParams::default())
                         .expect("call");
                 }
                 Event::CallRequested(r) => {
-                    self.conn
-                        .accept_call(NOW, r.peer_call_id, call_id, &CallAccept::default())
+                    s.conn
+                        .accept_call(NOW, r.peer_call_id, self.call_id, &CallAccept::default())
                         .expect("accept");
                 }
                 Event::CallUp(up) => {
-                    self.gre = Some(GreSession::new(GreConfig::new(
+                    s.gre = Some(GreSession::new(GreConfig::new(
                         up.local_call_id,
                         up.peer_call_id,
                         up.peer_recv_window,
                     )));
-                    self.lcp.up(PNOW);
-                    self.lcp.open(PNOW);
+                    s.link.open(PNOW);
                 }
                 _ => {}
             }
         }
         let mut buf = [0u8; 1600];
-        while let Some(t) = self.conn.poll_transmit(NOW, &mut buf) {
+        while let Some(t) = s.conn.poll_transmit(NOW, &mut buf) {
             progress = true;
             self.out_tcp.extend_from_slice(&buf[..t.len]);
         }
-        while let Some(ev) = self.lcp.poll_event() {
-            progress = true;
-            if ev == LcpEvent::Up {
-                let n = *self.lcp.negotiated();
-                let challenge = [seed as u8; 16];
-                if n.peer_auth.is_some() {
-                    self.authenticator = Some(
-                        Authenticator::new(
-                            Method::MsChapV2,
-                            AuthenticatorConfig::default(),
-                            PNOW,
-                            1,
-                            &challenge,
-                        )
-                        .expect("auth"),
-                    );
+        if let Some(g) = s.gre.as_mut() {
+            while let Some(t) = s.link.poll_transmit(PNOW, &mut buf) {
+                progress = true;
+                let mut d = [0u8; 1700];
+                let len = g.encapsulate(NOW, &buf[..t.len], &mut d).expect("window");
+                self.out_gre.push(d[..len].to_vec());
+            }
+            while let Some(ev) = s.link.poll_event() {
+                progress = true;
+                match ev {
+                    LinkEvent::AddressNeeded => {
+                        s.link.assign_peer_address(PNOW, pool.allocate().ok());
+                    }
+                    LinkEvent::DataReady => self.ready = true,
+                    LinkEvent::Down(r) => panic!("link down: {r}"),
+                    _ => {}
                 }
-                if n.local_auth.is_some() {
-                    let secret = Secret::password(b"cisco").expect("secret");
-                    self.peer = Some(
-                        Peer::new(
-                            Method::MsChapV2,
-                            PeerConfig::default(),
-                            PNOW,
-                            b"cisco",
-                            secret,
-                            1,
-                            Some([(seed >> 8) as u8; 16]),
-                        )
-                        .expect("peer"),
-                    );
-                }
-            }
-        }
-        while let Some(n) = self.lcp.poll_transmit(&mut buf) {
-            progress = true;
-            let info = buf[..n].to_vec();
-            self.send_ppp(protocol::LCP, &info);
-        }
-        let mut tx = Vec::new();
-        let mut events = Vec::new();
-        if let Some(a) = self.authenticator.as_mut() {
-            while let Some(t) = a.poll_transmit(PNOW, &mut buf) {
-                tx.push((t.protocol, buf[..t.len].to_vec()));
-            }
-            while let Some(e) = a.poll_event() {
-                events.push(e);
-            }
-        }
-        if let Some(p) = self.peer.as_mut() {
-            while let Some(t) = p.poll_transmit(PNOW, &mut buf) {
-                tx.push((t.protocol, buf[..t.len].to_vec()));
-            }
-            while let Some(e) = p.poll_event() {
-                events.push(e);
-            }
-        }
-        for (proto, info) in tx {
-            progress = true;
-            self.send_ppp(proto, &info);
-        }
-        for e in events {
-            progress = true;
-            if let AuthEvent::Success(s) = e {
-                self.key_material = s.key_material;
-                self.start_mppe(role);
             }
         }
         progress
     }
 
-    fn start_mppe(&mut self, role: Role) {
-        let Some(MppeKeyMaterial::MsChapV2 {
-            password_hash_hash,
-            nt_response,
-        }) = self.key_material.take()
-        else {
-            panic!("MS-CHAPv2 key material");
-        };
-        let side = if role == Role::Server {
-            Side::Server
-        } else {
-            Side::Client
-        };
-        let keys = mschapv2_start_keys(&password_hash_hash, &nt_response, side);
-        let config = MppeConfig::new(KeyStrength::Bits128, Mode::Stateless);
-        self.mppe = Some(Mppe {
-            encrypter: Encrypter::new(&keys.send, config).expect("key"),
-            decrypter: Decrypter::new(&keys.receive, config).expect("key"),
-        });
-        // The authenticator and peer are done: a server drops them.
-        self.authenticator = None;
-        self.peer = None;
-        self.done = true;
-    }
-
-    fn input_tcp(&mut self, bytes: &[u8]) {
-        if !bytes.is_empty() {
-            self.conn.handle_input(NOW, bytes).expect("control");
-        }
-    }
-
     fn input_gre(&mut self, datagram: &[u8], users: &CredentialStore<1>) {
-        let g = self.gre.as_mut().expect("call");
+        let s = &mut self.session;
+        let g = s.gre.as_mut().expect("call");
         let payload = match g.decapsulate(NOW, datagram).expect("gre") {
             Received::Deliver { payload, .. } => payload,
             _ => return,
         };
-        let f = Frame::parse(&datagram[payload], FieldCompression::BOTH).expect("ppp");
-        match f.protocol {
-            protocol::LCP => {
-                let _ = self.lcp.handle_input(PNOW, f.information);
-            }
-            protocol::CHAP => {
-                if let Some(a) = self.authenticator.as_mut() {
-                    a.handle_packet_with(PNOW, f.information, users);
-                } else if let Some(p) = self.peer.as_mut() {
-                    p.handle_packet(PNOW, f.information);
-                }
-            }
-            _ => {}
-        }
+        let mut frame = datagram[payload].to_vec();
+        let _ = match self.role {
+            Role::Server => s.link.handle_frame_with(PNOW, &mut frame, users),
+            Role::Client => s.link.handle_frame(PNOW, &mut frame),
+        };
     }
 }
 
-/// The per-session state a server keeps once the session is up.
-struct ServerSession {
-    _conn: Connection<1>,
-    _gre: GreSession,
-    _lcp: Lcp,
-    _mppe: Mppe,
+fn entropy(seed: u32, salt: u32) -> Entropy {
+    let mut challenge = [0u8; 16];
+    for (i, b) in challenge.iter_mut().enumerate() {
+        *b = (seed.wrapping_mul(31).wrapping_add(salt) >> (i % 4 * 8)) as u8 ^ i as u8;
+    }
+    Entropy {
+        // Distinct Magic-Numbers, or LCP rightly suspects a loopback.
+        magic: (seed ^ salt) | 1,
+        challenge,
+    }
 }
 
-/// Establishes one session; returns the server's state.
-fn establish(seed: u32, users: &CredentialStore<1>) -> ServerSession {
-    // Distinct Magic-Numbers, or LCP rightly suspects a loopback.
-    let mut client = End::new(Role::Client, seed ^ 0xa5a5_a5a5);
-    let mut server = End::new(Role::Server, seed ^ 0x5a5a_5a5a);
+/// Establishes one session through IPCP and CCP opened; returns the
+/// server's state.
+fn establish(
+    seed: u32,
+    users: &CredentialStore<1>,
+    pool: &mut AddressPool<1024>,
+    client_config: &LinkConfig,
+    server_config: &LinkConfig,
+) -> ServerSession {
     let (client_call, server_call) = ((seed as u16) | 1, (seed >> 16) as u16 | 1);
+    let mut client = End::new(
+        Role::Client,
+        client_call,
+        Link::new(client_config.clone(), entropy(seed, 0xa5a5_a5a5)),
+    );
+    let mut server = End::new(
+        Role::Server,
+        server_call,
+        Link::new(server_config.clone(), entropy(seed, 0x5a5a_5a5a)),
+    );
     for _ in 0..64 {
-        let a = client.pump(Role::Client, client_call, seed);
-        let b = server.pump(Role::Server, server_call, seed);
+        let a = client.pump(pool);
+        let b = server.pump(pool);
         let c2s = std::mem::take(&mut client.out_tcp);
         let s2c = std::mem::take(&mut server.out_tcp);
         let g2s = std::mem::take(&mut client.out_gre);
         let g2c = std::mem::take(&mut server.out_gre);
         let moved = !(c2s.is_empty() && s2c.is_empty() && g2s.is_empty() && g2c.is_empty());
-        server.input_tcp(&c2s);
-        client.input_tcp(&s2c);
+        if !c2s.is_empty() {
+            server
+                .session
+                .conn
+                .handle_input(NOW, &c2s)
+                .expect("control");
+        }
+        if !s2c.is_empty() {
+            client
+                .session
+                .conn
+                .handle_input(NOW, &s2c)
+                .expect("control");
+        }
         // A call that came up needs its GRE session before its first
-        // datagram (a real host handles the OCRP before the GRE packet
-        // that follows it).
-        client.pump(Role::Client, client_call, seed);
-        server.pump(Role::Server, server_call, seed);
-        // Each datagram is handled before the next, as a host does, so
-        // LCP's Up (which starts authentication) comes before the Challenge.
+        // datagram; each datagram is handled before the next, as a host
+        // does.
+        client.pump(pool);
+        server.pump(pool);
         for d in &g2s {
             server.input_gre(d, users);
-            server.pump(Role::Server, server_call, seed);
+            server.pump(pool);
         }
         for d in &g2c {
             client.input_gre(d, users);
-            client.pump(Role::Client, client_call, seed);
+            client.pump(pool);
         }
-        if client.done && server.done && !moved && !a && !b {
+        if client.ready && server.ready && !moved && !a && !b {
             break;
         }
     }
     assert!(
-        client.done && server.done,
-        "session not established: lcp {:?}/{:?}, auth {}/{}, peer {}",
-        client.lcp.state(),
-        server.lcp.state(),
-        client.done,
-        server.done,
-        client.peer.is_some()
+        client.ready && server.ready,
+        "session not established: {:?} / {:?}",
+        client.session.link,
+        server.session.link
     );
-    assert!(client.lcp.is_opened() && server.lcp.is_opened());
-    ServerSession {
-        _conn: server.conn,
-        _gre: server.gre.expect("gre"),
-        _lcp: server.lcp,
-        _mppe: server.mppe.expect("mppe"),
-    }
+    assert!(server.session.link.mppe_info().is_some(), "MPPE not agreed");
+    server.session
 }
 
-fn users() -> CredentialStore<1> {
-    let mut u = CredentialStore::new(DomainRule::default());
-    u.insert_password(b"cisco", b"cisco").expect("user");
-    u
+fn configs() -> (LinkConfig, LinkConfig, CredentialStore<1>) {
+    let mut users = CredentialStore::new(DomainRule::default());
+    users.insert_password(b"cisco", b"cisco").expect("user");
+    let server = LinkConfig::server(Ipv4Addr::new(10, 0, 0, 1), [None, None]);
+    let mut server = server;
+    server.mppe = ppp_core::link::MppePolicy::pix(ppp_core::link::PixEncryption::Bits128, true);
+    let client = LinkConfig::client(Credentials::password(b"cisco", b"cisco").expect("creds"));
+    (client, server, users)
+}
+
+fn pool() -> AddressPool<1024> {
+    // A /16 (65,534 addresses): room for every session held below.
+    AddressPool::new(Ipv4Addr::new(10, 1, 0, 1), Ipv4Addr::new(10, 1, 255, 254)).expect("pool")
 }
 
 fn rss_bytes() -> Option<u64> {
@@ -303,7 +227,7 @@ fn rss_bytes() -> Option<u64> {
 }
 
 fn memory_report() {
-    println!("session_setup: per-session server state (this build: Connection<1> + GRE + LCP + MPPE; IPCP/CCP not yet)");
+    println!("session_setup: per-session server state (PPTP Connection<1> + GRE + PPP Link with IPCP, CCP and MPPE)");
     println!(
         "  size_of Connection<1>     {:6} bytes",
         std::mem::size_of::<Connection<1>>()
@@ -313,28 +237,27 @@ fn memory_report() {
         std::mem::size_of::<GreSession>()
     );
     println!(
-        "  size_of Lcp               {:6} bytes",
-        std::mem::size_of::<Lcp>()
-    );
-    println!(
-        "  size_of Mppe              {:6} bytes",
-        std::mem::size_of::<Mppe>()
-    );
-    println!(
-        "  size_of Authenticator     {:6} bytes (dropped after success)",
-        std::mem::size_of::<Authenticator>()
+        "  size_of Link              {:6} bytes",
+        std::mem::size_of::<Link>()
     );
     println!(
         "  size_of ServerSession     {:6} bytes",
         std::mem::size_of::<ServerSession>()
     );
-    let users = users();
+    let (client, server, users) = configs();
     for n in [1_000u32, 10_000] {
+        let mut pool = pool();
         let before = rss_bytes();
         let start = WallClock::now();
         let mut held = Vec::with_capacity(n as usize);
         for i in 0..n {
-            held.push(establish(i.wrapping_mul(2_654_435_761), &users));
+            held.push(establish(
+                i.wrapping_mul(2_654_435_761),
+                &users,
+                &mut pool,
+                &client,
+                &server,
+            ));
         }
         let elapsed = start.elapsed();
         let after = rss_bytes();
@@ -355,16 +278,21 @@ fn memory_report() {
 
 fn main() {
     memory_report();
-    let users = users();
+    let (client, server, users) = configs();
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
     let mut seed = 0u32;
-    criterion.bench_function("session_setup/mschapv2_mppe128_through_keys", |b| {
+    let mut pool = pool();
+    criterion.bench_function("session_setup/mschapv2_mppe128_through_ipcp_ccp", |b| {
         b.iter(|| {
             seed = seed.wrapping_add(0x9e37_79b9);
-            black_box(establish(seed, &users))
+            let s = establish(seed, &users, &mut pool, &client, &server);
+            if let Some(a) = s.link.ipcp_negotiated().peer_address {
+                let _ = pool.release(a);
+            }
+            black_box(s)
         })
     });
     criterion.final_summary();

@@ -1,38 +1,32 @@
 //! The demo session: a PPTP client and server in one process, over the
 //! in-memory network of [`crate::sim`], driven by a simulated clock.
 //!
-//! Layers that run (all from the workspace crates, driven as Sans-IO
-//! machines by the hosts here):
+//! Every protocol step is done by the workspace crates, driven as Sans-IO
+//! machines by the two hosts here:
 //!
 //! * TCP connect, then the PPTP control connection
 //!   (`pptp_core::control::Connection`, both roles): SCCRQ/SCCRP,
 //!   OCRQ/OCRP, Set-Link-Info; at the end CCRQ/CDN and StopCCRQ/StopCCRP;
 //! * the GRE data path (`pptp_core::gre::GreSession`, with a reorder
 //!   buffer) carrying PPP frames;
-//! * PPP LCP (`ppp_core::lcp::Lcp`) and authentication
-//!   (`ppp_core::auth`: PAP, CHAP-MD5, MS-CHAPv1, MS-CHAPv2);
-//! * MPPE (`mppe`): keys derived from the MS-CHAP exchange (RFC 3079),
-//!   every IP packet encrypted, stateful loss recovery through CCP
-//!   Reset-Request/Reset-Ack.
-//!
-//! Not yet: CCP option negotiation and IPCP. Those are ppp-core's `Link`
-//! (branch `ppp-session`); until it is merged the demo applies the MPPE
-//! settings given on the command line to both ends and hands the client
-//! an address from the server's pool (`ip local pool`) out of band, and
-//! the transcript says so.
+//! * the PPP session (`ppp_core::link::Link`): LCP, authentication (PAP,
+//!   CHAP-MD5, MS-CHAPv1, MS-CHAPv2), IPCP with the server's address pool
+//!   (`ppp_core::ipcp::pool`), CCP negotiating MPPE, and the encrypted
+//!   data path (stateful loss recovery through CCP Reset-Request);
+//! * IPv4 ICMP echo packets with correct checksums, both ways.
 
 use std::io::Write;
 use std::net::Ipv4Addr;
 
-use mppe::keys::{mschapv1_start_key, mschapv2_start_keys, Side as KeySide};
-use mppe::{KeyStrength, Mode, StartKeys};
-use ppp_core::auth::{
-    Authenticator, AuthenticatorConfig, CredentialStore, DomainRule, Event as AuthEvent, Method,
-    MppeKeyMaterial, Peer, PeerConfig, Secret,
-};
+use mppe::{KeyStrength, Mode, ModePreference, Strengths};
+use ppp_core::auth::{CredentialStore, DomainRule, Method};
 use ppp_core::ipcp::pool::AddressPool;
-use ppp_core::lcp::{AuthMethod, EndReason, Lcp, LcpConfig, LcpEvent};
-use ppp_core::wire::frame::{self as ppp_frame, protocol, FieldCompression, Frame};
+use ppp_core::lcp::LcpConfig;
+use ppp_core::link::{
+    Credentials, EndReason as LinkEndReason, Entropy, Error as LinkError, Link, LinkConfig,
+    LinkEvent, MppePolicy,
+};
+use ppp_core::wire::frame::{protocol, FieldCompression, Frame};
 use pptp_core::control::{
     CallAccept, CallParams, Config as ControlConfig, Connection, Event as ControlEvent, NameBytes,
 };
@@ -59,12 +53,12 @@ pub enum AuthChoice {
 }
 
 impl AuthChoice {
-    fn lcp(self) -> AuthMethod {
+    fn method(self) -> Method {
         match self {
-            AuthChoice::Pap => AuthMethod::Pap,
-            AuthChoice::Chap => AuthMethod::ChapMd5,
-            AuthChoice::MsChapV1 => AuthMethod::MsChapV1,
-            AuthChoice::MsChapV2 => AuthMethod::MsChapV2,
+            AuthChoice::Pap => Method::Pap,
+            AuthChoice::Chap => Method::ChapMd5,
+            AuthChoice::MsChapV1 => Method::MsChapV1,
+            AuthChoice::MsChapV2 => Method::MsChapV2,
         }
     }
 
@@ -81,15 +75,6 @@ impl AuthChoice {
                 ))
             }
         })
-    }
-}
-
-fn method_of(m: AuthMethod) -> Method {
-    match m {
-        AuthMethod::Pap => Method::Pap,
-        AuthMethod::ChapMd5 => Method::ChapMd5,
-        AuthMethod::MsChapV1 => Method::MsChapV1,
-        AuthMethod::MsChapV2 => Method::MsChapV2,
     }
 }
 
@@ -212,6 +197,8 @@ fn pcap_side(end: End) -> PcapSide {
 
 /// The session addresses: the server's tunnel address and the pool.
 const SERVER_TUNNEL_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+/// The DNS server the server hands out (RFC 1877), a documentation address.
+const DNS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 53);
 const POOL_FIRST: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
 const POOL_LAST: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 50);
 const PING_TIMEOUT_MS: u64 = 500;
@@ -227,6 +214,8 @@ struct Pinger {
 }
 
 /// One end: PPTP control + GRE + PPP (LCP, auth, MPPE) + a tiny IP host.
+/// One end: PPTP control + GRE + the PPP `Link` (LCP, authentication,
+/// IPCP, CCP/MPPE) + a tiny IP host that answers and sends pings.
 struct Endpoint {
     end: End,
     conn: Connection<4>,
@@ -235,25 +224,20 @@ struct Endpoint {
     peer_call_id: Option<u16>,
     peer_window: u16,
     gre: Option<Gre>,
-    lcp: Lcp,
-    lcp_opened: bool,
-    lcp_finished: bool,
-    authenticator: Option<Authenticator>,
-    peer: Option<Peer>,
+    link: Link,
+    link_opened: bool,
+    link_down: Option<LinkEndReason>,
+    data_ready: bool,
     credentials: CredentialStore<4>,
-    auth_ok: bool,
+    pool: Option<AddressPool<1>>,
     username: Option<String>,
-    key_material: Option<MppeKeyMaterial>,
-    mppe: Option<mppe::session::Mppe>,
     mppe_text: String,
-    ccp_id: u8,
-    stateful_flush: mppe::StatefulFlush,
-    last_reset_request_ms: Option<u64>,
-    reset_requests: u64,
     ip: Option<Ipv4Addr>,
     peer_ip: Option<Ipv4Addr>,
     ppp_out: std::collections::VecDeque<Vec<u8>>,
     pinger: Pinger,
+    last_reset_request_ms: Option<u64>,
+    host_reset_requests: u64,
     ip_delivered: u64,
     ip_damaged: u64,
     tunnel_up: bool,
@@ -263,8 +247,38 @@ struct Endpoint {
     state_change_ms: u64,
 }
 
+fn mppe_policy(opts: &DemoOptions, end: End) -> MppePolicy {
+    let Some(strength) = opts.mppe else {
+        return MppePolicy::disabled();
+    };
+    MppePolicy {
+        // The server offers exactly the strength asked for; the client,
+        // like Windows, accepts any.
+        strengths: match end {
+            End::Server => Strengths::only(strength),
+            End::Client => Strengths::ALL,
+        },
+        required: true,
+        mode: match (opts.stateful, end) {
+            (false, _) => ModePreference::StatelessOnly,
+            (true, End::Server) => ModePreference::StatefulOnly,
+            (true, End::Client) => ModePreference::PreferStateless,
+        },
+        // RFC 3078's reading of the A bit unless --deployed-flush: both
+        // ends are ours, and the deployed reading (pppd/Linux) can leave
+        // the receiver a key behind for good when the flushed packet
+        // answering a Reset-Request is lost (see `mppe::StatefulFlush`).
+        stateful_flush: if opts.deployed_flush {
+            mppe::StatefulFlush::KeyChange
+        } else {
+            mppe::StatefulFlush::Reinitialise
+        },
+        ..MppePolicy::disabled()
+    }
+}
+
 impl Endpoint {
-    fn new(end: End, opts: &DemoOptions, rng: &mut Rng) -> Self {
+    fn new(end: End, opts: &DemoOptions, rng: &mut Rng) -> Result<Self, String> {
         let role = match end {
             End::Client => Role::Client,
             End::Server => Role::Server,
@@ -279,24 +293,42 @@ impl Endpoint {
         if end == End::Server {
             config.maximum_channels = 4;
         }
-        let lcp_config = match end {
-            // The server (the PIX's `vpdn group ... ppp authentication`)
-            // requires the chosen method; the client, like Windows,
-            // allows all four.
-            End::Server => LcpConfig::default().with_auth_required(&[opts.auth.lcp()]),
-            End::Client => LcpConfig::default().with_auth_allowed(&AuthMethod::ALL),
-        };
         let mut credentials = CredentialStore::new(DomainRule::default());
-        if end == End::Server {
-            let pw = opts.server_password.as_ref().unwrap_or(&opts.password);
-            let _ = credentials.insert_password(opts.username.as_bytes(), pw.as_bytes());
-        }
-        let magic = rng.next_u32() | 1;
-        let mut lcp = Lcp::new(lcp_config, magic);
-        for _ in 0..3 {
-            lcp.supply_magic(rng.next_u32() | 1);
-        }
-        Endpoint {
+        let mut link_config = match end {
+            End::Server => {
+                let pw = opts.server_password.as_ref().unwrap_or(&opts.password);
+                credentials
+                    .insert_password(opts.username.as_bytes(), pw.as_bytes())
+                    .map_err(|e| format!("user: {e:?}"))?;
+                // The PIX's `vpdn group ... ppp authentication <method>`
+                // and `ip local pool`.
+                let mut c = LinkConfig::server(SERVER_TUNNEL_IP, [Some(DNS), None]);
+                c.lcp = LcpConfig::default().with_auth_required(&[opts.auth.method()]);
+                c.authenticator.name =
+                    ppp_core::auth::Name::from_slice(b"demo-server").unwrap_or_default();
+                c
+            }
+            End::Client => {
+                let creds =
+                    Credentials::password(opts.username.as_bytes(), opts.password.as_bytes())
+                        .map_err(|e| format!("credentials: {e:?}"))?;
+                LinkConfig::client(creds)
+            }
+        };
+        link_config.mppe = mppe_policy(opts, end);
+        let mut challenge = [0u8; 16];
+        rng.fill(&mut challenge);
+        let entropy = Entropy {
+            magic: rng.next_u32() | 1,
+            challenge,
+        };
+        let pool = match end {
+            End::Server => {
+                Some(AddressPool::new(POOL_FIRST, POOL_LAST).map_err(|e| format!("pool: {e}"))?)
+            }
+            End::Client => None,
+        };
+        Ok(Endpoint {
             end,
             conn: Connection::new(role, config, pt(0)),
             tunnel_id: (rng.next_u32() % 64 + 1) as u16,
@@ -304,25 +336,14 @@ impl Endpoint {
             peer_call_id: None,
             peer_window: 0,
             gre: None,
-            lcp,
-            lcp_opened: false,
-            lcp_finished: false,
-            authenticator: None,
-            peer: None,
+            link: Link::new(link_config, entropy),
+            link_opened: false,
+            link_down: None,
+            data_ready: false,
             credentials,
-            auth_ok: false,
+            pool,
             username: None,
-            key_material: None,
-            mppe: None,
             mppe_text: "none".into(),
-            ccp_id: 0,
-            stateful_flush: if opts.deployed_flush {
-                mppe::StatefulFlush::KeyChange
-            } else {
-                mppe::StatefulFlush::Reinitialise
-            },
-            last_reset_request_ms: None,
-            reset_requests: 0,
             ip: None,
             peer_ip: None,
             ppp_out: Default::default(),
@@ -330,6 +351,8 @@ impl Endpoint {
                 next_seq: 1,
                 ..Pinger::default()
             },
+            last_reset_request_ms: None,
+            host_reset_requests: 0,
             ip_delivered: 0,
             ip_damaged: 0,
             tunnel_up: false,
@@ -337,7 +360,7 @@ impl Endpoint {
             call_up: false,
             call_down: false,
             state_change_ms: 0,
-        }
+        })
     }
 
     fn tnl(&self) -> String {
@@ -352,15 +375,7 @@ impl Endpoint {
                 .as_ref()
                 .and_then(|g| g.poll_timeout())
                 .map(|i| i.as_millis()),
-            self.lcp.poll_timeout().map(|i| i.as_millis()),
-            self.authenticator
-                .as_ref()
-                .and_then(|a| a.poll_timeout())
-                .map(|i| i.as_millis()),
-            self.peer
-                .as_ref()
-                .and_then(|p| p.poll_timeout())
-                .map(|i| i.as_millis()),
+            self.link.poll_timeout().map(|i| i.as_millis()),
         ]
         .into_iter()
         .flatten()
@@ -390,26 +405,16 @@ impl Endpoint {
                 }
             }
         }
-        for f in released {
+        for mut f in released {
             w.log(self.end, "GRE: reorder timeout released a held packet");
-            self.handle_ppp_frame(w, &f);
+            self.handle_ppp_frame(w, &mut f);
         }
         if self
-            .lcp
+            .link
             .poll_timeout()
             .is_some_and(|t| t.as_millis() <= now)
         {
-            self.lcp.handle_timeout(pp(now));
-        }
-        if let Some(a) = self.authenticator.as_mut() {
-            if a.poll_timeout().is_some_and(|t| t.as_millis() <= now) {
-                a.handle_timeout(pp(now));
-            }
-        }
-        if let Some(p) = self.peer.as_mut() {
-            if p.poll_timeout().is_some_and(|t| t.as_millis() <= now) {
-                p.handle_timeout(pp(now));
-            }
+            self.link.handle_timeout(pp(now));
         }
     }
 
@@ -474,62 +479,26 @@ impl Endpoint {
             Ok(Received::NoPayload) => {}
             Err(e) => w.log(self.end, format!("GRE: {e}")),
         }
-        for f in frames {
-            self.handle_ppp_frame(w, &f);
+        for mut f in frames {
+            self.handle_ppp_frame(w, &mut f);
         }
     }
 
-    fn handle_ppp_frame(&mut self, w: &mut World, frame: &[u8]) {
-        let now = w.now();
-        let f = match Frame::parse(frame, FieldCompression::BOTH) {
-            Ok(f) => f,
-            Err(e) => {
-                w.log(self.end, format!("PPP: bad frame: {e}"));
-                return;
-            }
-        };
-        let (proto, info) = (f.protocol, f.information);
+    fn state_of(&self, proto: u16) -> String {
         match proto {
-            protocol::LCP => {
-                let _ = self.lcp.handle_input(pp(now), info);
-                self.log_ppp(w, 'I', proto, info);
-            }
-            protocol::PAP | protocol::CHAP => {
-                self.log_ppp(w, 'I', proto, info);
-                if let Some(a) = self.authenticator.as_mut() {
-                    a.handle_packet_with(pp(now), info, &self.credentials);
-                } else if let Some(p) = self.peer.as_mut() {
-                    p.handle_packet(pp(now), info);
-                }
-            }
-            protocol::CCP => {
-                self.log_ppp(w, 'I', proto, info);
-                self.handle_ccp(w, info);
-            }
-            protocol::COMPRESSED => self.handle_mppe(w, info),
-            protocol::IPV4 => {
-                if self.mppe.is_some() {
-                    w.log(self.end, "IP: unencrypted packet on an MPPE link, dropped");
-                } else {
-                    self.handle_ip(w, info, None);
-                }
-            }
-            other => {
-                w.log(
-                    self.end,
-                    format!("PPP: unknown protocol {other:#06x}, Protocol-Reject"),
-                );
-                self.lcp.send_protocol_reject(other, info);
-            }
+            protocol::LCP => format!(" [{:?}]", self.link.lcp().state()),
+            protocol::IPCP => format!(" [{:?}]", self.link.ipcp().state()),
+            protocol::CCP => format!(" [{:?}]", self.link.ccp().state()),
+            _ => String::new(),
         }
     }
 
-    fn log_ppp(&self, w: &mut World, dir: char, proto: u16, info: &[u8]) {
-        let d = decode::decode_ppp_payload(proto, info);
-        let state = match proto {
-            protocol::LCP => format!(" [{:?}]", self.lcp.state()),
-            _ => String::new(),
+    fn log_frame(&self, w: &mut World, dir: char, frame: &[u8]) {
+        let Ok(f) = Frame::parse(frame, FieldCompression::BOTH) else {
+            return;
         };
+        let d = decode::decode_ppp_payload(f.protocol, f.information);
+        let state = self.state_of(f.protocol);
         // "PPP: LCP O CONFREQ [ReqSent] id 1 len 18 (...)", as the PIX prints.
         let mut title = d.title.splitn(2, ' ');
         let layer = title.next().unwrap_or("");
@@ -538,77 +507,84 @@ impl Endpoint {
         w.log(self.end, format!("PPP: {layer} {dir} {name}{state}{rest}"));
     }
 
-    /// CCP here only carries MPPE's Reset-Request/Reset-Ack (RFC 1962 §2.2,
-    /// RFC 3078 §8); option negotiation is the Link's job.
-    fn handle_ccp(&mut self, w: &mut World, info: &[u8]) {
-        let (Some(&code), Some(&id)) = (info.first(), info.get(1)) else {
-            return;
-        };
-        match code {
-            14 => {
-                if let Some(m) = self.mppe.as_mut() {
-                    m.encrypter.reset_request();
-                    w.log(
-                        self.end,
-                        "MPPE: Reset-Request received: next packet flushed (A bit)",
-                    );
-                }
-                self.send_ppp(w, protocol::CCP, &[15, id, 0, 4]);
-            }
-            15 => {}
-            _ => {}
+    /// The MPPE header of an encrypted frame, as `[MPPE cc N flushed]`.
+    fn mppe_note(frame: &[u8]) -> Option<String> {
+        let f = Frame::parse(frame, FieldCompression::BOTH).ok()?;
+        if f.protocol != protocol::COMPRESSED {
+            return None;
         }
+        let h = u16::from_be_bytes([*f.information.first()?, *f.information.get(1)?]);
+        Some(format!(
+            " [MPPE cc {}{}]",
+            h & 0x0fff,
+            if h & 0x8000 != 0 { " flushed" } else { "" }
+        ))
     }
 
-    fn handle_mppe(&mut self, w: &mut World, info: &[u8]) {
+    fn handle_ppp_frame(&mut self, w: &mut World, frame: &mut [u8]) {
         let now = w.now();
-        let Some(m) = self.mppe.as_mut() else {
-            w.log(self.end, "MPPE: packet without MPPE, dropped");
-            return;
+        let note = Self::mppe_note(frame);
+        let proto = Frame::parse(frame, FieldCompression::BOTH).map(|f| f.protocol);
+        let result = match self.end {
+            End::Server => self
+                .link
+                .handle_frame_with(pp(now), frame, &self.credentials),
+            End::Client => self.link.handle_frame(pp(now), frame),
         };
-        let mut buf = info.to_vec();
-        match m.decrypter.decrypt_in_place(&mut buf) {
-            Ok(d) => {
-                let plain = &buf[mppe::HEADER_LEN..];
-                match Frame::parse(plain, FieldCompression::BOTH) {
-                    Ok(f) if f.protocol == protocol::IPV4 => {
-                        let info = f.information.to_vec();
-                        self.handle_ip(w, &info, Some((d.coherency_count, d.flushed)));
-                    }
-                    Ok(f) => w.log(
-                        self.end,
-                        format!("MPPE: decrypted protocol {:#06x}", f.protocol),
-                    ),
-                    Err(e) => w.log(self.end, format!("MPPE: decrypted garbage ({e})")),
+        match result {
+            Ok(Some(d)) => {
+                let packet = frame[d.range()].to_vec();
+                self.handle_ip(w, &packet, note.as_deref().unwrap_or(""));
+            }
+            Ok(None) => {
+                if proto.is_ok_and(|p| p != protocol::COMPRESSED && p != protocol::IPV4) {
+                    self.log_frame(w, 'I', frame);
                 }
             }
             Err(e) => {
-                let discarding = m.decrypter.is_discarding();
-                w.log(self.end, format!("MPPE: {e}"));
-                let again = self.last_reset_request_ms.is_none_or(|t| now >= t + 200);
-                if e.needs_reset_request() || (discarding && again) {
-                    self.ccp_id = self.ccp_id.wrapping_add(1);
-                    let id = self.ccp_id;
-                    self.last_reset_request_ms = Some(now);
-                    self.reset_requests += 1;
-                    w.log(
-                        self.end,
-                        "MPPE: sending CCP Reset-Request to resynchronise (RFC 3078 §8)",
-                    );
-                    self.send_ppp(w, protocol::CCP, &[14, id, 0, 4]);
+                if proto.is_ok_and(|p| p != protocol::COMPRESSED && p != protocol::IPV4) {
+                    self.log_frame(w, 'I', frame);
+                }
+                w.log(self.end, format!("PPP: frame dropped: {e}"));
+                if matches!(
+                    e,
+                    LinkError::Decrypt(mppe::DecryptError::AwaitingFlush { .. })
+                ) {
+                    self.repeat_reset_request(w);
                 }
             }
         }
     }
 
-    fn handle_ip(&mut self, w: &mut World, packet: &[u8], mppe: Option<(u16, bool)>) {
-        let d = decode::decode_ipv4(packet);
-        let enc = mppe.map_or(String::new(), |(cc, a)| {
-            format!(" [MPPE cc {cc}{}]", if a { " flushed" } else { "" })
-        });
+    /// Workaround: the Link sends one CCP Reset-Request when stateful MPPE
+    /// detects a loss and never repeats it, so when that request or the
+    /// flushed packet answering it is lost, the receiver discards
+    /// everything for good (RFC 1962 §2.2 leaves retransmission to the
+    /// implementation; pppd re-sends on a timer). The host repeats it,
+    /// at most every 300 ms, while packets are being discarded.
+    fn repeat_reset_request(&mut self, w: &mut World) {
+        let now = w.now();
+        if self.last_reset_request_ms.is_some_and(|t| now < t + 300) {
+            return;
+        }
+        self.last_reset_request_ms = Some(now);
+        self.host_reset_requests += 1;
+        // CCP code 14, an identifier the Link's CCP does not use soon.
+        let id = 0x80u8.wrapping_add(self.host_reset_requests as u8);
+        let frame = [0xff, 0x03, 0x80, 0xfd, 14, id, 0, 4];
         w.log(
             self.end,
-            format!("IP: I {}{enc}", d.one_line().trim_start_matches("IPv4 ")),
+            "MPPE: still discarding: host repeats the CCP Reset-Request (workaround, see repeat_reset_request)",
+        );
+        self.log_frame(w, 'O', &frame);
+        self.ppp_out.push_back(frame.to_vec());
+    }
+
+    fn handle_ip(&mut self, w: &mut World, packet: &[u8], note: &str) {
+        let d = decode::decode_ipv4(packet);
+        w.log(
+            self.end,
+            format!("IP: I {}{note}", d.one_line().trim_start_matches("IPv4 ")),
         );
         let Some(echo) = parse_echo(packet) else {
             self.ip_damaged += 1;
@@ -637,63 +613,27 @@ impl Endpoint {
     }
 
     fn send_ip(&mut self, w: &mut World, packet: &[u8]) {
+        let now = w.now();
         let d = decode::decode_ipv4(packet);
-        match self.mppe.as_mut() {
-            Some(m) => {
-                let mut buf = vec![0u8; mppe::HEADER_LEN + 2];
-                buf[mppe::HEADER_LEN..].copy_from_slice(&protocol::IPV4.to_be_bytes());
-                buf.extend_from_slice(packet);
-                match m.encrypter.encrypt_in_place(&mut buf) {
-                    Ok(e) => {
-                        w.log(
-                            self.end,
-                            format!(
-                                "IP: O {} [MPPE cc {}{}]",
-                                d.one_line().trim_start_matches("IPv4 "),
-                                e.coherency_count,
-                                if e.flushed { " flushed" } else { "" }
-                            ),
-                        );
-                        self.queue_frame(protocol::COMPRESSED, &buf);
-                    }
-                    Err(e) => w.log(self.end, format!("MPPE: encrypt failed: {e}")),
-                }
-            }
-            None => {
+        let mut out = vec![0u8; packet.len() + ppp_core::link::HEADROOM + 8];
+        match self.link.send_ip(pp(now), packet, &mut out) {
+            Ok(n) => {
+                out.truncate(n);
+                let note = Self::mppe_note(&out).unwrap_or_default();
                 w.log(
                     self.end,
-                    format!("IP: O {}", d.one_line().trim_start_matches("IPv4 ")),
+                    format!("IP: O {}{note}", d.one_line().trim_start_matches("IPv4 ")),
                 );
-                self.queue_frame(protocol::IPV4, packet);
+                self.ppp_out.push_back(out);
             }
-        }
-    }
-
-    fn send_ppp(&mut self, w: &mut World, proto: u16, info: &[u8]) {
-        self.log_ppp(w, 'O', proto, info);
-        self.queue_frame(proto, info);
-    }
-
-    fn queue_frame(&mut self, proto: u16, info: &[u8]) {
-        // LCP is never compressed (RFC 1661 §6.5, §6.6); others use what
-        // LCP agreed.
-        let send = if proto == protocol::LCP || !self.lcp_opened {
-            FieldCompression::NONE
-        } else {
-            self.lcp.negotiated().send
-        };
-        let mut buf = vec![0u8; info.len() + 4];
-        if let Ok(n) = ppp_frame::emit(proto, info, send, &mut buf) {
-            buf.truncate(n);
-            self.ppp_out.push_back(buf);
+            Err(e) => w.log(self.end, format!("IP: not sent: {e}")),
         }
     }
 
     /// Runs the machines of this end until nothing more happens now.
-    fn pump(&mut self, w: &mut World, opts: &DemoOptions) -> bool {
+    fn pump(&mut self, w: &mut World) -> bool {
         let now = w.now();
         let mut progress = false;
-        // Control connection events.
         while let Some(ev) = self.conn.poll_event() {
             progress = true;
             self.on_control_event(w, ev);
@@ -716,49 +656,19 @@ impl Endpoint {
             w.capture(|p, at| p.tcp_data(at, pcap_side(end), &bytes));
             w.net.send_tcp(self.end, bytes);
         }
-        // LCP.
-        while let Some(ev) = self.lcp.poll_event() {
-            progress = true;
-            self.on_lcp_event(w, ev, opts);
-        }
-        let mut pbuf = [0u8; 1600];
-        while let Some(n) = self.lcp.poll_transmit(&mut pbuf) {
-            progress = true;
-            let info = pbuf[..n].to_vec();
-            self.send_ppp(w, protocol::LCP, &info);
-        }
-        // Authentication.
-        let mut auth_tx = Vec::new();
-        if let Some(a) = self.authenticator.as_mut() {
-            while let Some(t) = a.poll_transmit(pp(now), &mut pbuf) {
-                auth_tx.push((t.protocol, pbuf[..t.len].to_vec()));
+        if self.link_opened {
+            let mut pbuf = [0u8; 1600];
+            while let Some(t) = self.link.poll_transmit(pp(now), &mut pbuf) {
+                progress = true;
+                let frame = pbuf[..t.len].to_vec();
+                self.log_frame(w, 'O', &frame);
+                self.ppp_out.push_back(frame);
+            }
+            while let Some(ev) = self.link.poll_event() {
+                progress = true;
+                self.on_link_event(w, ev);
             }
         }
-        if let Some(p) = self.peer.as_mut() {
-            while let Some(t) = p.poll_transmit(pp(now), &mut pbuf) {
-                auth_tx.push((t.protocol, pbuf[..t.len].to_vec()));
-            }
-        }
-        for (proto, info) in auth_tx {
-            progress = true;
-            self.send_ppp(w, proto, &info);
-        }
-        let mut auth_events = Vec::new();
-        if let Some(a) = self.authenticator.as_mut() {
-            while let Some(e) = a.poll_event() {
-                auth_events.push(e);
-            }
-        }
-        if let Some(p) = self.peer.as_mut() {
-            while let Some(e) = p.poll_event() {
-                auth_events.push(e);
-            }
-        }
-        for e in auth_events {
-            progress = true;
-            self.on_auth_event(w, e, opts);
-        }
-        // Frames into GRE.
         progress |= self.flush_gre(w);
         progress
     }
@@ -771,7 +681,25 @@ impl Endpoint {
         let mut progress = false;
         let mut out = [0u8; 1700];
         while let Some(frame) = self.ppp_out.front() {
-            let frame_len = frame.len();
+            // CHAP has no retransmission for a lost Success or Failure
+            // (RFC 1994 §4.2: the peer just waits), so the simulated loss
+            // spares authentication packets; a lost one would end the
+            // session with error 718 after 30 s.
+            //
+            // Configure-Request/Ack/Nak/Reject of LCP, IPCP and CCP are
+            // spared too: a lost one can leave one end Opened while the
+            // other retransmits its request, and the Opened end then
+            // renegotiates (RFC 1661 §4, "RCR" in Opened: This-Layer-Down);
+            // for CCP the Link, like pppd ("MPPE disabled"), then ends an
+            // MPPE-required link (error 742). Data, GRE acks and CCP
+            // Reset-Request/Ack are subject to the simulated loss.
+            let protected = matches!(
+                Frame::parse(frame, FieldCompression::BOTH),
+                Ok(f) if f.protocol == protocol::CHAP
+                    || f.protocol == protocol::PAP
+                    || (matches!(f.protocol, protocol::LCP | protocol::IPCP | protocol::CCP)
+                        && matches!(f.information.first(), Some(1..=4)))
+            );
             match g.encapsulate(pt(now), frame, &mut out) {
                 Ok(n) => {
                     progress = true;
@@ -779,14 +707,6 @@ impl Endpoint {
                     let dgram = out[..n].to_vec();
                     let end = self.end;
                     w.capture(|p, at| p.gre(at, pcap_side(end), &dgram));
-                    // CHAP has no retransmission for a lost Success or
-                    // Failure (RFC 1994 §4.2: the peer just waits), so the
-                    // simulated loss spares authentication packets; a lost
-                    // one would end the session with error 718 after 30 s.
-                    let protected = matches!(
-                        Frame::parse(&dgram[n - frame_len..], FieldCompression::BOTH),
-                        Ok(f) if f.protocol == protocol::CHAP || f.protocol == protocol::PAP
-                    );
                     match w.net.send_gre(self.end, dgram, protected) {
                         GreFate::Lost => w.log(self.end, "GRE: (network) packet lost"),
                         GreFate::Delayed => w.log(
@@ -839,8 +759,19 @@ impl Endpoint {
                 }
             }
             ControlEvent::CallRequested(req) => {
-                w.log(self.end, format!("PPTP: {tnl}: call request from peer call id {}", req.peer_call_id));
-                if let Err(e) = self.conn.accept_call(pt(now), req.peer_call_id, self.call_id, &CallAccept::default()) {
+                w.log(
+                    self.end,
+                    format!(
+                        "PPTP: {tnl}: call request from peer call id {}",
+                        req.peer_call_id
+                    ),
+                );
+                if let Err(e) = self.conn.accept_call(
+                    pt(now),
+                    req.peer_call_id,
+                    self.call_id,
+                    &CallAccept::default(),
+                ) {
                     w.log(self.end, format!("PPTP: accept_call failed: {e}"));
                 }
             }
@@ -855,7 +786,8 @@ impl Endpoint {
                         up.local_call_id, up.peer_call_id, up.peer_recv_window, up.connect_speed
                     ),
                 );
-                let mut gc = GreConfig::new(up.local_call_id, up.peer_call_id, up.peer_recv_window);
+                let mut gc =
+                    GreConfig::new(up.local_call_id, up.peer_call_id, up.peer_recv_window);
                 gc.receive_window = match self.end {
                     End::Client => CallParams::default().recv_window_size,
                     End::Server => CallAccept::default().recv_window_size,
@@ -863,16 +795,18 @@ impl Endpoint {
                 self.gre = Some(Gre::new(gc));
                 if self.end == End::Client {
                     // RFC 2637 §2.15: the PNS tells the PAC the ACCMs.
-                    let _ = self.conn.set_link_info(pt(now), self.call_id, 0, 0xffff_ffff);
+                    let _ = self
+                        .conn
+                        .set_link_info(pt(now), self.call_id, 0, 0xffff_ffff);
                 }
-                w.log(self.end, "PPP: lower layer up (GRE call), LCP open");
-                self.lcp.up(pp(now));
-                self.lcp.open(pp(now));
+                w.log(self.end, "PPP: lower layer up (GRE call), link open");
+                self.link.open(pp(now));
+                self.link_opened = true;
             }
             ControlEvent::CallDown(down) => {
                 self.call_down = true;
                 w.log(self.end, format!("PPTP: {tnl}: call down: {:?}", down.reason));
-                self.lcp.down(pp(now));
+                self.link.lower_down(pp(now));
             }
             ControlEvent::TunnelDown(reason) => {
                 self.tunnel_down = true;
@@ -885,203 +819,114 @@ impl Endpoint {
                 ..
             } => w.log(
                 self.end,
-                format!("PPTP: {tnl}: link info: send ACCM {send_accm:#010x}, recv ACCM {receive_accm:#010x}"),
+                format!(
+                    "PPTP: {tnl}: link info: send ACCM {send_accm:#010x}, recv ACCM {receive_accm:#010x}"
+                ),
             ),
             other => w.log(self.end, format!("PPTP: {tnl}: {other:?}")),
         }
     }
 
-    fn on_lcp_event(&mut self, w: &mut World, ev: LcpEvent, _opts: &DemoOptions) {
+    fn on_link_event(&mut self, w: &mut World, ev: LinkEvent) {
         let now = w.now();
         match ev {
-            LcpEvent::Up => {
-                self.lcp_opened = true;
-                let n = *self.lcp.negotiated();
-                w.log(
-                    self.end,
-                    format!(
-                        "PPP: LCP opened: peer MRU {}, magic {:#010x}/{:#010x}, PFC {}, ACFC {}, auth peer {:?} local {:?}",
-                        n.peer_mru,
-                        n.local_magic.unwrap_or(0),
-                        n.peer_magic.unwrap_or(0),
-                        n.send.protocol,
-                        n.send.address_control,
-                        n.peer_auth,
-                        n.local_auth
-                    ),
-                );
-                if let Some(m) = n.peer_auth {
-                    let method = method_of(m);
-                    let mut challenge = vec![0u8; method.challenge_len().unwrap_or(16)];
-                    w.rng.fill(&mut challenge);
-                    let config = AuthenticatorConfig {
-                        name: ppp_core::auth::Name::from_slice(b"demo-server").unwrap_or_default(),
-                        ..AuthenticatorConfig::default()
-                    };
-                    let id = (w.rng.next_u32() & 0xff) as u8;
-                    match Authenticator::new(method, config, pp(now), id, &challenge) {
-                        Ok(a) => self.authenticator = Some(a),
-                        Err(e) => w.log(self.end, format!("AUTH: cannot start: {e}")),
-                    }
-                    w.log(self.end, format!("AUTH: {method:?} authenticator started"));
-                }
-                if let Some(m) = n.local_auth {
-                    let method = method_of(m);
-                    let mut pc = [0u8; 16];
-                    w.rng.fill(&mut pc);
-                    let secret = Secret::password(_opts.password.as_bytes());
-                    let id = (w.rng.next_u32() & 0xff) as u8;
-                    match secret.map_err(|e| e.to_string()).and_then(|s| {
-                        Peer::new(
-                            method,
-                            PeerConfig::default(),
-                            pp(now),
-                            _opts.username.as_bytes(),
-                            s,
-                            id,
-                            Some(pc),
-                        )
-                        .map_err(|e| e.to_string())
-                    }) {
-                        Ok(p) => self.peer = Some(p),
-                        Err(e) => w.log(self.end, format!("AUTH: cannot start: {e}")),
-                    }
-                    w.log(
-                        self.end,
-                        format!("AUTH: {method:?} peer started as {:?}", _opts.username),
-                    );
-                }
-                if n.peer_auth.is_none() && n.local_auth.is_none() {
-                    self.auth_ok = true;
-                }
+            LinkEvent::Phase(p) => w.log(self.end, format!("PPP: phase {p:?}")),
+            LinkEvent::Identification(m) => w.log(
+                self.end,
+                format!("PPP: peer identifies as {:?}", String::from_utf8_lossy(&m)),
+            ),
+            LinkEvent::AuthRequest => {
+                // Local verification (handle_frame_with): never asked.
             }
-            LcpEvent::Down => {
-                self.lcp_opened = false;
-                w.log(self.end, "PPP: LCP down");
-            }
-            LcpEvent::Finished(reason) => {
-                self.lcp_finished = true;
-                w.log(self.end, format!("PPP: LCP finished: {reason}"));
-            }
-            LcpEvent::MagicNumbersLow => self.lcp.supply_magic(w.rng.next_u32() | 1),
-            other => w.log(self.end, format!("PPP: LCP event {other:?}")),
-        }
-    }
-
-    fn on_auth_event(&mut self, w: &mut World, e: AuthEvent, opts: &DemoOptions) {
-        let now = w.now();
-        match e {
-            AuthEvent::Success(s) => {
-                self.auth_ok = true;
-                let user = String::from_utf8_lossy(&s.username).into_owned();
-                w.log(
-                    self.end,
-                    format!(
-                        "AUTH: {:?} succeeded for user {user:?}{}",
-                        s.method,
-                        if s.key_material.is_some() {
-                            ", MPPE key material available"
-                        } else {
-                            ""
-                        }
-                    ),
-                );
-                self.username = Some(user);
-                self.key_material = s.key_material.clone();
-                if self.end == End::Server {
-                    // The PIX's syslog 603103.
-                    w.log(self.end, format!("%PIX-6-603103: PPP virtual interface 1 - user: {} aaa authentication succeeded", opts.username));
-                }
-            }
-            AuthEvent::Failure(f) => {
-                w.log(
-                    self.end,
-                    format!(
-                        "AUTH: {:?} failed: {} (Windows error {})",
-                        f.method,
-                        f.reason,
-                        f.reason.windows_error()
-                    ),
-                );
-                self.lcp.close(pp(now), EndReason::AdminClose);
-            }
-            AuthEvent::ChallengeNeeded => {
+            LinkEvent::ChallengeNeeded => {
                 let mut c = [0u8; 16];
                 w.rng.fill(&mut c);
-                if let Some(a) = self.authenticator.as_mut() {
-                    let len = a.method().challenge_len().unwrap_or(16);
-                    let _ = a.feed_challenge(pp(now), &c[..len]);
+                let _ = self.link.feed_challenge(pp(now), &c);
+            }
+            LinkEvent::Authenticated { method, .. } => {
+                let user = String::from_utf8_lossy(self.link.username()).into_owned();
+                w.log(
+                    self.end,
+                    format!("AUTH: {method:?} succeeded for user {user:?}"),
+                );
+                if self.end == End::Server {
+                    // The PIX's syslog 603103.
+                    w.log(
+                        self.end,
+                        format!("%PIX-6-603103: PPP virtual interface 1 - user: {user} aaa authentication succeeded"),
+                    );
                 }
+                self.username = Some(user);
             }
-            AuthEvent::AuthRequest(_) => {}
-        }
-    }
-
-    /// Sets up MPPE from the MS-CHAP key material (RFC 3079).
-    fn start_mppe(
-        &mut self,
-        w: &mut World,
-        strength: KeyStrength,
-        mode: Mode,
-    ) -> Result<(), String> {
-        let side = match self.end {
-            End::Client => KeySide::Client,
-            End::Server => KeySide::Server,
-        };
-        let keys = match self.key_material.as_ref() {
-            Some(MppeKeyMaterial::MsChapV2 {
-                password_hash_hash,
-                nt_response,
-            }) => mschapv2_start_keys(password_hash_hash, nt_response, side),
-            Some(MppeKeyMaterial::MsChapV1 {
-                password_hash_hash,
-                challenge,
-                ..
-            }) => StartKeys::symmetric(mschapv1_start_key(challenge, password_hash_hash)),
-            Some(MppeKeyMaterial::External { send_key, recv_key }) => {
-                StartKeys::from_radius(send_key, recv_key).map_err(|e| e.to_string())?
-            }
-            None => {
-                return Err(
-                    "MPPE needs MS-CHAP key material (RFC 3079); none from this method".into(),
-                )
-            }
-        };
-        let mut config = mppe::Config::new(strength, mode);
-        // Both ends are ours, so stateful mode uses RFC 3078's literal
-        // flush reading: only flag packets change keys, and a lost flushed
-        // packet cannot leave the receiver a key behind. The deployed
-        // reading (pppd/Linux, `StatefulFlush::KeyChange`) desynchronises
-        // for good when the flushed packet answering a Reset-Request is
-        // lost (seen here with --stateful --loss 15 --seed 1); see
-        // `mppe::StatefulFlush`.
-        config.stateful_flush = self.stateful_flush;
-        let m = mppe::session::Mppe {
-            encrypter: mppe::Encrypter::new(&keys.send, config).map_err(|e| e.to_string())?,
-            decrypter: mppe::Decrypter::new(&keys.receive, config).map_err(|e| e.to_string())?,
-        };
-        self.mppe = Some(m);
-        self.mppe_text = format!(
-            "{}-bit {}",
-            match strength {
-                KeyStrength::Bits40 => 40,
-                KeyStrength::Bits56 => 56,
-                KeyStrength::Bits128 => 128,
-            },
-            if mode == Mode::Stateful {
-                "stateful"
-            } else {
-                "stateless"
-            }
-        );
-        w.log(
-            self.end,
-            format!(
-                "MPPE: {} keys derived from the MS-CHAP exchange (RFC 3079)",
-                self.mppe_text
+            LinkEvent::AuthFailed { method, reason } => w.log(
+                self.end,
+                format!(
+                    "AUTH: {method:?} failed for {:?}: {reason} (Windows error {})",
+                    String::from_utf8_lossy(self.link.username()),
+                    reason.windows_error()
+                ),
             ),
-        );
-        Ok(())
+            LinkEvent::AddressNeeded => {
+                let addr = self.pool.as_mut().and_then(|p| p.allocate().ok());
+                w.log(
+                    self.end,
+                    format!(
+                        "IPCP: peer address {} from pool {POOL_FIRST}-{POOL_LAST}",
+                        addr.map_or("none (pool exhausted)".into(), |a| a.to_string())
+                    ),
+                );
+                self.link.assign_peer_address(pp(now), addr);
+            }
+            LinkEvent::IpcpUp(n) => {
+                self.ip = n.local_address;
+                self.peer_ip = n.peer_address;
+                w.log(
+                    self.end,
+                    format!(
+                        "IPCP: opened: local {}, peer {}, DNS {:?}",
+                        n.local_address.map_or("-".into(), |a| a.to_string()),
+                        n.peer_address.map_or("-".into(), |a| a.to_string()),
+                        n.dns
+                    ),
+                );
+            }
+            LinkEvent::IpcpDown => w.log(self.end, "IPCP: down"),
+            LinkEvent::CcpUp(info) => {
+                self.mppe_text = match info {
+                    Some(i) => format!(
+                        "{}-bit {}",
+                        match i.send.strength {
+                            KeyStrength::Bits40 => 40,
+                            KeyStrength::Bits56 => 56,
+                            KeyStrength::Bits128 => 128,
+                        },
+                        if i.send.mode == Mode::Stateful {
+                            "stateful"
+                        } else {
+                            "stateless"
+                        }
+                    ),
+                    None => "none".into(),
+                };
+                w.log(self.end, format!("CCP: opened: MPPE {}", self.mppe_text));
+            }
+            LinkEvent::DataReady => {
+                self.data_ready = true;
+                w.log(self.end, "PPP: data ready (IPCP up, CCP settled)");
+            }
+            LinkEvent::ProtocolRejected(p) => {
+                w.log(self.end, format!("PPP: peer rejected protocol {p:#06x}"))
+            }
+            LinkEvent::Down(reason) => {
+                self.link_down = Some(reason);
+                if let (Some(pool), Some(addr)) = (self.pool.as_mut(), self.peer_ip) {
+                    let _ = pool.release(addr);
+                }
+                w.log(self.end, format!("PPP: link down: {reason}"));
+            }
+            #[allow(unreachable_patterns)]
+            other => w.log(self.end, format!("PPP: {other:?}")),
+        }
     }
 
     fn start_ping(&mut self, w: &mut World, pings: u16) {
@@ -1120,7 +965,7 @@ impl Endpoint {
         }
     }
 
-    fn row(&self, w: &World, remote_id: u16, now: u64) -> TunnelRow {
+    fn row(&self, remote_id: u16, now: u64) -> TunnelRow {
         let ts = self.conn.stats();
         let status = self.gre.as_ref().map(|g| g.status());
         let gs = status.map(|s| s.stats).unwrap_or_default();
@@ -1147,7 +992,6 @@ impl Endpoint {
             gre_packets: (gs.packets_sent, gs.packets_received),
             gre_bytes: (gs.bytes_sent, gs.bytes_received),
         };
-        let _ = w;
         TunnelRow {
             tunnel_id: self.tunnel_id,
             remote_id,
@@ -1172,7 +1016,6 @@ impl Endpoint {
     }
 }
 
-/// Splits a buffer of whole control messages by their Length fields.
 fn split_control(bytes: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     let mut rest = bytes;
@@ -1263,7 +1106,6 @@ fn parse_echo(p: &[u8]) -> Option<Echo> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Phase {
     Connecting,
-    Authenticating,
     Data,
     Terminating,
     ClearingCall,
@@ -1288,17 +1130,28 @@ pub fn run(
         },
         net_rng,
     );
-    let mut client = Endpoint::new(End::Client, opts, &mut rng);
-    let mut server = Endpoint::new(End::Server, opts, &mut rng);
     let mut outcome = Outcome {
         layers: vec![
             "TCP (simulated)",
             "PPTP control",
             "GRE",
-            "PPP LCP",
-            "PPP auth",
+            "PPP Link: LCP",
+            "auth",
+            "IPCP",
+            "CCP/MPPE",
+            "IPv4/ICMP",
         ],
         ..Outcome::default()
+    };
+    let (mut client, mut server) = match (
+        Endpoint::new(End::Client, opts, &mut rng),
+        Endpoint::new(End::Server, opts, &mut rng),
+    ) {
+        (Ok(c), Ok(s)) => (c, s),
+        (Err(e), _) | (_, Err(e)) => {
+            outcome.failure = Some(e);
+            return outcome;
+        }
     };
     let mut w = World {
         net,
@@ -1333,61 +1186,23 @@ pub fn run(
         "TCP: client 198.51.100.10:49152 connected to server 192.0.2.1:1723",
     );
     w.capture(|p, at| p.tcp_open(at));
-    let mut pool: AddressPool<1> = match AddressPool::new(POOL_FIRST, POOL_LAST) {
-        Ok(p) => p,
-        Err(e) => {
-            outcome.failure = Some(format!("pool: {e}"));
-            return outcome;
-        }
-    };
     let mut phase = Phase::Connecting;
     let mut failure: Option<String> = None;
 
     loop {
         // Run both ends until quiet at this instant.
         for _ in 0..1000 {
-            let a = client.pump(&mut w, opts);
-            let b = server.pump(&mut w, opts);
+            let a = client.pump(&mut w);
+            let b = server.pump(&mut w);
             if !a && !b {
                 break;
             }
         }
         let now = w.now();
         let phase_before = phase;
-        let pending_before = (client.lcp.state(), client.conn.is_closed());
         // The script.
         match phase {
-            Phase::Connecting if client.lcp_opened && server.lcp_opened => {
-                phase = Phase::Authenticating;
-            }
-            Phase::Authenticating if client.auth_ok && server.auth_ok => {
-                if let Some(strength) = opts.mppe {
-                    let mode = if opts.stateful {
-                        Mode::Stateful
-                    } else {
-                        Mode::Stateless
-                    };
-                    w.log.log(now, None, "CCP: option negotiation not run in this build (ppp-core Link pending); both ends use the MPPE settings given");
-                    for ep in [&mut client, &mut server] {
-                        if let Err(e) = ep.start_mppe(&mut w, strength, mode) {
-                            failure = Some(e);
-                        }
-                    }
-                    if failure.is_none() {
-                        outcome.layers.push("MPPE");
-                    }
-                }
-                match pool.allocate() {
-                    Ok(addr) => {
-                        w.log.log(now, None, format!("IPCP: not run in this build (ppp-core Link pending); client given {addr} from pool {POOL_FIRST}-{POOL_LAST} out of band"));
-                        client.ip = Some(addr);
-                        client.peer_ip = Some(SERVER_TUNNEL_IP);
-                        server.ip = Some(SERVER_TUNNEL_IP);
-                        server.peer_ip = Some(addr);
-                    }
-                    Err(e) => failure = Some(format!("pool: {e}")),
-                }
-                outcome.layers.push("IPv4/ICMP");
+            Phase::Connecting if client.data_ready && server.data_ready => {
                 phase = Phase::Data;
             }
             Phase::Data => {
@@ -1398,14 +1213,14 @@ pub fn run(
                 } else if client.pinger.answered >= opts.pings
                     && server.pinger.answered >= opts.pings
                 {
-                    outcome.show_vpdn = show_vpdn::render(&[server.row(&w, client.tunnel_id, now)]);
+                    outcome.show_vpdn = show_vpdn::render(&[server.row(client.tunnel_id, now)]);
                     w.log
                         .log(now, None, "client: disconnecting (LCP Terminate)");
-                    client.lcp.close(pp(now), EndReason::AdminClose);
+                    client.link.close(pp(now), LinkEndReason::AdminClose);
                     phase = Phase::Terminating;
                 }
             }
-            Phase::Terminating if client.lcp_finished => {
+            Phase::Terminating if client.link_down.is_some() => {
                 if let Err(e) = client.conn.clear_call(pt(now), client.call_id) {
                     failure = Some(format!("clear_call: {e}"));
                 }
@@ -1428,28 +1243,29 @@ pub fn run(
         if phase == Phase::Done || failure.is_some() {
             break;
         }
-        if (phase < Phase::Data && (client.lcp_finished || server.lcp_finished))
-            || (phase < Phase::StoppingTunnel && (client.tunnel_down || server.tunnel_down))
-        {
+        if phase < Phase::Terminating {
+            if let Some(r) = client.link_down.or(server.link_down) {
+                failure = Some(format!("PPP link ended in phase {phase:?}: {r}"));
+                break;
+            }
+        }
+        if phase < Phase::StoppingTunnel && (client.tunnel_down || server.tunnel_down) {
             failure = Some(format!(
-                "session ended early in phase {phase:?} (see transcript)"
+                "tunnel ended early in phase {phase:?} (see transcript)"
             ));
             break;
         }
-        if phase != phase_before || pending_before != (client.lcp.state(), client.conn.is_closed())
-        {
+        if phase != phase_before {
             // The script acted: let the machines send before time moves.
             continue;
         }
         // Whatever the script queued goes out before time moves.
-        let a = client.pump(&mut w, opts);
-        let b = server.pump(&mut w, opts);
+        let a = client.pump(&mut w);
+        let b = server.pump(&mut w);
         if a || b {
             continue;
         }
-        if phase == Phase::Data
-            && (client.pinger.outstanding.is_none() || server.pinger.outstanding.is_none())
-        {
+        if phase == Phase::Data {
             // A ping was answered: send the next one now.
             let c = client.pinger.outstanding.is_none() && client.pinger.answered < opts.pings;
             let s = server.pinger.outstanding.is_none() && server.pinger.answered < opts.pings;
@@ -1489,7 +1305,7 @@ pub fn run(
             }
             // React at once (a call that came up must have its GRE
             // session before the next datagram of the same instant).
-            while ep.pump(&mut w, opts) {}
+            while ep.pump(&mut w) {}
         }
         client.handle_timeout(&mut w);
         server.handle_timeout(&mut w);
@@ -1504,20 +1320,23 @@ pub fn run(
     outcome.pings_ok = (client.pinger.answered, server.pinger.answered);
     outcome.ip_delivered = (client.ip_delivered, server.ip_delivered);
     outcome.ip_damaged = client.ip_damaged + server.ip_damaged;
-    outcome.reset_requests = client.reset_requests + server.reset_requests;
+    outcome.reset_requests = client.link.counters().reset_requests_sent
+        + server.link.counters().reset_requests_sent
+        + client.host_reset_requests
+        + server.host_reset_requests;
     outcome.elapsed_ms = now;
     outcome.username = server.username.clone();
     if outcome.show_vpdn.is_empty() {
-        outcome.show_vpdn = show_vpdn::render(&[server.row(&w, client.tunnel_id, now)]);
-    }
-    if failure.is_none() && opts.mppe.is_some() && client.mppe.is_none() {
-        failure = Some("MPPE was requested but could not start".into());
+        outcome.show_vpdn = show_vpdn::render(&[server.row(client.tunnel_id, now)]);
     }
     if let Some(e) = w.pcap_error.take() {
         failure.get_or_insert(format!("pcap: {e}"));
     }
     if failure.is_none() && outcome.ip_damaged > 0 {
         failure = Some(format!("{} IP packets arrived damaged", outcome.ip_damaged));
+    }
+    if failure.is_none() && opts.mppe.is_some() && client.mppe_text == "none" {
+        failure = Some("MPPE was requested but not negotiated".into());
     }
     outcome.completed = failure.is_none() && phase == Phase::Done;
     outcome.failure = failure;
@@ -1526,7 +1345,11 @@ pub fn run(
         None,
         format!(
             "end: {} after {}.{:03} s simulated; {} GRE datagrams sent, {} lost and {} reordered by the network",
-            if outcome.completed { "session completed" } else { "session FAILED" },
+            if outcome.completed {
+                "session completed"
+            } else {
+                "session FAILED"
+            },
             now / 1000,
             now % 1000,
             w.net.stats.gre_sent,

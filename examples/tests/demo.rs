@@ -68,7 +68,13 @@ fn default_session_runs_every_step_in_order() {
         "PPP: CHAP O CHALLENGE",
         "PPP: CHAP I RESPONSE",
         "PPP: CHAP I SUCCESS",
-        "MPPE: 128-bit stateless keys derived",
+        "PPP: CCP O CONFREQ",
+        "(MPPE 0x01000040 stateless 128-bit)",
+        "PPP: IPCP O CONFNAK",
+        "(ADDRESS 192.168.1.1)",
+        "CCP: opened: MPPE 128-bit stateless",
+        "IPCP: opened: local 192.168.1.1",
+        "data ready",
         "ICMP echo-request",
         "ICMP echo-reply",
         "PPP: LCP O TERMREQ",
@@ -100,9 +106,14 @@ fn default_session_runs_every_step_in_order() {
         "{}",
         o.show_vpdn
     );
-    assert!(o.layers.contains(&"MPPE"));
-    // Every IP packet on the wire was encrypted: no plaintext ICMP in GRE.
-    assert!(!text.contains("unencrypted packet"));
+    assert!(o.layers.contains(&"IPCP") && o.layers.contains(&"CCP/MPPE"));
+    // Every IP packet on the wire was encrypted.
+    for line in text
+        .lines()
+        .filter(|l| l.contains("IP: O ") || l.contains("IP: I "))
+    {
+        assert!(line.contains("[MPPE cc "), "plaintext IP: {line}");
+    }
 }
 
 #[test]

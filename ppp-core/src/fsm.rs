@@ -99,6 +99,12 @@ pub const MAX_PACKET_LEN: usize = 1500;
 pub const MAX_OPTIONS_LEN: usize = 512;
 /// Control packets that can wait in the outbound queue.
 pub const OUTBOX_DEPTH: usize = 4;
+/// Octets the outbound queue holds, all packets together: room for one
+/// packet of [`MAX_PACKET_LEN`] or several ordinary ones. Packets are
+/// stored back to back (each carries its own Length field), so a queue
+/// costs this many octets rather than `OUTBOX_DEPTH * MAX_PACKET_LEN`
+/// (the link keeps three automata per session).
+pub const OUTBOX_BYTES: usize = MAX_PACKET_LEN + 36;
 /// Layer events that can wait in the event queue.
 pub const EVENT_DEPTH: usize = 8;
 /// The most octets of a Terminate-Request's data kept.
@@ -539,10 +545,71 @@ pub enum OtherCode {
     Unknown,
 }
 
+/// The outbound queue: whole control packets back to back in one bounded
+/// ring of octets; a packet's Length field (octets 3-4) delimits it.
+#[derive(Debug, Default)]
+struct PacketQueue {
+    bytes: Deque<u8, OUTBOX_BYTES>,
+    count: usize,
+}
+
+impl PacketQueue {
+    /// Appends a complete packet (its Length field must equal its size);
+    /// false if it does not fit.
+    fn push(&mut self, packet: &[u8]) -> bool {
+        let free = OUTBOX_BYTES - self.bytes.len();
+        let length_field = match packet {
+            [_, _, hi, lo, ..] => usize::from(u16::from_be_bytes([*hi, *lo])),
+            _ => 0,
+        };
+        // Only well-delimited packets enter, so `pop_into` always removes
+        // exactly one whole packet.
+        if self.count >= OUTBOX_DEPTH || packet.len() > free || length_field != packet.len() {
+            return false;
+        }
+        for &b in packet {
+            // Room checked above.
+            let _ = self.bytes.push_back(b);
+        }
+        self.count += 1;
+        true
+    }
+
+    /// Removes the first packet, copying it into `buf` if it fits;
+    /// returns its length and whether it was copied.
+    fn pop_into(&mut self, buf: &mut [u8]) -> Option<(usize, bool)> {
+        let mut it = self.bytes.iter().skip(2);
+        let hi = *it.next()?;
+        let lo = *it.next()?;
+        let len = usize::from(u16::from_be_bytes([hi, lo])).min(self.bytes.len());
+        let fits = len <= buf.len();
+        for i in 0..len {
+            let b = self.bytes.pop_front().unwrap_or(0);
+            if let Some(d) = buf.get_mut(i) {
+                if fits {
+                    *d = b;
+                }
+            }
+        }
+        self.count = self.count.saturating_sub(1);
+        Some((len, fits))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    #[cfg(test)]
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.count = 0;
+    }
+}
+
 /// Lets a handler queue packets of its own (Echo-Request, Reset-Ack, ...).
 #[derive(Debug)]
 pub struct Outbox<'a> {
-    queue: &'a mut Deque<Vec<u8, MAX_PACKET_LEN>, OUTBOX_DEPTH>,
+    queue: &'a mut PacketQueue,
     dropped: &'a mut u32,
 }
 
@@ -555,7 +622,7 @@ impl Outbox<'_> {
 }
 
 fn enqueue(
-    queue: &mut Deque<Vec<u8, MAX_PACKET_LEN>, OUTBOX_DEPTH>,
+    queue: &mut PacketQueue,
     dropped: &mut u32,
     code: Code,
     identifier: u8,
@@ -573,7 +640,7 @@ fn enqueue(
     if let Some(l) = pkt.get_mut(2..4) {
         l.copy_from_slice(&len);
     }
-    if queue.push_back(pkt).is_err() {
+    if !queue.push(&pkt) {
         *dropped = dropped.saturating_add(1);
         return false;
     }
@@ -761,7 +828,7 @@ pub struct Fsm<H> {
     awaiting_reply: bool,
     terminate_data: Vec<u8, MAX_TERMINATE_DATA>,
     cause: Cause,
-    outbox: Deque<Vec<u8, MAX_PACKET_LEN>, OUTBOX_DEPTH>,
+    outbox: PacketQueue,
     events: Deque<LayerEvent, EVENT_DEPTH>,
     peer_mru: usize,
     dropped: u32,
@@ -783,7 +850,7 @@ impl<H: OptionHandler> Fsm<H> {
             awaiting_reply: false,
             terminate_data: Vec::new(),
             cause: Cause::Closed,
-            outbox: Deque::new(),
+            outbox: PacketQueue::default(),
             events: Deque::new(),
             peer_mru: MAX_PACKET_LEN,
             dropped: 0,
@@ -918,10 +985,9 @@ impl<H: OptionHandler> Fsm<H> {
     /// The next queued control packet (Code onwards, no PPP header) into
     /// `buf`; returns its length. A packet that does not fit is dropped.
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<usize> {
-        while let Some(pkt) = self.outbox.pop_front() {
-            if let Some(dst) = buf.get_mut(..pkt.len()) {
-                dst.copy_from_slice(&pkt);
-                return Some(pkt.len());
+        while let Some((len, copied)) = self.outbox.pop_into(buf) {
+            if copied {
+                return Some(len);
             }
             self.dropped = self.dropped.saturating_add(1);
         }
@@ -1274,8 +1340,7 @@ impl<H: OptionHandler> Fsm<H> {
     }
 
     fn queue_raw(&mut self, packet: &[u8]) {
-        let mut pkt: Vec<u8, MAX_PACKET_LEN> = Vec::new();
-        if pkt.extend_from_slice(packet).is_err() || self.outbox.push_back(pkt).is_err() {
+        if !self.outbox.push(packet) {
             self.dropped = self.dropped.saturating_add(1);
         }
     }
@@ -1745,6 +1810,30 @@ RXR  | -      | -         | 2     | 3             | 4      | 5      | 6         
         assert_eq!(drain(&mut m)[0][0], 5);
         m.handle_packet(T0, &[6, 1, 0, 4]).unwrap();
         assert_eq!(m.poll_event(), Some(LayerEvent::Finished(Cause::GaveUp)));
+    }
+
+    #[test]
+    fn outbox_holds_one_largest_packet_and_refuses_what_does_not_fit() {
+        let mut q = PacketQueue::default();
+        let mut big = [0u8; MAX_PACKET_LEN];
+        big[2..4].copy_from_slice(&(MAX_PACKET_LEN as u16).to_be_bytes());
+        assert!(q.push(&big));
+        let mut over = [0u8; OUTBOX_BYTES - MAX_PACKET_LEN + 1];
+        over[3] = over.len() as u8;
+        assert!(!q.push(&over), "past the octet bound");
+        // A packet whose Length field lies is refused.
+        assert!(!q.push(&[9, 1, 0, 9, 0]));
+        let mut out = [0u8; MAX_PACKET_LEN];
+        assert_eq!(q.pop_into(&mut out), Some((MAX_PACKET_LEN, true)));
+        // Too small a buffer: the packet is removed, not copied.
+        assert!(q.push(&[9, 2, 0, 6, 1, 2]));
+        assert!(q.push(&[9, 3, 0, 4]));
+        assert_eq!(q.pop_into(&mut [0u8; 5]), Some((6, false)));
+        let mut small = [0u8; 4];
+        assert_eq!(q.pop_into(&mut small), Some((4, true)));
+        assert_eq!(small, [9, 3, 0, 4]);
+        assert_eq!(q.pop_into(&mut small), None);
+        assert!(q.is_empty());
     }
 
     #[test]

@@ -800,6 +800,15 @@ impl Lcp {
         self.collect(now);
     }
 
+    /// Closes LCP for `reason`, sending `message` as the Terminate-Request
+    /// data instead of the reason's description (the link's own reasons,
+    /// such as "mppe required but not active").
+    pub fn close_with_message(&mut self, now: Instant, reason: EndReason, message: &[u8]) {
+        self.end_reason = Some(reason);
+        self.fsm.close(now, message);
+        self.collect(now);
+    }
+
     /// Handles one LCP packet (the PPP information field of protocol
     /// c021).
     pub fn handle_input(&mut self, now: Instant, packet: &[u8]) -> Result<(), fsm::Error> {

@@ -4,8 +4,9 @@
 //! the RFC 1661 option-negotiation automaton written once and shared by
 //! LCP, IPCP and CCP, authentication (PAP, CHAP-MD5, MS-CHAPv1, MS-CHAPv2,
 //! both roles), IPCP with address pools and RFC 1877 DNS/NBNS, CCP with
-//! MPPE (through the `mppe` crate, default feature `mppe`), and the AAA
-//! side.
+//! MPPE (through the `mppe` crate, default feature `mppe`), the AAA
+//! side, and [`link::Link`], which composes them into one machine per
+//! PPP link (both roles, encrypted data path).
 //!
 //! `#![no_std]`, no allocator, no `unsafe`, no sockets, clocks, threads or
 //! randomness: challenges, magic numbers and identifiers are supplied by the
@@ -38,9 +39,12 @@ extern crate std;
 #[cfg(any(feature = "radius", feature = "tacacs"))]
 pub mod aaa;
 pub mod auth;
+#[cfg(feature = "mppe")]
+pub mod ccp;
 pub mod fsm;
 pub mod ipcp;
 pub mod lcp;
+pub mod link;
 pub mod time;
 pub mod wire;
 

@@ -35,8 +35,11 @@ struct Args {
     #[arg(long)]
     deployed_flush: bool,
     /// Percent of GRE datagrams the simulated network drops (and the same
-    /// percent it reorders). PAP/CHAP packets are spared: CHAP cannot
-    /// recover a lost Success (RFC 1994 has no retransmission for it).
+    /// percent it reorders). IP data, GRE acks and CCP Reset-Request/Ack
+    /// are hit; negotiation packets (LCP/IPCP/CCP Configure-*, PAP, CHAP)
+    /// are spared (a lost CHAP Success is unrecoverable, RFC 1994; a lost
+    /// CCP Configure packet can make an MPPE-required link end, see
+    /// demo.rs).
     #[arg(long, default_value_t = 0.0)]
     loss: f64,
     /// Seed of the random source (challenges, magic numbers, call IDs,

@@ -120,7 +120,6 @@ pub use credentials::{CredentialStore, DomainRule, NtHash, Password, Secret};
 pub use pap::{PapAuthenticator, PapPeer};
 
 use crate::time::{Duration, Instant};
-use crate::wire::auth::{PROTOCOL_CHAP, PROTOCOL_PAP};
 
 /// Longest user or authenticator name kept, in octets (PAP's one-octet
 /// Peer-ID-Length bounds it at 255; longer CHAP names are refused).
@@ -141,66 +140,10 @@ pub type Challenge = heapless::Vec<u8, MAX_CHALLENGE_LEN>;
 /// produces at most two before the host polls).
 pub const EVENT_QUEUE_LEN: usize = 4;
 
-/// An authentication method, as agreed in LCP.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Method {
-    /// PAP (RFC 1334), LCP value `c023`.
-    Pap,
-    /// CHAP with MD5 (RFC 1994), LCP value `c223 05`.
-    ChapMd5,
-    /// MS-CHAPv1 (RFC 2433), LCP value `c223 80`.
-    MsChapV1,
-    /// MS-CHAPv2 (RFC 2759), LCP value `c223 81`.
-    MsChapV2,
-}
-
-impl Method {
-    /// The PPP protocol number the method's packets use.
-    pub const fn protocol(self) -> u16 {
-        match self {
-            Method::Pap => PROTOCOL_PAP,
-            _ => PROTOCOL_CHAP,
-        }
-    }
-
-    /// The CHAP algorithm octet of the LCP option (None for PAP).
-    pub const fn chap_algorithm(self) -> Option<u8> {
-        match self {
-            Method::Pap => None,
-            Method::ChapMd5 => Some(5),
-            Method::MsChapV1 => Some(0x80),
-            Method::MsChapV2 => Some(0x81),
-        }
-    }
-
-    /// The method for an LCP Authentication-Protocol value.
-    pub const fn from_lcp(protocol: u16, algorithm: Option<u8>) -> Option<Method> {
-        match (protocol, algorithm) {
-            (PROTOCOL_PAP, None) => Some(Method::Pap),
-            (PROTOCOL_CHAP, Some(5)) => Some(Method::ChapMd5),
-            (PROTOCOL_CHAP, Some(0x80)) => Some(Method::MsChapV1),
-            (PROTOCOL_CHAP, Some(0x81)) => Some(Method::MsChapV2),
-            _ => None,
-        }
-    }
-
-    /// Whether the method is MS-CHAP (v1 or v2), the only ones that yield
-    /// MPPE key material.
-    pub const fn is_ms_chap(self) -> bool {
-        matches!(self, Method::MsChapV1 | Method::MsChapV2)
-    }
-
-    /// The challenge length the method requires, if fixed: 8 octets for
-    /// MS-CHAPv1 (RFC 2433 §2), 16 for MS-CHAPv2 (RFC 2759 §3).
-    pub const fn challenge_len(self) -> Option<usize> {
-        match self {
-            Method::MsChapV1 => Some(8),
-            Method::MsChapV2 => Some(16),
-            _ => None,
-        }
-    }
-}
+/// An authentication method, as agreed in LCP: the same type as
+/// [`crate::wire::lcp::AuthMethod`] (one enum for LCP negotiation and the
+/// authentication machines).
+pub use crate::wire::lcp::AuthMethod as Method;
 
 /// A packet written by `poll_transmit`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -84,10 +84,48 @@ impl AuthMethod {
     }
 
     /// The PPP protocol number that carries this method.
-    pub fn protocol(self) -> u16 {
+    pub const fn protocol(self) -> u16 {
         match self {
             AuthMethod::Pap => protocol::PAP,
             _ => protocol::CHAP,
+        }
+    }
+
+    /// The CHAP algorithm octet of the LCP option (None for PAP).
+    pub const fn chap_algorithm(self) -> Option<u8> {
+        match self {
+            AuthMethod::Pap => None,
+            AuthMethod::ChapMd5 => Some(chap_algorithm::MD5),
+            AuthMethod::MsChapV1 => Some(chap_algorithm::MS_CHAP_V1),
+            AuthMethod::MsChapV2 => Some(chap_algorithm::MS_CHAP_V2),
+        }
+    }
+
+    /// The method for an LCP Authentication-Protocol value (protocol and,
+    /// for CHAP, algorithm octet).
+    pub const fn from_lcp(protocol: u16, algorithm: Option<u8>) -> Option<AuthMethod> {
+        match (protocol, algorithm) {
+            (protocol::PAP, None) => Some(AuthMethod::Pap),
+            (protocol::CHAP, Some(chap_algorithm::MD5)) => Some(AuthMethod::ChapMd5),
+            (protocol::CHAP, Some(chap_algorithm::MS_CHAP_V1)) => Some(AuthMethod::MsChapV1),
+            (protocol::CHAP, Some(chap_algorithm::MS_CHAP_V2)) => Some(AuthMethod::MsChapV2),
+            _ => None,
+        }
+    }
+
+    /// Whether the method is MS-CHAP (v1 or v2), the only ones that yield
+    /// MPPE key material.
+    pub const fn is_ms_chap(self) -> bool {
+        matches!(self, AuthMethod::MsChapV1 | AuthMethod::MsChapV2)
+    }
+
+    /// The challenge length the method requires, if fixed: 8 octets for
+    /// MS-CHAPv1 (RFC 2433 §2), 16 for MS-CHAPv2 (RFC 2759 §3).
+    pub const fn challenge_len(self) -> Option<usize> {
+        match self {
+            AuthMethod::MsChapV1 => Some(8),
+            AuthMethod::MsChapV2 => Some(16),
+            _ => None,
         }
     }
 }
