@@ -96,6 +96,9 @@ pub struct DemoOptions {
     /// Stateful MPPE with the deployed (pppd/Linux) meaning of the A bit
     /// instead of RFC 3078's; see `mppe::StatefulFlush`.
     pub deployed_flush: bool,
+    /// Let the simulated loss hit LCP/IPCP/CCP Configure packets too
+    /// (by default they are spared; see `Endpoint::flush_gre`).
+    pub loss_negotiation: bool,
     /// User name.
     pub username: String,
     /// Password the client uses.
@@ -115,6 +118,7 @@ impl Default for DemoOptions {
             seed: 1,
             pings: 3,
             deployed_flush: false,
+            loss_negotiation: false,
             username: "cisco".into(),
             password: "cisco".into(),
             server_password: None,
@@ -236,6 +240,7 @@ struct Endpoint {
     peer_ip: Option<Ipv4Addr>,
     ppp_out: std::collections::VecDeque<Vec<u8>>,
     pinger: Pinger,
+    loss_negotiation: bool,
     last_reset_request_ms: Option<u64>,
     host_reset_requests: u64,
     ip_delivered: u64,
@@ -351,6 +356,7 @@ impl Endpoint {
                 next_seq: 1,
                 ..Pinger::default()
             },
+            loss_negotiation: opts.loss_negotiation,
             last_reset_request_ms: None,
             host_reset_requests: 0,
             ip_delivered: 0,
@@ -693,11 +699,14 @@ impl Endpoint {
             // for CCP the Link, like pppd ("MPPE disabled"), then ends an
             // MPPE-required link (error 742). Data, GRE acks and CCP
             // Reset-Request/Ack are subject to the simulated loss.
+            // `--loss-negotiation` lifts the Configure exemption.
+            let spare_configure = !self.loss_negotiation;
             let protected = matches!(
                 Frame::parse(frame, FieldCompression::BOTH),
                 Ok(f) if f.protocol == protocol::CHAP
                     || f.protocol == protocol::PAP
-                    || (matches!(f.protocol, protocol::LCP | protocol::IPCP | protocol::CCP)
+                    || (spare_configure
+                        && matches!(f.protocol, protocol::LCP | protocol::IPCP | protocol::CCP)
                         && matches!(f.information.first(), Some(1..=4)))
             );
             match g.encapsulate(pt(now), frame, &mut out) {
@@ -890,7 +899,10 @@ impl Endpoint {
                     ),
                 );
             }
-            LinkEvent::IpcpDown => w.log(self.end, "IPCP: down"),
+            LinkEvent::IpcpDown => {
+                self.data_ready = false;
+                w.log(self.end, "IPCP: down");
+            }
             LinkEvent::CcpUp(info) => {
                 self.mppe_text = match info {
                     Some(i) => format!(
@@ -919,6 +931,7 @@ impl Endpoint {
             }
             LinkEvent::Down(reason) => {
                 self.link_down = Some(reason);
+                self.data_ready = false;
                 if let (Some(pool), Some(addr)) = (self.pool.as_mut(), self.peer_ip) {
                     let _ = pool.release(addr);
                 }
@@ -1188,6 +1201,7 @@ pub fn run(
     w.capture(|p, at| p.tcp_open(at));
     let mut phase = Phase::Connecting;
     let mut failure: Option<String> = None;
+    let mut stalled_turns = 0u32;
 
     loop {
         // Run both ends until quiet at this instant.
@@ -1257,21 +1271,26 @@ pub fn run(
         }
         if phase != phase_before {
             // The script acted: let the machines send before time moves.
+            stalled_turns += 1;
+            if stalled_turns > 10_000 {
+                failure = Some(format!("no progress at {now} ms in phase {phase:?}"));
+                break;
+            }
             continue;
         }
         // Whatever the script queued goes out before time moves.
         let a = client.pump(&mut w);
         let b = server.pump(&mut w);
         if a || b {
-            continue;
-        }
-        if phase == Phase::Data {
-            // A ping was answered: send the next one now.
-            let c = client.pinger.outstanding.is_none() && client.pinger.answered < opts.pings;
-            let s = server.pinger.outstanding.is_none() && server.pinger.answered < opts.pings;
-            if c || s {
-                continue;
+            // Bounded: every turn without the clock moving is counted, so a
+            // livelock between the machines ends the run instead of
+            // hanging it.
+            stalled_turns += 1;
+            if stalled_turns > 10_000 {
+                failure = Some(format!("no progress at {now} ms in phase {phase:?}"));
+                break;
             }
+            continue;
         }
         // Advance the clock to the next event.
         let next = [
@@ -1294,6 +1313,7 @@ pub fn run(
             break;
         }
         w.net.advance_to(next);
+        stalled_turns = 0;
         while let Some((to, what)) = w.net.poll_delivery() {
             let ep = match to {
                 End::Client => &mut client,

@@ -34,6 +34,11 @@ struct Args {
     /// flushed packet is lost).
     #[arg(long)]
     deployed_flush: bool,
+    /// Let --loss hit LCP/IPCP/CCP Configure packets too (spared by
+    /// default: a lost one can trigger a CCP renegotiation that ends an
+    /// MPPE-required link with error 742).
+    #[arg(long)]
+    loss_negotiation: bool,
     /// Percent of GRE datagrams the simulated network drops (and the same
     /// percent it reorders). IP data, GRE acks and CCP Reset-Request/Ack
     /// are hit; negotiation packets (LCP/IPCP/CCP Configure-*, PAP, CHAP)
@@ -103,6 +108,7 @@ fn main() -> ExitCode {
         seed: args.seed,
         pings: args.pings,
         deployed_flush: args.deployed_flush,
+        loss_negotiation: args.loss_negotiation,
         username: args.user,
         password: args.password,
         server_password: args.server_password,
