@@ -23,8 +23,7 @@ use ppp_core::auth::{CredentialStore, DomainRule, Method};
 use ppp_core::ipcp::pool::AddressPool;
 use ppp_core::lcp::LcpConfig;
 use ppp_core::link::{
-    Credentials, EndReason as LinkEndReason, Entropy, Error as LinkError, Link, LinkConfig,
-    LinkEvent, MppePolicy,
+    Credentials, EndReason as LinkEndReason, Entropy, Link, LinkConfig, LinkEvent, MppePolicy,
 };
 use ppp_core::wire::frame::{protocol, FieldCompression, Frame};
 use pptp_core::control::{
@@ -241,8 +240,6 @@ struct Endpoint {
     ppp_out: std::collections::VecDeque<Vec<u8>>,
     pinger: Pinger,
     loss_negotiation: bool,
-    last_reset_request_ms: Option<u64>,
-    host_reset_requests: u64,
     ip_delivered: u64,
     ip_damaged: u64,
     tunnel_up: bool,
@@ -357,8 +354,6 @@ impl Endpoint {
                 ..Pinger::default()
             },
             loss_negotiation: opts.loss_negotiation,
-            last_reset_request_ms: None,
-            host_reset_requests: 0,
             ip_delivered: 0,
             ip_damaged: 0,
             tunnel_up: false,
@@ -552,38 +547,8 @@ impl Endpoint {
                     self.log_frame(w, 'I', frame);
                 }
                 w.log(self.end, format!("PPP: frame dropped: {e}"));
-                if matches!(
-                    e,
-                    LinkError::Decrypt(mppe::DecryptError::AwaitingFlush { .. })
-                ) {
-                    self.repeat_reset_request(w);
-                }
             }
         }
-    }
-
-    /// Workaround: the Link sends one CCP Reset-Request when stateful MPPE
-    /// detects a loss and never repeats it, so when that request or the
-    /// flushed packet answering it is lost, the receiver discards
-    /// everything for good (RFC 1962 §2.2 leaves retransmission to the
-    /// implementation; pppd re-sends on a timer). The host repeats it,
-    /// at most every 300 ms, while packets are being discarded.
-    fn repeat_reset_request(&mut self, w: &mut World) {
-        let now = w.now();
-        if self.last_reset_request_ms.is_some_and(|t| now < t + 300) {
-            return;
-        }
-        self.last_reset_request_ms = Some(now);
-        self.host_reset_requests += 1;
-        // CCP code 14, an identifier the Link's CCP does not use soon.
-        let id = 0x80u8.wrapping_add(self.host_reset_requests as u8);
-        let frame = [0xff, 0x03, 0x80, 0xfd, 14, id, 0, 4];
-        w.log(
-            self.end,
-            "MPPE: still discarding: host repeats the CCP Reset-Request (workaround, see repeat_reset_request)",
-        );
-        self.log_frame(w, 'O', &frame);
-        self.ppp_out.push_back(frame.to_vec());
     }
 
     fn handle_ip(&mut self, w: &mut World, packet: &[u8], note: &str) {
@@ -693,11 +658,9 @@ impl Endpoint {
             // session with error 718 after 30 s.
             //
             // Configure-Request/Ack/Nak/Reject of LCP, IPCP and CCP are
-            // spared too: a lost one can leave one end Opened while the
-            // other retransmits its request, and the Opened end then
-            // renegotiates (RFC 1661 §4, "RCR" in Opened: This-Layer-Down);
-            // for CCP the Link, like pppd ("MPPE disabled"), then ends an
-            // MPPE-required link (error 742). Data, GRE acks and CCP
+            // spared too by default: each lost one costs a 3 s restart
+            // timer (RFC 1661 §4.6) or a renegotiation from Opened, which
+            // makes a short demo slow. Data, GRE acks and CCP
             // Reset-Request/Ack are subject to the simulated loss.
             // `--loss-negotiation` lifts the Configure exemption.
             let spare_configure = !self.loss_negotiation;
@@ -1340,10 +1303,8 @@ pub fn run(
     outcome.pings_ok = (client.pinger.answered, server.pinger.answered);
     outcome.ip_delivered = (client.ip_delivered, server.ip_delivered);
     outcome.ip_damaged = client.ip_damaged + server.ip_damaged;
-    outcome.reset_requests = client.link.counters().reset_requests_sent
-        + server.link.counters().reset_requests_sent
-        + client.host_reset_requests
-        + server.host_reset_requests;
+    outcome.reset_requests =
+        client.link.counters().reset_requests_sent + server.link.counters().reset_requests_sent;
     outcome.elapsed_ms = now;
     outcome.username = server.username.clone();
     if outcome.show_vpdn.is_empty() {

@@ -35,8 +35,8 @@ struct Args {
     #[arg(long)]
     deployed_flush: bool,
     /// Let --loss hit LCP/IPCP/CCP Configure packets too (spared by
-    /// default: a lost one can trigger a CCP renegotiation that ends an
-    /// MPPE-required link with error 742).
+    /// default: each lost one costs a restart-timer round or a
+    /// renegotiation, so the session takes longer).
     #[arg(long)]
     loss_negotiation: bool,
     /// Percent of GRE datagrams the simulated network drops (and the same
