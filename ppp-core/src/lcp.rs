@@ -731,7 +731,9 @@ impl OptionHandler for LcpOptions {
 #[derive(Debug)]
 pub struct Lcp {
     fsm: Fsm<LcpOptions>,
-    events: Deque<LcpEvent, 16>,
+    /// Drained by the link after every input; one input causes at most
+    /// four events (Down, Finished, and a handler event or two).
+    events: Deque<LcpEvent, 8>,
     end_reason: Option<EndReason>,
     echo_deadline: Option<Instant>,
     echo_outstanding: u8,
