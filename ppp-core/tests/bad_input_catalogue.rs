@@ -523,7 +523,7 @@ fn lcp_echo_request_flood_is_bounded_by_the_outbox_and_counted() {
 }
 
 #[test]
-fn echo_request_with_our_own_magic_or_before_open_is_not_answered() {
+fn echo_request_before_open_is_not_answered() {
     let mut lcp = Lcp::new(LcpConfig::default(), 0x1111_1111);
     lcp.open(T0);
     lcp.up(T0);
@@ -614,4 +614,76 @@ fn renegotiation_storm_with_alternating_acks_never_livelocks() {
     assert_eq!(downs, 500);
     assert_eq!(ups, 500);
     assert_eq!(lcp.fsm().dropped_packets(), 0);
+}
+
+// --- Oversized names and value sizes through the authenticator ---------------
+
+fn chap_response(identifier: u8, value: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = vec![2u8, identifier, 0, 0, value.len() as u8];
+    p.extend_from_slice(value);
+    p.extend_from_slice(name);
+    let len = p.len() as u16;
+    p[2..4].copy_from_slice(&len.to_be_bytes());
+    p
+}
+
+fn mschapv2_authenticator() -> (ppp_core::auth::Authenticator, u8) {
+    use ppp_core::auth::{Authenticator, AuthenticatorConfig, Method};
+    let mut a = Authenticator::new(
+        Method::MsChapV2,
+        AuthenticatorConfig::default(),
+        T0,
+        7,
+        &[0x11; 16],
+    )
+    .unwrap();
+    let mut buf = [0u8; 512];
+    let t = a.poll_transmit(T0, &mut buf).unwrap();
+    assert_eq!(buf[0], 1, "Challenge");
+    assert!(t.len <= buf.len());
+    (a, buf[1])
+}
+
+#[test]
+fn mschap_response_with_name_longer_than_255_fails_as_malformed() {
+    use ppp_core::auth::{Event, FailureReason};
+    let (mut a, id) = mschapv2_authenticator();
+    let name = vec![b'u'; 1_000];
+    a.handle_packet(T0, &chap_response(id, &[0u8; 49], &name));
+    match a.poll_event() {
+        Some(Event::Failure(f)) => {
+            assert_eq!(f.reason, FailureReason::MalformedResponse);
+            assert!(f.username.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(a.poll_event().is_none());
+}
+
+#[test]
+fn mschap_response_with_wrong_value_size_fails_as_malformed() {
+    use ppp_core::auth::{Event, FailureReason};
+    for size in [1usize, 16, 48, 50, 255] {
+        let (mut a, id) = mschapv2_authenticator();
+        a.handle_packet(T0, &chap_response(id, &vec![0u8; size], b"user"));
+        match a.poll_event() {
+            Some(Event::Failure(f)) => {
+                assert_eq!(f.reason, FailureReason::MalformedResponse, "size {size}");
+                assert_eq!(f.username.as_slice(), b"user");
+            }
+            other => panic!("size {size}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn chap_response_with_overrunning_value_size_is_silently_discarded() {
+    // RFC 1994 §4: a malformed packet is discarded; the authenticator
+    // keeps waiting (and retransmits its Challenge on the timer).
+    let (mut a, id) = mschapv2_authenticator();
+    let mut p = chap_response(id, &[0u8; 49], b"user");
+    p[4] = 250; // Value-Size past the end.
+    a.handle_packet(T0, &p);
+    assert!(a.poll_event().is_none());
+    assert!(a.poll_timeout().is_some());
 }
