@@ -8,10 +8,12 @@
 //! - GRE payload lengths beyond the datagram.
 //! - Call-ID floods against a server with a small call table.
 //! - Echo-Request floods.
+//! - GRE: forged sequence-number jumps, forged acks, wrong call IDs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use pptp_core::control::*;
+use pptp_core::gre::{DropReason, GreConfig, GreSession, Received, RecvError};
 use pptp_core::wire::control::*;
 use pptp_core::wire::gre::{GreError, GrePacket, GreRepr};
 use pptp_core::{Instant, Role};
@@ -419,4 +421,109 @@ fn echo_request_before_tunnel_up_is_counted_not_answered() {
     assert_eq!(server.stats().dropped_unexpected, 100);
     assert_eq!(server.stats().echo_requests_received, 0);
     assert_eq!(server.pending_transmit_count(), 0);
+}
+
+// --- GRE sequence-number jumps and forged acks ------------------------------
+
+const LOCAL: u16 = 42;
+const PEER: u16 = 7;
+
+fn gre(call_id: u16, seq: Option<u32>, ack: Option<u32>, payload: &[u8]) -> Vec<u8> {
+    let repr = GreRepr {
+        call_id,
+        payload_len: payload.len() as u16,
+        sequence: seq,
+        ack,
+    };
+    let mut buf = vec![0u8; 16 + payload.len()];
+    let n = repr.emit_with_payload(payload, &mut buf).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+fn delivered(r: Received) -> bool {
+    matches!(r, Received::Deliver { .. })
+}
+
+#[test]
+fn gre_forged_sequence_jumps_are_dropped_and_counted_without_resync() {
+    let now = Instant::from_millis(0);
+    let mut s: GreSession = GreSession::new(GreConfig::new(LOCAL, PEER, 16));
+    assert!(delivered(
+        s.decapsulate(now, &gre(LOCAL, Some(1), None, b"a"))
+            .unwrap()
+    ));
+    // 10 000 forged packets, each far ahead but never two in a row (a real
+    // restart of the peer's numbering sends consecutive ones).
+    for i in 0..10_000u32 {
+        let seq = 1 + 100_000 + i * 7;
+        assert_eq!(
+            s.decapsulate(now, &gre(LOCAL, Some(seq), None, b"x"))
+                .unwrap(),
+            Received::Dropped(DropReason::OutOfWindow)
+        );
+    }
+    assert_eq!(s.stats().dropped_out_of_window, 10_000);
+    assert_eq!(s.stats().resyncs, 0);
+    // Genuine traffic carries on where it was.
+    assert!(delivered(
+        s.decapsulate(now, &gre(LOCAL, Some(2), None, b"b"))
+            .unwrap()
+    ));
+    assert_eq!(s.stats().delivered, 2);
+    assert!(s.stats().is_consistent(s.held()));
+}
+
+#[test]
+fn gre_forged_acks_for_unsent_packets_are_ignored_and_counted() {
+    let now = Instant::from_millis(0);
+    let mut s: GreSession = GreSession::new(GreConfig::new(LOCAL, PEER, 2));
+    let mut out = [0u8; 64];
+    s.encapsulate(now, b"ppp1", &mut out).unwrap();
+    s.encapsulate(now, b"ppp2", &mut out).unwrap();
+    assert!(matches!(
+        s.encapsulate(now, b"ppp3", &mut out),
+        Err(pptp_core::gre::SendError::WindowFull { .. })
+    ));
+    // Acks for packets never sent must not open the window.
+    for ack in [5u32, 1_000, u32::MAX / 2 - 1] {
+        assert_eq!(
+            s.decapsulate(now, &gre(LOCAL, None, Some(ack), b""))
+                .unwrap(),
+            Received::NoPayload
+        );
+    }
+    assert_eq!(s.stats().acks_ignored, 3);
+    assert_eq!(s.stats().acks_accepted, 0);
+    assert!(!s.can_send());
+}
+
+#[test]
+fn gre_wrong_call_id_and_malformed_floods_are_counted() {
+    let now = Instant::from_millis(0);
+    let mut s: GreSession = GreSession::new(GreConfig::new(LOCAL, PEER, 16));
+    for i in 0..1_000u32 {
+        assert_eq!(
+            s.decapsulate(now, &gre(LOCAL + 1, Some(i), None, b"x")),
+            Err(RecvError::WrongCallId {
+                expected: LOCAL,
+                found: LOCAL + 1
+            })
+        );
+        let mut bad = gre(LOCAL, Some(i), None, b"xyz");
+        bad[4..6].copy_from_slice(&0xffffu16.to_be_bytes()); // payload length
+        assert_eq!(
+            s.decapsulate(now, &bad),
+            Err(RecvError::Malformed(GreError::PayloadTruncated {
+                payload_len: 0xffff,
+                available: 3
+            }))
+        );
+    }
+    let st = s.stats();
+    assert_eq!(st.wrong_call_id, 1_000);
+    assert_eq!(st.malformed, 1_000);
+    assert_eq!(st.datagrams_received, 2_000);
+    assert_eq!(st.packets_received, 0);
+    assert!(st.is_consistent(s.held()));
 }
