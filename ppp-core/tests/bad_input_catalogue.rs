@@ -12,8 +12,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ppp_core::aaa::radius::wire::{Attributes, Packet as RadiusPacket};
-use ppp_core::aaa::radius::Error as RadiusError;
 use ppp_core::fsm::{self, State, OUTBOX_DEPTH};
 use ppp_core::lcp::{EndReason, Lcp, LcpConfig, LcpEvent};
 use ppp_core::wire::auth::{self, ChapRepr, Field, MsChapV2Response, PapRepr};
@@ -207,6 +205,7 @@ fn known_option_with_impossible_length_is_bad_option_length() {
 
 // --- RADIUS attribute lengths ------------------------------------------------
 
+#[cfg(feature = "radius")]
 fn radius_access_accept(attributes: &[u8]) -> Vec<u8> {
     let mut p = vec![2u8, 7, 0, 0];
     p.extend_from_slice(&[0u8; 16]);
@@ -216,8 +215,12 @@ fn radius_access_accept(attributes: &[u8]) -> Vec<u8> {
     p
 }
 
+#[cfg(feature = "radius")]
 #[test]
 fn radius_attribute_lengths_zero_one_and_past_end_are_typed() {
+    use ppp_core::aaa::radius::wire::{Attributes, Packet as RadiusPacket};
+    use ppp_core::aaa::radius::Error as RadiusError;
+
     for length in [0u8, 1] {
         let p = radius_access_accept(&[1, length, b'x', b'y']);
         assert_eq!(
