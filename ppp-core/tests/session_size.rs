@@ -50,9 +50,11 @@ fn report() -> Vec<(&'static str, usize)> {
 /// issue-6 work: Link 20 872, Lcp 4 288, Authenticator 3 672, Peer 3 072,
 /// IPCP automaton 2 376, CCP automaton 2 304.
 const BOUNDS: &[(&str, usize)] = &[
-    ("Link", 16_840),
+    // Link +40 and IPCP +24 since: the Reset-Request repeat timestamp and
+    // the peer values Acked during renegotiation.
+    ("Link", 16_880),
     ("Lcp", 3_200),
-    ("Fsm<IpcpOptions>", 1_992),
+    ("Fsm<IpcpOptions>", 2_016),
     ("Fsm<CcpOptions>", 1_920),
     ("Authenticator", 2_584),
     ("Peer", 1_984),
