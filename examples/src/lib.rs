@@ -2,7 +2,13 @@
 
 pub mod client;
 pub mod config;
+pub mod decode;
+pub mod demo;
 pub mod host;
+pub mod keys;
 pub mod net;
 pub mod pcap;
 pub mod server;
+pub mod show_vpdn;
+pub mod sim;
+pub mod transcript;

@@ -187,8 +187,13 @@ impl OptionHandler for CcpOptions {
     }
 
     fn this_layer_down(&mut self) {
+        // Only our side is forgotten here. RFC 1661 §4.1 judges a
+        // Configure-Request that arrives in Opened (renegotiation) *before*
+        // running tld, so clearing `peers_acked` now would lose the request
+        // just Acked and leave CCP Opened with "one direction only". A
+        // stale value cannot leak: Opened is reached only through a fresh
+        // Configure-Ack of ours, which overwrites `peers_acked`.
         self.ours_acked = None;
-        self.peers_acked = None;
     }
 
     fn handle_other(
@@ -367,6 +372,39 @@ mod tests {
         let mut rb = ResponseBuilder::new();
         h.process_request(Options::new(&[18, 5, 1, 0, 0]).unwrap(), &mut rb);
         assert_eq!(rb.reject_options(), &[18, 5, 1, 0, 0]);
+    }
+
+    #[test]
+    fn renegotiation_from_opened_keeps_both_directions() {
+        // Regression: the peer's Configure-Request judged in Opened was
+        // forgotten by the tld that follows it (RFC 1661 §4.1), so after a
+        // renegotiation CCP reopened with "one direction only" and an
+        // MPPE-required link ended with 742.
+        let policy = Policy::pix(PixEncryption::Bits128, true);
+        let (mut x, mut y) = negotiate(policy, policy);
+        assert_eq!((x.state(), y.state()), (State::Opened, State::Opened));
+        // y restarts its side (as after a lost packet): its request reaches
+        // x in Opened.
+        y.down(NOW);
+        y.up(NOW);
+        let mut buf = [0u8; 256];
+        for _ in 0..30 {
+            while let Some(n) = x.poll_transmit(&mut buf) {
+                let _ = y.handle_packet(NOW, &buf[..n]);
+            }
+            while let Some(n) = y.poll_transmit(&mut buf) {
+                let _ = x.handle_packet(NOW, &buf[..n]);
+            }
+        }
+        assert_eq!((x.state(), y.state()), (State::Opened, State::Opened));
+        assert_eq!(
+            x.handler().outcome(),
+            Ok(Some(stateless(KeyStrength::Bits128)))
+        );
+        assert_eq!(
+            y.handler().outcome(),
+            Ok(Some(stateless(KeyStrength::Bits128)))
+        );
     }
 
     #[test]

@@ -94,9 +94,14 @@ use crate::wire::Error as WireError;
 /// Replies that would be longer are truncated where the RFC allows it
 /// (Code-Reject, Protocol-Reject, Echo-Reply data) and dropped otherwise.
 pub const MAX_PACKET_LEN: usize = 1500;
-/// The largest option list kept for our own Configure-Request and for a
-/// Configure-Nak or Configure-Reject we build.
+/// The largest option list kept for a Configure-Nak or Configure-Reject we
+/// build (they echo what the peer sent).
 pub const MAX_OPTIONS_LEN: usize = 512;
+/// The largest option list of our own Configure-Request, kept per
+/// automaton to check the peer's Ack and Reject against. Our requests are
+/// small (LCP at most 25 octets, IPCP 30, CCP 6); an option of a handler
+/// that does not fit is left out of the request.
+pub const MAX_REQUEST_LEN: usize = 128;
 /// Control packets that can wait in the outbound queue.
 pub const OUTBOX_DEPTH: usize = 4;
 /// Octets the outbound queue holds, all packets together: room for one
@@ -824,7 +829,7 @@ pub struct Fsm<H> {
     timer: Option<Instant>,
     next_identifier: u8,
     request_identifier: u8,
-    request: Vec<u8, MAX_OPTIONS_LEN>,
+    request: Vec<u8, MAX_REQUEST_LEN>,
     awaiting_reply: bool,
     terminate_data: Vec<u8, MAX_TERMINATE_DATA>,
     cause: Cause,
@@ -1312,7 +1317,7 @@ impl<H: OptionHandler> Fsm<H> {
             self.handler.reset_request();
             self.naks_sent = 0;
         }
-        let mut buf = [0u8; MAX_OPTIONS_LEN];
+        let mut buf = [0u8; MAX_REQUEST_LEN];
         let mut writer = OptionWriter::new(&mut buf);
         // An option that does not fit is left out of this request; the
         // handler's own emitters bound what they write.

@@ -472,7 +472,20 @@ impl OptionHandler for LcpOptions {
         peer.peer_magic = None;
         peer.local_auth = None;
         let mut nak_buf = [0u8; 8];
+        let mut auth_seen = false;
         for raw in options.iter() {
+            if raw.kind == option_type::AUTHENTICATION_PROTOCOL {
+                // RFC 1661 §6.2: "An implementation MUST NOT include
+                // multiple Authentication-Protocol Configuration Options in
+                // its Configure-Request packet." Acking two would leave the
+                // method ambiguous; reject every one after the first, as
+                // pppd's lcp_reqci does.
+                if auth_seen {
+                    response.reject(raw);
+                    continue;
+                }
+                auth_seen = true;
+            }
             let Ok(option) = LcpOption::parse(raw) else {
                 // A known type with an impossible length cannot be
                 // negotiated: reject it as pppd does.
@@ -718,7 +731,9 @@ impl OptionHandler for LcpOptions {
 #[derive(Debug)]
 pub struct Lcp {
     fsm: Fsm<LcpOptions>,
-    events: Deque<LcpEvent, 16>,
+    /// Drained by the link after every input; one input causes at most
+    /// four events (Down, Finished, and a handler event or two).
+    events: Deque<LcpEvent, 8>,
     end_reason: Option<EndReason>,
     echo_deadline: Option<Instant>,
     echo_outstanding: u8,

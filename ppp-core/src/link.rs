@@ -140,7 +140,14 @@ use crate::ccp::{CcpOptions, RESET_REQUEST};
 use crate::fsm::{self, Fsm, LayerEvent, State};
 use crate::ipcp::{IpcpConfig, IpcpNegotiated, IpcpOptions, Role as IpcpRole};
 use crate::lcp::{self, Lcp, LcpConfig, LcpEvent, Message};
+#[cfg(feature = "mppe")]
+use crate::time::Duration;
 use crate::time::Instant;
+
+/// How often a CCP Reset-Request is repeated while the stateful MPPE
+/// decrypter still discards packets (pppd's reset-ack timeout is 1 s).
+#[cfg(feature = "mppe")]
+const RESET_REQUEST_REPEAT: Duration = Duration::from_secs(1);
 use crate::wire::frame::{self, protocol, Frame};
 #[cfg(feature = "mppe")]
 use crate::wire::packet::Code;
@@ -730,6 +737,10 @@ pub struct Link {
     keys: Option<mppe::StartKeys>,
     #[cfg(feature = "mppe")]
     mppe: Option<mppe::session::Mppe>,
+    /// When our last CCP Reset-Request went out, while the stateful
+    /// decrypter still waits for the flushed packet that answers it.
+    #[cfg(feature = "mppe")]
+    reset_request_sent_at: Option<Instant>,
     ccp_settled: bool,
     data_ready: bool,
     ip_received: bool,
@@ -806,6 +817,8 @@ impl Link {
             keys: None,
             #[cfg(feature = "mppe")]
             mppe: None,
+            #[cfg(feature = "mppe")]
+            reset_request_sent_at: None,
             ccp_settled: false,
             data_ready: false,
             ip_received: false,
@@ -1146,7 +1159,7 @@ impl Link {
                 self.deliver(header_len, frame.len() - header_len)
             }
             #[cfg(feature = "mppe")]
-            protocol::COMPRESSED => self.decrypt(frame, header_len),
+            protocol::COMPRESSED => self.decrypt(now, frame, header_len),
             other => {
                 // RFC 1661 §5.7: Protocol-Reject, in Opened only.
                 let info = frame.get(info_range).unwrap_or(&[]);
@@ -1174,7 +1187,12 @@ impl Link {
     }
 
     #[cfg(feature = "mppe")]
-    fn decrypt(&mut self, frame: &mut [u8], header_len: usize) -> Result<Option<Delivered>, Error> {
+    fn decrypt(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+        header_len: usize,
+    ) -> Result<Option<Delivered>, Error> {
         let Some(m) = self.mppe.as_mut() else {
             // RFC 1962 §2: compressed datagrams before CCP opened are
             // discarded.
@@ -1189,14 +1207,28 @@ impl Link {
             }));
         };
         let decrypted = match m.decrypter.decrypt_in_place(packet) {
-            Ok(d) => d,
+            Ok(d) => {
+                self.reset_request_sent_at = None;
+                d
+            }
             Err(e) => {
                 self.counters.dropped_mppe += 1;
-                if e.needs_reset_request() {
-                    // RFC 3078 §8.2 (stateful): ask the sender to flush.
+                // RFC 3078 §8.2 (stateful): ask the sender to flush. The
+                // Reset-Request or the flushed packet answering it can be
+                // lost too, so while the decrypter still waits, repeat the
+                // request once per RESET_REQUEST_REPEAT (RFC 1962 §5.1
+                // leaves the timing to the implementation; pppd repeats
+                // after 1 s). Without this one lost packet would stall the
+                // receive direction for good.
+                let repeat = matches!(e, mppe::DecryptError::AwaitingFlush { .. })
+                    && self
+                        .reset_request_sent_at
+                        .is_none_or(|at| now >= at + RESET_REQUEST_REPEAT);
+                if e.needs_reset_request() || repeat {
                     let id = self.ccp.next_identifier();
                     if self.ccp.send_packet(Code::from(RESET_REQUEST), id, &[]) {
                         self.counters.reset_requests_sent += 1;
+                        self.reset_request_sent_at = Some(now);
                     }
                 }
                 return Err(Error::Decrypt(e));
@@ -1824,11 +1856,15 @@ impl Link {
                 Err(_) => self.ccp_failed(now),
             },
             LayerEvent::Down(_) => {
+                // CCP left Opened: either it is renegotiating (a
+                // Configure-Request arrived in Opened, RFC 1661 §4.1 tld)
+                // or it is on its way to Finished. Stop the data path until
+                // it reopens with fresh MPPE state (RFC 1962 §2); only if it
+                // finishes without agreeing does "required" end the link
+                // (ccp_failed, through LayerEvent::Finished).
                 self.mppe = None;
                 self.ccp_settled = false;
-                if self.policy.required {
-                    self.terminate(now, EndReason::MppeRequiredNotActive);
-                }
+                self.reset_request_sent_at = None;
             }
             LayerEvent::Started => {}
             LayerEvent::Finished(_) => self.ccp_failed(now),

@@ -158,9 +158,23 @@ pub struct IpcpOptions {
     negotiated: IpcpNegotiated,
     /// Peer values of the request being judged (committed on Ack).
     pending_peer: IpcpNegotiated,
+    /// Peer values of the last request we Acked. Kept apart from
+    /// `negotiated` because RFC 1661 §4.1 runs `tld` *after* judging a
+    /// Configure-Request that arrives in Opened (renegotiation): the
+    /// values Acked there must survive that layer-down and come back at
+    /// `tlu`.
+    acked_peer: IpcpNegotiated,
 }
 
 impl IpcpOptions {
+    fn commit_acked_peer(&mut self) {
+        self.negotiated.peer_address = self.acked_peer.peer_address;
+        if self.role == Role::Server {
+            self.negotiated.dns = self.acked_peer.dns;
+            self.negotiated.nbns = self.acked_peer.nbns;
+        }
+    }
+
     /// A handler for `role`.
     pub fn new(role: Role, config: IpcpConfig) -> Self {
         let mut h = IpcpOptions {
@@ -172,6 +186,7 @@ impl IpcpOptions {
             want_nbns: [None, None],
             negotiated: IpcpNegotiated::EMPTY,
             pending_peer: IpcpNegotiated::EMPTY,
+            acked_peer: IpcpNegotiated::EMPTY,
         };
         h.restore_wishes();
         h
@@ -321,11 +336,8 @@ impl OptionHandler for IpcpOptions {
             }
         }
         if response.verdict() == Verdict::Ack {
-            self.negotiated.peer_address = self.pending_peer.peer_address;
-            if self.role == Role::Server {
-                self.negotiated.dns = self.pending_peer.dns;
-                self.negotiated.nbns = self.pending_peer.nbns;
-            }
+            self.acked_peer = self.pending_peer;
+            self.commit_acked_peer();
         }
     }
 
@@ -369,6 +381,10 @@ impl OptionHandler for IpcpOptions {
             }
         }
         Progress::Continue
+    }
+
+    fn this_layer_up(&mut self) {
+        self.commit_acked_peer();
     }
 
     fn this_layer_down(&mut self) {

@@ -236,6 +236,71 @@ fn client_against_pix_style_server_gets_pool_address_and_dns() {
     assert_eq!(s.dns, [Some(ip(1, 1, 1, 1)), None]);
 }
 
+/// Runs both machines until neither has anything to send.
+fn exchange(a: &mut Fsm<IpcpOptions>, b: &mut Fsm<IpcpOptions>) {
+    let mut buf = [0u8; 256];
+    for _ in 0..20 {
+        while let Some(n) = a.poll_transmit(&mut buf) {
+            let _ = b.handle_packet(NOW, &buf[..n]);
+        }
+        while let Some(n) = b.poll_transmit(&mut buf) {
+            let _ = a.handle_packet(NOW, &buf[..n]);
+        }
+    }
+}
+
+#[test]
+fn renegotiation_from_opened_keeps_the_peer_address() {
+    // Regression: a Configure-Request in Opened is judged (and the peer's
+    // address recorded) before RFC 1661's tld runs; tld used to wipe the
+    // address, leaving IPCP Opened with no peer address.
+    let mut sh = IpcpOptions::new(
+        Role::Server,
+        IpcpConfig::server(ip(99, 99, 99, 2), [None, None]),
+    );
+    sh.set_peer_address(Some(ip(172, 16, 1, 1)));
+    let mut server = Fsm::new(sh, Config::default());
+    let mut client = Fsm::new(
+        IpcpOptions::new(Role::Client, IpcpConfig::default()),
+        Config::default(),
+    );
+    for m in [&mut server, &mut client] {
+        m.open(NOW);
+        m.up(NOW);
+    }
+    exchange(&mut server, &mut client);
+    assert_eq!(
+        (server.state(), client.state()),
+        (State::Opened, State::Opened)
+    );
+
+    // The server renegotiates (as after a lost packet or a restart): its
+    // Configure-Request reaches the client in Opened and is Acked there.
+    server.down(NOW);
+    server.up(NOW);
+    exchange(&mut server, &mut client);
+    assert_eq!(
+        (server.state(), client.state()),
+        (State::Opened, State::Opened)
+    );
+    assert_eq!(
+        server.handler().negotiated().peer_address,
+        Some(ip(172, 16, 1, 1))
+    );
+    assert_eq!(
+        client.handler().negotiated().peer_address,
+        Some(ip(99, 99, 99, 2))
+    );
+    assert_eq!(
+        client.handler().negotiated().local_address,
+        Some(ip(172, 16, 1, 1))
+    );
+
+    // A real layer-down still clears what was negotiated.
+    server.down(NOW);
+    assert_eq!(server.handler().negotiated().peer_address, None);
+}
+
 #[test]
 fn client_rejects_server_options_it_cannot_honour() {
     let mut h = IpcpOptions::new(Role::Client, IpcpConfig::client());
