@@ -107,6 +107,10 @@ pub struct Config {
 impl Config {
     /// Default bound on key changes per received stateless packet.
     pub const DEFAULT_MAX_REKEYS: u16 = 256;
+    /// Stateful, [`StatefulFlush::KeyChange`]: most extra key changes
+    /// [`Decrypter::decrypt_in_place_checked`] tries on one flushed
+    /// packet (one per lost flushed packet since the last one seen).
+    pub const MAX_RECOVERED_KEY_CHANGES: u16 = 4;
 
     /// A configuration with the default stateful flush meaning and rekey
     /// bound.
@@ -259,6 +263,10 @@ pub struct Decrypted {
     pub flushed: bool,
     /// Key changes made for this packet.
     pub key_changes: u16,
+    /// Of `key_changes`, those only found by trial decryption
+    /// ([`Decrypter::decrypt_in_place_checked`]): flushed packets the
+    /// sender sent that never arrived.
+    pub recovered_key_changes: u16,
     /// Plaintext length (`packet.len() - HEADER_LEN`).
     pub len: usize,
 }
@@ -306,6 +314,16 @@ pub struct DecrypterStats {
     pub lost_packets: u64,
     /// Stateful: resynchronisations on a flushed packet after a loss.
     pub resyncs: u64,
+    /// Stateful, [`StatefulFlush::KeyChange`]: key changes recovered on a
+    /// flushed packet whose start only decrypted to a plausible protocol
+    /// after them (flushed packets the sender sent and we never saw).
+    pub recovered_key_changes: u64,
+    /// Flushed packets that decrypted to nothing plausible with any
+    /// candidate key (left at the expected key).
+    pub implausible_flushed: u64,
+    /// Resynchronisations asked for by the caller
+    /// ([`Decrypter::resynchronise`]).
+    pub forced_resyncs: u64,
 }
 
 impl DecrypterStats {
@@ -546,10 +564,56 @@ impl Decrypter {
         Err(error)
     }
 
+    /// Stateful: the caller found that what decrypted is not what the
+    /// sender encrypted (e.g. the inner protocol is garbage), so the keys
+    /// are out of step. Drops packets from now on until a flushed one, as
+    /// after a detected loss (RFC 3078 §8.2); the caller sends a CCP
+    /// Reset-Request. Returns false (and does nothing) in stateless mode,
+    /// where every packet carries its own key.
+    pub fn resynchronise(&mut self) -> bool {
+        if self.config.mode != Mode::Stateful {
+            return false;
+        }
+        self.discarding = true;
+        self.stats.forced_resyncs += 1;
+        true
+    }
+
+    /// [`Decrypter::decrypt_in_place`], and on a flushed stateful packet
+    /// under [`StatefulFlush::KeyChange`] a check of the first plaintext
+    /// octets with `plausible` (given at most 2 octets: the PPP protocol
+    /// field, RFC 3078 §3).
+    ///
+    /// Why: under the deployed reading every flushed packet is a key
+    /// change the receiver cannot count from the coherency count, so a
+    /// lost flushed packet (one answering a Reset-Request) leaves the
+    /// receiver a key behind for good — pppd/Linux have that flaw against
+    /// each other. When the expected key gives an implausible protocol,
+    /// this tries up to [`Config::MAX_RECOVERED_KEY_CHANGES`] further key
+    /// changes and keeps the first that decrypts plausibly; if none does,
+    /// it stays at the expected key. A wrong key passes a one-value check
+    /// with probability about 1/256 per try, and the next flushed packet
+    /// corrects it.
+    pub fn decrypt_in_place_checked(
+        &mut self,
+        packet: &mut [u8],
+        plausible: fn(&[u8]) -> bool,
+    ) -> Result<Decrypted, DecryptError> {
+        self.decrypt(packet, Some(plausible))
+    }
+
     /// Checks the header, brings the key in step and decrypts
     /// `packet[HEADER_LEN..]` in place. On error nothing is decrypted and
     /// the buffer is unchanged.
     pub fn decrypt_in_place(&mut self, packet: &mut [u8]) -> Result<Decrypted, DecryptError> {
+        self.decrypt(packet, None)
+    }
+
+    fn decrypt(
+        &mut self,
+        packet: &mut [u8],
+        plausible: Option<fn(&[u8]) -> bool>,
+    ) -> Result<Decrypted, DecryptError> {
         let header = match Packet::new_checked(&*packet).and_then(|p| Header::parse(&p)) {
             Ok(h) => h,
             Err(e) => return self.drop_with(DecryptError::Header(e)),
@@ -567,15 +631,63 @@ impl Decrypter {
             },
         };
         let payload = packet.get_mut(HEADER_LEN..).unwrap_or(&mut []);
+        let mut recovered = 0;
+        if let Some(plausible) = plausible {
+            if self.config.mode == Mode::Stateful
+                && self.config.stateful_flush == StatefulFlush::KeyChange
+                && header.flushed
+            {
+                recovered = self.recover_key_changes(payload, plausible);
+            }
+        }
         self.rc4.apply_keystream(payload);
         self.stats.packets += 1;
         self.stats.octets += payload.len() as u64;
         Ok(Decrypted {
             coherency_count: count,
             flushed: header.flushed,
-            key_changes,
+            key_changes: key_changes + recovered,
+            recovered_key_changes: recovered,
             len: payload.len(),
         })
+    }
+
+    /// Trial decryption of the protocol field of a flushed packet whose
+    /// RC4 state was just re-keyed (see
+    /// [`Decrypter::decrypt_in_place_checked`]). Returns the extra key
+    /// changes kept.
+    fn recover_key_changes(&mut self, payload: &[u8], plausible: fn(&[u8]) -> bool) -> u16 {
+        if self.probe(payload, plausible) {
+            return 0;
+        }
+        let expected = self.keys.clone();
+        for extra in 1..=Config::MAX_RECOVERED_KEY_CHANGES {
+            self.keys.change_using(&mut self.rc4);
+            self.rc4.rekey(self.keys.current());
+            if self.probe(payload, plausible) {
+                self.stats.key_changes += u64::from(extra);
+                self.stats.recovered_key_changes += u64::from(extra);
+                return extra;
+            }
+        }
+        self.keys = expected;
+        self.rc4.rekey(self.keys.current());
+        self.stats.implausible_flushed += 1;
+        0
+    }
+
+    /// Whether the first (at most 2) octets of `payload` decrypt to
+    /// something `plausible`, without touching the RC4 state.
+    fn probe(&self, payload: &[u8], plausible: fn(&[u8]) -> bool) -> bool {
+        let mut head = [0u8; 2];
+        let n = payload.len().min(head.len());
+        let (head, _) = head.split_at_mut(n);
+        head.copy_from_slice(payload.get(..n).unwrap_or(&[]));
+        let mut rc4 = self.rc4.clone();
+        rc4.apply_keystream(head);
+        let ok = plausible(head);
+        head.zeroize();
+        ok
     }
 
     /// RFC 3078 §8.1: change the key once per count moved forward.
@@ -1081,6 +1193,197 @@ mod tests {
         assert_eq!(dec.stats().resyncs, 1);
         assert_eq!(dec.stats().dropped_lost, 1);
         assert_eq!(enc.stats().reset_requests, 2);
+    }
+
+    /// The inner protocol an IPv4-only PPP link accepts (RFC 1661 §2,
+    /// compressed or not).
+    fn ipv4_protocol(head: &[u8]) -> bool {
+        matches!(head, [0x21, ..] | [0x00, 0x21])
+    }
+
+    /// Loss, then `lost_flushed` flushed packets answering Reset-Requests
+    /// also lost, then one that arrives: returns what a plain and a checked
+    /// decrypter make of it.
+    fn lost_flushed_case(lost_flushed: usize) -> (Decrypted, Vec<u8>, Decrypter) {
+        let config = stateful(StatefulFlush::KeyChange);
+        let (mut enc, mut checked) = pair(config);
+        let mut plain = Decrypter::new(&start128(), config).unwrap();
+        let mut n = 0;
+        for _ in 0..3 {
+            let (p, _) = seal(&mut enc, &plaintext(n, 40));
+            open(&mut plain, &p).unwrap();
+            open(&mut checked, &p).unwrap();
+            n += 1;
+        }
+        seal(&mut enc, &plaintext(n, 40)); // lost
+        n += 1;
+        let (p, _) = seal(&mut enc, &plaintext(n, 40));
+        assert!(open(&mut checked, &p).unwrap_err().needs_reset_request());
+        open(&mut plain, &p).unwrap_err();
+        for _ in 0..lost_flushed {
+            enc.reset_request();
+            n += 1;
+            let (_, info) = seal(&mut enc, &plaintext(n, 40)); // lost
+            assert!(info.flushed && info.key_changed);
+            n += 1;
+            let (p, _) = seal(&mut enc, &plaintext(n, 40));
+            let err = open(&mut checked, &p).unwrap_err();
+            assert!(matches!(err, DecryptError::AwaitingFlush { .. }), "{err:?}");
+        }
+        enc.reset_request();
+        n += 1;
+        let (p, info) = seal(&mut enc, &plaintext(n, 40));
+        assert!(info.flushed);
+        let mut buf = p.clone();
+        let d = checked
+            .decrypt_in_place_checked(&mut buf, ipv4_protocol)
+            .unwrap();
+        assert_eq!(buf[HEADER_LEN..], plaintext(n, 40)[..]);
+        // The decrypter stays in step afterwards.
+        for _ in 0..300 {
+            n += 1;
+            let (p, _) = seal(&mut enc, &plaintext(n, 40));
+            let mut buf = p.clone();
+            checked
+                .decrypt_in_place_checked(&mut buf, ipv4_protocol)
+                .unwrap();
+            assert_eq!(buf[HEADER_LEN..], plaintext(n, 40)[..], "packet {n}");
+        }
+        let mut plain_buf = p.clone();
+        plain.decrypt_in_place(&mut plain_buf).unwrap();
+        (d, plain_buf[HEADER_LEN..].to_vec(), checked)
+    }
+
+    #[test]
+    fn keychange_lost_flushed_packets_recovered_by_trial_decryption() {
+        // No flushed packet lost: the expected key is right, nothing tried.
+        let (d, _, dec) = lost_flushed_case(0);
+        assert_eq!(d.recovered_key_changes, 0);
+        assert_eq!(dec.stats().recovered_key_changes, 0);
+        for lost in 1..=2 {
+            let (d, plain_result, dec) = lost_flushed_case(lost);
+            assert_eq!(d.recovered_key_changes, lost as u16);
+            assert_eq!(d.key_changes, 1 + lost as u16);
+            assert_eq!(dec.stats().recovered_key_changes, lost as u64);
+            assert_eq!(dec.stats().implausible_flushed, 0);
+            // Without the check the same packet decrypts to garbage under
+            // the deployed reading (the flaw being worked around).
+            assert!(!ipv4_protocol(&plain_result), "lost {lost}");
+        }
+    }
+
+    #[test]
+    fn keychange_trial_decryption_keeps_expected_key_when_nothing_fits() {
+        let config = stateful(StatefulFlush::KeyChange);
+        let (mut enc, mut dec) = pair(config);
+        for n in 0..5 {
+            if n == 2 {
+                enc.reset_request();
+            }
+            let (p, info) = seal(&mut enc, &plaintext(n, 20));
+            assert_eq!(info.flushed, n == 2);
+            let mut buf = p.clone();
+            // A flushed packet whose content is judged implausible: the
+            // decrypter tries the further keys, finds none, and stays
+            // with the expected one, so the stream goes on decrypting.
+            let d = dec.decrypt_in_place_checked(&mut buf, |_| false).unwrap();
+            assert_eq!(d.recovered_key_changes, 0);
+            assert_eq!(buf[HEADER_LEN..], plaintext(n, 20)[..]);
+        }
+        assert_eq!(dec.stats().implausible_flushed, 1);
+        // The RFC reading counts every key change from the coherency
+        // count: no trial there.
+        let (mut enc, mut dec) = pair(stateful(StatefulFlush::Reinitialise));
+        enc.reset_request();
+        let (p, _) = seal(&mut enc, &plaintext(0, 20));
+        let mut buf = p.clone();
+        dec.decrypt_in_place_checked(&mut buf, |_| false).unwrap();
+        assert_eq!(dec.stats().implausible_flushed, 0);
+    }
+
+    #[test]
+    fn resynchronise_discards_until_flushed() {
+        let (mut enc, mut dec) = pair(stateful(StatefulFlush::KeyChange));
+        let (p, _) = seal(&mut enc, &plaintext(0, 20));
+        open(&mut dec, &p).unwrap();
+        assert!(dec.resynchronise());
+        assert!(dec.is_discarding());
+        let (p, _) = seal(&mut enc, &plaintext(1, 20));
+        let err = open(&mut dec, &p).unwrap_err();
+        assert!(matches!(err, DecryptError::AwaitingFlush { .. }), "{err:?}");
+        enc.reset_request();
+        let (p, _) = seal(&mut enc, &plaintext(2, 20));
+        assert_eq!(open(&mut dec, &p).unwrap().0, plaintext(2, 20));
+        assert_eq!(dec.stats().forced_resyncs, 1);
+        let (_, mut stateless) = pair(Config::new(KeyStrength::Bits128, Mode::Stateless));
+        assert!(!stateless.resynchronise());
+        assert!(!stateless.is_discarding());
+    }
+
+    /// The whole loop a PPP link runs under the deployed reading: random
+    /// loss of any packet (flushed ones included) and of Reset-Requests;
+    /// the receiver asks for a flush on a detected loss, on garbage, and
+    /// again while it waits. With trial decryption the stream keeps
+    /// flowing; with the plain decrypter it stalls in garbage for good.
+    fn keychange_lossy_run(checked: bool) -> (usize, usize) {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let (mut enc, mut dec) = pair(stateful(StatefulFlush::KeyChange));
+        let (mut good_tail, mut garbage) = (0, 0);
+        let mut waiting = 0;
+        for n in 0..4000usize {
+            let (p, _) = seal(&mut enc, &plaintext(n, 30));
+            if rnd(100) < 10 {
+                continue; // lost on the path
+            }
+            let mut buf = p.clone();
+            let result = if checked {
+                dec.decrypt_in_place_checked(&mut buf, ipv4_protocol)
+            } else {
+                dec.decrypt_in_place(&mut buf)
+            };
+            let ask = match result {
+                Ok(_) if buf[HEADER_LEN..] == plaintext(n, 30)[..] => {
+                    waiting = 0;
+                    good_tail += usize::from(n >= 3000);
+                    false
+                }
+                Ok(_) => {
+                    garbage += 1;
+                    dec.resynchronise()
+                }
+                Err(e) if e.needs_reset_request() => true,
+                Err(DecryptError::AwaitingFlush { .. }) => {
+                    waiting += 1;
+                    waiting % 5 == 0 // the Link's repeat timer
+                }
+                Err(e) => panic!("{e:?}"),
+            };
+            if ask && rnd(100) >= 10 {
+                enc.reset_request(); // the Reset-Request arrived
+            }
+        }
+        (good_tail, garbage)
+    }
+
+    #[test]
+    fn keychange_lossy_link_keeps_flowing_with_trial_decryption() {
+        let (good, garbage) = keychange_lossy_run(true);
+        eprintln!("trial decryption: {good} of the last 1000 delivered, {garbage} garbage");
+        // 1000 packets in the tail, 10% lost on the path, some dropped
+        // while resynchronising.
+        assert!(good > 700, "good {good}");
+        assert!(garbage < 20, "garbage {garbage}");
+        let (good, garbage) = keychange_lossy_run(false);
+        assert!(
+            good < 100,
+            "plain decrypter: good {good}, garbage {garbage}"
+        );
     }
 
     #[test]

@@ -144,6 +144,13 @@ use crate::lcp::{self, Lcp, LcpConfig, LcpEvent, Message};
 use crate::time::Duration;
 use crate::time::Instant;
 
+/// Whether the first octets of a decrypted MPPE payload are the IPv4
+/// protocol field, compressed (RFC 1661 §6.5) or not.
+#[cfg(feature = "mppe")]
+fn is_ipv4_protocol(head: &[u8]) -> bool {
+    matches!(head, [0x21, ..] | [0x00, 0x21])
+}
+
 /// How often a CCP Reset-Request is repeated while the stateful MPPE
 /// decrypter still discards packets (pppd's reset-ack timeout is 1 s).
 #[cfg(feature = "mppe")]
@@ -1206,7 +1213,15 @@ impl Link {
                 available: 0,
             }));
         };
-        let decrypted = match m.decrypter.decrypt_in_place(packet) {
+        // Trial decryption of flushed packets (mppe's
+        // `decrypt_in_place_checked`): pppd/Linux change keys on every
+        // flushed packet, so a lost one would otherwise leave this end a
+        // key behind until CCP is renegotiated. Only IPv4 travels inside
+        // MPPE on this link (IPCP is the only network protocol).
+        let decrypted = match m
+            .decrypter
+            .decrypt_in_place_checked(packet, is_ipv4_protocol)
+        {
             Ok(d) => {
                 self.reset_request_sent_at = None;
                 d
@@ -1247,6 +1262,21 @@ impl Link {
         };
         if inner != protocol::IPV4 {
             self.counters.dropped_mppe += 1;
+            // Stateful: garbage here means the keys are out of step (MPPE
+            // has no integrity check, RFC 3078 §12). Treat it as a loss:
+            // discard until a flushed packet and ask for one (RFC 3078
+            // §8.2), at most once per RESET_REQUEST_REPEAT.
+            if m.decrypter.resynchronise()
+                && self
+                    .reset_request_sent_at
+                    .is_none_or(|at| now >= at + RESET_REQUEST_REPEAT)
+            {
+                let id = self.ccp.next_identifier();
+                if self.ccp.send_packet(Code::from(RESET_REQUEST), id, &[]) {
+                    self.counters.reset_requests_sent += 1;
+                    self.reset_request_sent_at = Some(now);
+                }
+            }
             return Err(Error::InnerProtocol { protocol: inner });
         }
         if !self.data_ready {

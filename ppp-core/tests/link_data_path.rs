@@ -73,6 +73,94 @@ fn stateful_loss_sends_reset_request_and_traffic_resumes() {
     }
 }
 
+/// pppd/Linux change the key on every flushed packet, so losing the
+/// flushed packet that answers a Reset-Request used to leave the receiver
+/// a key behind for good (the interop lab's stateful-loss case). The
+/// link now finds the missed key change by trial decryption of the next
+/// flushed packet.
+#[test]
+fn stateful_lost_flushed_packet_is_recovered() {
+    let mut pair = stateful_pair();
+    pair.establish();
+    let now = pair.now;
+    let mut out = [0u8; 1600];
+    let mut send = |pair: &mut Pair, seed: u8| {
+        let n = pair
+            .client
+            .send_ip(pair.now, &ip_packet(80, seed), &mut out)
+            .unwrap();
+        out[..n].to_vec()
+    };
+    let first = send(&mut pair, 0);
+    let _lost = send(&mut pair, 1);
+    let third = send(&mut pair, 2);
+    pair.server.handle_frame(now, &mut first.clone()).unwrap();
+    pair.server
+        .handle_frame(now, &mut third.clone())
+        .unwrap_err();
+    assert_eq!(pair.server.counters().reset_requests_sent, 1);
+    pair.pump(); // Reset-Request and Reset-Ack cross
+    assert_eq!(pair.client.counters().reset_requests_received, 1);
+    let _lost_flushed = send(&mut pair, 3);
+    // Dropped while waiting; no new Reset-Request before a second passed.
+    let mut fourth = send(&mut pair, 4);
+    let err = pair.server.handle_frame(now, &mut fourth).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Decrypt(mppe::DecryptError::AwaitingFlush { .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(pair.server.counters().reset_requests_sent, 1);
+    pair.now = now + Duration::from_secs(1);
+    let mut fifth = send(&mut pair, 5);
+    pair.server.handle_frame(pair.now, &mut fifth).unwrap_err();
+    assert_eq!(pair.server.counters().reset_requests_sent, 2);
+    pair.pump();
+    assert_eq!(pair.client.counters().reset_requests_received, 2);
+    // The client changed keys twice (once per flushed packet); the
+    // server saw one flushed packet. Everything after still decrypts.
+    for i in 0..300u32 {
+        let ip = ip_packet(60, i as u8);
+        let (_, got) = pair.client_to_server(&ip);
+        assert_eq!(got.unwrap(), ip, "packet {i}");
+    }
+    let receive = pair.server.mppe_stats().unwrap().receive;
+    assert_eq!(receive.recovered_key_changes, 1);
+    assert_eq!(pair.client.mppe_stats().unwrap().send.flushed_packets, 3); // 2 + one flag packet
+}
+
+/// Garbage after a successful decrypt (keys out of step without a
+/// visible loss) makes a stateful receiver discard and ask for a flush.
+#[test]
+fn stateful_garbage_triggers_resynchronisation() {
+    let mut pair = stateful_pair();
+    pair.establish();
+    let now = pair.now;
+    let mut out = [0u8; 1600];
+    let n = pair
+        .client
+        .send_ip(now, &ip_packet(80, 0), &mut out)
+        .unwrap();
+    let mut frame = out[..n].to_vec();
+    // Flip the last octet of the encrypted protocol field (just before
+    // the 80-octet IP packet): MPPE has no integrity check, so this
+    // decrypts to a wrong inner protocol.
+    let at = frame.len() - 81;
+    frame[at] ^= 0x5a;
+    let err = pair.server.handle_frame(now, &mut frame).unwrap_err();
+    assert!(matches!(err, Error::InnerProtocol { .. }), "{err:?}");
+    assert_eq!(pair.server.counters().reset_requests_sent, 1);
+    pair.pump();
+    for i in 0..20u32 {
+        let ip = ip_packet(60, i as u8);
+        let (_, got) = pair.client_to_server(&ip);
+        assert_eq!(got.unwrap(), ip, "packet {i}");
+    }
+    assert_eq!(pair.server.mppe_stats().unwrap().receive.forced_resyncs, 1);
+}
+
 #[test]
 fn stateless_loss_needs_no_reset() {
     let mut pair = Pair::new(server_config(), client_config(PASSWORD));
