@@ -105,6 +105,14 @@ pub(super) fn render(tunnels: &HashMap<Token, Tunnel>, pool: &Pool, active: usiz
                     counters.dropped_mppe,
                     counters.dropped_malformed
                 );
+                if let Some(stats) = c.link.mppe_stats() {
+                    let r = stats.receive;
+                    let _ = writeln!(
+                        out,
+                        "       MPPE receive: resyncs {} (forced {}), key changes {} (recovered {}), lost {}",
+                        r.resyncs, r.forced_resyncs, r.key_changes, r.recovered_key_changes, r.lost_packets
+                    );
+                }
             }
         }
     }
