@@ -10,6 +10,9 @@
 //! - a stateless packet never costs more key changes than the configured
 //!   bound; a header error changes no key;
 //! - only a loss in stateful mode asks for a CCP Reset-Request;
+//! - trial decryption (`decrypt_in_place_checked`) recovers at most
+//!   `MAX_RECOVERED_KEY_CHANGES` key changes, only for stateful packets
+//!   under the deployed flushed-bit reading, and reports them;
 //! - stateless: when the noise left the receiver's key in step with its
 //!   count near the start of the count space, the matching encrypter's
 //!   packets decrypt correctly again (loss and forged-count handling does
@@ -59,7 +62,23 @@ fuzz_target!(|data: &[u8]| {
         input = next;
         let mut buf = packet.to_vec();
         let changes_before = dec.stats().key_changes;
-        let result = dec.decrypt_in_place(&mut buf);
+        // Odd-length packets go through trial decryption (the check
+        // accepts an IPv4 protocol field, as ppp-core's Link does).
+        let checked = packet.len() % 2 == 1;
+        let recovered_before = dec.stats().recovered_key_changes;
+        let result = if checked {
+            dec.decrypt_in_place_checked(&mut buf, |h| matches!(h, [0x21, ..] | [0x00, 0x21]))
+        } else {
+            dec.decrypt_in_place(&mut buf)
+        };
+        let recovered = dec.stats().recovered_key_changes - recovered_before;
+        // Trial decryption is bounded and only for checked, stateful
+        // packets under the deployed reading.
+        assert!(recovered <= u64::from(Config::MAX_RECOVERED_KEY_CHANGES));
+        if recovered > 0 {
+            assert!(checked && mode == Mode::Stateful);
+            assert_eq!(config.stateful_flush, StatefulFlush::KeyChange);
+        }
         calls += 1;
         let changes = dec.stats().key_changes - changes_before;
         match result {
@@ -67,6 +86,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(buf.len(), packet.len());
                 assert_eq!(d.len + HEADER_LEN, packet.len());
                 assert_eq!(u64::from(d.key_changes), changes);
+                assert_eq!(u64::from(d.recovered_key_changes), recovered);
                 octets += d.len as u64;
             }
             Err(e) => {
