@@ -37,7 +37,8 @@
 
 use core::fmt;
 
-use sha1::{Digest, Sha1};
+use sha1::digest::{FixedOutputReset, Reset, Update};
+use sha1::Sha1;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::rc4::Rc4;
@@ -235,13 +236,28 @@ impl StartKeys {
     }
 }
 
+/// SHA-1 of the concatenated `parts` into `out`, leaving no input behind
+/// in the hasher: RustCrypto's digest 0.10 hashers do not wipe their
+/// block buffer on drop (support arrives with digest 0.11), and here the
+/// input is key material. After finishing, the buffer is overwritten with
+/// zeros and the state reset; `black_box` keeps those writes from being
+/// optimised away as dead stores.
+fn sha1_into(parts: &[&[u8]], out: &mut [u8; 20]) {
+    let mut sha = Sha1::default();
+    for part in parts {
+        Update::update(&mut sha, part);
+    }
+    FixedOutputReset::finalize_into_reset(&mut sha, out.into());
+    // One octet short of a block: copied into the buffer, never hashed.
+    Update::update(&mut sha, &[0u8; 63]);
+    Reset::reset(&mut sha);
+    core::hint::black_box(&sha);
+}
+
 /// RFC 3079 §3.4 `GetMasterKey(PasswordHashHash, NTResponse)`.
 pub fn master_key(password_hash_hash: &[u8; 16], nt_response: &[u8; 24]) -> MasterKey {
-    let mut sha = Sha1::new();
-    sha.update(password_hash_hash);
-    sha.update(nt_response);
-    sha.update(MAGIC1);
-    let mut digest: [u8; 20] = sha.finalize().into();
+    let mut digest = [0u8; 20];
+    sha1_into(&[password_hash_hash, nt_response, MAGIC1], &mut digest);
     let mut key = [0u8; 16];
     key.copy_from_slice(&digest[..16]);
     digest.zeroize();
@@ -260,12 +276,11 @@ pub fn asymmetric_start_key(master: &MasterKey, side: Side, is_send: bool) -> St
         (true, Side::Server) | (false, Side::Client) => MAGIC3,
         (true, Side::Client) | (false, Side::Server) => MAGIC2,
     };
-    let mut sha = Sha1::new();
-    sha.update(master.as_bytes());
-    sha.update(SHS_PAD1);
-    sha.update(magic);
-    sha.update(SHS_PAD2);
-    let mut digest: [u8; 20] = sha.finalize().into();
+    let mut digest = [0u8; 20];
+    sha1_into(
+        &[master.as_bytes(), &SHS_PAD1, magic, &SHS_PAD2],
+        &mut digest,
+    );
     let mut key = [0u8; 16];
     key.copy_from_slice(&digest[..16]);
     digest.zeroize();
@@ -294,11 +309,11 @@ pub fn mschapv2_start_keys(
 /// this key), not RFC 3079 §2.1's LM-hash based key; see
 /// [`mschapv1_lm_start_key`] for that.
 pub fn mschapv1_start_key(challenge: &[u8; 8], password_hash_hash: &[u8; 16]) -> StartKey {
-    let mut sha = Sha1::new();
-    sha.update(password_hash_hash);
-    sha.update(password_hash_hash);
-    sha.update(challenge);
-    let mut digest: [u8; 20] = sha.finalize().into();
+    let mut digest = [0u8; 20];
+    sha1_into(
+        &[password_hash_hash, password_hash_hash, challenge],
+        &mut digest,
+    );
     let mut key = [0u8; 16];
     key.copy_from_slice(&digest[..16]);
     digest.zeroize();
@@ -321,12 +336,11 @@ pub fn mschapv1_lm_start_key(lm_password_hash: &[u8; 16]) -> StartKey {
 /// written into `out[..len]` (`len` is 8 or 16).
 fn get_new_key_from_sha(start: &[u8; 16], session: &[u8; 16], len: usize, out: &mut [u8; 16]) {
     let len = len.min(16);
-    let mut sha = Sha1::new();
-    sha.update(&start[..len]);
-    sha.update(SHS_PAD1);
-    sha.update(&session[..len]);
-    sha.update(SHS_PAD2);
-    let mut digest: [u8; 20] = sha.finalize().into();
+    let mut digest = [0u8; 20];
+    sha1_into(
+        &[&start[..len], &SHS_PAD1, &session[..len], &SHS_PAD2],
+        &mut digest,
+    );
     *out = [0; 16];
     out[..len].copy_from_slice(&digest[..len]);
     digest.zeroize();
@@ -422,7 +436,7 @@ impl fmt::Debug for KeySchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use md4::Md4;
+    use md4::{Digest, Md4};
 
     const VECTORS: &str = include_str!("../tests/data/mppe_keys.toml");
 

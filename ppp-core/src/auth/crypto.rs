@@ -9,7 +9,8 @@
 use core::fmt;
 
 use des::cipher::{generic_array::GenericArray, BlockEncrypt, KeyInit};
-use md4::{Digest, Md4};
+use md4::digest::{FixedOutputReset, Output, Reset, Update};
+use md4::Md4;
 use md5::Md5;
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
@@ -48,13 +49,33 @@ impl fmt::Display for Error {
 #[cfg(feature = "std")]
 impl std::error::Error for Error {}
 
+/// Feeds `parts` to a fresh `D`, returns the digest and scrubs the
+/// hasher: RustCrypto's digest 0.10 hashers (MD4, MD5, SHA-1: 64-octet
+/// blocks) do not wipe their block buffer on drop, and the input here is
+/// passwords and hashes of them. After finishing, the buffer is
+/// overwritten with zeros and the state reset; `black_box` keeps those
+/// writes from being optimised away. (mppe's key derivation has the same
+/// few lines for SHA-1: the crates do not depend on each other's
+/// internals.)
+pub(crate) fn digest_scrubbed<D>(parts: &[&[u8]]) -> Output<D>
+where
+    D: Default + Update + FixedOutputReset + Reset,
+{
+    let mut hasher = D::default();
+    for part in parts {
+        Update::update(&mut hasher, part);
+    }
+    let out = FixedOutputReset::finalize_fixed_reset(&mut hasher);
+    // One octet short of a block: copied into the buffer, never hashed.
+    Update::update(&mut hasher, &[0u8; 63]);
+    Reset::reset(&mut hasher);
+    core::hint::black_box(&hasher);
+    out
+}
+
 /// CHAP-MD5 response: MD5(Identifier | secret | Challenge) (RFC 1994 §4.1).
 pub fn chap_md5_response(identifier: u8, secret: &[u8], challenge: &[u8]) -> [u8; 16] {
-    let mut hasher = Md5::new();
-    hasher.update([identifier]);
-    hasher.update(secret);
-    hasher.update(challenge);
-    hasher.finalize().into()
+    digest_scrubbed::<Md5>(&[&[identifier], secret, challenge]).into()
 }
 
 /// NtPasswordHash: MD4 of the UTF-16LE password (RFC 2759 §8.3).
@@ -64,7 +85,7 @@ pub fn nt_password_hash(password: &[u8]) -> Result<[u8; 16], Error> {
     if units > MAX_PASSWORD_UNITS {
         return Err(Error::PasswordTooLong { units });
     }
-    let mut hasher = Md4::new();
+    let mut hasher = Md4::default();
     // Convert in 64-octet chunks so the UTF-16 copy never needs a large
     // buffer; the chunk is wiped before returning.
     let mut chunk = [0u8; 64];
@@ -75,18 +96,23 @@ pub fn nt_password_hash(password: &[u8]) -> Result<[u8; 16], Error> {
         chunk[filled + 1] = hi;
         filled += 2;
         if filled == chunk.len() {
-            hasher.update(chunk);
+            Update::update(&mut hasher, &chunk);
             filled = 0;
         }
     }
-    hasher.update(&chunk[..filled]);
+    Update::update(&mut hasher, &chunk[..filled]);
     chunk.zeroize();
-    Ok(hasher.finalize().into())
+    let hash = FixedOutputReset::finalize_fixed_reset(&mut hasher);
+    // As in digest_scrubbed: wipe the buffered tail of the password.
+    Update::update(&mut hasher, &[0u8; 63]);
+    Reset::reset(&mut hasher);
+    core::hint::black_box(&hasher);
+    Ok(hash.into())
 }
 
 /// HashNtPasswordHash: MD4 of the NT hash (RFC 2759 §8.4).
 pub fn hash_nt_password_hash(password_hash: &[u8; 16]) -> [u8; 16] {
-    Md4::digest(password_hash).into()
+    digest_scrubbed::<Md4>(&[password_hash]).into()
 }
 
 /// Spreads 7 key octets over 8 DES key octets, 7 bits each, and sets odd
@@ -177,11 +203,12 @@ pub fn challenge_hash(
     authenticator_challenge: &[u8; 16],
     username: &[u8],
 ) -> [u8; 8] {
-    let mut hasher = Sha1::new();
-    hasher.update(peer_challenge);
-    hasher.update(authenticator_challenge);
-    hasher.update(strip_domain(username));
-    let digest: [u8; 20] = hasher.finalize().into();
+    let digest: [u8; 20] = digest_scrubbed::<Sha1>(&[
+        peer_challenge,
+        authenticator_challenge,
+        strip_domain(username),
+    ])
+    .into();
     let mut out = [0u8; 8];
     out.copy_from_slice(&digest[..8]);
     out
@@ -210,18 +237,10 @@ pub fn generate_authenticator_response(
     const MAGIC1: &[u8; 39] = b"Magic server to client signing constant";
     const MAGIC2: &[u8; 41] = b"Pad to make it do more than one iteration";
     let mut hash_hash = hash_nt_password_hash(password_hash);
-    let mut hasher = Sha1::new();
-    hasher.update(hash_hash);
-    hasher.update(nt_response);
-    hasher.update(MAGIC1);
-    let mut digest: [u8; 20] = hasher.finalize().into();
+    let mut digest: [u8; 20] = digest_scrubbed::<Sha1>(&[&hash_hash, nt_response, MAGIC1]).into();
     hash_hash.zeroize();
     let challenge = challenge_hash(peer_challenge, authenticator_challenge, username);
-    let mut hasher = Sha1::new();
-    hasher.update(digest);
-    hasher.update(challenge);
-    hasher.update(MAGIC2);
-    let response = hasher.finalize().into();
+    let response = digest_scrubbed::<Sha1>(&[&digest, &challenge, MAGIC2]).into();
     digest.zeroize();
     response
 }
@@ -237,6 +256,7 @@ mod tests {
     use super::*;
     use crate::auth::testdata::{hex, hex_n, vectors};
     use crate::wire::auth::format_authenticator_response;
+    use md4::Digest;
 
     #[test]
     fn mschapv2_vectors() {
@@ -346,7 +366,7 @@ mod tests {
         let long = "é".repeat(40);
         let mut expected = Md4::new();
         for unit in long.encode_utf16() {
-            expected.update(unit.to_le_bytes());
+            Digest::update(&mut expected, unit.to_le_bytes());
         }
         let expected: [u8; 16] = expected.finalize().into();
         assert_eq!(nt_password_hash(long.as_bytes()).unwrap(), expected);
