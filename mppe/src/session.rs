@@ -1195,6 +1195,16 @@ mod tests {
         assert_eq!(enc.stats().reset_requests, 2);
     }
 
+    /// A deterministic xorshift64 generator: `rnd(n)` is in `0..n`.
+    fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        }
+    }
+
     /// The inner protocol an IPv4-only PPP link accepts (RFC 1661 §2,
     /// compressed or not).
     fn ipv4_protocol(head: &[u8]) -> bool {
@@ -1326,13 +1336,7 @@ mod tests {
     /// again while it waits. With trial decryption the stream keeps
     /// flowing; with the plain decrypter it stalls in garbage for good.
     fn keychange_lossy_run(checked: bool) -> (usize, usize) {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut rnd = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rnd = xorshift(0x9e37_79b9_7f4a_7c15u64);
         let (mut enc, mut dec) = pair(stateful(StatefulFlush::KeyChange));
         let (mut good_tail, mut garbage) = (0, 0);
         let mut waiting = 0;
@@ -1574,13 +1578,7 @@ mod tests {
     /// garbage is ever handed up), and the link keeps delivering.
     #[test]
     fn network_simulation_never_yields_wrong_plaintext() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rnd = xorshift(0x2545_f491_4f6c_dd1du64);
         for config in all_configs() {
             let (mut enc, mut dec) = pair(config);
             let mut in_flight: Vec<(usize, Vec<u8>)> = Vec::new();
