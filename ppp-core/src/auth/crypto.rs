@@ -61,8 +61,16 @@ pub(crate) fn digest_scrubbed<D>(parts: &[&[u8]]) -> Output<D>
 where
     D: Default + Update + FixedOutputReset + Reset,
 {
+    digest_scrubbed2::<D>(parts, &[])
+}
+
+/// [`digest_scrubbed`] of `head` followed by `tail`.
+pub(crate) fn digest_scrubbed2<D>(head: &[&[u8]], tail: &[&[u8]]) -> Output<D>
+where
+    D: Default + Update + FixedOutputReset + Reset,
+{
     let mut hasher = D::default();
-    for part in parts {
+    for part in head.iter().chain(tail) {
         Update::update(&mut hasher, part);
     }
     let out = FixedOutputReset::finalize_fixed_reset(&mut hasher);

@@ -3,7 +3,9 @@
 //! hiding (§5.2), Message-Authenticator (RFC 3579 §3.2) and the RFC 2548
 //! §2.4.2 salt encryption of MPPE keys.
 
-use md5::{Digest, Md5};
+use md5::Md5;
+
+use crate::auth::crypto::{digest_scrubbed, digest_scrubbed2};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
@@ -468,13 +470,10 @@ impl<'b> PacketWriter<'b> {
     }
 }
 
-/// MD5 over concatenated parts.
+/// MD5 over concatenated parts (the shared secret is among them: the
+/// hasher is scrubbed after use).
 pub(crate) fn md5_parts(parts: &[&[u8]]) -> [u8; 16] {
-    let mut md5 = Md5::new();
-    for part in parts {
-        md5.update(part);
-    }
-    md5.finalize().into()
+    digest_scrubbed::<Md5>(parts).into()
 }
 
 /// HMAC-MD5 (RFC 2104) of the concatenated `parts` under `key`.
@@ -489,12 +488,7 @@ pub fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
     for (p, k) in pad.iter_mut().zip(block.iter()) {
         *p = k ^ 0x36;
     }
-    let mut inner = Md5::new();
-    inner.update(pad);
-    for part in parts {
-        inner.update(part);
-    }
-    let inner: [u8; 16] = inner.finalize().into();
+    let inner: [u8; 16] = digest_scrubbed2::<Md5>(&[&pad], parts).into();
     for (p, k) in pad.iter_mut().zip(block.iter()) {
         *p = k ^ 0x5c;
     }
@@ -514,14 +508,7 @@ fn hide_with(clear: &[u8], secret: &[u8], first: &[&[u8]], out: &mut [u8]) {
     let mut previous: Option<[u8; 16]> = None;
     for chunk in out.chunks_mut(16) {
         let mut b = match previous {
-            None => {
-                let mut md5 = Md5::new();
-                md5.update(secret);
-                for part in first {
-                    md5.update(part);
-                }
-                <[u8; 16]>::from(md5.finalize())
-            }
+            None => digest_scrubbed2::<Md5>(&[secret], first).into(),
             Some(c) => md5_parts(&[secret, &c]),
         };
         for (o, k) in chunk.iter_mut().zip(b.iter()) {
@@ -540,14 +527,7 @@ fn reveal_with(cipher: &[u8], secret: &[u8], first: &[&[u8]], out: &mut [u8]) {
     let mut previous: Option<&[u8]> = None;
     for (chunk, o) in cipher.chunks(16).zip(out.chunks_mut(16)) {
         let mut b = match previous {
-            None => {
-                let mut md5 = Md5::new();
-                md5.update(secret);
-                for part in first {
-                    md5.update(part);
-                }
-                <[u8; 16]>::from(md5.finalize())
-            }
+            None => digest_scrubbed2::<Md5>(&[secret], first).into(),
             Some(c) => md5_parts(&[secret, c]),
         };
         for ((o, c), k) in o.iter_mut().zip(chunk.iter()).zip(b.iter()) {

@@ -3,7 +3,9 @@
 //! accounting bodies, both directions (the server side is used by tests
 //! and fuzzing).
 
-use md5::{Digest, Md5};
+use md5::Md5;
+
+use crate::auth::crypto::digest_scrubbed;
 
 use super::Error;
 
@@ -199,14 +201,16 @@ impl Header {
 pub fn obfuscate(header: &Header, key: &[u8], body: &mut [u8]) {
     let mut previous: Option<[u8; 16]> = None;
     for chunk in body.chunks_mut(16) {
-        let mut md5 = Md5::new();
-        md5.update(header.session_id.to_be_bytes());
-        md5.update(key);
-        md5.update([header.version, header.seq_no]);
-        if let Some(p) = previous {
-            md5.update(p);
-        }
-        let pad: [u8; 16] = md5.finalize().into();
+        // The key is secret: digest_scrubbed wipes the hasher after use.
+        let session_id = header.session_id.to_be_bytes();
+        let previous_pad = previous.as_ref().map_or(&[][..], |p| &p[..]);
+        let pad: [u8; 16] = digest_scrubbed::<Md5>(&[
+            &session_id,
+            key,
+            &[header.version, header.seq_no],
+            previous_pad,
+        ])
+        .into();
         for (b, p) in chunk.iter_mut().zip(pad.iter()) {
             *b ^= p;
         }
@@ -722,6 +726,7 @@ pub fn emit_packet(
 mod tests {
     extern crate std;
     use super::*;
+    use md5::Digest;
 
     fn header(seq: u8, t: PacketType) -> Header {
         Header {
