@@ -48,6 +48,7 @@ use ppp_core::aaa::tacacs::{
 use ppp_core::auth::{AuthRequest, Method, MppeKeyMaterial, Verdict};
 use ppp_core::link::EndReason;
 use ppp_core::Instant as PppInstant;
+use pptp_core::control::CallDownReason;
 
 use super::{Call, Server, Shared};
 use crate::config::{AaaSettings, RadiusSettings, ServerConfig, TacacsSettings, MAX_AAA_SERVERS};
@@ -86,6 +87,9 @@ pub(super) struct CallAaa {
     session_deadline_ms: Option<u64>,
     /// Why we ended the session ourselves (Session-Timeout).
     cause_override: Option<TerminateCause>,
+    /// Why the PPTP call went down, for a link that reports only
+    /// "lower layer down".
+    lower_cause: Option<TerminateCause>,
 }
 
 /// A finished AAA transaction the server must act on.
@@ -105,6 +109,9 @@ pub(crate) struct Aaa {
     mppe_enabled: bool,
     called_station: String,
     clock: Clock,
+    /// The server is shutting down (SIGTERM): sessions end with
+    /// Admin-Reboot.
+    shutting_down: bool,
     /// Logins sent, accepted, rejected, timed out.
     stats: AaaStats,
 }
@@ -169,6 +176,7 @@ impl Aaa {
             mppe_enabled,
             called_station: config.listen.ip().to_string(),
             clock,
+            shutting_down: false,
             stats: AaaStats::default(),
         })
     }
@@ -217,6 +225,28 @@ impl Aaa {
                 ..CallAaa::default()
             },
         );
+    }
+
+    /// The PPTP call went down for `reason` (before or after its link).
+    pub(super) fn call_down(&mut self, call_id: u16, reason: &CallDownReason) {
+        if let Some(state) = self.calls.get_mut(&call_id) {
+            state.lower_cause = Some(match reason {
+                // RFC 2866 §5.10: the user hung up (pptp-linux and Windows
+                // clear the call when the user disconnects).
+                CallDownReason::ClearRequested | CallDownReason::Disconnected { .. } => {
+                    TerminateCause::UserRequest
+                }
+                CallDownReason::Local => TerminateCause::AdminReset,
+                CallDownReason::Timeout => TerminateCause::LostService,
+                _ => TerminateCause::LostCarrier,
+            });
+        }
+    }
+
+    /// SIGTERM: sessions closed from now on are accounted as
+    /// Admin-Reboot (RFC 2866 §5.10: "prior to rebooting the NAS").
+    pub(super) fn shutting_down(&mut self) {
+        self.shutting_down = true;
     }
 
     /// The status lines (`show vpdn` / `status`).
@@ -436,9 +466,17 @@ pub(super) fn call_released(shared: &mut Shared, call: &Call) {
     let Some(started) = state.acct_started_ms else {
         return;
     };
-    let cause = state
-        .cause_override
-        .unwrap_or_else(|| terminate_cause(call.link.end_reason()));
+    let end = call.link.end_reason();
+    let cause = match (state.cause_override, end) {
+        (Some(cause), _) => cause,
+        (None, Some(EndReason::AdminClose)) if shared.aaa.shutting_down => {
+            TerminateCause::AdminReboot
+        }
+        (None, None | Some(EndReason::LowerLayerDown)) if state.lower_cause.is_some() => {
+            state.lower_cause.unwrap_or(TerminateCause::LostCarrier)
+        }
+        (None, end) => terminate_cause(end),
+    };
     let aaa = &mut shared.aaa;
     let sent = match &mut aaa.backend {
         Backend::Local => return,

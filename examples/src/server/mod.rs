@@ -598,6 +598,7 @@ impl Server {
             return;
         }
         log!("shutting down: closing {} tunnel(s)", self.tunnels.len());
+        self.shared.aaa.shutting_down();
         self.shutdown_deadline = Some(self.clock.ms() + 8_000);
         if let Some(mut l) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
@@ -935,6 +936,9 @@ fn conn_event(
                 down.local_call_id,
                 down.reason
             );
+            if let Some(id) = down.local_call_id {
+                shared.aaa.call_down(id, &down.reason);
+            }
             match t
                 .calls
                 .iter_mut()
