@@ -495,10 +495,10 @@ tacacs_start() {  # ACCT-LOG SERVER-LOG
   echo "TACACS+ test server up in $LAB_NS on 127.0.0.1:10049"
 }
 
-radius_section() {
+radius_section() {  # [AUTH-PORT]
   cat <<TOML
 [radius]
-servers = [{ address = "127.0.0.1:11812", acct_port = 11813, secret = "$AAA_RADIUS_SECRET_LAB" }]
+servers = [{ address = "127.0.0.1:${1:-11812}", acct_port = 11813, secret = "$AAA_RADIUS_SECRET_LAB" }]
 timeout_secs = 2
 retries = 2
 nas_identifier = "pptp-interop"
@@ -611,16 +611,25 @@ PY
   fi
 }
 
-# RADIUS accepts a PAP login (no MPPE keys) while MPPE-128 is required:
-# the PIX's "missing MPPE key from aaa server" (syslog 403110); the client
-# is refused (error 691) and nothing stays allocated.
-run_missing_keys_case() {
-  local name=$1 dir="$RESULTS/$1" rc
+# Logins the AAA side must refuse (error 691), nothing staying allocated:
+# - missing-keys: RADIUS accepts a PAP login (no MPPE keys) while MPPE-128
+#   is required: the PIX's "missing MPPE key from aaa server" (syslog
+#   403110).
+# - timeout: no RADIUS server answers (nothing listens on the port): after
+#   every retransmission the login is refused and the timeout logged.
+run_refused_case() {  # NAME missing-keys|timeout
+  local name=$1 mode=$2 dir="$RESULTS/$1" rc
   mkdir -p "$dir"
-  radius_start "$dir/aaa" || return 1
-  AAA_TOP='aaa = "radius"' AAA_SECTION="$(radius_section)" \
-    server_config '"mschap-v2", "pap"' 128 true stateless "$dir/control.sock" > "$dir/server.toml"
-  printf '%s\n' refuse-eap refuse-chap refuse-mschap refuse-mschap-v2 > "$dir/peer-options"
+  if [ "$mode" = missing-keys ]; then
+    radius_start "$dir/aaa" || return 1
+    AAA_TOP='aaa = "radius"' AAA_SECTION="$(radius_section)" \
+      server_config '"mschap-v2", "pap"' 128 true stateless "$dir/control.sock" > "$dir/server.toml"
+    printf '%s\n' refuse-eap refuse-chap refuse-mschap refuse-mschap-v2 > "$dir/peer-options"
+  else
+    AAA_TOP='aaa = "radius"' AAA_SECTION="$(radius_section 11899)" \
+      server_config '"mschap-v2"' 128 true stateless "$dir/control.sock" > "$dir/server.toml"
+    printf '%s\n' refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128 > "$dir/peer-options"
+  fi
   sed -e "s/@SERVER@/$SERVER_IP/" -e "/@OPTIONS@/{
 r $dir/peer-options
 d
@@ -631,7 +640,7 @@ d
   ip netns exec "$LAB_NS" "$SERVER_BIN" --config "$dir/server.toml" > "$dir/server.log" 2>&1 &
   echo $! > "$SERVER_PIDFILE"
   wait_for 10 "$dir/server.log" "listening on" || { cat "$dir/server.log"; return 1; }
-  echo "-- pppd call lab (PAP only; the server requires MPPE-128)"
+  echo "-- pppd call lab ($mode)"
   vm -t 120 - > "$dir/vm-session.txt" 2>&1 <<SH || true
 for p in \$(pgrep -x pppd); do kill \$p; done; sleep 0.3
 cp /lab/interop/peer /etc/ppp/peers/lab
@@ -644,15 +653,23 @@ SH
   [ -n "$rc" ] || { echo "pppd did not run"; return 1; }
   [ "$rc" != 0 ] || { echo "pppd connected although the AAA server sent no MPPE keys"; return 1; }
   echo "pppd refused (exit status $rc)"
-  grep -E 'rcvd \[PAP AuthNak.*missing MPPE key from aaa server' "$dir/pppd-client.log" \
-    || { grep PAP "$dir/pppd-client.log"; echo "pppd did not get the PAP Nak with the reason"; return 1; }
-  grep -E '%PIX-3-403110 user "labuser" missing MPPE key from aaa server' "$dir/server.log" \
-    || { echo "server log lacks the PIX reason"; return 1; }
+  if [ "$mode" = missing-keys ]; then
+    grep -E 'rcvd \[PAP AuthNak.*missing MPPE key from aaa server' "$dir/pppd-client.log" \
+      || { grep PAP "$dir/pppd-client.log"; echo "pppd did not get the PAP Nak with the reason"; return 1; }
+    grep -E '%PIX-3-403110 user "labuser" missing MPPE key from aaa server' "$dir/server.log" \
+      || { echo "server log lacks the PIX reason"; return 1; }
+  else
+    grep -E 'rcvd \[CHAP Failure.*E=691' "$dir/pppd-client.log" \
+      || { grep CHAP "$dir/pppd-client.log"; echo "pppd did not get MS-CHAP Failure E=691"; return 1; }
+    grep -E 'RADIUS Access-Request no answer from 1 server\(s\) after every retransmission: AAA authentication failed, rejecting \(691\)' "$dir/server.log" \
+      || { echo "server log lacks the AAA timeout"; return 1; }
+  fi
   grep -E 'AAA authentication failed .*error 691' "$dir/server.log" || return 1
   wait_for 15 "$dir/server.log" "tunnel 1: closed" || { echo "server kept the tunnel"; return 1; }
   "$SERVER_BIN" --config "$dir/server.toml" status > "$dir/status-down.txt" || return 1
   grep -q 'sessions=0' "$dir/status-down.txt" && grep -q 'Pool: 0 of' "$dir/status-down.txt" \
-    && grep -q 'missing MPPE key 1' "$dir/status-down.txt" \
+    && { [ "$mode" = timeout ] || grep -q 'missing MPPE key 1' "$dir/status-down.txt"; } \
+    && { [ "$mode" = missing-keys ] || grep -q 'timed out 1' "$dir/status-down.txt"; } \
     || { cat "$dir/status-down.txt"; echo "status after the refusal is wrong"; return 1; }
   echo "status: $(grep 'AAA logins' "$dir/status-down.txt")"
   kill -TERM "$(cat "$SERVER_PIDFILE")"
@@ -777,11 +794,12 @@ for spec in "${AAA_CASES[@]}"; do
   vm 'for p in $(pgrep -x pppd); do kill $p; done; true' >/dev/null 2>&1 || true
   sleep 1
 done
-for name in radius-missing-keys-required; do
+for spec in radius-missing-keys-required:missing-keys radius-timeout:timeout; do
+  name=${spec%%:*}
   want "$name" || continue
   log "case $name"
   t0=$(date +%s.%N)
-  if run_missing_keys_case "$name" 2>&1 | tee "$RESULTS/$name.txt"; [ "${PIPESTATUS[0]}" = 0 ]; then
+  if run_refused_case "$name" "${spec#*:}" 2>&1 | tee "$RESULTS/$name.txt"; [ "${PIPESTATUS[0]}" = 0 ]; then
     passed+=("$name ($(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s)")
   else
     failed+=("$name ($(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s)")
