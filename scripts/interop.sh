@@ -132,11 +132,14 @@ tun_name = "pptp0"
 mtu = 1396
 host_name = "pptp-server"
 control_socket = "$5"
-
-[[users]]
-name = "labuser"
-password = "labpass"
+${AAA_TOP:-}
 TOML
+  # AAA cases: no local users at all, so only the AAA server can decide.
+  if [ -n "${AAA_SECTION:-}" ]; then
+    printf '\n%s\n' "$AAA_SECTION"
+  else
+    printf '\n[[users]]\nname = "labuser"\npassword = "labpass"\n'
+  fi
 }
 
 wait_for() {  # SECONDS FILE PATTERN
@@ -149,6 +152,8 @@ cleanup() {
   capture_stop || true
   kill_pidfile "$SERVER_PIDFILE" || true
   kill_pidfile "$CLIENT_PIDFILE" || true
+  kill_pidfile "${TACACS_PIDFILE:-/nonexistent}" || true
+  radius_stop_all 2>/dev/null || true
   if [ -z "${KEEP_LAB:-}" ]; then "$LAB/stop.sh" >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
@@ -187,11 +192,16 @@ SH
   addr=$(vm "ip -4 -o addr show ppp0" | sed -n 's/.* inet \([0-9.]*\) peer.*/\1/p')
   echo "VM ppp0 address: ${addr:-none}"
   [ -n "$addr" ] || return 1
+  if [ -n "${EXPECT_ADDR:-}" ]; then
+    # AAA cases: the server's Framed-IP-Address / addr= replaces the pool.
+    [ "$addr" = "$EXPECT_ADDR" ] || { echo "address $addr, expected $EXPECT_ADDR from the AAA server"; return 1; }
+  else
   python3 - "$addr" "$POOL_FIRST" "$POOL_LAST" <<'PY' || { echo "address $addr not from the pool"; return 1; }
 import ipaddress, sys
 a, f, l = (int(ipaddress.IPv4Address(x)) for x in sys.argv[1:])
 sys.exit(0 if f <= a <= l else 1)
 PY
+  fi
   grep -q "$auth_name authentication of \"labuser\" succeeded" "$dir/server.log" \
     || { echo "server log lacks $auth_name success"; return 1; }
   cp "$SHARE/pppd-client.log" "$dir/pppd-client.log" 2>/dev/null || true
@@ -440,6 +450,236 @@ SH
   check_capture "$dir/session.pcap" "$dir"
 }
 
+# ---- AAA cases: RADIUS (FreeRADIUS) and TACACS+ decide the logins ----------
+# The AAA servers run inside the lab namespace on its 127.0.0.1, where our
+# pptp-server (also in the namespace) reaches them; FreeRADIUS from the
+# shared harness (../shared/aaa/start-freeradius.sh, state in the case's
+# results directory), TACACS+ from scripts/tacacs_test_server.py (PyPI
+# `tacacs_plus`). Both know the lab user labuser/labpass and assign it
+# 192.0.2.10 (RADIUS Framed-IP-Address, TACACS+ authorization addr=),
+# which must replace the pool. The server has no [[users]] in these cases.
+AAA_SHARED="${SHARED:-$ROOT/../shared}/aaa"
+AAA_RADIUS_SECRET_LAB=pptp-interop-secret
+AAA_TACACS_KEY_LAB=pptp-interop-tacacs
+AAA_ADDR=192.0.2.10
+TACACS_PIDFILE="$LAB_RUN/pids/interop-tacacs.pid"
+
+radius_start() {  # AAA-DIR
+  [ -f "$AAA_SHARED/start-freeradius.sh" ] || { echo "AAA harness not found at $AAA_SHARED"; return 1; }
+  mkdir -p "$1"
+  # Our Access-Requests always carry Message-Authenticator: FreeRADIUS
+  # drops any without a valid one (REQUIRE_MA=yes) and signs its replies.
+  ip netns exec "$LAB_NS" env AAA_DIR="$1" AAA_USER=labuser AAA_PASS=labpass \
+    AAA_RADIUS_SECRET="$AAA_RADIUS_SECRET_LAB" AAA_RADIUS_REQUIRE_MA=yes AAA_RADIUS_REPLY_MA=yes \
+    bash "$AAA_SHARED/start-freeradius.sh" > "$1/start.log" 2>&1 \
+    || { cat "$1/start.log"; echo "FreeRADIUS did not start in $LAB_NS"; return 1; }
+  echo "FreeRADIUS up in $LAB_NS on 127.0.0.1:11812/11813 (pid $(tail -1 "$1/start.log"))"
+}
+radius_stop_all() {
+  # Every FreeRADIUS this run started (each case keeps its pid file in
+  # $RESULTS/<case>/aaa), by recorded pid only.
+  local d
+  for d in "${RESULTS:-/nonexistent}"/*/aaa; do
+    [ -d "$d" ] || continue
+    AAA_DIR="$d" bash "$AAA_SHARED/stop-freeradius.sh" >/dev/null 2>&1 || true
+  done
+}
+tacacs_start() {  # ACCT-LOG SERVER-LOG
+  python3 -c 'import tacacs_plus' 2>/dev/null || { echo "python module tacacs_plus missing (pip install tacacs_plus)"; return 1; }
+  : > "$1"
+  ip netns exec "$LAB_NS" env AAA_USER=labuser AAA_PASS=labpass AAA_SHARED="$AAA_SHARED" \
+    python3 "$ROOT/scripts/tacacs_test_server.py" --host 127.0.0.1 --port 10049 \
+    --key "$AAA_TACACS_KEY_LAB" --acct-log "$1" > "$2" 2>&1 &
+  echo $! > "$TACACS_PIDFILE"
+  wait_for 10 "$2" "listening on" || { cat "$2"; echo "TACACS+ test server did not start"; return 1; }
+  echo "TACACS+ test server up in $LAB_NS on 127.0.0.1:10049"
+}
+
+radius_section() {  # [AUTH-PORT]
+  cat <<TOML
+[radius]
+servers = [{ address = "127.0.0.1:${1:-11812}", acct_port = 11813, secret = "$AAA_RADIUS_SECRET_LAB" }]
+timeout_secs = 2
+retries = 2
+nas_identifier = "pptp-interop"
+nas_ip = "$SERVER_IP"
+accounting = true
+interim_interval_secs = 5
+TOML
+}
+tacacs_section() {
+  cat <<TOML
+[tacacs]
+servers = [{ address = "127.0.0.1:10049", key = "$AAA_TACACS_KEY_LAB" }]
+timeout_secs = 3
+authorization = true
+accounting = true
+TOML
+}
+
+# The accounting records in FreeRADIUS's detail file for labuser: Start,
+# Stop, input/output octets of the Stop > 0, one session id.
+check_radius_detail() {  # DETAIL
+  python3 - "$1" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+records = [r for r in re.split(r"\n\s*\n", text) if "Acct-Status-Type" in r]
+def field(r, name):
+    m = re.search(r"^\s*" + re.escape(name) + r" = (.*)$", r, re.M)
+    return m.group(1).strip().strip('"') if m else None
+mine = [r for r in records if field(r, "User-Name") == "labuser"]
+kinds = [field(r, "Acct-Status-Type") for r in mine]
+print("detail: labuser records:", kinds)
+starts = [r for r in mine if field(r, "Acct-Status-Type") == "Start"]
+stops = [r for r in mine if field(r, "Acct-Status-Type") == "Stop"]
+if not starts or not stops:
+    sys.exit("accounting Start and Stop expected")
+stop = stops[-1]
+ins, outs = int(field(stop, "Acct-Input-Octets") or 0), int(field(stop, "Acct-Output-Octets") or 0)
+pin, pout = int(field(stop, "Acct-Input-Packets") or 0), int(field(stop, "Acct-Output-Packets") or 0)
+sid = field(stop, "Acct-Session-Id")
+print("Stop: Acct-Session-Id %s, input %d octets / %d packets, output %d octets / %d packets, "
+      "Gigawords %s/%s, Acct-Terminate-Cause %s, Acct-Session-Time %s, Framed-IP-Address %s"
+      % (sid, ins, pin, outs, pout, field(stop, "Acct-Input-Gigawords"), field(stop, "Acct-Output-Gigawords"),
+         field(stop, "Acct-Terminate-Cause"), field(stop, "Acct-Session-Time"), field(stop, "Framed-IP-Address")))
+if ins <= 0 or outs <= 0 or pin <= 0 or pout <= 0:
+    sys.exit("Stop must carry nonzero octets and packets")
+if field(starts[-1], "Acct-Session-Id") != sid:
+    sys.exit("Start and Stop have different Acct-Session-Id")
+if field(stop, "Acct-Terminate-Cause") is None or field(stop, "Acct-Input-Gigawords") is None:
+    sys.exit("Stop lacks Acct-Terminate-Cause or Acct-Input-Gigawords")
+# The client hung up (pppd killed: LCP Terminate, then pptp-linux's
+# Call-Clear-Request): RFC 2866 §5.10 User-Request.
+if field(stop, "Acct-Terminate-Cause") != "User-Request":
+    sys.exit("Acct-Terminate-Cause should be User-Request")
+if field(stop, "Framed-IP-Address") != "192.0.2.10":
+    sys.exit("Stop lacks Framed-IP-Address 192.0.2.10")
+PY
+}
+
+# run_aaa_case NAME radius|tacacs AUTH-LIST MPPE REQUIRED AUTH-NAME
+#              EXPECT-MPPE-LOG KEY-ATTRIBUTE PEER-OPTIONS...
+run_aaa_case() {
+  local name=$1 kind=$2 auth=$3 mppe=$4 required=$5 auth_name=$6 expect=$7 keyattr=$8
+  shift 8
+  local dir="$RESULTS/$name" rc=0
+  mkdir -p "$dir"
+  if [ "$kind" = radius ]; then
+    radius_start "$dir/aaa" || return 1
+    AAA_TOP='aaa = "radius"' AAA_SECTION="$(radius_section)" EXPECT_ADDR=$AAA_ADDR \
+      run_server_case "$name" "$auth" "$mppe" "$required" stateless "$auth_name" "$expect" client - "$@" || rc=1
+    radius_stop_all
+    cp "$dir/aaa/freeradius/log/radacct/detail" "$dir/radius-detail.txt" 2>/dev/null || true
+    [ "$rc" = 0 ] || return 1
+    grep -E "MPPE keys from RADIUS \($keyattr\)" "$dir/server.log" \
+      || { echo "server log lacks 'MPPE keys from RADIUS ($keyattr)'"; return 1; }
+    grep -E "Framed-IP-Address $AAA_ADDR from RADIUS" "$dir/server.log" || return 1
+    grep -E "^AAA: radius" "$dir/status-up.txt" || { echo "status lacks the AAA method"; return 1; }
+    grep -E "accounting Stop acknowledged" "$dir/server.log" || { echo "no acknowledged accounting Stop"; return 1; }
+    [ -s "$dir/radius-detail.txt" ] || { echo "FreeRADIUS wrote no detail file"; return 1; }
+    check_radius_detail "$dir/radius-detail.txt" || return 1
+  else
+    tacacs_start "$dir/tacacs-acct.jsonl" "$dir/tacacs-server.log" || return 1
+    AAA_TOP='aaa = "tacacs"' AAA_SECTION="$(tacacs_section)" EXPECT_ADDR=$AAA_ADDR \
+      run_server_case "$name" "$auth" "$mppe" "$required" stateless "$auth_name" "$expect" client - "$@" || rc=1
+    kill_pidfile "$TACACS_PIDFILE"
+    [ "$rc" = 0 ] || return 1
+    grep -E "TACACS\+ cannot carry MPPE keys" "$dir/server.log" | head -1 || { echo "no unencrypted warning at start"; return 1; }
+    grep -E "TACACS\+ sent no MPPE keys: this session runs unencrypted" "$dir/server.log" || return 1
+    grep -E "TACACS\+ authorization passed \(addr Some\($AAA_ADDR\)" "$dir/server.log" || return 1
+    grep -E "^AAA: tacacs" "$dir/status-up.txt" || { echo "status lacks the AAA method"; return 1; }
+    if grep -q 'CONFORMANCE FAILURE' "$dir/tacacs-server.log"; then
+      grep 'CONFORMANCE FAILURE' "$dir/tacacs-server.log"; echo "TACACS+ packets differ from tacacs_plus's encoding"; return 1
+    fi
+    python3 - "$dir/tacacs-acct.jsonl" <<'PY' || return 1
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+mine = [r for r in recs if r["user"] == "labuser"]
+# RFC 8907 §7.1 flags: START 0x02, STOP 0x04, WATCHDOG 0x08.
+start = [r for r in mine if r["flags"] & 0x02]
+stop = [r for r in mine if r["flags"] & 0x04]
+print("TACACS+ accounting records:", [hex(r["flags"]) for r in mine])
+if not start or not stop:
+    sys.exit("START and STOP expected")
+a = stop[-1]["args"]
+print("STOP:", a)
+if int(a.get("bytes_in", 0)) <= 0 or int(a.get("bytes_out", 0)) <= 0:
+    sys.exit("STOP must carry nonzero bytes_in/bytes_out")
+if a.get("task_id") != start[-1]["args"].get("task_id"):
+    sys.exit("START and STOP task_id differ")
+PY
+  fi
+}
+
+# Logins the AAA side must refuse (error 691), nothing staying allocated:
+# - missing-keys: RADIUS accepts a PAP login (no MPPE keys) while MPPE-128
+#   is required: the PIX's "missing MPPE key from aaa server" (syslog
+#   403110).
+# - timeout: no RADIUS server answers (nothing listens on the port): after
+#   every retransmission the login is refused and the timeout logged.
+run_refused_case() {  # NAME missing-keys|timeout
+  local name=$1 mode=$2 dir="$RESULTS/$1" rc
+  mkdir -p "$dir"
+  if [ "$mode" = missing-keys ]; then
+    radius_start "$dir/aaa" || return 1
+    AAA_TOP='aaa = "radius"' AAA_SECTION="$(radius_section)" \
+      server_config '"mschap-v2", "pap"' 128 true stateless "$dir/control.sock" > "$dir/server.toml"
+    printf '%s\n' refuse-eap refuse-chap refuse-mschap refuse-mschap-v2 > "$dir/peer-options"
+  else
+    AAA_TOP='aaa = "radius"' AAA_SECTION="$(radius_section 11899)" \
+      server_config '"mschap-v2"' 128 true stateless "$dir/control.sock" > "$dir/server.toml"
+    printf '%s\n' refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128 > "$dir/peer-options"
+  fi
+  sed -e "s/@SERVER@/$SERVER_IP/" -e "/@OPTIONS@/{
+r $dir/peer-options
+d
+}" "$HERE/peer.tmpl" > "$SHARE/interop/peer"
+  cp "$SHARE/interop/peer" "$dir/peer"
+  rm -f "$SHARE/pppd-client.log"
+  capture_start "$dir/session.pcap" || return 1
+  ip netns exec "$LAB_NS" "$SERVER_BIN" --config "$dir/server.toml" > "$dir/server.log" 2>&1 &
+  echo $! > "$SERVER_PIDFILE"
+  wait_for 10 "$dir/server.log" "listening on" || { cat "$dir/server.log"; return 1; }
+  echo "-- pppd call lab ($mode)"
+  vm -t 120 - > "$dir/vm-session.txt" 2>&1 <<SH || true
+for p in \$(pgrep -x pppd); do kill \$p; done; sleep 0.3
+cp /lab/interop/peer /etc/ppp/peers/lab
+modprobe ppp_generic
+pppd call lab updetach; echo "pppd exit status \$?"
+SH
+  cat "$dir/vm-session.txt" | tail -3
+  cp "$SHARE/pppd-client.log" "$dir/pppd-client.log" 2>/dev/null || true
+  rc=$(sed -n 's/^pppd exit status \([0-9]*\).*/\1/p' "$dir/vm-session.txt" | tail -1)
+  [ -n "$rc" ] || { echo "pppd did not run"; return 1; }
+  [ "$rc" != 0 ] || { echo "pppd connected although the AAA server sent no MPPE keys"; return 1; }
+  echo "pppd refused (exit status $rc)"
+  if [ "$mode" = missing-keys ]; then
+    grep -E 'rcvd \[PAP AuthNak.*missing MPPE key from aaa server' "$dir/pppd-client.log" \
+      || { grep PAP "$dir/pppd-client.log"; echo "pppd did not get the PAP Nak with the reason"; return 1; }
+    grep -E '%PIX-3-403110 user "labuser" missing MPPE key from aaa server' "$dir/server.log" \
+      || { echo "server log lacks the PIX reason"; return 1; }
+  else
+    grep -E 'rcvd \[CHAP Failure.*E=691' "$dir/pppd-client.log" \
+      || { grep CHAP "$dir/pppd-client.log"; echo "pppd did not get MS-CHAP Failure E=691"; return 1; }
+    grep -E 'RADIUS Access-Request no answer from 1 server\(s\) after every retransmission: AAA authentication failed, rejecting \(691\)' "$dir/server.log" \
+      || { echo "server log lacks the AAA timeout"; return 1; }
+  fi
+  grep -E 'AAA authentication failed .*error 691' "$dir/server.log" || return 1
+  wait_for 15 "$dir/server.log" "tunnel 1: closed" || { echo "server kept the tunnel"; return 1; }
+  "$SERVER_BIN" --config "$dir/server.toml" status > "$dir/status-down.txt" || return 1
+  grep -q 'sessions=0' "$dir/status-down.txt" && grep -q 'Pool: 0 of' "$dir/status-down.txt" \
+    && { [ "$mode" = timeout ] || grep -q 'missing MPPE key 1' "$dir/status-down.txt"; } \
+    && { [ "$mode" = missing-keys ] || grep -q 'timed out 1' "$dir/status-down.txt"; } \
+    || { cat "$dir/status-down.txt"; echo "status after the refusal is wrong"; return 1; }
+  echo "status: $(grep 'AAA logins' "$dir/status-down.txt")"
+  kill -TERM "$(cat "$SERVER_PIDFILE")"
+  wait_for 10 "$dir/server.log" "exiting" || { echo "server did not exit on SIGTERM"; return 1; }
+  kill_pidfile "$SERVER_PIDFILE"
+  radius_stop_all
+  capture_stop
+  check_capture "$dir/session.pcap" "$dir"
+}
+
 # ---- the matrix -------------------------------------------------------------
 # name | server auth list | mppe | required | mode | auth in server log |
 # pppd's MPPE line | hang-up | fault | pppd options
@@ -459,6 +699,13 @@ ALL_CASES=(
   "kill-client|\"mschap-v2\"|128|true|stateless|MsChapV2|MPPE 128-bit stateless compression enabled|kill|-|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128"
 )
 CLIENT_CASES=("client-mschapv2-mppe128")
+# name | radius/tacacs | server auth list | mppe | required | auth in server
+# log | pppd's MPPE line | MPPE key attribute in the server log | pppd options
+AAA_CASES=(
+  "radius-mschapv2-mppe128-required|radius|\"mschap-v2\"|128|true|MsChapV2|MPPE 128-bit stateless compression enabled|MS-MPPE-Send-Key/Recv-Key|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128"
+  "radius-mschapv1-mppe128-required|radius|\"mschap\"|128|true|MsChapV1|MPPE 128-bit stateless compression enabled|MS-CHAP-MPPE-Keys|refuse-pap refuse-eap refuse-chap refuse-mschap-v2 require-mppe-128"
+  "tacacs-mschapv2-auto|tacacs|\"mschap-v2\"|auto|false|MsChapV2||-|refuse-pap refuse-eap refuse-chap refuse-mschap"
+)
 NOT_RUN="mschapv1-mppe40: pppd 2.4.9 itself refuses it (\"Disabling 40-bit MPPE; MS-CHAP LM not supported\", lab README)"
 
 passed=(); failed=()
@@ -526,6 +773,43 @@ for name in "${CLIENT_CASES[@]}"; do
   fi
   capture_stop || true
   kill_pidfile "$CLIENT_PIDFILE" || true
+done
+
+for spec in "${AAA_CASES[@]}"; do
+  IFS='|' read -r name kind auth mppe required auth_name expect keyattr opts <<< "$spec"
+  want "$name" || continue
+  log "case $name"
+  t0=$(date +%s.%N)
+  # shellcheck disable=SC2086
+  if run_aaa_case "$name" "$kind" "$auth" "$mppe" "$required" "$auth_name" "$expect" "$keyattr" $opts 2>&1 | tee "$RESULTS/$name.txt"; [ "${PIPESTATUS[0]}" = 0 ]; then
+    passed+=("$name ($(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s)")
+  else
+    failed+=("$name ($(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s)")
+    log "case $name FAILED; logs in $RESULTS/$name"
+  fi
+  capture_stop || true
+  kill_pidfile "$SERVER_PIDFILE" || true
+  kill_pidfile "$TACACS_PIDFILE" || true
+  radius_stop_all
+  vm 'for p in $(pgrep -x pppd); do kill $p; done; true' >/dev/null 2>&1 || true
+  sleep 1
+done
+for spec in radius-missing-keys-required:missing-keys radius-timeout:timeout; do
+  name=${spec%%:*}
+  want "$name" || continue
+  log "case $name"
+  t0=$(date +%s.%N)
+  if run_refused_case "$name" "${spec#*:}" 2>&1 | tee "$RESULTS/$name.txt"; [ "${PIPESTATUS[0]}" = 0 ]; then
+    passed+=("$name ($(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s)")
+  else
+    failed+=("$name ($(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s)")
+    log "case $name FAILED; logs in $RESULTS/$name"
+  fi
+  capture_stop || true
+  kill_pidfile "$SERVER_PIDFILE" || true
+  radius_stop_all
+  vm 'for p in $(pgrep -x pppd); do kill $p; done; true' >/dev/null 2>&1 || true
+  sleep 1
 done
 
 echo

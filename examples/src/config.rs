@@ -5,7 +5,11 @@
 //! configuration dns/wins`, `vpdn group N ppp authentication ...`,
 //! `vpdn group N ppp encryption mppe 40|128|auto [required]`,
 //! `vpdn group N pptp echo`, the listen address of `vpdn enable outside`)
-//! plus what a Linux host needs (TUN name, control socket).
+//! plus what a Linux host needs (TUN name, control socket), and the AAA
+//! server group of `aaa-server TAG protocol radius|tacacs+`, `aaa-server
+//! TAG (outside) host A.B.C.D KEY timeout 5` and `vpdn group 1 client
+//! authentication aaa TAG` (`aaa = "radius" | "tacacs"` with a `[radius]`
+//! or `[tacacs]` section; `aaa = "local"`, the default, uses `[[users]]`).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -185,6 +189,9 @@ struct RawServer {
     control_socket: Option<PathBuf>,
     #[serde(default)]
     users: Vec<User>,
+    aaa: Option<String>,
+    radius: Option<RawRadius>,
+    tacacs: Option<RawTacacs>,
 }
 
 /// The server's configuration.
@@ -220,6 +227,8 @@ pub struct ServerConfig {
     pub control_socket: PathBuf,
     /// Local users.
     pub users: Vec<User>,
+    /// Who decides authentication: local users, RADIUS or TACACS+.
+    pub aaa: AaaSettings,
 }
 
 fn two(list: &[Ipv4Addr], what: &str) -> Result<[Option<Ipv4Addr>; 2], ConfigError> {
@@ -263,8 +272,14 @@ impl ServerConfig {
         {
             return err("mppe required needs MS-CHAP (v1 or v2): MPPE keys come from it");
         }
-        if raw.users.is_empty() {
-            return err("no [[users]]");
+        let aaa = aaa_settings(
+            raw.aaa.as_deref(),
+            raw.radius,
+            raw.tacacs,
+            raw.mppe_required && strength != MppeStrength::None,
+        )?;
+        if raw.users.is_empty() && aaa == AaaSettings::Local {
+            return err("no [[users]] (and aaa = \"local\")");
         }
         for u in &raw.users {
             if u.name.is_empty() || u.name.len() > 255 {
@@ -305,7 +320,290 @@ impl ServerConfig {
                 .control_socket
                 .unwrap_or_else(|| PathBuf::from("/run/pptp-server.sock")),
             users: raw.users,
+            aaa,
         })
+    }
+}
+
+/// Default RADIUS authentication port (RFC 2865 §3).
+pub const RADIUS_AUTH_PORT: u16 = 1812;
+/// Default RADIUS accounting port (RFC 2866 §3).
+pub const RADIUS_ACCT_PORT: u16 = 1813;
+/// Default TACACS+ port (RFC 8907 §4).
+pub const TACACS_PORT: u16 = 49;
+/// RADIUS or TACACS+ servers per group (tried in order).
+pub const MAX_AAA_SERVERS: usize = 4;
+
+/// The origin document's reason for refusing TACACS+ with required MPPE.
+pub const TACACS_MPPE_REFUSAL: &str = "aaa = \"tacacs\" with mppe_required = true: TACACS+ cannot \
+     carry MPPE keys (only RADIUS can, with the Microsoft vendor attributes of RFC 2548), so no \
+     session could ever be encrypted; the origin document (Cisco PIX 6.3 PPTP guide): \"TACACS+ \
+     cannot be combined with encryption\". Use aaa = \"radius\", or mppe_required = false \
+     (sessions then run unencrypted)";
+
+/// One RADIUS server (`aaa-server TAG (outside) host A.B.C.D KEY`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RadiusServer {
+    /// Where Access-Requests go.
+    pub auth: SocketAddr,
+    /// Where Accounting-Requests go.
+    pub acct: SocketAddr,
+    /// The shared secret (RFC 2865 §3), 1 to 128 octets.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for RadiusServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RadiusServer")
+            .field("auth", &self.auth)
+            .field("acct", &self.acct)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The `[radius]` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RadiusSettings {
+    /// Servers, primary first (failover after `retries` transmissions).
+    pub servers: Vec<RadiusServer>,
+    /// First retransmission timeout in seconds (doubled per retry, at
+    /// most 4 times the first): the PIX's `timeout 5`.
+    pub timeout_secs: u64,
+    /// Transmissions per server before the next one (at least 1).
+    pub retries: u8,
+    /// NAS-Identifier (RFC 2865 §5.32).
+    pub nas_identifier: String,
+    /// NAS-IP-Address (RFC 2865 §5.4).
+    pub nas_ip: Option<Ipv4Addr>,
+    /// Accounting (RFC 2866): Start when IPCP opens, Stop at the end.
+    pub accounting: bool,
+    /// Interim-Update interval in seconds (0: none).
+    pub interim_interval_secs: u64,
+}
+
+/// One TACACS+ server.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TacacsServer {
+    /// Its address.
+    pub address: SocketAddr,
+    /// The obfuscation key (RFC 8907 §4.5), 1 to 128 octets.
+    pub key: String,
+}
+
+impl std::fmt::Debug for TacacsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TacacsServer")
+            .field("address", &self.address)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The `[tacacs]` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TacacsSettings {
+    /// Servers, primary first (the next one after a timeout or a refused
+    /// connection).
+    pub servers: Vec<TacacsServer>,
+    /// Seconds to wait for each reply (including the TCP connect).
+    pub timeout_secs: u64,
+    /// Ask for single-connection mode (RFC 8907 §4.3): one TCP connection
+    /// carries every session while the server agrees.
+    pub single_connection: bool,
+    /// Authorize `service=ppp protocol=ip` after authentication (RFC 8907
+    /// §6; `addr=` and `dns-servers=` reach IPCP).
+    pub authorization: bool,
+    /// Accounting START/WATCHDOG/STOP (RFC 8907 §7).
+    pub accounting: bool,
+    /// WATCHDOG interval in seconds (0: none).
+    pub interim_interval_secs: u64,
+}
+
+/// `vpdn group 1 client authentication local | aaa TAG`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum AaaSettings {
+    /// The `[[users]]` list decides.
+    #[default]
+    Local,
+    /// A RADIUS server group decides (MPPE keys from RFC 2548 attributes).
+    Radius(RadiusSettings),
+    /// A TACACS+ server group decides (no MPPE keys).
+    Tacacs(TacacsSettings),
+}
+
+impl AaaSettings {
+    /// `local`, `radius` or `tacacs`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AaaSettings::Local => "local",
+            AaaSettings::Radius(_) => "radius",
+            AaaSettings::Tacacs(_) => "tacacs",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRadiusServer {
+    address: String,
+    acct_port: Option<u16>,
+    secret: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRadius {
+    #[serde(default)]
+    servers: Vec<RawRadiusServer>,
+    secret: Option<String>,
+    auth_port: Option<u16>,
+    acct_port: Option<u16>,
+    timeout_secs: Option<u64>,
+    retries: Option<u8>,
+    nas_identifier: Option<String>,
+    nas_ip: Option<Ipv4Addr>,
+    accounting: Option<bool>,
+    interim_interval_secs: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTacacsServer {
+    address: String,
+    key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTacacs {
+    #[serde(default)]
+    servers: Vec<RawTacacsServer>,
+    key: Option<String>,
+    timeout_secs: Option<u64>,
+    single_connection: Option<bool>,
+    authorization: Option<bool>,
+    accounting: Option<bool>,
+    interim_interval_secs: Option<u64>,
+}
+
+/// `A.B.C.D` or `A.B.C.D:PORT` (IPv4: the NAS speaks to its AAA servers
+/// over IPv4 like the PIX).
+fn server_address(text: &str, default_port: u16, what: &str) -> Result<SocketAddr, ConfigError> {
+    if let Ok(ip) = text.parse::<Ipv4Addr>() {
+        return Ok(SocketAddr::from((ip, default_port)));
+    }
+    match text.parse::<SocketAddr>() {
+        Ok(a) if a.is_ipv4() && a.port() != 0 => Ok(a),
+        _ => err(format!(
+            "{what}: address `{text}` is not A.B.C.D or A.B.C.D:PORT"
+        )),
+    }
+}
+
+fn secret_ok(secret: Option<String>, what: &str, field: &str) -> Result<String, ConfigError> {
+    match secret {
+        None => err(format!(
+            "{what}: no {field} (set it on the server or in the section)"
+        )),
+        Some(s) if s.is_empty() => err(format!("{what}: empty {field}")),
+        Some(s) if s.len() > 128 => err(format!("{what}: {field} longer than 128 octets")),
+        Some(s) => Ok(s),
+    }
+}
+
+fn radius_settings(raw: RawRadius) -> Result<RadiusSettings, ConfigError> {
+    if raw.servers.is_empty() {
+        return err("[radius]: servers is empty (at least one `{ address, secret }`)");
+    }
+    if raw.servers.len() > MAX_AAA_SERVERS {
+        return err(format!("[radius]: at most {MAX_AAA_SERVERS} servers"));
+    }
+    let auth_port = raw.auth_port.unwrap_or(RADIUS_AUTH_PORT);
+    let acct_port = raw.acct_port.unwrap_or(RADIUS_ACCT_PORT);
+    let mut servers = Vec::new();
+    for (i, s) in raw.servers.into_iter().enumerate() {
+        let what = format!("[radius] server {} ({})", i + 1, s.address);
+        let auth = server_address(&s.address, auth_port, &what)?;
+        let acct = SocketAddr::from((auth.ip(), s.acct_port.unwrap_or(acct_port)));
+        let secret = secret_ok(s.secret.or_else(|| raw.secret.clone()), &what, "secret")?;
+        servers.push(RadiusServer { auth, acct, secret });
+    }
+    let timeout_secs = raw.timeout_secs.unwrap_or(5);
+    if timeout_secs == 0 || timeout_secs > 60 {
+        return err("[radius]: timeout_secs must be 1 to 60");
+    }
+    let retries = raw.retries.unwrap_or(3);
+    if retries == 0 {
+        return err("[radius]: retries must be at least 1");
+    }
+    let nas_identifier = raw.nas_identifier.unwrap_or_else(|| "pptp-server".into());
+    if nas_identifier.is_empty() || nas_identifier.len() > 64 {
+        return err("[radius]: nas_identifier must be 1 to 64 octets");
+    }
+    Ok(RadiusSettings {
+        servers,
+        timeout_secs,
+        retries,
+        nas_identifier,
+        nas_ip: raw.nas_ip,
+        accounting: raw.accounting.unwrap_or(true),
+        interim_interval_secs: raw.interim_interval_secs.unwrap_or(0),
+    })
+}
+
+fn tacacs_settings(raw: RawTacacs) -> Result<TacacsSettings, ConfigError> {
+    if raw.servers.is_empty() {
+        return err("[tacacs]: servers is empty (at least one `{ address, key }`)");
+    }
+    if raw.servers.len() > MAX_AAA_SERVERS {
+        return err(format!("[tacacs]: at most {MAX_AAA_SERVERS} servers"));
+    }
+    let mut servers = Vec::new();
+    for (i, s) in raw.servers.into_iter().enumerate() {
+        let what = format!("[tacacs] server {} ({})", i + 1, s.address);
+        let address = server_address(&s.address, TACACS_PORT, &what)?;
+        let key = secret_ok(s.key.or_else(|| raw.key.clone()), &what, "key")?;
+        servers.push(TacacsServer { address, key });
+    }
+    let timeout_secs = raw.timeout_secs.unwrap_or(5);
+    if timeout_secs == 0 || timeout_secs > 60 {
+        return err("[tacacs]: timeout_secs must be 1 to 60");
+    }
+    Ok(TacacsSettings {
+        servers,
+        timeout_secs,
+        single_connection: raw.single_connection.unwrap_or(false),
+        authorization: raw.authorization.unwrap_or(true),
+        accounting: raw.accounting.unwrap_or(true),
+        interim_interval_secs: raw.interim_interval_secs.unwrap_or(0),
+    })
+}
+
+fn aaa_settings(
+    aaa: Option<&str>,
+    radius: Option<RawRadius>,
+    tacacs: Option<RawTacacs>,
+    mppe_required: bool,
+) -> Result<AaaSettings, ConfigError> {
+    match aaa.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("local") => Ok(AaaSettings::Local),
+        Some("radius") => match radius {
+            Some(r) => Ok(AaaSettings::Radius(radius_settings(r)?)),
+            None => err("aaa = \"radius\" needs a [radius] section with servers"),
+        },
+        Some("tacacs") | Some("tacacs+") => {
+            if mppe_required {
+                return err(TACACS_MPPE_REFUSAL);
+            }
+            match tacacs {
+                Some(t) => Ok(AaaSettings::Tacacs(tacacs_settings(t)?)),
+                None => err("aaa = \"tacacs\" needs a [tacacs] section with servers"),
+            }
+        }
+        Some(other) => err(format!(
+            "aaa: `{other}` is not one of local, radius, tacacs"
+        )),
     }
 }
 
@@ -407,5 +705,140 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.0.contains("users"), "{e}");
+    }
+
+    fn aaa_only(extra: &str) -> String {
+        format!(
+            "local_address = \"10.99.0.1\"\npool = {{ first = \"10.99.0.10\", last = \"10.99.0.20\" }}\n{extra}\n"
+        )
+    }
+
+    #[test]
+    fn local_is_the_default_aaa() {
+        let c = ServerConfig::from_toml(&minimal("")).unwrap();
+        assert_eq!(c.aaa, AaaSettings::Local);
+        assert_eq!(c.aaa.name(), "local");
+        let c = ServerConfig::from_toml(&minimal("aaa = \"local\"")).unwrap();
+        assert_eq!(c.aaa, AaaSettings::Local);
+    }
+
+    #[test]
+    fn radius_section() {
+        let c = ServerConfig::from_toml(&aaa_only(
+            "aaa = \"radius\"\nmppe = \"128\"\nmppe_required = true\n[radius]\nsecret = \"shared\"\nacct_port = 1646\nservers = [\n  { address = \"192.0.2.1\" },\n  { address = \"192.0.2.2:11812\", acct_port = 11813, secret = \"other\" },\n]\ntimeout_secs = 2\nretries = 2\nnas_identifier = \"pix\"\nnas_ip = \"10.0.0.1\"\naccounting = true\ninterim_interval_secs = 60",
+        ))
+        .unwrap();
+        let AaaSettings::Radius(r) = &c.aaa else {
+            panic!("{:?}", c.aaa)
+        };
+        assert!(c.users.is_empty(), "no local users needed with AAA");
+        assert_eq!(r.servers.len(), 2);
+        assert_eq!(r.servers[0].auth, "192.0.2.1:1812".parse().unwrap());
+        assert_eq!(r.servers[0].acct, "192.0.2.1:1646".parse().unwrap());
+        assert_eq!(r.servers[0].secret, "shared");
+        assert_eq!(r.servers[1].auth, "192.0.2.2:11812".parse().unwrap());
+        assert_eq!(r.servers[1].acct, "192.0.2.2:11813".parse().unwrap());
+        assert_eq!(r.servers[1].secret, "other");
+        assert_eq!((r.timeout_secs, r.retries), (2, 2));
+        assert_eq!(r.nas_identifier, "pix");
+        assert_eq!(r.nas_ip, Some(Ipv4Addr::new(10, 0, 0, 1)));
+        assert!(r.accounting);
+        assert_eq!(r.interim_interval_secs, 60);
+        // Secrets never reach Debug output (logs).
+        assert!(!format!("{:?}", c.aaa).contains("shared"));
+        // Defaults.
+        let c = ServerConfig::from_toml(&aaa_only(
+            "aaa = \"radius\"\n[radius]\nservers = [{ address = \"127.0.0.1\", secret = \"s\" }]",
+        ))
+        .unwrap();
+        let AaaSettings::Radius(r) = &c.aaa else {
+            panic!()
+        };
+        assert_eq!(r.servers[0].auth.port(), RADIUS_AUTH_PORT);
+        assert_eq!(r.servers[0].acct.port(), RADIUS_ACCT_PORT);
+        assert_eq!((r.timeout_secs, r.retries), (5, 3));
+        assert!(r.accounting);
+        assert_eq!(r.interim_interval_secs, 0);
+    }
+
+    #[test]
+    fn tacacs_section() {
+        let c = ServerConfig::from_toml(&aaa_only(
+            "aaa = \"tacacs\"\nmppe = \"auto\"\n[tacacs]\nkey = \"k\"\nservers = [{ address = \"192.0.2.9\" }, { address = \"192.0.2.10:4949\", key = \"k2\" }]\ntimeout_secs = 3\nsingle_connection = true",
+        ))
+        .unwrap();
+        let AaaSettings::Tacacs(t) = &c.aaa else {
+            panic!("{:?}", c.aaa)
+        };
+        assert_eq!(t.servers[0].address, "192.0.2.9:49".parse().unwrap());
+        assert_eq!(t.servers[0].key, "k");
+        assert_eq!(t.servers[1].address, "192.0.2.10:4949".parse().unwrap());
+        assert_eq!(t.servers[1].key, "k2");
+        assert!(t.single_connection && t.authorization && t.accounting);
+        assert_eq!(t.timeout_secs, 3);
+        assert!(!format!("{:?}", c.aaa).contains("k2"));
+    }
+
+    #[test]
+    fn tacacs_with_required_mppe_is_refused_citing_the_origin() {
+        let e = ServerConfig::from_toml(&aaa_only(
+            "aaa = \"tacacs\"\nmppe = \"128\"\nmppe_required = true\n[tacacs]\nservers = [{ address = \"192.0.2.9\", key = \"k\" }]",
+        ))
+        .unwrap_err();
+        assert!(e.0.contains("TACACS+ cannot carry MPPE keys"), "{e}");
+        assert!(e.0.contains("PIX"), "{e}");
+        // mppe = "none" makes `required` moot: accepted.
+        ServerConfig::from_toml(&aaa_only(
+            "aaa = \"tacacs\"\nmppe = \"none\"\nmppe_required = true\n[tacacs]\nservers = [{ address = \"192.0.2.9\", key = \"k\" }]",
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn aaa_refusals() {
+        for (extra, needle) in [
+            ("aaa = \"ldap\"", "ldap"),
+            ("aaa = \"radius\"", "needs a [radius] section"),
+            ("aaa = \"tacacs\"", "needs a [tacacs] section"),
+            ("aaa = \"radius\"\n[radius]\nsecret = \"s\"", "servers is empty"),
+            ("aaa = \"radius\"\n[radius]\nservers = []", "servers is empty"),
+            (
+                "aaa = \"radius\"\n[radius]\nservers = [{ address = \"127.0.0.1\" }]",
+                "no secret",
+            ),
+            (
+                "aaa = \"radius\"\n[radius]\nservers = [{ address = \"127.0.0.1\", secret = \"\" }]",
+                "empty secret",
+            ),
+            (
+                "aaa = \"radius\"\n[radius]\nservers = [{ address = \"radius.example\", secret = \"s\" }]",
+                "radius.example",
+            ),
+            (
+                "aaa = \"radius\"\n[radius]\nretries = 0\nservers = [{ address = \"127.0.0.1\", secret = \"s\" }]",
+                "retries",
+            ),
+            (
+                "aaa = \"radius\"\n[radius]\ntimeout_secs = 0\nservers = [{ address = \"127.0.0.1\", secret = \"s\" }]",
+                "timeout_secs",
+            ),
+            (
+                "aaa = \"radius\"\n[radius]\nbogus = 1\nservers = [{ address = \"127.0.0.1\", secret = \"s\" }]",
+                "bogus",
+            ),
+            ("aaa = \"tacacs\"\n[tacacs]\nservers = []", "servers is empty"),
+            (
+                "aaa = \"tacacs\"\n[tacacs]\nservers = [{ address = \"127.0.0.1\" }]",
+                "no key",
+            ),
+            (
+                "aaa = \"radius\"\n[radius]\nservers = [{ address = \"1.1.1.1\", secret = \"s\" }, { address = \"1.1.1.2\", secret = \"s\" }, { address = \"1.1.1.3\", secret = \"s\" }, { address = \"1.1.1.4\", secret = \"s\" }, { address = \"1.1.1.5\", secret = \"s\" }]",
+                "at most 4",
+            ),
+            ("", "no [[users]]"),
+        ] {
+            let e = ServerConfig::from_toml(&aaa_only(extra)).unwrap_err();
+            assert!(e.0.contains(needle), "{extra}: {e}");
+        }
     }
 }

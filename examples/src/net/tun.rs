@@ -84,6 +84,17 @@ impl Tun {
         ])
     }
 
+    /// Removes the route to `net/prefix` through the device.
+    pub fn del_route(&self, net: Ipv4Addr, prefix: u8) -> io::Result<()> {
+        super::ip(&[
+            "route",
+            "del",
+            &format!("{net}/{prefix}"),
+            "dev",
+            &self.name,
+        ])
+    }
+
     /// Reads one packet.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         (&self.file).read(buf)

@@ -80,6 +80,8 @@ macro_rules! log {
     }};
 }
 
+mod aaa;
+
 /// One call: its GRE data path and its PPP link.
 pub(crate) struct Call {
     pub(crate) local_id: u16,
@@ -120,6 +122,8 @@ struct Shared {
     link_template: LinkConfig,
     active_calls: usize,
     max_sessions: usize,
+    /// External AAA (RADIUS / TACACS+) or local users.
+    aaa: aaa::Aaa,
 }
 
 /// Why the server could not start.
@@ -231,7 +235,10 @@ impl Server {
                 None
             }
         };
+        let clock = Clock::start();
+        let aaa = aaa::Aaa::new(&config, poll.registry(), clock).map_err(StartError)?;
         let shared = Shared {
+            aaa,
             gre,
             tun,
             pool,
@@ -243,14 +250,15 @@ impl Server {
             max_sessions: config.max_sessions,
         };
         log!(
-            "listening on {}, TUN {} ({}), pool {}-{}, auth {:?}, mppe {:?}",
+            "listening on {}, TUN {} ({}), pool {}-{}, auth {:?}, mppe {:?}, aaa {}",
             config.listen,
             shared.tun.name(),
             config.local_address,
             config.pool_first,
             config.pool_last,
             config.auth,
-            config.mppe
+            config.mppe,
+            shared.aaa.method_name()
         );
         Ok(Server {
             config,
@@ -263,7 +271,7 @@ impl Server {
             tunnels: HashMap::new(),
             next_token: FIRST_DYNAMIC,
             next_tunnel_id: 1,
-            clock: Clock::start(),
+            clock,
             shutdown_deadline: None,
         })
     }
@@ -279,7 +287,10 @@ impl Server {
         let mut buf = vec![0u8; BUF];
         loop {
             let now = self.clock.ms();
-            let deadline = self.next_deadline();
+            let deadline = match (self.next_deadline(), self.aaa_deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let timeout = deadline.map(|d| std::time::Duration::from_millis(d.saturating_sub(now)));
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -293,6 +304,7 @@ impl Server {
                     TUN => self.tun_readable(&mut buf),
                     SIGNALS => self.signals(),
                     CONTROL => self.control_accept(),
+                    token if self.shared.aaa.owns(token) => self.aaa_readable(token),
                     token if self.control_clients.contains_key(&token) => {
                         self.control_readable(token)
                     }
@@ -300,8 +312,10 @@ impl Server {
                 }
             }
             self.timers();
+            self.aaa_run();
             if let Some(deadline) = self.shutdown_deadline {
-                if self.tunnels.is_empty() {
+                // Accounting Stops go out (and are acknowledged) first.
+                if self.tunnels.is_empty() && self.shared.aaa.idle() {
                     log!("all tunnels closed; exiting");
                     break;
                 }
@@ -501,11 +515,15 @@ impl Server {
                 .decapsulate(pptp_core::Instant::from_millis(now), &buf[range.clone()]);
             if let Ok(Received::Deliver { payload, .. }) = received {
                 let frame = &mut buf[range.start + payload.start..range.start + payload.end];
-                match call.link.handle_frame_with(
-                    ppp_core::Instant::from_millis(now),
-                    frame,
-                    &*self.shared.users,
-                ) {
+                let lnow = ppp_core::Instant::from_millis(now);
+                let handled = if self.shared.aaa.is_local() {
+                    call.link
+                        .handle_frame_with(lnow, frame, &*self.shared.users)
+                } else {
+                    // External AAA: Responses become LinkEvent::AuthRequest.
+                    call.link.handle_frame(lnow, frame)
+                };
+                match handled {
                     Ok(Some(d)) => {
                         if let Err(e) = self.shared.tun.send(&frame[d.range()]) {
                             log!("TUN write: {e}");
@@ -580,6 +598,7 @@ impl Server {
             return;
         }
         log!("shutting down: closing {} tunnel(s)", self.tunnels.len());
+        self.shared.aaa.shutting_down();
         self.shutdown_deadline = Some(self.clock.ms() + 8_000);
         if let Some(mut l) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
@@ -606,6 +625,7 @@ impl Server {
     /// The `show vpdn` table.
     pub fn status(&self) -> String {
         show::render(&self.tunnels, &self.shared.pool, self.shared.active_calls)
+            + &self.shared.aaa.status()
     }
 
     fn control_accept(&mut self) {
@@ -823,6 +843,9 @@ fn flush_tcp(t: &mut Tunnel) {
 }
 
 fn release_call(shared: &mut Shared, call: &mut Call) {
+    if !call.ended {
+        aaa::call_released(shared, call);
+    }
     if let Some(addr) = call.address.take() {
         let _ = shared.pool.release(addr);
         shared.routes.remove(&addr);
@@ -884,6 +907,7 @@ fn conn_event(
                 up.peer_call_id,
                 up.peer_recv_window
             );
+            shared.aaa.call_up(up.local_call_id, t.id, t.peer);
             let gre = GreSession::new(GreConfig::new(
                 up.local_call_id,
                 up.peer_call_id,
@@ -912,6 +936,9 @@ fn conn_event(
                 down.local_call_id,
                 down.reason
             );
+            if let Some(id) = down.local_call_id {
+                shared.aaa.call_down(id, &down.reason);
+            }
             match t
                 .calls
                 .iter_mut()
@@ -954,6 +981,7 @@ fn link_event(
 ) {
     let id = call.local_id;
     match event {
+        LinkEvent::AuthRequest => aaa::auth_request(shared, call, lnow),
         LinkEvent::ChallengeNeeded => {
             let _ = call.link.feed_challenge(lnow, &random_bytes::<16>());
         }
@@ -985,7 +1013,10 @@ fn link_event(
             call.mppe = info;
             log!("tunnel {tunnel_id} call {id}: CCP up: {info:?}");
         }
-        LinkEvent::IpcpUp(n) => log!("tunnel {tunnel_id} call {id}: IPCP up: {n:?}"),
+        LinkEvent::IpcpUp(n) => {
+            log!("tunnel {tunnel_id} call {id}: IPCP up: {n:?}");
+            aaa::ipcp_up(shared, call);
+        }
         LinkEvent::DataReady => log!(
             "tunnel {tunnel_id} call {id}: data ready, peer {}",
             call.address.map_or("-".into(), |a| a.to_string())
