@@ -1752,6 +1752,10 @@ impl Link {
                         let dns = [s.attributes.primary_dns, s.attributes.secondary_dns];
                         self.ipcp.handler_mut().set_dns(dns);
                     }
+                    if s.attributes.primary_nbns.is_some() {
+                        let nbns = [s.attributes.primary_nbns, s.attributes.secondary_nbns];
+                        self.ipcp.handler_mut().set_nbns(nbns);
+                    }
                     self.authenticator_done = true;
                 } else {
                     self.peer_done = true;

@@ -560,3 +560,42 @@ fn mschapv2_retry_with_a_corrected_password() {
     );
     exchange_both_ways(&mut pair, true);
 }
+
+/// Framed-IP-Address, DNS and NBNS from an AAA Accept (RADIUS
+/// MS-Primary-DNS/NBNS-Server, RFC 2548 §2.7.5-§2.7.8) override the
+/// server's own settings in IPCP (RFC 1877).
+#[test]
+fn external_aaa_address_dns_and_nbns_reach_the_client() {
+    use ppp_core::auth::Verdict;
+    use std::net::Ipv4Addr;
+    let mut server = server_config();
+    server.ipcp.dns = [Some(Ipv4Addr::new(9, 9, 9, 9)), None];
+    let mut client = client_config(PASSWORD);
+    client.ipcp.request_dns = true;
+    client.ipcp.request_nbns = true;
+    let mut pair = Pair::new(server, client);
+    pair.external = true;
+    pair.open();
+    pair.run_until(Duration::from_secs(1), |p| !p.pending.is_empty());
+    let request = pair.pending.pop().unwrap();
+    let Verdict::Accept(mut accept) = ppp_core::auth::Verifier::decide(&pair.store, &request)
+    else {
+        panic!("the store accepts")
+    };
+    let a = |d| Some(Ipv4Addr::new(192, 0, 2, d));
+    accept.attributes.address = a(77);
+    accept.attributes.primary_dns = a(53);
+    accept.attributes.secondary_dns = a(54);
+    accept.attributes.primary_nbns = a(137);
+    accept.attributes.secondary_nbns = a(138);
+    let now = pair.now;
+    pair.server.verdict(now, Verdict::Accept(accept)).unwrap();
+    assert!(
+        pair.run_until(Duration::from_secs(30), |p| p.server.is_data_ready()
+            && p.client.is_data_ready())
+    );
+    let got = pair.client.ipcp_negotiated();
+    assert_eq!(got.local_address, a(77));
+    assert_eq!(got.dns, [a(53), a(54)]);
+    assert_eq!(got.nbns, [a(137), a(138)]);
+}

@@ -789,13 +789,9 @@ impl Server {
                     state.session_deadline_ms = Some(now + u64::from(secs) * 1000);
                     log!("{prefix}: Session-Timeout {secs} s from {source}");
                 }
-                if info.primary_nbns.is_some() {
-                    // The Link takes address and DNS from the Accept; its
-                    // NBNS settings are fixed when the link is made.
-                    log!(
-                        "{prefix}: NBNS {:?} from {source} not applied (the server's `wins` setting is used)",
-                        info.primary_nbns
-                    );
+                if let Some(nbns) = accept.attributes.primary_nbns {
+                    // The Link hands address, DNS and NBNS to IPCP.
+                    log!("{prefix}: NBNS (WINS) {nbns} from {source}");
                 }
                 if let Some(dns) = accept.attributes.primary_dns {
                     log!("{prefix}: DNS {dns} from {source}");

@@ -325,6 +325,8 @@ mod radius_bridge {
                 address: attrs.framed_ip,
                 primary_dns: attrs.primary_dns,
                 secondary_dns: attrs.secondary_dns,
+                primary_nbns: attrs.primary_nbns,
+                secondary_nbns: attrs.secondary_nbns,
             },
             ..Accept::default()
         };

@@ -93,7 +93,7 @@ pub struct AuthRequest {
 }
 
 /// Attributes an AAA server may assign with an Accept (RADIUS
-/// Framed-IP-Address, DNS); the link hands them to IPCP.
+/// Framed-IP-Address, DNS and NBNS); the link hands them to IPCP.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Attributes {
     /// Address for the peer.
@@ -102,6 +102,11 @@ pub struct Attributes {
     pub primary_dns: Option<Ipv4Addr>,
     /// Secondary DNS server (RFC 1877).
     pub secondary_dns: Option<Ipv4Addr>,
+    /// Primary NBNS (WINS) server (RFC 1877; RADIUS
+    /// MS-Primary-NBNS-Server, RFC 2548 §2.7.7).
+    pub primary_nbns: Option<Ipv4Addr>,
+    /// Secondary NBNS server.
+    pub secondary_nbns: Option<Ipv4Addr>,
 }
 
 /// An acceptance.

@@ -220,6 +220,12 @@ impl IpcpOptions {
         self.config.dns = dns;
     }
 
+    /// Server: overrides the NBNS (WINS) servers given to the peer (e.g.
+    /// from an AAA Accept).
+    pub fn set_nbns(&mut self, nbns: [Option<Ipv4Addr>; 2]) {
+        self.config.nbns = nbns;
+    }
+
     /// What has been agreed so far (complete once the layer is up).
     pub fn negotiated(&self) -> &IpcpNegotiated {
         &self.negotiated
