@@ -8,7 +8,7 @@
 //!     --auth mschap-v2 --mppe 128 --mppe-required --route 10.99.0.0/24
 //! ```
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -18,9 +18,9 @@ use examples::config::{parse_auth_list, parse_mppe_mode, parse_mppe_strength, Mp
 #[derive(Parser)]
 #[command(about = "PPTP client (RFC 2637) with PPP, MS-CHAP and MPPE; needs root")]
 struct Args {
-    /// Server address (ignored with --stdio).
-    #[arg(long, default_value = "0.0.0.0")]
-    server: Ipv4Addr,
+    /// Server: IPv4 address or host name (ignored with --stdio).
+    #[arg(long)]
+    server: Option<String>,
     /// PPP only, as async HDLC on fd 0 (a socket), for
     /// `pptp HOST --nolaunchpppd`: pptp-linux does PPTP and GRE.
     #[arg(long)]
@@ -72,11 +72,30 @@ fn parse_route(s: &str) -> Result<(Ipv4Addr, u8), String> {
     Ok((net, prefix))
 }
 
+/// The first IPv4 address of `host` (PPTP's GRE runs over IPv4 only,
+/// RFC 2637 §4).
+fn resolve(host: &str, port: u16) -> Result<SocketAddrV4, String> {
+    let addrs = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("server {host}: {e}"))?;
+    addrs
+        .filter_map(|a| match a {
+            SocketAddr::V4(v4) => Some(v4),
+            SocketAddr::V6(_) => None,
+        })
+        .next()
+        .ok_or_else(|| format!("server {host}: no IPv4 address"))
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let config = (|| -> Result<ClientConfig, String> {
         Ok(ClientConfig {
-            server: SocketAddrV4::new(args.server, args.port),
+            server: match (&args.server, args.stdio) {
+                (_, true) => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.port),
+                (Some(host), false) => resolve(host, args.port)?,
+                (None, false) => return Err("--server is required (or --stdio)".to_string()),
+            },
             user: args.user.clone(),
             password: match &args.password {
                 Some(p) => p.clone(),
@@ -108,8 +127,6 @@ fn main() -> ExitCode {
     };
     let result = if args.stdio {
         examples::client::run_stdio(&config)
-    } else if args.server.is_unspecified() {
-        Err("--server is required (or --stdio)".to_string())
     } else {
         run(&config)
     };
