@@ -62,7 +62,7 @@ pub struct LcpConfig {
     /// The smallest peer MRU accepted; smaller values are Nak'd with it.
     pub min_peer_mru: u16,
     /// ACCM to request (async HDLC links); `None` on GRE, where it means
-    /// nothing (RFC 2637 §4.3).
+    /// nothing (RFC 2637 §4).
     pub accm: Option<u32>,
     /// Whether the peer's ACCM option is accepted; the PIX rejected it.
     pub accept_peer_accm: bool,
