@@ -13,7 +13,7 @@
 //! ```
 //!
 //! As with every CCP option, a Configure-Request names what its *sender*
-//! will receive (RFC 1962 §3): our acknowledged request sets our receive
+//! will receive (RFC 1962 §4): our acknowledged request sets our receive
 //! direction, the peer's acknowledged request our send direction.
 //!
 //! RFC 3078 §2: a peer offers every strength it supports in its first

@@ -198,7 +198,7 @@ pub enum DecryptError {
 
 impl DecryptError {
     /// True when the caller's CCP must send a Reset-Request (RFC 3078 §8.2,
-    /// RFC 1962 §2.2). Only the packet that reveals the loss says so;
+    /// RFC 1962 §3.1). Only the packet that reveals the loss says so;
     /// retransmitting the Reset-Request is CCP's timer's job.
     pub fn needs_reset_request(&self) -> bool {
         matches!(self, DecryptError::PacketLost { .. })

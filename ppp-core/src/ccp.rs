@@ -16,7 +16,7 @@
 //! - Reset-Request (14) is answered with Reset-Ack (15) and counted so the
 //!   link can call [`mppe::Encrypter::reset_request`]; the link sends our
 //!   Reset-Requests with [`crate::fsm::Fsm::send_packet`] when its
-//!   decrypter lost sync (RFC 1962 §2.1, RFC 3078 §8.2).
+//!   decrypter lost sync (RFC 1962 §3.1, RFC 3078 §8.2).
 //!
 //! When the policy requires MPPE and the peer rejects it or cannot agree,
 //! the handler gives up ([`Progress::GiveUp`], Terminate-Request data
@@ -32,9 +32,9 @@ use crate::wire::frame::protocol;
 use crate::wire::packet::{Code, OptionWriter, Packet};
 use crate::wire::Error as WireError;
 
-/// CCP Reset-Request code (RFC 1962 §2.1).
+/// CCP Reset-Request code (RFC 1962 §3.1).
 pub const RESET_REQUEST: u8 = 14;
-/// CCP Reset-Ack code (RFC 1962 §2.1).
+/// CCP Reset-Ack code (RFC 1962 §3.1).
 pub const RESET_ACK: u8 = 15;
 
 /// The CCP option handler (MPPE only).
@@ -205,7 +205,7 @@ impl OptionHandler for CcpOptions {
     ) -> OtherCode {
         match packet.code_octet() {
             RESET_REQUEST => {
-                // RFC 1962 §2.1: only meaningful while Opened; the Ack
+                // RFC 1962 §3.1: only meaningful while Opened; the Ack
                 // echoes the Identifier. MPPE carries no data in it.
                 if state == State::Opened {
                     self.resets_received = self.resets_received.saturating_add(1);

@@ -170,7 +170,7 @@ impl State {
     }
 }
 
-/// The events of RFC 1661 §4.1.
+/// The events of RFC 1661 §4.3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Event {
@@ -696,7 +696,7 @@ pub trait OptionHandler {
 
     /// The peer sent Code-Reject for `code`: return true if this protocol
     /// can live without it (RXJ+), false if catastrophic (RXJ-). The
-    /// default treats codes 1-7 as essential (RFC 1661 §5.6).
+    /// default treats codes 1-7 as essential (RFC 1661 §4.3, RXJ-).
     fn code_rejected(&mut self, code: u8) -> bool {
         !(1..=7).contains(&code)
     }

@@ -62,7 +62,7 @@ pub struct LcpConfig {
     /// The smallest peer MRU accepted; smaller values are Nak'd with it.
     pub min_peer_mru: u16,
     /// ACCM to request (async HDLC links); `None` on GRE, where it means
-    /// nothing (RFC 2637 §4.3).
+    /// nothing (RFC 2637 §4).
     pub accm: Option<u32>,
     /// Whether the peer's ACCM option is accepted; the PIX rejected it.
     pub accept_peer_accm: bool,
@@ -255,7 +255,7 @@ pub enum LcpEvent {
     Down,
     /// LCP is done; the link ends for `reason`.
     Finished(EndReason),
-    /// The peer identified itself (RFC 1570 §2.1; Windows sends
+    /// The peer identified itself (RFC 1570 §1.1; Windows sends
     /// "MSRASV5.00" and `MSRAS-1-<host>`). Never answered.
     Identification {
         /// The sender's Magic-Number field.
@@ -263,7 +263,7 @@ pub enum LcpEvent {
         /// The message (truncated to [`MAX_MESSAGE_LEN`]).
         message: Message,
     },
-    /// The peer announced the time left in the session (RFC 1570 §2.2).
+    /// The peer announced the time left in the session (RFC 1570 §1.2).
     TimeRemaining {
         /// The sender's Magic-Number field.
         magic: u32,
@@ -694,7 +694,7 @@ impl OptionHandler for LcpOptions {
             }
             Code::DiscardRequest => OtherCode::Rxr,
             Code::Identification => {
-                // RFC 1570 §2.1: surface, never answer.
+                // RFC 1570 §1.1: surface, never answer.
                 if let Some(magic) = magic_field {
                     self.push_event(LcpEvent::Identification {
                         magic,

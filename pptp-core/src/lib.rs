@@ -61,7 +61,7 @@ pub use time::{Duration, Instant};
 
 /// Which end of a PPTP control connection this machine plays.
 ///
-/// RFC 2637 §1.1 defines the PAC (PPTP Access Concentrator, the end
+/// RFC 2637 §1.2 defines the PAC (PPTP Access Concentrator, the end
 /// attached to the dial-up lines) and the PNS (PPTP Network Server). The
 /// message directions the RFC gives are: the PNS sends
 /// Outgoing-Call-Request and Set-Link-Info, the PAC sends

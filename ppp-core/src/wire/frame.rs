@@ -25,7 +25,7 @@ pub mod protocol {
     pub const IPV4: u16 = 0x0021;
     /// Internet Protocol version 6.
     pub const IPV6: u16 = 0x0057;
-    /// Compressed datagram (CCP/MPPE, RFC 1962 §2, RFC 3078 §3).
+    /// Compressed datagram (CCP/MPPE, RFC 1962 §2.1, RFC 3078 §3).
     pub const COMPRESSED: u16 = 0x00fd;
     /// IP Control Protocol (RFC 1332).
     pub const IPCP: u16 = 0x8021;

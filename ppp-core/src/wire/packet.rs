@@ -16,7 +16,7 @@ use super::Error;
 /// Length of the Code/Identifier/Length header.
 pub const HEADER_LEN: usize = 4;
 
-/// Control-protocol packet codes (RFC 1661 §5, RFC 1570 §2, RFC 1962 §2).
+/// Control-protocol packet codes (RFC 1661 §5, RFC 1570 §1, RFC 1962 §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Code {
@@ -42,9 +42,9 @@ pub enum Code {
     EchoReply,
     /// 11: Discard-Request (LCP only).
     DiscardRequest,
-    /// 12: Identification (LCP, RFC 1570 §2.1).
+    /// 12: Identification (LCP, RFC 1570 §1.1).
     Identification,
-    /// 13: Time-Remaining (LCP, RFC 1570 §2.2).
+    /// 13: Time-Remaining (LCP, RFC 1570 §1.2).
     TimeRemaining,
     /// 14: Reset-Request (CCP, RFC 1962 §2).
     ResetRequest,

@@ -1,9 +1,9 @@
-//! Per-call state kept by a control connection (RFC 2637 §3.2, §3.3).
+//! Per-call state kept by a control connection (RFC 2637 §3.2).
 
 use crate::time::Instant;
 use crate::wire::control::{BearerCapabilities, FramingCapabilities};
 
-/// Which exchange created a call (RFC 2637 §3.2 and §3.3 name calls after
+/// Which exchange created a call (RFC 2637 §3.2.3 and §3.2.4 name calls after
 /// the direction the PAC sees them in).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -16,7 +16,7 @@ pub enum CallDirection {
     Incoming,
 }
 
-/// Where a call is in its life (RFC 2637 §3.2.1, §3.2.2, §3.3.1, §3.3.2).
+/// Where a call is in its life (RFC 2637 §3.2.3.1, §3.2.3.2, §3.2.4.1, §3.2.4.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum CallState {

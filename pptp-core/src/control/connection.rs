@@ -1,4 +1,4 @@
-//! The control connection machine (RFC 2637 §3.1–§3.3), both roles.
+//! The control connection machine (RFC 2637 §3.1–§3.2), both roles.
 
 use heapless::{Deque, Vec};
 
@@ -299,7 +299,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
             State::Idle | State::WaitCtlReply => {
                 self.shut_down(TunnelDownReason::ProtocolError(error), false);
             }
-            // RFC 2637 §3.0: "Receipt of an invalid or malformed Control
+            // RFC 2637 §3: "Receipt of an invalid or malformed Control
             // Connection message should be logged appropriately, and the
             // control connection should be closed and restarted to ensure
             // recovery into a known state." The stream is still framed, so
@@ -1390,7 +1390,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
         self.remove_call(index, CallDownReason::Timeout);
         let peer_was_silent = call.state() != CallState::WaitHost;
         if peer_was_silent && self.config.close_on_call_timeout {
-            // RFC 2637 §3.0: "If an expected reply does not arrive within
+            // RFC 2637 §3: "If an expected reply does not arrive within
             // 60 seconds, the control connection is closed."
             self.enqueue_or_count(&ControlRepr::StopCcrq(StopCcrq {
                 reason: StopReason::None,

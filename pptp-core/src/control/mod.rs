@@ -10,8 +10,8 @@
 //! * keepalive (§3.1.4): an Echo-Request after [`Config::echo_interval`]
 //!   without any message from the peer, teardown if the Echo-Reply does
 //!   not come within [`Config::echo_timeout`];
-//! * calls in both directions — Outgoing-Call-Request/-Reply (§3.2) and
-//!   Incoming-Call-Request/-Reply/-Connected (§3.3) — with call IDs chosen
+//! * calls in both directions — Outgoing-Call-Request/-Reply (§3.2.4) and
+//!   Incoming-Call-Request/-Reply/-Connected (§3.2.3) — with call IDs chosen
 //!   by the host and checked for uniqueness;
 //! * clearing one call (the client sends Call-Clear-Request, the server
 //!   Call-Disconnect-Notify, as §2.12/§2.13 assign them), clearing the
@@ -29,7 +29,7 @@
 //!   error. The host then closes the TCP connection.
 //! * **Malformed or unknown messages inside a good frame** (unknown control
 //!   type, PPTP message type ≠ 1, wrong Length for the type): counted in
-//!   [`TunnelStats::dropped_malformed`]; then, as RFC 2637 §3.0 asks ("the
+//!   [`TunnelStats::dropped_malformed`]; then, as RFC 2637 §3 asks ("the
 //!   control connection should be closed and restarted"), the connection
 //!   sends Stop-Control-Connection-Request and closes, with
 //!   [`TunnelDownReason::ProtocolError`]. [`Config::close_on_malformed`] =
@@ -39,7 +39,7 @@
 //! * **Replies that do not come** within [`Config::reply_timeout`]: at
 //!   start-up and for StopCCRP the connection closes ([`TunnelDownReason::Timeout`]);
 //!   for a call (OCRP, ICRP, ICCN, CDN) the call goes down with
-//!   [`CallDownReason::Timeout`] and, per §3.0, the connection closes too,
+//!   [`CallDownReason::Timeout`] and, per §3, the connection closes too,
 //!   unless [`Config::close_on_call_timeout`] is `false`. If our own host
 //!   does not answer a peer's request in time, the peer gets OCRP result 6
 //!   (Time-out) or ICRP result 3 and only that request ends.
@@ -224,12 +224,12 @@ pub struct Config {
     /// Close the connection if the Echo-Reply has not arrived this long
     /// after the Echo-Request (§3.1.4: 60 s).
     pub echo_timeout: Duration,
-    /// How long to wait for any other reply (RFC 2637 §3.0: 60 s): SCCRQ
+    /// How long to wait for any other reply (RFC 2637 §3: 60 s): SCCRQ
     /// or SCCRP at start-up, OCRP, ICRP, ICCN, CDN after CCRQ, StopCCRP.
     pub reply_timeout: Duration,
     /// How long the host may take to accept or reject a peer's call
     /// request before the machine refuses it (OCRP result 6, Time-out; ICRP
-    /// result 3). Shorter than the peer's reply timeout (RFC 2637 §3.0: 60
+    /// result 3). Shorter than the peer's reply timeout (RFC 2637 §3: 60
     /// s) so the refusal arrives before the peer gives up. Default 30 s.
     pub host_answer_timeout: Duration,
     /// True if our IP address, compared as an unsigned 32-bit number, is
@@ -239,12 +239,12 @@ pub struct Config {
     pub local_address_is_higher: bool,
     /// Close the control connection when a well-framed but malformed
     /// message arrives (unknown control type, PPTP message type other than
-    /// 1, wrong Length for its type), as RFC 2637 §3.0 asks; `false` drops
+    /// 1, wrong Length for its type), as RFC 2637 §3 asks; `false` drops
     /// and counts such messages instead. Default `true`.
     pub close_on_malformed: bool,
     /// Close the control connection when the peer leaves a call request or
     /// clear unanswered for [`Config::reply_timeout`] (OCRP, ICRP, ICCN,
-    /// CDN after CCRQ), as RFC 2637 §3.0 asks for any expected reply;
+    /// CDN after CCRQ), as RFC 2637 §3 asks for any expected reply;
     /// `false` ends only the call concerned, which suits a server with many
     /// healthy calls on one tunnel (the keepalive still catches a dead
     /// peer). Default `true`.

@@ -26,7 +26,7 @@
 //!   The Length still frames the message, so the reassembler returns it
 //!   and stays in step; [`crate::wire::control::ControlMessage::new_checked`]
 //!   reports the typed error and the connection machine decides: by
-//!   default it follows RFC 2637 §3.0 ("the control connection should be
+//!   default it follows RFC 2637 §3 ("the control connection should be
 //!   closed and restarted") but, since the stream is still in step, it can
 //!   first send Stop-Control-Connection-Request, or drop the message if
 //!   configured to (see [`crate::control::Config::close_on_malformed`]).

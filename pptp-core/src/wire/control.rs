@@ -1,4 +1,4 @@
-//! PPTP control messages (RFC 2637 §1.4, §1.5 and §2).
+//! PPTP control messages (RFC 2637 §1.4 and §2).
 //!
 //! Every control message starts with the same 12-octet header:
 //!
@@ -85,7 +85,7 @@ pub enum WireError {
     BadMagicCookie(u32),
     /// The PPTP Message Type is not 1 (control message).
     BadMessageType(u16),
-    /// The Control Message Type is not one of the 15 of RFC 2637 §1.5.
+    /// The Control Message Type is not one of the 15 of RFC 2637 §1.4.
     UnknownControlType(u16),
     /// The output buffer is too small for the message being emitted.
     BufferTooSmall {
@@ -139,7 +139,7 @@ impl fmt::Display for WireError {
 #[cfg(feature = "std")]
 impl std::error::Error for WireError {}
 
-/// The 15 control message types (RFC 2637 §1.5).
+/// The 15 control message types (RFC 2637 §1.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(u16)]
