@@ -59,7 +59,7 @@ pub struct KeyReport {
     pub challenge_hash: Option<String>,
     /// NT-Response (24 octets).
     pub nt_response: String,
-    /// LM-Response (MS-CHAPv1 only; deprecated, RFC 2433 §6).
+    /// LM-Response (MS-CHAPv1 only; the weak one, RFC 2433 §12).
     pub lm_response: Option<String>,
     /// `S=...` authenticator response (MS-CHAPv2 only).
     pub authenticator_response: Option<String>,

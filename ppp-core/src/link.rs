@@ -1201,7 +1201,7 @@ impl Link {
         header_len: usize,
     ) -> Result<Option<Delivered>, Error> {
         let Some(m) = self.mppe.as_mut() else {
-            // RFC 1962 §2: compressed datagrams before CCP opened are
+            // RFC 1962 §2.1: compressed datagrams before CCP opened are
             // discarded.
             self.counters.dropped_mppe += 1;
             return Err(Error::MppeNotActive);
@@ -1231,7 +1231,7 @@ impl Link {
                 // RFC 3078 §8.2 (stateful): ask the sender to flush. The
                 // Reset-Request or the flushed packet answering it can be
                 // lost too, so while the decrypter still waits, repeat the
-                // request once per RESET_REQUEST_REPEAT (RFC 1962 §5.1
+                // request once per RESET_REQUEST_REPEAT (RFC 1962 §3.1
                 // leaves the timing to the implementation; pppd repeats
                 // after 1 s). Without this one lost packet would stall the
                 // receive direction for good.
@@ -1263,7 +1263,7 @@ impl Link {
         if inner != protocol::IPV4 {
             self.counters.dropped_mppe += 1;
             // Stateful: garbage here means the keys are out of step (MPPE
-            // has no integrity check, RFC 3078 §12). Treat it as a loss:
+            // has no integrity check). Treat it as a loss:
             // discard until a flushed packet and ask for one (RFC 3078
             // §8.2), at most once per RESET_REQUEST_REPEAT.
             if m.decrypter.resynchronise()
@@ -1783,7 +1783,7 @@ impl Link {
                     }
                 );
                 if !as_authenticator && retry && self.auth_retry {
-                    // RFC 2759 §6 / RFC 2433 §5: the authenticator waits
+                    // RFC 2759 §6 / RFC 2433 "Failure Packet": the authenticator waits
                     // for a new Response; the host decides.
                     return;
                 }

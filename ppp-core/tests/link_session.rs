@@ -562,7 +562,7 @@ fn mschapv2_retry_with_a_corrected_password() {
 }
 
 /// Framed-IP-Address, DNS and NBNS from an AAA Accept (RADIUS
-/// MS-Primary-DNS/NBNS-Server, RFC 2548 §2.7.5-§2.7.8) override the
+/// MS-Primary-DNS/NBNS-Server, RFC 2548) override the
 /// server's own settings in IPCP (RFC 1877).
 #[test]
 fn external_aaa_address_dns_and_nbns_reach_the_client() {

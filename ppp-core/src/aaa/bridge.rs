@@ -189,7 +189,7 @@ mod radius_bridge {
                 challenge,
                 response,
             } => {
-                // RFC 2548 §2.3.2: Ident, Flags, LM-Response, NT-Response
+                // RFC 2548: Ident, Flags, LM-Response, NT-Response
                 // (the PPP Response has the flags last).
                 w.vendor_attribute(VENDOR_MICROSOFT, ms::MS_CHAP_CHALLENGE, challenge)?;
                 let mut value = [0u8; 50];
@@ -203,7 +203,7 @@ mod radius_bridge {
                 authenticator_challenge,
                 response,
             } => {
-                // RFC 2548 §2.3.2 (MS-CHAP2-Response): Ident, Flags,
+                // RFC 2548 (MS-CHAP2-Response): Ident, Flags,
                 // Peer-Challenge, 8 reserved, Response.
                 w.vendor_attribute(
                     VENDOR_MICROSOFT,
@@ -278,7 +278,7 @@ mod radius_bridge {
                 return (rejection(691), info);
             }
             _ => {
-                // RFC 2548 §2.1.5: MS-CHAP-Error carries the code the peer
+                // RFC 2548: MS-CHAP-Error carries the code the peer
                 // sees; 691 otherwise.
                 let code = parsed
                     .ok()

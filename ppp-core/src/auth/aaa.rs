@@ -103,7 +103,7 @@ pub struct Attributes {
     /// Secondary DNS server (RFC 1877).
     pub secondary_dns: Option<Ipv4Addr>,
     /// Primary NBNS (WINS) server (RFC 1877; RADIUS
-    /// MS-Primary-NBNS-Server, RFC 2548 §2.7.7).
+    /// MS-Primary-NBNS-Server, RFC 2548).
     pub primary_nbns: Option<Ipv4Addr>,
     /// Secondary NBNS server.
     pub secondary_nbns: Option<Ipv4Addr>,
@@ -238,7 +238,7 @@ pub fn verify_with_secret(request: &AuthRequest, secret: &Secret) -> Verdict {
             challenge,
             response,
         } => {
-            // RFC 2433 §6 deprecates the LM response; a peer that asks for
+            // The LM response is the weak one (RFC 2433 §12); a peer that asks for
             // it alone (use-NT flag 0) is refused. Windows 9x and NT both
             // set the flag (seed trace: …01 before the name).
             if !response.use_nt() {

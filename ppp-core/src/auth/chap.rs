@@ -202,7 +202,7 @@ impl ChapAuthenticator {
         match self.phase {
             Phase::Challenging if identifier == self.identifier => {}
             // A new attempt after "R=1": any Identifier but the failed one
-            // (RFC 2433 §5 / RFC 2759 §6 ask for a new Response to C=;
+            // (RFC 2433 "Failure Packet" / RFC 2759 §6 ask for a new Response to C=;
             // Windows increments the Identifier).
             Phase::RetryWait if Some(identifier) != self.answered => {}
             Phase::RetryWait | Phase::Succeeded | Phase::Failed
@@ -276,7 +276,7 @@ impl ChapAuthenticator {
         let failure = MsChapFailure {
             error,
             retry,
-            // RFC 2433 §5: C= only matters for a retry; RFC 2759 §6 always
+            // RFC 2433 "Failure Packet": C= only matters for a retry; RFC 2759 §6 always
             // carries it with V=3 (as Windows servers do).
             challenge: if self.method == Method::MsChapV2 || retry {
                 challenge
@@ -623,7 +623,8 @@ impl ChapPeer {
             Method::MsChapV1 => {
                 let challenge: [u8; 8] = array(challenge).ok_or(bad)?;
                 let hash = self.secret.to_nt_hash().map_err(secret_reason)?;
-                // RFC 2433 §6: the LM response is deprecated; send zeros
+                // The LM response is the weak one (RFC 2433 §12, Security
+                // Considerations); send zeros
                 // and the use-NT flag, as Windows NT did in the seed trace.
                 let response = MsChapV1Response {
                     lm_response: [0; 24],

@@ -37,7 +37,7 @@
 //! `verdict(now, Verdict)`. Retransmitted Responses meanwhile are ignored,
 //! so the host never sees the same request twice. For MS-CHAPv2 an
 //! external Accept must carry the authenticator response (RADIUS
-//! MS-CHAP2-Success, RFC 2548 §2.3.3) or the authenticator cannot prove
+//! MS-CHAP2-Success, RFC 2548) or the authenticator cannot prove
 //! itself to the peer and fails the exchange.
 //!
 //! ## MS-CHAP retries
@@ -46,7 +46,7 @@
 //! [`AuthenticatorConfig::max_retries`] further attempts (default 2): it
 //! sends Failure `E=691 R=1 C=<new challenge> …` with a fresh host
 //! challenge and waits [`AuthenticatorConfig::wait_timeout`] for a new
-//! Response (RFC 2433 §5, RFC 2759 §6). After the last attempt it sends
+//! Response (RFC 2433 "Failure Packet", RFC 2759 §6). After the last attempt it sends
 //! "R=0" and reports the failure; [`FailureReason::windows_error`] gives
 //! 691. The peer machine reports a rejection that allows a retry and
 //! answers the new challenge if the host calls `retry`.
@@ -183,7 +183,7 @@ pub enum MppeKeyMaterial {
         challenge: [u8; 8],
     },
     /// Session keys from an AAA server (RADIUS MS-MPPE-Send-Key and
-    /// MS-MPPE-Recv-Key, RFC 2548 §2.4.2/§2.4.3), from this side's view:
+    /// MS-MPPE-Recv-Key, RFC 2548), from this side's view:
     /// `send_key` encrypts what this side sends.
     External {
         /// Key for traffic this side sends.
@@ -217,7 +217,7 @@ pub enum FailureReason {
     /// The stored password has no NT hash (not UTF-8, or too long).
     StoredSecretUnusable(crypto::Error),
     /// An MS-CHAPv1 Response asking to use only the LM response, which
-    /// this crate refuses (RFC 2433 §6 deprecates it).
+    /// this crate refuses (RFC 2433 §12, Security Considerations: the LM hash is the weak one).
     LmResponseRefused,
     /// The peer's Response was malformed (wrong value size, name too long).
     MalformedResponse,

@@ -20,7 +20,7 @@ pub const PROTOCOL_PAP: u16 = 0xc023;
 pub const PROTOCOL_CHAP: u16 = 0xc223;
 /// Length of the Code/Identifier/Length header.
 pub const HEADER_LEN: usize = 4;
-/// Size of an MS-CHAPv1 or MS-CHAPv2 Response value (RFC 2433 §3, RFC 2759 §4).
+/// Size of an MS-CHAPv1 or MS-CHAPv2 Response value (RFC 2433 "Response Packet", RFC 2759 §4).
 pub const MSCHAP_RESPONSE_LEN: usize = 49;
 /// Length of the "S=" authenticator response string (RFC 2759 §5): "S=" + 40 hex.
 pub const AUTHENTICATOR_RESPONSE_STR_LEN: usize = 42;
@@ -722,17 +722,17 @@ fn check_response_len(value: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// The MS-CHAPv1 Response value (RFC 2433 §3): 24-octet LM response,
+/// The MS-CHAPv1 Response value (RFC 2433 "Response Packet"): 24-octet LM response,
 /// 24-octet NT response, one-octet "use NT" flag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct MsChapV1Response {
-    /// LAN Manager compatible response (zeros from NT clients; RFC 2433 §6
-    /// deprecates it).
+    /// LAN Manager compatible response (zeros from NT clients; the weak one,
+    /// RFC 2433 §12).
     pub lm_response: [u8; 24],
     /// Windows NT compatible response.
     pub nt_response: [u8; 24],
-    /// Flags: 1 means "use the NT response" (RFC 2433 §3).
+    /// Flags: 1 means "use the NT response" (RFC 2433 "Response Packet").
     pub flags: u8,
 }
 
@@ -912,7 +912,7 @@ fn parse_decimal(text: &[u8], attribute: u8) -> Result<u32> {
 }
 
 /// Parses the authenticator response string `S=<40 hex digits>` alone (as
-/// in RADIUS MS-CHAP2-Success after its Ident octet, RFC 2548 §2.3.3).
+/// in RADIUS MS-CHAP2-Success after its Ident octet, RFC 2548).
 pub fn parse_authenticator_response(text: &[u8]) -> Result<[u8; 20]> {
     match text {
         [s, b'=', hex @ ..] if s.eq_ignore_ascii_case(&b'S') => decode_hex::<20>(hex, b'S'),
@@ -984,7 +984,7 @@ impl<'a> MsChapV2Success<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum FailureChallenge {
-    /// 8 octets (16 hex digits): MS-CHAPv1 (RFC 2433 §5).
+    /// 8 octets (16 hex digits): MS-CHAPv1 (RFC 2433 "Failure Packet").
     V1([u8; 8]),
     /// 16 octets (32 hex digits): MS-CHAPv2 (RFC 2759 §6).
     V2([u8; 16]),
@@ -1011,7 +1011,7 @@ pub const ERROR_PASSWD_EXPIRED: u32 = 648;
 /// MS-CHAP error code: no dial-in permission.
 pub const ERROR_NO_DIALIN_PERMISSION: u32 = 649;
 
-/// The MS-CHAP Failure message (RFC 2433 §5, RFC 2759 §6):
+/// The MS-CHAP Failure message (RFC 2433 "Failure Packet", RFC 2759 §6):
 /// `E=eeeeeeeeee R=r C=cccc… V=vvvvvvvvvv M=<msg>`.
 ///
 /// Parsing is tolerant: attributes in any order; only `E=` is required;

@@ -14,7 +14,7 @@ pub enum AccountingStatus {
     Start,
     /// 2: the session ended.
     Stop,
-    /// 3: periodic update (RFC 2869 §5.5 "Interim-Update").
+    /// 3: periodic update ("Interim-Update", RFC 2866 §5.1).
     InterimUpdate,
 }
 

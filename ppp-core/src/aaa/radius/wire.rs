@@ -551,7 +551,7 @@ pub fn reveal(cipher: &[u8], secret: &[u8], request_authenticator: &[u8; 16], ou
     reveal_with(cipher, secret, &[request_authenticator], out);
 }
 
-/// Encrypts an MS-MPPE-Send/Recv-Key value (RFC 2548 §2.4.2): writes
+/// Encrypts an MS-MPPE-Send/Recv-Key value (RFC 2548): writes
 /// Salt | C into `out`, where the plaintext is Key-Length | Key | zero
 /// padding to a multiple of 16 and b1 = MD5(S | R | Salt). Returns the
 /// length. (A server's job; here for tests and fuzzing.)
@@ -587,7 +587,7 @@ pub fn encrypt_salted(
     Ok(needed)
 }
 
-/// Decrypts an MS-MPPE-Send/Recv-Key value (RFC 2548 §2.4.2/§2.4.3):
+/// Decrypts an MS-MPPE-Send/Recv-Key value (RFC 2548):
 /// `value` = Salt (2, most significant bit set) | C (multiple of 16).
 /// Returns the 16-octet key (RFC 3079 keys; longer keys are truncated to
 /// 16 as the NAS uses at most 128 bits).
@@ -604,7 +604,7 @@ pub fn decrypt_salted(
         [a, b, rest @ ..] => ([*a, *b], rest),
         _ => return Err(bad),
     };
-    // RFC 2548 §2.4.2: "The most significant bit (leftmost) of the Salt
+    // RFC 2548: "The most significant bit (leftmost) of the Salt
     // field MUST be set (1)".
     if salt[0] & 0x80 == 0 || cipher.is_empty() || cipher.len() % 16 != 0 || cipher.len() > 64 {
         return Err(bad);

@@ -6,7 +6,7 @@
 //! `handle_timeout` for servers that go quiet; `poll_event` for verdicts,
 //! authorization results and accounting acknowledgements.
 //!
-//! Sessions (RFC 8907 §3.3) are identified by the host's random session
+//! Sessions (RFC 8907 §3) are identified by the host's random session
 //! id. Without single-connection mode (§4.3) the host uses one connection
 //! per session and closes it after the session's event; with it (and if
 //! the server echoed the flag, [`TacacsClient::single_connection`]) the
