@@ -378,7 +378,7 @@ fn mschapv1_accept_carries_keys_equal_to_local_derivation() {
             challenge: c,
         } => {
             // FreeRADIUS sends MD4(NT hash) as NT-Key (not the NT hash
-            // RFC 2548 §2.4.1 describes) and a zero LM-Key.
+            // RFC 2548 describes for MS-CHAP-MPPE-Keys) and a zero LM-Key.
             assert_eq!(*password_hash_hash, crypto::hash_nt_password_hash(&hash));
             assert_eq!(*lm_hash_prefix, None);
             assert_eq!(*c, challenge);
