@@ -166,7 +166,13 @@ TOML
     --ramp "$RAMP" --data --hold "$HOLD" > "$WORK/load-$n.out" 2> "$WORK/load-$n.err" &
   LOAD_PID=$!
   limit=$(( 60 + n / 100 ))
+  # RSS and CPU when all N are established (the RESULT line), before the
+  # data check; the rest once pptp-load holds the sessions.
+  measured=0
   while ! grep -q '^HOLDING' "$WORK/load-$n.out"; do
+    if [ "$measured" = 0 ] && grep -q '^RESULT' "$WORK/load-$n.out"; then
+      rss1=$(rss_kib "$SERVER_PID"); cpu1=$(cpu_ticks "$SERVER_PID"); measured=1
+    fi
     if ! kill -0 "$LOAD_PID" 2>/dev/null; then
       cat "$WORK/load-$n.out" >&2; tail -5 "$WORK/load-$n.err" >&2
       die "N=$n: pptp-load ended before holding the sessions"
@@ -175,7 +181,7 @@ TOML
       && die "N=$n: not established within $limit s"
     sleep 0.1
   done
-  rss1=$(rss_kib "$SERVER_PID"); cpu1=$(cpu_ticks "$SERVER_PID")
+  [ "$measured" = 1 ] || { rss1=$(rss_kib "$SERVER_PID"); cpu1=$(cpu_ticks "$SERVER_PID"); }
   rx1=$(ip netns exec "$NS_SRV" cat "/sys/class/net/$TUN/statistics/rx_packets")
   read -r st_tunnels st_sessions <<<"$(status_sessions)"
   cat "$WORK/load-$n.out" >&2

@@ -52,6 +52,11 @@ const GRE: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const FIRST_SESSION: usize = 16;
 
+/// Echo Requests sent back to back in the data check, then a pause of
+/// [`DATA_PAUSE_MS`]: about 50,000 packets/s at most.
+const DATA_BURST: usize = 100;
+const DATA_PAUSE_MS: u64 = 2;
+
 /// Sessions one run may drive: call IDs are 1..=N in 16 bits.
 pub const MAX_SESSIONS: usize = 65_000;
 
@@ -819,13 +824,16 @@ impl Load<'_> {
             }
             // Paced: a burst of thousands would overflow the server's
             // socket buffers, and PPTP never retransmits data.
-            for chunk in todo.chunks(64) {
+            for chunk in todo.chunks(DATA_BURST) {
                 for &idx in chunk {
                     self.ping(idx, round + 1);
                 }
-                if self.turn(&mut events, &mut buf, signals, Some(1)) {
-                    self.stopping = true;
-                    return;
+                let next = self.now() + DATA_PAUSE_MS;
+                while self.now() < next {
+                    if self.turn(&mut events, &mut buf, signals, Some(1)) {
+                        self.stopping = true;
+                        return;
+                    }
                 }
             }
             let wait_until = self.now() + 2_000;
