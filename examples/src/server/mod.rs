@@ -205,7 +205,7 @@ impl Server {
                 .insert_password(u.name.as_bytes(), u.password.as_bytes())
                 .map_err(|e| StartError(format!("user {}: {e:?}", u.name)))?;
         }
-        let mut listener = TcpListener::bind(config.listen).map_err(start_err("listen"))?;
+        let mut listener = crate::net::tcp_listener(config.listen).map_err(start_err("listen"))?;
         let signals =
             Signals::new([SIGINT, SIGTERM, SIGUSR1]).map_err(start_err("signal handlers"))?;
         let registry = poll.registry();
