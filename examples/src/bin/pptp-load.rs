@@ -55,7 +55,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match load::raise_fd_limit() {
+    match examples::host::raise_fd_limit() {
         Ok(n) if (n as usize) < args.sessions + 64 => eprintln!(
             "pptp-load: warning: open-file limit {n} is below {} sessions + 64",
             args.sessions

@@ -199,26 +199,6 @@ struct Load<'a> {
     report: Report,
 }
 
-/// Raises the open-file limit to its hard maximum (each session is one TCP
-/// socket); returns the new soft limit.
-pub fn raise_fd_limit() -> io::Result<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one `struct rlimit` into `limit`, which is
-    // valid and properly sized for the call.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    limit.rlim_cur = limit.rlim_max;
-    // SAFETY: setrlimit reads one valid `struct rlimit`.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(limit.rlim_cur)
-}
-
 /// The client's PPP settings: MS-CHAPv2 only, MPPE-128 stateless required.
 pub fn link_config(user: &str, password: &str) -> Result<LinkConfig, String> {
     let creds = Credentials::password(user.as_bytes(), password.as_bytes())

@@ -276,4 +276,91 @@ mod tests {
         }
         assert!(client.is_closed());
     }
+
+    /// Over real loopback TCP: the SCCRQ is answered with the refusal, the
+    /// server's side closes, and the counters say so.
+    #[test]
+    fn refuses_over_tcp_and_closes() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        accepted.set_nonblocking(true).unwrap();
+        let poll = mio::Poll::new().unwrap();
+        let mut refusals = Refusals::new(b"pptp-server");
+        let token = Token(99);
+        refusals.add(poll.registry(), token, TcpStream::from_std(accepted), 0);
+        assert!(refusals.contains(token));
+        assert_eq!(refusals.next_deadline(), Some(SCCRQ_WAIT_MS));
+
+        // Nothing sent yet: nothing answered.
+        refusals.readable(poll.registry(), token, 5);
+        assert_eq!(refusals.answered, 0);
+        assert!(refusals.contains(token));
+
+        // A client's SCCRQ, in two pieces.
+        let mut client: pptp_core::control::Connection<1> = pptp_core::control::Connection::new(
+            pptp_core::Role::Client,
+            ControlConfig::default(),
+            pptp_core::Instant::ZERO,
+        );
+        let mut sccrq = [0u8; 256];
+        let n = client
+            .poll_transmit(pptp_core::Instant::ZERO, &mut sccrq)
+            .unwrap()
+            .len;
+        peer.write_all(&sccrq[..10]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        refusals.readable(poll.registry(), token, 10);
+        assert_eq!(refusals.answered, 0, "half an SCCRQ is not answered");
+        peer.write_all(&sccrq[10..n]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        refusals.readable(poll.registry(), token, 20);
+        assert_eq!(refusals.answered, 1);
+        assert_eq!(refusals.next_deadline(), Some(20 + LINGER_MS));
+
+        // The peer reads exactly the refusal, then the end of the stream.
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).unwrap();
+        assert_eq!(got, refusal_reply(b"pptp-server"));
+
+        // The peer closes too: the server side is released, not "dropped".
+        drop(peer);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        refusals.readable(poll.registry(), token, 30);
+        assert!(!refusals.contains(token));
+        assert_eq!((refusals.answered, refusals.dropped), (1, 0));
+        assert!(refusals
+            .status_line()
+            .contains("Refused at max_sessions: 1 "));
+    }
+
+    #[test]
+    fn silent_or_wrong_peers_are_closed_and_counted() {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let poll = mio::Poll::new().unwrap();
+        let mut refusals = Refusals::new(b"s");
+        // One says nothing until the deadline; one sends garbage.
+        let _silent = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (a, _) = listener.accept().unwrap();
+        a.set_nonblocking(true).unwrap();
+        refusals.add(poll.registry(), Token(1), TcpStream::from_std(a), 0);
+        let mut noisy = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (b, _) = listener.accept().unwrap();
+        b.set_nonblocking(true).unwrap();
+        refusals.add(poll.registry(), Token(2), TcpStream::from_std(b), 0);
+        noisy.write_all(&[0u8; 16]).unwrap(); // bad magic cookie
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        refusals.readable(poll.registry(), Token(2), 1);
+        assert!(!refusals.contains(Token(2)));
+        refusals.expire(poll.registry(), SCCRQ_WAIT_MS - 1);
+        assert!(refusals.contains(Token(1)));
+        refusals.expire(poll.registry(), SCCRQ_WAIT_MS);
+        assert!(!refusals.contains(Token(1)));
+        assert_eq!((refusals.answered, refusals.dropped), (0, 2));
+        assert_eq!(refusals.next_deadline(), None);
+    }
 }
