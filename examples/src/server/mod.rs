@@ -334,7 +334,7 @@ impl Server {
 
     /// The earliest deadline of any machine (or of the shutdown). Only the
     /// tunnels touched since the last turn are asked for their deadlines
-    /// (see [`timers`]); the rest stay armed in the heap, so a turn costs
+    /// (see `timers`); the rest stay armed in the heap, so a turn costs
     /// O(touched · log tunnels), not O(tunnels).
     fn next_deadline(&mut self) -> Option<u64> {
         let now = self.clock.ms();
