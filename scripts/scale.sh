@@ -62,6 +62,7 @@ LOAD_BIN="${LOAD_BIN:-$ROOT/target/release/pptp-load}"
 WORK="$(mktemp -d /tmp/pptp-scale.XXXXXX)"
 SERVER_PID=""
 LOAD_PID=""
+NS_CREATED=0
 
 stop_pid() {  # PID: TERM, wait up to 20 s, then KILL
   local p=$1
@@ -76,8 +77,10 @@ cleanup() {
   local rc=$?
   stop_pid "$LOAD_PID"
   stop_pid "$SERVER_PID"
-  ip netns del "$NS_CLI" 2>/dev/null || true
-  ip netns del "$NS_SRV" 2>/dev/null || true
+  if [ "$NS_CREATED" = 1 ]; then  # never another run's namespaces
+    ip netns del "$NS_CLI" 2>/dev/null || true
+    ip netns del "$NS_SRV" 2>/dev/null || true
+  fi
   if [ "${KEEP:-0}" = 1 ] || [ "$rc" != 0 ]; then
     log "logs kept in $WORK"
   else
@@ -92,6 +95,7 @@ trap 'exit 130' INT TERM
 for ns in "$NS_SRV" "$NS_CLI"; do
   if ip netns list | grep -qw "$ns"; then die "namespace $ns exists (another scale.sh running?)"; fi
 done
+NS_CREATED=1
 ip netns add "$NS_SRV"
 ip netns add "$NS_CLI"
 ip link add scale-s type veth peer name scale-c
