@@ -50,3 +50,31 @@ pub fn call_id(taken: impl Fn(u16) -> bool) -> u16 {
         }
     }
 }
+
+/// Raises the open-file limit (`RLIMIT_NOFILE`) to its hard maximum and
+/// returns the new soft limit. Each session holds one TCP socket, and the
+/// usual soft limit (1024) stops a server or load generator near 1,000
+/// sessions.
+pub fn raise_fd_limit() -> std::io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `struct rlimit` into `limit`, which is
+    // valid and properly sized for the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // An unlimited hard limit cannot be the soft one: Linux caps open
+    // files at fs.nr_open.
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<libc::rlim_t>().ok())
+        .unwrap_or(1 << 20);
+    limit.rlim_cur = limit.rlim_max.min(nr_open);
+    // SAFETY: setrlimit reads one valid `struct rlimit`.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(limit.rlim_cur)
+}

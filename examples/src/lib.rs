@@ -6,6 +6,7 @@ pub mod decode;
 pub mod demo;
 pub mod host;
 pub mod keys;
+pub mod load;
 pub mod net;
 pub mod pcap;
 pub mod server;

@@ -47,6 +47,15 @@ fn main() -> ExitCode {
     if !args.command.is_empty() {
         return control(&config, &args.command.join(" "));
     }
+    // One TCP socket per tunnel: lift the soft open-file limit.
+    match examples::host::raise_fd_limit() {
+        Ok(n) if n < config.max_sessions as u64 + 64 => eprintln!(
+            "pptp-server: warning: open-file limit {n} is below max_sessions {} + 64",
+            config.max_sessions
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("pptp-server: warning: cannot raise the open-file limit: {e}"),
+    }
     let mut server = match Server::new(config) {
         Ok(s) => s,
         Err(e) => {

@@ -13,6 +13,17 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 /// IP protocol number of GRE (RFC 2784).
 pub const IPPROTO_GRE: i32 = 47;
 
+/// Receive buffer asked for the shared raw socket (the kernel doubles it).
+/// One socket carries every call, so a burst of one packet per session —
+/// thousands of sessions negotiating at once — must fit: with Linux's
+/// default (`net.core.rmem_default`, 208 KiB, a few hundred small
+/// datagrams) the scale test lost LCP/CCP/CHAP packets and sessions waited
+/// for PPP restart timers or failed. Memory is only used while datagrams
+/// wait.
+pub const RECV_BUFFER: usize = 8 << 20;
+/// Send buffer asked for the shared raw socket.
+pub const SEND_BUFFER: usize = 4 << 20;
+
 /// A non-blocking raw GRE socket.
 pub struct GreSocket {
     socket: Socket,
@@ -33,6 +44,8 @@ impl GreSocket {
                 }
             })?;
         socket.set_nonblocking(true)?;
+        set_buffer(&socket, libc::SO_RCVBUFFORCE, RECV_BUFFER);
+        set_buffer(&socket, libc::SO_SNDBUFFORCE, SEND_BUFFER);
         Ok(GreSocket { socket })
     }
 
@@ -58,6 +71,31 @@ impl GreSocket {
     pub fn send(&self, peer: Ipv4Addr, packet: &[u8]) -> io::Result<()> {
         let addr = SockAddr::from(SocketAddrV4::new(peer, 0));
         self.socket.send_to(packet, &addr).map(|_| ())
+    }
+}
+
+/// Sets a socket buffer size with the `*FORCE` option (root/CAP_NET_ADMIN:
+/// not capped by `net.core.rmem_max`/`wmem_max`), falling back to the
+/// capped option. Failure leaves the default: slower, not broken.
+fn set_buffer(socket: &Socket, force_option: libc::c_int, bytes: usize) {
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a valid,
+    // live `c_int` on a socket descriptor we own.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            force_option,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        let _ = if force_option == libc::SO_RCVBUFFORCE {
+            socket.set_recv_buffer_size(bytes)
+        } else {
+            socket.set_send_buffer_size(bytes)
+        };
     }
 }
 

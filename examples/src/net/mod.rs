@@ -29,6 +29,28 @@ pub fn range_to_cidrs(first: Ipv4Addr, last: Ipv4Addr) -> Vec<(Ipv4Addr, u8)> {
     out
 }
 
+/// Pending connections the listening socket queues (capped by the
+/// kernel's `net.core.somaxconn`, 4096 by default since Linux 5.4).
+/// `mio`'s `TcpListener::bind` uses 128, like `std`: when a few hundred
+/// clients connect at once the queue overflows while the loop is busy,
+/// and every dropped SYN costs its client the 1 s initial TCP
+/// retransmission timeout (seen in the scale test as a p99 set-up time of
+/// 1,050 ms with `ListenOverflows` counted).
+pub const LISTEN_BACKLOG: i32 = 4096;
+
+/// A non-blocking TCP listener on `addr` (`SO_REUSEADDR`, as `mio` sets
+/// it) with a [`LISTEN_BACKLOG`] queue.
+pub fn tcp_listener(addr: std::net::SocketAddr) -> std::io::Result<mio::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.set_cloexec(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(mio::net::TcpListener::from_std(socket.into()))
+}
+
 /// The destination address of an IPv4 packet, if it is one.
 pub fn ipv4_destination(packet: &[u8]) -> Option<Ipv4Addr> {
     if packet.len() < 20 || packet[0] >> 4 != 4 {

@@ -30,7 +30,9 @@
 //! Call-Disconnect-Notify) and every tunnel (Stop-Control-Connection-
 //! Request) before exiting.
 
+mod refuse;
 mod show;
+pub mod timers;
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -55,9 +57,12 @@ use crate::host::{entropy, random_bytes, Clock};
 use crate::net::gre::{GreQueue, GreSocket};
 use crate::net::tun::Tun;
 use crate::net::{ipv4_destination, range_to_cidrs};
+use refuse::Refusals;
+use timers::{earliest, Schedule};
 
-/// The address pool type: up to 4096 addresses.
-pub type Pool = AddressPool<64>;
+/// The address pool type: up to 65,536 addresses (a /16; 8 KiB of
+/// bitmap). It was 4,096, which stopped the 10,000-session scale test.
+pub type Pool = AddressPool<1024>;
 /// Calls one control connection may carry (pptp-linux and Windows place
 /// one per tunnel).
 pub const MAX_CALLS: usize = 4;
@@ -156,6 +161,8 @@ pub struct Server {
     next_tunnel_id: u32,
     clock: Clock,
     shutdown_deadline: Option<u64>,
+    schedule: Schedule<Token>,
+    refusals: Refusals,
 }
 
 /// The PPP link settings for every call, from the configuration.
@@ -202,7 +209,7 @@ impl Server {
                 .insert_password(u.name.as_bytes(), u.password.as_bytes())
                 .map_err(|e| StartError(format!("user {}: {e:?}", u.name)))?;
         }
-        let mut listener = TcpListener::bind(config.listen).map_err(start_err("listen"))?;
+        let mut listener = crate::net::tcp_listener(config.listen).map_err(start_err("listen"))?;
         let signals =
             Signals::new([SIGINT, SIGTERM, SIGUSR1]).map_err(start_err("signal handlers"))?;
         let registry = poll.registry();
@@ -260,6 +267,7 @@ impl Server {
             config.mppe,
             shared.aaa.method_name()
         );
+        let refusals = Refusals::new(config.host_name.as_bytes());
         Ok(Server {
             config,
             poll,
@@ -273,6 +281,8 @@ impl Server {
             next_tunnel_id: 1,
             clock,
             shutdown_deadline: None,
+            schedule: Schedule::default(),
+            refusals,
         })
     }
 
@@ -305,6 +315,10 @@ impl Server {
                     SIGNALS => self.signals(),
                     CONTROL => self.control_accept(),
                     token if self.shared.aaa.owns(token) => self.aaa_readable(token),
+                    token if self.refusals.contains(token) => {
+                        self.refusals
+                            .readable(self.poll.registry(), token, self.clock.ms())
+                    }
                     token if self.control_clients.contains_key(&token) => {
                         self.control_readable(token)
                     }
@@ -332,48 +346,48 @@ impl Server {
         Ok(())
     }
 
-    fn next_deadline(&self) -> Option<u64> {
-        let mut best = self.shutdown_deadline;
-        let mut take = |d: Option<u64>| {
-            if let Some(d) = d {
-                best = Some(best.map_or(d, |b: u64| b.min(d)));
-            }
-        };
-        for t in self.tunnels.values() {
-            take(t.conn.poll_timeout().map(|i| i.as_millis()));
-            for c in &t.calls {
-                take(c.gre.poll_timeout().map(|i| i.as_millis()));
-                take(c.link.poll_timeout().map(|i| i.as_millis()));
-            }
+    /// The earliest deadline of any machine (or of the shutdown). Only the
+    /// tunnels touched since the last turn are asked for their deadlines
+    /// (see `timers`); the rest stay armed in the heap, so a turn costs
+    /// O(touched · log tunnels), not O(tunnels).
+    fn next_deadline(&mut self) -> Option<u64> {
+        let now = self.clock.ms();
+        for token in self.schedule.take_dirty() {
+            let deadline = self
+                .tunnels
+                .get(&token)
+                .and_then(|t| tunnel_deadline(t, now));
+            self.schedule.heap.set(token, deadline);
         }
-        best
+        earliest([
+            self.shutdown_deadline,
+            self.schedule.heap.next_deadline(),
+            self.refusals.next_deadline(),
+        ])
     }
 
+    /// Fires the due timers: only the tunnels whose armed deadline has
+    /// passed are visited. Servicing one marks it dirty, so
+    /// [`Server::next_deadline`] re-arms it with its new deadline.
     fn timers(&mut self) {
         let now = self.clock.ms();
-        let tokens: Vec<Token> = self.tunnels.keys().copied().collect();
-        for token in tokens {
+        self.refusals.expire(self.poll.registry(), now);
+        while let Some(token) = self.schedule.heap.pop_due(now) {
             let Some(t) = self.tunnels.get_mut(&token) else {
                 continue;
             };
-            let mut due = false;
             if t.conn.poll_timeout().is_some_and(|d| d.as_millis() <= now) {
                 t.conn.handle_timeout(pptp_core::Instant::from_millis(now));
-                due = true;
             }
             for c in &mut t.calls {
                 if c.gre.poll_timeout().is_some_and(|d| d.as_millis() <= now) {
                     c.gre.handle_timeout(pptp_core::Instant::from_millis(now));
-                    due = true;
                 }
                 if c.link.poll_timeout().is_some_and(|d| d.as_millis() <= now) {
                     c.link.handle_timeout(ppp_core::Instant::from_millis(now));
-                    due = true;
                 }
             }
-            if due || t.closing {
-                self.service(token);
-            }
+            self.service(token);
         }
     }
 
@@ -387,15 +401,19 @@ impl Server {
                     let IpAddr::V4(peer) = addr.ip() else {
                         continue;
                     };
+                    let _ = stream.set_nodelay(true);
+                    let token = self.token();
                     if self.shared.active_calls >= self.shared.max_sessions {
+                        // RFC 2637 §2.2/§2.16: answer the SCCRQ with
+                        // General error / No-Resource, then close.
                         log!(
                             "refusing {addr}: {} sessions (max_sessions)",
                             self.shared.active_calls
                         );
+                        let now = self.clock.ms();
+                        self.refusals.add(self.poll.registry(), token, stream, now);
                         continue;
                     }
-                    let _ = stream.set_nodelay(true);
-                    let token = self.token();
                     if let Err(e) = self.poll.registry().register(
                         &mut stream,
                         token,
@@ -437,6 +455,8 @@ impl Server {
                             tcp_dead: false,
                         },
                     );
+                    // Its start-up timer (SCCRQ within reply_timeout).
+                    self.schedule.touch(token);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
@@ -555,6 +575,7 @@ impl Server {
             let Some(&(token, call_id)) = self.shared.routes.get(&dst) else {
                 continue;
             };
+            self.schedule.touch(token);
             let Some(t) = self.tunnels.get_mut(&token) else {
                 continue;
             };
@@ -624,8 +645,10 @@ impl Server {
 
     /// The `show vpdn` table.
     pub fn status(&self) -> String {
-        show::render(&self.tunnels, &self.shared.pool, self.shared.active_calls)
-            + &self.shared.aaa.status()
+        let mut s = show::render(&self.tunnels, &self.shared.pool, self.shared.active_calls);
+        s.push_str(&self.shared.aaa.status());
+        s.push_str(&self.refusals.status_line());
+        s
     }
 
     fn control_accept(&mut self) {
@@ -738,6 +761,7 @@ impl Server {
     /// Runs the machines of one tunnel until they are quiet: events,
     /// frames out, TCP bytes out; removes the tunnel once it is closed.
     fn service(&mut self, token: Token) {
+        self.schedule.touch(token);
         let now_ms = self.clock.ms();
         let Server {
             shared,
@@ -826,6 +850,28 @@ impl Server {
             );
         }
     }
+}
+
+/// How often a closing tunnel is serviced while it waits for its calls to
+/// end (the loop used to service closing tunnels on every turn).
+const CLOSING_REPOLL_MS: u64 = 100;
+
+/// The earliest deadline of one tunnel's machines.
+fn tunnel_deadline(t: &Tunnel, now: u64) -> Option<u64> {
+    let calls = t.calls.iter().flat_map(|c| {
+        [
+            c.gre.poll_timeout().map(|i| i.as_millis()),
+            c.link.poll_timeout().map(|i| i.as_millis()),
+        ]
+    });
+    earliest(
+        [
+            t.conn.poll_timeout().map(|i| i.as_millis()),
+            t.closing.then_some(now + CLOSING_REPOLL_MS),
+        ]
+        .into_iter()
+        .chain(calls),
+    )
 }
 
 /// Writes what the socket takes of the tunnel's pending TCP bytes.
