@@ -525,6 +525,9 @@ pub struct ChapPeer {
     retry_with: Option<(u8, FailureChallenge)>,
     send: bool,
     timer: Option<Instant>,
+    /// While a Response waits for its Success/Failure: when to send it
+    /// again.
+    resend_at: Option<Instant>,
     authenticated: bool,
     events: Events,
 }
@@ -566,6 +569,7 @@ impl ChapPeer {
             retry_with: None,
             send: false,
             timer: Some(now + config.wait_timeout),
+            resend_at: None,
             authenticated: false,
             events: Events::default(),
         })
@@ -593,6 +597,7 @@ impl ChapPeer {
         self.phase = PeerPhase::Failed;
         self.send = false;
         self.timer = None;
+        self.resend_at = None;
         self.events.push(Event::Failure(Failure {
             method: self.method,
             username: self.username.clone(),
@@ -694,6 +699,7 @@ impl ChapPeer {
                 self.phase = PeerPhase::Responded;
                 self.send = true;
                 self.timer = Some(now + self.config.wait_timeout);
+                self.resend_at = Some(now + self.config.restart_interval);
             }
             Err(reason) => self.fail(reason),
         }
@@ -750,6 +756,7 @@ impl ChapPeer {
                 self.phase = PeerPhase::Succeeded;
                 self.send = false;
                 self.timer = None;
+                self.resend_at = None;
                 self.events.push(Event::Success(Success {
                     method: self.method,
                     username: self.username.clone(),
@@ -845,13 +852,32 @@ impl ChapPeer {
 
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timer
+        let resend = self
+            .resend_at
+            .filter(|_| self.phase == PeerPhase::Responded);
+        match (self.timer, resend) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Gives up when no Challenge, or no answer to the Response, came in
-    /// time (the authenticator retransmits Challenges, RFC 1994 §4.1, so a
-    /// silent authenticator is gone).
+    /// Sends the Response again every [`PeerConfig::restart_interval`]
+    /// while no Success/Failure came: if the Success was lost, the
+    /// authenticator has nothing left to retransmit (it got our Response),
+    /// and RFC 1994 §4.1's implementation note has it answer a repeated
+    /// Response with the same Success or Failure. Gives up when no
+    /// Challenge, or no answer to the Response, came within
+    /// [`PeerConfig::wait_timeout`] (the authenticator retransmits
+    /// Challenges, so a silent one is gone).
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.phase == PeerPhase::Responded {
+            if let Some(at) = self.resend_at.filter(|at| now >= *at) {
+                self.send = true;
+                self.resend_at = Some(at.max(now) + self.config.restart_interval);
+            }
+        } else {
+            self.resend_at = None;
+        }
         if self.timer.is_some_and(|t| now >= t)
             && matches!(
                 self.phase,

@@ -55,6 +55,8 @@ struct Exchange {
     to_auth: Vec<Vec<u8>>,
     drop_to_peer: usize,
     drop_to_auth: usize,
+    /// Drops the packet to the peer with this index (0-based) in `to_peer`.
+    drop_nth_to_peer: Option<usize>,
 }
 
 impl Exchange {
@@ -69,6 +71,7 @@ impl Exchange {
             to_auth: Vec::new(),
             drop_to_peer: 0,
             drop_to_auth: 0,
+            drop_nth_to_peer: None,
         }
     }
 
@@ -100,6 +103,8 @@ impl Exchange {
                 self.to_peer.push(packet.clone());
                 if self.drop_to_peer > 0 {
                     self.drop_to_peer -= 1;
+                } else if self.drop_nth_to_peer == Some(self.to_peer.len() - 1) {
+                    // lost
                 } else {
                     self.peer.handle_packet(self.now, &packet);
                 }
@@ -1094,6 +1099,76 @@ fn lost_response_means_challenge_retransmit_and_same_response() {
     // The peer answered the repeated Challenge with the same octets.
     assert_eq!(x.to_auth.len(), 2);
     assert_eq!(x.to_auth[0], x.to_auth[1]);
+}
+
+/// A lost Success: the authenticator got the Response and has nothing to
+/// retransmit; the peer repeats its Response after the restart interval
+/// and the authenticator answers it with the same Success (RFC 1994 §4.1
+/// implementation note).
+#[test]
+fn lost_success_means_response_retransmit_and_same_success() {
+    let store = store();
+    for method in [Method::ChapMd5, Method::MsChapV1, Method::MsChapV2] {
+        let mut x = Exchange::setup(method, AuthenticatorConfig::default(), "cisco", pw("cisco"));
+        x.drop_nth_to_peer = Some(1); // [Challenge, Success, ...]
+        x.run_to_end(Some(&store));
+        only_success(&x.auth_events);
+        only_success(&x.peer_events);
+        assert_eq!(x.to_auth.len(), 2, "{method:?}");
+        assert_eq!(x.to_auth[0], x.to_auth[1], "{method:?}");
+        assert_eq!(x.to_peer.len(), 3, "{method:?}");
+        assert_eq!(x.to_peer[1], x.to_peer[2], "{method:?}");
+        // One restart interval (3 s) later.
+        assert_eq!(x.now, Instant::from_millis(3_000), "{method:?}");
+        // Nothing left to do: no timer after the Success.
+        assert_eq!(x.peer.poll_timeout(), None);
+    }
+}
+
+/// With no answer at all the peer repeats its Response every restart
+/// interval and gives up at the wait timeout.
+#[test]
+fn unanswered_response_is_repeated_then_times_out() {
+    let mut peer = Peer::new(
+        Method::ChapMd5,
+        PeerConfig::default(),
+        Instant::ZERO,
+        b"cisco",
+        pw("cisco"),
+        1,
+        None,
+    )
+    .unwrap();
+    let challenge = [
+        1u8, 7, 0, 21, 16, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+    ];
+    peer.handle_packet(Instant::ZERO, &challenge);
+    let mut buf = [0u8; 128];
+    let mut sent = Vec::new();
+    let mut now = Instant::ZERO;
+    for _ in 0..50 {
+        if let Some(t) = peer.poll_transmit(now, &mut buf) {
+            sent.push((now, buf[..t.len].to_vec()));
+        }
+        match peer.poll_timeout() {
+            Some(t) => {
+                now = t;
+                peer.handle_timeout(now);
+            }
+            None => break,
+        }
+    }
+    // 0, 3, ..., 27 s: ten copies of the same Response, then the 30 s
+    // timeout.
+    assert_eq!(sent.len(), 10);
+    assert!(sent.iter().all(|(_, p)| *p == sent[0].1));
+    assert_eq!(sent[9].0, Instant::from_millis(27_000));
+    assert_eq!(now, Instant::from_millis(30_000));
+    match peer.poll_event() {
+        Some(Event::Failure(f)) => assert_eq!(f.reason, FailureReason::Timeout),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(peer.poll_timeout(), None);
 }
 
 #[test]
