@@ -26,7 +26,7 @@ use mio::{Events, Interest, Poll, Token};
 use ppp_core::link::{Credentials, EndReason, Link, LinkConfig, LinkEvent};
 use ppp_core::wire::lcp::AuthMethod;
 use pptp_core::control::{CallParams, Config as ControlConfig, Connection, Event};
-use pptp_core::gre::{GreConfig, GreSession, Received};
+use pptp_core::gre::{peek_call_id, GreConfig, GreSession, Received};
 use pptp_core::Role;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
@@ -167,7 +167,16 @@ struct Session<'a> {
     outcome: Option<Outcome>,
     tun_up: bool,
     tcp_dead: bool,
+    /// GRE datagrams for our call that arrived before its Outgoing-Call-
+    /// Reply was read from TCP (the server sends its first LCP
+    /// Configure-Request right after the reply, and the two sockets race);
+    /// replayed when the call comes up. Bounded.
+    early_gre: Vec<Vec<u8>>,
 }
+
+/// At most this many early GRE datagrams are kept (LCP's first
+/// Configure-Request, maybe a retransmission).
+const EARLY_GRE_MAX: usize = 4;
 
 fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
     let clock = Clock::start();
@@ -238,6 +247,7 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
         outcome: None,
         tun_up: false,
         tcp_dead: false,
+        early_gre: Vec::new(),
     };
     let mut events = Events::with_capacity(16);
     let mut buf = vec![0u8; 65_536];
@@ -370,22 +380,13 @@ impl Session<'_> {
             }
             let now = self.clock.ms();
             let Some(call) = &mut self.call else {
+                let ours = peek_call_id(&buf[range.clone()]) == Ok(self.call_id);
+                if ours && self.early_gre.len() < EARLY_GRE_MAX {
+                    self.early_gre.push(buf[range].to_vec());
+                }
                 continue;
             };
-            if let Ok(Received::Deliver { payload, .. }) = call
-                .gre
-                .decapsulate(pptp_core::Instant::from_millis(now), &buf[range.clone()])
-            {
-                let frame = &mut buf[range.start + payload.start..range.start + payload.end];
-                if let Ok(Some(d)) = call
-                    .link
-                    .handle_frame(ppp_core::Instant::from_millis(now), frame)
-                {
-                    if let Err(e) = self.tun.send(&frame[d.range()]) {
-                        log!("TUN write: {e}");
-                    }
-                }
-            }
+            deliver_gre(call, &mut self.tun, now, &mut buf[range]);
         }
     }
 
@@ -456,12 +457,16 @@ impl Session<'_> {
                         ));
                         let mut link = Link::new(template.clone(), entropy());
                         link.open(lnow);
-                        self.call = Some(Call {
+                        let mut call = Call {
                             local_id: up.local_call_id,
                             gre,
                             link,
                             queue: GreQueue::default(),
-                        });
+                        };
+                        for mut datagram in std::mem::take(&mut self.early_gre) {
+                            deliver_gre(&mut call, &mut self.tun, now_ms, &mut datagram);
+                        }
+                        self.call = Some(call);
                     }
                     Event::CallDown(down) => {
                         log!("call down: {:?}", down.reason);
@@ -595,6 +600,25 @@ impl Session<'_> {
 
 /// Puts `local` on the TUN device with `peer` as the point-to-point
 /// destination, MTU from the link, and the extra routes.
+/// One GRE datagram for the call: sequence/ack processing, then the PPP
+/// frame to the link, and an IP packet it yields to the TUN device.
+fn deliver_gre(call: &mut Call, tun: &mut Tun, now: u64, datagram: &mut [u8]) {
+    if let Ok(Received::Deliver { payload, .. }) = call
+        .gre
+        .decapsulate(pptp_core::Instant::from_millis(now), datagram)
+    {
+        let frame = &mut datagram[payload];
+        if let Ok(Some(d)) = call
+            .link
+            .handle_frame(ppp_core::Instant::from_millis(now), frame)
+        {
+            if let Err(e) = tun.send(&frame[d.range()]) {
+                log!("TUN write: {e}");
+            }
+        }
+    }
+}
+
 fn configure_tun(
     tun: &Tun,
     local: Ipv4Addr,
