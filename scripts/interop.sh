@@ -250,6 +250,14 @@ PY
     vm -t 30 'for i in $(seq 1 100); do pgrep -x pppd >/dev/null || break; sleep 0.2; done; pgrep -a pppd && echo "pppd still running" || echo "pppd gone"' | tee "$dir/vm-hangup.txt"
     grep -q 'pppd gone' "$dir/vm-hangup.txt" || return 1
     grep -Eq 'rcvd \[LCP TermReq' "$SHARE/pppd-client.log" || { echo "pppd got no LCP Terminate-Request"; return 1; }
+  elif [ "$hangup" = idle ]; then
+    # No traffic from here: the server must end the session itself when
+    # the RADIUS Idle-Timeout passes (RFC 2865 §5.28).
+    echo "-- idle: waiting for the server to end the session (Idle-Timeout)"
+    vm -t 45 'for i in $(seq 1 175); do pgrep -x pppd >/dev/null || break; sleep 0.2; done; pgrep -a pppd && echo "pppd still running" || echo "pppd gone"' | tee "$dir/vm-hangup.txt"
+    grep -q 'pppd gone' "$dir/vm-hangup.txt" || return 1
+    grep -E "Idle-Timeout from the AAA server reached" "$dir/server.log" || { echo "server log lacks the Idle-Timeout close"; return 1; }
+    grep -Eq 'rcvd \[LCP TermReq' "$SHARE/pppd-client.log" || { echo "pppd got no LCP Terminate-Request"; return 1; }
   elif [ "$hangup" = kill ]; then
     echo "-- kill -9 pptp and pppd in the VM (no goodbyes)"
     vm 'pkill -9 -x pptp; pkill -9 -x pppd; sleep 1; pgrep -a pppd || echo "pppd gone"' | tee "$dir/vm-hangup.txt"
@@ -473,7 +481,28 @@ radius_start() {  # AAA-DIR
     AAA_RADIUS_SECRET="$AAA_RADIUS_SECRET_LAB" AAA_RADIUS_REQUIRE_MA=yes AAA_RADIUS_REPLY_MA=yes \
     bash "$AAA_SHARED/start-freeradius.sh" > "$1/start.log" 2>&1 \
     || { cat "$1/start.log"; echo "FreeRADIUS did not start in $LAB_NS"; return 1; }
-  echo "FreeRADIUS up in $LAB_NS on 127.0.0.1:11812/11813 (pid $(tail -1 "$1/start.log"))"
+  # Extra reply items for labuser (Class, and Idle-Timeout when a case
+  # sets RADIUS_IDLE_TIMEOUT): the shared harness writes its users file at
+  # start, so stop it, add the items, and start the same server again.
+  local raddb="$1/freeradius/raddb" fr_bin
+  fr_bin=$(command -v freeradius || echo /usr/sbin/freeradius)
+  AAA_DIR="$1" bash "$AAA_SHARED/stop-freeradius.sh" > /dev/null 2>&1 || true
+  python3 - "$raddb/users" "${RADIUS_IDLE_TIMEOUT:-}" <<'PY' || { echo "could not patch the users file"; return 1; }
+import sys
+path, idle = sys.argv[1], sys.argv[2]
+lines = open(path).read().split("\n")
+i = next(n for n, l in enumerate(lines) if l.startswith('"labuser"'))
+extra = ['\tClass = "pptp-interop-class",']
+if idle:
+    extra.append("\tIdle-Timeout = %d," % int(idle))
+lines[i + 1:i + 1] = extra
+open(path, "w").write("\n".join(lines))
+PY
+  ip netns exec "$LAB_NS" setsid "$fr_bin" -X -d "$raddb" > "$1/freeradius/log/debug.log" 2>&1 < /dev/null &
+  echo $! > "$1/freeradius/run/server.pid"
+  wait_for 10 "$1/freeradius/log/debug.log" "Ready to process requests" \
+    || { tail -20 "$1/freeradius/log/debug.log"; echo "FreeRADIUS did not restart"; return 1; }
+  echo "FreeRADIUS up in $LAB_NS on 127.0.0.1:11812/11813 (labuser: Class${RADIUS_IDLE_TIMEOUT:+, Idle-Timeout $RADIUS_IDLE_TIMEOUT s})"
 }
 radius_stop_all() {
   # Every FreeRADIUS this run started (each case keeps its pid file in
@@ -521,7 +550,7 @@ TOML
 # Stop, input/output octets of the Stop > 0, one session id.
 check_radius_detail() {  # DETAIL
   python3 - "$1" <<'PY'
-import re, sys
+import os, re, sys
 text = open(sys.argv[1]).read()
 records = [r for r in re.split(r"\n\s*\n", text) if "Acct-Status-Type" in r]
 def field(r, name):
@@ -549,9 +578,16 @@ if field(starts[-1], "Acct-Session-Id") != sid:
 if field(stop, "Acct-Terminate-Cause") is None or field(stop, "Acct-Input-Gigawords") is None:
     sys.exit("Stop lacks Acct-Terminate-Cause or Acct-Input-Gigawords")
 # The client hung up (pppd killed: LCP Terminate, then pptp-linux's
-# Call-Clear-Request): RFC 2866 §5.10 User-Request.
-if field(stop, "Acct-Terminate-Cause") != "User-Request":
-    sys.exit("Acct-Terminate-Cause should be User-Request")
+# Call-Clear-Request): RFC 2866 §5.10 User-Request; or the case's own.
+cause = os.environ.get("EXPECT_CAUSE", "User-Request")
+if field(stop, "Acct-Terminate-Cause") != cause:
+    sys.exit("Acct-Terminate-Cause should be " + cause)
+# RFC 2865 §5.25: the Accept's Class comes back unmodified in accounting.
+want_class = "0x" + b"pptp-interop-class".hex()
+for r in (starts[-1], stop):
+    if field(r, "Class") != want_class:
+        sys.exit("Class not echoed (got %r, want %s)" % (field(r, "Class"), want_class))
+print("Class echoed in Start and Stop:", want_class)
 if field(stop, "Framed-IP-Address") != "192.0.2.10":
     sys.exit("Stop lacks Framed-IP-Address 192.0.2.10")
 PY
@@ -567,7 +603,7 @@ run_aaa_case() {
   if [ "$kind" = radius ]; then
     radius_start "$dir/aaa" || return 1
     AAA_TOP='aaa = "radius"' AAA_SECTION="$(radius_section)" EXPECT_ADDR=$AAA_ADDR \
-      run_server_case "$name" "$auth" "$mppe" "$required" stateless "$auth_name" "$expect" client - "$@" || rc=1
+      run_server_case "$name" "$auth" "$mppe" "$required" stateless "$auth_name" "$expect" "${AAA_HANGUP:-client}" - "$@" || rc=1
     radius_stop_all
     cp "$dir/aaa/freeradius/log/radacct/detail" "$dir/radius-detail.txt" 2>/dev/null || true
     [ "$rc" = 0 ] || return 1
@@ -705,6 +741,9 @@ AAA_CASES=(
   "radius-mschapv2-mppe128-required|radius|\"mschap-v2\"|128|true|MsChapV2|MPPE 128-bit stateless compression enabled|MS-MPPE-Send-Key/Recv-Key|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128"
   "radius-mschapv1-mppe128-required|radius|\"mschap\"|128|true|MsChapV1|MPPE 128-bit stateless compression enabled|MS-CHAP-MPPE-Keys|refuse-pap refuse-eap refuse-chap refuse-mschap-v2 require-mppe-128"
   "tacacs-mschapv2-auto|tacacs|\"mschap-v2\"|auto|false|MsChapV2||-|refuse-pap refuse-eap refuse-chap refuse-mschap"
+  # The Accept carries Idle-Timeout 8 s: after the pings the server ends
+  # the session itself; the accounting Stop says Idle-Timeout.
+  "radius-idle-timeout|radius|\"mschap-v2\"|128|true|MsChapV2|MPPE 128-bit stateless compression enabled|MS-MPPE-Send-Key/Recv-Key|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128"
 )
 NOT_RUN="mschapv1-mppe40: pppd 2.4.9 itself refuses it (\"Disabling 40-bit MPPE; MS-CHAP LM not supported\", lab README)"
 
@@ -778,6 +817,10 @@ done
 for spec in "${AAA_CASES[@]}"; do
   IFS='|' read -r name kind auth mppe required auth_name expect keyattr opts <<< "$spec"
   want "$name" || continue
+  case "$name" in
+    radius-idle-timeout) export RADIUS_IDLE_TIMEOUT=8 AAA_HANGUP=idle EXPECT_CAUSE=Idle-Timeout ;;
+    *) unset RADIUS_IDLE_TIMEOUT AAA_HANGUP EXPECT_CAUSE ;;
+  esac
   log "case $name"
   t0=$(date +%s.%N)
   # shellcheck disable=SC2086
@@ -794,6 +837,7 @@ for spec in "${AAA_CASES[@]}"; do
   vm 'for p in $(pgrep -x pppd); do kill $p; done; true' >/dev/null 2>&1 || true
   sleep 1
 done
+unset RADIUS_IDLE_TIMEOUT AAA_HANGUP EXPECT_CAUSE
 for spec in radius-missing-keys-required:missing-keys radius-timeout:timeout; do
   name=${spec%%:*}
   want "$name" || continue

@@ -85,6 +85,15 @@ pub(super) struct CallAaa {
     next_interim_ms: Option<u64>,
     /// Session-Timeout from the Accept: close at this clock value (ms).
     session_deadline_ms: Option<u64>,
+    /// Idle-Timeout from the Accept (ms), and when to look at the
+    /// session's IP counters next.
+    idle_timeout_ms: Option<u64>,
+    idle_check_ms: Option<u64>,
+    /// IP packets both ways at the last idle check.
+    idle_ip_packets: u64,
+    /// Class from the Access-Accept, echoed in accounting (RFC 2865
+    /// §5.25).
+    class: Vec<u8>,
     /// Why we ended the session ourselves (Session-Timeout).
     cause_override: Option<TerminateCause>,
     /// Why the PPTP call went down, for a link that reports only
@@ -557,7 +566,7 @@ impl Server {
         };
         aaa.calls
             .values()
-            .flat_map(|c| [c.next_interim_ms, c.session_deadline_ms])
+            .flat_map(|c| [c.next_interim_ms, c.session_deadline_ms, c.idle_check_ms])
             .flatten()
             .chain(client)
             .min()
@@ -612,9 +621,42 @@ impl Server {
             if state.session_deadline_ms.is_some_and(|d| d <= now) {
                 state.session_deadline_ms = None;
                 state.cause_override = Some(TerminateCause::SessionTimeout);
-                close.push(id);
+                close.push((id, "Session-Timeout"));
             }
         }
+        // Idle-Timeout (RFC 2865 §5.28): no IP packet either way for that
+        // long. Looked at only when a check is due, not every turn.
+        let due: Vec<u16> = aaa
+            .calls
+            .iter()
+            .filter(|(_, s)| s.idle_check_ms.is_some_and(|d| d <= now))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in due {
+            let packets = self
+                .shared
+                .calls_by_id
+                .get(&id)
+                .and_then(|token| self.tunnels.get(token))
+                .and_then(|t| t.calls.iter().find(|c| c.local_id == id))
+                .map(|c| c.link.counters().ip_in + c.link.counters().ip_out);
+            let Some(state) = self.shared.aaa.calls.get_mut(&id) else {
+                continue;
+            };
+            let (Some(packets), Some(timeout)) = (packets, state.idle_timeout_ms) else {
+                state.idle_check_ms = None;
+                continue;
+            };
+            if packets != state.idle_ip_packets {
+                state.idle_ip_packets = packets;
+                state.idle_check_ms = Some(now + timeout);
+            } else {
+                state.idle_check_ms = None;
+                state.cause_override = Some(TerminateCause::IdleTimeout);
+                close.push((id, "Idle-Timeout"));
+            }
+        }
+        let aaa = &mut self.shared.aaa;
         let interim: Vec<u16> = aaa
             .calls
             .iter()
@@ -664,7 +706,7 @@ impl Server {
                 Err(e) => log!("call {id}: interim accounting not sent: {e}"),
             }
         }
-        for id in close {
+        for (id, why) in close {
             let Some(&token) = self.shared.calls_by_id.get(&id) else {
                 continue;
             };
@@ -673,7 +715,7 @@ impl Server {
                 .get_mut(&token)
                 .and_then(|t| t.calls.iter_mut().find(|c| c.local_id == id))
             {
-                log!("call {id}: Session-Timeout from the AAA server reached: closing");
+                log!("call {id}: {why} from the AAA server reached: closing");
                 call.link.close(instant(now), EndReason::AdminClose);
             }
             self.service(token);
@@ -788,6 +830,19 @@ impl Server {
                 if let Some(secs) = info.session_timeout.filter(|s| *s > 0) {
                     state.session_deadline_ms = Some(now + u64::from(secs) * 1000);
                     log!("{prefix}: Session-Timeout {secs} s from {source}");
+                }
+                if let Some(secs) = info.idle_timeout.filter(|s| *s > 0) {
+                    let timeout = u64::from(secs) * 1000;
+                    state.idle_timeout_ms = Some(timeout);
+                    state.idle_check_ms = Some(now + timeout);
+                    log!("{prefix}: Idle-Timeout {secs} s from {source}");
+                }
+                if !info.class.is_empty() {
+                    state.class = info.class.to_vec();
+                    log!(
+                        "{prefix}: Class ({} octets) from {source}, echoed in accounting",
+                        info.class.len()
+                    );
                 }
                 if let Some(nbns) = accept.attributes.primary_nbns {
                     // The Link hands address, DNS and NBNS to IPCP.
@@ -1007,6 +1062,7 @@ impl RadiusHost {
         record.terminate_cause = cause;
         record.framed_ip = call.address;
         record.calling_station_id = Some(peer.as_bytes());
+        record.class = (!state.class.is_empty()).then_some(&state.class[..]);
         let handle = self
             .client
             .start_accounting(now, &record, Self::randomness())

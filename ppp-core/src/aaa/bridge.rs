@@ -57,8 +57,12 @@ pub enum Note {
     Unencrypted,
 }
 
+/// Longest Class value (RFC 2865 §5: an attribute carries at most 253
+/// octets).
+pub const MAX_CLASS_LEN: usize = 253;
+
 /// What else the server said, beyond the [`Verdict`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VerdictInfo {
     /// Why the verdict differs from the server's answer, if it does.
     pub note: Option<Note>,
@@ -74,6 +78,10 @@ pub struct VerdictInfo {
     pub encryption_policy: Option<u32>,
     /// MS-MPPE-Encryption-Types bits.
     pub encryption_types: Option<u32>,
+    /// RADIUS Class from the Access-Accept (empty if none): RFC 2865
+    /// §5.25 has the NAS send it unmodified in the session's
+    /// Accounting-Requests.
+    pub class: heapless::Vec<u8, MAX_CLASS_LEN>,
 }
 
 /// What the answer's interpretation needs to remember of the request.
@@ -300,6 +308,10 @@ mod radius_bridge {
         info.idle_timeout = attrs.idle_timeout;
         info.encryption_policy = attrs.encryption_policy;
         info.encryption_types = attrs.encryption_types;
+        if let Some(class) = packet.attributes().find(attr::CLASS) {
+            // At most 253 octets by the attribute's own length octet.
+            info.class = heapless::Vec::from_slice(class).unwrap_or_default();
+        }
         let external = match (attrs.mppe_send_key, attrs.mppe_recv_key) {
             (Some(send_key), Some(recv_key)) => {
                 Some(MppeKeyMaterial::External { send_key, recv_key })

@@ -1094,6 +1094,7 @@ mod tests {
                 &[10, 0, 0, 3],
             )
             .unwrap();
+            w.attribute(attr::CLASS, b"billing-42").unwrap();
         });
         c.handle_datagram(Instant::ZERO, 0, &accept).unwrap();
         match c.poll_event() {
@@ -1112,6 +1113,8 @@ mod tests {
                 );
                 assert_eq!(info.primary_nbns, Some(Ipv4Addr::new(10, 0, 0, 3)));
                 assert_eq!(info.note, None);
+                // RFC 2865 §5.25: kept to echo in accounting.
+                assert_eq!(&info.class[..], b"billing-42");
             }
             other => panic!("{other:?}"),
         }
