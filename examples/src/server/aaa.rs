@@ -1182,7 +1182,7 @@ enum JobKind {
     },
     Authorization {
         verdict: Box<Verdict>,
-        info: VerdictInfo,
+        info: Box<VerdictInfo>,
         username: String,
         method: Method,
     },
@@ -1455,7 +1455,7 @@ impl TacacsHost {
                         handle,
                         verdict,
                         info,
-                    } => (handle.0, Ok(Reply::Verdict(Box::new(verdict), info))),
+                    } => (handle.0, Ok(Reply::Verdict(Box::new(verdict), Box::new(info)))),
                     tacacs::Event::Authorization { handle, outcome } => {
                         (handle.0, Ok(Reply::Authorization(outcome)))
                     }
@@ -1548,7 +1548,7 @@ impl TacacsHost {
 }
 
 enum Reply {
-    Verdict(Box<Verdict>, VerdictInfo),
+    Verdict(Box<Verdict>, Box<VerdictInfo>),
     Authorization(tacacs::AuthorizationOutcome),
     Accounted(bool),
 }
@@ -1583,7 +1583,7 @@ fn finish_tacacs(
                 outcomes.push(Outcome::Verdict {
                     call_id,
                     verdict: *verdict,
-                    info,
+                    info: *info,
                 });
             }
         }
@@ -1603,7 +1603,7 @@ fn finish_tacacs(
             outcomes.push(Outcome::Verdict {
                 call_id,
                 verdict: outcome.apply(*verdict),
-                info,
+                info: *info,
             });
         }
         (JobKind::Accounting { kind, .. }, Reply::Accounted(ok)) => {
