@@ -1455,7 +1455,10 @@ impl TacacsHost {
                         handle,
                         verdict,
                         info,
-                    } => (handle.0, Ok(Reply::Verdict(Box::new(verdict), Box::new(info)))),
+                    } => (
+                        handle.0,
+                        Ok(Reply::Verdict(Box::new(verdict), Box::new(info))),
+                    ),
                     tacacs::Event::Authorization { handle, outcome } => {
                         (handle.0, Ok(Reply::Authorization(outcome)))
                     }

@@ -133,6 +133,13 @@ impl<const HOLD: usize, const SLOT_SIZE: usize> Receiver<HOLD, SLOT_SIZE> {
             };
             return self.drop(reason, stats);
         }
+        if ahead == i32::MAX {
+            // Exactly 2^31 after the last packet delivered (expected - 1):
+            // RFC 1982 leaves that comparison undefined, so "in order"
+            // would not hold. Found by the gre_session fuzz target.
+            self.jump_run = None;
+            return self.drop(DropReason::OutOfWindow, stats);
+        }
         let mut resync = false;
         if ahead as u32 > self.max_jump {
             let run = match self.jump_run {

@@ -428,6 +428,29 @@ fn wrap_around_with_loss_and_reordering() {
     assert_eq!(s.status().expected_sequence, Some(3));
 }
 
+/// Regression (gre_session fuzz target): a run of packets exactly 2^31
+/// past the last one delivered must not resynchronise onto it, since
+/// serial arithmetic cannot say it comes after (RFC 1982 §3.2).
+#[test]
+fn a_jump_of_exactly_half_the_sequence_space_is_never_delivered() {
+    let mut s: GreSession = GreSession::new(cfg());
+    let mut got = Vec::new();
+    let first = 2_972_791_089u32;
+    feed(&mut s, t(0), &data(first), &mut got);
+    let opposite = first.wrapping_add(1 << 31);
+    let oow = Received::Dropped(DropReason::OutOfWindow);
+    for _ in 0..5 {
+        assert_eq!(feed(&mut s, t(0), &data(opposite), &mut got), oow);
+    }
+    assert_eq!(got, [first]);
+    assert_eq!(s.stats().resyncs, 0);
+    // The stream goes on from where it was.
+    assert_eq!(
+        feed(&mut s, t(0), &data(first.wrapping_add(1)), &mut got),
+        deliver_now()
+    );
+}
+
 #[test]
 fn far_ahead_packets_are_dropped_until_a_run_proves_the_jump() {
     let mut s: GreSession = GreSession::new(cfg());
