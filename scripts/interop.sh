@@ -162,6 +162,21 @@ trap cleanup EXIT
 # run_server_case NAME AUTH-LIST MPPE REQUIRED MODE SERVER-AUTH-NAME
 #                 EXPECT-MPPE-LOG-REGEX HANGUP(client|clear|kill) FAULT(-|loss)
 #                 PEER-OPTIONS...
+# The VM's pppd peer file from the template and $1/peer-options.
+install_peer() {  # DIR
+  sed -e "s/@SERVER@/$SERVER_IP/" -e "/@OPTIONS@/{
+r $1/peer-options
+d
+}" "$HERE/peer.tmpl" > "$SHARE/interop/peer"
+}
+# pptp-server with $1/server.toml in namespace $2 (default: the lab's),
+# logging to $1/server.log; waits until it listens.
+start_server() {  # DIR [NETNS]
+  ip netns exec "${2:-$LAB_NS}" "$SERVER_BIN" --config "$1/server.toml" > "$1/server.log" 2>&1 &
+  echo $! > "$SERVER_PIDFILE"
+  wait_for 10 "$1/server.log" "listening on" || { echo "server did not start:"; cat "$1/server.log"; return 1; }
+}
+
 run_server_case() {
   local name=$1 auth=$2 mppe=$3 required=$4 mode=$5 auth_name=$6 expect_mppe=$7 hangup=$8 fault=$9
   shift 9
@@ -170,17 +185,12 @@ run_server_case() {
   sock="$dir/control.sock"
   server_config "$auth" "$mppe" "$required" "$mode" "$sock" > "$dir/server.toml"
   { printf '%s\n' "$@"; } > "$dir/peer-options"
-  sed -e "s/@SERVER@/$SERVER_IP/" -e "/@OPTIONS@/{
-r $dir/peer-options
-d
-}" "$HERE/peer.tmpl" > "$SHARE/interop/peer"
+  install_peer "$dir"
   cp "$SHARE/interop/peer" "$dir/peer"
   rm -f "$SHARE/pppd-client.log"
 
   capture_start "$dir/session.pcap" || return 1
-  ip netns exec "$LAB_NS" "$SERVER_BIN" --config "$dir/server.toml" > "$dir/server.log" 2>&1 &
-  echo $! > "$SERVER_PIDFILE"
-  wait_for 10 "$dir/server.log" "listening on" || { echo "server did not start:"; cat "$dir/server.log"; return 1; }
+  start_server "$dir" || return 1
 
   echo "-- pppd call lab (in vm$VM)"
   vm -t 120 - > "$dir/vm-session.txt" 2>&1 <<SH || { cat "$dir/vm-session.txt"; echo "pppd did not bring the link up"; return 1; }
@@ -291,16 +301,11 @@ run_concurrent_case() {
   sock="$dir/control.sock"
   server_config '"mschap-v2"' 128 true stateless "$sock" > "$dir/server.toml"
   printf '%s\n' refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128 > "$dir/peer-options"
-  sed -e "s/@SERVER@/$SERVER_IP/" -e "/@OPTIONS@/{
-r $dir/peer-options
-d
-}" "$HERE/peer.tmpl" > "$SHARE/interop/peer"
+  install_peer "$dir"
   sed 's#/lab/pppd-client.log#/lab/pppd-client2.log#' "$SHARE/interop/peer" > "$SHARE/interop/peer2"
   rm -f "$SHARE/pppd-client.log" "$SHARE/pppd-client2.log"
   capture_start "$dir/session.pcap" || return 1
-  ip netns exec "$LAB_NS" "$SERVER_BIN" --config "$dir/server.toml" > "$dir/server.log" 2>&1 &
-  echo $! > "$SERVER_PIDFILE"
-  wait_for 10 "$dir/server.log" "listening on" || { cat "$dir/server.log"; return 1; }
+  start_server "$dir" || return 1
   echo "-- two pppd sessions (in vm$VM)"
   vm -t 180 - > "$dir/vm-session.txt" 2>&1 <<'SH' || { cat "$dir/vm-session.txt"; echo "pppd did not bring both links up"; return 1; }
 for p in $(pgrep -x pppd); do kill $p; done; sleep 0.3
@@ -383,9 +388,7 @@ run_hostonly_case() {
   ip netns exec "$SRV" tshark -q -i lab-srv -f "ip proto 47 or tcp port 1723" -w "$dir/session.pcap" > "$dir/session.pcap.log" 2>&1 &
   echo $! > "$CAPTURE_PIDFILE"
   wait_for 10 "$dir/session.pcap.log" "Capturing on" || { echo "tshark did not start"; return 1; }
-  ip netns exec "$SRV" "$SERVER_BIN" --config "$dir/server.toml" > "$dir/server.log" 2>&1 &
-  echo $! > "$SERVER_PIDFILE"
-  wait_for 10 "$dir/server.log" "listening on" || { cat "$dir/server.log"; return 1; }
+  start_server "$dir" "$SRV" || return 1
   echo "-- pptp 10.0.1.1 --nolaunchpppd <-> pptp-client --stdio (MS-CHAPv2, MPPE-128)"
   ip netns exec "$CLI" python3 "$LAB/tools/pairrun.py" --syslog "$dir/pptp-syslog.log" --timeout 90 -- \
     pptp 10.0.1.1 --nolaunchpppd --nohostroute --loglevel 2 --logstring interop -- \
@@ -666,16 +669,11 @@ run_refused_case() {  # NAME missing-keys|timeout
       server_config '"mschap-v2"' 128 true stateless "$dir/control.sock" > "$dir/server.toml"
     printf '%s\n' refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128 > "$dir/peer-options"
   fi
-  sed -e "s/@SERVER@/$SERVER_IP/" -e "/@OPTIONS@/{
-r $dir/peer-options
-d
-}" "$HERE/peer.tmpl" > "$SHARE/interop/peer"
+  install_peer "$dir"
   cp "$SHARE/interop/peer" "$dir/peer"
   rm -f "$SHARE/pppd-client.log"
   capture_start "$dir/session.pcap" || return 1
-  ip netns exec "$LAB_NS" "$SERVER_BIN" --config "$dir/server.toml" > "$dir/server.log" 2>&1 &
-  echo $! > "$SERVER_PIDFILE"
-  wait_for 10 "$dir/server.log" "listening on" || { cat "$dir/server.log"; return 1; }
+  start_server "$dir" || return 1
   echo "-- pppd call lab ($mode)"
   vm -t 120 - > "$dir/vm-session.txt" 2>&1 <<SH || true
 for p in \$(pgrep -x pppd); do kill \$p; done; sleep 0.3
