@@ -51,7 +51,7 @@ for t in $targets; do
   cov=$(sed -nE 's/.*cov: ([0-9]+).*/\1/p' <<<"$last")
   ft=$(sed -nE 's/.*ft: ([0-9]+).*/\1/p' <<<"$last")
   corpus=$(find "$FUZZ_DIR/corpus/$t" -type f | wc -l)
-  printf '%-24s %12s %8s %7s %7s %7s %s\n' "$t" "${execs:-?}" "${secs:-$((MINUTES * 60))}" \
+  printf '%-24s %12s %8s %7s %7s %7s %s\n' "$t" "${execs:-?}" "${secs:--}" \
     "${cov:-?}" "${ft:-?}" "$corpus" "$result" | tee -a "$summary"
 done
 echo "summary: $summary"
