@@ -617,6 +617,12 @@ run_aaa_case() {
     grep -E "accounting Stop acknowledged" "$dir/server.log" || { echo "no acknowledged accounting Stop"; return 1; }
     [ -s "$dir/radius-detail.txt" ] || { echo "FreeRADIUS wrote no detail file"; return 1; }
     check_radius_detail "$dir/radius-detail.txt" || return 1
+    if [[ " $* " == *" usepeerdns "* ]]; then
+      # MS-Primary-DNS-Server 192.0.2.53 from the Accept, through IPCP
+      # (RFC 1877) to pppd.
+      grep -E "primary +DNS address 192\.0\.2\.53" "$dir/pppd-client.log" \
+        || { echo "pppd did not get the DNS server from RADIUS"; return 1; }
+    fi
   else
     tacacs_start "$dir/tacacs-acct.jsonl" "$dir/tacacs-server.log" || return 1
     AAA_TOP='aaa = "tacacs"' AAA_SECTION="$(tacacs_section)" EXPECT_ADDR=$AAA_ADDR \
@@ -736,7 +742,7 @@ CLIENT_CASES=("client-mschapv2-mppe128")
 # name | radius/tacacs | server auth list | mppe | required | auth in server
 # log | pppd's MPPE line | MPPE key attribute in the server log | pppd options
 AAA_CASES=(
-  "radius-mschapv2-mppe128-required|radius|\"mschap-v2\"|128|true|MsChapV2|MPPE 128-bit stateless compression enabled|MS-MPPE-Send-Key/Recv-Key|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128"
+  "radius-mschapv2-mppe128-required|radius|\"mschap-v2\"|128|true|MsChapV2|MPPE 128-bit stateless compression enabled|MS-MPPE-Send-Key/Recv-Key|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128 usepeerdns"
   "radius-mschapv1-mppe128-required|radius|\"mschap\"|128|true|MsChapV1|MPPE 128-bit stateless compression enabled|MS-CHAP-MPPE-Keys|refuse-pap refuse-eap refuse-chap refuse-mschap-v2 require-mppe-128"
   "tacacs-mschapv2-auto|tacacs|\"mschap-v2\"|auto|false|MsChapV2||-|refuse-pap refuse-eap refuse-chap refuse-mschap"
   # The Accept carries Idle-Timeout 8 s: after the pings the server ends
