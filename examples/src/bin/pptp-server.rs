@@ -59,11 +59,14 @@ fn main() -> ExitCode {
     let mut server = match Server::new(config) {
         Ok(s) => s,
         Err(e) => {
+            examples::server::flush_log();
             eprintln!("pptp-server: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match server.run() {
+    let result = server.run();
+    examples::server::flush_log();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pptp-server: {e}");
