@@ -16,6 +16,14 @@
 //! the data with one load and one store. Measured on the project machine
 //! this was about twice as fast as the byte-wise textbook loop with a
 //! `[u8; 256]` state (see `benches/mppe.rs`).
+//!
+//! Memory: with the `compact` feature the permutation is held as
+//! `[u8; 256]` instead: 256 octets per direction instead of 1 KiB, for
+//! hosts that hold very many sessions (a server with 100,000 parked
+//! sessions saves 150 MB). The same loop then ran at about two thirds of
+//! the speed on the project machine (octet stores next to the following
+//! load; see `benches/mppe.rs` and the README's figures). The keystream is
+//! identical; the tests run against both representations.
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -26,19 +34,28 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Rc4 {
     /// The permutation; every entry is < 256.
-    s: [u32; 256],
-    /// Index `i`, always < 256.
-    i: usize,
-    /// Index `j`, always < 256.
-    j: usize,
+    s: [Cell; 256],
+    /// Index `i`.
+    i: u8,
+    /// Index `j`.
+    j: u8,
 }
 
+/// One entry of the permutation: a whole word for speed, an octet with
+/// the `compact` feature (see the module docs).
+#[cfg(not(feature = "compact"))]
+type Cell = u32;
+/// One entry of the permutation: a whole word for speed, an octet with
+/// the `compact` feature (see the module docs).
+#[cfg(feature = "compact")]
+type Cell = u8;
+
 /// The identity permutation the key schedule starts from.
-const IDENTITY: [u32; 256] = {
-    let mut table = [0u32; 256];
+const IDENTITY: [Cell; 256] = {
+    let mut table = [0 as Cell; 256];
     let mut n = 0;
     while n < 256 {
-        table[n] = n as u32;
+        table[n] = n as Cell;
         n += 1;
     }
     table
@@ -88,8 +105,8 @@ impl Rc4 {
     #[inline]
     pub fn apply_keystream(&mut self, data: &mut [u8]) {
         let s = &mut self.s;
-        let mut i = self.i & 0xff;
-        let mut j = self.j & 0xff;
+        let mut i = usize::from(self.i);
+        let mut j = usize::from(self.j);
         // 16 octets per iteration as two 64-bit words (measured ~5% faster
         // than 8 per iteration, and than one u128).
         let mut chunks = data.chunks_exact_mut(16);
@@ -109,15 +126,16 @@ impl Rc4 {
         for b in chunks.into_remainder() {
             *b ^= next_octet(s, &mut i, &mut j) as u8;
         }
-        self.i = i;
-        self.j = j;
+        // Both stay < 256 (masked in `next_octet`).
+        self.i = i as u8;
+        self.j = j as u8;
     }
 }
 
 /// The RC4 key schedule over the identity permutation in `s`, taking key
 /// octet `key_at(i)` at step `i`.
 #[inline(always)]
-fn schedule(s: &mut [u32; 256], key_at: impl Fn(usize) -> u8) {
+fn schedule(s: &mut [Cell; 256], key_at: impl Fn(usize) -> u8) {
     let mut j = 0usize;
     let mut si = s[0];
     for i in 0..256usize {
@@ -137,14 +155,15 @@ fn schedule(s: &mut [u32; 256], key_at: impl Fn(usize) -> u8) {
 /// One RC4 output step (PRGA): advances `i`, `j`, swaps, returns the
 /// keystream octet (as `u32`, < 256). `i` and `j` stay < 256.
 #[inline(always)]
-fn next_octet(s: &mut [u32; 256], i: &mut usize, j: &mut usize) -> u32 {
+fn next_octet(s: &mut [Cell; 256], i: &mut usize, j: &mut usize) -> u32 {
     *i = (*i + 1) & 0xff;
     let si = s[*i];
     *j = (*j + si as usize) & 0xff;
     let sj = s[*j];
     s[*i] = sj;
     s[*j] = si;
-    s[((si + sj) & 0xff) as usize]
+    #[allow(clippy::useless_conversion)] // u32 -> u32 without `compact`
+    u32::from(s[(si as usize + sj as usize) & 0xff])
 }
 
 #[cfg(test)]

@@ -103,6 +103,11 @@ impl CcpOptions {
     pub fn reset_acks_received(&self) -> u32 {
         self.reset_acks_received
     }
+
+    /// Counts a Reset-Ack received while the link is parked.
+    pub(crate) fn count_reset_ack(&mut self) {
+        self.reset_acks_received = self.reset_acks_received.saturating_add(1);
+    }
 }
 
 impl OptionHandler for CcpOptions {

@@ -839,6 +839,32 @@ pub struct Fsm<H> {
     dropped: u32,
 }
 
+/// The scalar state of an automaton that has nothing in flight: what a
+/// parked link keeps of it (see [`crate::link::ParkedLink`]). The queues,
+/// the last Configure-Request and the Terminate data are not kept: a quiet
+/// automaton has nothing queued, and a Configure-Request is rebuilt from
+/// the handler's wishes whenever one is sent from Opened (RFC 1661 §4.1,
+/// scr after tld).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    pub(crate) state: State,
+    next_identifier: u8,
+    request_identifier: u8,
+    cause: Cause,
+    peer_mru: u16,
+    dropped: u32,
+}
+
+impl Snapshot {
+    /// A fresh Identifier for a packet sent while parked (the automaton
+    /// continues the same sequence once restored).
+    pub(crate) fn next_identifier(&mut self) -> u8 {
+        let id = self.next_identifier;
+        self.next_identifier = self.next_identifier.wrapping_add(1);
+        id
+    }
+}
+
 impl<H: OptionHandler> Fsm<H> {
     /// A new automaton in state Initial.
     pub fn new(handler: H, config: Config) -> Self {
@@ -860,6 +886,47 @@ impl<H: OptionHandler> Fsm<H> {
             peer_mru: MAX_PACKET_LEN,
             dropped: 0,
         }
+    }
+
+    /// Whether nothing is in flight: no packet or event queued, no
+    /// restart timer running, and a state that waits for nothing (Opened,
+    /// or one of the states without a timer).
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.outbox.is_empty()
+            && self.events.is_empty()
+            && self.timer.is_none()
+            && !self.state.uses_restart_timer()
+    }
+
+    /// The scalar state (meaningful when [`Fsm::is_quiet`]).
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            state: self.state,
+            next_identifier: self.next_identifier,
+            request_identifier: self.request_identifier,
+            cause: self.cause,
+            // peer_mru is clamped to MAX_PACKET_LEN (1500).
+            peer_mru: u16::try_from(self.peer_mru).unwrap_or(u16::MAX),
+            dropped: self.dropped,
+        }
+    }
+
+    /// Takes the handler out (the rest is dropped).
+    #[cfg_attr(not(feature = "mppe"), allow(dead_code))]
+    pub(crate) fn into_handler(self) -> H {
+        self.handler
+    }
+
+    /// Rebuilds a quiet automaton from its handler and snapshot.
+    pub(crate) fn restore(handler: H, config: Config, snapshot: Snapshot) -> Self {
+        let mut fsm = Fsm::new(handler, config);
+        fsm.state = snapshot.state;
+        fsm.next_identifier = snapshot.next_identifier;
+        fsm.request_identifier = snapshot.request_identifier;
+        fsm.cause = snapshot.cause;
+        fsm.peer_mru = usize::from(snapshot.peer_mru);
+        fsm.dropped = snapshot.dropped;
+        fsm
     }
 
     /// The current state.

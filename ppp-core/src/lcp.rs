@@ -34,7 +34,7 @@ use crate::fsm::{
     self, Cause, Fsm, LayerEvent, OptionHandler, Options, OtherCode, Outbox, Progress,
     ResponseBuilder, State, Verdict,
 };
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, PackedMillis};
 use crate::wire::frame::{protocol, FieldCompression};
 use crate::wire::hdlc::DEFAULT_ACCM;
 use crate::wire::lcp::{option_type, LcpOption};
@@ -726,6 +726,23 @@ impl OptionHandler for LcpOptions {
     }
 }
 
+/// What a parked link keeps of an Opened, quiet LCP (see
+/// [`crate::link::ParkedLink`]): the automaton's scalars, the agreed
+/// options, our Magic-Number and the keepalive. The handler's wishes are
+/// not kept: a new Configure-Request from Opened starts again from the
+/// configuration (RFC 1661 §4.1; [`crate::fsm::OptionHandler::reset_request`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ParkedLcp {
+    pub(crate) fsm: fsm::Snapshot,
+    pub(crate) negotiated: Negotiated,
+    magic: u32,
+    pub(crate) echo_rejected: bool,
+    pub(crate) echo_deadline: PackedMillis,
+    pub(crate) echo_outstanding: u8,
+    pub(crate) echo_failure: u8,
+    pub(crate) echo_interval: PackedMillis,
+}
+
 /// The LCP machine: the automaton with [`LcpOptions`], keepalive and
 /// typed end reasons.
 #[derive(Debug)]
@@ -752,6 +769,59 @@ impl Lcp {
             echo_deadline: None,
             echo_outstanding: 0,
             ever_opened: false,
+        }
+    }
+
+    /// Whether LCP can be parked: Opened and quiet (nothing queued, no
+    /// restart timer, no handler state in flight).
+    pub(crate) fn parkable(&self) -> bool {
+        let handler = self.fsm.handler();
+        self.fsm.is_quiet()
+            && self.fsm.state() == State::Opened
+            && self.events.is_empty()
+            && handler.events.is_empty()
+            && self.end_reason.is_none()
+            && handler.failure.is_none()
+            && !handler.echo_reply_seen
+    }
+
+    /// The parked form (meaningful when [`Lcp::parkable`]).
+    pub(crate) fn park(&self) -> ParkedLcp {
+        let handler = self.fsm.handler();
+        let config = handler.config();
+        ParkedLcp {
+            fsm: self.fsm.snapshot(),
+            negotiated: handler.negotiated,
+            magic: handler.magic,
+            echo_rejected: handler.echo_rejected,
+            echo_deadline: PackedMillis::from_instant(self.echo_deadline),
+            echo_outstanding: self.echo_outstanding,
+            echo_failure: config.echo_failure,
+            echo_interval: PackedMillis::from_duration(config.echo_interval),
+        }
+    }
+
+    /// Queues a packet built while parked (Echo-Reply, Echo-Request) when
+    /// the link is restored with it still unsent.
+    pub(crate) fn send_packet(&mut self, code: Code, identifier: u8, data: &[u8]) -> bool {
+        self.fsm.send_packet(code, identifier, data)
+    }
+
+    /// LCP rebuilt from its parked form and the (re-supplied) `config`.
+    pub(crate) fn restore(config: LcpConfig, parked: ParkedLcp) -> Self {
+        let fsm_config = config.fsm;
+        let mut handler = LcpOptions::new(config, parked.magic);
+        handler.negotiated = parked.negotiated;
+        handler.echo_rejected = parked.echo_rejected;
+        let mut fsm = Fsm::restore(handler, fsm_config, parked.fsm);
+        fsm.set_peer_mru(parked.negotiated.peer_mru);
+        Lcp {
+            fsm,
+            events: Deque::new(),
+            end_reason: None,
+            echo_deadline: parked.echo_deadline.instant(),
+            echo_outstanding: parked.echo_outstanding,
+            ever_opened: true,
         }
     }
 

@@ -156,9 +156,12 @@ fn is_ipv4_protocol(head: &[u8]) -> bool {
 #[cfg(feature = "mppe")]
 const RESET_REQUEST_REPEAT: Duration = Duration::from_secs(1);
 use crate::wire::frame::{self, protocol, Frame};
+
+mod parked;
 #[cfg(feature = "mppe")]
 use crate::wire::packet::Code;
 use crate::wire::Error as WireError;
+pub use parked::ParkedLink;
 
 #[cfg(feature = "mppe")]
 pub use mppe::{
@@ -574,6 +577,11 @@ pub enum Error {
         /// The inner protocol.
         protocol: u16,
     },
+    /// [`ParkedLink::handle_frame`]: this frame needs the full link
+    /// (renegotiation, termination, a reject, a malformed frame...). The
+    /// frame is untouched: rebuild the link with [`Link::unpark`] and give
+    /// it the same frame.
+    NeedsLink,
 }
 
 impl fmt::Display for Error {
@@ -601,6 +609,7 @@ impl fmt::Display for Error {
             Error::InnerProtocol { protocol } => {
                 write!(f, "encrypted protocol {protocol:#06x} not supported")
             }
+            Error::NeedsLink => f.write_str("frame needs the full link (unpark it)"),
         }
     }
 }
@@ -904,12 +913,11 @@ impl Link {
     /// (RFC 1661 §6.1), less MPPE's 4 octets (header and inner protocol)
     /// while MPPE is active. Use it as the tunnel interface's MTU.
     pub fn max_ip_len(&self) -> usize {
-        let mru = usize::from(self.lcp.negotiated().peer_mru);
         #[cfg(feature = "mppe")]
-        if self.mppe.is_some() {
-            return mru.saturating_sub(mppe::HEADER_LEN + 2);
-        }
-        mru
+        let encrypted = self.mppe.is_some();
+        #[cfg(not(feature = "mppe"))]
+        let encrypted = false;
+        max_ip_len(self.lcp.negotiated().peer_mru, encrypted)
     }
 
     /// The counters.
@@ -1200,90 +1208,30 @@ impl Link {
         frame: &mut [u8],
         header_len: usize,
     ) -> Result<Option<Delivered>, Error> {
-        let Some(m) = self.mppe.as_mut() else {
-            // RFC 1962 §2.1: compressed datagrams before CCP opened are
-            // discarded.
-            self.counters.dropped_mppe += 1;
-            return Err(Error::MppeNotActive);
-        };
-        let Some(packet) = frame.get_mut(header_len..) else {
-            self.counters.dropped_mppe += 1;
-            return Err(Error::Frame(WireError::Truncated {
-                needed: header_len,
-                available: 0,
-            }));
-        };
-        // Trial decryption of flushed packets (mppe's
-        // `decrypt_in_place_checked`): pppd/Linux change keys on every
-        // flushed packet, so a lost one would otherwise leave this end a
-        // key behind until CCP is renegotiated. Only IPv4 travels inside
-        // MPPE on this link (IPCP is the only network protocol).
-        let decrypted = match m
-            .decrypter
-            .decrypt_in_place_checked(packet, is_ipv4_protocol)
-        {
-            Ok(d) => {
-                self.reset_request_sent_at = None;
-                d
-            }
-            Err(e) => {
-                self.counters.dropped_mppe += 1;
-                // RFC 3078 §8.2 (stateful): ask the sender to flush. The
-                // Reset-Request or the flushed packet answering it can be
-                // lost too, so while the decrypter still waits, repeat the
-                // request once per RESET_REQUEST_REPEAT (RFC 1962 §3.1
-                // leaves the timing to the implementation; pppd repeats
-                // after 1 s). Without this one lost packet would stall the
-                // receive direction for good.
-                let repeat = matches!(e, mppe::DecryptError::AwaitingFlush { .. })
-                    && self
-                        .reset_request_sent_at
-                        .is_none_or(|at| now >= at + RESET_REQUEST_REPEAT);
-                if e.needs_reset_request() || repeat {
-                    let id = self.ccp.next_identifier();
-                    if self.ccp.send_packet(Code::from(RESET_REQUEST), id, &[]) {
-                        self.counters.reset_requests_sent += 1;
-                        self.reset_request_sent_at = Some(now);
-                    }
-                }
-                return Err(Error::Decrypt(e));
-            }
-        };
-        let inner_start = header_len + mppe::HEADER_LEN;
-        let plain = frame
-            .get(inner_start..inner_start + decrypted.len)
-            .unwrap_or(&[]);
-        // The inner protocol field may be compressed (RFC 3078 §3: the
-        // PPP protocol field is part of what is encrypted; RFC 1661 §6.5).
-        let (inner, inner_len) = match plain {
-            [first, ..] if first & 1 == 1 => (u16::from(*first), 1),
-            [a, b, ..] => (u16::from_be_bytes([*a, *b]), 2),
-            _ => (0, plain.len()),
-        };
-        if inner != protocol::IPV4 {
-            self.counters.dropped_mppe += 1;
-            // Stateful: garbage here means the keys are out of step (MPPE
-            // has no integrity check). Treat it as a loss:
-            // discard until a flushed packet and ask for one (RFC 3078
-            // §8.2), at most once per RESET_REQUEST_REPEAT.
-            if m.decrypter.resynchronise()
-                && self
-                    .reset_request_sent_at
-                    .is_none_or(|at| now >= at + RESET_REQUEST_REPEAT)
-            {
-                let id = self.ccp.next_identifier();
-                if self.ccp.send_packet(Code::from(RESET_REQUEST), id, &[]) {
-                    self.counters.reset_requests_sent += 1;
-                    self.reset_request_sent_at = Some(now);
-                }
-            }
-            return Err(Error::InnerProtocol { protocol: inner });
+        let received = decrypt_ip(
+            self.mppe.as_mut(),
+            &mut self.counters,
+            self.reset_request_sent_at,
+            now,
+            frame,
+            header_len,
+        );
+        if received.synchronised {
+            self.reset_request_sent_at = None;
         }
+        if received.reset_request {
+            let id = self.ccp.next_identifier();
+            if self.ccp.send_packet(Code::from(RESET_REQUEST), id, &[]) {
+                self.counters.reset_requests_sent += 1;
+                self.reset_request_sent_at = Some(now);
+            }
+        }
+        let delivered = received.result?;
         if !self.data_ready {
             self.counters.dropped_phase += 1;
             return Err(Error::NotReady);
         }
-        self.deliver(inner_start + inner_len, decrypted.len - inner_len)
+        self.deliver(delivered.start, delivered.len)
     }
 
     /// Writes the next control frame (LCP, authentication, IPCP, CCP) into
@@ -1407,47 +1355,16 @@ impl Link {
                 available: start,
             });
         }
-        let send = self.lcp.negotiated().send;
-        let peer_mru = usize::from(self.lcp.negotiated().peer_mru);
-        #[cfg(feature = "mppe")]
-        let max = self.max_ip_len();
-        #[cfg(feature = "mppe")]
-        if let Some(m) = self.mppe.as_mut() {
-            if len > max {
-                return Err(SendError::TooLong { len, max });
-            }
-            // MPPE header + full 2-octet inner protocol + IP, encrypted.
-            let mppe_start = start - 2 - mppe::HEADER_LEN;
-            buf[start - 2..start].copy_from_slice(&protocol::IPV4.to_be_bytes());
-            let packet = &mut buf[mppe_start..];
-            m.encrypter
-                .encrypt_in_place(packet)
-                .map_err(SendError::Encrypt)?;
-            let frame_start = frame::prepend_header(protocol::COMPRESSED, send, buf, mppe_start)
-                .map_err(|_| SendError::BufferTooSmall {
-                    needed: HEADROOM,
-                    available: start,
-                })?;
-            return Ok(self.count_sent(frame_start..buf.len()));
-        }
-        if len > peer_mru {
-            return Err(SendError::TooLong { len, max: peer_mru });
-        }
-        let frame_start =
-            frame::prepend_header(protocol::IPV4, send, buf, start).map_err(|_| {
-                SendError::BufferTooSmall {
-                    needed: HEADROOM,
-                    available: start,
-                }
-            })?;
-        Ok(self.count_sent(frame_start..buf.len()))
-    }
-
-    fn count_sent(&mut self, range: Range<usize>) -> Range<usize> {
-        self.counters.ip_out += 1;
-        self.counters.frames_out += 1;
-        self.counters.octets_out += range.len() as u64;
-        range
+        let negotiated = self.lcp.negotiated();
+        let range = encapsulate_ip(
+            #[cfg(feature = "mppe")]
+            self.mppe.as_mut(),
+            negotiated.send,
+            negotiated.peer_mru,
+            buf,
+            start,
+        )?;
+        Ok(count_sent(&mut self.counters, range))
     }
 
     /// When [`Link::handle_timeout`] should run next.
@@ -1923,6 +1840,24 @@ impl Link {
         }
     }
 
+    /// Once IP flows the peer has had our Success: it reaches IPCP only
+    /// after it. A finished authenticator with no timer (no periodic
+    /// re-challenge) and nothing to send is dropped then; a later copy of
+    /// the peer's Response is a stray from before, not the lost-Success
+    /// case of RFC 1994 §4.1, and is discarded as out of phase. (The
+    /// peer side is kept: the authenticator may challenge again at any
+    /// time, RFC 1994 §3.)
+    fn retire_authenticator(&mut self) {
+        let finished = self.authenticator_done
+            && self
+                .authenticator
+                .as_ref()
+                .is_some_and(|a| a.poll_timeout().is_none() && !a.has_transmit());
+        if finished {
+            self.authenticator = None;
+        }
+    }
+
     fn update_data_ready(&mut self) {
         #[cfg(feature = "mppe")]
         let ccp_ok = self.mppe.is_some()
@@ -1936,10 +1871,186 @@ impl Link {
             && ccp_ok;
         if ready && !self.data_ready {
             self.data_ready = true;
+            self.retire_authenticator();
             self.push(LinkEvent::DataReady);
         } else if !ready {
             self.data_ready = false;
         }
+    }
+}
+
+/// The largest IPv4 packet for a peer MRU (RFC 1661 §6.1), less MPPE's
+/// header and inner protocol field when encrypting.
+fn max_ip_len(peer_mru: u16, encrypted: bool) -> usize {
+    let mru = usize::from(peer_mru);
+    if encrypted {
+        #[cfg(feature = "mppe")]
+        return mru.saturating_sub(mppe::HEADER_LEN + 2);
+    }
+    mru
+}
+
+/// Counts a data frame sent.
+fn count_sent(counters: &mut Counters, range: Range<usize>) -> Range<usize> {
+    counters.ip_out += 1;
+    counters.frames_out += 1;
+    counters.octets_out += range.len() as u64;
+    range
+}
+
+/// The send half of the data path, shared by [`Link`] and
+/// [`ParkedLink`]: the IPv4 packet is `buf[start..]` with at least
+/// [`HEADROOM`] octets before it; writes the PPP header (and with MPPE the
+/// MPPE header and inner protocol, encrypting in place) in front of it.
+fn encapsulate_ip(
+    #[cfg(feature = "mppe")] mppe: Option<&mut mppe::session::Mppe>,
+    send: frame::FieldCompression,
+    peer_mru: u16,
+    buf: &mut [u8],
+    start: usize,
+) -> Result<Range<usize>, SendError> {
+    let len = buf.len().saturating_sub(start);
+    if len == 0 {
+        return Err(SendError::Empty);
+    }
+    if start < HEADROOM {
+        return Err(SendError::BufferTooSmall {
+            needed: HEADROOM,
+            available: start,
+        });
+    }
+    let too_small = |_| SendError::BufferTooSmall {
+        needed: HEADROOM,
+        available: start,
+    };
+    #[cfg(feature = "mppe")]
+    if let Some(m) = mppe {
+        let max = max_ip_len(peer_mru, true);
+        if len > max {
+            return Err(SendError::TooLong { len, max });
+        }
+        // MPPE header + full 2-octet inner protocol + IP, encrypted.
+        let mppe_start = start - 2 - mppe::HEADER_LEN;
+        buf[start - 2..start].copy_from_slice(&protocol::IPV4.to_be_bytes());
+        let packet = &mut buf[mppe_start..];
+        m.encrypter
+            .encrypt_in_place(packet)
+            .map_err(SendError::Encrypt)?;
+        let frame_start = frame::prepend_header(protocol::COMPRESSED, send, buf, mppe_start)
+            .map_err(too_small)?;
+        return Ok(frame_start..buf.len());
+    }
+    let max = max_ip_len(peer_mru, false);
+    if len > max {
+        return Err(SendError::TooLong { len, max });
+    }
+    let frame_start = frame::prepend_header(protocol::IPV4, send, buf, start).map_err(too_small)?;
+    Ok(frame_start..buf.len())
+}
+
+/// What [`decrypt_ip`] found, for its owner to act on.
+#[cfg(feature = "mppe")]
+struct Received {
+    /// The decrypted IPv4 packet's place in the frame, or why not.
+    result: Result<Delivered, Error>,
+    /// Send a CCP Reset-Request now (RFC 3078 §8.2).
+    reset_request: bool,
+    /// The decrypter is in step again: forget the last Reset-Request.
+    synchronised: bool,
+}
+
+/// The receive half of the MPPE data path, shared by [`Link`] and
+/// [`ParkedLink`]: decrypts the MPPE packet at `frame[header_len..]` in
+/// place and checks its inner protocol. Counts drops; the owner sends the
+/// Reset-Request it asks for.
+#[cfg(feature = "mppe")]
+fn decrypt_ip(
+    mppe: Option<&mut mppe::session::Mppe>,
+    counters: &mut Counters,
+    reset_request_sent_at: Option<Instant>,
+    now: Instant,
+    frame: &mut [u8],
+    header_len: usize,
+) -> Received {
+    let fail = |counters: &mut Counters, error: Error, reset_request: bool| {
+        counters.dropped_mppe += 1;
+        Received {
+            result: Err(error),
+            reset_request,
+            synchronised: false,
+        }
+    };
+    let Some(m) = mppe else {
+        // RFC 1962 §2.1: compressed datagrams before CCP opened are
+        // discarded.
+        return fail(counters, Error::MppeNotActive, false);
+    };
+    let Some(packet) = frame.get_mut(header_len..) else {
+        let error = Error::Frame(WireError::Truncated {
+            needed: header_len,
+            available: 0,
+        });
+        return fail(counters, error, false);
+    };
+    // A repeat is due once per RESET_REQUEST_REPEAT while the decrypter
+    // waits (RFC 1962 §3.1 leaves the timing to the implementation; pppd
+    // repeats after 1 s).
+    let repeat_due = reset_request_sent_at.is_none_or(|at| now >= at + RESET_REQUEST_REPEAT);
+    // Trial decryption of flushed packets (mppe's
+    // `decrypt_in_place_checked`): pppd/Linux change keys on every
+    // flushed packet, so a lost one would otherwise leave this end a key
+    // behind until CCP is renegotiated. Only IPv4 travels inside MPPE on
+    // this link (IPCP is the only network protocol).
+    let decrypted = match m
+        .decrypter
+        .decrypt_in_place_checked(packet, is_ipv4_protocol)
+    {
+        Ok(d) => d,
+        Err(e) => {
+            // RFC 3078 §8.2 (stateful): ask the sender to flush. The
+            // Reset-Request or the flushed packet answering it can be
+            // lost too, so while the decrypter still waits, repeat the
+            // request. Without this one lost packet would stall the
+            // receive direction for good.
+            let repeat = matches!(e, mppe::DecryptError::AwaitingFlush { .. }) && repeat_due;
+            return fail(
+                counters,
+                Error::Decrypt(e),
+                e.needs_reset_request() || repeat,
+            );
+        }
+    };
+    let inner_start = header_len + mppe::HEADER_LEN;
+    let plain = frame
+        .get(inner_start..inner_start + decrypted.len)
+        .unwrap_or(&[]);
+    // The inner protocol field may be compressed (RFC 3078 §3: the
+    // PPP protocol field is part of what is encrypted; RFC 1661 §6.5).
+    let (inner, inner_len) = match plain {
+        [first, ..] if first & 1 == 1 => (u16::from(*first), 1),
+        [a, b, ..] => (u16::from_be_bytes([*a, *b]), 2),
+        _ => (0, plain.len()),
+    };
+    if inner != protocol::IPV4 {
+        // Stateful: garbage here means the keys are out of step (MPPE
+        // has no integrity check). Treat it as a loss: discard until a
+        // flushed packet and ask for one (RFC 3078 §8.2). The packet did
+        // decrypt, so the last request was answered and a new one is due
+        // at once; `resynchronise` is true only when the decrypter was in
+        // step, so a run of such packets asks once, and the repeats go by
+        // RESET_REQUEST_REPEAT through AwaitingFlush.
+        let reset = m.decrypter.resynchronise();
+        let mut received = fail(counters, Error::InnerProtocol { protocol: inner }, reset);
+        received.synchronised = !reset;
+        return received;
+    }
+    Received {
+        result: Ok(Delivered {
+            start: inner_start + inner_len,
+            len: decrypted.len - inner_len,
+        }),
+        reset_request: false,
+        synchronised: true,
     }
 }
 

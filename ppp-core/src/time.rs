@@ -29,6 +29,41 @@ pub struct Instant(u64);
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Duration(u64);
 
+/// An optional millisecond value in 8 octets instead of 16: `u64::MAX`
+/// (585 million years) stands for none. For state kept per parked session
+/// ([`crate::link::ParkedLink`]), where every octet counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PackedMillis(u64);
+
+impl PackedMillis {
+    #[cfg_attr(not(feature = "mppe"), allow(dead_code))]
+    pub(crate) const NONE: PackedMillis = PackedMillis(u64::MAX);
+
+    fn pack(millis: Option<u64>) -> Self {
+        PackedMillis(millis.map_or(u64::MAX, |m| m.min(u64::MAX - 1)))
+    }
+
+    fn millis(self) -> Option<u64> {
+        (self.0 != u64::MAX).then_some(self.0)
+    }
+
+    pub(crate) fn from_instant(t: Option<Instant>) -> Self {
+        Self::pack(t.map(Instant::as_millis))
+    }
+
+    pub(crate) fn instant(self) -> Option<Instant> {
+        self.millis().map(Instant::from_millis)
+    }
+
+    pub(crate) fn from_duration(d: Option<Duration>) -> Self {
+        Self::pack(d.map(Duration::as_millis))
+    }
+
+    pub(crate) fn duration(self) -> Option<Duration> {
+        self.millis().map(Duration::from_millis)
+    }
+}
+
 impl Instant {
     /// The host's origin (time zero).
     pub const ZERO: Instant = Instant(0);

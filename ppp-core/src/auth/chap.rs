@@ -396,6 +396,11 @@ impl ChapAuthenticator {
         Ok(())
     }
 
+    /// Whether a packet waits for [`ChapAuthenticator::poll_transmit`].
+    pub fn has_transmit(&self) -> bool {
+        self.tx.is_some()
+    }
+
     /// Writes the next Challenge, Success or Failure into `buf`.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let tx = self.tx?;
@@ -828,6 +833,11 @@ impl ChapPeer {
         }
         self.respond(now, identifier.wrapping_add(1), challenge.as_bytes());
         Ok(())
+    }
+
+    /// Whether a Response waits for [`ChapPeer::poll_transmit`].
+    pub fn has_transmit(&self) -> bool {
+        self.send && self.sent.is_some()
     }
 
     /// Writes the pending Response into `buf`.

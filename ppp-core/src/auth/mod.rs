@@ -574,6 +574,14 @@ impl Authenticator {
         }
     }
 
+    /// Whether a packet waits for `poll_transmit`.
+    pub fn has_transmit(&self) -> bool {
+        match self {
+            Authenticator::Pap(m) => m.has_transmit(),
+            Authenticator::Chap(m) => m.has_transmit(),
+        }
+    }
+
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self {
@@ -666,6 +674,14 @@ impl Peer {
         match self {
             Peer::Pap(m) => m.poll_transmit(now, buf),
             Peer::Chap(m) => m.poll_transmit(now, buf),
+        }
+    }
+
+    /// Whether a packet waits for `poll_transmit`.
+    pub fn has_transmit(&self) -> bool {
+        match self {
+            Peer::Pap(m) => m.has_transmit(),
+            Peer::Chap(m) => m.has_transmit(),
         }
     }
 

@@ -152,6 +152,11 @@ impl PapAuthenticator {
         Ok(())
     }
 
+    /// Whether a reply waits for [`PapAuthenticator::poll_transmit`].
+    pub fn has_transmit(&self) -> bool {
+        self.send_reply && matches!(self.phase, AuthPhase::Acked | AuthPhase::Naked)
+    }
+
     /// Writes the pending Ack or Nak into `buf`.
     pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         if !self.send_reply {
@@ -300,6 +305,11 @@ impl PapPeer {
                 reason,
             }),
         });
+    }
+
+    /// Whether a request waits for [`PapPeer::poll_transmit`].
+    pub fn has_transmit(&self) -> bool {
+        self.send && self.phase == PeerPhase::Requesting
     }
 
     /// Writes the Authenticate-Request when one is due.

@@ -144,6 +144,32 @@ fn addr(data: &[u8]) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(b))
 }
 
+/// What a parked link keeps of an Opened IPCP handler (see
+/// [`crate::link::ParkedLink`]): the settings (DNS and NBNS may have come
+/// from AAA), the assigned address and what was agreed. The wishes are
+/// not kept: a Configure-Request from Opened starts from the settings
+/// again (RFC 1661 §4.1, scr after tld).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ParkedIpcp {
+    role: Role,
+    config: IpcpConfig,
+    assigned_peer: Option<Ipv4Addr>,
+    negotiated: IpcpNegotiated,
+    acked_peer: IpcpNegotiated,
+}
+
+impl ParkedIpcp {
+    /// What was agreed.
+    pub(crate) fn negotiated(&self) -> &IpcpNegotiated {
+        &self.negotiated
+    }
+
+    /// Server: the address assigned to the peer.
+    pub(crate) fn assigned_peer_address(&self) -> Option<Ipv4Addr> {
+        self.assigned_peer
+    }
+}
+
 /// The IPCP option handler (both roles).
 #[derive(Clone, Debug)]
 pub struct IpcpOptions {
@@ -207,6 +233,26 @@ impl IpcpOptions {
     /// IP-Address option is then rejected.
     pub fn set_peer_address(&mut self, address: Option<Ipv4Addr>) {
         self.assigned_peer = address;
+    }
+
+    /// The parked form (see [`ParkedIpcp`]).
+    pub(crate) fn park(&self) -> ParkedIpcp {
+        ParkedIpcp {
+            role: self.role,
+            config: self.config,
+            assigned_peer: self.assigned_peer,
+            negotiated: self.negotiated,
+            acked_peer: self.acked_peer,
+        }
+    }
+
+    /// The handler rebuilt from its parked form.
+    pub(crate) fn restore(parked: ParkedIpcp) -> Self {
+        let mut handler = IpcpOptions::new(parked.role, parked.config);
+        handler.assigned_peer = parked.assigned_peer;
+        handler.negotiated = parked.negotiated;
+        handler.acked_peer = parked.acked_peer;
+        handler
     }
 
     /// Server: the address assigned with [`IpcpOptions::set_peer_address`].

@@ -1,0 +1,662 @@
+//! A parked link: the data path of an established PPP link without its
+//! negotiation machinery.
+//!
+//! A [`Link`] in the Network phase with nothing in flight holds mostly
+//! machinery it no longer uses: the three option automata with their
+//! outbound queues, the authentication machines, the event queue and the
+//! configuration. [`Link::park`] keeps only what the established link
+//! needs (the agreed LCP, IPCP and CCP options, the MPPE state, the
+//! keepalive and the counters): a [`ParkedLink`], a fraction of the size,
+//! for hosts that hold very many sessions (`benches/session_setup.rs`
+//! measures both).
+//!
+//! A parked link carries IP both ways (MPPE included), answers LCP
+//! Echo-Requests, sends its own keepalive Echo-Requests, and handles CCP
+//! Reset-Request and Reset-Ack (RFC 1962 §3.1, RFC 3078 §8.2), so an idle
+//! or busy session never needs more. Anything else (a Configure-Request
+//! that renegotiates, a Terminate-Request, a Protocol-Reject, an unknown
+//! protocol, a lost keepalive) needs the full machine: the parked link
+//! says so with [`Error::NeedsLink`] or [`ParkedLink::needs_link`] and
+//! leaves the frame untouched, the host rebuilds the [`Link`] with
+//! [`Link::unpark`] (re-supplying the configuration it shares between
+//! sessions) and gives it the same frame. The rebuilt link continues as
+//! if it had never been parked: same identifiers, timers, counters and
+//! MPPE state.
+//!
+//! ```
+//! use ppp_core::link::{Error, Link, LinkConfig, ParkedLink, Entropy};
+//! use ppp_core::Instant;
+//!
+//! enum Session {
+//!     Negotiating(Link),
+//!     Parked(ParkedLink),
+//! }
+//!
+//! /// One received frame; `config` is the server's shared configuration.
+//! fn on_frame(session: Session, config: &LinkConfig, now: Instant, frame: &mut [u8]) -> Session {
+//!     let mut link = match session {
+//!         Session::Parked(mut parked) => match parked.handle_frame(now, frame) {
+//!             Err(Error::NeedsLink) => {
+//!                 // The host keeps the user name it was told at DataReady.
+//!                 // Fresh randomness from the host for a renegotiation.
+//!                 let entropy = Entropy { magic: 0x2f1e_4d3c, challenge: [0x5a; 16] };
+//!                 Link::unpark(parked, config.clone(), entropy, b"user", now)
+//!             }
+//!             _ => return Session::Parked(parked),
+//!         },
+//!         Session::Negotiating(link) => link,
+//!     };
+//!     let _ = link.handle_frame(now, frame);
+//!     // ... drain poll_event and poll_transmit, then try to park again:
+//!     match link.park() {
+//!         Ok(parked) => Session::Parked(parked),
+//!         Err(link) => Session::Negotiating(link),
+//!     }
+//! }
+//! ```
+
+use core::ops::Range;
+
+use super::{
+    count_sent, encapsulate_ip, max_ip_len, Counters, Delivered, Entropy, Error, Link, LinkConfig,
+    Phase, Role, SendError, Transmit,
+};
+#[cfg(feature = "mppe")]
+use super::{decrypt_ip, MppeInfo, MppeStats};
+#[cfg(feature = "mppe")]
+use crate::ccp::{CcpOptions, RESET_ACK, RESET_REQUEST};
+use crate::fsm::{self, Fsm, State};
+use crate::ipcp::{IpcpNegotiated, IpcpOptions, ParkedIpcp};
+use crate::lcp::{Lcp, Negotiated, ParkedLcp};
+use crate::time::{Instant, PackedMillis};
+use crate::wire::frame::{self, protocol, FieldCompression, Frame};
+use crate::wire::packet::{Code, Packet, HEADER_LEN};
+
+/// The largest Echo-Request data (after the Magic-Number) a parked link
+/// echoes itself; longer ones go to the full link, which copies any
+/// length. pppd and Windows send the Magic-Number alone.
+const ECHO_DATA: usize = 12;
+
+/// A control packet built while parked, waiting for
+/// [`ParkedLink::poll_transmit`]: Echo-Reply or Echo-Request (LCP),
+/// Reset-Ack or Reset-Request (CCP). The data is at most the
+/// Magic-Number and [`ECHO_DATA`] octets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PendingPacket {
+    /// LCP, or CCP when false.
+    lcp: bool,
+    code: u8,
+    identifier: u8,
+    len: u8,
+    data: [u8; 4 + ECHO_DATA],
+}
+
+impl PendingPacket {
+    fn data(&self) -> &[u8] {
+        self.data.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+}
+
+/// An established PPP link with only its data path and keepalive; see the
+/// [module docs](self). Built by [`Link::park`], turned back into a
+/// [`Link`] by [`Link::unpark`]. Zeroizes its MPPE keys and RC4 state on
+/// drop (through `mppe`).
+pub struct ParkedLink {
+    role: Role,
+    lcp: ParkedLcp,
+    ipcp: ParkedIpcp,
+    ipcp_fsm: fsm::Snapshot,
+    #[cfg(feature = "mppe")]
+    ccp: CcpOptions,
+    #[cfg(feature = "mppe")]
+    ccp_fsm: fsm::Snapshot,
+    #[cfg(feature = "mppe")]
+    keys: Option<mppe::StartKeys>,
+    #[cfg(feature = "mppe")]
+    mppe: Option<mppe::session::Mppe>,
+    #[cfg(feature = "mppe")]
+    reset_request_sent_at: PackedMillis,
+    /// MPPE required by the policy: plaintext IP is refused.
+    encryption_required: bool,
+    ccp_settled: bool,
+    ip_received: bool,
+    /// The keepalive is lost: the full link must close.
+    wake: bool,
+    /// One built packet waiting; the host drains it after each call, and
+    /// when it has not, what would need a second slot goes to the full
+    /// link instead.
+    pending: Option<PendingPacket>,
+    counters: Counters,
+}
+
+impl core::fmt::Debug for ParkedLink {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ParkedLink")
+            .field("role", &self.role)
+            .field("needs_link", &self.wake)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Link {
+    /// Parks the link (see [`ParkedLink`]) if it is established and quiet:
+    /// phase Network with IP ready, LCP and IPCP Opened, CCP settled, no
+    /// event or packet waiting to be polled, no restart timer running and
+    /// no authentication still in progress. Otherwise the link comes back
+    /// unchanged. Drain [`Link::poll_event`] and [`Link::poll_transmit`]
+    /// first.
+    ///
+    /// Not kept: the user name (the host has it from
+    /// [`LinkEvent::Authenticated`](super::LinkEvent::Authenticated) and
+    /// gives it back to [`Link::unpark`]). The authenticator has already
+    /// been retired when IP became ready (see `retire_authenticator`). A
+    /// link that authenticated itself to its peer (a client) does not
+    /// park: the peer may challenge it again at any time (RFC 1994 §3),
+    /// and only the full link can answer.
+    #[allow(clippy::result_large_err)]
+    pub fn park(self) -> Result<ParkedLink, Link> {
+        if !self.parkable() {
+            return Err(self);
+        }
+        let lcp = self.lcp.park();
+        let ipcp_fsm = self.ipcp.snapshot();
+        #[cfg(feature = "mppe")]
+        let ccp_fsm = self.ccp.snapshot();
+        #[cfg(feature = "mppe")]
+        let encryption_required = self.policy.required;
+        #[cfg(not(feature = "mppe"))]
+        let encryption_required = false;
+        let Link {
+            role,
+            ipcp,
+            #[cfg(feature = "mppe")]
+            ccp,
+            #[cfg(feature = "mppe")]
+            keys,
+            #[cfg(feature = "mppe")]
+            mppe,
+            #[cfg(feature = "mppe")]
+            reset_request_sent_at,
+            ccp_settled,
+            ip_received,
+            counters,
+            ..
+        } = self;
+        Ok(ParkedLink {
+            role,
+            lcp,
+            ipcp: ipcp.handler().park(),
+            ipcp_fsm,
+            #[cfg(feature = "mppe")]
+            ccp: ccp.into_handler(),
+            #[cfg(feature = "mppe")]
+            ccp_fsm,
+            #[cfg(feature = "mppe")]
+            keys,
+            #[cfg(feature = "mppe")]
+            mppe,
+            #[cfg(feature = "mppe")]
+            reset_request_sent_at: PackedMillis::from_instant(reset_request_sent_at),
+            encryption_required,
+            ccp_settled,
+            ip_received,
+            wake: false,
+            pending: None,
+            counters,
+        })
+    }
+
+    fn parkable(&self) -> bool {
+        let auth_quiet = self.authenticator.is_none() && self.peer.is_none();
+        #[cfg(feature = "mppe")]
+        let ccp_quiet = self.ccp.is_quiet();
+        #[cfg(not(feature = "mppe"))]
+        let ccp_quiet = true;
+        self.data_ready
+            && !self.finished
+            && self.phase == Phase::Network
+            && self.authenticator_done
+            && self.peer_done
+            && self.ipcp_started
+            && self.pending_close.is_none()
+            && self.end_reason.is_none()
+            && self.auth_request.is_none()
+            && !self.lower_is_down
+            && self.events.is_empty()
+            && auth_quiet
+            && self.lcp.parkable()
+            && self.ipcp.is_quiet()
+            && self.ipcp.state() == State::Opened
+            && ccp_quiet
+    }
+
+    /// Rebuilds the full link from a parked one, in the state it would be
+    /// in had it never been parked. `config` is the configuration the link
+    /// was made with (a server shares one between sessions); `entropy`
+    /// supplies the Magic-Number pool and challenge for a renegotiation;
+    /// `username` is the name [`Link::username`] reported before parking.
+    /// Packets the parked link built and the host has not polled yet are
+    /// queued for [`Link::poll_transmit`]. After a lost keepalive
+    /// ([`ParkedLink::needs_link`]) call [`Link::handle_timeout`], which
+    /// closes the link as it would have.
+    pub fn unpark(
+        parked: ParkedLink,
+        config: LinkConfig,
+        entropy: Entropy,
+        username: &[u8],
+        now: Instant,
+    ) -> Link {
+        let lcp_config = config.lcp.clone();
+        let ncp = config.ncp;
+        let mut link = Link::new(config, entropy);
+        let ParkedLink {
+            lcp,
+            ipcp,
+            ipcp_fsm,
+            #[cfg(feature = "mppe")]
+            ccp,
+            #[cfg(feature = "mppe")]
+            ccp_fsm,
+            #[cfg(feature = "mppe")]
+            keys,
+            #[cfg(feature = "mppe")]
+            mppe,
+            #[cfg(feature = "mppe")]
+            reset_request_sent_at,
+            ccp_settled,
+            ip_received,
+            pending,
+            counters,
+            ..
+        } = parked;
+        link.phase = Phase::Network;
+        link.lcp = Lcp::restore(lcp_config, lcp);
+        link.authenticator_done = true;
+        link.peer_done = true;
+        link.ipcp = Fsm::restore(IpcpOptions::restore(ipcp), ncp, ipcp_fsm);
+        link.ipcp_started = true;
+        link.address_known = true;
+        #[cfg(feature = "mppe")]
+        {
+            link.ccp = Fsm::restore(ccp, ncp, ccp_fsm);
+            link.keys = keys;
+            link.mppe = mppe;
+            link.reset_request_sent_at = reset_request_sent_at.instant();
+        }
+        link.ccp_settled = ccp_settled;
+        link.ip_received = ip_received;
+        link.data_ready = true;
+        link.counters = counters;
+        let keep = username.len().min(link.username.capacity());
+        let _ = link
+            .username
+            .extend_from_slice(username.get(..keep).unwrap_or(&[]));
+        if let Some(p) = pending {
+            let code = Code::from(p.code);
+            if p.lcp {
+                link.lcp.send_packet(code, p.identifier, p.data());
+            } else {
+                #[cfg(feature = "mppe")]
+                link.ccp.send_packet(code, p.identifier, p.data());
+            }
+        }
+        link.drive(now);
+        link
+    }
+}
+
+impl ParkedLink {
+    /// The role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// What LCP agreed.
+    pub fn lcp_negotiated(&self) -> &Negotiated {
+        &self.lcp.negotiated
+    }
+
+    /// What IPCP agreed.
+    pub fn ipcp_negotiated(&self) -> &IpcpNegotiated {
+        self.ipcp.negotiated()
+    }
+
+    /// Server: the address given to the peer.
+    pub fn assigned_peer_address(&self) -> Option<core::net::Ipv4Addr> {
+        self.ipcp.assigned_peer_address()
+    }
+
+    /// MPPE per direction while active.
+    #[cfg(feature = "mppe")]
+    pub fn mppe_info(&self) -> Option<MppeInfo> {
+        self.mppe.as_ref().map(|m| MppeInfo {
+            send: *m.encrypter.config(),
+            receive: *m.decrypter.config(),
+        })
+    }
+
+    /// MPPE counters while active.
+    #[cfg(feature = "mppe")]
+    pub fn mppe_stats(&self) -> Option<MppeStats> {
+        self.mppe.as_ref().map(|m| MppeStats {
+            send: *m.encrypter.stats(),
+            receive: *m.decrypter.stats(),
+        })
+    }
+
+    /// The largest IPv4 packet [`ParkedLink::send_ip`] takes (as
+    /// [`Link::max_ip_len`]).
+    pub fn max_ip_len(&self) -> usize {
+        #[cfg(feature = "mppe")]
+        let encrypted = self.mppe.is_some();
+        #[cfg(not(feature = "mppe"))]
+        let encrypted = false;
+        max_ip_len(self.lcp.negotiated.peer_mru, encrypted)
+    }
+
+    /// The counters (continued from the link's).
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// True when the parked link cannot go on by itself (the keepalive is
+    /// lost): unpark it and call [`Link::handle_timeout`].
+    pub fn needs_link(&self) -> bool {
+        self.wake
+    }
+
+    /// Handles one received PPP frame, as [`Link::handle_frame`] does for
+    /// the frames a parked link takes (IP, MPPE, LCP Echo and Discard, CCP
+    /// Reset). Any other frame is left untouched and
+    /// [`Error::NeedsLink`] returned: unpark and give the full link the
+    /// same frame.
+    pub fn handle_frame(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+    ) -> Result<Option<Delivered>, Error> {
+        let accept = self.lcp.negotiated.receive;
+        let (proto, header_len) = match Frame::parse(frame, accept) {
+            Ok(f) => (f.protocol, f.header_len),
+            // The full link counts and reports malformed frames the
+            // same way; it is cheaper not to duplicate that path.
+            Err(_) => return Err(Error::NeedsLink),
+        };
+        let taken = match proto {
+            protocol::LCP => self.lcp_packet(now, frame.get(header_len..).unwrap_or(&[])),
+            #[cfg(feature = "mppe")]
+            protocol::CCP => self.ccp_packet(frame.get(header_len..).unwrap_or(&[])),
+            protocol::IPV4 | protocol::COMPRESSED => true,
+            _ => false,
+        };
+        if !taken {
+            return Err(Error::NeedsLink);
+        }
+        self.counters.frames_in += 1;
+        self.counters.octets_in += frame.len() as u64;
+        match proto {
+            protocol::IPV4 => {
+                if self.encryption_expected() {
+                    self.counters.dropped_plaintext += 1;
+                    return Err(Error::PlaintextRefused);
+                }
+                Ok(Some(self.deliver(header_len, frame.len() - header_len)))
+            }
+            #[cfg(feature = "mppe")]
+            protocol::COMPRESSED => self.decrypt(now, frame, header_len),
+            #[cfg(not(feature = "mppe"))]
+            protocol::COMPRESSED => {
+                self.counters.dropped_mppe += 1;
+                Err(Error::MppeNotActive)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn deliver(&mut self, start: usize, len: usize) -> Delivered {
+        self.counters.ip_in += 1;
+        self.ip_received = true;
+        Delivered { start, len }
+    }
+
+    #[cfg(feature = "mppe")]
+    fn encryption_expected(&self) -> bool {
+        self.mppe.is_some() || self.encryption_required
+    }
+
+    #[cfg(not(feature = "mppe"))]
+    fn encryption_expected(&self) -> bool {
+        self.encryption_required
+    }
+
+    #[cfg(feature = "mppe")]
+    fn decrypt(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+        header_len: usize,
+    ) -> Result<Option<Delivered>, Error> {
+        let received = decrypt_ip(
+            self.mppe.as_mut(),
+            &mut self.counters,
+            self.reset_request_sent_at.instant(),
+            now,
+            frame,
+            header_len,
+        );
+        if received.synchronised {
+            self.reset_request_sent_at = PackedMillis::NONE;
+        }
+        if received.reset_request {
+            let identifier = self.ccp_fsm.next_identifier();
+            if self.queue(false, RESET_REQUEST, identifier, &[]) {
+                self.counters.reset_requests_sent += 1;
+                self.reset_request_sent_at = PackedMillis::from_instant(Some(now));
+            }
+        }
+        let delivered = received.result?;
+        Ok(Some(self.deliver(delivered.start, delivered.len)))
+    }
+
+    /// An LCP packet: true if handled here (the automaton is Opened, so
+    /// RFC 1661 §5.8's Echo-Request is answered with our Magic-Number and
+    /// the same Identifier and data; Echo-Reply and Discard-Request are
+    /// taken as the full link takes them).
+    fn lcp_packet(&mut self, now: Instant, info: &[u8]) -> bool {
+        let Ok(packet) = Packet::new_checked(info) else {
+            return false;
+        };
+        let data = packet.data();
+        let magic_field = data
+            .get(..4)
+            .map(|m| u32::from_be_bytes([m[0], m[1], m[2], m[3]]));
+        match packet.code() {
+            Code::EchoRequest => {
+                let rest = data.get(4..).unwrap_or(&[]);
+                if rest.len() > ECHO_DATA || self.pending.is_some() {
+                    return false;
+                }
+                let magic = self.lcp.negotiated.local_magic.unwrap_or(0).to_be_bytes();
+                let mut reply = [0u8; 4 + ECHO_DATA];
+                reply[..4].copy_from_slice(&magic);
+                reply[4..4 + rest.len()].copy_from_slice(rest);
+                self.queue(
+                    true,
+                    u8::from(Code::EchoReply),
+                    packet.identifier(),
+                    &reply[..4 + rest.len()],
+                )
+            }
+            Code::EchoReply => {
+                // RFC 1661 §5.8: a reply carrying our own magic is our
+                // request looped back, not an answer.
+                let ours = self.lcp.negotiated.local_magic;
+                if ours.is_none() || magic_field != ours {
+                    self.lcp.echo_outstanding = 0;
+                }
+                let _ = now;
+                true
+            }
+            Code::DiscardRequest => true,
+            _ => false,
+        }
+    }
+
+    /// A CCP packet: true if handled here (Reset-Request and Reset-Ack
+    /// while CCP is Opened).
+    #[cfg(feature = "mppe")]
+    fn ccp_packet(&mut self, info: &[u8]) -> bool {
+        if self.ccp_fsm.state != State::Opened {
+            return false;
+        }
+        let Ok(packet) = Packet::new_checked(info) else {
+            return false;
+        };
+        match packet.code_octet() {
+            RESET_REQUEST => {
+                // RFC 1962 §3.1: acknowledged with the same Identifier;
+                // RFC 3078 §8.2: the next packet we send is flushed.
+                if self.pending.is_some() {
+                    return false;
+                }
+                self.counters.reset_requests_received += 1;
+                if let Some(m) = self.mppe.as_mut() {
+                    m.encrypter.reset_request();
+                }
+                self.queue(false, RESET_ACK, packet.identifier(), &[])
+            }
+            RESET_ACK => {
+                self.ccp.count_reset_ack();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn queue(&mut self, lcp: bool, code: u8, identifier: u8, data: &[u8]) -> bool {
+        let mut packet = PendingPacket {
+            lcp,
+            code,
+            identifier,
+            len: 0,
+            data: [0; 4 + ECHO_DATA],
+        };
+        let Some(slot) = packet.data.get_mut(..data.len()) else {
+            return false;
+        };
+        slot.copy_from_slice(data);
+        packet.len = data.len() as u8;
+        if self.pending.is_some() {
+            return false;
+        }
+        self.pending = Some(packet);
+        true
+    }
+
+    /// Writes the next control frame (Echo-Reply, Echo-Request, Reset-Ack,
+    /// Reset-Request) into `buf`, fully framed. A frame that does not fit
+    /// `buf` is dropped.
+    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        while let Some(p) = self.pending.take() {
+            let (protocol, send) = if p.lcp {
+                // LCP is never compressed (RFC 1661 §6.5, §6.6).
+                (protocol::LCP, FieldCompression::NONE)
+            } else {
+                (protocol::CCP, self.lcp.negotiated.send)
+            };
+            let Ok(header_len) = frame::emit_header(protocol, send, buf) else {
+                continue;
+            };
+            let data = p.data();
+            let total = header_len + HEADER_LEN + data.len();
+            let Some(out) = buf.get_mut(header_len..total) else {
+                continue;
+            };
+            out[0] = p.code;
+            out[1] = p.identifier;
+            out[2..4].copy_from_slice(&((HEADER_LEN + data.len()) as u16).to_be_bytes());
+            out[4..].copy_from_slice(data);
+            self.counters.frames_out += 1;
+            self.counters.octets_out += total as u64;
+            return Some(Transmit {
+                len: total,
+                protocol,
+            });
+        }
+        None
+    }
+
+    /// Frames and (with MPPE) encrypts the IPv4 packet `ip` into `out`, as
+    /// [`Link::send_ip`].
+    pub fn send_ip(&mut self, now: Instant, ip: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
+        let needed = super::HEADROOM + ip.len();
+        let Some(body) = out.get_mut(super::HEADROOM..needed) else {
+            return Err(SendError::BufferTooSmall {
+                needed,
+                available: out.len(),
+            });
+        };
+        body.copy_from_slice(ip);
+        let range = self.send_ip_in_place(now, &mut out[..needed], super::HEADROOM)?;
+        if range.start > 0 {
+            out.copy_within(range.clone(), 0);
+        }
+        Ok(range.len())
+    }
+
+    /// Zero-copy send, as [`Link::send_ip_in_place`].
+    pub fn send_ip_in_place(
+        &mut self,
+        _now: Instant,
+        buf: &mut [u8],
+        start: usize,
+    ) -> Result<Range<usize>, SendError> {
+        let negotiated = self.lcp.negotiated;
+        let range = encapsulate_ip(
+            #[cfg(feature = "mppe")]
+            self.mppe.as_mut(),
+            negotiated.send,
+            negotiated.peer_mru,
+            buf,
+            start,
+        )?;
+        Ok(count_sent(&mut self.counters, range))
+    }
+
+    /// When [`ParkedLink::handle_timeout`] should run (the keepalive).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.wake || self.lcp.echo_rejected {
+            return None;
+        }
+        self.lcp
+            .echo_interval
+            .duration()
+            .and(self.lcp.echo_deadline.instant())
+    }
+
+    /// Runs the keepalive, as LCP does (pppd's `lcp-echo-interval` and
+    /// `lcp-echo-failure`): an Echo-Request per interval; when as many go
+    /// unanswered as allowed, [`ParkedLink::needs_link`] turns true.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let Some(deadline) = self.poll_timeout() else {
+            return;
+        };
+        if now < deadline {
+            return;
+        }
+        let Some(interval) = self.lcp.echo_interval.duration() else {
+            return;
+        };
+        if self.lcp.echo_outstanding >= self.lcp.echo_failure.max(1) || self.pending.is_some() {
+            // The full link closes with KeepaliveLost from the same state.
+            self.wake = true;
+            return;
+        }
+        let identifier = self.lcp.fsm.next_identifier();
+        let magic = self.lcp.negotiated.local_magic.unwrap_or(0).to_be_bytes();
+        self.queue(true, u8::from(Code::EchoRequest), identifier, &magic);
+        self.lcp.echo_outstanding = self.lcp.echo_outstanding.saturating_add(1);
+        self.lcp.echo_deadline = PackedMillis::from_instant(Some(now + interval));
+    }
+}
