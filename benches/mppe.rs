@@ -180,6 +180,15 @@ fn summary() {
     println!(
         "== MPPE summary (std::time, best of 7 rounds in {budget:?} per figure; machine is shared) =="
     );
+    println!(
+        "   RC4 state: {} B per direction ({})",
+        std::mem::size_of::<Rc4>(),
+        if cfg!(feature = "compact") {
+            "octets: the compact feature"
+        } else {
+            "32-bit words: the default"
+        }
+    );
     let providers = openssl_providers();
     for size in SIZES {
         let openssl_ns = providers.as_ref().map(|_| {

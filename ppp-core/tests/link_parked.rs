@@ -640,3 +640,37 @@ fn parked_link_size() {
     );
     assert!(parked * 5 < link);
 }
+
+/// Found by the `ppp_parked` fuzz target: with the parked link's one
+/// packet slot taken by an unpolled keepalive Echo-Request, a packet
+/// whose decryption calls for a Reset-Request must go to the full link
+/// (it cannot be handed back once decrypted), so no Reset-Request is lost.
+#[test]
+fn a_loss_while_a_keepalive_is_unpolled_still_sends_the_reset_request() {
+    let (mut plain, mut parking) = twins(Some(Duration::from_secs(2)));
+    let t = plain.pair.now + Duration::from_secs(2);
+    plain.pair.now = t;
+    parking.now = t;
+    plain.pair.server.handle_timeout(t);
+    parking.server.handle_timeout(t);
+    assert!(parking.server.parked.is_some());
+    let frames: Vec<Vec<u8>> = (0..2u8)
+        .map(|i| {
+            let ip = ip_packet(80, i);
+            let fa = client_frame(&mut plain.pair.client, t, &ip);
+            let fb = client_frame(&mut parking.client, t, &ip);
+            assert_eq!(fa, fb);
+            fa
+        })
+        .collect();
+    feed_both(&mut plain, &mut parking, &frames[1]);
+    assert_eq!(parking.server.unparks, 1);
+    plain.pump();
+    parking.pump();
+    assert_eq!(plain.server_wire, parking.server_wire);
+    assert!(parking
+        .server_wire
+        .iter()
+        .any(|f| frame_protocol(f) == 0x80fd && contains(f, &[14])));
+    assert_eq!(*plain.pair.server.counters(), parking.server.counters());
+}

@@ -353,7 +353,7 @@ impl Aaa {
 
 /// `LinkEvent::AuthRequest` on `call`: sends the login to the AAA server.
 pub(super) fn auth_request(shared: &mut Shared, call: &mut Call, lnow: PppInstant) {
-    let Some(request) = call.link.take_auth_request() else {
+    let Some(request) = call.link.full(lnow).take_auth_request() else {
         return;
     };
     let id = call.local_id;
@@ -394,7 +394,7 @@ pub(super) fn auth_request(shared: &mut Shared, call: &mut Call, lnow: PppInstan
             s.auth_pending = false;
         }
         aaa.stats.rejected += 1;
-        if let Err(e) = call.link.verdict(lnow, bridge::rejection(691)) {
+        if let Err(e) = call.link.full(lnow).verdict(lnow, bridge::rejection(691)) {
             log!("tunnel {tunnel_id} call {id}: verdict: {e}");
         }
     }
@@ -719,7 +719,9 @@ impl Server {
                 .and_then(|t| t.calls.iter_mut().find(|c| c.local_id == id))
             {
                 log!("call {id}: {why} from the AAA server reached: closing");
-                call.link.close(instant(now), EndReason::AdminClose);
+                call.link
+                    .full(instant(now))
+                    .close(instant(now), EndReason::AdminClose);
             }
             self.service(token);
         }
@@ -865,7 +867,7 @@ impl Server {
                 );
             }
         }
-        if let Err(e) = call.link.verdict(instant(now), verdict) {
+        if let Err(e) = call.link.full(instant(now)).verdict(instant(now), verdict) {
             log!("{prefix}: verdict not taken by the link: {e}");
         }
         self.service(token);

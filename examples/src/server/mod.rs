@@ -120,13 +120,16 @@ pub fn flush_log() {
 }
 
 mod aaa;
+mod call_link;
+
+use call_link::CallLink;
 
 /// One call: its GRE data path and its PPP link.
 pub(crate) struct Call {
     pub(crate) local_id: u16,
     pub(crate) peer_id: u16,
     pub(crate) gre: GreSession,
-    pub(crate) link: Link,
+    pub(crate) link: CallLink,
     pub(crate) address: Option<Ipv4Addr>,
     pub(crate) user: String,
     pub(crate) auth: Option<AuthMethod>,
@@ -158,7 +161,7 @@ struct Shared {
     users: Box<CredentialStore<MAX_USERS>>,
     calls_by_id: HashMap<u16, Token>,
     routes: HashMap<Ipv4Addr, (Token, u16)>,
-    link_template: LinkConfig,
+    link_template: std::rc::Rc<LinkConfig>,
     active_calls: usize,
     max_sessions: usize,
     /// External AAA (RADIUS / TACACS+) or local users.
@@ -286,7 +289,7 @@ impl Server {
             users,
             calls_by_id: HashMap::new(),
             routes: HashMap::new(),
-            link_template: link_config(&config),
+            link_template: std::rc::Rc::new(link_config(&config)),
             active_calls: 0,
             max_sessions: config.max_sessions,
         };
@@ -574,10 +577,10 @@ impl Server {
                 let lnow = ppp_core::Instant::from_millis(now);
                 let handled = if self.shared.aaa.is_local() {
                     call.link
-                        .handle_frame_with(lnow, frame, &*self.shared.users)
+                        .handle_frame(lnow, frame, Some(&*self.shared.users))
                 } else {
                     // External AAA: Responses become LinkEvent::AuthRequest.
-                    call.link.handle_frame(lnow, frame)
+                    call.link.handle_frame(lnow, frame, None)
                 };
                 match handled {
                     Ok(Some(d)) => {
@@ -673,7 +676,7 @@ impl Server {
         if let Some(t) = self.tunnels.get_mut(&token) {
             t.closing = true;
             for c in &mut t.calls {
-                c.link.close(now, EndReason::AdminClose);
+                c.link.full(now).close(now, EndReason::AdminClose);
             }
         }
         self.service(token);
@@ -757,7 +760,7 @@ impl Server {
                         let call = t.calls.iter_mut().find(|c| c.local_id == id && !c.ended)?;
                         // The PIX's `clear vpdn ... id`: LCP Terminate first,
                         // then Call-Disconnect-Notify when the link is down.
-                        call.link.close(now, EndReason::AdminClose);
+                        call.link.full(now).close(now, EndReason::AdminClose);
                         Some(*token)
                     });
                     match found {
@@ -814,7 +817,7 @@ impl Server {
             // The peer vanished: every call's lower layer is gone.
             for c in &mut t.calls {
                 if !c.ended {
-                    c.link.lower_down(lnow);
+                    c.link.full(lnow).lower_down(lnow);
                 }
             }
         }
@@ -849,6 +852,9 @@ impl Server {
                 }
             }
             calls.retain(|c| !c.ended);
+            for call in calls.iter_mut() {
+                call.link.try_park();
+            }
             if t.closing && t.calls.is_empty() && !t.close_sent {
                 t.close_sent = true;
                 let _ = t.conn.close(pnow);
@@ -995,8 +1001,9 @@ fn conn_event(
                 up.peer_call_id,
                 up.peer_recv_window,
             ));
-            let mut link = Link::new(shared.link_template.clone(), entropy());
+            let mut link = Link::new(LinkConfig::clone(&shared.link_template), entropy());
             link.open(lnow);
+            let link = CallLink::new(link, shared.link_template.clone(), entropy);
             t.calls.push(Call {
                 local_id: up.local_call_id,
                 peer_id: up.peer_call_id,
@@ -1026,7 +1033,7 @@ fn conn_event(
                 .iter_mut()
                 .find(|c| Some(c.local_id) == down.local_call_id && !c.ended)
             {
-                Some(call) => call.link.lower_down(lnow),
+                Some(call) => call.link.full(lnow).lower_down(lnow),
                 None => {
                     // Accepted but never up: free its ID and session slot.
                     if let Some(id) = down.local_call_id {
@@ -1041,7 +1048,7 @@ fn conn_event(
             log!("tunnel {}: control connection down: {reason:?}", t.id);
             for c in &mut t.calls {
                 if !c.ended {
-                    c.link.lower_down(lnow);
+                    c.link.full(lnow).lower_down(lnow);
                 }
             }
         }
@@ -1065,7 +1072,10 @@ fn link_event(
     match event {
         LinkEvent::AuthRequest => aaa::auth_request(shared, call, lnow),
         LinkEvent::ChallengeNeeded => {
-            let _ = call.link.feed_challenge(lnow, &random_bytes::<16>());
+            let _ = call
+                .link
+                .full(lnow)
+                .feed_challenge(lnow, &random_bytes::<16>());
         }
         LinkEvent::AddressNeeded => {
             let addr = shared.pool.allocate().ok();
@@ -1075,7 +1085,7 @@ fn link_event(
             } else {
                 log!("tunnel {tunnel_id} call {id}: address pool exhausted");
             }
-            call.link.assign_peer_address(lnow, addr);
+            call.link.full(lnow).assign_peer_address(lnow, addr);
         }
         LinkEvent::Authenticated { method, .. } => {
             call.user = String::from_utf8_lossy(call.link.username()).into_owned();

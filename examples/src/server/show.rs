@@ -105,6 +105,12 @@ pub(super) fn render(tunnels: &HashMap<Token, Tunnel>, pool: &Pool, active: usiz
                     counters.dropped_mppe,
                     counters.dropped_malformed
                 );
+                let _ = writeln!(
+                    out,
+                    "       PPP link {} (parked {} time(s))",
+                    if c.link.is_parked() { "parked" } else { "full" },
+                    c.link.parks()
+                );
                 if let Some(stats) = c.link.mppe_stats() {
                     let r = stats.receive;
                     let _ = writeln!(

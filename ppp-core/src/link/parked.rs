@@ -387,7 +387,10 @@ impl ParkedLink {
             protocol::LCP => self.lcp_packet(now, frame.get(header_len..).unwrap_or(&[])),
             #[cfg(feature = "mppe")]
             protocol::CCP => self.ccp_packet(frame.get(header_len..).unwrap_or(&[])),
-            protocol::IPV4 | protocol::COMPRESSED => true,
+            protocol::IPV4 => true,
+            // Decrypting may call for a Reset-Request, which needs the
+            // packet slot; once decrypted, the frame cannot be handed back.
+            protocol::COMPRESSED => self.pending.is_none(),
             _ => false,
         };
         if !taken {
