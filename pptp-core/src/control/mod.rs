@@ -18,7 +18,10 @@
 //!   tunnel ([`Connection::close`]: every call first, then
 //!   Stop-Control-Connection-Request);
 //! * Set-Link-Info and WAN-Error-Notify, sent and surfaced as events;
-//! * reply timeouts for every request ([`Config::reply_timeout`]).
+//! * reply timeouts for every request ([`Config::reply_timeout`]);
+//! * a compact parked form for the quiet established state of a one-call
+//!   tunnel ([`Connection::park`], [`ParkedConnection`],
+//!   [`Connection::unpark`]), for servers that hold many sessions.
 //!
 //! # Policies
 //!
@@ -159,10 +162,12 @@
 
 mod call;
 mod connection;
+mod parked;
 pub mod stream;
 
 pub use call::{CallDirection, CallSnapshot, CallState};
 pub use connection::Connection;
+pub use parked::{NeedsConnection, ParkedConnection};
 pub use stream::ControlStream;
 
 use core::fmt;

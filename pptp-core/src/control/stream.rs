@@ -121,6 +121,31 @@ impl ControlStream {
         }
     }
 
+    /// The octets of the partial message held (what
+    /// [`crate::control::Connection::park`] carries over).
+    pub(crate) fn partial(&self) -> &[u8] {
+        self.buffer.get(..self.filled).unwrap_or(&[])
+    }
+
+    /// A reassembler that already holds `bytes` (at most
+    /// [`MAX_MESSAGE_LEN`]; any excess is dropped) as the start of the next
+    /// message, as if they had been fed. The header is not checked here:
+    /// the next [`ControlStream::feed`], even with no input, checks it as
+    /// soon as 12 octets are held and then returns a message that is
+    /// already complete, or the framing error.
+    pub(crate) fn with_partial(bytes: &[u8]) -> Self {
+        let mut stream = Self::new();
+        let n = bytes.len().min(MAX_MESSAGE_LEN);
+        if let (Some(dst), Some(src)) = (stream.buffer.get_mut(..n), bytes.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        // `expected` stays None: `feed` computes `want` with a saturating
+        // subtraction, so with 12 or more octets held it goes straight to
+        // the header check and learns the length there.
+        stream.filled = n;
+        stream
+    }
+
     fn frame_length(&self) -> Result<usize, WireError> {
         let b = &self.buffer;
         let cookie = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
@@ -221,6 +246,28 @@ mod tests {
                 })
             );
         }
+    }
+
+    #[test]
+    fn with_partial_resumes_where_feeding_stopped() {
+        // A partial header, a header plus part of the body, and a whole
+        // message: each resumes exactly as if the octets had been fed.
+        for split in [0, 5, 12, 14, 16] {
+            let mut s = ControlStream::with_partial(&ECHO[..split]);
+            assert_eq!(s.partial(), &ECHO[..split]);
+            let mut rest = &ECHO[split..];
+            assert_eq!(s.feed(&mut rest), Ok(Some(&ECHO[..])), "split {split}");
+            assert!(rest.is_empty());
+            assert_eq!(s.buffered(), 0);
+        }
+        let mut bad = ECHO;
+        bad[4] = 0;
+        let mut s = ControlStream::with_partial(&bad[..12]);
+        let mut none: &[u8] = &[];
+        assert_eq!(
+            s.feed(&mut none),
+            Err(WireError::BadMagicCookie(0x002b3c4d))
+        );
     }
 
     #[test]
