@@ -17,8 +17,8 @@ use std::time::{Duration, Instant as WallClock};
 use criterion::{black_box, Criterion};
 use ppp_core::auth::{CredentialStore, DomainRule};
 use ppp_core::ipcp::pool::AddressPool;
-use ppp_core::link::{Credentials, Entropy, Link, LinkConfig, LinkEvent};
-use pptp_core::control::{CallAccept, CallParams, Config, Connection, Event};
+use ppp_core::link::{Credentials, Entropy, Link, LinkConfig, LinkEvent, ParkedLink};
+use pptp_core::control::{CallAccept, CallParams, Config, Connection, Event, ParkedConnection};
 use pptp_core::gre::{GreConfig, GreSession, Received};
 use pptp_core::Role;
 use std::net::Ipv4Addr;
@@ -50,6 +50,24 @@ struct ServerSession {
     conn: Connection<1>,
     gre: Option<GreSession>,
     link: Link,
+}
+
+/// The same session parked: what a server that parks quiet sessions holds
+/// per established session (`Connection::park`, `Link::park`).
+struct ParkedServerSession {
+    conn: ParkedConnection,
+    gre: GreSession,
+    link: ParkedLink,
+}
+
+impl ServerSession {
+    fn park(self) -> ParkedServerSession {
+        timed(Role::Server, || ParkedServerSession {
+            conn: self.conn.park().expect("the control connection is quiet"),
+            gre: self.gre.expect("a call"),
+            link: self.link.park().expect("the link is quiet"),
+        })
+    }
 }
 
 /// One end while establishing.
@@ -282,7 +300,71 @@ fn memory_report() {
         "  size_of ServerSession     {:6} bytes",
         std::mem::size_of::<ServerSession>()
     );
+    println!(
+        "parked (Connection::park + GreSession + Link::park; RC4 state {} B per direction{}):",
+        std::mem::size_of::<mppe::rc4::Rc4>(),
+        if cfg!(feature = "compact") {
+            ", the compact feature"
+        } else {
+            "; --features compact for octets"
+        }
+    );
+    println!(
+        "  size_of ParkedConnection  {:6} bytes",
+        std::mem::size_of::<ParkedConnection>()
+    );
+    println!(
+        "  size_of ParkedLink        {:6} bytes",
+        std::mem::size_of::<ParkedLink>()
+    );
+    println!(
+        "  size_of ParkedServerSession {:4} bytes (target 2,048)",
+        std::mem::size_of::<ParkedServerSession>()
+    );
     let (client, server, users) = configs();
+    for n in [1_000u32, 10_000, 100_000] {
+        let mut pool = pool();
+        let before = rss_bytes();
+        SERVER_TIME.with(|t| t.set(Duration::ZERO));
+        let mut held: Vec<ParkedServerSession> = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let session = establish(
+                i.wrapping_mul(2_654_435_761),
+                &users,
+                &mut pool,
+                &client,
+                &server,
+            );
+            held.push(session.park());
+        }
+        let server_time = SERVER_TIME.with(Cell::get);
+        let after = rss_bytes();
+        match (before, after) {
+            (Some(b), Some(a)) => println!(
+                "  N = {n:6} parked: RSS +{} KiB = {} bytes/session; server side {:.1} us/session with parking",
+                a.saturating_sub(b) / 1024,
+                a.saturating_sub(b) / u64::from(n),
+                server_time.as_secs_f64() * 1e6 / f64::from(n),
+            ),
+            _ => println!("  N = {n:6} parked: RSS unavailable (no /proc)"),
+        }
+        // Every parked session still carries traffic: one packet each way
+        // through a sample of them (the rest are alike).
+        for s in held.iter_mut().step_by(97) {
+            let mut out = [0u8; 1600];
+            let ip = [0x45u8; 60];
+            let n = s.link.send_ip(PNOW, &ip, &mut out).expect("parked send");
+            let mut datagram = [0u8; 1700];
+            let len = s
+                .gre
+                .encapsulate(NOW, &out[..n], &mut datagram)
+                .expect("window");
+            black_box((&datagram[..len], s.conn.local_call_id()));
+        }
+        black_box(&held);
+        drop(held);
+    }
+    println!("full (the same sessions, not parked):");
     for n in [1_000u32, 10_000, 100_000] {
         let mut pool = pool();
         let before = rss_bytes();
