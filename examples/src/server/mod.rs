@@ -121,8 +121,10 @@ pub fn flush_log() {
 
 mod aaa;
 mod call_link;
+mod tunnel_conn;
 
 use call_link::CallLink;
+use tunnel_conn::TunnelConn;
 
 /// One call: its GRE data path and its PPP link.
 pub(crate) struct Call {
@@ -144,7 +146,7 @@ pub(crate) struct Tunnel {
     pub(crate) id: u32,
     stream: TcpStream,
     pub(crate) peer: Ipv4Addr,
-    pub(crate) conn: Connection<MAX_CALLS>,
+    pub(crate) conn: TunnelConn,
     out: Vec<u8>,
     pub(crate) calls: Vec<Call>,
     pub(crate) since: std::time::Instant,
@@ -485,7 +487,10 @@ impl Server {
                             id,
                             stream,
                             peer,
-                            conn: Connection::new(Role::Server, control, now),
+                            conn: TunnelConn::new(
+                                Connection::new(Role::Server, control.clone(), now),
+                                std::rc::Rc::new(control),
+                            ),
                             out: Vec::new(),
                             calls: Vec::new(),
                             since: std::time::Instant::now(),
@@ -857,7 +862,7 @@ impl Server {
             }
             if t.closing && t.calls.is_empty() && !t.close_sent {
                 t.close_sent = true;
-                let _ = t.conn.close(pnow);
+                let _ = t.conn.full(pnow).close(pnow);
                 progress = true;
             }
             while let Some(tx) = t.conn.poll_transmit(pnow, &mut frame) {
@@ -874,6 +879,8 @@ impl Server {
             }
         }
         flush_tcp(t);
+        // Everything drained: quiet machines shrink to their parked form.
+        t.conn.try_park();
         let finished = t.tcp_dead || (t.conn.is_closed() && t.out.is_empty());
         if finished {
             let mut t = match tunnels.remove(&token) {
@@ -970,16 +977,20 @@ fn conn_event(
                     t.id,
                     shared.max_sessions
                 );
-                let _ = t
-                    .conn
-                    .reject_call(pnow, request.peer_call_id, CallRefusal::NoResource);
+                let _ = t.conn.full(pnow).reject_call(
+                    pnow,
+                    request.peer_call_id,
+                    CallRefusal::NoResource,
+                );
                 return;
             }
             let id = new_call_id(shared);
-            match t
-                .conn
-                .accept_call(pnow, request.peer_call_id, id, &CallAccept::default())
-            {
+            match t.conn.full(pnow).accept_call(
+                pnow,
+                request.peer_call_id,
+                id,
+                &CallAccept::default(),
+            ) {
                 Ok(()) => {
                     shared.calls_by_id.insert(id, token);
                     shared.active_calls += 1;
@@ -1060,7 +1071,7 @@ fn conn_event(
 #[allow(clippy::too_many_arguments)]
 fn link_event(
     shared: &mut Shared,
-    conn: &mut Connection<MAX_CALLS>,
+    conn: &mut TunnelConn,
     tunnel_id: u32,
     token: Token,
     call: &mut Call,
@@ -1118,7 +1129,7 @@ fn link_event(
             release_call(shared, call);
             // RFC 2637 §2.13: the server reports the end of the call with
             // Call-Disconnect-Notify (an error just means it is gone).
-            let _ = conn.clear_call(pnow, id);
+            let _ = conn.full(pnow).clear_call(pnow, id);
         }
         _ => {}
     }

@@ -24,8 +24,8 @@ pub(super) fn render(tunnels: &HashMap<Token, Tunnel>, pool: &Pool, active: usiz
     } else {
         let _ = writeln!(
             out,
-            "{:<6} {:<16} {:<8} {:<6} {:>8} {:>10} {:>10}",
-            "TnlID", "Peer", "State", "Calls", "Time(s)", "CtrlIn", "CtrlOut"
+            "{:<6} {:<16} {:<8} {:<6} {:>8} {:>10} {:>10}  {}",
+            "TnlID", "Peer", "State", "Calls", "Time(s)", "CtrlIn", "CtrlOut", "Control"
         );
         for t in &list {
             let stats = t.conn.stats();
@@ -38,14 +38,16 @@ pub(super) fn render(tunnels: &HashMap<Token, Tunnel>, pool: &Pool, active: usiz
             };
             let _ = writeln!(
                 out,
-                "{:<6} {:<16} {:<8} {:<6} {:>8} {:>10} {:>10}",
+                "{:<6} {:<16} {:<8} {:<6} {:>8} {:>10} {:>10}  {} (parked {} time(s))",
                 t.id,
                 t.peer.to_string(),
                 state,
                 t.calls.len(),
                 t.since.elapsed().as_secs(),
                 stats.messages_in,
-                stats.messages_out
+                stats.messages_out,
+                if t.conn.is_parked() { "parked" } else { "full" },
+                t.conn.parks()
             );
         }
         let _ = writeln!(out);
