@@ -24,8 +24,8 @@ pub(super) fn render(tunnels: &HashMap<Token, Tunnel>, pool: &Pool, active: usiz
     } else {
         let _ = writeln!(
             out,
-            "{:<6} {:<16} {:<8} {:<6} {:>8} {:>10} {:>10}  {}",
-            "TnlID", "Peer", "State", "Calls", "Time(s)", "CtrlIn", "CtrlOut", "Control"
+            "{:<6} {:<16} {:<8} {:<6} {:>8} {:>10} {:>10}  Control",
+            "TnlID", "Peer", "State", "Calls", "Time(s)", "CtrlIn", "CtrlOut"
         );
         for t in &list {
             let stats = t.conn.stats();
