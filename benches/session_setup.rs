@@ -301,13 +301,9 @@ fn memory_report() {
         std::mem::size_of::<ServerSession>()
     );
     println!(
-        "parked (Connection::park + GreSession + Link::park; RC4 state {} B per direction{}):",
-        std::mem::size_of::<mppe::rc4::Rc4>(),
-        if cfg!(feature = "compact") {
-            ", the compact feature"
-        } else {
-            "; --features compact for octets"
-        }
+        "parked (Connection::park + GreSession + Link::park; RC4 state {} B per direction instead of {} B):",
+        std::mem::size_of::<mppe::rc4::CompactRc4>(),
+        std::mem::size_of::<mppe::rc4::Rc4>()
     );
     println!(
         "  size_of ParkedConnection  {:6} bytes",

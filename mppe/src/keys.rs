@@ -41,7 +41,7 @@ use sha1::digest::{FixedOutputReset, Reset, Update};
 use sha1::Sha1;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::rc4::Rc4;
+use crate::rc4::{Keystream, Rc4};
 
 /// RFC 3079 §3.4 `Magic1`.
 const MAGIC1: &[u8; 27] = b"This is the MPPE Master Key";
@@ -389,7 +389,7 @@ impl KeySchedule {
     /// its wipe per change. `scratch` is left keyed with the interim key:
     /// the caller re-keys it (the data path re-keys with the new session
     /// key right after).
-    pub fn change_using(&mut self, scratch: &mut Rc4) {
+    pub fn change_using<C: Keystream>(&mut self, scratch: &mut C) {
         let len = self.strength.key_len();
         let mut interim = [0u8; 16];
         get_new_key_from_sha(&self.start, &self.current, len, &mut interim);

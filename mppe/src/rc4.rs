@@ -17,158 +17,240 @@
 //! this was about twice as fast as the byte-wise textbook loop with a
 //! `[u8; 256]` state (see `benches/mppe.rs`).
 //!
-//! Memory: with the `compact` feature the permutation is held as
-//! `[u8; 256]` instead: 256 octets per direction instead of 1 KiB, for
-//! hosts that hold very many sessions (a server with 100,000 parked
-//! sessions saves 150 MB). The same loop then ran at about two thirds of
+//! Memory: [`CompactRc4`] holds the permutation as `[u8; 256]`: 258
+//! octets instead of 1,028 per direction. It is what a parked session
+//! keeps (`ppp_core::link::ParkedLink`: a server holding 100,000 quiet
+//! sessions saves 150 MB). The same loop over octets ran at about 60 % of
 //! the speed on the project machine (octet stores next to the following
-//! load; see `benches/mppe.rs` and the README's figures). The keystream is
-//! identical; the tests run against both representations.
+//! loads), so busy sessions run on [`Rc4`] and only parked ones on the
+//! compact form; [`Rc4::to_compact`] and [`CompactRc4::to_words`] move a
+//! running state between the two without changing its keystream. The
+//! tests run every vector against both.
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-/// The RC4 stream cipher state (permutation `S` and indices `i`, `j`).
-///
-/// Zeroized on drop; [`Rc4::rekey`] overwrites all of it. `Debug` is
-/// deliberately not implemented: the state is as secret as the key.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct Rc4 {
-    /// The permutation; every entry is < 256.
-    s: [Cell; 256],
-    /// Index `i`.
-    i: u8,
-    /// Index `j`.
-    j: u8,
+/// An RC4 keystream state MPPE can run on: [`Rc4`] (fast) or
+/// [`CompactRc4`] (small). Both produce the same keystream.
+pub trait Keystream: Clone + Zeroize {
+    /// Runs the RC4 key schedule for `key` (see [`Rc4::new`]).
+    fn new(key: &[u8]) -> Self;
+    /// Re-runs the key schedule in place, overwriting the old state.
+    fn rekey(&mut self, key: &[u8]);
+    /// XORs the next `data.len()` keystream octets into `data`.
+    fn apply_keystream(&mut self, data: &mut [u8]);
 }
 
-/// One entry of the permutation: a whole word for speed, an octet with
-/// the `compact` feature (see the module docs).
-#[cfg(not(feature = "compact"))]
-type Cell = u32;
-/// One entry of the permutation: a whole word for speed, an octet with
-/// the `compact` feature (see the module docs).
-#[cfg(feature = "compact")]
-type Cell = u8;
-
-/// The identity permutation the key schedule starts from.
-const IDENTITY: [Cell; 256] = {
-    let mut table = [0 as Cell; 256];
-    let mut n = 0;
-    while n < 256 {
-        table[n] = n as Cell;
-        n += 1;
-    }
-    table
-};
-
-impl Rc4 {
-    /// Runs the RC4 key schedule for `key`.
-    ///
-    /// RC4 accepts keys of 1 to 256 octets; MPPE uses 8 (40/56-bit) or 16
-    /// (128-bit); longer keys are cut to 256 octets. An empty key is treated
-    /// as a single zero octet so that the function cannot fail; no MPPE
-    /// path passes one.
-    pub fn new(key: &[u8]) -> Self {
-        let mut rc4 = Rc4 {
-            s: IDENTITY,
-            i: 0,
-            j: 0,
-        };
-        rc4.rekey(key);
-        rc4
-    }
-
-    /// Re-runs the key schedule in place (the old permutation is
-    /// overwritten, so nothing of the previous key survives).
-    pub fn rekey(&mut self, key: &[u8]) {
-        const ZERO_KEY: [u8; 1] = [0];
-        let key = match key.len() {
-            0 => &ZERO_KEY[..],
-            1..=256 => key,
-            _ => key.get(..256).unwrap_or(&ZERO_KEY[..]),
-        };
-        self.s = IDENTITY;
-        // MPPE keys are 8 or 16 octets: a fixed length lets the key index be
-        // a mask instead of a wrapping counter (about 10% faster, and the
-        // schedule runs twice per key change).
-        match key.len() {
-            8 => schedule(&mut self.s, |i| key.get(i & 7).copied().unwrap_or(0)),
-            16 => schedule(&mut self.s, |i| key.get(i & 15).copied().unwrap_or(0)),
-            len => schedule(&mut self.s, |i| key.get(i % len).copied().unwrap_or(0)),
+/// Both representations: the same code over `[u32; 256]` and `[u8; 256]`.
+macro_rules! rc4_state {
+    ($(#[$doc:meta])* $name:ident, $cell:ty) => {
+        $(#[$doc])*
+        #[derive(Clone, Zeroize, ZeroizeOnDrop)]
+        pub struct $name {
+            /// The permutation; every entry is < 256.
+            s: [$cell; 256],
+            /// Index `i`.
+            i: u8,
+            /// Index `j`.
+            j: u8,
         }
-        self.i = 0;
-        self.j = 0;
-    }
 
-    /// XORs the next `data.len()` keystream octets into `data` (encrypts or
-    /// decrypts in place).
-    #[inline]
-    pub fn apply_keystream(&mut self, data: &mut [u8]) {
-        let s = &mut self.s;
-        let mut i = usize::from(self.i);
-        let mut j = usize::from(self.j);
-        // 16 octets per iteration as two 64-bit words (measured ~5% faster
-        // than 8 per iteration, and than one u128).
-        let mut chunks = data.chunks_exact_mut(16);
-        for chunk in &mut chunks {
-            let mut words = [0u64; 2];
-            for word in words.iter_mut() {
-                for shift in [0u32, 8, 16, 24, 32, 40, 48, 56] {
-                    *word |= u64::from(next_octet(s, &mut i, &mut j)) << shift;
+        impl $name {
+            /// The identity permutation the key schedule starts from.
+            const IDENTITY: [$cell; 256] = {
+                let mut table = [0 as $cell; 256];
+                let mut n = 0;
+                while n < 256 {
+                    table[n] = n as $cell;
+                    n += 1;
                 }
+                table
+            };
+
+            /// Runs the RC4 key schedule for `key`.
+            ///
+            /// RC4 accepts keys of 1 to 256 octets; MPPE uses 8 (40/56-bit)
+            /// or 16 (128-bit); longer keys are cut to 256 octets. An empty
+            /// key is treated as a single zero octet so that the function
+            /// cannot fail; no MPPE path passes one.
+            pub fn new(key: &[u8]) -> Self {
+                let mut rc4 = $name {
+                    s: Self::IDENTITY,
+                    i: 0,
+                    j: 0,
+                };
+                rc4.rekey(key);
+                rc4
             }
-            for (half, word) in chunk.chunks_exact_mut(8).zip(words) {
-                let mut bytes = [0u8; 8];
-                bytes.copy_from_slice(half);
-                half.copy_from_slice(&(u64::from_le_bytes(bytes) ^ word).to_le_bytes());
+
+            /// Re-runs the key schedule in place (the old permutation is
+            /// overwritten, so nothing of the previous key survives).
+            pub fn rekey(&mut self, key: &[u8]) {
+                const ZERO_KEY: [u8; 1] = [0];
+                let key = match key.len() {
+                    0 => &ZERO_KEY[..],
+                    1..=256 => key,
+                    _ => key.get(..256).unwrap_or(&ZERO_KEY[..]),
+                };
+                self.s = Self::IDENTITY;
+                // MPPE keys are 8 or 16 octets: a fixed length lets the key
+                // index be a mask instead of a wrapping counter (about 10%
+                // faster, and the schedule runs twice per key change).
+                let s = &mut self.s;
+                match key.len() {
+                    8 => schedule!(s, |i: usize| key.get(i & 7).copied().unwrap_or(0)),
+                    16 => schedule!(s, |i: usize| key.get(i & 15).copied().unwrap_or(0)),
+                    len => schedule!(s, |i: usize| key.get(i % len).copied().unwrap_or(0)),
+                }
+                self.i = 0;
+                self.j = 0;
+            }
+
+            /// XORs the next `data.len()` keystream octets into `data`
+            /// (encrypts or decrypts in place).
+            #[inline]
+            pub fn apply_keystream(&mut self, data: &mut [u8]) {
+                let s = &mut self.s;
+                let mut i = usize::from(self.i);
+                let mut j = usize::from(self.j);
+                // 16 octets per iteration as two 64-bit words (measured ~5%
+                // faster than 8 per iteration, and than one u128).
+                let mut chunks = data.chunks_exact_mut(16);
+                for chunk in &mut chunks {
+                    let mut words = [0u64; 2];
+                    for word in words.iter_mut() {
+                        for shift in [0u32, 8, 16, 24, 32, 40, 48, 56] {
+                            *word |= u64::from(next_octet!(s, i, j)) << shift;
+                        }
+                    }
+                    for (half, word) in chunk.chunks_exact_mut(8).zip(words) {
+                        let mut bytes = [0u8; 8];
+                        bytes.copy_from_slice(half);
+                        half.copy_from_slice(&(u64::from_le_bytes(bytes) ^ word).to_le_bytes());
+                    }
+                }
+                for b in chunks.into_remainder() {
+                    // Every entry is < 256.
+                    *b ^= next_octet!(s, i, j) as u8;
+                }
+                // Both stay < 256 (masked in `next_octet!`).
+                self.i = i as u8;
+                self.j = j as u8;
             }
         }
-        for b in chunks.into_remainder() {
-            *b ^= next_octet(s, &mut i, &mut j) as u8;
+
+        impl Keystream for $name {
+            fn new(key: &[u8]) -> Self {
+                $name::new(key)
+            }
+            fn rekey(&mut self, key: &[u8]) {
+                $name::rekey(self, key)
+            }
+            #[inline(always)]
+            fn apply_keystream(&mut self, data: &mut [u8]) {
+                $name::apply_keystream(self, data)
+            }
         }
-        // Both stay < 256 (masked in `next_octet`).
-        self.i = i as u8;
-        self.j = j as u8;
-    }
+    };
 }
 
 /// The RC4 key schedule over the identity permutation in `s`, taking key
 /// octet `key_at(i)` at step `i`.
-#[inline(always)]
-fn schedule(s: &mut [Cell; 256], key_at: impl Fn(usize) -> u8) {
-    let mut j = 0usize;
-    let mut si = s[0];
-    for i in 0..256usize {
-        j = (j + si as usize + usize::from(key_at(i))) & 0xff;
-        let sj = s[j];
-        // Load S[i+1] before the swap's stores so the next step does not
-        // wait for them (markedly faster); if the swap wrote S[i+1]
-        // (j == i+1), the new value is `si`.
-        let next = (i + 1) & 0xff;
-        let next_si = s[next];
-        s[i] = sj;
-        s[j] = si;
-        si = if next == j { si } else { next_si };
-    }
+macro_rules! schedule {
+    ($s:expr, $key_at:expr) => {{
+        let s = $s;
+        let key_at = $key_at;
+        let mut j = 0usize;
+        let mut si = s[0];
+        for i in 0..256usize {
+            j = (j + si as usize + usize::from(key_at(i))) & 0xff;
+            let sj = s[j];
+            // Load S[i+1] before the swap's stores so the next step does
+            // not wait for them (markedly faster); if the swap wrote
+            // S[i+1] (j == i+1), the new value is `si`.
+            let next = (i + 1) & 0xff;
+            let next_si = s[next];
+            s[i] = sj;
+            s[j] = si;
+            si = if next == j { si } else { next_si };
+        }
+    }};
 }
 
 /// One RC4 output step (PRGA): advances `i`, `j`, swaps, returns the
-/// keystream octet (as `u32`, < 256). `i` and `j` stay < 256.
-#[inline(always)]
-fn next_octet(s: &mut [Cell; 256], i: &mut usize, j: &mut usize) -> u32 {
-    *i = (*i + 1) & 0xff;
-    let si = s[*i];
-    *j = (*j + si as usize) & 0xff;
-    let sj = s[*j];
-    s[*i] = sj;
-    s[*j] = si;
-    #[allow(clippy::useless_conversion)] // u32 -> u32 without `compact`
-    u32::from(s[(si as usize + sj as usize) & 0xff])
+/// keystream octet as the cell type (widened, not truncated: one
+/// instruction less per octet for words). `i` and `j` stay < 256, so every
+/// index is in bounds and the compiler emits no checks.
+macro_rules! next_octet {
+    ($s:expr, $i:expr, $j:expr) => {{
+        $i = ($i + 1) & 0xff;
+        let si = $s[$i];
+        $j = ($j + si as usize) & 0xff;
+        let sj = $s[$j];
+        $s[$i] = sj;
+        $s[$j] = si;
+        $s[(si as usize + sj as usize) & 0xff]
+    }};
+}
+
+rc4_state!(
+    /// The RC4 stream cipher state (permutation `S` and indices `i`, `j`),
+    /// the permutation as 32-bit words for speed (1,028 octets).
+    ///
+    /// Zeroized on drop; [`Rc4::rekey`] overwrites all of it. `Debug` is
+    /// deliberately not implemented: the state is as secret as the key.
+    Rc4,
+    u32
+);
+
+rc4_state!(
+    /// The same RC4 state with the permutation as octets (258 octets),
+    /// about 60 % of [`Rc4`]'s speed: what parked sessions keep (see the
+    /// module docs).
+    ///
+    /// Zeroized on drop; `Debug` is deliberately not implemented.
+    CompactRc4,
+    u8
+);
+
+impl Rc4 {
+    /// The same running state as octets: the keystream continues
+    /// unchanged. `self` is left as it was (drop it to wipe it).
+    pub fn to_compact(&self) -> CompactRc4 {
+        let mut s = [0u8; 256];
+        for (d, &v) in s.iter_mut().zip(self.s.iter()) {
+            // Every entry is < 256.
+            *d = v as u8;
+        }
+        let compact = CompactRc4 {
+            s,
+            i: self.i,
+            j: self.j,
+        };
+        s.zeroize();
+        compact
+    }
+}
+
+impl CompactRc4 {
+    /// The same running state as words: the keystream continues unchanged.
+    pub fn to_words(&self) -> Rc4 {
+        let mut s = [0u32; 256];
+        for (d, &v) in s.iter_mut().zip(self.s.iter()) {
+            *d = u32::from(v);
+        }
+        let words = Rc4 {
+            s,
+            i: self.i,
+            j: self.j,
+        };
+        s.zeroize();
+        words
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Rc4;
+    use super::{CompactRc4, Keystream, Rc4};
     use rc4::{KeyInit, StreamCipher};
 
     /// RFC 6229 §2 sample offsets.
@@ -178,15 +260,20 @@ mod tests {
     ];
 
     fn check_rfc6229(key: &[u8], rows: &[&str; 18]) {
+        check_rfc6229_with::<Rc4>(key, rows);
+        check_rfc6229_with::<CompactRc4>(key, rows);
+    }
+
+    fn check_rfc6229_with<C: Keystream>(key: &[u8], rows: &[&str; 18]) {
         let mut stream = [0u8; 4112];
-        Rc4::new(key).apply_keystream(&mut stream);
+        C::new(key).apply_keystream(&mut stream);
         for (offset, row) in OFFSETS.iter().zip(rows.iter()) {
             let want = hex::decode(row.replace(' ', "")).unwrap();
             assert_eq!(&stream[*offset..*offset + 16], &want[..], "offset {offset}");
         }
         // Same stream when produced in odd-sized pieces (exercises the
         // chunk remainder and the saved indices).
-        let mut rc4 = Rc4::new(key);
+        let mut rc4 = C::new(key);
         let mut pieces = [0u8; 4112];
         let mut at = 0;
         for size in [1usize, 3, 7, 4, 5, 1000, 13, 2, 3077] {
@@ -320,5 +407,33 @@ mod tests {
         Rc4::new(&[]).apply_keystream(&mut e);
         Rc4::new(&[0]).apply_keystream(&mut z);
         assert_eq!(e, z);
+    }
+
+    #[test]
+    fn converting_between_the_representations_keeps_the_keystream() {
+        let mut seed = 0x0bad_cafe_1234_5678u64;
+        for round in 0..50 {
+            let mut key = [0u8; 16];
+            for b in key.iter_mut() {
+                *b = xorshift(&mut seed) as u8;
+            }
+            let split = (xorshift(&mut seed) % 600) as usize;
+            let mut reference = [0u8; 1200];
+            Rc4::new(&key).apply_keystream(&mut reference);
+            // Words, then octets, then words again, at random points.
+            let mut out = [0u8; 1200];
+            let mut words = Rc4::new(&key);
+            words.apply_keystream(&mut out[..split]);
+            let mut compact = words.to_compact();
+            drop(words);
+            compact.apply_keystream(&mut out[split..split + 300]);
+            let mut back = compact.to_words();
+            back.apply_keystream(&mut out[split + 300..]);
+            assert_eq!(&out[..], &reference[..], "round {round}");
+            // A compact state keyed directly matches too.
+            let mut c = [0u8; 1200];
+            CompactRc4::new(&key).apply_keystream(&mut c);
+            assert_eq!(&c[..], &reference[..]);
+        }
     }
 }

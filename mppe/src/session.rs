@@ -41,7 +41,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::keys::{KeyError, KeySchedule, KeyStrength, StartKey, StartKeys};
 use crate::policy::Negotiated;
-use crate::rc4::Rc4;
+use crate::rc4::{CompactRc4, Keystream, Rc4};
 use crate::wire::{
     Header, HeaderError, Packet, COHERENCY_MASK, FLAG_ENCRYPTED, FLAG_FLUSHED, HEADER_LEN,
 };
@@ -348,9 +348,9 @@ const HALF_SPACE: u16 = 2048;
 
 /// The sending half of an MPPE direction.
 #[derive(Zeroize, ZeroizeOnDrop)]
-pub struct Encrypter {
+pub struct Encrypter<C: Keystream = Rc4> {
     keys: KeySchedule,
-    rc4: Rc4,
+    rc4: C,
     #[zeroize(skip)]
     config: Config,
     count: u16,
@@ -363,8 +363,15 @@ pub struct Encrypter {
 impl Encrypter {
     /// A sender starting from `start` (the send start key of this end).
     pub fn new(start: &StartKey, config: Config) -> Result<Self, KeyError> {
+        Self::with_keystream(start, config)
+    }
+}
+
+impl<C: Keystream> Encrypter<C> {
+    /// [`Encrypter::new`] on the RC4 state `C` ([`Rc4`] or [`CompactRc4`]).
+    pub fn with_keystream(start: &StartKey, config: Config) -> Result<Self, KeyError> {
         let keys = KeySchedule::new(start, config.strength)?;
-        let rc4 = Rc4::new(keys.current());
+        let rc4 = C::new(keys.current());
         Ok(Encrypter {
             keys,
             rc4,
@@ -481,7 +488,7 @@ impl Encrypter {
     }
 }
 
-impl fmt::Debug for Encrypter {
+impl<C: Keystream> fmt::Debug for Encrypter<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Encrypter")
             .field("config", &self.config)
@@ -493,9 +500,9 @@ impl fmt::Debug for Encrypter {
 
 /// The receiving half of an MPPE direction.
 #[derive(Zeroize, ZeroizeOnDrop)]
-pub struct Decrypter {
+pub struct Decrypter<C: Keystream = Rc4> {
     keys: KeySchedule,
-    rc4: Rc4,
+    rc4: C,
     #[zeroize(skip)]
     config: Config,
     /// Last count seen in sequence (the discard state follows the sender).
@@ -510,8 +517,15 @@ pub struct Decrypter {
 impl Decrypter {
     /// A receiver starting from `start` (the receive start key of this end).
     pub fn new(start: &StartKey, config: Config) -> Result<Self, KeyError> {
+        Self::with_keystream(start, config)
+    }
+}
+
+impl<C: Keystream> Decrypter<C> {
+    /// [`Decrypter::new`] on the RC4 state `C` ([`Rc4`] or [`CompactRc4`]).
+    pub fn with_keystream(start: &StartKey, config: Config) -> Result<Self, KeyError> {
         let keys = KeySchedule::new(start, config.strength)?;
-        let rc4 = Rc4::new(keys.current());
+        let rc4 = C::new(keys.current());
         Ok(Decrypter {
             keys,
             rc4,
@@ -809,7 +823,7 @@ impl Decrypter {
     }
 }
 
-impl fmt::Debug for Decrypter {
+impl<C: Keystream> fmt::Debug for Decrypter<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Decrypter")
             .field("config", &self.config)
@@ -821,13 +835,113 @@ impl fmt::Debug for Decrypter {
 }
 
 /// Both directions of one end of an MPPE link, as ppp-core holds them once
-/// CCP is Opened.
-#[derive(Debug)]
-pub struct Mppe {
+/// CCP is Opened: on [`Rc4`] for speed, or on [`CompactRc4`] while the
+/// session is parked ([`Mppe::into_compact`], [`Mppe::into_words`]).
+pub struct Mppe<C: Keystream = Rc4> {
     /// Encrypts what this end sends.
-    pub encrypter: Encrypter,
+    pub encrypter: Encrypter<C>,
     /// Decrypts what this end receives.
-    pub decrypter: Decrypter,
+    pub decrypter: Decrypter<C>,
+}
+
+impl<C: Keystream> fmt::Debug for Mppe<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mppe")
+            .field("encrypter", &self.encrypter)
+            .field("decrypter", &self.decrypter)
+            .finish()
+    }
+}
+
+impl Encrypter<Rc4> {
+    /// The same sender on the compact RC4 state (see
+    /// [`crate::rc4::CompactRc4`]): nothing about its output changes.
+    /// The word state is wiped as `self` drops.
+    pub fn into_compact(self) -> Encrypter<CompactRc4> {
+        Encrypter {
+            keys: self.keys.clone(),
+            rc4: self.rc4.to_compact(),
+            config: self.config,
+            count: self.count,
+            first: self.first,
+            reset_pending: self.reset_pending,
+            stats: self.stats,
+        }
+    }
+}
+
+impl Encrypter<CompactRc4> {
+    /// The same sender back on the fast RC4 state.
+    pub fn into_words(self) -> Encrypter<Rc4> {
+        Encrypter {
+            keys: self.keys.clone(),
+            rc4: self.rc4.to_words(),
+            config: self.config,
+            count: self.count,
+            first: self.first,
+            reset_pending: self.reset_pending,
+            stats: self.stats,
+        }
+    }
+}
+
+impl Decrypter<Rc4> {
+    /// The same receiver on the compact RC4 state.
+    pub fn into_compact(self) -> Decrypter<CompactRc4> {
+        Decrypter {
+            keys: self.keys.clone(),
+            rc4: self.rc4.to_compact(),
+            config: self.config,
+            count: self.count,
+            key_count: self.key_count,
+            discarding: self.discarding,
+            stats: self.stats,
+        }
+    }
+}
+
+impl Decrypter<CompactRc4> {
+    /// The same receiver back on the fast RC4 state.
+    pub fn into_words(self) -> Decrypter<Rc4> {
+        Decrypter {
+            keys: self.keys.clone(),
+            rc4: self.rc4.to_words(),
+            config: self.config,
+            count: self.count,
+            key_count: self.key_count,
+            discarding: self.discarding,
+            stats: self.stats,
+        }
+    }
+}
+
+impl Mppe<Rc4> {
+    /// Both halves on the compact RC4 state (258 instead of 1,028 octets
+    /// each), for a parked session.
+    pub fn into_compact(self) -> Mppe<CompactRc4> {
+        let Mppe {
+            encrypter,
+            decrypter,
+        } = self;
+        Mppe {
+            encrypter: encrypter.into_compact(),
+            decrypter: decrypter.into_compact(),
+        }
+    }
+}
+
+impl Mppe<CompactRc4> {
+    /// Both halves back on the fast RC4 state.
+    pub fn into_words(self) -> Mppe<Rc4> {
+        let Mppe {
+            encrypter,
+            decrypter,
+        } = self;
+        Mppe {
+            encrypter: encrypter.into_words(),
+            decrypter: decrypter.into_words(),
+        }
+    }
 }
 
 impl Mppe {
@@ -1658,5 +1772,64 @@ mod tests {
             !text.contains("Rc4") && !text.contains("KeySchedule"),
             "{text}"
         );
+    }
+
+    /// Parking moves both halves to the compact RC4 state and back; the
+    /// wire must not notice, in either mode, across key changes (every
+    /// packet in stateless mode, every 256 in stateful) and flushes.
+    #[test]
+    fn compact_and_back_leaves_the_ciphertext_unchanged() {
+        #[allow(clippy::large_enum_variant)] // a test value on the stack
+        enum Halves {
+            Words(Encrypter, Decrypter),
+            Compact(Encrypter<CompactRc4>, Decrypter<CompactRc4>),
+        }
+        for mode in [Mode::Stateless, Mode::Stateful] {
+            let config = Config::new(KeyStrength::Bits128, mode);
+            let (enc, dec) = pair(config);
+            let (mut twin_enc, mut twin_dec) = pair(config);
+            let mut halves = Some(Halves::Words(enc, dec));
+            let mut switches = 0;
+            for n in 0..700usize {
+                let plain = plaintext(n, 40 + n % 300);
+                if n % 37 == 0 {
+                    switches += 1;
+                    halves = halves.take().map(|h| match h {
+                        Halves::Words(e, d) => Halves::Compact(e.into_compact(), d.into_compact()),
+                        Halves::Compact(e, d) => Halves::Words(e.into_words(), d.into_words()),
+                    });
+                }
+                let reset = n % 101 == 0;
+                if reset {
+                    twin_enc.reset_request();
+                }
+                let mut buf = vec![0u8; HEADER_LEN];
+                buf.extend_from_slice(&plain);
+                let mut twin = buf.clone();
+                twin_enc.encrypt_in_place(&mut twin).unwrap();
+                let mut copy = twin.clone();
+                match halves.as_mut().unwrap() {
+                    Halves::Words(e, d) => {
+                        if reset {
+                            e.reset_request();
+                        }
+                        e.encrypt_in_place(&mut buf).unwrap();
+                        d.decrypt_in_place(&mut copy).unwrap();
+                    }
+                    Halves::Compact(e, d) => {
+                        if reset {
+                            e.reset_request();
+                        }
+                        e.encrypt_in_place(&mut buf).unwrap();
+                        d.decrypt_in_place(&mut copy).unwrap();
+                    }
+                }
+                assert_eq!(buf, twin, "{mode:?} packet {n}");
+                twin_dec.decrypt_in_place(&mut twin).unwrap();
+                assert_eq!(copy, twin, "{mode:?} packet {n}");
+                assert_eq!(&twin[HEADER_LEN..], &plain[..]);
+            }
+            assert!(switches > 10);
+        }
     }
 }

@@ -1902,8 +1902,8 @@ fn count_sent(counters: &mut Counters, range: Range<usize>) -> Range<usize> {
 /// [`ParkedLink`]: the IPv4 packet is `buf[start..]` with at least
 /// [`HEADROOM`] octets before it; writes the PPP header (and with MPPE the
 /// MPPE header and inner protocol, encrypting in place) in front of it.
-fn encapsulate_ip(
-    #[cfg(feature = "mppe")] mppe: Option<&mut mppe::session::Mppe>,
+fn encapsulate_ip<#[cfg(feature = "mppe")] C: mppe::rc4::Keystream>(
+    #[cfg(feature = "mppe")] mppe: Option<&mut mppe::session::Mppe<C>>,
     send: frame::FieldCompression,
     peer_mru: u16,
     buf: &mut [u8],
@@ -1964,8 +1964,8 @@ struct Received {
 /// place and checks its inner protocol. Counts drops; the owner sends the
 /// Reset-Request it asks for.
 #[cfg(feature = "mppe")]
-fn decrypt_ip(
-    mppe: Option<&mut mppe::session::Mppe>,
+fn decrypt_ip<C: mppe::rc4::Keystream>(
+    mppe: Option<&mut mppe::session::Mppe<C>>,
     counters: &mut Counters,
     reset_request_sent_at: Option<Instant>,
     now: Instant,

@@ -627,18 +627,22 @@ fn park_is_refused_until_the_link_is_established_and_quiet() {
 
 #[test]
 fn parked_link_size() {
+    use mppe::rc4::CompactRc4;
     let parked = core::mem::size_of::<ParkedLink>();
     let link = core::mem::size_of::<Link>();
-    let mppe = core::mem::size_of::<mppe::Mppe>();
+    let mppe = core::mem::size_of::<mppe::Mppe<CompactRc4>>();
     println!("ParkedLink {parked} B (of which MPPE {mppe} B); Link {link} B");
-    // Everything but MPPE: agreed options, keepalive, the IPCP and CCP
+    // MPPE on the compact RC4 state: two 258-octet permutations, keys,
+    // counters.
+    assert!(mppe <= 760, "compact MPPE is {mppe} B");
+    // Everything else: agreed options, keepalive, the IPCP and CCP
     // settings, the start keys, one queued packet and the counters.
     assert!(
         parked - mppe <= 440,
         "ParkedLink without MPPE is {} B",
         parked - mppe
     );
-    assert!(parked * 5 < link);
+    assert!(parked <= 1_200, "ParkedLink is {parked} B");
 }
 
 /// Found by the `ppp_parked` fuzz target: with the parked link's one

@@ -858,7 +858,7 @@ impl Server {
             }
             calls.retain(|c| !c.ended);
             for call in calls.iter_mut() {
-                call.link.try_park();
+                call.link.try_park(lnow);
             }
             if t.closing && t.calls.is_empty() && !t.close_sent {
                 t.close_sent = true;

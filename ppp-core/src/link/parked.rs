@@ -71,6 +71,8 @@ use crate::lcp::{Lcp, Negotiated, ParkedLcp};
 use crate::time::{Instant, PackedMillis};
 use crate::wire::frame::{self, protocol, FieldCompression, Frame};
 use crate::wire::packet::{Code, Packet, HEADER_LEN};
+#[cfg(feature = "mppe")]
+use mppe::rc4::CompactRc4;
 
 /// The largest Echo-Request data (after the Magic-Number) a parked link
 /// echoes itself; longer ones go to the full link, which copies any
@@ -112,8 +114,11 @@ pub struct ParkedLink {
     ccp_fsm: fsm::Snapshot,
     #[cfg(feature = "mppe")]
     keys: Option<mppe::StartKeys>,
+    /// On the compact RC4 state (258 octets per direction instead of
+    /// 1,028; about 60 % of the speed, see `mppe::rc4`): a busy session is
+    /// better unparked.
     #[cfg(feature = "mppe")]
-    mppe: Option<mppe::session::Mppe>,
+    mppe: Option<mppe::session::Mppe<CompactRc4>>,
     #[cfg(feature = "mppe")]
     reset_request_sent_at: PackedMillis,
     /// MPPE required by the policy: plaintext IP is refused.
@@ -195,7 +200,7 @@ impl Link {
             #[cfg(feature = "mppe")]
             keys,
             #[cfg(feature = "mppe")]
-            mppe,
+            mppe: mppe.map(mppe::session::Mppe::into_compact),
             #[cfg(feature = "mppe")]
             reset_request_sent_at: PackedMillis::from_instant(reset_request_sent_at),
             encryption_required,
@@ -281,7 +286,7 @@ impl Link {
         {
             link.ccp = Fsm::restore(ccp, ncp, ccp_fsm);
             link.keys = keys;
-            link.mppe = mppe;
+            link.mppe = mppe.map(mppe::session::Mppe::into_words);
             link.reset_request_sent_at = reset_request_sent_at.instant();
         }
         link.ccp_settled = ccp_settled;
