@@ -716,6 +716,26 @@ impl Counters {
     }
 }
 
+#[cfg(feature = "mppe")]
+impl MppeInfo {
+    fn of<C: mppe::rc4::Keystream>(m: &mppe::session::Mppe<C>) -> Self {
+        MppeInfo {
+            send: *m.encrypter.config(),
+            receive: *m.decrypter.config(),
+        }
+    }
+}
+
+#[cfg(feature = "mppe")]
+impl MppeStats {
+    fn of<C: mppe::rc4::Keystream>(m: &mppe::session::Mppe<C>) -> Self {
+        MppeStats {
+            send: *m.encrypter.stats(),
+            receive: *m.decrypter.stats(),
+        }
+    }
+}
+
 /// Per-direction MPPE counters.
 #[cfg(feature = "mppe")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -894,19 +914,13 @@ impl Link {
     /// MPPE per direction while active.
     #[cfg(feature = "mppe")]
     pub fn mppe_info(&self) -> Option<MppeInfo> {
-        self.mppe.as_ref().map(|m| MppeInfo {
-            send: *m.encrypter.config(),
-            receive: *m.decrypter.config(),
-        })
+        self.mppe.as_ref().map(MppeInfo::of)
     }
 
     /// MPPE counters while active.
     #[cfg(feature = "mppe")]
     pub fn mppe_stats(&self) -> Option<MppeStats> {
-        self.mppe.as_ref().map(|m| MppeStats {
-            send: *m.encrypter.stats(),
-            receive: *m.decrypter.stats(),
-        })
+        self.mppe.as_ref().map(MppeStats::of)
     }
 
     /// The largest IPv4 packet [`Link::send_ip`] takes now: the peer's MRU

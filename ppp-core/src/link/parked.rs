@@ -335,19 +335,13 @@ impl ParkedLink {
     /// MPPE per direction while active.
     #[cfg(feature = "mppe")]
     pub fn mppe_info(&self) -> Option<MppeInfo> {
-        self.mppe.as_ref().map(|m| MppeInfo {
-            send: *m.encrypter.config(),
-            receive: *m.decrypter.config(),
-        })
+        self.mppe.as_ref().map(MppeInfo::of)
     }
 
     /// MPPE counters while active.
     #[cfg(feature = "mppe")]
     pub fn mppe_stats(&self) -> Option<MppeStats> {
-        self.mppe.as_ref().map(|m| MppeStats {
-            send: *m.encrypter.stats(),
-            receive: *m.decrypter.stats(),
-        })
+        self.mppe.as_ref().map(MppeStats::of)
     }
 
     /// The largest IPv4 packet [`ParkedLink::send_ip`] takes (as
