@@ -157,7 +157,7 @@ fn is_ipv4_protocol(head: &[u8]) -> bool {
 const RESET_REQUEST_REPEAT: Duration = Duration::from_secs(1);
 use crate::wire::frame::{self, protocol, Frame};
 
-mod parked;
+pub mod parked;
 #[cfg(feature = "mppe")]
 use crate::wire::packet::Code;
 use crate::wire::Error as WireError;
