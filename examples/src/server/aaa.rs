@@ -50,6 +50,7 @@ use ppp_core::link::EndReason;
 use ppp_core::Instant as PppInstant;
 use pptp_core::control::CallDownReason;
 
+use super::timers::{earliest, TimerHeap};
 use super::{Call, Server, Shared};
 use crate::config::{AaaSettings, RadiusSettings, ServerConfig, TacacsSettings, MAX_AAA_SERVERS};
 use crate::host::{random_bytes, Clock};
@@ -114,6 +115,10 @@ enum Outcome {
 pub(crate) struct Aaa {
     backend: Backend,
     calls: HashMap<u16, CallAaa>,
+    /// Each call's earliest interim, Session-Timeout or idle-check
+    /// deadline, so that a loop turn looks only at the calls that are due
+    /// (a scan of every call on every turn cost O(calls) per turn).
+    timers: TimerHeap<u16>,
     mppe_required: bool,
     mppe_enabled: bool,
     called_station: String,
@@ -181,6 +186,7 @@ impl Aaa {
         Ok(Aaa {
             backend,
             calls: HashMap::new(),
+            timers: TimerHeap::new(),
             mppe_required,
             mppe_enabled,
             called_station: config.listen.ip().to_string(),
@@ -188,6 +194,15 @@ impl Aaa {
             shutting_down: false,
             stats: AaaStats::default(),
         })
+    }
+
+    /// Re-arms `call_id`'s timer after one of its deadlines changed.
+    fn rearm(&mut self, call_id: u16) {
+        let deadline = self
+            .calls
+            .get(&call_id)
+            .and_then(|c| earliest([c.next_interim_ms, c.session_deadline_ms, c.idle_check_ms]));
+        self.timers.set(call_id, deadline);
     }
 
     /// Whether logins are decided by the local `[[users]]`.
@@ -452,6 +467,7 @@ pub(super) fn ipcp_up(shared: &mut Shared, call: &Call) {
             state.tunnel_id
         ),
     }
+    aaa.rearm(id);
 }
 
 /// The call is being released (PPP down or tunnel gone): accounting Stop,
@@ -459,6 +475,7 @@ pub(super) fn ipcp_up(shared: &mut Shared, call: &Call) {
 pub(super) fn call_released(shared: &mut Shared, call: &Call) {
     let id = call.local_id;
     let now_ms = shared.aaa.clock.ms();
+    shared.aaa.timers.set(id, None);
     let Some(mut state) = shared.aaa.calls.remove(&id) else {
         return;
     };
@@ -557,8 +574,8 @@ fn key_source(verdict: &Verdict, backend: &str) -> Option<&'static str> {
 impl Server {
     /// The earliest AAA deadline (retransmission, reply wait, interim
     /// update, Session-Timeout), in clock ms.
-    pub(super) fn aaa_deadline(&self) -> Option<u64> {
-        let aaa = &self.shared.aaa;
+    pub(super) fn aaa_deadline(&mut self) -> Option<u64> {
+        let aaa = &mut self.shared.aaa;
         let client = match &aaa.backend {
             // Local users: no AAA timers at all (and no scan of every
             // call on every loop turn: 12 % of the server's CPU at
@@ -567,12 +584,7 @@ impl Server {
             Backend::Radius(r) => r.client.poll_timeout().map(|i| i.as_millis()),
             Backend::Tacacs(t) => t.poll_timeout(),
         };
-        aaa.calls
-            .values()
-            .flat_map(|c| [c.next_interim_ms, c.session_deadline_ms, c.idle_check_ms])
-            .flatten()
-            .chain(client)
-            .min()
+        earliest([aaa.timers.next_deadline(), client])
     }
 
     /// Readiness on an AAA socket.
@@ -618,9 +630,21 @@ impl Server {
     }
 
     fn aaa_session_timers(&mut self, now: u64) {
+        // Only the calls whose earliest deadline has come (the heap
+        // disarms them; each is re-armed below).
+        let mut due = Vec::new();
+        while let Some(id) = self.shared.aaa.timers.pop_due(now) {
+            due.push(id);
+        }
+        if due.is_empty() {
+            return;
+        }
         let mut close = Vec::new();
         let aaa = &mut self.shared.aaa;
-        for (&id, state) in aaa.calls.iter_mut() {
+        for &id in &due {
+            let Some(state) = aaa.calls.get_mut(&id) else {
+                continue;
+            };
             if state.session_deadline_ms.is_some_and(|d| d <= now) {
                 state.session_deadline_ms = None;
                 state.cause_override = Some(TerminateCause::SessionTimeout);
@@ -629,13 +653,16 @@ impl Server {
         }
         // Idle-Timeout (RFC 2865 §5.28): no IP packet either way for that
         // long. Looked at only when a check is due, not every turn.
-        let due: Vec<u16> = aaa
-            .calls
+        let idle: Vec<u16> = due
             .iter()
-            .filter(|(_, s)| s.idle_check_ms.is_some_and(|d| d <= now))
-            .map(|(&id, _)| id)
+            .copied()
+            .filter(|id| {
+                aaa.calls
+                    .get(id)
+                    .is_some_and(|s| s.idle_check_ms.is_some_and(|d| d <= now))
+            })
             .collect();
-        for id in due {
+        for id in idle {
             let packets = self
                 .shared
                 .calls_by_id
@@ -660,11 +687,14 @@ impl Server {
             }
         }
         let aaa = &mut self.shared.aaa;
-        let interim: Vec<u16> = aaa
-            .calls
+        let interim: Vec<u16> = due
             .iter()
-            .filter(|(_, s)| s.next_interim_ms.is_some_and(|d| d <= now))
-            .map(|(&id, _)| id)
+            .copied()
+            .filter(|id| {
+                aaa.calls
+                    .get(id)
+                    .is_some_and(|s| s.next_interim_ms.is_some_and(|d| d <= now))
+            })
             .collect();
         for id in interim {
             let Some(&token) = self.shared.calls_by_id.get(&id) else {
@@ -708,6 +738,9 @@ impl Server {
                 Ok(()) => aaa.stats.acct_sent += 1,
                 Err(e) => log!("call {id}: interim accounting not sent: {e}"),
             }
+        }
+        for &id in &due {
+            self.shared.aaa.rearm(id);
         }
         for (id, why) in close {
             let Some(&token) = self.shared.calls_by_id.get(&id) else {
@@ -867,6 +900,7 @@ impl Server {
                 );
             }
         }
+        shared.aaa.rearm(call_id);
         if let Err(e) = call.link.full(instant(now)).verdict(instant(now), verdict) {
             log!("{prefix}: verdict not taken by the link: {e}");
         }
