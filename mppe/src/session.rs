@@ -853,14 +853,13 @@ impl<C: Keystream> fmt::Debug for Mppe<C> {
     }
 }
 
-impl Encrypter<Rc4> {
-    /// The same sender on the compact RC4 state (see
-    /// [`crate::rc4::CompactRc4`]): nothing about its output changes.
-    /// The word state is wiped as `self` drops.
-    pub fn into_compact(self) -> Encrypter<CompactRc4> {
+impl<C: Keystream> Encrypter<C> {
+    /// The same sender on `rc4`, which must continue this one's keystream
+    /// (a conversion of it). `self` is wiped as it drops.
+    fn moved_to<D: Keystream>(self, rc4: D) -> Encrypter<D> {
         Encrypter {
             keys: self.keys.clone(),
-            rc4: self.rc4.to_compact(),
+            rc4,
             config: self.config,
             count: self.count,
             first: self.first,
@@ -870,16 +869,34 @@ impl Encrypter<Rc4> {
     }
 }
 
+impl Encrypter<Rc4> {
+    /// The same sender on the compact RC4 state (see
+    /// [`crate::rc4::CompactRc4`]): nothing about its output changes.
+    pub fn into_compact(self) -> Encrypter<CompactRc4> {
+        let rc4 = self.rc4.to_compact();
+        self.moved_to(rc4)
+    }
+}
+
 impl Encrypter<CompactRc4> {
     /// The same sender back on the fast RC4 state.
     pub fn into_words(self) -> Encrypter<Rc4> {
-        Encrypter {
+        let rc4 = self.rc4.to_words();
+        self.moved_to(rc4)
+    }
+}
+
+impl<C: Keystream> Decrypter<C> {
+    /// The same receiver on `rc4`, which must continue this one's
+    /// keystream (a conversion of it). `self` is wiped as it drops.
+    fn moved_to<D: Keystream>(self, rc4: D) -> Decrypter<D> {
+        Decrypter {
             keys: self.keys.clone(),
-            rc4: self.rc4.to_words(),
+            rc4,
             config: self.config,
             count: self.count,
-            first: self.first,
-            reset_pending: self.reset_pending,
+            key_count: self.key_count,
+            discarding: self.discarding,
             stats: self.stats,
         }
     }
@@ -888,30 +905,16 @@ impl Encrypter<CompactRc4> {
 impl Decrypter<Rc4> {
     /// The same receiver on the compact RC4 state.
     pub fn into_compact(self) -> Decrypter<CompactRc4> {
-        Decrypter {
-            keys: self.keys.clone(),
-            rc4: self.rc4.to_compact(),
-            config: self.config,
-            count: self.count,
-            key_count: self.key_count,
-            discarding: self.discarding,
-            stats: self.stats,
-        }
+        let rc4 = self.rc4.to_compact();
+        self.moved_to(rc4)
     }
 }
 
 impl Decrypter<CompactRc4> {
     /// The same receiver back on the fast RC4 state.
     pub fn into_words(self) -> Decrypter<Rc4> {
-        Decrypter {
-            keys: self.keys.clone(),
-            rc4: self.rc4.to_words(),
-            config: self.config,
-            count: self.count,
-            key_count: self.key_count,
-            discarding: self.discarding,
-            stats: self.stats,
-        }
+        let rc4 = self.rc4.to_words();
+        self.moved_to(rc4)
     }
 }
 

@@ -1332,19 +1332,7 @@ impl Link {
     /// Frames and (when MPPE is active) encrypts the IPv4 packet `ip` into
     /// `out`; returns the frame length.
     pub fn send_ip(&mut self, now: Instant, ip: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
-        let needed = HEADROOM + ip.len();
-        if out.len() < needed {
-            return Err(SendError::BufferTooSmall {
-                needed,
-                available: out.len(),
-            });
-        }
-        out[HEADROOM..needed].copy_from_slice(ip);
-        let range = self.send_ip_in_place(now, &mut out[..needed], HEADROOM)?;
-        if range.start > 0 {
-            out.copy_within(range.clone(), 0);
-        }
-        Ok(range.len())
+        send_ip_copied(ip, out, |buf, start| self.send_ip_in_place(now, buf, start))
     }
 
     /// Zero-copy send: the IPv4 packet is `buf[start..]`, with at least
@@ -1902,6 +1890,29 @@ fn max_ip_len(peer_mru: u16, encrypted: bool) -> usize {
         return mru.saturating_sub(mppe::HEADER_LEN + 2);
     }
     mru
+}
+
+/// `send_ip` for [`Link`] and [`ParkedLink`]: copies `ip` behind
+/// [`HEADROOM`] octets of `out`, frames it in place with `in_place`, and
+/// moves the frame to the start of `out`; returns its length.
+fn send_ip_copied(
+    ip: &[u8],
+    out: &mut [u8],
+    in_place: impl FnOnce(&mut [u8], usize) -> Result<Range<usize>, SendError>,
+) -> Result<usize, SendError> {
+    let needed = HEADROOM + ip.len();
+    let Some(body) = out.get_mut(HEADROOM..needed) else {
+        return Err(SendError::BufferTooSmall {
+            needed,
+            available: out.len(),
+        });
+    };
+    body.copy_from_slice(ip);
+    let range = in_place(&mut out[..needed], HEADROOM)?;
+    if range.start > 0 {
+        out.copy_within(range.clone(), 0);
+    }
+    Ok(range.len())
 }
 
 /// Counts a data frame sent.

@@ -58,8 +58,8 @@
 use core::ops::Range;
 
 use super::{
-    count_sent, encapsulate_ip, max_ip_len, Counters, Delivered, Entropy, Error, Link, LinkConfig,
-    Phase, Role, SendError, Transmit,
+    count_sent, encapsulate_ip, max_ip_len, send_ip_copied, Counters, Delivered, Entropy, Error,
+    Link, LinkConfig, Phase, Role, SendError, Transmit,
 };
 #[cfg(feature = "mppe")]
 use super::{decrypt_ip, MppeInfo, MppeStats};
@@ -370,6 +370,8 @@ impl ParkedLink {
     /// Reset). Any other frame is left untouched and
     /// [`Error::NeedsLink`] returned: unpark and give the full link the
     /// same frame.
+    // `now` times Reset-Requests, which exist only with MPPE.
+    #[cfg_attr(not(feature = "mppe"), allow(unused_variables))]
     pub fn handle_frame(
         &mut self,
         now: Instant,
@@ -383,12 +385,14 @@ impl ParkedLink {
             Err(_) => return Err(Error::NeedsLink),
         };
         let taken = match proto {
-            protocol::LCP => self.lcp_packet(now, frame.get(header_len..).unwrap_or(&[])),
+            protocol::LCP => self.lcp_packet(frame.get(header_len..).unwrap_or(&[])),
             #[cfg(feature = "mppe")]
             protocol::CCP => self.ccp_packet(frame.get(header_len..).unwrap_or(&[])),
             protocol::IPV4 => true,
             // Decrypting may call for a Reset-Request, which needs the
             // packet slot; once decrypted, the frame cannot be handed back.
+            // (Without MPPE the full link Protocol-Rejects it.)
+            #[cfg(feature = "mppe")]
             protocol::COMPRESSED => self.pending.is_none(),
             _ => false,
         };
@@ -407,11 +411,6 @@ impl ParkedLink {
             }
             #[cfg(feature = "mppe")]
             protocol::COMPRESSED => self.decrypt(now, frame, header_len),
-            #[cfg(not(feature = "mppe"))]
-            protocol::COMPRESSED => {
-                self.counters.dropped_mppe += 1;
-                Err(Error::MppeNotActive)
-            }
             _ => Ok(None),
         }
     }
@@ -465,7 +464,7 @@ impl ParkedLink {
     /// RFC 1661 §5.8's Echo-Request is answered with our Magic-Number and
     /// the same Identifier and data; Echo-Reply and Discard-Request are
     /// taken as the full link takes them).
-    fn lcp_packet(&mut self, now: Instant, info: &[u8]) -> bool {
+    fn lcp_packet(&mut self, info: &[u8]) -> bool {
         let Ok(packet) = Packet::new_checked(info) else {
             return false;
         };
@@ -497,7 +496,6 @@ impl ParkedLink {
                 if ours.is_none() || magic_field != ours {
                     self.lcp.echo_outstanding = 0;
                 }
-                let _ = now;
                 true
             }
             Code::DiscardRequest => true,
@@ -592,19 +590,7 @@ impl ParkedLink {
     /// Frames and (with MPPE) encrypts the IPv4 packet `ip` into `out`, as
     /// [`Link::send_ip`].
     pub fn send_ip(&mut self, now: Instant, ip: &[u8], out: &mut [u8]) -> Result<usize, SendError> {
-        let needed = super::HEADROOM + ip.len();
-        let Some(body) = out.get_mut(super::HEADROOM..needed) else {
-            return Err(SendError::BufferTooSmall {
-                needed,
-                available: out.len(),
-            });
-        };
-        body.copy_from_slice(ip);
-        let range = self.send_ip_in_place(now, &mut out[..needed], super::HEADROOM)?;
-        if range.start > 0 {
-            out.copy_within(range.clone(), 0);
-        }
-        Ok(range.len())
+        send_ip_copied(ip, out, |buf, start| self.send_ip_in_place(now, buf, start))
     }
 
     /// Zero-copy send, as [`Link::send_ip_in_place`].
