@@ -12,9 +12,9 @@
 //! nothing. Arithmetic saturates: a host clock that misbehaves can never
 //! cause an overflow panic.
 //!
-//! `pptp-core` and `ppp-core` define these two types identically (same
-//! representation, same methods), so a host that drives both converts with
-//! `Instant::from_millis(other.as_millis())` at no cost.
+//! This is the one time type of the three crates: `pptp-core` re-exports
+//! this module as `pptp_core::time`, so a host passes the same value to
+//! every machine (smoltcp's single `time.rs` is the model).
 
 use core::fmt;
 use core::ops::{Add, AddAssign, Sub};

@@ -19,7 +19,9 @@
 //! reprs.
 //!
 //! **Time.** [`time::Instant`] and [`time::Duration`] are `u64`
-//! milliseconds since an origin the host picks. See [`time`].
+//! milliseconds since an origin the host picks. They are defined once, in
+//! `ppp_core::time`, and re-exported here: the same value drives every
+//! machine of the three crates, with no conversion. See [`time`].
 //!
 //! **Errors.** One `#[non_exhaustive]` enum per layer, `Copy`, carrying what
 //! went wrong (which field, which length) and implementing `Display`
@@ -54,7 +56,9 @@ extern crate std;
 
 pub mod control;
 pub mod gre;
-pub mod time;
+/// The time type shared by the three crates (defined once, in `ppp-core`):
+/// a host passes the same [`Instant`] to PPTP, GRE, PPP and MPPE machines.
+pub use ppp_core::time;
 pub mod wire;
 
 pub use time::{Duration, Instant};
