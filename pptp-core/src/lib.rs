@@ -55,6 +55,8 @@
 extern crate std;
 
 pub mod control;
+#[cfg(feature = "endpoint")]
+pub mod endpoint;
 pub mod gre;
 /// The time type shared by the three crates (defined once, in `ppp-core`):
 /// a host passes the same [`Instant`] to PPTP, GRE, PPP and MPPE machines.

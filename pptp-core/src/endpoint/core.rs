@@ -1,0 +1,853 @@
+//! The endpoint core: construction, the host's inputs, commands and
+//! views. How a session is driven (its machines' events, output, parking)
+//! is in `session.rs`.
+
+use core::net::Ipv4Addr;
+
+use ppp_core::auth::{AuthRequest, Verdict, Verifier};
+use ppp_core::ipcp::AddressPool;
+use ppp_core::link::{EndReason, Link, LinkConfig};
+
+use crate::control::{Config as ControlConfig, Connection};
+use crate::gre::{peek_call_id, Received};
+use crate::time::Instant;
+use crate::Role;
+
+use super::memory::{
+    flag, narrow, widen, ControlState, LinkState, Memory, Slot, NIL, WAIT_FRAME_LEN,
+};
+use super::timers::TimerHeap;
+use super::types::{
+    AcceptError, CallRequestParams, ClientConfig, ConnectionHandle, Delivered, Destination,
+    EndpointStats, Event, ExternalAaa, GreInputError, IpSendError, Parking, Random, ServerConfig,
+    SessionHandle, SessionView, TcpInput, Transmit, MAX_SLOTS,
+};
+
+/// Words of the address pool bitmap: 65,536 addresses (8 KiB), a /16.
+pub(crate) const POOL_WORDS: usize = 1024;
+/// Events held for the host (overflow: dropped and counted).
+pub(crate) const EVENT_QUEUE: usize = 64;
+
+/// Why an endpoint could not be built.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum BuildError {
+    /// No slots, more than [`MAX_SLOTS`], or no engine of a kind.
+    Memory,
+    /// The address pool is empty, reversed or larger than 65,536.
+    Pool,
+}
+
+/// A frame that arrived ahead of older ones still in the GRE reorder
+/// buffer: it waits here so that the link sees frames in sequence order
+/// (stateful MPPE needs it, RFC 3078 §4).
+#[derive(Debug)]
+pub(crate) struct Deferred {
+    pub(crate) slot: u32,
+    pub(crate) older: usize,
+    pub(crate) frame: heapless::Vec<u8, 1600>,
+}
+
+/// A PPTP server or client (see the [module docs](super)).
+pub struct Endpoint<M: Memory, R: Random, V: Verifier> {
+    pub(crate) role: Role,
+    pub(crate) memory: M,
+    pub(crate) random: R,
+    pub(crate) verifier: Option<V>,
+    pub(crate) control_config: ControlConfig,
+    pub(crate) link_config: LinkConfig,
+    pub(crate) pool: Option<AddressPool<POOL_WORDS>>,
+    pub(crate) max_sessions: usize,
+    pub(crate) reserved_engines: usize,
+    pub(crate) receive_window: u16,
+    pub(crate) parking: Option<Parking>,
+    pub(crate) call_request: CallRequestParams,
+    pub(crate) timers: TimerHeap,
+    pub(crate) ready_head: u32,
+    pub(crate) ready_tail: u32,
+    pub(crate) free_head: u32,
+    pub(crate) free_controls: usize,
+    pub(crate) free_links: usize,
+    pub(crate) events: heapless::Deque<Event, EVENT_QUEUE>,
+    pub(crate) deferred: Option<Deferred>,
+    pub(crate) stats: EndpointStats,
+    pub(crate) active_sessions: usize,
+    pub(crate) last_now: Instant,
+    pub(crate) accepting: bool,
+}
+
+impl<M: Memory, R: Random> Endpoint<M, R, ExternalAaa> {
+    /// A client: call [`Endpoint::connect`] once its TCP connection to the
+    /// server's port 1723 is up.
+    pub fn client(config: ClientConfig, memory: M, random: R) -> Result<Self, BuildError> {
+        let mut e = Self::build(
+            Role::Client,
+            memory,
+            random,
+            None,
+            config.control,
+            config.link,
+        )?;
+        e.call_request = config.call;
+        e.receive_window = config.call.receive_window;
+        Ok(e)
+    }
+}
+
+impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
+    /// A server. With `verifier` (e.g. a
+    /// [`CredentialStore`](ppp_core::auth::CredentialStore)) logins are
+    /// decided at once; with `None` each one surfaces as
+    /// [`Event::AuthRequest`] for an external AAA server.
+    pub fn server(
+        config: ServerConfig,
+        memory: M,
+        random: R,
+        verifier: Option<V>,
+    ) -> Result<Self, BuildError> {
+        let mut e = Self::build(
+            Role::Server,
+            memory,
+            random,
+            verifier,
+            config.control,
+            config.link,
+        )?;
+        e.pool =
+            Some(AddressPool::new(config.pool.0, config.pool.1).map_err(|_| BuildError::Pool)?);
+        e.max_sessions = config.max_sessions;
+        e.reserved_engines = config.reserved_engines;
+        e.receive_window = config.receive_window;
+        e.parking = config.parking;
+        e.accepting = true;
+        Ok(e)
+    }
+
+    fn build(
+        role: Role,
+        mut memory: M,
+        random: R,
+        verifier: Option<V>,
+        control_config: ControlConfig,
+        link_config: LinkConfig,
+    ) -> Result<Self, BuildError> {
+        let (slots, controls, links) = memory.parts();
+        if slots.is_empty() || slots.len() > MAX_SLOTS || controls.is_empty() || links.is_empty() {
+            return Err(BuildError::Memory);
+        }
+        let n = slots.len() as u32;
+        for (i, slot) in slots.iter_mut().enumerate() {
+            let generation = slot.generation;
+            *slot = Slot::new();
+            slot.generation = generation;
+            slot.ready_next = narrow(if i as u32 + 1 < n { i as u32 + 1 } else { NIL });
+        }
+        for c in controls.iter_mut() {
+            c.conn = None;
+        }
+        for l in links.iter_mut() {
+            *l = super::memory::LinkEngine::new();
+        }
+        let (free_controls, free_links) = (controls.len(), links.len());
+        Ok(Endpoint {
+            role,
+            memory,
+            random,
+            verifier,
+            control_config,
+            link_config,
+            pool: None,
+            max_sessions: usize::MAX,
+            reserved_engines: 0,
+            receive_window: 64,
+            parking: None,
+            call_request: CallRequestParams::default(),
+            timers: TimerHeap::default(),
+            ready_head: NIL,
+            ready_tail: NIL,
+            free_head: 0,
+            free_controls,
+            free_links,
+            events: heapless::Deque::new(),
+            deferred: None,
+            stats: EndpointStats::default(),
+            active_sessions: 0,
+            last_now: Instant::ZERO,
+            accepting: false,
+        })
+    }
+
+    // ----- getters -----
+
+    /// Server or client.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The endpoint's counters.
+    pub fn stats(&self) -> &EndpointStats {
+        &self.stats
+    }
+
+    /// Sessions counted against `max_sessions` (calls accepted and not
+    /// yet ended).
+    pub fn active_sessions(&self) -> usize {
+        self.active_sessions
+    }
+
+    /// The address pool (server).
+    pub fn pool(&self) -> Option<&AddressPool<POOL_WORDS>> {
+        self.pool.as_ref()
+    }
+
+    /// Every session, as `show vpdn` lists them.
+    pub fn sessions(&self) -> impl Iterator<Item = SessionView<'_>> + '_ {
+        let (slots, _, _) = self.memory.parts_ref();
+        (0..slots.len() as u32).filter_map(move |i| self.view(i))
+    }
+
+    /// One session.
+    pub fn session(&self, session: SessionHandle) -> Option<SessionView<'_>> {
+        self.slot_index(session.0).and_then(|i| self.view(i))
+    }
+
+    /// The session's full PPP link, while it is unparked (for transcripts
+    /// and diagnostics).
+    pub fn link(&self, session: SessionHandle) -> Option<&Link> {
+        let i = self.slot_index(session.0)?;
+        let (slots, _, links) = self.memory.parts_ref();
+        match slots.get(i as usize)?.call.as_ref()?.link {
+            LinkState::Engine(e) => links.get(e as usize)?.link.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The session's full control connection, while it is unparked.
+    pub fn connection(
+        &self,
+        connection: ConnectionHandle,
+    ) -> Option<&Connection<{ super::memory::CALLS_PER_CONNECTION }>> {
+        let i = self.slot_index(connection.0)?;
+        let (slots, controls, _) = self.memory.parts_ref();
+        match slots.get(i as usize)?.control {
+            ControlState::Engine(e) => controls.get(e as usize)?.conn.as_ref(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn handle_of(slot: &Slot, index: u32) -> u32 {
+        (u32::from(slot.generation) << 16) | index
+    }
+
+    pub(crate) fn slot_index(&self, handle: u32) -> Option<u32> {
+        let index = handle & 0xffff;
+        let (slots, _, _) = self.memory.parts_ref();
+        let slot = slots.get(index as usize)?;
+        (slot.occupied && u32::from(slot.generation) == handle >> 16).then_some(index)
+    }
+
+    fn view(&self, i: u32) -> Option<SessionView<'_>> {
+        let (slots, controls, links) = self.memory.parts_ref();
+        let slot = slots.get(i as usize)?;
+        if !slot.occupied {
+            return None;
+        }
+        let tunnel = match &slot.control {
+            ControlState::Engine(e) => controls.get(*e as usize)?.conn.as_ref()?.stats(),
+            ControlState::Parked(p) => p.stats(),
+            ControlState::Gone => return None,
+        };
+        let call = slot.call.as_ref();
+        let (link, mppe) = match call.map(|c| &c.link) {
+            Some(LinkState::Engine(e)) => {
+                match links.get(*e as usize).and_then(|l| l.link.as_ref()) {
+                    Some(l) => (Some(l.counters()), l.mppe_info()),
+                    None => (None, None),
+                }
+            }
+            Some(LinkState::Parked(p)) => (Some(p.counters()), p.mppe_info()),
+            _ => (None, None),
+        };
+        Some(SessionView {
+            session: SessionHandle(Self::handle_of(slot, i)),
+            peer: slot.peer,
+            since: slot.since,
+            tunnel,
+            tunnel_parked: matches!(slot.control, ControlState::Parked(_)),
+            call_ids: call.map(|c| (c.local_id, c.peer_id)),
+            gre: call.map(|c| c.gre.status()),
+            link,
+            link_parked: matches!(call.map(|c| &c.link), Some(LinkState::Parked(_))),
+            user: slot.user(),
+            address: slot.address,
+            mppe,
+        })
+    }
+
+    // ----- inputs -----
+
+    /// Server: a TCP connection to port 1723 came in from `peer`. The
+    /// returned handle names it in [`Endpoint::handle_tcp`] and in
+    /// [`Destination::Tcp`]. An error means: close the socket at once.
+    pub fn accept(
+        &mut self,
+        now: Instant,
+        peer: Ipv4Addr,
+    ) -> Result<ConnectionHandle, AcceptError> {
+        self.last_now = now;
+        let result = if !self.accepting || self.role != Role::Server {
+            Err(AcceptError::NotAccepting)
+        } else if self.active_sessions >= self.max_sessions {
+            Err(AcceptError::MaxSessions)
+        } else {
+            self.open_connection(now, peer, true)
+        };
+        match result {
+            Ok(_) => self.stats.connections_accepted += 1,
+            Err(_) => self.stats.connections_refused += 1,
+        }
+        result
+    }
+
+    /// Client: the TCP connection to the server at `server` is up; the
+    /// Start-Control-Connection-Request goes out with the next
+    /// [`Endpoint::poll_transmit`].
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        server: Ipv4Addr,
+    ) -> Result<ConnectionHandle, AcceptError> {
+        self.last_now = now;
+        if self.role != Role::Client {
+            return Err(AcceptError::NotAccepting);
+        }
+        self.open_connection(now, server, false)
+    }
+
+    fn open_connection(
+        &mut self,
+        now: Instant,
+        peer: Ipv4Addr,
+        keep_reserve: bool,
+    ) -> Result<ConnectionHandle, AcceptError> {
+        if self.free_head == NIL {
+            return Err(AcceptError::NoSlot);
+        }
+        if keep_reserve && self.free_controls <= self.reserved_engines {
+            return Err(AcceptError::NoEngine);
+        }
+        let engine = self.take_control_engine().ok_or(AcceptError::NoEngine)?;
+        let index = self.free_head;
+        let conn = Connection::new(self.role, self.control_config.clone(), now);
+        let (slots, controls, _) = self.memory.parts();
+        if let Some(c) = controls.get_mut(engine as usize) {
+            c.conn = Some(conn);
+        }
+        let Some(slot) = slots.get_mut(index as usize) else {
+            return Err(AcceptError::NoSlot);
+        };
+        self.free_head = widen(slot.ready_next);
+        let generation = slot.generation.wrapping_add(1);
+        let route_head = widen(slot.route_head);
+        *slot = Slot::new();
+        slot.generation = generation;
+        slot.route_head = narrow(route_head);
+        slot.occupied = true;
+        slot.peer = peer;
+        slot.since = now;
+        slot.control = ControlState::Engine(engine);
+        let handle = Self::handle_of(slot, index);
+        self.mark_ready(index);
+        Ok(ConnectionHandle(handle))
+    }
+
+    /// Bytes read from a control connection's TCP stream. See
+    /// [`TcpInput`] for what to do with bytes not taken.
+    pub fn handle_tcp(
+        &mut self,
+        now: Instant,
+        connection: ConnectionHandle,
+        bytes: &[u8],
+    ) -> TcpInput {
+        self.last_now = now;
+        let Some(i) = self.slot_index(connection.0) else {
+            return TcpInput::Closed;
+        };
+        let mut taken = 0;
+        let result = loop {
+            let rest = bytes.get(taken..).unwrap_or(&[]);
+            let (slots, controls, _) = self.memory.parts();
+            let Some(slot) = slots.get_mut(i as usize) else {
+                break TcpInput::Closed;
+            };
+            if slot.has(flag::TCP_DEAD) {
+                break TcpInput::Closed;
+            }
+            match &mut slot.control {
+                ControlState::Gone => break TcpInput::Closed,
+                ControlState::Parked(p) => match p.handle_input(now, rest) {
+                    Ok(_) => break TcpInput::Consumed,
+                    Err(needs) => {
+                        taken += needs.consumed;
+                        if !self.unpark_control(i, now) {
+                            self.stats.no_engine_drops += 1;
+                            break TcpInput::Blocked { consumed: taken };
+                        }
+                    }
+                },
+                ControlState::Engine(e) => {
+                    let Some(conn) = controls.get_mut(*e as usize).and_then(|c| c.conn.as_mut())
+                    else {
+                        break TcpInput::Closed;
+                    };
+                    match conn.handle_input_partial(now, rest) {
+                        Ok(n) if n + taken >= bytes.len() => break TcpInput::Consumed,
+                        Ok(n) => {
+                            taken += n;
+                            break TcpInput::Blocked { consumed: taken };
+                        }
+                        // The machine closed the connection (RFC 2637 §3:
+                        // a broken stream ends it); the rest is moot.
+                        Err(_) => break TcpInput::Consumed,
+                    }
+                }
+            }
+        };
+        self.service(i, now);
+        result
+    }
+
+    /// The host's TCP connection closed or broke: the session ends at once
+    /// (its call and link have no lower layer left).
+    pub fn handle_tcp_closed(&mut self, now: Instant, connection: ConnectionHandle) {
+        self.last_now = now;
+        if let Some(i) = self.slot_index(connection.0) {
+            if let Some(slot) = self.memory.parts().0.get_mut(i as usize) {
+                slot.set(flag::TCP_DEAD);
+            }
+            self.free_slot(i, now);
+        }
+    }
+
+    /// One GRE datagram (the IP header removed) from `from`. An IPv4
+    /// packet it carried is decrypted in place and returned; frames it
+    /// released from the reorder buffer, replies and acks come out of
+    /// [`Endpoint::poll_transmit`].
+    pub fn handle_gre(
+        &mut self,
+        now: Instant,
+        from: Ipv4Addr,
+        datagram: &mut [u8],
+    ) -> Result<Option<Delivered>, GreInputError> {
+        self.last_now = now;
+        let Ok(call_id) = peek_call_id(datagram) else {
+            self.stats.gre_malformed += 1;
+            return Err(GreInputError::Malformed);
+        };
+        let Some(i) = self.call_slot(call_id) else {
+            self.stats.gre_unknown_call += 1;
+            return Err(GreInputError::UnknownCall(call_id));
+        };
+        let (slots, _, _) = self.memory.parts();
+        let Some(slot) = slots.get_mut(i as usize) else {
+            return Err(GreInputError::UnknownCall(call_id));
+        };
+        if slot.peer != from {
+            // Another host guessing call IDs: not this call's peer.
+            self.stats.gre_wrong_peer += 1;
+            return Err(GreInputError::WrongPeer);
+        }
+        let handle = SessionHandle(Self::handle_of(slot, i));
+        let Some(call) = slot.call.as_mut() else {
+            return Err(GreInputError::UnknownCall(call_id));
+        };
+        let received = call.gre.decapsulate(now, datagram);
+        self.mark_ready(i);
+        match received {
+            Ok(Received::Deliver {
+                payload,
+                queued_before,
+            }) => {
+                let Some(frame) = datagram.get_mut(payload.clone()) else {
+                    return Err(GreInputError::Dropped);
+                };
+                if queued_before > 0 {
+                    // Older frames wait in the reorder buffer: this one
+                    // must follow them into the link.
+                    return self.defer(i, queued_before, frame).map(|_| None);
+                }
+                match self.link_frame(i, now, frame)? {
+                    Some(range) => Ok(Some(Delivered {
+                        session: handle,
+                        range: payload.start + range.start..payload.start + range.end,
+                    })),
+                    None => Ok(None),
+                }
+            }
+            Ok(Received::Held) | Ok(Received::NoPayload) => Ok(None),
+            Ok(Received::Dropped(_)) | Err(_) => Err(GreInputError::Dropped),
+        }
+    }
+
+    fn defer(&mut self, i: u32, older: usize, frame: &[u8]) -> Result<(), GreInputError> {
+        if self.deferred.is_some() {
+            return Err(GreInputError::Dropped);
+        }
+        let mut copy = heapless::Vec::new();
+        copy.extend_from_slice(frame)
+            .map_err(|_| GreInputError::Dropped)?;
+        self.deferred = Some(Deferred {
+            slot: i,
+            older,
+            frame: copy,
+        });
+        Ok(())
+    }
+
+    /// Frames (and encrypts) an IPv4 packet from the host for its session
+    /// (server: by destination address; client: the one session) and
+    /// writes the GRE datagram into `out` (at least the packet plus 40
+    /// octets). Send it to `Destination::Gre` of the result.
+    pub fn send_ip(
+        &mut self,
+        now: Instant,
+        packet: &[u8],
+        out: &mut [u8],
+    ) -> Result<Transmit, IpSendError> {
+        self.last_now = now;
+        let i = match self.role {
+            Role::Server => {
+                let dst = packet
+                    .get(16..20)
+                    .map(|d| Ipv4Addr::new(d[0], d[1], d[2], d[3]))
+                    .ok_or(IpSendError::Invalid)?;
+                self.route_lookup(dst).ok_or(IpSendError::NoRoute)?
+            }
+            Role::Client => self.client_slot().ok_or(IpSendError::NoRoute)?,
+        };
+        let result = self.send_ip_on(i, now, packet, out);
+        if result.is_ok() {
+            self.carried(i, now);
+        }
+        self.mark_ready(i);
+        result
+    }
+
+    /// Runs the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
+        loop {
+            let due = {
+                let (slots, _, _) = self.memory.parts();
+                match self.timers.peek(slots) {
+                    Some((slot, at)) if at <= now => {
+                        self.timers.set(slots, slot, None);
+                        slot
+                    }
+                    _ => break,
+                }
+            };
+            self.slot_timeout(due, now);
+            self.service(due, now);
+            self.mark_ready(due);
+        }
+    }
+
+    // ----- outputs -----
+
+    /// The next bytes to send, written at the start of `buf` (give at
+    /// least 1,600 octets: a whole PPP frame in GRE). Call until `None`
+    /// after every input.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.last_now = now;
+        while self.ready_head != NIL {
+            let i = self.ready_head;
+            if let Some(t) = self.transmit_from(i, now, buf) {
+                return Some(t);
+            }
+            self.pop_ready();
+            self.settle(i, now);
+        }
+        None
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`Endpoint::handle_timeout`]: the earliest timer of
+    /// any session (now, if output is still waiting to be polled).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.ready_head != NIL {
+            return Some(self.last_now);
+        }
+        let (slots, _, _) = self.memory.parts_ref();
+        self.timers.peek(slots).map(|(_, at)| at)
+    }
+
+    // ----- commands -----
+
+    /// External AAA: the request behind [`Event::AuthRequest`].
+    pub fn take_auth_request(&mut self, session: SessionHandle) -> Option<AuthRequest> {
+        let i = self.slot_index(session.0)?;
+        self.full_link(i, self.last_now)?.take_auth_request()
+    }
+
+    /// External AAA: the verdict for the session's request. `false` if the
+    /// session is gone or was not waiting.
+    pub fn auth_verdict(&mut self, now: Instant, session: SessionHandle, verdict: Verdict) -> bool {
+        self.last_now = now;
+        let Some(i) = self.slot_index(session.0) else {
+            return false;
+        };
+        let ok = self
+            .full_link(i, now)
+            .is_some_and(|l| l.verdict(now, verdict).is_ok());
+        self.service(i, now);
+        self.mark_ready(i);
+        ok
+    }
+
+    /// Clears one session: LCP Terminate-Request first (RFC 1661 §5.5),
+    /// then Call-Disconnect-Notify (server, RFC 2637 §2.13) or
+    /// Call-Clear-Request and Stop-Control-Connection-Request (client), as
+    /// the PIX's `clear vpdn` does.
+    pub fn close_session(&mut self, now: Instant, session: SessionHandle) -> bool {
+        self.last_now = now;
+        let Some(i) = self.slot_index(session.0) else {
+            return false;
+        };
+        if let Some(slot) = self.memory.parts().0.get_mut(i as usize) {
+            slot.set(flag::CLOSING);
+        }
+        let has_link = self.memory.parts().0.get(i as usize).is_some_and(|s| {
+            s.call
+                .as_ref()
+                .is_some_and(|c| !matches!(c.link, LinkState::Gone))
+        });
+        if has_link {
+            if let Some(link) = self.full_link(i, now) {
+                link.close(now, EndReason::AdminClose);
+            }
+        } else if let Some(conn) = self.full_control(i, now) {
+            let _ = conn.close(now);
+        }
+        self.service(i, now);
+        self.mark_ready(i);
+        true
+    }
+
+    /// Clears every session (shutdown, `clear vpdn all`) and accepts no
+    /// new connection.
+    pub fn close_all(&mut self, now: Instant) {
+        self.accepting = false;
+        let n = self.memory.parts().0.len() as u32;
+        for i in 0..n {
+            let handle = {
+                let slot = &self.memory.parts().0[i as usize];
+                slot.occupied.then(|| Self::handle_of(slot, i))
+            };
+            if let Some(h) = handle {
+                self.close_session(now, SessionHandle(h));
+            }
+        }
+    }
+
+    /// Whether no session is left (after [`Endpoint::close_all`]).
+    pub fn is_idle(&self) -> bool {
+        self.memory.parts_ref().0.iter().all(|s| !s.occupied)
+    }
+
+    // ----- helpers shared with session.rs -----
+
+    pub(crate) fn call_slot(&self, call_id: u16) -> Option<u32> {
+        let (slots, _, _) = self.memory.parts_ref();
+        let i = u32::from(call_id) % slots.len() as u32;
+        let slot = slots.get(i as usize)?;
+        (slot.occupied && slot.call.as_ref().is_some_and(|c| c.local_id == call_id)).then_some(i)
+    }
+
+    pub(crate) fn client_slot(&self) -> Option<u32> {
+        let (slots, _, _) = self.memory.parts_ref();
+        slots
+            .iter()
+            .position(|s| s.occupied && s.call.is_some())
+            .map(|i| i as u32)
+    }
+
+    /// A new call ID for slot `i`: `i + k * slots` for a random `k >= 1`,
+    /// so the slot is `call ID mod slots` (no table to search) and the ID
+    /// is as unpredictable as the slot count allows.
+    pub(crate) fn new_call_id(&mut self, i: u32) -> u16 {
+        let n = self.memory.parts_ref().0.len() as u32;
+        let choices = (65_535 - i) / n; // k in 1..=choices
+        let mut r = [0u8; 4];
+        self.random.fill_bytes(&mut r);
+        let k = 1 + u32::from_le_bytes(r) % choices.max(1);
+        (i + k * n) as u16
+    }
+
+    pub(crate) fn mark_ready(&mut self, i: u32) {
+        let tail = self.ready_tail;
+        let (slots, _, _) = self.memory.parts();
+        let Some(slot) = slots.get_mut(i as usize) else {
+            return;
+        };
+        if slot.has(flag::READY) || !slot.occupied {
+            return;
+        }
+        slot.set(flag::READY);
+        slot.ready_next = narrow(NIL);
+        match slots.get_mut(tail as usize) {
+            Some(t) if tail != NIL => t.ready_next = narrow(i),
+            _ => self.ready_head = i,
+        }
+        self.ready_tail = i;
+    }
+
+    fn pop_ready(&mut self) {
+        let head = self.ready_head;
+        let (slots, _, _) = self.memory.parts();
+        let Some(slot) = slots.get_mut(head as usize) else {
+            self.ready_head = NIL;
+            self.ready_tail = NIL;
+            return;
+        };
+        slot.flags &= !flag::READY;
+        self.ready_head = widen(slot.ready_next);
+        slot.ready_next = narrow(NIL);
+        if self.ready_head == NIL {
+            self.ready_tail = NIL;
+        }
+    }
+
+    /// Removes `i` from the ready list wherever it is (the slot is being
+    /// freed).
+    pub(crate) fn unlink_ready(&mut self, i: u32) {
+        let (slots, _, _) = self.memory.parts();
+        if !slots.get(i as usize).is_some_and(|s| s.has(flag::READY)) {
+            return;
+        }
+        let mut prev = NIL;
+        let mut cur = self.ready_head;
+        let mut guard = slots.len();
+        while cur != NIL && guard > 0 {
+            guard -= 1;
+            let next = slots.get(cur as usize).map_or(NIL, |s| widen(s.ready_next));
+            if cur == i {
+                match slots.get_mut(prev as usize) {
+                    Some(p) if prev != NIL => p.ready_next = narrow(next),
+                    _ => self.ready_head = next,
+                }
+                if self.ready_tail == i {
+                    self.ready_tail = prev;
+                }
+                if let Some(s) = slots.get_mut(i as usize) {
+                    s.flags &= !flag::READY;
+                    s.ready_next = narrow(NIL);
+                }
+                return;
+            }
+            prev = cur;
+            cur = next;
+        }
+    }
+
+    pub(crate) fn take_control_engine(&mut self) -> Option<u16> {
+        let (_, controls, _) = self.memory.parts();
+        let e = controls.iter().position(|c| c.conn.is_none())?;
+        self.free_controls = self.free_controls.saturating_sub(1);
+        Some(e as u16)
+    }
+
+    pub(crate) fn take_link_engine(&mut self) -> Option<u16> {
+        let (_, _, links) = self.memory.parts();
+        let e = links.iter().position(|l| l.link.is_none())?;
+        self.free_links = self.free_links.saturating_sub(1);
+        Some(e as u16)
+    }
+
+    pub(crate) fn route_bucket(&self, addr: Ipv4Addr) -> u32 {
+        let n = self.memory.parts_ref().0.len() as u32;
+        // Fibonacci hashing; the addresses are ours (pool or AAA), so a
+        // peer cannot choose colliding keys.
+        (u32::from(addr).wrapping_mul(0x9E37_79B9) >> 7) % n
+    }
+
+    pub(crate) fn route_insert(&mut self, i: u32, addr: Ipv4Addr) {
+        let b = self.route_bucket(addr);
+        let (slots, _, _) = self.memory.parts();
+        let head = slots.get(b as usize).map_or(NIL, |s| widen(s.route_head));
+        if let Some(s) = slots.get_mut(i as usize) {
+            s.route_next = narrow(head);
+        }
+        if let Some(s) = slots.get_mut(b as usize) {
+            s.route_head = narrow(i);
+        }
+    }
+
+    pub(crate) fn route_remove(&mut self, i: u32, addr: Ipv4Addr) {
+        let b = self.route_bucket(addr);
+        let (slots, _, _) = self.memory.parts();
+        let mut prev = NIL;
+        let mut cur = slots.get(b as usize).map_or(NIL, |s| widen(s.route_head));
+        let mut guard = slots.len();
+        while cur != NIL && guard > 0 {
+            guard -= 1;
+            let next = slots.get(cur as usize).map_or(NIL, |s| widen(s.route_next));
+            if cur == i {
+                match slots.get_mut(prev as usize) {
+                    Some(p) if prev != NIL => p.route_next = narrow(next),
+                    _ => {
+                        if let Some(s) = slots.get_mut(b as usize) {
+                            s.route_head = narrow(next);
+                        }
+                    }
+                }
+                if let Some(s) = slots.get_mut(i as usize) {
+                    s.route_next = narrow(NIL);
+                }
+                return;
+            }
+            prev = cur;
+            cur = next;
+        }
+    }
+
+    pub(crate) fn route_lookup(&self, addr: Ipv4Addr) -> Option<u32> {
+        let b = self.route_bucket(addr);
+        let (slots, _, _) = self.memory.parts_ref();
+        let mut cur = widen(slots.get(b as usize)?.route_head);
+        let mut guard = slots.len();
+        while cur != NIL && guard > 0 {
+            guard -= 1;
+            let s = slots.get(cur as usize)?;
+            if s.occupied && s.address == Some(addr) {
+                return Some(cur);
+            }
+            cur = widen(s.route_next);
+        }
+        None
+    }
+
+    pub(crate) fn push_event(&mut self, event: Event) {
+        if self.events.push_back(event).is_err() {
+            self.stats.events_dropped += 1;
+        }
+    }
+
+    /// Largest frame that may wait for the GRE window.
+    pub(crate) const WAIT_LEN: usize = WAIT_FRAME_LEN;
+}
+
+impl Destination {
+    /// The session an IP packet belongs to, if this is one.
+    pub fn session(&self) -> Option<SessionHandle> {
+        match self {
+            Destination::Ip(s) => Some(*s),
+            _ => None,
+        }
+    }
+}

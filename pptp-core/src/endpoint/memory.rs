@@ -1,0 +1,275 @@
+//! The caller's memory: session slots and the two pools of full machines.
+//!
+//! Sizes are the caller's choice and fixed for the endpoint's life; the
+//! endpoint never allocates. A firmware passes arrays; a std host passes
+//! `Vec`s or boxed slices (anything that is `AsMut<[T]>`), so that a
+//! server with 100,000 slots never builds them on the stack.
+
+use core::net::Ipv4Addr;
+
+use ppp_core::link::{Link, ParkedLink};
+
+use crate::control::{Connection, ParkedConnection};
+use crate::gre::GreSession;
+use crate::time::Instant;
+
+use super::types::USER_NAME_MAX;
+
+/// Calls one control connection carries in the endpoint (see
+/// [`SessionHandle`](super::SessionHandle)); a second Outgoing-Call-
+/// Request on the same connection is refused by the control machine.
+pub(crate) const CALLS_PER_CONNECTION: usize = 1;
+
+/// "No slot" in the intrusive lists and the timer heap.
+pub(crate) const NIL: u32 = u32::MAX;
+/// [`NIL`] as the slots store it: the intrusive indexes are `u16`
+/// (`MAX_SLOTS` is 32,768), which keeps a parked session under 2 KiB.
+pub(crate) const NIL16: u16 = u16::MAX;
+
+/// A stored index as the code uses it.
+pub(crate) fn widen(i: u16) -> u32 {
+    if i == NIL16 {
+        NIL
+    } else {
+        u32::from(i)
+    }
+}
+
+/// An index as the slots store it.
+pub(crate) fn narrow(i: u32) -> u16 {
+    if i == NIL {
+        NIL16
+    } else {
+        i as u16
+    }
+}
+
+/// PPP control frames a negotiating link may hold while the peer's GRE
+/// window is full (RFC 2637 §4.2: PPTP never retransmits, so a dropped
+/// LCP or CCP frame would come back only after PPP's 3 s restart timer;
+/// pptp-linux advertises a window of 3 and acknowledges lazily).
+pub(crate) const WAIT_FRAMES: usize = 8;
+/// The largest PPP control frame that may wait (Configure-Requests,
+/// authentication packets and Echo-Replies of usual size fit).
+pub(crate) const WAIT_FRAME_LEN: usize = 512;
+
+/// A full PPTP control machine, lent to a session while it starts up, has
+/// messages to exchange, or tears down.
+#[derive(Debug, Default)]
+pub struct ControlEngine {
+    pub(crate) conn: Option<Connection<CALLS_PER_CONNECTION>>,
+}
+
+impl ControlEngine {
+    /// An idle machine.
+    pub const fn new() -> Self {
+        ControlEngine { conn: None }
+    }
+}
+
+/// A full PPP link, lent to a session while it negotiates, renegotiates,
+/// tears down or moves much data, with its frames waiting for the peer's
+/// GRE window.
+#[derive(Debug, Default)]
+pub struct LinkEngine {
+    pub(crate) link: Option<Link>,
+    pub(crate) waiting: heapless::Deque<heapless::Vec<u8, WAIT_FRAME_LEN>, WAIT_FRAMES>,
+    /// Framed-IP-Address from an AAA Accept, for IPCP's address (only
+    /// needed while the link negotiates, so it lives here, not in the
+    /// slot).
+    pub(crate) aaa_address: Option<Ipv4Addr>,
+}
+
+impl LinkEngine {
+    /// An idle machine.
+    pub const fn new() -> Self {
+        LinkEngine {
+            link: None,
+            waiting: heapless::Deque::new(),
+            aaa_address: None,
+        }
+    }
+}
+
+/// Where a session's control connection lives.
+// The parked form is inline on purpose: it is what a quiet session is.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum ControlState {
+    /// In a [`ControlEngine`].
+    Engine(u16),
+    /// Parked in the slot.
+    Parked(ParkedConnection),
+    /// Gone (closed).
+    Gone,
+}
+
+/// Where a session's PPP link lives.
+// The parked form is inline on purpose: it is what a quiet session is.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum LinkState {
+    /// In a [`LinkEngine`].
+    Engine(u16),
+    /// Parked in the slot.
+    Parked(ParkedLink),
+    /// Ended.
+    Gone,
+}
+
+/// A call that is up: its GRE data path and its link.
+#[derive(Debug)]
+pub(crate) struct CallState {
+    pub(crate) local_id: u16,
+    pub(crate) peer_id: u16,
+    pub(crate) gre: GreSession,
+    pub(crate) link: LinkState,
+    /// Data packets carried while parked (unpark at the policy's limit).
+    pub(crate) parked_packets: u16,
+    /// No parking before this time: the session carried data lately.
+    pub(crate) busy_until: Instant,
+}
+
+/// One session: a control connection, its call and its PPP link, in the
+/// parked forms while quiet (see the module docs of
+/// [`endpoint`](super)).
+#[derive(Debug)]
+pub struct Slot {
+    pub(crate) generation: u16,
+    pub(crate) occupied: bool,
+    pub(crate) peer: Ipv4Addr,
+    pub(crate) since: Instant,
+    pub(crate) control: ControlState,
+    pub(crate) call: Option<CallState>,
+    /// Our call ID, chosen when the call was accepted or placed.
+    pub(crate) local_call_id: u16,
+    /// The user (as the peer sent it; at most USER_NAME_MAX octets kept,
+    /// flag::USER_TRUNCATED if it was longer).
+    user: [u8; USER_NAME_MAX],
+    user_len: u8,
+    /// The peer's address (server) or ours (client), once assigned.
+    pub(crate) address: Option<Ipv4Addr>,
+    pub(crate) flags: u8,
+    // Intrusive bookkeeping (indexes into the slot array).
+    /// The armed timer in milliseconds, `u64::MAX` for none (8 octets
+    /// instead of 16 for an `Option<Instant>`).
+    deadline: u64,
+    pub(crate) heap_pos: u16,
+    pub(crate) heap_item: u16,
+    pub(crate) ready_next: u16,
+    pub(crate) route_head: u16,
+    pub(crate) route_next: u16,
+}
+
+/// Slot flags.
+pub(crate) mod flag {
+    /// On the ready list.
+    pub const READY: u8 = 1;
+    /// SessionDown was reported.
+    pub const DOWN_REPORTED: u8 = 2;
+    /// The host asked to clear this session's connection.
+    pub const CLOSING: u8 = 4;
+    /// The TCP connection is gone.
+    pub const TCP_DEAD: u8 = 8;
+    /// Counted in the active sessions (for max_sessions).
+    pub const COUNTED: u8 = 16;
+    /// SessionUp was reported.
+    pub const UP_REPORTED: u8 = 32;
+    /// The control connection's close was asked for.
+    pub const CLOSE_SENT: u8 = 64;
+    /// The user name was longer than a slot keeps: the link never parks
+    /// (unparking needs the whole name back).
+    pub const USER_TRUNCATED: u8 = 128;
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Slot::new()
+    }
+}
+
+impl Slot {
+    /// A free slot.
+    pub const fn new() -> Self {
+        Slot {
+            generation: 0,
+            occupied: false,
+            peer: Ipv4Addr::UNSPECIFIED,
+            since: Instant::ZERO,
+            control: ControlState::Gone,
+            call: None,
+            local_call_id: 0,
+            user: [0; USER_NAME_MAX],
+            user_len: 0,
+            address: None,
+            flags: 0,
+            deadline: u64::MAX,
+            heap_pos: NIL16,
+            heap_item: NIL16,
+            ready_next: NIL16,
+            route_head: NIL16,
+            route_next: NIL16,
+        }
+    }
+
+    pub(crate) fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+
+    pub(crate) fn set(&mut self, f: u8) {
+        self.flags |= f;
+    }
+
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        (self.deadline != u64::MAX).then_some(Instant::from_millis(self.deadline))
+    }
+
+    pub(crate) fn set_deadline(&mut self, at: Option<Instant>) {
+        self.deadline = at.map_or(u64::MAX, |t| t.as_millis().min(u64::MAX - 1));
+    }
+
+    /// The user name kept (see [`USER_NAME_MAX`]).
+    pub(crate) fn user(&self) -> &[u8] {
+        self.user.get(..usize::from(self.user_len)).unwrap_or(&[])
+    }
+
+    /// Keeps `name`, or its first [`USER_NAME_MAX`] octets and
+    /// `flag::USER_TRUNCATED`.
+    pub(crate) fn set_user(&mut self, name: &[u8]) {
+        let keep = name.len().min(USER_NAME_MAX);
+        if let (Some(dst), Some(src)) = (self.user.get_mut(..keep), name.get(..keep)) {
+            dst.copy_from_slice(src);
+        }
+        self.user_len = keep as u8;
+        if name.len() > USER_NAME_MAX {
+            self.set(flag::USER_TRUNCATED);
+        } else {
+            self.flags &= !flag::USER_TRUNCATED;
+        }
+    }
+}
+
+/// The caller's memory: slots and full machines. Implemented for a triple
+/// of anything that is `AsMut<[T]>`, e.g. `([Slot; 8], [ControlEngine;
+/// 2], [LinkEngine; 2])` or three `Vec`s.
+pub trait Memory {
+    /// The three parts, mutably.
+    fn parts(&mut self) -> (&mut [Slot], &mut [ControlEngine], &mut [LinkEngine]);
+    /// The three parts.
+    fn parts_ref(&self) -> (&[Slot], &[ControlEngine], &[LinkEngine]);
+}
+
+impl<S, C, L> Memory for (S, C, L)
+where
+    S: AsMut<[Slot]> + AsRef<[Slot]>,
+    C: AsMut<[ControlEngine]> + AsRef<[ControlEngine]>,
+    L: AsMut<[LinkEngine]> + AsRef<[LinkEngine]>,
+{
+    fn parts(&mut self) -> (&mut [Slot], &mut [ControlEngine], &mut [LinkEngine]) {
+        (self.0.as_mut(), self.1.as_mut(), self.2.as_mut())
+    }
+
+    fn parts_ref(&self) -> (&[Slot], &[ControlEngine], &[LinkEngine]) {
+        (self.0.as_ref(), self.1.as_ref(), self.2.as_ref())
+    }
+}

@@ -1,0 +1,1048 @@
+//! Driving one session: its machines' events turned into decisions and
+//! endpoint events, its output turned into [`Transmit`]s, its timers, and
+//! parking.
+
+use core::ops::Range;
+
+use ppp_core::auth::Verifier;
+use ppp_core::link::{Entropy, Link, LinkEvent};
+
+use crate::control::{CallAccept, CallParams, CallRefusal, Connection, Event as ControlEvent};
+use crate::gre::{GreConfig, GreSession};
+use crate::time::Instant;
+use crate::wire::gre::HEADER_LEN_MAX;
+use crate::Role;
+
+use super::core::Endpoint;
+use super::memory::{flag, narrow, CallState, ControlState, LinkState, Memory, NIL};
+use super::types::{
+    Destination, Event, GreInputError, IpSendError, Random, SessionEnd, SessionHandle, Transmit,
+    UserName, USER_NAME_MAX,
+};
+
+/// Rounds of "drain every machine's events" per service: each round
+/// handles what the previous one caused; 16 is far more than any chain
+/// needs (a Down ends a call, which ends the tunnel).
+const SERVICE_ROUNDS: usize = 16;
+
+fn user_name(name: &[u8]) -> (UserName, bool) {
+    let mut u = UserName::new();
+    let keep = name.len().min(USER_NAME_MAX);
+    let _ = u.extend_from_slice(name.get(..keep).unwrap_or(&[]));
+    (u, name.len() > USER_NAME_MAX)
+}
+
+impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
+    fn entropy(&mut self) -> Entropy {
+        let mut b = [0u8; 20];
+        self.random.fill_bytes(&mut b);
+        let mut challenge = [0u8; 16];
+        challenge.copy_from_slice(&b[4..]);
+        Entropy {
+            magic: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            challenge,
+        }
+    }
+
+    pub(crate) fn handle(&self, i: u32) -> SessionHandle {
+        let (slots, _, _) = self.memory.parts_ref();
+        SessionHandle(slots.get(i as usize).map_or(NIL, |s| Self::handle_of(s, i)))
+    }
+
+    // ----- full machines on demand -----
+
+    /// Rebuilds a parked control connection in a free engine. `false`
+    /// when no engine is free.
+    pub(crate) fn unpark_control(&mut self, i: u32, now: Instant) -> bool {
+        let parked = matches!(
+            self.memory.parts().0.get(i as usize).map(|s| &s.control),
+            Some(ControlState::Parked(_))
+        );
+        if !parked {
+            return true;
+        }
+        let Some(e) = self.take_control_engine() else {
+            return false;
+        };
+        let config = self.control_config.clone();
+        let (slots, controls, _) = self.memory.parts();
+        let Some(slot) = slots.get_mut(i as usize) else {
+            return false;
+        };
+        if let ControlState::Parked(p) =
+            core::mem::replace(&mut slot.control, ControlState::Engine(e))
+        {
+            if let Some(c) = controls.get_mut(e as usize) {
+                c.conn = Some(Connection::unpark(p, config, now));
+            }
+        }
+        self.stats.unparks += 1;
+        true
+    }
+
+    /// Rebuilds a parked link in a free engine. `false` when no engine is
+    /// free.
+    pub(crate) fn unpark_link(&mut self, i: u32, now: Instant) -> bool {
+        let parked = matches!(
+            self.memory
+                .parts()
+                .0
+                .get(i as usize)
+                .and_then(|s| s.call.as_ref())
+                .map(|c| &c.link),
+            Some(LinkState::Parked(_))
+        );
+        if !parked {
+            return true;
+        }
+        let Some(e) = self.take_link_engine() else {
+            return false;
+        };
+        let entropy = self.entropy();
+        let config = self.link_config.clone();
+        let (slots, _, links) = self.memory.parts();
+        let Some(slot) = slots.get_mut(i as usize) else {
+            return false;
+        };
+        let user = UserName::from_slice(slot.user()).unwrap_or_default();
+        let Some(call) = slot.call.as_mut() else {
+            return false;
+        };
+        if let LinkState::Parked(p) = core::mem::replace(&mut call.link, LinkState::Engine(e)) {
+            if let Some(l) = links.get_mut(e as usize) {
+                l.link = Some(Link::unpark(p, config, entropy, &user, now));
+                l.waiting.clear();
+            }
+        }
+        call.parked_packets = 0;
+        self.stats.unparks += 1;
+        true
+    }
+
+    /// The full link of slot `i`, unparked if need be.
+    pub(crate) fn full_link(&mut self, i: u32, now: Instant) -> Option<&mut Link> {
+        if !self.unpark_link(i, now) {
+            self.stats.no_engine_drops += 1;
+            return None;
+        }
+        let (slots, _, links) = self.memory.parts();
+        match slots.get(i as usize)?.call.as_ref()?.link {
+            LinkState::Engine(e) => links.get_mut(e as usize)?.link.as_mut(),
+            _ => None,
+        }
+    }
+
+    /// The full control connection of slot `i`, unparked if need be.
+    pub(crate) fn full_control(
+        &mut self,
+        i: u32,
+        now: Instant,
+    ) -> Option<&mut Connection<{ super::memory::CALLS_PER_CONNECTION }>> {
+        if !self.unpark_control(i, now) {
+            self.stats.no_engine_drops += 1;
+            return None;
+        }
+        let (slots, controls, _) = self.memory.parts();
+        match slots.get(i as usize)?.control {
+            ControlState::Engine(e) => controls.get_mut(e as usize)?.conn.as_mut(),
+            _ => None,
+        }
+    }
+
+    // ----- the data path -----
+
+    /// One PPP frame (from GRE) into the session's link; an IPv4 packet it
+    /// carried is at the returned range of `frame`.
+    pub(crate) fn link_frame(
+        &mut self,
+        i: u32,
+        now: Instant,
+        frame: &mut [u8],
+    ) -> Result<Option<Range<usize>>, GreInputError> {
+        let (slots, _, links) = self.memory.parts();
+        let Some(call) = slots.get_mut(i as usize).and_then(|s| s.call.as_mut()) else {
+            return Err(GreInputError::Link);
+        };
+        let handled = match &mut call.link {
+            LinkState::Gone => return Err(GreInputError::Link),
+            LinkState::Parked(p) => match p.handle_frame(now, frame) {
+                Err(ppp_core::link::Error::NeedsLink) => None,
+                other => Some(other),
+            },
+            LinkState::Engine(e) => {
+                let Some(link) = links.get_mut(*e as usize).and_then(|l| l.link.as_mut()) else {
+                    return Err(GreInputError::Link);
+                };
+                Some(match &self.verifier {
+                    Some(v) => link.handle_frame_with(now, frame, v),
+                    None => link.handle_frame(now, frame),
+                })
+            }
+        };
+        let handled = match handled {
+            Some(h) => h,
+            None => {
+                // Something only the full link handles (RFC 1661 §5:
+                // renegotiation, Terminate, ...): rebuild it.
+                if !self.unpark_link(i, now) {
+                    self.stats.no_engine_drops += 1;
+                    return Err(GreInputError::NoEngine);
+                }
+                let (slots, _, links) = self.memory.parts();
+                let link = match slots
+                    .get(i as usize)
+                    .and_then(|s| s.call.as_ref())
+                    .map(|c| &c.link)
+                {
+                    Some(LinkState::Engine(e)) => {
+                        links.get_mut(*e as usize).and_then(|l| l.link.as_mut())
+                    }
+                    _ => None,
+                };
+                let Some(link) = link else {
+                    return Err(GreInputError::Link);
+                };
+                match &self.verifier {
+                    Some(v) => link.handle_frame_with(now, frame, v),
+                    None => link.handle_frame(now, frame),
+                }
+            }
+        };
+        self.service(i, now);
+        match handled {
+            Ok(Some(d)) => {
+                self.carried(i, now);
+                Ok(Some(d.range()))
+            }
+            Ok(None) => Ok(None),
+            Err(_) => Err(GreInputError::Link),
+        }
+    }
+
+    /// A data packet crossed the session: a busy session is not parked
+    /// again soon, and a busy parked one is unparked (the parked MPPE
+    /// state is compact but slower) when an engine is spare.
+    pub(crate) fn carried(&mut self, i: u32, now: Instant) {
+        let Some(parking) = self.parking else {
+            return;
+        };
+        let spare = self.free_links > self.reserved_engines;
+        let (slots, _, _) = self.memory.parts();
+        let Some(call) = slots.get_mut(i as usize).and_then(|s| s.call.as_mut()) else {
+            return;
+        };
+        call.busy_until = now + parking.idle_before_park;
+        if let LinkState::Parked(_) = call.link {
+            call.parked_packets = call.parked_packets.saturating_add(1);
+            if call.parked_packets >= parking.busy_packets && spare {
+                self.unpark_link(i, now);
+            }
+        }
+    }
+
+    pub(crate) fn send_ip_on(
+        &mut self,
+        i: u32,
+        now: Instant,
+        packet: &[u8],
+        out: &mut [u8],
+    ) -> Result<Transmit, IpSendError> {
+        let (slots, _, links) = self.memory.parts();
+        let Some(slot) = slots.get_mut(i as usize) else {
+            return Err(IpSendError::NoRoute);
+        };
+        let peer = slot.peer;
+        let Some(call) = slot.call.as_mut() else {
+            return Err(IpSendError::NoRoute);
+        };
+        if !call.gre.can_send() {
+            return Err(IpSendError::WindowFull);
+        }
+        let frame_buf = out.get_mut(HEADER_LEN_MAX..).ok_or(IpSendError::TooBig)?;
+        let framed = match &mut call.link {
+            LinkState::Parked(p) => p.send_ip(now, packet, frame_buf),
+            LinkState::Engine(e) => {
+                match links.get_mut(*e as usize).and_then(|l| l.link.as_mut()) {
+                    Some(link) => link.send_ip(now, packet, frame_buf),
+                    None => return Err(IpSendError::NotReady),
+                }
+            }
+            LinkState::Gone => return Err(IpSendError::NotReady),
+        };
+        let frame_len = framed.map_err(|e| match e {
+            ppp_core::link::SendError::NotReady => IpSendError::NotReady,
+            ppp_core::link::SendError::Empty => IpSendError::Invalid,
+            _ => IpSendError::TooBig,
+        })?;
+        let range = call
+            .gre
+            .encapsulate_in_place(now, out, frame_len)
+            .map_err(|_| IpSendError::WindowFull)?;
+        Ok(Transmit {
+            to: Destination::Gre(peer),
+            len: move_to_front(out, range),
+        })
+    }
+
+    // ----- output -----
+
+    /// The next transmit of slot `i`, if it has one.
+    pub(crate) fn transmit_from(
+        &mut self,
+        i: u32,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Option<Transmit> {
+        let handle = self.handle(i);
+        // 1. The control connection (TCP).
+        {
+            let (slots, controls, _) = self.memory.parts();
+            let slot = slots.get_mut(i as usize)?;
+            if !slot.has(flag::TCP_DEAD) {
+                let t = match &mut slot.control {
+                    ControlState::Engine(e) => controls
+                        .get_mut(*e as usize)
+                        .and_then(|c| c.conn.as_mut())
+                        .and_then(|c| c.poll_transmit(now, buf))
+                        .map(|t| t.len),
+                    ControlState::Parked(p) => p.poll_transmit(now, buf).map(|t| t.len),
+                    ControlState::Gone => None,
+                };
+                if let Some(len) = t {
+                    return Some(Transmit {
+                        to: Destination::Tcp(handle.connection()),
+                        len,
+                    });
+                }
+            }
+        }
+        // 2. Frames released from the reorder buffer go to the link in
+        // sequence order (a deferred newer frame after them).
+        if let Some(t) = self.deliver_held(i, now, buf) {
+            return Some(t);
+        }
+        // 3. PPP frames to GRE: those waiting for the window, then new ones.
+        let (slots, _, links) = self.memory.parts();
+        let slot = slots.get_mut(i as usize)?;
+        let peer = slot.peer;
+        let call = slot.call.as_mut()?;
+        let engine = match call.link {
+            LinkState::Engine(e) => links.get_mut(e as usize),
+            _ => None,
+        };
+        let gre = &mut call.gre;
+        if let Some(engine) = engine {
+            if gre.can_send() {
+                if let Some(frame) = engine.waiting.pop_front() {
+                    if let Ok(n) = gre.encapsulate(now, &frame, buf) {
+                        return Some(Transmit {
+                            to: Destination::Gre(peer),
+                            len: n,
+                        });
+                    }
+                }
+            }
+            while let Some(link) = engine.link.as_mut() {
+                let frame_buf = buf.get_mut(HEADER_LEN_MAX..)?;
+                let Some(t) = link.poll_transmit(now, frame_buf) else {
+                    break;
+                };
+                if engine.waiting.is_empty() && gre.can_send() {
+                    if let Ok(range) = gre.encapsulate_in_place(now, buf, t.len) {
+                        return Some(Transmit {
+                            to: Destination::Gre(peer),
+                            len: move_to_front(buf, range),
+                        });
+                    }
+                }
+                // RFC 2637 §4.2: the window is closed; the frame waits (PPTP
+                // does not retransmit, so a dropped LCP frame would cost a
+                // 3 s restart).
+                let frame = buf
+                    .get(HEADER_LEN_MAX..HEADER_LEN_MAX + t.len)
+                    .unwrap_or(&[]);
+                let fits = frame.len() <= Self::WAIT_LEN && !engine.waiting.is_full();
+                if fits {
+                    let mut copy = heapless::Vec::new();
+                    let _ = copy.extend_from_slice(frame);
+                    let _ = engine.waiting.push_back(copy);
+                } else {
+                    self.stats.window_drops += 1;
+                }
+            }
+        } else if let LinkState::Parked(p) = &mut call.link {
+            let frame_buf = buf.get_mut(HEADER_LEN_MAX..)?;
+            if let Some(t) = p.poll_transmit(now, frame_buf) {
+                match gre.encapsulate_in_place(now, buf, t.len) {
+                    Ok(range) => {
+                        return Some(Transmit {
+                            to: Destination::Gre(peer),
+                            len: move_to_front(buf, range),
+                        })
+                    }
+                    Err(_) => self.stats.window_drops += 1,
+                }
+            }
+        }
+        // 4. An acknowledgement owed on its own (RFC 2637 §4.3).
+        if let Ok(Some(n)) = gre.poll_transmit(now, buf) {
+            return Some(Transmit {
+                to: Destination::Gre(peer),
+                len: n,
+            });
+        }
+        None
+    }
+
+    /// Frames the reorder buffer released, then a deferred newer one, into
+    /// the link; an IPv4 packet among them comes out as
+    /// [`Destination::Ip`].
+    fn deliver_held(&mut self, i: u32, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let handle = self.handle(i);
+        for _ in 0..64 {
+            let deferred_here = self.deferred.as_ref().is_some_and(|d| d.slot == i);
+            let older_left = self.deferred.as_ref().map_or(usize::MAX, |d| d.older);
+            let n = if deferred_here && older_left == 0 {
+                let d = self.deferred.take()?;
+                let n = d.frame.len();
+                buf.get_mut(..n)?.copy_from_slice(&d.frame);
+                n
+            } else {
+                let (slots, _, _) = self.memory.parts();
+                let call = slots.get_mut(i as usize)?.call.as_mut()?;
+                let Some(frame) = call.gre.poll_deliver() else {
+                    if deferred_here {
+                        // The reorder buffer gave up the older ones.
+                        if let Some(d) = self.deferred.as_mut() {
+                            d.older = 0;
+                        }
+                        continue;
+                    }
+                    return None;
+                };
+                let n = frame.len();
+                buf.get_mut(..n)?.copy_from_slice(frame);
+                if deferred_here {
+                    if let Some(d) = self.deferred.as_mut() {
+                        d.older = d.older.saturating_sub(1);
+                    }
+                }
+                n
+            };
+            let frame = buf.get_mut(..n)?;
+            if let Ok(Some(range)) = self.link_frame(i, now, frame) {
+                return Some(Transmit {
+                    to: Destination::Ip(handle),
+                    len: move_to_front(buf, range),
+                });
+            }
+        }
+        None
+    }
+
+    // ----- timers -----
+
+    pub(crate) fn slot_timeout(&mut self, i: u32, now: Instant) {
+        let mut control_needs_full = false;
+        let mut link_needs_full = false;
+        {
+            let (slots, controls, links) = self.memory.parts();
+            let Some(slot) = slots.get_mut(i as usize) else {
+                return;
+            };
+            match &mut slot.control {
+                ControlState::Engine(e) => {
+                    if let Some(c) = controls.get_mut(*e as usize).and_then(|c| c.conn.as_mut()) {
+                        c.handle_timeout(now);
+                    }
+                }
+                ControlState::Parked(p) => {
+                    p.handle_timeout(now);
+                    control_needs_full = p.needs_connection();
+                }
+                ControlState::Gone => {}
+            }
+            if let Some(call) = slot.call.as_mut() {
+                call.gre.handle_timeout(now);
+                match &mut call.link {
+                    LinkState::Engine(e) => {
+                        if let Some(l) = links.get_mut(*e as usize).and_then(|l| l.link.as_mut()) {
+                            l.handle_timeout(now);
+                        }
+                    }
+                    LinkState::Parked(p) => {
+                        p.handle_timeout(now);
+                        link_needs_full = p.needs_link();
+                    }
+                    LinkState::Gone => {}
+                }
+            }
+        }
+        // An overdue PPTP Echo-Reply: unpark runs the tear-down (RFC 2637
+        // §3.1.4). A lost LCP keepalive: the full link ends (RFC 1661
+        // §5.8).
+        if control_needs_full && !self.unpark_control(i, now) {
+            self.stats.no_engine_drops += 1;
+        }
+        if link_needs_full {
+            match self.full_link(i, now) {
+                Some(link) => link.handle_timeout(now),
+                None => {
+                    // No engine: retry soon rather than lose the end.
+                    let (slots, _, _) = self.memory.parts();
+                    self.timers.set(
+                        slots,
+                        i,
+                        Some(now + crate::time::Duration::from_millis(100)),
+                    );
+                }
+            }
+        }
+    }
+
+    // ----- events and decisions -----
+
+    /// Drains the session's machines' events, deciding what the server or
+    /// client does about each.
+    pub(crate) fn service(&mut self, i: u32, now: Instant) {
+        for _ in 0..SERVICE_ROUNDS {
+            let mut progress = false;
+            while let Some(ev) = self.next_control_event(i) {
+                progress = true;
+                self.on_control_event(i, ev, now);
+            }
+            while let Some(ev) = self.next_link_event(i) {
+                progress = true;
+                self.on_link_event(i, ev, now);
+            }
+            if !progress {
+                break;
+            }
+        }
+        // Whatever the events decided may have output.
+        self.mark_ready(i);
+    }
+
+    fn next_control_event(&mut self, i: u32) -> Option<ControlEvent> {
+        let (slots, controls, _) = self.memory.parts();
+        match slots.get(i as usize)?.control {
+            ControlState::Engine(e) => controls.get_mut(e as usize)?.conn.as_mut()?.poll_event(),
+            _ => None,
+        }
+    }
+
+    fn next_link_event(&mut self, i: u32) -> Option<LinkEvent> {
+        let (slots, _, links) = self.memory.parts();
+        match slots.get(i as usize)?.call.as_ref()?.link {
+            LinkState::Engine(e) => links.get_mut(e as usize)?.link.as_mut()?.poll_event(),
+            _ => None,
+        }
+    }
+
+    fn on_control_event(&mut self, i: u32, ev: ControlEvent, now: Instant) {
+        let handle = self.handle(i);
+        match ev {
+            ControlEvent::TunnelUp(info) => {
+                self.push_event(Event::TunnelUp {
+                    connection: handle.connection(),
+                    host_name: info.host_name,
+                    vendor: info.vendor_string,
+                });
+                if self.role == Role::Client {
+                    let id = self.new_call_id(i);
+                    let params = CallParams {
+                        serial_number: self.call_request.serial_number,
+                        recv_window_size: self.call_request.receive_window,
+                        ..CallParams::default()
+                    };
+                    if let Some(slot) = self.memory.parts().0.get_mut(i as usize) {
+                        slot.local_call_id = id;
+                    }
+                    if let Some(conn) = self.full_control(i, now) {
+                        let _ = conn.place_call(now, id, &params);
+                    }
+                }
+            }
+            ControlEvent::CallRequested(request) => {
+                let closing = self
+                    .memory
+                    .parts()
+                    .0
+                    .get(i as usize)
+                    .is_some_and(|s| s.has(flag::CLOSING));
+                // The 127-style limit (the PIX refuses past its license)
+                // and a PPP machine for the negotiation, beyond the ones
+                // kept for established sessions.
+                let refuse = closing
+                    || self.active_sessions >= self.max_sessions
+                    || self.free_links <= self.reserved_engines;
+                let id = self.new_call_id(i);
+                let accept = CallAccept {
+                    recv_window_size: self.receive_window,
+                    ..CallAccept::default()
+                };
+                let counted = !refuse;
+                if refuse {
+                    self.stats.calls_refused += 1;
+                } else {
+                    self.active_sessions += 1;
+                }
+                if let Some(slot) = self.memory.parts().0.get_mut(i as usize) {
+                    if counted {
+                        slot.set(flag::COUNTED);
+                        slot.local_call_id = id;
+                    }
+                }
+                if let Some(conn) = self.full_control(i, now) {
+                    let _ = if refuse {
+                        conn.reject_call(now, request.peer_call_id, CallRefusal::NoResource)
+                    } else {
+                        conn.accept_call(now, request.peer_call_id, id, &accept)
+                    };
+                }
+            }
+            ControlEvent::CallUp(up) => self.call_up(i, now, up),
+            ControlEvent::CallDown(down) => {
+                let had_link = self.memory.parts().0.get(i as usize).is_some_and(|s| {
+                    s.call
+                        .as_ref()
+                        .is_some_and(|c| !matches!(c.link, LinkState::Gone))
+                });
+                if had_link {
+                    // PPP's lower layer is gone (RFC 1661 §4.3 Down event);
+                    // the link reports its own end.
+                    match self.full_link(i, now) {
+                        Some(link) => link.lower_down(now),
+                        None => self.end_call(i, now, SessionEnd::Call(down.reason)),
+                    }
+                } else {
+                    self.end_call(i, now, SessionEnd::Call(down.reason));
+                }
+                if self.role == Role::Client {
+                    self.close_control(i, now);
+                }
+            }
+            ControlEvent::TunnelDown(reason) => {
+                let had_link = self.memory.parts().0.get(i as usize).is_some_and(|s| {
+                    s.call
+                        .as_ref()
+                        .is_some_and(|c| !matches!(c.link, LinkState::Gone))
+                });
+                if had_link {
+                    if let Some(link) = self.full_link(i, now) {
+                        link.lower_down(now);
+                    }
+                }
+                self.end_call(i, now, SessionEnd::Tunnel(reason));
+            }
+            _ => {}
+        }
+    }
+
+    fn call_up(&mut self, i: u32, now: Instant, up: crate::control::CallUp) {
+        let Some(e) = self.take_link_engine() else {
+            // Only a client can get here without a machine (a server
+            // checked at the request); end the call.
+            if let Some(conn) = self.full_control(i, now) {
+                let _ = conn.clear_call(now, up.local_call_id);
+            }
+            self.end_call(i, now, SessionEnd::NoResource);
+            return;
+        };
+        let entropy = self.entropy();
+        let mut link = Link::new(self.link_config.clone(), entropy);
+        link.open(now);
+        let mut gre = GreConfig::new(up.local_call_id, up.peer_call_id, up.peer_recv_window);
+        gre.receive_window = self.receive_window;
+        let handle = self.handle(i);
+        let (slots, _, links) = self.memory.parts();
+        if let Some(l) = links.get_mut(e as usize) {
+            l.link = Some(link);
+            l.waiting.clear();
+        }
+        if let Some(slot) = slots.get_mut(i as usize) {
+            slot.call = Some(CallState {
+                local_id: up.local_call_id,
+                peer_id: up.peer_call_id,
+                gre: GreSession::new(gre),
+                link: LinkState::Engine(e),
+                parked_packets: 0,
+                busy_until: now,
+            });
+            if self.role == Role::Client {
+                slot.set(flag::COUNTED);
+                self.active_sessions += 1;
+            }
+        }
+        self.push_event(Event::CallUp {
+            session: handle,
+            local_call_id: up.local_call_id,
+            peer_call_id: up.peer_call_id,
+        });
+    }
+
+    fn on_link_event(&mut self, i: u32, ev: LinkEvent, now: Instant) {
+        let session = self.handle(i);
+        match ev {
+            LinkEvent::AuthRequest if self.verifier.is_none() => {
+                self.push_event(Event::AuthRequest { session });
+            }
+            LinkEvent::ChallengeNeeded => {
+                let mut challenge = [0u8; 16];
+                self.random.fill_bytes(&mut challenge);
+                if let Some(link) = self.full_link(i, now) {
+                    let _ = link.feed_challenge(now, &challenge);
+                }
+            }
+            LinkEvent::AddressNeeded => {
+                let (slots, _, links) = self.memory.parts();
+                let aaa = match slots
+                    .get(i as usize)
+                    .and_then(|s| s.call.as_ref())
+                    .map(|c| &c.link)
+                {
+                    Some(LinkState::Engine(e)) => {
+                        links.get(*e as usize).and_then(|l| l.aaa_address)
+                    }
+                    _ => None,
+                };
+                let address = match (aaa, self.pool.as_mut()) {
+                    // RFC 2865 §5.8 Framed-IP-Address replaces the pool;
+                    // one inside the pool is reserved there.
+                    (Some(a), Some(pool)) if pool.contains(a) => pool.reserve(a).ok().map(|_| a),
+                    (Some(a), _) => Some(a),
+                    (None, Some(pool)) => pool.allocate().ok(),
+                    (None, None) => None,
+                };
+                if let Some(a) = address {
+                    if let Some(slot) = self.memory.parts().0.get_mut(i as usize) {
+                        slot.address = Some(a);
+                    }
+                    self.route_insert(i, a);
+                }
+                if let Some(link) = self.full_link(i, now) {
+                    link.assign_peer_address(now, address);
+                }
+            }
+            LinkEvent::Authenticated { method, attributes } => {
+                let (user, _) = self.link_user(i);
+                let (slots, _, links) = self.memory.parts();
+                if let Some(slot) = slots.get_mut(i as usize) {
+                    let engine = match slot.call.as_ref().map(|c| &c.link) {
+                        Some(LinkState::Engine(e)) => links.get_mut(*e as usize),
+                        _ => None,
+                    };
+                    if let Some(l) = engine {
+                        l.aaa_address = attributes.address;
+                        if let Some(link) = l.link.as_ref() {
+                            slot.set_user(link.username());
+                        }
+                    }
+                }
+                self.push_event(Event::Authenticated {
+                    session,
+                    method,
+                    user,
+                });
+            }
+            LinkEvent::AuthFailed { method, reason } => {
+                let (user, _) = self.link_user(i);
+                self.push_event(Event::AuthFailed {
+                    session,
+                    method,
+                    reason,
+                    user,
+                });
+            }
+            LinkEvent::IpcpUp(n) if self.role == Role::Client => {
+                if let Some(slot) = self.memory.parts().0.get_mut(i as usize) {
+                    slot.address = n.local_address;
+                }
+            }
+            LinkEvent::DataReady => {
+                let (address, peer_address, mppe, mtu) = match self.full_link(i, now) {
+                    Some(link) => {
+                        let n = link.ipcp_negotiated();
+                        let (ours, theirs) = (n.local_address, n.peer_address);
+                        let (address, peer) = match link.role() {
+                            ppp_core::link::Role::Server => (theirs, ours),
+                            ppp_core::link::Role::Client => (ours, theirs),
+                        };
+                        (address, peer, link.mppe_info(), link.max_ip_len())
+                    }
+                    None => (None, None, None, 0),
+                };
+                let first = self
+                    .memory
+                    .parts()
+                    .0
+                    .get_mut(i as usize)
+                    .map(|s| {
+                        let first = !s.has(flag::UP_REPORTED);
+                        s.set(flag::UP_REPORTED);
+                        first
+                    })
+                    .unwrap_or(false);
+                if first {
+                    self.stats.sessions_established += 1;
+                }
+                self.push_event(Event::SessionUp {
+                    session,
+                    address,
+                    peer_address,
+                    mppe,
+                    mtu,
+                });
+            }
+            LinkEvent::Down(reason) => {
+                self.end_call(i, now, SessionEnd::Link(reason));
+                let local_id = self
+                    .memory
+                    .parts()
+                    .0
+                    .get(i as usize)
+                    .map_or(0, |s| s.local_call_id);
+                let closing = self
+                    .memory
+                    .parts()
+                    .0
+                    .get(i as usize)
+                    .is_some_and(|s| s.has(flag::CLOSING));
+                if let Some(conn) = self.full_control(i, now) {
+                    // RFC 2637 §2.13: the server reports the end of the
+                    // call with Call-Disconnect-Notify; §2.12: the client
+                    // clears it with Call-Clear-Request.
+                    let _ = conn.clear_call(now, local_id);
+                }
+                if self.role == Role::Client || closing {
+                    self.close_control(i, now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn link_user(&mut self, i: u32) -> (UserName, bool) {
+        let (slots, _, links) = self.memory.parts();
+        match slots
+            .get(i as usize)
+            .and_then(|s| s.call.as_ref())
+            .map(|c| &c.link)
+        {
+            Some(LinkState::Engine(e)) => links
+                .get(*e as usize)
+                .and_then(|l| l.link.as_ref())
+                .map(|l| user_name(l.username()))
+                .unwrap_or_default(),
+            _ => (UserName::new(), false),
+        }
+    }
+
+    fn close_control(&mut self, i: u32, now: Instant) {
+        let first = self
+            .memory
+            .parts()
+            .0
+            .get_mut(i as usize)
+            .map(|s| {
+                let first = !s.has(flag::CLOSE_SENT);
+                s.set(flag::CLOSE_SENT);
+                first
+            })
+            .unwrap_or(false);
+        if first {
+            if let Some(conn) = self.full_control(i, now) {
+                let _ = conn.close(now);
+            }
+        }
+    }
+
+    /// The call of slot `i` ended: report it once, give back its address
+    /// and link machine.
+    pub(crate) fn end_call(&mut self, i: u32, _now: Instant, reason: SessionEnd) {
+        let session = self.handle(i);
+        let (report, address, counted, engine) = {
+            let (slots, _, _) = self.memory.parts();
+            let Some(slot) = slots.get_mut(i as usize) else {
+                return;
+            };
+            let report =
+                !slot.has(flag::DOWN_REPORTED) && (slot.has(flag::COUNTED) || slot.call.is_some());
+            slot.set(flag::DOWN_REPORTED);
+            let counted = slot.has(flag::COUNTED);
+            slot.flags &= !flag::COUNTED;
+            let engine = match slot
+                .call
+                .as_mut()
+                .map(|c| core::mem::replace(&mut c.link, LinkState::Gone))
+            {
+                Some(LinkState::Engine(e)) => Some(e),
+                _ => None,
+            };
+            (report, slot.address.take(), counted, engine)
+        };
+        if let Some(e) = engine {
+            let (_, _, links) = self.memory.parts();
+            if let Some(l) = links.get_mut(e as usize) {
+                l.link = None;
+                l.waiting.clear();
+            }
+            self.free_links += 1;
+        }
+        if let Some(a) = address {
+            self.route_remove(i, a);
+            if let Some(pool) = self.pool.as_mut() {
+                let _ = pool.release(a);
+            }
+        }
+        if counted {
+            self.active_sessions = self.active_sessions.saturating_sub(1);
+        }
+        if report {
+            self.stats.sessions_ended += 1;
+            self.push_event(Event::SessionDown { session, reason });
+        }
+    }
+
+    /// Frees slot `i` entirely (its connection is closed or lost).
+    pub(crate) fn free_slot(&mut self, i: u32, now: Instant) {
+        self.end_call(i, now, SessionEnd::ConnectionLost);
+        self.unlink_ready(i);
+        if self.deferred.as_ref().is_some_and(|d| d.slot == i) {
+            self.deferred = None;
+        }
+        let (slots, controls, _) = self.memory.parts();
+        self.timers.set(slots, i, None);
+        let Some(slot) = slots.get_mut(i as usize) else {
+            return;
+        };
+        if let ControlState::Engine(e) = core::mem::replace(&mut slot.control, ControlState::Gone) {
+            if let Some(c) = controls.get_mut(e as usize) {
+                c.conn = None;
+            }
+            self.free_controls += 1;
+        }
+        slot.call = None;
+        slot.occupied = false;
+        slot.set_user(&[]);
+        slot.ready_next = narrow(self.free_head);
+        self.free_head = i;
+    }
+
+    /// After slot `i` has nothing more to send: free it if its connection
+    /// ended, park what is quiet, and arm its timer.
+    pub(crate) fn settle(&mut self, i: u32, now: Instant) {
+        let handle = self.handle(i);
+        let (closed, tcp_dead) = {
+            let (slots, controls, _) = self.memory.parts();
+            let Some(slot) = slots.get(i as usize) else {
+                return;
+            };
+            if !slot.occupied {
+                return;
+            }
+            let closed = match slot.control {
+                ControlState::Engine(e) => controls
+                    .get(e as usize)
+                    .and_then(|c| c.conn.as_ref())
+                    .is_none_or(|c| c.is_closed()),
+                ControlState::Parked(_) => false,
+                ControlState::Gone => true,
+            };
+            (closed, slot.has(flag::TCP_DEAD))
+        };
+        if closed || tcp_dead {
+            self.free_slot(i, now);
+            if !tcp_dead {
+                self.push_event(Event::ConnectionClosed {
+                    connection: handle.connection(),
+                });
+            }
+            return;
+        }
+        if self.parking.is_some() {
+            self.try_park(i, now);
+        }
+        let deadline = self.slot_deadline(i);
+        let (slots, _, _) = self.memory.parts();
+        self.timers.set(slots, i, deadline);
+    }
+
+    fn try_park(&mut self, i: u32, now: Instant) {
+        let (slots, controls, links) = self.memory.parts();
+        let Some(slot) = slots.get_mut(i as usize) else {
+            return;
+        };
+        let truncated = slot.has(flag::USER_TRUNCATED);
+        if let Some(call) = slot.call.as_mut() {
+            if let LinkState::Engine(e) = call.link {
+                let quiet = now >= call.busy_until && !truncated;
+                if let Some(engine) = links
+                    .get_mut(e as usize)
+                    .filter(|l| quiet && l.waiting.is_empty())
+                {
+                    if let Some(link) = engine.link.take() {
+                        match link.park() {
+                            Ok(parked) => {
+                                call.link = LinkState::Parked(parked);
+                                call.parked_packets = 0;
+                                self.free_links += 1;
+                                self.stats.parks += 1;
+                            }
+                            Err(link) => engine.link = Some(link),
+                        }
+                    }
+                }
+            }
+        }
+        if let ControlState::Engine(e) = slot.control {
+            if let Some(engine) = controls.get_mut(e as usize) {
+                if let Some(conn) = engine.conn.take() {
+                    match conn.park() {
+                        Ok(parked) => {
+                            slot.control = ControlState::Parked(parked);
+                            self.free_controls += 1;
+                            self.stats.parks += 1;
+                        }
+                        Err(conn) => engine.conn = Some(conn),
+                    }
+                }
+            }
+        }
+    }
+
+    fn slot_deadline(&self, i: u32) -> Option<Instant> {
+        let (slots, controls, links) = self.memory.parts_ref();
+        let slot = slots.get(i as usize)?;
+        let control = match &slot.control {
+            ControlState::Engine(e) => controls.get(*e as usize)?.conn.as_ref()?.poll_timeout(),
+            ControlState::Parked(p) => p.poll_timeout(),
+            ControlState::Gone => None,
+        };
+        let (gre, link) = match slot.call.as_ref() {
+            Some(call) => (
+                call.gre.poll_timeout(),
+                match &call.link {
+                    LinkState::Engine(e) => links
+                        .get(*e as usize)
+                        .and_then(|l| l.link.as_ref())
+                        .and_then(|l| l.poll_timeout()),
+                    LinkState::Parked(p) => p.poll_timeout(),
+                    LinkState::Gone => None,
+                },
+            ),
+            None => (None, None),
+        };
+        [control, gre, link].into_iter().flatten().min()
+    }
+}
+
+/// Moves `buf[range]` to the start of `buf` (a GRE header of 12 octets
+/// starts 4 octets in) and returns its length.
+fn move_to_front(buf: &mut [u8], range: Range<usize>) -> usize {
+    let len = range.len();
+    if range.start != 0 && range.end <= buf.len() {
+        buf.copy_within(range, 0);
+    }
+    len
+}

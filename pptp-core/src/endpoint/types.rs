@@ -1,0 +1,510 @@
+//! The endpoint's vocabulary: handles, the one `Transmit`, events, end
+//! reasons, configuration, errors and counters.
+
+use core::fmt;
+use core::net::Ipv4Addr;
+use core::ops::Range;
+
+use ppp_core::auth::{AuthRequest, FailureReason, Method, Verdict, Verifier};
+use ppp_core::link::{Counters, LinkConfig, MppeInfo};
+
+use crate::control::{CallDownReason, Config as ControlConfig, NameBytes, TunnelDownReason};
+use crate::control::{CallParams, TunnelStats};
+use crate::gre::GreStatus;
+use crate::time::{Duration, Instant};
+
+/// Most slots an endpoint can have: our call IDs carry the slot number
+/// (`call ID mod slots`), and each slot needs at least one nonzero call
+/// ID besides it in the 16-bit space (RFC 2637 §2.7: the Call ID is 16
+/// bits).
+pub const MAX_SLOTS: usize = 32_768;
+
+/// Longest user name a parked session keeps (the PIX's `vpdn username`
+/// limit is 64 octets too). A session whose peer sent a longer name is
+/// kept unparked, because the full link needs the name back when it is
+/// rebuilt.
+pub const USER_NAME_MAX: usize = 64;
+
+/// Randomness from the host: the crate never draws its own. Used for LCP
+/// Magic-Numbers, CHAP challenges and call IDs, which must be
+/// unpredictable (RFC 1994 §2.3, RFC 2637 §2.7 call IDs guard GRE
+/// against blind injection only as far as they cannot be guessed).
+pub trait Random {
+    /// Fills `dest` with random octets.
+    fn fill_bytes(&mut self, dest: &mut [u8]);
+}
+
+/// The verifier of a client or of a server whose logins go to an external
+/// AAA server: it has no values, so `None::<ExternalAaa>` is the only
+/// choice, and logins surface as [`Event::AuthRequest`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExternalAaa {}
+
+impl Verifier for ExternalAaa {
+    fn decide(&self, _request: &AuthRequest) -> Verdict {
+        match *self {}
+    }
+}
+
+/// A control connection (one TCP connection to port 1723), as the host
+/// names it to the endpoint. Handles of closed connections are never
+/// reused for the same slot while the endpoint lives: a generation count
+/// tells them apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ConnectionHandle(pub u32);
+
+/// A session: the call on a control connection and its PPP link. Same
+/// slot and generation as its [`ConnectionHandle`] (one call per control
+/// connection, as Windows, pptp-linux and the PIX place them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SessionHandle(pub u32);
+
+impl ConnectionHandle {
+    /// The session carried on this connection.
+    pub fn session(self) -> SessionHandle {
+        SessionHandle(self.0)
+    }
+}
+
+impl SessionHandle {
+    /// The control connection carrying this session.
+    pub fn connection(self) -> ConnectionHandle {
+        ConnectionHandle(self.0)
+    }
+}
+
+/// Where the bytes of a [`Transmit`] go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Destination {
+    /// Write them to this control connection's TCP stream.
+    Tcp(ConnectionHandle),
+    /// Send them as one GRE datagram (IP protocol 47) to this address.
+    Gre(Ipv4Addr),
+    /// Hand this IPv4 packet, received through the session, to the host's
+    /// network stack (its TUN device).
+    Ip(SessionHandle),
+}
+
+/// Bytes the endpoint wrote at the start of the caller's buffer, and
+/// where they go. The one transmit type of the endpoint.
+#[must_use = "the bytes are lost unless the host sends them"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Transmit {
+    /// Where to send them.
+    pub to: Destination,
+    /// Octets written at the start of the buffer.
+    pub len: usize,
+}
+
+/// An IPv4 packet [`Endpoint::handle_gre`](super::Endpoint::handle_gre)
+/// decrypted in place.
+#[must_use = "the packet is lost unless the host delivers it"]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    /// The session it arrived on.
+    pub session: SessionHandle,
+    /// Where it lies in the datagram buffer.
+    pub range: Range<usize>,
+}
+
+/// What [`Endpoint::handle_tcp`](super::Endpoint::handle_tcp) did with the
+/// bytes.
+#[must_use = "bytes not consumed must be offered again"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TcpInput {
+    /// All of them were taken.
+    Consumed,
+    /// The first `consumed` octets were taken; the rest must wait (no
+    /// full control machine was free to rebuild a parked connection, or
+    /// its reply queue is full). Offer the rest again after the next
+    /// [`poll_transmit`](super::Endpoint::poll_transmit) round; stop
+    /// reading the socket meanwhile (TCP back-pressure).
+    Blocked {
+        /// Octets taken.
+        consumed: usize,
+    },
+    /// The connection is unknown or closed; drop the bytes.
+    Closed,
+}
+
+/// Why an incoming control connection was refused. The host closes the
+/// socket at once (RFC 2637 has no message for it before SCCRQ; a full
+/// server that took the connection would answer SCCRP result 2 / error 4,
+/// which needs a machine it does not have).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum AcceptError {
+    /// Every slot is taken.
+    NoSlot,
+    /// Every full control machine not reserved for established sessions
+    /// is busy with a connection that has not finished starting up.
+    NoEngine,
+    /// `max_sessions` is reached.
+    MaxSessions,
+    /// This endpoint is a client or is shutting down.
+    NotAccepting,
+}
+
+impl fmt::Display for AcceptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AcceptError::NoSlot => "no free session slot",
+            AcceptError::NoEngine => "no free control machine (too many connections starting up)",
+            AcceptError::MaxSessions => "max_sessions reached",
+            AcceptError::NotAccepting => "not accepting connections",
+        })
+    }
+}
+
+/// Why a GRE datagram was not taken. Every case is counted in
+/// [`EndpointStats`]; none of them needs an answer.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum GreInputError {
+    /// Not an enhanced GRE header (RFC 2637 §4.1).
+    Malformed,
+    /// No session has this call ID.
+    UnknownCall(u16),
+    /// The call exists but the datagram came from another address than
+    /// its control connection's peer.
+    WrongPeer,
+    /// The GRE layer dropped it (duplicate, stale, out of window); see
+    /// the session's GRE counters.
+    Dropped,
+    /// The PPP link refused the frame (see its counters).
+    Link,
+    /// A parked link needed its full machine and none was free; PPP will
+    /// retransmit.
+    NoEngine,
+}
+
+/// Why [`Endpoint::send_ip`](super::Endpoint::send_ip) sent nothing.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum IpSendError {
+    /// No session has this destination address (server) or no session is
+    /// up (client).
+    NoRoute,
+    /// The session's link does not carry IP yet.
+    NotReady,
+    /// The peer's GRE receive window is full (RFC 2637 §4.2): retry after
+    /// the next datagram from the peer (acks open the window) or drop.
+    WindowFull,
+    /// The packet does not fit the peer's MRU or the buffer.
+    TooBig,
+    /// The packet is not IPv4 or is empty.
+    Invalid,
+}
+
+impl fmt::Display for IpSendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IpSendError::NoRoute => "no session for this address",
+            IpSendError::NotReady => "session not carrying IP yet",
+            IpSendError::WindowFull => "peer's GRE window full",
+            IpSendError::TooBig => "packet too big for the link or buffer",
+            IpSendError::Invalid => "not an IPv4 packet",
+        })
+    }
+}
+
+/// Why a session ended: the layer that ended it, with that layer's own
+/// reason nested (quinn's error nesting), so no reason is mapped by hand.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SessionEnd {
+    /// The PPP link ended (authentication, keepalive, negotiation, the
+    /// peer's Terminate-Request, an administrative clear).
+    Link(ppp_core::link::EndReason),
+    /// The PPTP call went down (Call-Clear-Request, Call-Disconnect-
+    /// Notify, refusal, time-out).
+    Call(CallDownReason),
+    /// The control connection went down (Stop-Control-Connection,
+    /// keepalive, protocol error).
+    Tunnel(TunnelDownReason),
+    /// The host reported the TCP connection closed or broken.
+    ConnectionLost,
+    /// No free PPP machine for a new call (OCRP result 2, error 4).
+    NoResource,
+}
+
+impl SessionEnd {
+    /// The Windows RAS error number a user of a Windows client sees for
+    /// this end, where one applies (691 authentication, 732 no common
+    /// protocol, 742 encryption, 720 no address, 718 negotiation time-out).
+    pub fn windows_error(&self) -> Option<u32> {
+        match self {
+            SessionEnd::Link(reason) => reason.windows_error(),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for SessionEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionEnd::Link(r) => write!(f, "PPP: {r}"),
+            SessionEnd::Call(r) => write!(f, "PPTP call: {r:?}"),
+            SessionEnd::Tunnel(r) => write!(f, "PPTP control connection: {r:?}"),
+            SessionEnd::ConnectionLost => f.write_str("TCP connection lost"),
+            SessionEnd::NoResource => f.write_str("no resources for the call"),
+        }
+    }
+}
+
+/// A user name as the peer sent it (or as a client sent it), truncated to
+/// [`USER_NAME_MAX`] octets for events and views.
+pub type UserName = heapless::Vec<u8, USER_NAME_MAX>;
+
+/// What the endpoint tells the host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A control connection finished its start-up (SCCRQ/SCCRP, RFC 2637
+    /// §2.1, §2.2).
+    TunnelUp {
+        /// The connection.
+        connection: ConnectionHandle,
+        /// The peer's Host Name.
+        host_name: NameBytes,
+        /// The peer's Vendor String.
+        vendor: NameBytes,
+    },
+    /// A call came up; PPP starts on it.
+    CallUp {
+        /// The session.
+        session: SessionHandle,
+        /// Our call ID (in the peer's GRE packets).
+        local_call_id: u16,
+        /// The peer's call ID (in ours).
+        peer_call_id: u16,
+    },
+    /// External AAA: take the request with
+    /// [`Endpoint::take_auth_request`](super::Endpoint::take_auth_request),
+    /// decide, and answer with
+    /// [`Endpoint::auth_verdict`](super::Endpoint::auth_verdict).
+    AuthRequest {
+        /// The session.
+        session: SessionHandle,
+    },
+    /// The peer proved itself (server) or we were accepted (client).
+    Authenticated {
+        /// The session.
+        session: SessionHandle,
+        /// The method agreed in LCP.
+        method: Method,
+        /// The user name.
+        user: UserName,
+    },
+    /// Authentication failed; [`Event::SessionDown`] follows.
+    AuthFailed {
+        /// The session.
+        session: SessionHandle,
+        /// The method.
+        method: Method,
+        /// Why (its `windows_error` is what a Windows client shows).
+        reason: FailureReason,
+        /// The user name the peer sent, if any.
+        user: UserName,
+    },
+    /// IPCP and CCP are up: the session carries IP.
+    SessionUp {
+        /// The session.
+        session: SessionHandle,
+        /// The peer's address (server) or ours (client).
+        address: Option<Ipv4Addr>,
+        /// The other end's address (client: the server's).
+        peer_address: Option<Ipv4Addr>,
+        /// MPPE per direction (strength, stateless or stateful), or `None`.
+        mppe: Option<MppeInfo>,
+        /// The largest IP packet the link carries (peer MRU minus framing).
+        mtu: usize,
+    },
+    /// The session ended; its slot is free once its connection closes.
+    SessionDown {
+        /// The session.
+        session: SessionHandle,
+        /// Why, layer by layer.
+        reason: SessionEnd,
+    },
+    /// Close this TCP connection (after writing what `poll_transmit` gave
+    /// for it): the control connection ended.
+    ConnectionClosed {
+        /// The connection.
+        connection: ConnectionHandle,
+    },
+}
+
+/// When a quiet session gives its full machines back, and when a busy one
+/// takes them again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parking {
+    /// Data packets a parked session carries before it is unparked: the
+    /// parked MPPE state is compact but slower (`benches/mppe.rs`).
+    pub busy_packets: u16,
+    /// How long an unparked session must carry no data before it parks.
+    pub idle_before_park: Duration,
+}
+
+impl Default for Parking {
+    fn default() -> Self {
+        Parking {
+            busy_packets: 64,
+            idle_before_park: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A server's settings.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Control connection settings (Host Name, timers).
+    pub control: ControlConfig,
+    /// PPP settings every session starts from.
+    pub link: LinkConfig,
+    /// First and last address of the pool the peers' addresses come from.
+    pub pool: (Ipv4Addr, Ipv4Addr),
+    /// Sessions at most (the PIX's `vpdn group N client configuration
+    /// address local` pool and its license limit); a call beyond it is
+    /// refused with OCRP result 2 / error 4 (RFC 2637 §2.8, §2.16).
+    pub max_sessions: usize,
+    /// Full control and link machines kept back for sessions that are
+    /// already established (to rebuild a parked one that renegotiates or
+    /// tears down); new connections and calls may not take them.
+    pub reserved_engines: usize,
+    /// Our Packet Receive Window Size, sent in OCRP (RFC 2637 §2.8).
+    pub receive_window: u16,
+    /// Parking policy, or `None` to keep every session full.
+    pub parking: Option<Parking>,
+}
+
+impl ServerConfig {
+    /// A server with `link`, peers' addresses from `pool_first` to
+    /// `pool_last`, no session limit beyond its memory, one engine of each
+    /// kind reserved, a window of 64 and the default parking policy.
+    pub fn new(link: LinkConfig, pool_first: Ipv4Addr, pool_last: Ipv4Addr) -> Self {
+        ServerConfig {
+            control: ControlConfig::default(),
+            link,
+            pool: (pool_first, pool_last),
+            max_sessions: usize::MAX,
+            reserved_engines: 1,
+            receive_window: 64,
+            parking: Some(Parking::default()),
+        }
+    }
+}
+
+/// A client's settings.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Control connection settings.
+    pub control: ControlConfig,
+    /// PPP settings (credentials, MPPE policy).
+    pub link: LinkConfig,
+    /// What the Outgoing-Call-Request carries (RFC 2637 §2.7).
+    pub call: CallRequestParams,
+}
+
+/// The owned values of an Outgoing-Call-Request (see [`CallParams`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallRequestParams {
+    /// Call Serial Number.
+    pub serial_number: u16,
+    /// Our Packet Receive Window Size.
+    pub receive_window: u16,
+}
+
+impl Default for CallRequestParams {
+    /// What `CallParams::default()` sends, as Windows does (window 16).
+    fn default() -> Self {
+        let p = CallParams::default();
+        CallRequestParams {
+            serial_number: p.serial_number,
+            receive_window: p.recv_window_size,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// A client with `link` and RFC 2637's default timers.
+    pub fn new(link: LinkConfig) -> Self {
+        ClientConfig {
+            control: ControlConfig::default(),
+            link,
+            call: CallRequestParams::default(),
+        }
+    }
+}
+
+/// The endpoint's own counters (the machines keep theirs; see
+/// [`SessionView`]). Plain data for `show vpdn`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct EndpointStats {
+    /// Connections accepted.
+    pub connections_accepted: u64,
+    /// Connections refused (any [`AcceptError`]).
+    pub connections_refused: u64,
+    /// Calls refused for `max_sessions` or lack of a free link machine.
+    pub calls_refused: u64,
+    /// Sessions that reached [`Event::SessionUp`].
+    pub sessions_established: u64,
+    /// Sessions that ended.
+    pub sessions_ended: u64,
+    /// GRE datagrams for no known call.
+    pub gre_unknown_call: u64,
+    /// GRE datagrams for a call from another address than its peer's.
+    pub gre_wrong_peer: u64,
+    /// Malformed GRE datagrams.
+    pub gre_malformed: u64,
+    /// Frames dropped because a parked session needed a full machine and
+    /// none was free.
+    pub no_engine_drops: u64,
+    /// PPP control frames dropped because the peer's GRE window stayed
+    /// full and the wait queue was full (or the session was parked).
+    pub window_drops: u64,
+    /// Events dropped because the host did not poll them (the event queue
+    /// holds 64).
+    pub events_dropped: u64,
+    /// Times a session was parked.
+    pub parks: u64,
+    /// Times a session was unparked.
+    pub unparks: u64,
+}
+
+/// One session as `show vpdn` lists it.
+#[derive(Clone, Debug)]
+pub struct SessionView<'a> {
+    /// The session (and, through it, the connection).
+    pub session: SessionHandle,
+    /// The control connection's peer.
+    pub peer: Ipv4Addr,
+    /// When the connection was accepted (server) or started (client).
+    pub since: Instant,
+    /// Control connection counters.
+    pub tunnel: &'a TunnelStats,
+    /// Whether the control connection is in its parked form.
+    pub tunnel_parked: bool,
+    /// Our and the peer's call ID, once the call is up.
+    pub call_ids: Option<(u16, u16)>,
+    /// GRE state and counters, once the call is up.
+    pub gre: Option<GreStatus>,
+    /// PPP counters, once the call is up.
+    pub link: Option<&'a Counters>,
+    /// Whether the PPP link is in its parked form.
+    pub link_parked: bool,
+    /// The authenticated user.
+    pub user: &'a [u8],
+    /// The peer's address (server) or ours (client).
+    pub address: Option<Ipv4Addr>,
+    /// MPPE in use.
+    pub mppe: Option<MppeInfo>,
+}

@@ -1,0 +1,180 @@
+//! End-to-end sessions through the endpoint: a server and a client
+//! `Endpoint` over the in-memory wire of `endpoint_support`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod endpoint_support;
+
+use endpoint_support::*;
+use ppp_core::link::EndReason;
+use pptp_core::endpoint::{Event, SessionEnd};
+
+/// Brings a session up and returns the server's view of its address.
+fn establish(pair: &mut Pair) -> std::net::Ipv4Addr {
+    pair.connect();
+    pair.drive_for(5_000);
+    let Some(Event::SessionUp { address, mppe, .. }) = pair.session_up(Side::Server) else {
+        panic!(
+            "server session did not come up: {:?}\nclient: {:?}\n{:?}",
+            pair.server_events,
+            pair.client_events,
+            pair.server.stats()
+        );
+    };
+    let mppe = mppe.expect("MPPE required");
+    assert_eq!(mppe.send.strength, ppp_core::link::KeyStrength::Bits128);
+    assert!(
+        pair.session_up(Side::Client).is_some(),
+        "{:?}",
+        pair.client_events
+    );
+    address.expect("an address from the pool")
+}
+
+#[test]
+fn session_comes_up_with_mschapv2_and_mppe128_and_carries_ip_both_ways() {
+    let mut pair = Pair::default_pair();
+    let peer = establish(&mut pair);
+    assert_eq!(peer, POOL.0);
+    assert!(pair.server_events.iter().any(|e| matches!(
+        e,
+        Event::Authenticated { user, .. } if user.as_slice() == USER
+    )));
+    for n in 0..20u8 {
+        let down = Pair::ip_packet(TUNNEL_LOCAL, peer, 100 + n as usize * 50, n);
+        assert!(pair.server_send_ip(&down));
+        let up = Pair::ip_packet(peer, TUNNEL_LOCAL, 1000 - n as usize * 30, n);
+        assert!(pair.client_send_ip(&up));
+        pair.drive_for(50);
+        assert_eq!(
+            pair.client_ip.last(),
+            Some(&down),
+            "packet {n} to the client"
+        );
+        assert_eq!(
+            pair.server_ip.last().map(|p| &p.1),
+            Some(&up),
+            "packet {n} to the server"
+        );
+    }
+    assert_eq!(pair.client_ip.len(), 20);
+    assert_eq!(pair.server_ip.len(), 20);
+    assert_eq!(pair.server.stats().sessions_established, 1);
+    assert_eq!(pair.server.active_sessions(), 1);
+}
+
+#[test]
+fn quiet_server_session_parks_and_keeps_working() {
+    let mut pair = Pair::default_pair();
+    let peer = establish(&mut pair);
+    // Idle for longer than the parking policy's 10 s.
+    pair.drive_for(15_000);
+    let view = pair.server.sessions().next().expect("one session");
+    assert!(view.link_parked, "link parked after 10 s idle");
+    assert!(view.tunnel_parked, "control connection parked");
+    let parks = pair.server.stats().parks;
+    assert!(parks >= 2);
+    // Data still flows, parked.
+    let down = Pair::ip_packet(TUNNEL_LOCAL, peer, 300, 7);
+    assert!(pair.server_send_ip(&down));
+    let up = Pair::ip_packet(peer, TUNNEL_LOCAL, 500, 9);
+    assert!(pair.client_send_ip(&up));
+    pair.drive_for(100);
+    assert_eq!(pair.client_ip.last(), Some(&down));
+    assert_eq!(pair.server_ip.last().map(|p| &p.1), Some(&up));
+    // Keepalives for two minutes (LCP and PPTP echo answered parked).
+    pair.drive_for(120_000);
+    assert!(pair.server.sessions().next().is_some(), "still up");
+    assert!(!pair
+        .server_events
+        .iter()
+        .any(|e| matches!(e, Event::SessionDown { .. })));
+}
+
+#[test]
+fn client_hangs_up_and_both_sides_free_everything() {
+    let mut pair = Pair::default_pair();
+    establish(&mut pair);
+    pair.drive_for(15_000); // parked on the server
+    let session = pair.client.sessions().next().unwrap().session;
+    let now = pair.instant();
+    assert!(pair.client.close_session(now, session));
+    pair.drive_for(10_000);
+    assert!(
+        pair.client_events.iter().any(|e| matches!(
+            e,
+            Event::SessionDown {
+                reason: SessionEnd::Link(EndReason::AdminClose),
+                ..
+            }
+        )),
+        "{:?}",
+        pair.client_events
+    );
+    assert!(pair
+        .server_events
+        .iter()
+        .any(|e| matches!(e, Event::SessionDown { .. })));
+    assert!(
+        pair.closed[0] && pair.closed[1],
+        "both TCP connections closed"
+    );
+    assert!(pair.server.is_idle() && pair.client.is_idle());
+    assert_eq!(pair.server.active_sessions(), 0);
+    assert_eq!(pair.server.pool().unwrap().allocated(), 0);
+}
+
+#[test]
+fn wrong_password_ends_with_windows_error_691() {
+    let server = pptp_core::endpoint::Endpoint::server(
+        server_config(),
+        memory(4, 2, 2),
+        TestRandom(1),
+        Some(users()),
+    )
+    .unwrap();
+    let client = pptp_core::endpoint::Endpoint::client(
+        client_config(b"wrong"),
+        memory(1, 1, 1),
+        TestRandom(2),
+    )
+    .unwrap();
+    let mut pair = Pair::new(server, client);
+    pair.connect();
+    pair.drive_for(10_000);
+    let down = pair
+        .server_events
+        .iter()
+        .find_map(|e| match e {
+            Event::SessionDown { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .expect("session down");
+    assert_eq!(down.windows_error(), Some(691), "{down:?}");
+    assert!(pair.server.is_idle() || pair.server.active_sessions() == 0);
+}
+
+#[test]
+fn server_clear_all_terminates_the_client() {
+    let mut pair = Pair::default_pair();
+    establish(&mut pair);
+    let now = pair.instant();
+    pair.server.close_all(now);
+    pair.drive_for(10_000);
+    assert!(pair
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::SessionDown { .. })));
+    assert!(pair.server.is_idle(), "{:?}", pair.server_events);
+    // Accepts nothing after close_all.
+    assert!(pair.server.accept(pair.instant(), CLIENT_ADDR).is_err());
+}
+
+#[test]
+fn parked_session_size_stays_under_two_kib() {
+    let slot = core::mem::size_of::<pptp_core::endpoint::Slot>();
+    let control = core::mem::size_of::<pptp_core::endpoint::ControlEngine>();
+    let link = core::mem::size_of::<pptp_core::endpoint::LinkEngine>();
+    println!("Slot {slot} B, ControlEngine {control} B, LinkEngine {link} B");
+    assert!(slot <= 2048, "a parked session is {slot} B");
+}
