@@ -49,7 +49,7 @@ log() { printf '[interop %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 bins=(--bin pptp-server)
 if [ -z "${CASES:-}" ] || [[ "$CASES" == *client-* ]] || [[ "$CASES" == *hostonly* ]]; then bins+=(--bin pptp-client); fi
 log "building ${bins[*]} (release)"
-(cd "$ROOT" && cargo build --release -q -p examples "${bins[@]}") || die "cargo build failed"
+(cd "$ROOT" && cargo build --release -q -p pptp-vpn "${bins[@]}") || die "cargo build failed"
 SERVER_BIN="$ROOT/target/release/pptp-server"
 CLIENT_BIN="$ROOT/target/release/pptp-client"
 

@@ -52,7 +52,7 @@ command -v ip >/dev/null || die "missing tool: ip"
 
 if [ -z "${SERVER_BIN:-}" ] || [ -z "${LOAD_BIN:-}" ]; then
   log "building pptp-server and pptp-load (release)"
-  (cd "$ROOT" && cargo build --release -q -p examples --bin pptp-server --bin pptp-load) \
+  (cd "$ROOT" && cargo build --release -q -p pptp-vpn --bin pptp-server --bin pptp-load) \
     || die "cargo build failed"
 fi
 SERVER_BIN="${SERVER_BIN:-$ROOT/target/release/pptp-server}"

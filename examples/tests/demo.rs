@@ -8,8 +8,8 @@ use std::io::Write;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use examples::demo::{run, AuthChoice, DemoOptions, Outcome};
 use mppe::KeyStrength;
+use pptp_vpn::demo::{run, AuthChoice, DemoOptions, Outcome};
 
 /// A writer the test can read back after `run` consumed the box.
 #[derive(Clone, Default)]

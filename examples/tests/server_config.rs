@@ -3,10 +3,10 @@
 
 use std::net::Ipv4Addr;
 
-use examples::client::{link_config as client_link, ClientConfig};
-use examples::config::{parse_auth_list, MppeMode, MppeSettings, MppeStrength, ServerConfig};
 use ppp_core::link::Role;
 use ppp_core::wire::lcp::AuthMethod;
+use pptp_vpn::client::{link_config as client_link, ClientConfig};
+use pptp_vpn::config::{parse_auth_list, MppeMode, MppeSettings, MppeStrength, ServerConfig};
 
 const CONFIG: &str = r#"
 listen = "10.0.0.1:1723"
@@ -28,7 +28,7 @@ password = "cisco"
 #[test]
 fn server_knobs_reach_the_link() {
     let config = ServerConfig::from_toml(CONFIG).unwrap();
-    let link = examples::server::link_config(&config);
+    let link = pptp_vpn::server::link_config(&config);
     assert_eq!(link.role, Role::Server);
     assert_eq!(
         link.lcp.auth_required.as_slice(),

@@ -4,8 +4,8 @@
 
 use std::process::Command;
 
-use examples::decode::{decode_auto, decode_control, decode_gre, decode_ppp, Decoded, Kind};
-use examples::keys::{compute, parse_hex, KeyInputs};
+use pptp_vpn::decode::{decode_auto, decode_control, decode_gre, decode_ppp, Decoded, Kind};
+use pptp_vpn::keys::{compute, parse_hex, KeyInputs};
 
 const PPTP: &str = include_str!("data/pptp_messages.toml");
 const GRE: &str = include_str!("data/gre.toml");

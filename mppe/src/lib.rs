@@ -74,19 +74,21 @@
 #[cfg(all(feature = "std", not(test)))]
 extern crate std;
 
+mod config;
 pub mod keys;
 pub mod policy;
 pub mod rc4;
 pub mod session;
 pub mod wire;
 
+pub use config::{Config, Mode, Negotiated, StatefulFlush};
 pub use keys::{KeyError, KeySchedule, KeyStrength, MasterKey, Side, StartKey, StartKeys};
 pub use policy::{
-    ModePreference, Negotiated, NotAgreed, OptionError, PixEncryption, Policy, RequestResponse,
-    Strengths, SupportedBits,
+    ModePreference, NotAgreed, OptionError, PixEncryption, Policy, RequestResponse, Strengths,
+    SupportedBits,
 };
 pub use session::{
-    Config, DecryptError, Decrypted, Decrypter, DecrypterStats, EncryptError, Encrypted, Encrypter,
-    EncrypterStats, Mode, Mppe, StatefulFlush,
+    DecryptError, Decrypted, Decrypter, DecrypterStats, EncryptError, Encrypted, Encrypter,
+    EncrypterStats, Mppe,
 };
 pub use wire::{Header, HeaderError, Packet, HEADER_LEN, PROTOCOL};

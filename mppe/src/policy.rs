@@ -31,8 +31,11 @@
 
 use core::fmt;
 
+// Re-exported: `mppe::policy::Negotiated` is where callers found it before
+// it moved to `config` to break the session <-> policy import loop.
+pub use crate::config::Negotiated;
+use crate::config::{Config, Mode, StatefulFlush};
 use crate::keys::KeyStrength;
-use crate::session::{Config, Mode, StatefulFlush};
 
 /// CCP option type of MPPE/MPPC (RFC 3078 §2).
 pub const OPTION_TYPE: u8 = 18;
@@ -311,16 +314,6 @@ pub enum RequestResponse {
     Reject,
 }
 
-/// MPPE as agreed, per direction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Negotiated {
-    /// For our [`crate::Encrypter`] (from the peer's acknowledged request).
-    pub send: Config,
-    /// For our [`crate::Decrypter`] (from our acknowledged request).
-    pub receive: Config,
-}
-
 /// Why MPPE is not active when CCP finished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -497,7 +490,6 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::StatefulFlush;
 
     const H: u32 = SupportedBits::STATELESS;
     const M: u32 = SupportedBits::BITS_56;

@@ -12,8 +12,8 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::process::ExitCode;
 
 use clap::Parser;
-use examples::client::{run, ClientConfig};
-use examples::config::{parse_auth_list, parse_mppe_mode, parse_mppe_strength, MppeSettings};
+use pptp_vpn::client::{run, ClientConfig};
+use pptp_vpn::config::{parse_auth_list, parse_mppe_mode, parse_mppe_strength, MppeSettings};
 
 #[derive(Parser)]
 #[command(about = "PPTP client (RFC 2637) with PPP, MS-CHAP and MPPE; needs root")]
@@ -126,7 +126,7 @@ fn main() -> ExitCode {
         }
     };
     let result = if args.stdio {
-        examples::client::run_stdio(&config)
+        pptp_vpn::client::run_stdio(&config)
     } else {
         run(&config)
     };

@@ -9,8 +9,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use examples::demo::{self, AuthChoice, DemoOptions};
 use mppe::KeyStrength;
+use pptp_vpn::demo::{self, AuthChoice, DemoOptions};
 
 #[derive(Parser, Debug)]
 #[command(

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use examples::load::{self, LoadConfig};
+use pptp_vpn::load::{self, LoadConfig};
 
 #[derive(Parser)]
 #[command(
@@ -55,7 +55,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match examples::host::raise_fd_limit() {
+    match pptp_vpn::host::raise_fd_limit() {
         Ok(n) if (n as usize) < args.sessions + 64 => eprintln!(
             "pptp-load: warning: open-file limit {n} is below {} sessions + 64",
             args.sessions

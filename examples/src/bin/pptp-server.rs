@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use examples::config::ServerConfig;
-use examples::server::Server;
+use pptp_vpn::config::ServerConfig;
+use pptp_vpn::server::Server;
 
 #[derive(Parser)]
 #[command(about = "PPTP server (RFC 2637) with PPP, MS-CHAP and MPPE; needs root")]
@@ -48,7 +48,7 @@ fn main() -> ExitCode {
         return control(&config, &args.command.join(" "));
     }
     // One TCP socket per tunnel: lift the soft open-file limit.
-    match examples::host::raise_fd_limit() {
+    match pptp_vpn::host::raise_fd_limit() {
         Ok(n) if n < config.max_sessions as u64 + 64 => eprintln!(
             "pptp-server: warning: open-file limit {n} is below max_sessions {} + 64",
             config.max_sessions
@@ -59,13 +59,13 @@ fn main() -> ExitCode {
     let mut server = match Server::new(config) {
         Ok(s) => s,
         Err(e) => {
-            examples::server::flush_log();
+            pptp_vpn::server::flush_log();
             eprintln!("pptp-server: {e}");
             return ExitCode::FAILURE;
         }
     };
     let result = server.run();
-    examples::server::flush_log();
+    pptp_vpn::server::flush_log();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

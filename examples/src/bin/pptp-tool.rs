@@ -11,7 +11,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use examples::{decode, keys};
+use pptp_vpn::{decode, keys};
 
 #[derive(Parser, Debug)]
 #[command(
