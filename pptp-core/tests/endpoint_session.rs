@@ -178,3 +178,68 @@ fn parked_session_size_stays_under_two_kib() {
     println!("Slot {slot} B, ControlEngine {control} B, LinkEngine {link} B");
     assert!(slot <= 2048, "a parked session is {slot} B");
 }
+
+#[test]
+fn beyond_max_sessions_the_sccrq_gets_result_2_error_4_and_the_slot_comes_back() {
+    use pptp_core::control::TunnelDownReason;
+    use pptp_core::endpoint::{Destination, Endpoint};
+    use pptp_core::wire::control::{GeneralError, StartControlResult};
+    let mut config = server_config();
+    config.max_sessions = 1;
+    let server = Endpoint::server(config, memory(4, 2, 2), TestRandom(1), Some(users())).unwrap();
+    let client = Endpoint::client(client_config(PASSWORD), memory(1, 1, 1), TestRandom(2)).unwrap();
+    let mut pair = Pair::new(server, client);
+    establish(&mut pair);
+    // A second client while the first holds the only session.
+    let mut second =
+        Endpoint::client(client_config(PASSWORD), memory(1, 1, 1), TestRandom(3)).unwrap();
+    let now = pair.instant();
+    let other = std::net::Ipv4Addr::new(198, 51, 100, 8);
+    let s_conn = pair
+        .server
+        .accept(now, other)
+        .expect("taken, to be refused");
+    let c_conn = second.connect(now, SERVER_ADDR).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut closed = false;
+    for _ in 0..10 {
+        while let Some(t) = second.poll_transmit(now, &mut buf) {
+            if let Destination::Tcp(_) = t.to {
+                let _ = pair.server.handle_tcp(now, s_conn, &buf[..t.len]);
+            }
+        }
+        while let Some(t) = pair.server.poll_transmit(now, &mut buf) {
+            if t.to == Destination::Tcp(s_conn) {
+                let _ = second.handle_tcp(now, c_conn, &buf[..t.len]);
+            }
+        }
+        while let Some(e) = pair.server.poll_event() {
+            if e == (Event::ConnectionClosed { connection: s_conn }) {
+                closed = true;
+            }
+        }
+    }
+    assert!(closed, "the refused connection is closed after the reply");
+    let events: Vec<Event> = std::iter::from_fn(|| second.poll_event()).collect();
+    let down = events
+        .into_iter()
+        .find_map(|e| match e {
+            Event::SessionDown { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("the second client learns why: {:?}", pair.server.stats()));
+    assert_eq!(
+        down,
+        SessionEnd::Tunnel(TunnelDownReason::PeerRefused {
+            result: StartControlResult::GeneralError,
+            error: GeneralError::NoResource,
+        })
+    );
+    assert_eq!(pair.server.stats().refusals_answered, 1);
+    assert_eq!(
+        pair.server.active_sessions(),
+        1,
+        "the first session is untouched"
+    );
+    assert_eq!(pair.server.sessions().count(), 1);
+}

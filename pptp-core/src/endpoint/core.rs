@@ -256,7 +256,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         let tunnel = match &slot.control {
             ControlState::Engine(e) => controls.get(*e as usize)?.conn.as_ref()?.stats(),
             ControlState::Parked(p) => p.stats(),
-            ControlState::Gone => return None,
+            ControlState::Refusing(_) | ControlState::Gone => return None,
         };
         let call = slot.call.as_ref();
         let (link, mppe) = match call.map(|c| &c.link) {
@@ -296,16 +296,22 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         peer: Ipv4Addr,
     ) -> Result<ConnectionHandle, AcceptError> {
         self.last_now = now;
-        let result = if !self.accepting || self.role != Role::Server {
-            Err(AcceptError::NotAccepting)
-        } else if self.active_sessions >= self.max_sessions {
-            Err(AcceptError::MaxSessions)
+        if !self.accepting || self.role != Role::Server {
+            self.stats.connections_refused += 1;
+            return Err(AcceptError::NotAccepting);
+        }
+        let full = self.active_sessions >= self.max_sessions
+            || self.free_controls <= self.reserved_engines;
+        let result = if full {
+            // RFC 2637 §2.2/§2.16: answer the SCCRQ with result 2, error 4
+            // rather than drop the connection unanswered.
+            self.open_refusal(now, peer)
         } else {
             self.open_connection(now, peer, true)
         };
         match result {
-            Ok(_) => self.stats.connections_accepted += 1,
-            Err(_) => self.stats.connections_refused += 1,
+            Ok(_) if !full => self.stats.connections_accepted += 1,
+            _ => self.stats.connections_refused += 1,
         }
         result
     }
@@ -323,6 +329,32 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             return Err(AcceptError::NotAccepting);
         }
         self.open_connection(now, server, false)
+    }
+
+    fn open_refusal(
+        &mut self,
+        now: Instant,
+        peer: Ipv4Addr,
+    ) -> Result<ConnectionHandle, AcceptError> {
+        let index = self.free_head;
+        let (slots, _, _) = self.memory.parts();
+        let Some(slot) = slots.get_mut(index as usize) else {
+            return Err(AcceptError::NoSlot);
+        };
+        self.free_head = widen(slot.ready_next);
+        let generation = slot.generation.wrapping_add(1);
+        let route_head = slot.route_head;
+        *slot = Slot::new();
+        slot.generation = generation;
+        slot.route_head = route_head;
+        slot.occupied = true;
+        slot.peer = peer;
+        slot.since = now;
+        slot.control = ControlState::Refusing(super::refusal::Refusal::new());
+        let handle = Self::handle_of(slot, index);
+        self.timers
+            .set(slots, index, Some(now + super::refusal::SCCRQ_WAIT));
+        Ok(ConnectionHandle(handle))
     }
 
     fn open_connection(
@@ -386,6 +418,11 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             }
             match &mut slot.control {
                 ControlState::Gone => break TcpInput::Closed,
+                ControlState::Refusing(r) => {
+                    r.feed(rest);
+                    self.mark_ready(i);
+                    return TcpInput::Consumed;
+                }
                 ControlState::Parked(p) => match p.handle_input(now, rest) {
                     Ok(_) => break TcpInput::Consumed,
                     Err(needs) => {

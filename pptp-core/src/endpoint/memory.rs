@@ -100,6 +100,9 @@ pub(crate) enum ControlState {
     Engine(u16),
     /// Parked in the slot.
     Parked(ParkedConnection),
+    /// Refused at the session limit: answered with SCCRP result 2 /
+    /// error 4, then closed (no machine).
+    Refusing(super::refusal::Refusal),
     /// Gone (closed).
     Gone,
 }

@@ -94,6 +94,7 @@
 
 mod core;
 mod memory;
+mod refusal;
 mod session;
 mod timers;
 mod types;

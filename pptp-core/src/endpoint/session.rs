@@ -306,6 +306,13 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                         .and_then(|c| c.poll_transmit(now, buf))
                         .map(|t| t.len),
                     ControlState::Parked(p) => p.poll_transmit(now, buf).map(|t| t.len),
+                    ControlState::Refusing(r) => {
+                        let answered = r.poll_transmit(&self.control_config.host_name, buf);
+                        if answered.is_some() {
+                            self.stats.refusals_answered += 1;
+                        }
+                        answered
+                    }
                     ControlState::Gone => None,
                 };
                 if let Some(len) = t {
@@ -459,6 +466,12 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 ControlState::Parked(p) => {
                     p.handle_timeout(now);
                     control_needs_full = p.needs_connection();
+                }
+                ControlState::Refusing(r) => {
+                    // No SCCRQ in time: close unanswered.
+                    if now >= slot.since + super::refusal::SCCRQ_WAIT {
+                        r.state = super::refusal::RefusalState::Done;
+                    }
                 }
                 ControlState::Gone => {}
             }
@@ -861,16 +874,29 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
     /// and link machine.
     pub(crate) fn end_call(&mut self, i: u32, _now: Instant, reason: SessionEnd) {
         let session = self.handle(i);
-        let (report, address, counted, engine) = {
-            let (slots, _, _) = self.memory.parts();
+        let (report, address, counted, engine, counters, since) = {
+            let (slots, _, links) = self.memory.parts();
             let Some(slot) = slots.get_mut(i as usize) else {
                 return;
             };
-            let report =
-                !slot.has(flag::DOWN_REPORTED) && (slot.has(flag::COUNTED) || slot.call.is_some());
+            // A server reports calls; a client's one session is its
+            // connection, so a refused start-up is reported too.
+            let client = self.role == Role::Client;
+            let report = !slot.has(flag::DOWN_REPORTED)
+                && (slot.has(flag::COUNTED) || slot.call.is_some() || client);
             slot.set(flag::DOWN_REPORTED);
             let counted = slot.has(flag::COUNTED);
             slot.flags &= !flag::COUNTED;
+            let counters = match slot.call.as_ref().map(|c| &c.link) {
+                Some(LinkState::Engine(e)) => links
+                    .get(*e as usize)
+                    .and_then(|l| l.link.as_ref())
+                    .map(|l| *l.counters()),
+                Some(LinkState::Parked(p)) => Some(*p.counters()),
+                _ => None,
+            }
+            .unwrap_or_default();
+            let since = slot.since;
             let engine = match slot
                 .call
                 .as_mut()
@@ -879,7 +905,14 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 Some(LinkState::Engine(e)) => Some(e),
                 _ => None,
             };
-            (report, slot.address.take(), counted, engine)
+            (
+                report,
+                slot.address.take(),
+                counted,
+                engine,
+                counters,
+                since,
+            )
         };
         if let Some(e) = engine {
             let (_, _, links) = self.memory.parts();
@@ -900,7 +933,12 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         }
         if report {
             self.stats.sessions_ended += 1;
-            self.push_event(Event::SessionDown { session, reason });
+            self.push_event(Event::SessionDown {
+                session,
+                reason,
+                counters,
+                since,
+            });
         }
     }
 
@@ -947,6 +985,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     .and_then(|c| c.conn.as_ref())
                     .is_none_or(|c| c.is_closed()),
                 ControlState::Parked(_) => false,
+                ControlState::Refusing(ref r) => r.state == super::refusal::RefusalState::Done,
                 ControlState::Gone => true,
             };
             (closed, slot.has(flag::TCP_DEAD))
@@ -1017,6 +1056,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         let control = match &slot.control {
             ControlState::Engine(e) => controls.get(*e as usize)?.conn.as_ref()?.poll_timeout(),
             ControlState::Parked(p) => p.poll_timeout(),
+            ControlState::Refusing(_) => Some(slot.since + super::refusal::SCCRQ_WAIT),
             ControlState::Gone => None,
         };
         let (gre, link) = match slot.call.as_ref() {

@@ -333,6 +333,11 @@ pub enum Event {
         session: SessionHandle,
         /// Why, layer by layer.
         reason: SessionEnd,
+        /// The link's final counters (octets and packets each way, for
+        /// accounting Stop records), zero if no link ran.
+        counters: Counters,
+        /// When the control connection started.
+        since: Instant,
     },
     /// Close this TCP connection (after writing what `poll_transmit` gave
     /// for it): the control connection ended.
@@ -451,8 +456,12 @@ impl ClientConfig {
 pub struct EndpointStats {
     /// Connections accepted.
     pub connections_accepted: u64,
-    /// Connections refused (any [`AcceptError`]).
+    /// Connections refused: at the session limit (answered with SCCRP
+    /// result 2 / error 4 when the peer sends its SCCRQ) or with an
+    /// [`AcceptError`].
     pub connections_refused: u64,
+    /// Refusal SCCRPs (result 2, error 4) sent.
+    pub refusals_answered: u64,
     /// Calls refused for `max_sessions` or lack of a free link machine.
     pub calls_refused: u64,
     /// Sessions that reached [`Event::SessionUp`].
