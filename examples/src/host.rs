@@ -2,6 +2,7 @@
 //! OS random number generator.
 
 use ppp_core::link::Entropy;
+use pptp_core::endpoint::{ControlEngine, LinkEngine, Random, Slot};
 
 /// Milliseconds since the host program started: the clock of every machine.
 #[derive(Clone, Copy, Debug)]
@@ -30,6 +31,34 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
         std::process::exit(1);
     }
     b
+}
+
+/// The OS random number generator as the endpoint's randomness.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OsRandom;
+
+impl Random for OsRandom {
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        // See `random_bytes` for why a failure is fatal.
+        if let Err(e) = getrandom::getrandom(dest) {
+            eprintln!("fatal: OS random number generator failed: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// An endpoint's memory on the heap: `slots` sessions, of which
+/// `engines` may negotiate (or be unparked) at once.
+pub type HeapMemory = (Vec<Slot>, Vec<ControlEngine>, Vec<LinkEngine>);
+
+/// Builds [`HeapMemory`] element by element on the heap (a server with
+/// 100,000 slots never builds them on the stack).
+pub fn heap_memory(slots: usize, engines: usize) -> HeapMemory {
+    (
+        (0..slots).map(|_| Slot::new()).collect(),
+        (0..engines).map(|_| ControlEngine::new()).collect(),
+        (0..engines).map(|_| LinkEngine::new()).collect(),
+    )
 }
 
 /// A fresh LCP magic number and CHAP challenge / peer challenge.
