@@ -57,12 +57,14 @@
 
 use core::ops::Range;
 
+use super::data_path::{count_sent, encapsulate_ip, max_ip_len, send_ip_copied};
+#[cfg(feature = "mppe")]
+use super::encryption::decrypt_ip;
 use super::{
-    count_sent, encapsulate_ip, max_ip_len, send_ip_copied, Counters, Delivered, Entropy, Error,
-    Link, LinkConfig, Phase, Role, SendError, Transmit,
+    Counters, Delivered, Entropy, Error, Link, LinkConfig, Phase, Role, SendError, Transmit,
 };
 #[cfg(feature = "mppe")]
-use super::{decrypt_ip, MppeInfo, MppeStats};
+use super::{MppeInfo, MppeStats};
 #[cfg(feature = "mppe")]
 use crate::ccp::{CcpOptions, RESET_ACK, RESET_REQUEST};
 use crate::fsm::{self, Fsm, State};
