@@ -1,33 +1,148 @@
-//! The IP data path shared by [`Link`] and [`super::ParkedLink`]:
-//! framing (and with MPPE encrypting) IPv4 packets to send, delivering
-//! received ones.
+//! The IP data path, one for [`Link`] and [`ParkedLink`] (rustls keeps one
+//! core under its full and its kernel-offload connections): framing (with
+//! MPPE, encrypting) the IPv4 packets sent, refusing or delivering the ones
+//! received, and the counters. The full link keeps it on the word RC4
+//! state, the parked link on the compact one ([`ParkedDataPath`]); parking
+//! moves it across. The MPPE half (decryption, Reset-Requests) is in
+//! `encryption.rs`, compiled with the `mppe` feature only.
 
 use core::ops::Range;
 
-use super::{Counters, Delivered, Error, Link, SendError, HEADROOM};
+use super::{Counters, Delivered, Error, SendError, HEADROOM};
+#[cfg(doc)]
+use super::{Link, ParkedLink};
+#[cfg(feature = "mppe")]
+use crate::time::PackedMillis;
 use crate::wire::frame::{self, protocol};
+#[cfg(not(feature = "mppe"))]
+use core::marker::PhantomData;
+#[cfg(feature = "mppe")]
+use mppe::rc4::{CompactRc4 as Compact, Keystream, Rc4 as Words};
 
-impl Link {
-    pub(super) fn deliver(&mut self, start: usize, len: usize) -> Result<Option<Delivered>, Error> {
-        self.counters.ip_in += 1;
-        self.ip_received = true;
-        Ok(Some(Delivered { start, len }))
-    }
+/// Without MPPE there is no keystream: [`DataPath`]'s parameter is `()`.
+#[cfg(not(feature = "mppe"))]
+pub(super) trait Keystream {}
+#[cfg(not(feature = "mppe"))]
+impl Keystream for () {}
+#[cfg(not(feature = "mppe"))]
+type Words = ();
+#[cfg(not(feature = "mppe"))]
+type Compact = ();
 
+/// The data path's state; see the [module docs](self). `C` is the RC4
+/// state layout: words in the full link, compact in the parked one.
+pub(super) struct DataPath<C: Keystream = Words> {
+    /// MPPE while CCP has agreed on it (RFC 3078).
     #[cfg(feature = "mppe")]
-    pub(super) fn encryption_expected(&self) -> bool {
-        self.mppe.is_some() || self.policy.required
+    pub(super) mppe: Option<mppe::session::Mppe<C>>,
+    /// When our last CCP Reset-Request went out, while the stateful
+    /// decrypter still waits for the flushed packet that answers it.
+    #[cfg(feature = "mppe")]
+    pub(super) reset_request_sent_at: PackedMillis,
+    #[cfg(not(feature = "mppe"))]
+    keystream: PhantomData<C>,
+    // Only octet-aligned fields: a smaller one would add 7 octets of
+    // padding to every parked link, so what the policy requires is passed
+    // in and "an IP packet was received" is read from the counters.
+    pub(super) counters: Counters,
+}
+
+/// The data path as a parked link keeps it: on the compact RC4 state
+/// (258 octets per direction instead of 1,028; see `mppe::rc4`).
+pub(super) type ParkedDataPath = DataPath<Compact>;
+
+impl DataPath {
+    /// A data path with no MPPE yet.
+    pub(super) fn new() -> Self {
+        DataPath {
+            #[cfg(feature = "mppe")]
+            mppe: None,
+            #[cfg(feature = "mppe")]
+            reset_request_sent_at: PackedMillis::NONE,
+            #[cfg(not(feature = "mppe"))]
+            keystream: PhantomData,
+            counters: Counters::default(),
+        }
+    }
+}
+
+impl<C: Keystream> DataPath<C> {
+    /// Whether MPPE is active.
+    pub(super) fn encrypted(&self) -> bool {
+        #[cfg(feature = "mppe")]
+        return self.mppe.is_some();
+        #[cfg(not(feature = "mppe"))]
+        false
     }
 
-    #[cfg(not(feature = "mppe"))]
-    pub(super) fn encryption_expected(&self) -> bool {
-        false
+    /// The largest IPv4 packet [`DataPath::send_in_place`] takes now.
+    pub(super) fn max_ip_len(&self, peer_mru: u16) -> usize {
+        max_ip_len(peer_mru, self.encrypted())
+    }
+
+    /// Counts a received frame (before it is judged).
+    pub(super) fn count_in(&mut self, len: usize) {
+        self.counters.frames_in += 1;
+        self.counters.octets_in += len as u64;
+    }
+
+    /// Counts a control frame sent.
+    pub(super) fn count_out(&mut self, len: usize) {
+        self.counters.frames_out += 1;
+        self.counters.octets_out += len as u64;
+    }
+
+    /// A plaintext IPv4 frame whose packet is `frame[header_len..frame_len]`:
+    /// refused while MPPE is active or `encryption_required` (the policy's
+    /// `required`), delivered in place otherwise.
+    pub(super) fn receive_plain(
+        &mut self,
+        header_len: usize,
+        frame_len: usize,
+        encryption_required: bool,
+    ) -> Result<Delivered, Error> {
+        if self.encrypted() || encryption_required {
+            self.counters.dropped_plaintext += 1;
+            return Err(Error::PlaintextRefused);
+        }
+        Ok(self.deliver(Delivered {
+            start: header_len,
+            len: frame_len - header_len,
+        }))
+    }
+
+    /// Hands an IPv4 packet to the host, counted.
+    pub(super) fn deliver(&mut self, delivered: Delivered) -> Delivered {
+        self.counters.ip_in += 1;
+        delivered
+    }
+
+    /// Zero-copy send (see [`Link::send_ip_in_place`]): frames and, with
+    /// MPPE active, encrypts `buf[start..]` in place; counts the frame.
+    pub(super) fn send_in_place(
+        &mut self,
+        send: frame::FieldCompression,
+        peer_mru: u16,
+        buf: &mut [u8],
+        start: usize,
+    ) -> Result<Range<usize>, SendError> {
+        let range = encapsulate_ip(
+            #[cfg(feature = "mppe")]
+            self.mppe.as_mut(),
+            send,
+            peer_mru,
+            buf,
+            start,
+        )?;
+        self.counters.ip_out += 1;
+        self.count_out(range.len());
+        Ok(range)
     }
 }
 
 /// The largest IPv4 packet for a peer MRU (RFC 1661 §6.1), less MPPE's
 /// header and inner protocol field when encrypting.
-pub(super) fn max_ip_len(peer_mru: u16, encrypted: bool) -> usize {
+fn max_ip_len(peer_mru: u16, encrypted: bool) -> usize {
     let mru = usize::from(peer_mru);
     if encrypted {
         #[cfg(feature = "mppe")]
@@ -59,19 +174,11 @@ pub(super) fn send_ip_copied(
     Ok(range.len())
 }
 
-/// Counts a data frame sent.
-pub(super) fn count_sent(counters: &mut Counters, range: Range<usize>) -> Range<usize> {
-    counters.ip_out += 1;
-    counters.frames_out += 1;
-    counters.octets_out += range.len() as u64;
-    range
-}
-
 /// The send half of the data path, shared by [`Link`] and
 /// [`ParkedLink`]: the IPv4 packet is `buf[start..]` with at least
 /// [`HEADROOM`] octets before it; writes the PPP header (and with MPPE the
 /// MPPE header and inner protocol, encrypting in place) in front of it.
-pub(super) fn encapsulate_ip<#[cfg(feature = "mppe")] C: mppe::rc4::Keystream>(
+fn encapsulate_ip<#[cfg(feature = "mppe")] C: Keystream>(
     #[cfg(feature = "mppe")] mppe: Option<&mut mppe::session::Mppe<C>>,
     send: frame::FieldCompression,
     peer_mru: u16,

@@ -3,18 +3,20 @@
 //! (RFC 3079), and the receive half of the MPPE data path, shared by
 //! [`Link`] and [`super::ParkedLink`].
 
+use super::data_path::DataPath;
 use super::{Counters, Delivered, EndReason, Error, Link, LinkEvent, Phase, Role};
 use crate::auth;
 use crate::ccp::{CcpOptions, RESET_REQUEST};
 use crate::fsm::{Fsm, LayerEvent, State};
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, PackedMillis};
 use crate::wire::frame::protocol;
 use crate::wire::packet::Code;
 use crate::wire::Error as WireError;
+use mppe::rc4::Keystream;
 
 /// Whether the first octets of a decrypted MPPE payload are the IPv4
 /// protocol field, compressed (RFC 1661 §6.5) or not.
-pub(super) fn is_ipv4_protocol(head: &[u8]) -> bool {
+fn is_ipv4_protocol(head: &[u8]) -> bool {
     matches!(head, [0x21, ..] | [0x00, 0x21])
 }
 
@@ -33,7 +35,7 @@ pub struct MppeInfo {
 }
 
 impl MppeInfo {
-    pub(super) fn of<C: mppe::rc4::Keystream>(m: &mppe::session::Mppe<C>) -> Self {
+    pub(super) fn of<C: Keystream>(m: &mppe::session::Mppe<C>) -> Self {
         MppeInfo {
             send: *m.encrypter.config(),
             receive: *m.decrypter.config(),
@@ -42,7 +44,7 @@ impl MppeInfo {
 }
 
 impl MppeStats {
-    pub(super) fn of<C: mppe::rc4::Keystream>(m: &mppe::session::Mppe<C>) -> Self {
+    pub(super) fn of<C: Keystream>(m: &mppe::session::Mppe<C>) -> Self {
         MppeStats {
             send: *m.encrypter.stats(),
             receive: *m.decrypter.stats(),
@@ -68,12 +70,12 @@ impl Link {
 
     /// MPPE per direction while active.
     pub fn mppe_info(&self) -> Option<MppeInfo> {
-        self.mppe.as_ref().map(MppeInfo::of)
+        self.data.mppe_info()
     }
 
     /// MPPE counters while active.
     pub fn mppe_stats(&self) -> Option<MppeStats> {
-        self.mppe.as_ref().map(MppeStats::of)
+        self.data.mppe_stats()
     }
 
     /// A CCP packet in phase Network. The peer's Reset-Requests make the
@@ -84,13 +86,13 @@ impl Link {
         info: &[u8],
     ) -> Result<Option<Delivered>, Error> {
         if self.phase != Phase::Network {
-            self.counters.dropped_phase += 1;
+            self.data.counters.dropped_phase += 1;
             return Err(Error::WrongPhase {
                 protocol: protocol::CCP,
             });
         }
         self.ccp.handle_packet(now, info).map_err(|error| {
-            self.counters.dropped_control += 1;
+            self.data.counters.dropped_control += 1;
             Error::Control {
                 protocol: protocol::CCP,
                 error,
@@ -98,11 +100,7 @@ impl Link {
         })?;
         let resets = self.ccp.handler_mut().take_reset_requests();
         if resets > 0 {
-            self.counters.reset_requests_received += u64::from(resets);
-            if let Some(m) = self.mppe.as_mut() {
-                // RFC 3078 §8.2: flush on the next packet.
-                m.encrypter.reset_request();
-            }
+            self.data.reset_requests_received(resets);
         }
         Ok(None)
     }
@@ -127,42 +125,35 @@ impl Link {
         true
     }
 
+    /// An MPPE frame (protocol 00FD): decrypted in place by the data
+    /// path; a Reset-Request it asks for goes out through CCP.
     pub(super) fn decrypt(
         &mut self,
         now: Instant,
         frame: &mut [u8],
         header_len: usize,
     ) -> Result<Option<Delivered>, Error> {
-        let received = decrypt_ip(
-            self.mppe.as_mut(),
-            &mut self.counters,
-            self.reset_request_sent_at,
-            now,
-            frame,
-            header_len,
-        );
-        if received.synchronised {
-            self.reset_request_sent_at = None;
-        }
-        if received.reset_request {
-            let id = self.ccp.next_identifier();
-            if self.ccp.send_packet(Code::from(RESET_REQUEST), id, &[]) {
-                self.counters.reset_requests_sent += 1;
-                self.reset_request_sent_at = Some(now);
-            }
-        }
-        let delivered = received.result?;
+        let ccp = &mut self.ccp;
+        let delivered = self.data.decrypt(now, frame, header_len, || {
+            let id = ccp.next_identifier();
+            ccp.send_packet(Code::from(RESET_REQUEST), id, &[])
+        })?;
         if !self.data_ready {
-            self.counters.dropped_phase += 1;
+            self.data.counters.dropped_phase += 1;
             return Err(Error::NotReady);
         }
-        self.deliver(delivered.start, delivered.len)
+        Ok(Some(self.data.deliver(delivered)))
+    }
+
+    /// Whether the policy refuses plaintext IP (`mppe ... required`).
+    pub(super) fn encryption_required(&self) -> bool {
+        self.policy.required
     }
 
     pub(super) fn peer_refused_our_plaintext(&self) -> bool {
         self.phase == Phase::Network
-            && self.mppe.is_none()
-            && !self.ip_received
+            && self.data.mppe.is_none()
+            && !self.data.ip_received()
             && self.ccp.handler().peer_offered_mppe()
             && !self.policy.enabled()
     }
@@ -180,7 +171,7 @@ impl Link {
                         .and_then(|k| mppe::session::Mppe::new(k, &negotiated).ok());
                     match built {
                         Some(m) => {
-                            self.mppe = Some(m);
+                            self.data.mppe = Some(m);
                             self.ccp_settled = true;
                             self.push(LinkEvent::CcpUp(Some(MppeInfo {
                                 send: negotiated.send,
@@ -207,9 +198,8 @@ impl Link {
                 // it reopens with fresh MPPE state (RFC 1962 §2); only if it
                 // finishes without agreeing does "required" end the link
                 // (ccp_failed, through LayerEvent::Finished).
-                self.mppe = None;
+                self.data.ccp_down();
                 self.ccp_settled = false;
-                self.reset_request_sent_at = None;
             }
             LayerEvent::Started => {}
             LayerEvent::Finished(_) => self.ccp_failed(now),
@@ -219,7 +209,7 @@ impl Link {
     /// CCP could not give MPPE: fatal when required (the PIX's "mppe
     /// required but not active"), otherwise plaintext.
     pub(super) fn ccp_failed(&mut self, now: Instant) {
-        self.mppe = None;
+        self.data.mppe = None;
         if self.policy.required {
             self.terminate(now, EndReason::MppeRequiredNotActive);
             return;
@@ -234,21 +224,98 @@ impl Link {
     }
 }
 
+impl<C: Keystream> DataPath<C> {
+    /// Whether an IP packet has been delivered (a peer that sends none
+    /// after refusing our plaintext is told apart by it).
+    pub(super) fn ip_received(&self) -> bool {
+        self.counters.ip_in > 0
+    }
+
+    /// MPPE per direction while active.
+    pub(super) fn mppe_info(&self) -> Option<MppeInfo> {
+        self.mppe.as_ref().map(MppeInfo::of)
+    }
+
+    /// MPPE counters while active.
+    pub(super) fn mppe_stats(&self) -> Option<MppeStats> {
+        self.mppe.as_ref().map(MppeStats::of)
+    }
+
+    /// The peer sent `count` CCP Reset-Requests (RFC 1962 §3.1): our
+    /// encrypter flushes on its next packet (RFC 3078 §8.2).
+    pub(super) fn reset_requests_received(&mut self, count: u32) {
+        self.counters.reset_requests_received += u64::from(count);
+        if let Some(m) = self.mppe.as_mut() {
+            m.encrypter.reset_request();
+        }
+    }
+
+    /// CCP left Opened: no MPPE until it reopens with fresh state
+    /// (RFC 1962 §2), and no Reset-Request is awaited any more.
+    pub(super) fn ccp_down(&mut self) {
+        self.mppe = None;
+        self.reset_request_sent_at = PackedMillis::NONE;
+    }
+
+    /// Decrypts the MPPE packet at `frame[header_len..]` in place and
+    /// returns the IPv4 packet's place, not yet delivered (the owner
+    /// decides). When the decrypter asks for a CCP Reset-Request
+    /// (RFC 3078 §8.2), `send_reset_request` sends one and says whether it
+    /// went out; the data path times the repeats.
+    pub(super) fn decrypt(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+        header_len: usize,
+        send_reset_request: impl FnOnce() -> bool,
+    ) -> Result<Delivered, Error> {
+        let received = decrypt_ip(
+            self.mppe.as_mut(),
+            &mut self.counters,
+            self.reset_request_sent_at.instant(),
+            now,
+            frame,
+            header_len,
+        );
+        if received.synchronised {
+            self.reset_request_sent_at = PackedMillis::NONE;
+        }
+        if received.reset_request && send_reset_request() {
+            self.counters.reset_requests_sent += 1;
+            self.reset_request_sent_at = PackedMillis::from_instant(Some(now));
+        }
+        received.result
+    }
+
+    /// The same data path on another RC4 state layout (parking and
+    /// unparking; the keystream position is kept, see `mppe::rc4`).
+    pub(super) fn moved_to<D: Keystream>(
+        self,
+        convert: impl FnOnce(mppe::session::Mppe<C>) -> mppe::session::Mppe<D>,
+    ) -> DataPath<D> {
+        DataPath {
+            mppe: self.mppe.map(convert),
+            reset_request_sent_at: self.reset_request_sent_at,
+            counters: self.counters,
+        }
+    }
+}
+
 /// What [`decrypt_ip`] found, for its owner to act on.
-pub(super) struct Received {
+struct Received {
     /// The decrypted IPv4 packet's place in the frame, or why not.
-    pub(super) result: Result<Delivered, Error>,
+    result: Result<Delivered, Error>,
     /// Send a CCP Reset-Request now (RFC 3078 §8.2).
-    pub(super) reset_request: bool,
+    reset_request: bool,
     /// The decrypter is in step again: forget the last Reset-Request.
-    pub(super) synchronised: bool,
+    synchronised: bool,
 }
 
 /// The receive half of the MPPE data path, shared by [`Link`] and
 /// [`ParkedLink`]: decrypts the MPPE packet at `frame[header_len..]` in
 /// place and checks its inner protocol. Counts drops; the owner sends the
 /// Reset-Request it asks for.
-pub(super) fn decrypt_ip<C: mppe::rc4::Keystream>(
+fn decrypt_ip<C: Keystream>(
     mppe: Option<&mut mppe::session::Mppe<C>>,
     counters: &mut Counters,
     reset_request_sent_at: Option<Instant>,

@@ -155,7 +155,7 @@ mod events;
 pub mod parked;
 mod phases;
 
-use data_path::{count_sent, encapsulate_ip, max_ip_len, send_ip_copied};
+use data_path::{send_ip_copied, DataPath};
 use phases::ipcp_role;
 
 pub use config::{Credentials, Entropy, LinkConfig, Role};
@@ -200,15 +200,8 @@ pub struct Link {
     policy: mppe::Policy,
     #[cfg(feature = "mppe")]
     keys: Option<mppe::StartKeys>,
-    #[cfg(feature = "mppe")]
-    mppe: Option<mppe::session::Mppe>,
-    /// When our last CCP Reset-Request went out, while the stateful
-    /// decrypter still waits for the flushed packet that answers it.
-    #[cfg(feature = "mppe")]
-    reset_request_sent_at: Option<Instant>,
     ccp_settled: bool,
     data_ready: bool,
-    ip_received: bool,
     username: Name,
     auth_request: Option<AuthRequest>,
     encryption_refused_hint: bool,
@@ -217,7 +210,8 @@ pub struct Link {
     end_reason: Option<EndReason>,
     finished: bool,
     events: Deque<LinkEvent, EVENT_DEPTH>,
-    counters: Counters,
+    /// IP both ways, MPPE and the counters: shared with [`ParkedLink`].
+    data: DataPath,
 }
 
 impl fmt::Debug for Link {
@@ -229,7 +223,7 @@ impl fmt::Debug for Link {
             .field("ipcp", &self.ipcp.state())
             .field("data_ready", &self.data_ready)
             .field("end_reason", &self.end_reason)
-            .field("counters", &self.counters)
+            .field("counters", &self.data.counters)
             .finish_non_exhaustive()
     }
 }
@@ -273,13 +267,8 @@ impl Link {
             policy: mppe,
             #[cfg(feature = "mppe")]
             keys: None,
-            #[cfg(feature = "mppe")]
-            mppe: None,
-            #[cfg(feature = "mppe")]
-            reset_request_sent_at: None,
             ccp_settled: false,
             data_ready: false,
-            ip_received: false,
             username: Name::new(),
             auth_request: None,
             encryption_refused_hint: false,
@@ -288,7 +277,7 @@ impl Link {
             end_reason: None,
             finished: false,
             events: Deque::new(),
-            counters: Counters::default(),
+            data: DataPath::new(),
         }
     }
 
@@ -331,16 +320,12 @@ impl Link {
     /// (RFC 1661 §6.1), less MPPE's 4 octets (header and inner protocol)
     /// while MPPE is active. Use it as the tunnel interface's MTU.
     pub fn max_ip_len(&self) -> usize {
-        #[cfg(feature = "mppe")]
-        let encrypted = self.mppe.is_some();
-        #[cfg(not(feature = "mppe"))]
-        let encrypted = false;
-        max_ip_len(self.lcp.negotiated().peer_mru, encrypted)
+        self.data.max_ip_len(self.lcp.negotiated().peer_mru)
     }
 
     /// The counters.
     pub fn counters(&self) -> &Counters {
-        &self.counters
+        &self.data.counters
     }
 
     /// Server: the address given to the peer (release it to the pool after
@@ -476,17 +461,16 @@ impl Link {
         frame: &mut [u8],
         verifier: Option<&dyn Verifier>,
     ) -> Result<Option<Delivered>, Error> {
-        self.counters.frames_in += 1;
-        self.counters.octets_in += frame.len() as u64;
+        self.data.count_in(frame.len());
         if self.phase == Phase::Dead {
-            self.counters.dropped_dead += 1;
+            self.data.counters.dropped_dead += 1;
             return Err(Error::Dead);
         }
         let accept = self.lcp.negotiated().receive;
         let (proto, header_len) = match Frame::parse(frame, accept) {
             Ok(f) => (f.protocol, f.header_len),
             Err(e) => {
-                self.counters.dropped_malformed += 1;
+                self.data.counters.dropped_malformed += 1;
                 return Err(Error::Frame(e));
             }
         };
@@ -500,8 +484,7 @@ impl Link {
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let t = self.next_transmit(now, buf);
         if let Some(t) = t {
-            self.counters.frames_out += 1;
-            self.counters.octets_out += t.len as u64;
+            self.data.count_out(t.len);
         }
         self.drive(now);
         t
@@ -525,26 +508,9 @@ impl Link {
         if !self.data_ready {
             return Err(SendError::NotReady);
         }
-        let len = buf.len().saturating_sub(start);
-        if len == 0 {
-            return Err(SendError::Empty);
-        }
-        if start < HEADROOM {
-            return Err(SendError::BufferTooSmall {
-                needed: HEADROOM,
-                available: start,
-            });
-        }
         let negotiated = self.lcp.negotiated();
-        let range = encapsulate_ip(
-            #[cfg(feature = "mppe")]
-            self.mppe.as_mut(),
-            negotiated.send,
-            negotiated.peer_mru,
-            buf,
-            start,
-        )?;
-        Ok(count_sent(&mut self.counters, range))
+        self.data
+            .send_in_place(negotiated.send, negotiated.peer_mru, buf, start)
     }
 
     /// When [`Link::handle_timeout`] should run next.

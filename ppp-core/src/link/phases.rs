@@ -32,7 +32,7 @@ impl Link {
             protocol::LCP => {
                 let info = frame.get(info_range).unwrap_or(&[]);
                 self.lcp.handle_input(now, info).map_err(|error| {
-                    self.counters.dropped_control += 1;
+                    self.data.counters.dropped_control += 1;
                     Error::Control {
                         protocol: proto,
                         error,
@@ -61,18 +61,18 @@ impl Link {
                 if taken {
                     Ok(None)
                 } else {
-                    self.counters.dropped_phase += 1;
+                    self.data.counters.dropped_phase += 1;
                     Err(Error::WrongPhase { protocol: proto })
                 }
             }
             protocol::IPCP => {
                 if self.phase != Phase::Network || !self.ipcp_started {
-                    self.counters.dropped_phase += 1;
+                    self.data.counters.dropped_phase += 1;
                     return Err(Error::WrongPhase { protocol: proto });
                 }
                 let info = frame.get(info_range).unwrap_or(&[]);
                 self.ipcp.handle_packet(now, info).map_err(|error| {
-                    self.counters.dropped_control += 1;
+                    self.data.counters.dropped_control += 1;
                     Error::Control {
                         protocol: proto,
                         error,
@@ -84,14 +84,12 @@ impl Link {
             protocol::CCP => self.handle_ccp(now, frame.get(info_range).unwrap_or(&[])),
             protocol::IPV4 => {
                 if !self.data_ready {
-                    self.counters.dropped_phase += 1;
+                    self.data.counters.dropped_phase += 1;
                     return Err(Error::NotReady);
                 }
-                if self.encryption_expected() {
-                    self.counters.dropped_plaintext += 1;
-                    return Err(Error::PlaintextRefused);
-                }
-                self.deliver(header_len, frame.len() - header_len)
+                self.data
+                    .receive_plain(header_len, frame.len(), self.encryption_required())
+                    .map(Some)
             }
             #[cfg(feature = "mppe")]
             protocol::COMPRESSED => self.decrypt(now, frame, header_len),
@@ -99,7 +97,7 @@ impl Link {
                 // RFC 1661 §5.7: Protocol-Reject, in Opened only.
                 let info = frame.get(info_range).unwrap_or(&[]);
                 self.lcp.send_protocol_reject(other, info);
-                self.counters.dropped_unsupported += 1;
+                self.data.counters.dropped_unsupported += 1;
                 Err(Error::ProtocolRejected { protocol: other })
             }
         }
@@ -200,7 +198,7 @@ impl Link {
         self.ipcp_started = false;
         #[cfg(feature = "mppe")]
         {
-            self.mppe = None;
+            self.data.mppe = None;
             self.keys = None;
         }
         self.authenticator = None;
@@ -235,7 +233,7 @@ impl Link {
         self.ipcp_started = false;
         #[cfg(feature = "mppe")]
         {
-            self.mppe = None;
+            self.data.mppe = None;
         }
         self.ccp_settled = false;
     }
@@ -319,6 +317,11 @@ impl Link {
 
     #[cfg(not(feature = "mppe"))]
     pub(super) fn peer_refused_our_plaintext(&self) -> bool {
+        false
+    }
+
+    #[cfg(not(feature = "mppe"))]
+    pub(super) fn encryption_required(&self) -> bool {
         false
     }
 
@@ -523,7 +526,7 @@ impl Link {
 
     pub(super) fn update_data_ready(&mut self) {
         #[cfg(feature = "mppe")]
-        let ccp_ok = self.mppe.is_some()
+        let ccp_ok = self.data.mppe.is_some()
             || (!self.policy.required
                 && (self.ccp_settled || !self.ccp.handler().policy().enabled()));
         #[cfg(not(feature = "mppe"))]
