@@ -34,6 +34,7 @@ use crate::fsm::{
     self, Cause, Fsm, LayerEvent, OptionHandler, Options, OtherCode, Outbox, Progress,
     ResponseBuilder, State, Verdict,
 };
+use crate::keepalive::{Action, Keepalive, KeepaliveConfig};
 use crate::time::{Duration, Instant, PackedMillis};
 use crate::wire::frame::{protocol, FieldCompression};
 use crate::wire::hdlc::DEFAULT_ACCM;
@@ -684,10 +685,7 @@ impl OptionHandler for LcpOptions {
             }
             Code::EchoRequest => OtherCode::EchoRequest,
             Code::EchoReply => {
-                // RFC 1661 §5.8: a reply carrying our own magic is our
-                // request looped back, not an answer.
-                let ours = self.negotiated.local_magic;
-                if state == State::Opened && (ours.is_none() || magic_field != ours) {
+                if state == State::Opened && answers_our_echo(self.negotiated.local_magic, data) {
                     self.echo_reply_seen = true;
                 }
                 OtherCode::Rxr
@@ -737,10 +735,49 @@ pub(crate) struct ParkedLcp {
     pub(crate) negotiated: Negotiated,
     magic: u32,
     pub(crate) echo_rejected: bool,
-    pub(crate) echo_deadline: PackedMillis,
-    pub(crate) echo_outstanding: u8,
-    pub(crate) echo_failure: u8,
-    pub(crate) echo_interval: PackedMillis,
+    /// The keepalive as parts (see [`Keepalive::to_parts`]).
+    keepalive_since: Instant,
+    keepalive_unanswered: u8,
+    keepalive_running: bool,
+    echo_failure: u8,
+    echo_interval: PackedMillis,
+}
+
+impl ParkedLcp {
+    /// The keepalive's state.
+    pub(crate) fn keepalive(&self) -> Keepalive {
+        Keepalive::from_parts(
+            self.keepalive_since,
+            self.keepalive_unanswered,
+            self.keepalive_running,
+        )
+    }
+
+    /// Stores the keepalive's state.
+    pub(crate) fn set_keepalive(&mut self, keepalive: Keepalive) {
+        (
+            self.keepalive_since,
+            self.keepalive_unanswered,
+            self.keepalive_running,
+        ) = keepalive.to_parts();
+    }
+
+    /// The keepalive's configuration as LCP had it when parked (`None`:
+    /// no Echo-Requests configured).
+    pub(crate) fn keepalive_config(&self) -> Option<KeepaliveConfig> {
+        let interval = self.echo_interval.duration()?;
+        Some(KeepaliveConfig::lcp(interval, self.echo_failure))
+    }
+}
+
+/// Whether an Echo-Reply with `data` (Magic-Number first) answers us
+/// (RFC 1661 §5.8): a reply carrying our own Magic-Number is our request
+/// looped back, not an answer.
+pub(crate) fn answers_our_echo(local_magic: Option<u32>, data: &[u8]) -> bool {
+    let magic_field = data
+        .get(..4)
+        .map(|m| u32::from_be_bytes([m[0], m[1], m[2], m[3]]));
+    local_magic.is_none() || magic_field != local_magic
 }
 
 /// The LCP machine: the automaton with [`LcpOptions`], keepalive and
@@ -752,8 +789,8 @@ pub struct Lcp {
     /// four events (Down, Finished, and a handler event or two).
     events: Deque<LcpEvent, 8>,
     end_reason: Option<EndReason>,
-    echo_deadline: Option<Instant>,
-    echo_outstanding: u8,
+    /// Echo-Requests (RFC 1661 §5.8) while Opened, if configured.
+    keepalive: Keepalive,
     ever_opened: bool,
 }
 
@@ -766,8 +803,7 @@ impl Lcp {
             fsm: Fsm::new(LcpOptions::new(config, magic), fsm_config),
             events: Deque::new(),
             end_reason: None,
-            echo_deadline: None,
-            echo_outstanding: 0,
+            keepalive: Keepalive::STOPPED,
             ever_opened: false,
         }
     }
@@ -789,13 +825,15 @@ impl Lcp {
     pub(crate) fn park(&self) -> ParkedLcp {
         let handler = self.fsm.handler();
         let config = handler.config();
+        let (keepalive_since, keepalive_unanswered, keepalive_running) = self.keepalive.to_parts();
         ParkedLcp {
             fsm: self.fsm.snapshot(),
             negotiated: handler.negotiated,
             magic: handler.magic,
             echo_rejected: handler.echo_rejected,
-            echo_deadline: PackedMillis::from_instant(self.echo_deadline),
-            echo_outstanding: self.echo_outstanding,
+            keepalive_since,
+            keepalive_unanswered,
+            keepalive_running,
             echo_failure: config.echo_failure,
             echo_interval: PackedMillis::from_duration(config.echo_interval),
         }
@@ -819,8 +857,7 @@ impl Lcp {
             fsm,
             events: Deque::new(),
             end_reason: None,
-            echo_deadline: parked.echo_deadline.instant(),
-            echo_outstanding: parked.echo_outstanding,
+            keepalive: parked.keepalive(),
             ever_opened: true,
         }
     }
@@ -899,11 +936,13 @@ impl Lcp {
     pub fn handle_input(&mut self, now: Instant, packet: &[u8]) -> Result<(), fsm::Error> {
         let before = self.fsm.state();
         let result = self.fsm.handle_packet(now, packet);
-        let handler = self.fsm.handler_mut();
-        if core::mem::take(&mut handler.echo_reply_seen) {
-            self.echo_outstanding = 0;
+        if core::mem::take(&mut self.fsm.handler_mut().echo_reply_seen) {
+            if let Some(config) = self.keepalive_config() {
+                // No round-trip time for LCP: pppd reports none either.
+                let _ = self.keepalive.on_reply(&config, now);
+            }
         }
-        if handler.failure == Some(Failure::Loopback) && self.end_reason.is_none() {
+        if self.fsm.handler().failure == Some(Failure::Loopback) && self.end_reason.is_none() {
             self.close(now, EndReason::Loopback);
         }
         // The authenticator gave up on our Nak'd methods and terminates
@@ -924,7 +963,10 @@ impl Lcp {
 
     /// When [`Lcp::handle_timeout`] should run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.fsm.poll_timeout(), self.echo_deadline) {
+        let keepalive = self
+            .keepalive_config()
+            .and_then(|c| self.keepalive.poll_timeout(&c));
+        match (self.fsm.poll_timeout(), keepalive) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -933,34 +975,46 @@ impl Lcp {
     /// Runs the restart timer and the keepalive.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.fsm.handle_timeout(now);
-        if let Some(deadline) = self.echo_deadline {
-            if now >= deadline && self.is_opened() {
-                self.echo_tick(now);
-            }
+        if self.is_opened() {
+            self.echo_tick(now);
         }
         self.collect(now);
     }
 
-    fn echo_tick(&mut self, now: Instant) {
+    /// The keepalive's configuration (`None`: no Echo-Requests
+    /// configured).
+    fn keepalive_config(&self) -> Option<KeepaliveConfig> {
         let config = self.fsm.handler().config();
-        let (Some(interval), failure) = (config.echo_interval, config.echo_failure) else {
-            self.echo_deadline = None;
+        let interval = config.echo_interval?;
+        Some(KeepaliveConfig::lcp(interval, config.echo_failure))
+    }
+
+    /// The keepalive, when due (RFC 1661 §5.8; pppd's `lcp-echo-interval`
+    /// and `lcp-echo-failure`).
+    fn echo_tick(&mut self, now: Instant) {
+        let Some(config) = self.keepalive_config() else {
+            self.keepalive.stop();
             return;
         };
-        if self.fsm.handler().echo_rejected {
-            self.echo_deadline = None;
+        let action = self.keepalive.on_timeout(&config, now);
+        if action == Action::Nothing {
             return;
         }
-        if self.echo_outstanding >= failure.max(1) {
-            self.echo_deadline = None;
+        if self.fsm.handler().echo_rejected {
+            // The peer Code-Rejected Echo-Request: keepalive is then
+            // impossible; the link lives on.
+            self.keepalive.stop();
+            return;
+        }
+        if action == Action::Dead {
+            self.keepalive.stop();
             self.close(now, EndReason::KeepaliveLost);
             return;
         }
         let id = self.fsm.next_identifier();
         let magic = self.fsm.handler().echo_magic().to_be_bytes();
         self.fsm.send_packet(Code::EchoRequest, id, &magic);
-        self.echo_outstanding = self.echo_outstanding.saturating_add(1);
-        self.echo_deadline = Some(now + interval);
+        self.keepalive.request_sent(now);
     }
 
     /// The next LCP packet to send (Code onwards) into `buf`.
@@ -1008,12 +1062,14 @@ impl Lcp {
                     self.ever_opened = true;
                     let peer_mru = self.negotiated().peer_mru;
                     self.fsm.set_peer_mru(peer_mru);
-                    self.echo_outstanding = 0;
-                    self.echo_deadline = self.fsm.handler().config().echo_interval.map(|i| now + i);
+                    self.keepalive = match self.keepalive_config() {
+                        Some(_) => Keepalive::started(now),
+                        None => Keepalive::STOPPED,
+                    };
                     self.push(LcpEvent::Up);
                 }
                 LayerEvent::Down(_) => {
-                    self.echo_deadline = None;
+                    self.keepalive.stop();
                     self.push(LcpEvent::Down);
                 }
                 LayerEvent::Finished(cause) => {

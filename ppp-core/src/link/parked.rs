@@ -67,8 +67,9 @@ use super::{MppeInfo, MppeStats};
 use crate::ccp::{CcpOptions, RESET_ACK, RESET_REQUEST};
 use crate::fsm::{self, Fsm, State};
 use crate::ipcp::{IpcpNegotiated, IpcpOptions, ParkedIpcp};
-use crate::lcp::{Lcp, Negotiated, ParkedLcp};
-use crate::time::{Instant, PackedMillis};
+use crate::keepalive::Action;
+use crate::lcp::{answers_our_echo, Lcp, Negotiated, ParkedLcp};
+use crate::time::Instant;
 use crate::wire::frame::{self, protocol, FieldCompression, Frame};
 use crate::wire::packet::{Code, Packet, HEADER_LEN};
 
@@ -357,7 +358,7 @@ impl ParkedLink {
             Err(_) => return Err(Error::NeedsLink),
         };
         let taken = match proto {
-            protocol::LCP => self.lcp_packet(frame.get(header_len..).unwrap_or(&[])),
+            protocol::LCP => self.lcp_packet(now, frame.get(header_len..).unwrap_or(&[])),
             #[cfg(feature = "mppe")]
             protocol::CCP => self.ccp_packet(frame.get(header_len..).unwrap_or(&[])),
             protocol::IPV4 => true,
@@ -404,14 +405,11 @@ impl ParkedLink {
     /// RFC 1661 §5.8's Echo-Request is answered with our Magic-Number and
     /// the same Identifier and data; Echo-Reply and Discard-Request are
     /// taken as the full link takes them).
-    fn lcp_packet(&mut self, info: &[u8]) -> bool {
+    fn lcp_packet(&mut self, now: Instant, info: &[u8]) -> bool {
         let Ok(packet) = Packet::new_checked(info) else {
             return false;
         };
         let data = packet.data();
-        let magic_field = data
-            .get(..4)
-            .map(|m| u32::from_be_bytes([m[0], m[1], m[2], m[3]]));
         match packet.code() {
             Code::EchoRequest => {
                 let rest = data.get(4..).unwrap_or(&[]);
@@ -431,11 +429,12 @@ impl ParkedLink {
                 )
             }
             Code::EchoReply => {
-                // RFC 1661 §5.8: a reply carrying our own magic is our
-                // request looped back, not an answer.
-                let ours = self.lcp.negotiated.local_magic;
-                if ours.is_none() || magic_field != ours {
-                    self.lcp.echo_outstanding = 0;
+                if answers_our_echo(self.lcp.negotiated.local_magic, data) {
+                    if let Some(config) = self.lcp.keepalive_config() {
+                        let mut keepalive = self.lcp.keepalive();
+                        let _ = keepalive.on_reply(&config, now);
+                        self.lcp.set_keepalive(keepalive);
+                    }
                 }
                 true
             }
@@ -533,41 +532,42 @@ impl ParkedLink {
         if self.wake || self.lcp.echo_rejected {
             return None;
         }
-        self.lcp
-            .echo_interval
-            .duration()
-            .and(self.lcp.echo_deadline.instant())
+        let config = self.lcp.keepalive_config()?;
+        self.lcp.keepalive().poll_timeout(&config)
     }
 
     /// Runs the keepalive, as LCP does (pppd's `lcp-echo-interval` and
-    /// `lcp-echo-failure`): an Echo-Request per interval; when as many go
-    /// unanswered as allowed, [`ParkedLink::needs_link`] turns true.
+    /// `lcp-echo-failure`, through the same [`crate::keepalive::Keepalive`]): an
+    /// Echo-Request per interval; when as many go unanswered as allowed,
+    /// [`ParkedLink::needs_link`] turns true.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let Some(deadline) = self.poll_timeout() else {
-            return;
-        };
-        if now < deadline {
+        if self.wake || self.lcp.echo_rejected {
             return;
         }
-        let Some(interval) = self.lcp.echo_interval.duration() else {
+        let Some(config) = self.lcp.keepalive_config() else {
             return;
         };
-        if self.lcp.echo_outstanding >= self.lcp.echo_failure.max(1) || self.pending.is_some() {
-            // The full link closes with KeepaliveLost from the same state.
-            self.wake = true;
-            return;
+        let mut keepalive = self.lcp.keepalive();
+        match keepalive.on_timeout(&config, now) {
+            Action::Nothing => {}
+            // The full link closes with KeepaliveLost from the same state;
+            // an unpolled packet leaves no slot for the request.
+            Action::Dead => self.wake = true,
+            Action::SendEcho if self.pending.is_some() => self.wake = true,
+            Action::SendEcho => {
+                let identifier = self.lcp.fsm.next_identifier();
+                let magic = self.lcp.negotiated.local_magic.unwrap_or(0).to_be_bytes();
+                queue(
+                    &mut self.pending,
+                    true,
+                    u8::from(Code::EchoRequest),
+                    identifier,
+                    &magic,
+                );
+                keepalive.request_sent(now);
+                self.lcp.set_keepalive(keepalive);
+            }
         }
-        let identifier = self.lcp.fsm.next_identifier();
-        let magic = self.lcp.negotiated.local_magic.unwrap_or(0).to_be_bytes();
-        queue(
-            &mut self.pending,
-            true,
-            u8::from(Code::EchoRequest),
-            identifier,
-            &magic,
-        );
-        self.lcp.echo_outstanding = self.lcp.echo_outstanding.saturating_add(1);
-        self.lcp.echo_deadline = PackedMillis::from_instant(Some(now + interval));
     }
 }
 

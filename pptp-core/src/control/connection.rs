@@ -18,6 +18,7 @@ use crate::wire::control::{
     StopResult, Wen, WireError, MAX_MESSAGE_LEN, NAME_FIELD_LEN, PROTOCOL_VERSION, STATS_FIELD_LEN,
 };
 use crate::Role;
+use ppp_core::keepalive::{Action, Keepalive, KeepaliveConfig};
 
 /// Control connection states (RFC 2637 §3.1.1, §3.1.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,8 +62,9 @@ pub struct Connection<const MAX_CALLS: usize> {
     /// Start-up or StopCCRP deadline.
     deadline: Option<Instant>,
     last_received: Instant,
-    /// Identifier and send time of the outstanding Echo-Request.
-    echo_outstanding: Option<(u32, Instant)>,
+    /// The Echo keepalive (RFC 2637 §3.1.4), running from the start; an
+    /// outstanding Echo-Request's Identifier is `next_echo_id - 1`.
+    keepalive: Keepalive,
     next_echo_id: u32,
     /// Calls with a clear waiting for queue space.
     clears_pending: usize,
@@ -95,7 +97,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
             tunnel_down: None,
             deadline,
             last_received: now,
-            echo_outstanding: None,
+            keepalive: Keepalive::started(now),
             next_echo_id: 1,
             clears_pending: 0,
             last_now: now,
@@ -242,6 +244,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
             };
             self.stats.messages_in += 1;
             self.last_received = now;
+            self.keepalive.on_traffic(&self.keepalive_config(), now);
             let message = frame.get(..len).unwrap_or(&[]);
             self.handle_frame(now, message);
             if self.state == State::Closed {
@@ -408,6 +411,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
         self.state = State::Established;
         self.deadline = None;
         self.last_received = now;
+        self.keepalive.on_traffic(&self.keepalive_config(), now);
         self.stats.established_at = Some(now);
         self.push_event(Event::TunnelUp(peer));
     }
@@ -445,14 +449,19 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
     }
 
     fn on_echo_reply(&mut self, now: Instant, m: EchoReply) {
-        match self.echo_outstanding {
-            Some((id, sent)) if id == m.identifier => {
-                self.echo_outstanding = None;
-                self.stats.echo_replies_received += 1;
-                self.stats.last_echo_rtt = Some(now - sent);
-            }
-            _ => self.stats.dropped_unexpected += 1,
+        if answers_our_echo(&self.keepalive, self.next_echo_id, m.identifier) {
+            self.stats.echo_replies_received += 1;
+            let config = self.keepalive_config();
+            self.stats.last_echo_rtt = self.keepalive.on_reply(&config, now);
+        } else {
+            self.stats.dropped_unexpected += 1;
         }
+    }
+
+    /// The keepalive as configured (RFC 2637 §3.1.4: 60 s idle, 60 s for
+    /// the reply, by default).
+    fn keepalive_config(&self) -> KeepaliveConfig {
+        KeepaliveConfig::pptp(self.config.echo_interval, self.config.echo_timeout)
     }
 
     /// Checks a peer's call request: the General Error code to refuse it
@@ -1270,7 +1279,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
             call,
             stream,
             self.last_received,
-            self.echo_outstanding,
+            self.keepalive,
             self.next_echo_id,
             self.stats,
         ))
@@ -1321,7 +1330,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
             tunnel_down: None,
             deadline: None,
             last_received: parked.last_received,
-            echo_outstanding: parked.echo_outstanding(),
+            keepalive: parked.keepalive(),
             next_echo_id: parked.next_echo_id,
             clears_pending: 0,
             last_now: now.max(parked.last_received),
@@ -1334,9 +1343,12 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
         if parked.echo_timed_out() {
             // The parked form found the reply overdue at or after this
             // deadline; a never-parked connection tore down then.
-            let due = parked
-                .echo_outstanding()
-                .map_or(now, |(_, sent)| sent + connection.config.echo_timeout);
+            let keepalive = parked.keepalive();
+            let due = match keepalive.is_outstanding() {
+                true => keepalive.poll_timeout(&connection.keepalive_config()),
+                false => None,
+            };
+            let due = due.unwrap_or(now);
             connection.handle_timeout(now.max(due));
         } else if !connection.stream.partial().is_empty() {
             // No new octets: only what the parked form held.
@@ -1411,10 +1423,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
         match self.state {
             State::Closed => return None,
             State::Established | State::Stopping { .. } => {
-                consider(Some(match self.echo_outstanding {
-                    Some((_, sent)) => sent + self.config.echo_timeout,
-                    None => self.last_received + self.config.echo_interval,
-                }));
+                consider(self.keepalive.poll_timeout(&self.keepalive_config()));
             }
             _ => {}
         }
@@ -1437,14 +1446,14 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
             }
         }
         if matches!(self.state, State::Established | State::Stopping { .. }) {
-            match self.echo_outstanding {
-                Some((_, sent)) if now >= sent + self.config.echo_timeout => {
+            match self.keepalive.on_timeout(&self.keepalive_config(), now) {
+                Action::Dead => {
                     // RFC 2637 §3.1.4: no Echo-Reply within 60 s → close.
                     self.push_event(Event::EchoTimeout);
                     self.shut_down(TunnelDownReason::EchoTimeout, false);
                     return;
                 }
-                None if now >= self.last_received + self.config.echo_interval => {
+                Action::SendEcho => {
                     // RFC 2637 §3.1.4: 60 s without a message → Echo-Request.
                     let identifier = self.next_echo_id;
                     if self
@@ -1452,11 +1461,11 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
                         .is_ok()
                     {
                         self.next_echo_id = self.next_echo_id.wrapping_add(1);
-                        self.echo_outstanding = Some((identifier, now));
+                        self.keepalive.request_sent(now);
                         self.stats.echo_requests_sent += 1;
                     }
                 }
-                _ => {}
+                Action::Nothing => {}
             }
         }
         let mut index = 0;
@@ -1626,7 +1635,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
         }
         self.state = State::Closed;
         self.deadline = None;
-        self.echo_outstanding = None;
+        self.keepalive.stop();
         self.tunnel_down = Some(Event::TunnelDown(reason));
     }
 }
@@ -1677,4 +1686,11 @@ fn peer_info(
         host_name: name_bytes(host_name),
         vendor_string: name_bytes(vendor_string),
     }
+}
+
+/// Whether an Echo-Reply (RFC 2637 §2.6) with `identifier` answers our
+/// outstanding Echo-Request: our Identifiers are sequential, so the
+/// outstanding one is the last handed out, `next_echo_id - 1`.
+pub(super) fn answers_our_echo(keepalive: &Keepalive, next_echo_id: u32, identifier: u32) -> bool {
+    keepalive.is_outstanding() && identifier == next_echo_id.wrapping_sub(1)
 }
