@@ -43,6 +43,7 @@ pub mod auth;
 pub mod ccp;
 pub mod fsm;
 pub mod ipcp;
+pub mod keepalive;
 pub mod lcp;
 pub mod link;
 pub mod time;

@@ -47,10 +47,12 @@ impl PackedMillis {
         (self.0 != u64::MAX).then_some(self.0)
     }
 
+    #[cfg_attr(not(feature = "mppe"), allow(dead_code))]
     pub(crate) fn from_instant(t: Option<Instant>) -> Self {
         Self::pack(t.map(Instant::as_millis))
     }
 
+    #[cfg_attr(not(feature = "mppe"), allow(dead_code))]
     pub(crate) fn instant(self) -> Option<Instant> {
         self.millis().map(Instant::from_millis)
     }

@@ -57,22 +57,21 @@
 
 use core::ops::Range;
 
+use super::data_path::{send_ip_copied, ParkedDataPath};
 use super::{
-    count_sent, encapsulate_ip, max_ip_len, send_ip_copied, Counters, Delivered, Entropy, Error,
-    Link, LinkConfig, Phase, Role, SendError, Transmit,
+    Counters, Delivered, Entropy, Error, Link, LinkConfig, Phase, Role, SendError, Transmit,
 };
 #[cfg(feature = "mppe")]
-use super::{decrypt_ip, MppeInfo, MppeStats};
+use super::{MppeInfo, MppeStats};
 #[cfg(feature = "mppe")]
 use crate::ccp::{CcpOptions, RESET_ACK, RESET_REQUEST};
 use crate::fsm::{self, Fsm, State};
 use crate::ipcp::{IpcpNegotiated, IpcpOptions, ParkedIpcp};
-use crate::lcp::{Lcp, Negotiated, ParkedLcp};
-use crate::time::{Instant, PackedMillis};
+use crate::keepalive::Action;
+use crate::lcp::{answers_our_echo, Lcp, Negotiated, ParkedLcp};
+use crate::time::Instant;
 use crate::wire::frame::{self, protocol, FieldCompression, Frame};
 use crate::wire::packet::{Code, Packet, HEADER_LEN};
-#[cfg(feature = "mppe")]
-use mppe::rc4::CompactRc4;
 
 /// The largest Echo-Request data (after the Magic-Number) a parked link
 /// echoes itself; longer ones go to the full link, which copies any
@@ -114,24 +113,19 @@ pub struct ParkedLink {
     ccp_fsm: fsm::Snapshot,
     #[cfg(feature = "mppe")]
     keys: Option<mppe::StartKeys>,
-    /// On the compact RC4 state (258 octets per direction instead of
-    /// 1,028; about 60 % of the speed, see `mppe::rc4`): a busy session is
-    /// better unparked.
-    #[cfg(feature = "mppe")]
-    mppe: Option<mppe::session::Mppe<CompactRc4>>,
-    #[cfg(feature = "mppe")]
-    reset_request_sent_at: PackedMillis,
     /// MPPE required by the policy: plaintext IP is refused.
     encryption_required: bool,
     ccp_settled: bool,
-    ip_received: bool,
     /// The keepalive is lost: the full link must close.
     wake: bool,
     /// One built packet waiting; the host drains it after each call, and
     /// when it has not, what would need a second slot goes to the full
     /// link instead.
     pending: Option<PendingPacket>,
-    counters: Counters,
+    /// The link's data path, moved onto the compact RC4 state (258 octets
+    /// per direction instead of 1,028; about 60 % of the speed, see
+    /// `mppe::rc4`): a busy session is better unparked.
+    data: ParkedDataPath,
 }
 
 impl core::fmt::Debug for ParkedLink {
@@ -139,7 +133,7 @@ impl core::fmt::Debug for ParkedLink {
         f.debug_struct("ParkedLink")
             .field("role", &self.role)
             .field("needs_link", &self.wake)
-            .field("counters", &self.counters)
+            .field("counters", &self.data.counters)
             .finish_non_exhaustive()
     }
 }
@@ -168,10 +162,7 @@ impl Link {
         let ipcp_fsm = self.ipcp.snapshot();
         #[cfg(feature = "mppe")]
         let ccp_fsm = self.ccp.snapshot();
-        #[cfg(feature = "mppe")]
-        let encryption_required = self.policy.required;
-        #[cfg(not(feature = "mppe"))]
-        let encryption_required = false;
+        let encryption_required = self.encryption_required();
         let Link {
             role,
             ipcp,
@@ -179,15 +170,12 @@ impl Link {
             ccp,
             #[cfg(feature = "mppe")]
             keys,
-            #[cfg(feature = "mppe")]
-            mppe,
-            #[cfg(feature = "mppe")]
-            reset_request_sent_at,
             ccp_settled,
-            ip_received,
-            counters,
+            data,
             ..
         } = self;
+        #[cfg(feature = "mppe")]
+        let data = data.moved_to(mppe::session::Mppe::into_compact);
         Ok(ParkedLink {
             role,
             lcp,
@@ -199,16 +187,11 @@ impl Link {
             ccp_fsm,
             #[cfg(feature = "mppe")]
             keys,
-            #[cfg(feature = "mppe")]
-            mppe: mppe.map(mppe::session::Mppe::into_compact),
-            #[cfg(feature = "mppe")]
-            reset_request_sent_at: PackedMillis::from_instant(reset_request_sent_at),
             encryption_required,
             ccp_settled,
-            ip_received,
             wake: false,
             pending: None,
-            counters,
+            data,
         })
     }
 
@@ -265,14 +248,9 @@ impl Link {
             ccp_fsm,
             #[cfg(feature = "mppe")]
             keys,
-            #[cfg(feature = "mppe")]
-            mppe,
-            #[cfg(feature = "mppe")]
-            reset_request_sent_at,
             ccp_settled,
-            ip_received,
             pending,
-            counters,
+            data,
             ..
         } = parked;
         link.phase = Phase::Network;
@@ -286,13 +264,12 @@ impl Link {
         {
             link.ccp = Fsm::restore(ccp, ncp, ccp_fsm);
             link.keys = keys;
-            link.mppe = mppe.map(mppe::session::Mppe::into_words);
-            link.reset_request_sent_at = reset_request_sent_at.instant();
         }
+        #[cfg(feature = "mppe")]
+        let data = data.moved_to(mppe::session::Mppe::into_words);
+        link.data = data;
         link.ccp_settled = ccp_settled;
-        link.ip_received = ip_received;
         link.data_ready = true;
-        link.counters = counters;
         let keep = username.len().min(link.username.capacity());
         let _ = link
             .username
@@ -335,28 +312,24 @@ impl ParkedLink {
     /// MPPE per direction while active.
     #[cfg(feature = "mppe")]
     pub fn mppe_info(&self) -> Option<MppeInfo> {
-        self.mppe.as_ref().map(MppeInfo::of)
+        self.data.mppe_info()
     }
 
     /// MPPE counters while active.
     #[cfg(feature = "mppe")]
     pub fn mppe_stats(&self) -> Option<MppeStats> {
-        self.mppe.as_ref().map(MppeStats::of)
+        self.data.mppe_stats()
     }
 
     /// The largest IPv4 packet [`ParkedLink::send_ip`] takes (as
     /// [`Link::max_ip_len`]).
     pub fn max_ip_len(&self) -> usize {
-        #[cfg(feature = "mppe")]
-        let encrypted = self.mppe.is_some();
-        #[cfg(not(feature = "mppe"))]
-        let encrypted = false;
-        max_ip_len(self.lcp.negotiated.peer_mru, encrypted)
+        self.data.max_ip_len(self.lcp.negotiated.peer_mru)
     }
 
     /// The counters (continued from the link's).
     pub fn counters(&self) -> &Counters {
-        &self.counters
+        &self.data.counters
     }
 
     /// True when the parked link cannot go on by itself (the keepalive is
@@ -385,7 +358,7 @@ impl ParkedLink {
             Err(_) => return Err(Error::NeedsLink),
         };
         let taken = match proto {
-            protocol::LCP => self.lcp_packet(frame.get(header_len..).unwrap_or(&[])),
+            protocol::LCP => self.lcp_packet(now, frame.get(header_len..).unwrap_or(&[])),
             #[cfg(feature = "mppe")]
             protocol::CCP => self.ccp_packet(frame.get(header_len..).unwrap_or(&[])),
             protocol::IPV4 => true,
@@ -399,38 +372,20 @@ impl ParkedLink {
         if !taken {
             return Err(Error::NeedsLink);
         }
-        self.counters.frames_in += 1;
-        self.counters.octets_in += frame.len() as u64;
+        self.data.count_in(frame.len());
         match proto {
-            protocol::IPV4 => {
-                if self.encryption_expected() {
-                    self.counters.dropped_plaintext += 1;
-                    return Err(Error::PlaintextRefused);
-                }
-                Ok(Some(self.deliver(header_len, frame.len() - header_len)))
-            }
+            protocol::IPV4 => self
+                .data
+                .receive_plain(header_len, frame.len(), self.encryption_required)
+                .map(Some),
             #[cfg(feature = "mppe")]
             protocol::COMPRESSED => self.decrypt(now, frame, header_len),
             _ => Ok(None),
         }
     }
 
-    fn deliver(&mut self, start: usize, len: usize) -> Delivered {
-        self.counters.ip_in += 1;
-        self.ip_received = true;
-        Delivered { start, len }
-    }
-
-    #[cfg(feature = "mppe")]
-    fn encryption_expected(&self) -> bool {
-        self.mppe.is_some() || self.encryption_required
-    }
-
-    #[cfg(not(feature = "mppe"))]
-    fn encryption_expected(&self) -> bool {
-        self.encryption_required
-    }
-
+    /// An MPPE frame, decrypted in place by the data path; a Reset-Request
+    /// it asks for takes the packet slot (free: checked before).
     #[cfg(feature = "mppe")]
     fn decrypt(
         &mut self,
@@ -438,40 +393,23 @@ impl ParkedLink {
         frame: &mut [u8],
         header_len: usize,
     ) -> Result<Option<Delivered>, Error> {
-        let received = decrypt_ip(
-            self.mppe.as_mut(),
-            &mut self.counters,
-            self.reset_request_sent_at.instant(),
-            now,
-            frame,
-            header_len,
-        );
-        if received.synchronised {
-            self.reset_request_sent_at = PackedMillis::NONE;
-        }
-        if received.reset_request {
-            let identifier = self.ccp_fsm.next_identifier();
-            if self.queue(false, RESET_REQUEST, identifier, &[]) {
-                self.counters.reset_requests_sent += 1;
-                self.reset_request_sent_at = PackedMillis::from_instant(Some(now));
-            }
-        }
-        let delivered = received.result?;
-        Ok(Some(self.deliver(delivered.start, delivered.len)))
+        let (ccp_fsm, pending) = (&mut self.ccp_fsm, &mut self.pending);
+        let delivered = self.data.decrypt(now, frame, header_len, || {
+            let identifier = ccp_fsm.next_identifier();
+            queue(pending, false, RESET_REQUEST, identifier, &[])
+        })?;
+        Ok(Some(self.data.deliver(delivered)))
     }
 
     /// An LCP packet: true if handled here (the automaton is Opened, so
     /// RFC 1661 §5.8's Echo-Request is answered with our Magic-Number and
     /// the same Identifier and data; Echo-Reply and Discard-Request are
     /// taken as the full link takes them).
-    fn lcp_packet(&mut self, info: &[u8]) -> bool {
+    fn lcp_packet(&mut self, now: Instant, info: &[u8]) -> bool {
         let Ok(packet) = Packet::new_checked(info) else {
             return false;
         };
         let data = packet.data();
-        let magic_field = data
-            .get(..4)
-            .map(|m| u32::from_be_bytes([m[0], m[1], m[2], m[3]]));
         match packet.code() {
             Code::EchoRequest => {
                 let rest = data.get(4..).unwrap_or(&[]);
@@ -482,7 +420,8 @@ impl ParkedLink {
                 let mut reply = [0u8; 4 + ECHO_DATA];
                 reply[..4].copy_from_slice(&magic);
                 reply[4..4 + rest.len()].copy_from_slice(rest);
-                self.queue(
+                queue(
+                    &mut self.pending,
                     true,
                     u8::from(Code::EchoReply),
                     packet.identifier(),
@@ -490,11 +429,12 @@ impl ParkedLink {
                 )
             }
             Code::EchoReply => {
-                // RFC 1661 §5.8: a reply carrying our own magic is our
-                // request looped back, not an answer.
-                let ours = self.lcp.negotiated.local_magic;
-                if ours.is_none() || magic_field != ours {
-                    self.lcp.echo_outstanding = 0;
+                if answers_our_echo(self.lcp.negotiated.local_magic, data) {
+                    if let Some(config) = self.lcp.keepalive_config() {
+                        let mut keepalive = self.lcp.keepalive();
+                        let _ = keepalive.on_reply(&config, now);
+                        self.lcp.set_keepalive(keepalive);
+                    }
                 }
                 true
             }
@@ -520,11 +460,14 @@ impl ParkedLink {
                 if self.pending.is_some() {
                     return false;
                 }
-                self.counters.reset_requests_received += 1;
-                if let Some(m) = self.mppe.as_mut() {
-                    m.encrypter.reset_request();
-                }
-                self.queue(false, RESET_ACK, packet.identifier(), &[])
+                self.data.reset_requests_received(1);
+                queue(
+                    &mut self.pending,
+                    false,
+                    RESET_ACK,
+                    packet.identifier(),
+                    &[],
+                )
             }
             RESET_ACK => {
                 self.ccp.count_reset_ack();
@@ -532,26 +475,6 @@ impl ParkedLink {
             }
             _ => false,
         }
-    }
-
-    fn queue(&mut self, lcp: bool, code: u8, identifier: u8, data: &[u8]) -> bool {
-        let mut packet = PendingPacket {
-            lcp,
-            code,
-            identifier,
-            len: 0,
-            data: [0; 4 + ECHO_DATA],
-        };
-        let Some(slot) = packet.data.get_mut(..data.len()) else {
-            return false;
-        };
-        slot.copy_from_slice(data);
-        packet.len = data.len() as u8;
-        if self.pending.is_some() {
-            return false;
-        }
-        self.pending = Some(packet);
-        true
     }
 
     /// Writes the next control frame (Echo-Reply, Echo-Request, Reset-Ack,
@@ -577,8 +500,7 @@ impl ParkedLink {
             out[1] = p.identifier;
             out[2..4].copy_from_slice(&((HEADER_LEN + data.len()) as u16).to_be_bytes());
             out[4..].copy_from_slice(data);
-            self.counters.frames_out += 1;
-            self.counters.octets_out += total as u64;
+            self.data.count_out(total);
             return Some(Transmit {
                 len: total,
                 protocol,
@@ -601,15 +523,8 @@ impl ParkedLink {
         start: usize,
     ) -> Result<Range<usize>, SendError> {
         let negotiated = self.lcp.negotiated;
-        let range = encapsulate_ip(
-            #[cfg(feature = "mppe")]
-            self.mppe.as_mut(),
-            negotiated.send,
-            negotiated.peer_mru,
-            buf,
-            start,
-        )?;
-        Ok(count_sent(&mut self.counters, range))
+        self.data
+            .send_in_place(negotiated.send, negotiated.peer_mru, buf, start)
     }
 
     /// When [`ParkedLink::handle_timeout`] should run (the keepalive).
@@ -617,34 +532,69 @@ impl ParkedLink {
         if self.wake || self.lcp.echo_rejected {
             return None;
         }
-        self.lcp
-            .echo_interval
-            .duration()
-            .and(self.lcp.echo_deadline.instant())
+        let config = self.lcp.keepalive_config()?;
+        self.lcp.keepalive().poll_timeout(&config)
     }
 
     /// Runs the keepalive, as LCP does (pppd's `lcp-echo-interval` and
-    /// `lcp-echo-failure`): an Echo-Request per interval; when as many go
-    /// unanswered as allowed, [`ParkedLink::needs_link`] turns true.
+    /// `lcp-echo-failure`, through the same [`crate::keepalive::Keepalive`]): an
+    /// Echo-Request per interval; when as many go unanswered as allowed,
+    /// [`ParkedLink::needs_link`] turns true.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let Some(deadline) = self.poll_timeout() else {
-            return;
-        };
-        if now < deadline {
+        if self.wake || self.lcp.echo_rejected {
             return;
         }
-        let Some(interval) = self.lcp.echo_interval.duration() else {
+        let Some(config) = self.lcp.keepalive_config() else {
             return;
         };
-        if self.lcp.echo_outstanding >= self.lcp.echo_failure.max(1) || self.pending.is_some() {
-            // The full link closes with KeepaliveLost from the same state.
-            self.wake = true;
-            return;
+        let mut keepalive = self.lcp.keepalive();
+        match keepalive.on_timeout(&config, now) {
+            Action::Nothing => {}
+            // The full link closes with KeepaliveLost from the same state;
+            // an unpolled packet leaves no slot for the request.
+            Action::Dead => self.wake = true,
+            Action::SendEcho if self.pending.is_some() => self.wake = true,
+            Action::SendEcho => {
+                let identifier = self.lcp.fsm.next_identifier();
+                let magic = self.lcp.negotiated.local_magic.unwrap_or(0).to_be_bytes();
+                queue(
+                    &mut self.pending,
+                    true,
+                    u8::from(Code::EchoRequest),
+                    identifier,
+                    &magic,
+                );
+                keepalive.request_sent(now);
+                self.lcp.set_keepalive(keepalive);
+            }
         }
-        let identifier = self.lcp.fsm.next_identifier();
-        let magic = self.lcp.negotiated.local_magic.unwrap_or(0).to_be_bytes();
-        self.queue(true, u8::from(Code::EchoRequest), identifier, &magic);
-        self.lcp.echo_outstanding = self.lcp.echo_outstanding.saturating_add(1);
-        self.lcp.echo_deadline = PackedMillis::from_instant(Some(now + interval));
     }
+}
+
+/// Puts a packet in the parked link's one slot; false if the slot is
+/// taken or `data` is too long for it.
+fn queue(
+    pending: &mut Option<PendingPacket>,
+    lcp: bool,
+    code: u8,
+    identifier: u8,
+    data: &[u8],
+) -> bool {
+    let mut packet = PendingPacket {
+        lcp,
+        code,
+        identifier,
+        len: 0,
+        data: [0; 4 + ECHO_DATA],
+    };
+    let Some(slot) = packet.data.get_mut(..data.len()) else {
+        return false;
+    };
+    slot.copy_from_slice(data);
+    packet.len = data.len() as u8;
+    if pending.is_some() {
+        return false;
+    }
+    *pending = Some(packet);
+    true
 }

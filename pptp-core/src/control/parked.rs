@@ -22,6 +22,7 @@
 //! processes what the parked form left buffered at once.
 
 use super::call::{Call, CallDirection, CallSnapshot, CallState};
+use super::connection::answers_our_echo;
 use super::{Config, Transmit, TunnelStats};
 use crate::time::{Duration, Instant};
 use crate::wire::control::{
@@ -29,6 +30,7 @@ use crate::wire::control::{
     FramingCapabilities, GeneralError, MessageType, CONTROL_MESSAGE, HEADER_LEN, MAGIC_COOKIE,
 };
 use crate::Role;
+use ppp_core::keepalive::{Action, Keepalive, KeepaliveConfig};
 
 #[cfg(doc)]
 use super::Connection;
@@ -407,16 +409,16 @@ pub struct ParkedConnection {
     pub(super) stats: TunnelStats,
     /// When the last whole message came from the peer.
     pub(super) last_received: Instant,
-    /// Send time of the outstanding Echo-Request (if `echo_outstanding`).
-    pub(super) echo_sent_at: Instant,
     /// [`Config::echo_interval`] of the connection that was parked.
     pub(super) echo_interval: Duration,
     /// [`Config::echo_timeout`] of the connection that was parked.
     pub(super) echo_timeout: Duration,
     pub(super) call: ParkedCall,
-    /// Identifier of the outstanding Echo-Request (if `echo_outstanding`).
-    pub(super) echo_id: u32,
+    /// The Identifier of our next Echo-Request (the outstanding one's
+    /// plus one).
     pub(super) next_echo_id: u32,
+    /// The keepalive, as the full connection runs it.
+    keepalive: Keepalive,
     /// Messages waiting for poll_transmit, in order: at most one
     /// Echo-Reply and one Echo-Request.
     output: [Option<Output>; 2],
@@ -424,7 +426,6 @@ pub struct ParkedConnection {
     pub(super) role: Role,
     /// True if this end sent the SCCRQ.
     pub(super) initiator: bool,
-    pub(super) echo_outstanding: bool,
     wake: Wake,
 }
 
@@ -439,33 +440,33 @@ impl ParkedConnection {
         call: ParkedCall,
         stream: ParkedStream,
         last_received: Instant,
-        echo_outstanding: Option<(u32, Instant)>,
+        keepalive: Keepalive,
         next_echo_id: u32,
         stats: TunnelStats,
     ) -> Self {
-        let (echo_id, echo_sent_at) = echo_outstanding.unwrap_or((0, Instant::ZERO));
         ParkedConnection {
             stats,
             last_received,
-            echo_sent_at,
             echo_interval: config.echo_interval,
             echo_timeout: config.echo_timeout,
             call,
-            echo_id,
             next_echo_id,
+            keepalive,
             output: [None; 2],
             stream,
             role,
             initiator,
-            echo_outstanding: echo_outstanding.is_some(),
             wake: Wake::No,
         }
     }
 
-    /// The outstanding Echo-Request: identifier and send time.
-    pub(super) fn echo_outstanding(&self) -> Option<(u32, Instant)> {
-        self.echo_outstanding
-            .then_some((self.echo_id, self.echo_sent_at))
+    /// The keepalive's state.
+    pub(super) fn keepalive(&self) -> Keepalive {
+        self.keepalive
+    }
+
+    fn keepalive_config(&self) -> KeepaliveConfig {
+        KeepaliveConfig::pptp(self.echo_interval, self.echo_timeout)
     }
 
     /// The messages waiting for poll_transmit, in order, as the full
@@ -632,6 +633,7 @@ impl ParkedConnection {
         // As Connection::input does for every whole message.
         self.stats.messages_in += 1;
         self.last_received = now;
+        self.keepalive.on_traffic(&self.keepalive_config(), now);
         match echo {
             Echo::Request(identifier) => {
                 // RFC 2637 §2.5/§2.6: answered with the same identifier.
@@ -639,10 +641,10 @@ impl ParkedConnection {
                 self.push_output(Output::EchoReply(identifier));
             }
             Echo::Reply(identifier) => {
-                if self.echo_outstanding && identifier == self.echo_id {
-                    self.echo_outstanding = false;
+                if answers_our_echo(&self.keepalive, self.next_echo_id, identifier) {
                     self.stats.echo_replies_received += 1;
-                    self.stats.last_echo_rtt = Some(now - self.echo_sent_at);
+                    let config = self.keepalive_config();
+                    self.stats.last_echo_rtt = self.keepalive.on_reply(&config, now);
                 } else {
                     self.stats.dropped_unexpected += 1;
                 }
@@ -701,10 +703,7 @@ impl ParkedConnection {
     /// [`ParkedConnection::needs_connection`] is true the deadline may be
     /// past; the host unparks instead.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        Some(match self.echo_outstanding() {
-            Some((_, sent)) => sent + self.echo_timeout,
-            None => self.last_received + self.echo_interval,
-        })
+        self.keepalive.poll_timeout(&self.keepalive_config())
     }
 
     /// Runs the keepalive at `now` (RFC 2637 §3.1.4): after
@@ -716,25 +715,19 @@ impl ParkedConnection {
         if self.needs_connection() {
             return;
         }
-        match self.echo_outstanding() {
-            Some((_, sent)) if now >= sent + self.echo_timeout => {
-                self.wake = Wake::EchoTimeout;
-            }
+        match self.keepalive.on_timeout(&self.keepalive_config(), now) {
+            Action::Dead => self.wake = Wake::EchoTimeout,
             // Both slots taken only if the host left an earlier
             // Echo-Request unsent for a whole interval; like Connection
             // with a full queue, try again at the next call.
-            None if now >= self.last_received + self.echo_interval
-                && self.output.iter().any(Option::is_none) =>
-            {
+            Action::SendEcho if self.output.iter().any(Option::is_none) => {
                 let identifier = self.next_echo_id;
                 self.push_output(Output::EchoRequest(identifier));
                 self.next_echo_id = self.next_echo_id.wrapping_add(1);
-                self.echo_id = identifier;
-                self.echo_sent_at = now;
-                self.echo_outstanding = true;
+                self.keepalive.request_sent(now);
                 self.stats.echo_requests_sent += 1;
             }
-            _ => {}
+            Action::SendEcho | Action::Nothing => {}
         }
     }
 }

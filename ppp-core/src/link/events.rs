@@ -1,0 +1,399 @@
+//! What the link tells the host: phases, events, end reasons, received and
+//! sent frames, errors and counters.
+
+use core::fmt;
+use core::ops::Range;
+
+#[cfg(feature = "mppe")]
+use super::MppeInfo;
+#[cfg(doc)]
+use super::{Link, ParkedLink};
+use crate::auth::{self, FailureReason, Method};
+use crate::fsm;
+use crate::ipcp::IpcpNegotiated;
+use crate::lcp::{self, Message};
+use crate::wire::Error as WireError;
+
+/// The phases of RFC 1661 §3.2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Phase {
+    /// Nothing running (before [`Link::open`], after the end).
+    Dead,
+    /// LCP negotiating.
+    Establish,
+    /// Authentication running.
+    Authenticate,
+    /// IPCP and CCP; data once they are up.
+    Network,
+    /// LCP terminating.
+    Terminate,
+}
+
+/// Why the link ended.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum EndReason {
+    /// The host closed the link ([`Link::close`]).
+    AdminClose,
+    /// The peer sent Terminate-Request.
+    PeerTerminated,
+    /// The authentication lists do not meet (Windows error 732).
+    NoCommonAuth,
+    /// Authentication failed (Windows error 691, or the code given).
+    AuthFailed(FailureReason),
+    /// Echo-Requests went unanswered.
+    KeepaliveLost,
+    /// The link is looped back.
+    Loopback,
+    /// LCP Configure-Requests went unanswered.
+    NegotiationTimeout,
+    /// The peer rejected LCP.
+    PeerRejectedLcp,
+    /// The lower layer (PPTP call) went down.
+    LowerLayerDown,
+    /// We require MPPE and CCP did not deliver it in both directions: the
+    /// PIX's "mppe required but not active". Windows shows 742 for this.
+    MppeRequiredNotActive,
+    /// The peer offered MPPE, we do not do it, and the peer ended the link
+    /// before any data (it required encryption): Windows error 742 on its
+    /// side. A heuristic: a peer that hangs up for another reason at that
+    /// moment is reported the same way.
+    EncryptionRefused,
+    /// Server: no address for the peer (pool exhausted); Windows error 720.
+    NoAddress,
+    /// IPCP could not open (timeout, rejected, or Protocol-Rejected).
+    IpcpFailed,
+}
+
+impl EndReason {
+    /// The Windows RAS error number a user knows for this reason.
+    pub fn windows_error(self) -> Option<u32> {
+        match self {
+            EndReason::NoCommonAuth => Some(732),
+            EndReason::AuthFailed(r) => Some(r.windows_error()),
+            EndReason::MppeRequiredNotActive | EndReason::EncryptionRefused => Some(742),
+            EndReason::NoAddress | EndReason::IpcpFailed => Some(720),
+            EndReason::NegotiationTimeout => Some(718),
+            _ => None,
+        }
+    }
+
+    /// A short description (also the Terminate-Request data we send).
+    pub fn description(self) -> &'static str {
+        match self {
+            EndReason::AdminClose => "administrative close",
+            EndReason::PeerTerminated => "peer terminated the link",
+            EndReason::NoCommonAuth => "could not agree on PPP control protocols",
+            EndReason::AuthFailed(_) => "authentication failed",
+            EndReason::KeepaliveLost => "peer not responding to echo requests",
+            EndReason::Loopback => "link is looped back",
+            EndReason::NegotiationTimeout => "LCP negotiation timed out",
+            EndReason::PeerRejectedLcp => "peer rejected LCP",
+            EndReason::LowerLayerDown => "lower layer down",
+            EndReason::MppeRequiredNotActive => "mppe required but not active",
+            EndReason::EncryptionRefused => "peer requires encryption we do not provide",
+            EndReason::NoAddress => "no IP address available for the peer",
+            EndReason::IpcpFailed => "IPCP negotiation failed",
+        }
+    }
+
+    pub(super) fn lcp_reason(self) -> lcp::EndReason {
+        match self {
+            EndReason::PeerTerminated => lcp::EndReason::PeerTerminated,
+            EndReason::NoCommonAuth => lcp::EndReason::NoCommonAuth,
+            EndReason::KeepaliveLost => lcp::EndReason::KeepaliveLost,
+            EndReason::Loopback => lcp::EndReason::Loopback,
+            EndReason::NegotiationTimeout => lcp::EndReason::NegotiationTimeout,
+            EndReason::PeerRejectedLcp => lcp::EndReason::PeerRejectedLcp,
+            EndReason::LowerLayerDown => lcp::EndReason::LowerLayerDown,
+            _ => lcp::EndReason::AdminClose,
+        }
+    }
+}
+
+impl From<lcp::EndReason> for EndReason {
+    fn from(r: lcp::EndReason) -> Self {
+        match r {
+            lcp::EndReason::AdminClose => EndReason::AdminClose,
+            lcp::EndReason::PeerTerminated => EndReason::PeerTerminated,
+            lcp::EndReason::NoCommonAuth => EndReason::NoCommonAuth,
+            lcp::EndReason::KeepaliveLost => EndReason::KeepaliveLost,
+            lcp::EndReason::Loopback => EndReason::Loopback,
+            lcp::EndReason::NegotiationTimeout => EndReason::NegotiationTimeout,
+            lcp::EndReason::PeerRejectedLcp => EndReason::PeerRejectedLcp,
+            lcp::EndReason::LowerLayerDown => EndReason::LowerLayerDown,
+        }
+    }
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.windows_error() {
+            Some(code) => write!(f, "error {code}: {}", self.description()),
+            None => f.write_str(self.description()),
+        }
+    }
+}
+
+/// What the link tells the host.
+// No allocator: variants are stored inline, by design.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// The phase changed.
+    Phase(Phase),
+    /// The peer identified itself (LCP code 12; Windows: "MSRASV5.00",
+    /// `MSRAS-1-<host>`).
+    Identification(Message),
+    /// Server, external AAA: take the request with
+    /// [`Link::take_auth_request`], decide, and call [`Link::verdict`].
+    /// (The request is kept in the link, not in the event, so that every
+    /// queued event stays small.)
+    AuthRequest,
+    /// Server: the authenticator needs a fresh challenge; call
+    /// [`Link::feed_challenge`].
+    ChallengeNeeded,
+    /// Authentication succeeded (server: the peer proved itself; client:
+    /// we were accepted).
+    /// The user name (as the peer sent it / as we sent it) is
+    /// [`Link::username`].
+    Authenticated {
+        /// The method.
+        method: Method,
+        /// AAA attributes (address, DNS) from an external Accept.
+        attributes: auth::Attributes,
+    },
+    /// Authentication failed; the link ends ([`LinkEvent::Down`] follows).
+    /// The user name, if known, is [`Link::username`].
+    AuthFailed {
+        /// The method.
+        method: Method,
+        /// Why (see [`FailureReason::windows_error`]).
+        reason: FailureReason,
+    },
+    /// Server: give the peer an address with [`Link::assign_peer_address`]
+    /// (from the host's pool; `None` when exhausted).
+    AddressNeeded,
+    /// IPCP is Opened.
+    IpcpUp(IpcpNegotiated),
+    /// IPCP left Opened.
+    IpcpDown,
+    /// CCP settled: MPPE per direction, or `None` (no encryption).
+    #[cfg(feature = "mppe")]
+    CcpUp(Option<MppeInfo>),
+    /// IP packets may now be sent and are accepted ([`Link::send_ip`]).
+    DataReady,
+    /// The peer Protocol-Rejected `protocol`.
+    ProtocolRejected(u16),
+    /// The link ended; the last event.
+    Down(EndReason),
+}
+
+/// A frame [`Link::poll_transmit`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Transmit {
+    /// Octets at the start of the caller's buffer.
+    pub len: usize,
+    /// The PPP protocol of the frame.
+    pub protocol: u16,
+}
+
+/// An IP packet delivered in place by [`Link::handle_frame`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Delivered {
+    /// Offset of the IPv4 packet in the frame buffer.
+    pub start: usize,
+    /// Its length.
+    pub len: usize,
+}
+
+impl Delivered {
+    /// The packet's range in the frame buffer.
+    pub fn range(&self) -> Range<usize> {
+        self.start..self.start + self.len
+    }
+}
+
+/// Why a received frame was dropped.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Error {
+    /// The link is Dead (not opened, or ended).
+    Dead,
+    /// The PPP header is malformed (address/control, protocol field).
+    Frame(WireError),
+    /// A control packet was invalid or stale.
+    Control {
+        /// Its protocol.
+        protocol: u16,
+        /// What was wrong.
+        error: fsm::Error,
+    },
+    /// A known protocol arrived in a phase that does not take it
+    /// (RFC 1661 §3: silently discarded).
+    WrongPhase {
+        /// The protocol.
+        protocol: u16,
+    },
+    /// An unsupported protocol; Protocol-Reject sent when LCP is Opened.
+    ProtocolRejected {
+        /// The protocol.
+        protocol: u16,
+    },
+    /// Plaintext IPv4 while MPPE is active or required.
+    PlaintextRefused,
+    /// IPv4 before IPCP is Opened.
+    NotReady,
+    /// An MPPE frame (0x00FD) while MPPE is not active.
+    MppeNotActive,
+    /// MPPE could not decrypt the frame.
+    #[cfg(feature = "mppe")]
+    Decrypt(mppe::DecryptError),
+    /// Decrypted, but the inner protocol is not IPv4.
+    InnerProtocol {
+        /// The inner protocol.
+        protocol: u16,
+    },
+    /// [`ParkedLink::handle_frame`]: this frame needs the full link
+    /// (renegotiation, termination, a reject, a malformed frame...). The
+    /// frame is untouched: rebuild the link with [`Link::unpark`] and give
+    /// it the same frame.
+    NeedsLink,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Dead => f.write_str("link is dead"),
+            Error::Frame(e) => write!(f, "bad PPP frame: {e}"),
+            Error::Control { protocol, error } => {
+                write!(
+                    f,
+                    "control packet of protocol {protocol:#06x} dropped: {error}"
+                )
+            }
+            Error::WrongPhase { protocol } => {
+                write!(f, "protocol {protocol:#06x} not accepted in this phase")
+            }
+            Error::ProtocolRejected { protocol } => {
+                write!(f, "unsupported protocol {protocol:#06x} rejected")
+            }
+            Error::PlaintextRefused => f.write_str("plaintext IP refused: MPPE active or required"),
+            Error::NotReady => f.write_str("IP packet before IPCP is up"),
+            Error::MppeNotActive => f.write_str("MPPE frame while MPPE is not active"),
+            #[cfg(feature = "mppe")]
+            Error::Decrypt(e) => write!(f, "MPPE: {e}"),
+            Error::InnerProtocol { protocol } => {
+                write!(f, "encrypted protocol {protocol:#06x} not supported")
+            }
+            Error::NeedsLink => f.write_str("frame needs the full link (unpark it)"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}
+
+/// Why [`Link::send_ip`] did not send.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SendError {
+    /// IPCP is not Opened, or CCP has not settled (MPPE pending or
+    /// required).
+    NotReady,
+    /// The packet exceeds the peer's MRU (minus MPPE overhead).
+    TooLong {
+        /// The packet's length.
+        len: usize,
+        /// The largest allowed.
+        max: usize,
+    },
+    /// The output buffer (or headroom) is too small.
+    BufferTooSmall {
+        /// Octets needed.
+        needed: usize,
+        /// Octets available.
+        available: usize,
+    },
+    /// An empty IP packet.
+    Empty,
+    /// MPPE refused the packet.
+    #[cfg(feature = "mppe")]
+    Encrypt(mppe::EncryptError),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::NotReady => f.write_str("link not ready for IP"),
+            SendError::TooLong { len, max } => write!(f, "packet of {len} octets over {max}"),
+            SendError::BufferTooSmall { needed, available } => {
+                write!(
+                    f,
+                    "buffer too small: {needed} needed, {available} available"
+                )
+            }
+            SendError::Empty => f.write_str("empty packet"),
+            #[cfg(feature = "mppe")]
+            SendError::Encrypt(e) => write!(f, "MPPE: {e}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for SendError {}
+
+/// Link counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Counters {
+    /// Frames given to [`Link::handle_frame`].
+    pub frames_in: u64,
+    /// Their octets.
+    pub octets_in: u64,
+    /// Frames written by [`Link::poll_transmit`] and the send methods.
+    pub frames_out: u64,
+    /// Their octets.
+    pub octets_out: u64,
+    /// IP packets delivered.
+    pub ip_in: u64,
+    /// IP packets sent.
+    pub ip_out: u64,
+    /// Frames dropped with a malformed PPP header.
+    pub dropped_malformed: u64,
+    /// Control packets dropped (malformed, stale).
+    pub dropped_control: u64,
+    /// Frames dropped as out of phase or not ready.
+    pub dropped_phase: u64,
+    /// Frames of unsupported protocols (Protocol-Rejected).
+    pub dropped_unsupported: u64,
+    /// Plaintext IP refused.
+    pub dropped_plaintext: u64,
+    /// MPPE frames dropped (not active, undecryptable, bad inner protocol).
+    pub dropped_mppe: u64,
+    /// Frames dropped because the link is dead.
+    pub dropped_dead: u64,
+    /// CCP Reset-Requests sent.
+    pub reset_requests_sent: u64,
+    /// CCP Reset-Requests received.
+    pub reset_requests_received: u64,
+}
+
+impl Counters {
+    /// Every drop counter summed (each dropped frame counts once).
+    pub fn dropped(&self) -> u64 {
+        self.dropped_malformed
+            + self.dropped_control
+            + self.dropped_phase
+            + self.dropped_unsupported
+            + self.dropped_plaintext
+            + self.dropped_mppe
+            + self.dropped_dead
+    }
+}
