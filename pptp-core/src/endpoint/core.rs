@@ -259,15 +259,15 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             ControlState::Refusing(_) | ControlState::Gone => return None,
         };
         let call = slot.call.as_ref();
-        let (link, mppe) = match call.map(|c| &c.link) {
+        let (link, mppe, mppe_stats) = match call.map(|c| &c.link) {
             Some(LinkState::Engine(e)) => {
                 match links.get(*e as usize).and_then(|l| l.link.as_ref()) {
-                    Some(l) => (Some(l.counters()), l.mppe_info()),
-                    None => (None, None),
+                    Some(l) => (Some(l.counters()), l.mppe_info(), l.mppe_stats()),
+                    None => (None, None, None),
                 }
             }
-            Some(LinkState::Parked(p)) => (Some(p.counters()), p.mppe_info()),
-            _ => (None, None),
+            Some(LinkState::Parked(p)) => (Some(p.counters()), p.mppe_info(), p.mppe_stats()),
+            _ => (None, None, None),
         };
         Some(SessionView {
             session: SessionHandle(Self::handle_of(slot, i)),
@@ -282,6 +282,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             user: slot.user(),
             address: slot.address,
             mppe,
+            mppe_stats,
         })
     }
 
@@ -690,6 +691,27 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 self.close_session(now, SessionHandle(h));
             }
         }
+    }
+
+    /// Whether `address` is a peer's already (assigned from the pool or by
+    /// AAA): an AAA server's Framed-IP-Address must not be handed out
+    /// twice.
+    pub fn address_in_use(&self, address: Ipv4Addr) -> bool {
+        self.route_lookup(address).is_some()
+            || self
+                .pool
+                .as_ref()
+                .is_some_and(|p| p.contains(address) && p.is_allocated(address))
+    }
+
+    /// The session whose call has our call ID `local_call_id` (the PIX's
+    /// `clear vpdn ... id`).
+    pub fn session_by_call_id(&self, local_call_id: u16) -> Option<SessionHandle> {
+        let i = self.call_slot(local_call_id)?;
+        let (slots, _, _) = self.memory.parts_ref();
+        slots
+            .get(i as usize)
+            .map(|s| SessionHandle(Self::handle_of(s, i)))
     }
 
     /// Whether no session is left (after [`Endpoint::close_all`]).

@@ -6,7 +6,7 @@ use core::net::Ipv4Addr;
 use core::ops::Range;
 
 use ppp_core::auth::{AuthRequest, FailureReason, Method, Verdict, Verifier};
-use ppp_core::link::{Counters, LinkConfig, MppeInfo};
+use ppp_core::link::{Counters, LinkConfig, MppeInfo, MppeStats};
 
 use crate::control::{CallDownReason, Config as ControlConfig, NameBytes, TunnelDownReason};
 use crate::control::{CallParams, TunnelStats};
@@ -516,4 +516,6 @@ pub struct SessionView<'a> {
     pub address: Option<Ipv4Addr>,
     /// MPPE in use.
     pub mppe: Option<MppeInfo>,
+    /// MPPE counters (resynchronisations, key changes, lost packets).
+    pub mppe_stats: Option<MppeStats>,
 }
