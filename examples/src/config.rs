@@ -246,10 +246,10 @@ impl ServerConfig {
             return err("pool: first is after last");
         }
         let pool_size = u32::from(raw.pool.last) - u32::from(raw.pool.first) + 1;
-        if pool_size > crate::server::Pool::CAPACITY {
+        if pool_size > pptp_core::endpoint::POOL_CAPACITY {
             return err(format!(
                 "pool: {pool_size} addresses, at most {} supported",
-                crate::server::Pool::CAPACITY
+                pptp_core::endpoint::POOL_CAPACITY
             ));
         }
         let in_pool = |a: Ipv4Addr| {

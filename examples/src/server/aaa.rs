@@ -46,12 +46,13 @@ use ppp_core::aaa::tacacs::{
     self, AccountingKind, AuthorizationStatus, TacacsClient, TacacsConfig,
 };
 use ppp_core::auth::{AuthRequest, Method, MppeKeyMaterial, Verdict};
-use ppp_core::link::EndReason;
+use ppp_core::link::{Counters, EndReason};
 use ppp_core::Instant as PppInstant;
 use pptp_core::control::CallDownReason;
+use pptp_core::endpoint::{SessionEnd, SessionHandle};
 
 use super::timers::{earliest, TimerHeap};
-use super::{Call, Server, Shared};
+use super::Server;
 use crate::config::{AaaSettings, RadiusSettings, ServerConfig, TacacsSettings, MAX_AAA_SERVERS};
 use crate::host::{random_bytes, Clock};
 
@@ -67,10 +68,23 @@ const TACACS_SESSIONS: usize = 8;
 
 type Radius = RadiusClient<MAX_AAA_SERVERS, RADIUS_PENDING>;
 
+/// A session as the AAA side names it: the endpoint's session handle.
+type Key = u32;
+
+/// What an accounting record reports of a session.
+pub(super) struct Record {
+    counters: Counters,
+    address: Option<Ipv4Addr>,
+}
+
 /// What one call's AAA is doing.
 #[derive(Debug, Default)]
 pub(super) struct CallAaa {
     tunnel_id: u32,
+    /// Our PPTP call ID (the NAS-Port).
+    local_call_id: u16,
+    /// The peer's address, once assigned (Framed-IP-Address in records).
+    address: Option<Ipv4Addr>,
     peer: Option<Ipv4Addr>,
     acct_session_id: String,
     username: String,
@@ -97,15 +111,12 @@ pub(super) struct CallAaa {
     class: Vec<u8>,
     /// Why we ended the session ourselves (Session-Timeout).
     cause_override: Option<TerminateCause>,
-    /// Why the PPTP call went down, for a link that reports only
-    /// "lower layer down".
-    lower_cause: Option<TerminateCause>,
 }
 
 /// A finished AAA transaction the server must act on.
 enum Outcome {
     Verdict {
-        call_id: u16,
+        call_id: Key,
         verdict: Verdict,
         info: VerdictInfo,
     },
@@ -114,11 +125,11 @@ enum Outcome {
 /// The server's AAA side.
 pub(crate) struct Aaa {
     backend: Backend,
-    calls: HashMap<u16, CallAaa>,
+    calls: HashMap<Key, CallAaa>,
     /// Each call's earliest interim, Session-Timeout or idle-check
     /// deadline, so that a loop turn looks only at the calls that are due
     /// (a scan of every call on every turn cost O(calls) per turn).
-    timers: TimerHeap<u16>,
+    timers: TimerHeap<Key>,
     mppe_required: bool,
     mppe_enabled: bool,
     called_station: String,
@@ -197,7 +208,7 @@ impl Aaa {
     }
 
     /// Re-arms `call_id`'s timer after one of its deadlines changed.
-    fn rearm(&mut self, call_id: u16) {
+    fn rearm(&mut self, call_id: Key) {
         let deadline = self
             .calls
             .get(&call_id)
@@ -238,33 +249,24 @@ impl Aaa {
     }
 
     /// A call came up on tunnel `tunnel_id` from `peer`.
-    pub(super) fn call_up(&mut self, call_id: u16, tunnel_id: u32, peer: Ipv4Addr) {
+    pub(super) fn call_up(
+        &mut self,
+        session: SessionHandle,
+        local_call_id: u16,
+        tunnel_id: u32,
+        peer: Ipv4Addr,
+    ) {
         let id = random_bytes::<4>();
         self.calls.insert(
-            call_id,
+            session.0,
             CallAaa {
                 tunnel_id,
+                local_call_id,
                 peer: Some(peer),
-                acct_session_id: format!("{:08X}{call_id:04X}", u32::from_be_bytes(id)),
+                acct_session_id: format!("{:08X}{local_call_id:04X}", u32::from_be_bytes(id)),
                 ..CallAaa::default()
             },
         );
-    }
-
-    /// The PPTP call went down for `reason` (before or after its link).
-    pub(super) fn call_down(&mut self, call_id: u16, reason: &CallDownReason) {
-        if let Some(state) = self.calls.get_mut(&call_id) {
-            state.lower_cause = Some(match reason {
-                // RFC 2866 §5.10: the user hung up (pptp-linux and Windows
-                // clear the call when the user disconnects).
-                CallDownReason::ClearRequested | CallDownReason::Disconnected { .. } => {
-                    TerminateCause::UserRequest
-                }
-                CallDownReason::Local => TerminateCause::AdminReset,
-                CallDownReason::Timeout => TerminateCause::LostService,
-                _ => TerminateCause::LostCarrier,
-            });
-        }
     }
 
     /// SIGTERM: sessions closed from now on are accounted as
@@ -340,10 +342,11 @@ impl Aaa {
             "AAA logins {} accepted {} rejected {} (missing MPPE key {}) timed out {}; accounting records sent {} acknowledged {}",
             s.logins, s.accepted, s.rejected, s.missing_keys, s.timeouts, s.acct_sent, s.acct_acked
         );
-        let mut ids: Vec<&u16> = self.calls.keys().collect();
+        let mut ids: Vec<&Key> = self.calls.keys().collect();
         ids.sort();
         for id in ids {
             let c = &self.calls[id];
+            let id = c.local_call_id;
             if c.username.is_empty() {
                 continue;
             }
@@ -366,192 +369,33 @@ impl Aaa {
     }
 }
 
-/// `LinkEvent::AuthRequest` on `call`: sends the login to the AAA server.
-pub(super) fn auth_request(shared: &mut Shared, call: &mut Call, lnow: PppInstant) {
-    let Some(request) = call.link.full(lnow).take_auth_request() else {
-        return;
-    };
-    let id = call.local_id;
-    let aaa = &mut shared.aaa;
-    let user = String::from_utf8_lossy(&request.username).into_owned();
-    let state = aaa.calls.entry(id).or_default();
-    state.username = user.clone();
-    state.auth_pending = true;
-    let tunnel_id = state.tunnel_id;
-    let peer = state.peer.map(|p| p.to_string()).unwrap_or_default();
-    let session_id = state.acct_session_id.clone();
-    aaa.stats.logins += 1;
-    // PIX syslog 603103: "PPP virtual interface N, user U, AAA
-    // authentication started".
-    log!(
-        "tunnel {tunnel_id} call {id}: %PIX-6-603103 user \"{user}\": {:?} AAA ({}) authentication started",
-        request.method,
-        aaa.method_name()
-    );
-    let called = aaa.called_station.clone();
-    let started = match &mut aaa.backend {
-        Backend::Local => Err("no AAA server configured".to_string()),
-        Backend::Radius(r) => r.start_auth(lnow, id, &request, &peer, &called, &session_id),
-        Backend::Tacacs(t) => {
-            t.queue(
-                id,
-                JobKind::Auth {
-                    request: Box::new(request.clone()),
-                },
-                peer,
-            );
-            Ok(())
-        }
-    };
-    if let Err(e) = started {
-        log!("tunnel {tunnel_id} call {id}: AAA request not sent ({e}): rejecting (691)");
-        if let Some(s) = aaa.calls.get_mut(&id) {
-            s.auth_pending = false;
-        }
-        aaa.stats.rejected += 1;
-        if let Err(e) = call.link.full(lnow).verdict(lnow, bridge::rejection(691)) {
-            log!("tunnel {tunnel_id} call {id}: verdict: {e}");
-        }
-    }
-}
-
-/// IPCP opened on `call`: accounting Start.
-pub(super) fn ipcp_up(shared: &mut Shared, call: &Call) {
-    let id = call.local_id;
-    let aaa = &mut shared.aaa;
-    let now_ms = aaa.clock.ms();
-    let Some(state) = aaa.calls.get_mut(&id) else {
-        return;
-    };
-    if state.acct_started_ms.is_some() || state.username.is_empty() {
-        return;
-    }
-    let sent = match &mut aaa.backend {
-        Backend::Local => return,
-        Backend::Radius(r) => {
-            if !r.accounting {
-                return;
-            }
-            state.next_interim_ms = (r.interim_ms > 0).then(|| now_ms + r.interim_ms);
-            r.account(
-                instant(now_ms),
-                id,
-                state,
-                call,
-                AccountingStatus::Start,
-                now_ms,
-            )
-        }
-        Backend::Tacacs(t) => {
-            if !t.settings.accounting {
-                return;
-            }
-            state.next_interim_ms = (t.settings.interim_interval_secs > 0)
-                .then(|| now_ms + t.settings.interim_interval_secs * 1000);
-            t.account(id, state, call, AccountingKind::Start, now_ms);
-            Ok(())
-        }
-    };
-    state.acct_started_ms = Some(now_ms);
-    match sent {
-        Ok(()) => {
-            aaa.stats.acct_sent += 1;
-            log!(
-                "tunnel {} call {id}: accounting Start (session {})",
-                state.tunnel_id,
-                state.acct_session_id
-            );
-        }
-        Err(e) => log!(
-            "tunnel {} call {id}: accounting Start not sent: {e}",
-            state.tunnel_id
-        ),
-    }
-    aaa.rearm(id);
-}
-
-/// The call is being released (PPP down or tunnel gone): accounting Stop,
-/// the Framed-IP route, the per-call state.
-pub(super) fn call_released(shared: &mut Shared, call: &Call) {
-    let id = call.local_id;
-    let now_ms = shared.aaa.clock.ms();
-    shared.aaa.timers.set(id, None);
-    let Some(mut state) = shared.aaa.calls.remove(&id) else {
-        return;
-    };
-    if let Some(addr) = state.outside_pool_route.take() {
-        if let Err(e) = shared.tun.del_route(addr, 32) {
-            log!("call {id}: removing the route to {addr}: {e}");
-        }
-    }
-    if state.auth_pending {
-        if let Backend::Radius(r) = &mut shared.aaa.backend {
-            r.cancel_auth(id);
-        }
-    }
-    let Some(started) = state.acct_started_ms else {
-        return;
-    };
-    let end = call.link.end_reason();
-    let cause = match (state.cause_override, end) {
-        (Some(cause), _) => cause,
-        (None, Some(EndReason::AdminClose)) if shared.aaa.shutting_down => {
-            TerminateCause::AdminReboot
-        }
-        (None, None | Some(EndReason::LowerLayerDown)) if state.lower_cause.is_some() => {
-            state.lower_cause.unwrap_or(TerminateCause::LostCarrier)
-        }
-        (None, end) => terminate_cause(end),
-    };
-    let aaa = &mut shared.aaa;
-    let sent = match &mut aaa.backend {
-        Backend::Local => return,
-        Backend::Radius(r) => {
-            r.account_stop(instant(now_ms), id, &state, call, cause, started, now_ms)
-        }
-        Backend::Tacacs(t) => {
-            t.account(id, &state, call, AccountingKind::Stop, now_ms);
-            Ok(())
-        }
-    };
-    let c = call.link.counters();
-    match sent {
-        Ok(()) => {
-            aaa.stats.acct_sent += 1;
-            log!(
-                "tunnel {} call {id}: accounting Stop (session {}, {} s, in {} octets/{} packets, out {} octets/{} packets, cause {:?})",
-                state.tunnel_id,
-                state.acct_session_id,
-                now_ms.saturating_sub(started) / 1000,
-                c.octets_in,
-                c.frames_in,
-                c.octets_out,
-                c.frames_out,
-                cause
-            );
-        }
-        Err(e) => log!(
-            "tunnel {} call {id}: accounting Stop not sent: {e}",
-            state.tunnel_id
-        ),
-    }
-}
-
-/// RFC 2866 §5.10 for how the link ended.
-fn terminate_cause(reason: Option<EndReason>) -> TerminateCause {
+/// RFC 2866 §5.10 for how a session ended, layer by layer.
+fn terminate_cause(reason: &SessionEnd) -> TerminateCause {
     match reason {
-        Some(EndReason::PeerTerminated) => TerminateCause::UserRequest,
-        Some(EndReason::AdminClose) => TerminateCause::AdminReset,
-        Some(EndReason::KeepaliveLost) => TerminateCause::LostCarrier,
-        Some(EndReason::LowerLayerDown) | None => TerminateCause::LostCarrier,
-        Some(EndReason::MppeRequiredNotActive) | Some(EndReason::EncryptionRefused) => {
+        SessionEnd::Link(EndReason::PeerTerminated) => TerminateCause::UserRequest,
+        SessionEnd::Link(EndReason::AdminClose) => TerminateCause::AdminReset,
+        SessionEnd::Link(EndReason::KeepaliveLost | EndReason::LowerLayerDown) => {
+            TerminateCause::LostCarrier
+        }
+        SessionEnd::Link(EndReason::MppeRequiredNotActive | EndReason::EncryptionRefused) => {
             TerminateCause::ServiceUnavailable
         }
-        Some(EndReason::NoAddress) => TerminateCause::NasError,
-        Some(EndReason::NegotiationTimeout) | Some(EndReason::IpcpFailed) => {
+        SessionEnd::Link(EndReason::NoAddress) => TerminateCause::NasError,
+        SessionEnd::Link(EndReason::NegotiationTimeout | EndReason::IpcpFailed) => {
             TerminateCause::PortError
         }
-        Some(_) => TerminateCause::UserError,
+        SessionEnd::Link(_) => TerminateCause::UserError,
+        // The user hung up: pptp-linux and Windows clear the call when the
+        // user disconnects.
+        SessionEnd::Call(CallDownReason::ClearRequested | CallDownReason::Disconnected { .. }) => {
+            TerminateCause::UserRequest
+        }
+        SessionEnd::Call(CallDownReason::Local) => TerminateCause::AdminReset,
+        SessionEnd::Call(CallDownReason::Timeout) => TerminateCause::LostService,
+        SessionEnd::Call(_)
+        | SessionEnd::Tunnel(_)
+        | SessionEnd::ConnectionLost
+        | SessionEnd::NoResource => TerminateCause::LostCarrier,
     }
 }
 
@@ -572,10 +416,218 @@ fn key_source(verdict: &Verdict, backend: &str) -> Option<&'static str> {
 }
 
 impl Server {
+    /// The record of a live session for accounting.
+    fn record(&self, session: SessionHandle) -> Record {
+        let view = self.endpoint.session(session);
+        Record {
+            counters: view
+                .as_ref()
+                .and_then(|v| v.link.copied())
+                .unwrap_or_default(),
+            address: view.and_then(|v| v.address),
+        }
+    }
+
+    /// `Event::AuthRequest`: sends the login to the AAA server.
+    pub(super) fn auth_request(&mut self, session: SessionHandle) {
+        let Some(request) = self.endpoint.take_auth_request(session) else {
+            return;
+        };
+        let now = self.now();
+        let aaa = &mut self.aaa;
+        let user = String::from_utf8_lossy(&request.username).into_owned();
+        let state = aaa.calls.entry(session.0).or_default();
+        state.username = user.clone();
+        state.auth_pending = true;
+        let (tunnel_id, id) = (state.tunnel_id, state.local_call_id);
+        let peer = state.peer.map(|p| p.to_string()).unwrap_or_default();
+        let session_id = state.acct_session_id.clone();
+        aaa.stats.logins += 1;
+        // PIX syslog 603103: "PPP virtual interface N, user U, AAA
+        // authentication started".
+        log!(
+            "tunnel {tunnel_id} call {id}: %PIX-6-603103 user \"{user}\": {:?} AAA ({}) authentication started",
+            request.method,
+            aaa.method_name()
+        );
+        let called = aaa.called_station.clone();
+        let started = match &mut aaa.backend {
+            Backend::Local => Err("no AAA server configured".to_string()),
+            Backend::Radius(r) => r.start_auth(
+                now,
+                session.0,
+                u32::from(id),
+                &request,
+                &peer,
+                &called,
+                &session_id,
+            ),
+            Backend::Tacacs(t) => {
+                t.queue(
+                    session.0,
+                    JobKind::Auth {
+                        request: Box::new(request.clone()),
+                    },
+                    peer,
+                );
+                Ok(())
+            }
+        };
+        if let Err(e) = started {
+            log!("tunnel {tunnel_id} call {id}: AAA request not sent ({e}): rejecting (691)");
+            if let Some(s) = aaa.calls.get_mut(&session.0) {
+                s.auth_pending = false;
+            }
+            aaa.stats.rejected += 1;
+            if !self
+                .endpoint
+                .auth_verdict(now, session, bridge::rejection(691))
+            {
+                log!("tunnel {tunnel_id} call {id}: verdict not taken (session gone)");
+            }
+        }
+    }
+
+    /// `Event::SessionUp`: accounting Start.
+    pub(super) fn aaa_session_up(&mut self, session: SessionHandle) {
+        let record = self.record(session);
+        let aaa = &mut self.aaa;
+        let now_ms = aaa.clock.ms();
+        let Some(state) = aaa.calls.get_mut(&session.0) else {
+            return;
+        };
+        state.address = record.address;
+        if state.acct_started_ms.is_some() || state.username.is_empty() {
+            return;
+        }
+        let id = session.0;
+        let sent = match &mut aaa.backend {
+            Backend::Local => return,
+            Backend::Radius(r) => {
+                if !r.accounting {
+                    return;
+                }
+                state.next_interim_ms = (r.interim_ms > 0).then(|| now_ms + r.interim_ms);
+                r.account(
+                    instant(now_ms),
+                    id,
+                    state,
+                    &record,
+                    AccountingStatus::Start,
+                    now_ms,
+                )
+            }
+            Backend::Tacacs(t) => {
+                if !t.settings.accounting {
+                    return;
+                }
+                state.next_interim_ms = (t.settings.interim_interval_secs > 0)
+                    .then(|| now_ms + t.settings.interim_interval_secs * 1000);
+                t.account(id, state, &record, AccountingKind::Start, now_ms);
+                Ok(())
+            }
+        };
+        state.acct_started_ms = Some(now_ms);
+        match sent {
+            Ok(()) => {
+                aaa.stats.acct_sent += 1;
+                log!(
+                    "tunnel {} call {}: accounting Start (session {})",
+                    state.tunnel_id,
+                    state.local_call_id,
+                    state.acct_session_id
+                );
+            }
+            Err(e) => log!(
+                "tunnel {} call {}: accounting Start not sent: {e}",
+                state.tunnel_id,
+                state.local_call_id
+            ),
+        }
+        aaa.rearm(id);
+    }
+
+    /// `Event::SessionDown`: accounting Stop with the session's final
+    /// counters, the Framed-IP route, the per-call state.
+    pub(super) fn aaa_session_down(
+        &mut self,
+        session: SessionHandle,
+        reason: &SessionEnd,
+        counters: &Counters,
+    ) {
+        let id = session.0;
+        let now_ms = self.aaa.clock.ms();
+        self.aaa.timers.set(id, None);
+        let Some(mut state) = self.aaa.calls.remove(&id) else {
+            return;
+        };
+        if let Some(addr) = state.outside_pool_route.take() {
+            if let Err(e) = self.tun.del_route(addr, 32) {
+                log!(
+                    "call {}: removing the route to {addr}: {e}",
+                    state.local_call_id
+                );
+            }
+        }
+        if state.auth_pending {
+            if let Backend::Radius(r) = &mut self.aaa.backend {
+                r.cancel_auth(id);
+            }
+        }
+        let Some(started) = state.acct_started_ms else {
+            return;
+        };
+        let cause = match (state.cause_override, reason) {
+            (Some(cause), _) => cause,
+            (None, SessionEnd::Link(EndReason::AdminClose)) if self.aaa.shutting_down => {
+                TerminateCause::AdminReboot
+            }
+            (None, reason) => terminate_cause(reason),
+        };
+        let record = Record {
+            counters: *counters,
+            address: state.address,
+        };
+        let aaa = &mut self.aaa;
+        let sent = match &mut aaa.backend {
+            Backend::Local => return,
+            Backend::Radius(r) => {
+                r.account_stop(instant(now_ms), id, &state, &record, cause, started, now_ms)
+            }
+            Backend::Tacacs(t) => {
+                t.account(id, &state, &record, AccountingKind::Stop, now_ms);
+                Ok(())
+            }
+        };
+        let c = counters;
+        match sent {
+            Ok(()) => {
+                aaa.stats.acct_sent += 1;
+                log!(
+                    "tunnel {} call {}: accounting Stop (session {}, {} s, in {} octets/{} packets, out {} octets/{} packets, cause {:?})",
+                    state.tunnel_id,
+                    state.local_call_id,
+                    state.acct_session_id,
+                    now_ms.saturating_sub(started) / 1000,
+                    c.octets_in,
+                    c.frames_in,
+                    c.octets_out,
+                    c.frames_out,
+                    cause
+                );
+            }
+            Err(e) => log!(
+                "tunnel {} call {}: accounting Stop not sent: {e}",
+                state.tunnel_id,
+                state.local_call_id
+            ),
+        }
+    }
+
     /// The earliest AAA deadline (retransmission, reply wait, interim
     /// update, Session-Timeout), in clock ms.
     pub(super) fn aaa_deadline(&mut self) -> Option<u64> {
-        let aaa = &mut self.shared.aaa;
+        let aaa = &mut self.aaa;
         let client = match &aaa.backend {
             // Local users: no AAA timers at all (and no scan of every
             // call on every loop turn: 12 % of the server's CPU at
@@ -590,8 +642,7 @@ impl Server {
     /// Readiness on an AAA socket.
     pub(super) fn aaa_readable(&mut self, token: Token) {
         let now = self.clock.ms();
-        let shared = &mut self.shared;
-        match &mut shared.aaa.backend {
+        match &mut self.aaa.backend {
             Backend::Radius(r) => r.receive(instant(now)),
             Backend::Tacacs(t) => t.ready(token, now),
             Backend::Local => {}
@@ -605,8 +656,7 @@ impl Server {
         for _ in 0..16 {
             let now = self.clock.ms();
             let outcomes = {
-                let Server { shared, poll, .. } = &mut *self;
-                let aaa = &mut shared.aaa;
+                let Server { aaa, poll, .. } = &mut *self;
                 match &mut aaa.backend {
                     Backend::Local => return,
                     Backend::Radius(r) => r.drive(instant(now), &mut aaa.stats),
@@ -623,7 +673,7 @@ impl Server {
                         call_id,
                         verdict,
                         info,
-                    } => self.deliver_verdict(call_id, verdict, info),
+                    } => self.deliver_verdict(SessionHandle(call_id), verdict, info),
                 }
             }
         }
@@ -633,165 +683,108 @@ impl Server {
         // Only the calls whose earliest deadline has come (the heap
         // disarms them; each is re-armed below).
         let mut due = Vec::new();
-        while let Some(id) = self.shared.aaa.timers.pop_due(now) {
+        while let Some(id) = self.aaa.timers.pop_due(now) {
             due.push(id);
         }
         if due.is_empty() {
             return;
         }
         let mut close = Vec::new();
-        let aaa = &mut self.shared.aaa;
         for &id in &due {
-            let Some(state) = aaa.calls.get_mut(&id) else {
+            let session = SessionHandle(id);
+            let record = self.record(session);
+            let ip_packets = record.counters.ip_in + record.counters.ip_out;
+            let Some(state) = self.aaa.calls.get_mut(&id) else {
                 continue;
             };
             if state.session_deadline_ms.is_some_and(|d| d <= now) {
                 state.session_deadline_ms = None;
                 state.cause_override = Some(TerminateCause::SessionTimeout);
-                close.push((id, "Session-Timeout"));
+                close.push((session, state.local_call_id, "Session-Timeout"));
             }
-        }
-        // Idle-Timeout (RFC 2865 §5.28): no IP packet either way for that
-        // long. Looked at only when a check is due, not every turn.
-        let idle: Vec<u16> = due
-            .iter()
-            .copied()
-            .filter(|id| {
-                aaa.calls
-                    .get(id)
-                    .is_some_and(|s| s.idle_check_ms.is_some_and(|d| d <= now))
-            })
-            .collect();
-        for id in idle {
-            let packets = self
-                .shared
-                .calls_by_id
-                .get(&id)
-                .and_then(|token| self.tunnels.get(token))
-                .and_then(|t| t.calls.iter().find(|c| c.local_id == id))
-                .map(|c| c.link.counters().ip_in + c.link.counters().ip_out);
-            let Some(state) = self.shared.aaa.calls.get_mut(&id) else {
-                continue;
-            };
-            let (Some(packets), Some(timeout)) = (packets, state.idle_timeout_ms) else {
-                state.idle_check_ms = None;
-                continue;
-            };
-            if packets != state.idle_ip_packets {
-                state.idle_ip_packets = packets;
-                state.idle_check_ms = Some(now + timeout);
-            } else {
-                state.idle_check_ms = None;
-                state.cause_override = Some(TerminateCause::IdleTimeout);
-                close.push((id, "Idle-Timeout"));
+            // Idle-Timeout (RFC 2865 §5.28): no IP packet either way for
+            // that long. Looked at only when a check is due.
+            if state.idle_check_ms.is_some_and(|d| d <= now) {
+                match state.idle_timeout_ms {
+                    Some(timeout) if ip_packets != state.idle_ip_packets => {
+                        state.idle_ip_packets = ip_packets;
+                        state.idle_check_ms = Some(now + timeout);
+                    }
+                    Some(_) => {
+                        state.idle_check_ms = None;
+                        state.cause_override = Some(TerminateCause::IdleTimeout);
+                        close.push((session, state.local_call_id, "Idle-Timeout"));
+                    }
+                    None => state.idle_check_ms = None,
+                }
             }
-        }
-        let aaa = &mut self.shared.aaa;
-        let interim: Vec<u16> = due
-            .iter()
-            .copied()
-            .filter(|id| {
-                aaa.calls
-                    .get(id)
-                    .is_some_and(|s| s.next_interim_ms.is_some_and(|d| d <= now))
-            })
-            .collect();
-        for id in interim {
-            let Some(&token) = self.shared.calls_by_id.get(&id) else {
-                continue;
-            };
-            let Some(call) = self
-                .tunnels
-                .get(&token)
-                .and_then(|t| t.calls.iter().find(|c| c.local_id == id))
-            else {
-                continue;
-            };
-            let aaa = &mut self.shared.aaa;
-            let Some(state) = aaa.calls.get_mut(&id) else {
-                continue;
-            };
-            let started = state.acct_started_ms.unwrap_or(now);
-            let sent = match &mut aaa.backend {
-                Backend::Radius(r) => {
-                    state.next_interim_ms = Some(now + r.interim_ms);
-                    r.account(
-                        instant(now),
-                        id,
-                        state,
-                        call,
-                        AccountingStatus::InterimUpdate,
-                        started,
-                    )
+            if state.next_interim_ms.is_some_and(|d| d <= now) {
+                let started = state.acct_started_ms.unwrap_or(now);
+                let sent = match &mut self.aaa.backend {
+                    Backend::Radius(r) => {
+                        state.next_interim_ms = Some(now + r.interim_ms);
+                        r.account(
+                            instant(now),
+                            id,
+                            state,
+                            &record,
+                            AccountingStatus::InterimUpdate,
+                            started,
+                        )
+                    }
+                    Backend::Tacacs(t) => {
+                        state.next_interim_ms = Some(now + t.settings.interim_interval_secs * 1000);
+                        t.account(id, state, &record, AccountingKind::Watchdog, now);
+                        Ok(())
+                    }
+                    Backend::Local => {
+                        state.next_interim_ms = None;
+                        Ok(())
+                    }
+                };
+                match sent {
+                    Ok(()) => self.aaa.stats.acct_sent += 1,
+                    Err(e) => log!(
+                        "call {}: interim accounting not sent: {e}",
+                        state.local_call_id
+                    ),
                 }
-                Backend::Tacacs(t) => {
-                    state.next_interim_ms = Some(now + t.settings.interim_interval_secs * 1000);
-                    t.account(id, state, call, AccountingKind::Watchdog, now);
-                    Ok(())
-                }
-                Backend::Local => {
-                    state.next_interim_ms = None;
-                    continue;
-                }
-            };
-            match sent {
-                Ok(()) => aaa.stats.acct_sent += 1,
-                Err(e) => log!("call {id}: interim accounting not sent: {e}"),
             }
         }
         for &id in &due {
-            self.shared.aaa.rearm(id);
+            self.aaa.rearm(id);
         }
-        for (id, why) in close {
-            let Some(&token) = self.shared.calls_by_id.get(&id) else {
-                continue;
-            };
-            if let Some(call) = self
-                .tunnels
-                .get_mut(&token)
-                .and_then(|t| t.calls.iter_mut().find(|c| c.local_id == id))
-            {
-                log!("call {id}: {why} from the AAA server reached: closing");
-                call.link
-                    .full(instant(now))
-                    .close(instant(now), EndReason::AdminClose);
-            }
-            self.service(token);
+        let now = self.now();
+        for (session, call, why) in close {
+            log!("call {call}: {why} from the AAA server reached: closing");
+            self.endpoint.close_session(now, session);
         }
     }
 
-    /// Hands a verdict to its call's link (if the call still exists).
-    fn deliver_verdict(&mut self, call_id: u16, mut verdict: Verdict, info: VerdictInfo) {
+    /// Hands a verdict to its session (if it still exists).
+    fn deliver_verdict(&mut self, session: SessionHandle, mut verdict: Verdict, info: VerdictInfo) {
         let now = self.clock.ms();
-        let method = self.shared.aaa.method_name();
+        let method = self.aaa.method_name();
         let source = if method == "radius" {
             "RADIUS"
         } else {
             "TACACS+"
         };
-        let Some(&token) = self.shared.calls_by_id.get(&call_id) else {
-            log!("call {call_id}: AAA answer for a call that is gone; dropped");
+        let Some(view) = self.endpoint.session(session) else {
+            log!("AAA answer for a session that is gone; dropped");
             return;
         };
-        let Server {
-            shared, tunnels, ..
-        } = self;
-        let Some(tunnel) = tunnels.get_mut(&token) else {
-            return;
-        };
-        let tunnel_id = tunnel.id;
-        let Some(call) = tunnel
+        let _ = view;
+        let prefix = self.prefix(session);
+        let user = self
+            .aaa
             .calls
-            .iter_mut()
-            .find(|c| c.local_id == call_id && !c.ended)
-        else {
-            return;
-        };
-        let user = String::from_utf8_lossy(call.link.username()).into_owned();
-        let prefix = format!("tunnel {tunnel_id} call {call_id}");
+            .get(&session.0)
+            .map(|s| s.username.clone())
+            .unwrap_or_default();
         match info.note {
             Some(Note::MissingMppeKeys) => {
-                shared.aaa.stats.missing_keys += 1;
+                self.aaa.stats.missing_keys += 1;
                 // PIX syslog 403110, then 603103 "AAA authentication failed".
                 log!(
                     "{prefix}: %PIX-3-403110 user \"{user}\" missing MPPE key from aaa server: \
@@ -808,57 +801,58 @@ impl Server {
             Some(Note::ServerError) => {
                 log!("{prefix}: {source} server answered with an error: rejected (691)")
             }
-            Some(Note::Unencrypted) if shared.aaa.mppe_enabled => log!(
+            Some(Note::Unencrypted) if self.aaa.mppe_enabled => log!(
                 "{prefix}: {source} sent no MPPE keys: this session runs unencrypted (mppe is not required)"
             ),
             _ => {}
         }
-        let state = shared.aaa.calls.entry(call_id).or_default();
-        state.auth_pending = false;
+        let in_pool = |server: &Server, addr: Ipv4Addr| {
+            server.endpoint.pool().is_some_and(|p| p.contains(addr))
+        };
+        let mut outside_route = None;
         if let Verdict::Accept(accept) = &verdict {
             if let Some(addr) = accept.attributes.address {
-                let pool_ok = if shared.pool.contains(addr) {
-                    shared.pool.reserve(addr).is_ok()
+                // The endpoint gives the peer this address instead of one
+                // from the pool (reserving it there if it is inside); one
+                // outside the pool gets its own /32 route into the TUN.
+                let ours = Some(addr) == self.config.local_address.into();
+                if ours || self.endpoint.address_in_use(addr) {
+                    log!(
+                        "{prefix}: Framed-IP-Address {addr} from {source} is already in use: rejecting (691)"
+                    );
+                    verdict = bridge::rejection(691);
                 } else {
-                    Some(addr) != shared.link_template.ipcp.local_address
-                        && !shared.routes.contains_key(&addr)
-                };
-                if pool_ok && !shared.routes.contains_key(&addr) {
-                    if !shared.pool.contains(addr) {
-                        match shared.tun.add_route(addr, 32) {
-                            Ok(()) => state.outside_pool_route = Some(addr),
+                    let inside = in_pool(self, addr);
+                    if !inside {
+                        match self.tun.add_route(addr, 32) {
+                            Ok(()) => outside_route = Some(addr),
                             Err(e) => log!("{prefix}: route to {addr}: {e}"),
                         }
                     }
-                    call.address = Some(addr);
-                    shared.routes.insert(addr, (token, call_id));
-                    state.address_from_aaa = Some(addr);
                     log!(
                         "{prefix}: Framed-IP-Address {addr} from {source} (instead of the pool{})",
-                        if shared.pool.contains(addr) {
+                        if inside {
                             ", reserved in it"
                         } else {
                             "; outside it, own route"
                         }
                     );
-                } else {
-                    if shared.pool.contains(addr) && pool_ok {
-                        let _ = shared.pool.release(addr);
-                    }
-                    log!(
-                        "{prefix}: Framed-IP-Address {addr} from {source} is already in use: rejecting (691)"
-                    );
-                    verdict = bridge::rejection(691);
                 }
             }
         }
+        let state = self.aaa.calls.entry(session.0).or_default();
+        state.auth_pending = false;
+        if outside_route.is_some() {
+            state.outside_pool_route = outside_route;
+        }
         match &verdict {
             Verdict::Accept(accept) => {
-                shared.aaa.stats.accepted += 1;
+                self.aaa.stats.accepted += 1;
+                state.address_from_aaa = accept.attributes.address;
                 state.keys = key_source(&verdict, method);
                 match state.keys {
                     Some(k) => log!("{prefix}: MPPE keys {k}"),
-                    None if shared.aaa.mppe_enabled => {
+                    None if self.aaa.mppe_enabled => {
                         log!(
                             "{prefix}: no MPPE keys from {source}: MPPE cannot run on this session"
                         )
@@ -883,7 +877,7 @@ impl Server {
                     );
                 }
                 if let Some(nbns) = accept.attributes.primary_nbns {
-                    // The Link hands address, DNS and NBNS to IPCP.
+                    // The link hands address, DNS and NBNS to IPCP.
                     log!("{prefix}: NBNS (WINS) {nbns} from {source}");
                 }
                 if let Some(dns) = accept.attributes.primary_dns {
@@ -892,7 +886,7 @@ impl Server {
                 log!("{prefix}: %PIX-6-603103 user \"{user}\": AAA authentication succeeded ({source})");
             }
             Verdict::Reject(r) => {
-                shared.aaa.stats.rejected += 1;
+                self.aaa.stats.rejected += 1;
                 log!(
                     "{prefix}: %PIX-6-603103 user \"{user}\": AAA authentication failed ({source}: {:?}, error {})",
                     r.reason,
@@ -900,11 +894,11 @@ impl Server {
                 );
             }
         }
-        shared.aaa.rearm(call_id);
-        if let Err(e) = call.link.full(instant(now)).verdict(instant(now), verdict) {
-            log!("{prefix}: verdict not taken by the link: {e}");
+        self.aaa.rearm(session.0);
+        let now = self.now();
+        if !self.endpoint.auth_verdict(now, session, verdict) {
+            log!("{prefix}: verdict not taken by the link (session gone or not waiting)");
         }
-        self.service(token);
     }
 }
 
@@ -912,10 +906,10 @@ impl Server {
 
 enum RadiusPurpose {
     Auth {
-        call_id: u16,
+        call_id: Key,
     },
     Accounting {
-        call_id: u16,
+        call_id: Key,
         status: AccountingStatus,
     },
 }
@@ -993,17 +987,19 @@ impl RadiusHost {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn start_auth(
         &mut self,
         now: PppInstant,
-        call_id: u16,
+        call_id: Key,
+        nas_port: u32,
         request: &AuthRequest,
         peer: &str,
         called: &str,
         session_id: &str,
     ) -> Result<(), String> {
         let session = SessionInfo {
-            nas_port: Some(u32::from(call_id)),
+            nas_port: Some(nas_port),
             calling_station_id: Some(peer.as_bytes()),
             called_station_id: Some(called.as_bytes()),
             acct_session_id: Some(session_id.as_bytes()),
@@ -1016,7 +1012,7 @@ impl RadiusHost {
         Ok(())
     }
 
-    fn cancel_auth(&mut self, call_id: u16) {
+    fn cancel_auth(&mut self, call_id: Key) {
         let handles: Vec<RequestHandle> = self
             .pending
             .iter()
@@ -1032,9 +1028,9 @@ impl RadiusHost {
     fn account(
         &mut self,
         now: PppInstant,
-        call_id: u16,
+        call_id: Key,
         state: &CallAaa,
-        call: &Call,
+        call: &Record,
         status: AccountingStatus,
         started_ms: u64,
     ) -> Result<(), String> {
@@ -1054,9 +1050,9 @@ impl RadiusHost {
     fn account_stop(
         &mut self,
         now: PppInstant,
-        call_id: u16,
+        call_id: Key,
         state: &CallAaa,
-        call: &Call,
+        call: &Record,
         cause: TerminateCause,
         started_ms: u64,
         now_ms: u64,
@@ -1077,15 +1073,15 @@ impl RadiusHost {
     fn send_record(
         &mut self,
         now: PppInstant,
-        call_id: u16,
+        call_id: Key,
         state: &CallAaa,
-        call: &Call,
+        call: &Record,
         status: AccountingStatus,
         cause: Option<TerminateCause>,
         started_ms: u64,
         now_ms: u64,
     ) -> Result<(), String> {
-        let counters = call.link.counters();
+        let counters = &call.counters;
         let peer = state.peer.map(|p| p.to_string()).unwrap_or_default();
         let mut record = AccountingRecord::new(
             status,
@@ -1239,7 +1235,7 @@ enum JobKind {
 }
 
 struct Job {
-    call_id: u16,
+    call_id: Key,
     kind: JobKind,
     rem_addr: String,
     /// Index of the server to try.
@@ -1292,7 +1288,7 @@ impl TacacsHost {
         }
     }
 
-    fn queue(&mut self, call_id: u16, kind: JobKind, rem_addr: String) {
+    fn queue(&mut self, call_id: Key, kind: JobKind, rem_addr: String) {
         self.jobs.push(Job {
             call_id,
             kind,
@@ -1304,13 +1300,13 @@ impl TacacsHost {
 
     fn account(
         &mut self,
-        call_id: u16,
+        call_id: Key,
         state: &CallAaa,
-        call: &Call,
+        call: &Record,
         kind: AccountingKind,
         now_ms: u64,
     ) {
-        let c = call.link.counters();
+        let c = &call.counters;
         let elapsed = state
             .acct_started_ms
             .map_or(0, |s| now_ms.saturating_sub(s) / 1000) as u32;
@@ -1706,17 +1702,20 @@ mod tests {
 
     #[test]
     fn terminate_causes_follow_rfc_2866() {
+        let link = |r| terminate_cause(&SessionEnd::Link(r)).value();
+        assert_eq!(link(EndReason::PeerTerminated), 1, "User-Request");
         assert_eq!(
-            terminate_cause(Some(EndReason::PeerTerminated)).value(),
-            1,
-            "User-Request"
+            terminate_cause(&SessionEnd::ConnectionLost).value(),
+            2,
+            "Lost-Carrier"
         );
-        assert_eq!(terminate_cause(None).value(), 2, "Lost-Carrier");
-        assert_eq!(terminate_cause(Some(EndReason::LowerLayerDown)).value(), 2);
-        assert_eq!(terminate_cause(Some(EndReason::AdminClose)).value(), 6);
+        assert_eq!(link(EndReason::LowerLayerDown), 2);
+        assert_eq!(link(EndReason::AdminClose), 6);
+        assert_eq!(link(EndReason::MppeRequiredNotActive), 15);
         assert_eq!(
-            terminate_cause(Some(EndReason::MppeRequiredNotActive)).value(),
-            15
+            terminate_cause(&SessionEnd::Call(CallDownReason::ClearRequested)).value(),
+            1,
+            "the user hung up (Call-Clear-Request)"
         );
     }
 

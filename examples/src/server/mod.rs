@@ -1,38 +1,31 @@
-//! `pptp-server`: the PPTP network server (PNS) host around the Sans-IO
-//! machines.
+//! `pptp-server`: the PPTP server (RFC 2637's PAC: it answers
+//! Start-Control-Connection-Request and Outgoing-Call-Request) as a thin
+//! host around one [`pptp_core::endpoint::Endpoint`].
 //!
 //! # Design
 //!
-//! * **One thread, one `mio` poll loop.** Every protocol machine here
-//!   (`pptp_core::control::Connection`, `pptp_core::gre::GreSession`,
-//!   `ppp_core::link::Link`) is Sans-IO: bytes in, bytes out, and a
-//!   `poll_timeout` deadline. A single readiness loop that feeds them and
-//!   sleeps until the earliest deadline is all they need; an async runtime
-//!   would add tasks, wakers and locks around state that is naturally owned
-//!   by one loop. Each session costs its machines' memory and nothing else
-//!   (no task stacks), and there is no cross-thread synchronisation.
+//! * **The endpoint owns every session decision**: call IDs, the GRE
+//!   data path, PPP, MPPE, the address pool and routes, parking, the
+//!   session limit and its SCCRP refusal, keepalives and timers. This
+//!   host keeps only what needs the operating system: sockets, the TUN
+//!   device, the clock, randomness, the AAA transports (RADIUS over UDP,
+//!   TACACS+ over TCP, in `aaa.rs`), signals and the control socket.
+//! * **One thread, one `mio` poll loop.** The endpoint is Sans-IO: bytes
+//!   in, bytes out, and a `poll_timeout` deadline; a readiness loop that
+//!   feeds it and sleeps until the deadline is all it needs.
 //! * **One shared TUN device** (`pptp0` by default) for all sessions, as
 //!   the PIX has one outside interface: our tunnel address is on it and
-//!   the pool's addresses are routed into it, so the kernel needs one
-//!   interface and a fixed set of routes instead of one device, address
-//!   and route per session (which costs a syscall storm per login and
-//!   does not scale to thousands of sessions). Packets read from the TUN
-//!   go to the session whose assigned address is the destination (a hash
-//!   map lookup).
-//! * **One raw GRE socket** (IP protocol 47) for every call; datagrams
-//!   are demultiplexed by the GRE call ID (our call IDs are unique across
-//!   the server) and checked against the tunnel's peer address.
+//!   the pool's addresses are routed into it. Packets read from it go to
+//!   [`Endpoint::send_ip`], which finds the session by destination.
+//! * **One raw GRE socket** (IP protocol 47) for every call; datagrams go
+//!   to [`Endpoint::handle_gre`], which finds the call by its ID and
+//!   checks the source address.
 //!
 //! Control: `SIGUSR1` prints the `show vpdn` table on stdout; the unix
 //! socket in `control_socket` takes `status`, `clear all`, `clear
-//! TUNNEL-ID`, `clear call CALL-ID`;
-//! `SIGINT`/`SIGTERM` close every call (LCP Terminate-Request, then
-//! Call-Disconnect-Notify) and every tunnel (Stop-Control-Connection-
-//! Request) before exiting.
-
-mod refuse;
-mod show;
-pub mod timers;
+//! TUNNEL-ID`, `clear call CALL-ID`; `SIGINT`/`SIGTERM` close every call
+//! (LCP Terminate-Request, then Call-Disconnect-Notify) and every tunnel
+//! before exiting.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -42,32 +35,29 @@ use std::os::fd::AsRawFd;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use ppp_core::auth::{CredentialStore, DomainRule};
-use ppp_core::ipcp::AddressPool;
-use ppp_core::link::{EndReason, Link, LinkConfig, LinkEvent, MppeInfo};
-use ppp_core::wire::lcp::AuthMethod;
-use pptp_core::control::{CallAccept, CallRefusal, Config as ControlConfig, Connection, Event};
-use pptp_core::gre::{GreConfig, GreSession, Received};
-use pptp_core::Role;
+use ppp_core::auth::{CredentialStore, DomainRule, Method};
+use ppp_core::link::{LinkConfig, MppeInfo};
+use pptp_core::control::Config as ControlConfig;
+use pptp_core::endpoint::{
+    ConnectionHandle, Destination, Endpoint, Event, ServerConfig as EndpointConfig, SessionHandle,
+    TcpInput,
+};
+use pptp_core::time::{Duration, Instant};
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::config::ServerConfig;
-use crate::host::{entropy, random_bytes, Clock};
-use crate::net::gre::{GreQueue, GreSocket};
+use crate::host::{heap_memory, Clock, HeapMemory, OsRandom};
+use crate::net::gre::GreSocket;
+use crate::net::range_to_cidrs;
 use crate::net::tun::Tun;
-use crate::net::{ipv4_destination, range_to_cidrs};
-use refuse::Refusals;
-use timers::{earliest, Schedule};
 
-/// The address pool type: up to 65,536 addresses (a /16; 8 KiB of
-/// bitmap). It was 4,096, which stopped the 10,000-session scale test.
-pub type Pool = AddressPool<1024>;
-/// Calls one control connection may carry (pptp-linux and Windows place
-/// one per tunnel).
-pub const MAX_CALLS: usize = 4;
 /// Local users the server can hold.
 pub const MAX_USERS: usize = 256;
+/// Sessions that may negotiate (or be unparked) at once: full control and
+/// PPP machines in the endpoint's pools. Beyond it a new connection is
+/// refused with SCCRP result 2 / error 4, as at `max_sessions`.
+pub const ENGINES: usize = 512;
 
 const LISTENER: Token = Token(0);
 const GRE: Token = Token(1);
@@ -120,54 +110,42 @@ pub fn flush_log() {
 }
 
 mod aaa;
-mod call_link;
-mod tunnel_conn;
+mod show;
+pub mod timers;
 
-use call_link::CallLink;
-use tunnel_conn::TunnelConn;
+/// The endpoint as this server uses it: local users decide logins at
+/// once; with RADIUS or TACACS+ the verifier is `None` and logins come
+/// out as `Event::AuthRequest`.
+pub(crate) type Core = Endpoint<HeapMemory, OsRandom, LocalUsers>;
 
-/// One call: its GRE data path and its PPP link.
-pub(crate) struct Call {
-    pub(crate) local_id: u16,
-    pub(crate) peer_id: u16,
-    pub(crate) gre: GreSession,
-    pub(crate) link: CallLink,
-    pub(crate) address: Option<Ipv4Addr>,
-    pub(crate) user: String,
-    pub(crate) auth: Option<AuthMethod>,
-    pub(crate) mppe: Option<MppeInfo>,
-    pub(crate) since: std::time::Instant,
-    pub(crate) queue: GreQueue,
-    ended: bool,
+/// The `[[users]]` list, boxed (256 users do not belong on the stack).
+pub(crate) struct LocalUsers(Box<CredentialStore<MAX_USERS>>);
+
+impl ppp_core::auth::Verifier for LocalUsers {
+    fn decide(&self, request: &ppp_core::auth::AuthRequest) -> ppp_core::auth::Verdict {
+        self.0.decide(request)
+    }
 }
 
-/// One control connection (a tunnel) and its calls.
+/// One TCP connection to port 1723 and what the host knows of it.
 pub(crate) struct Tunnel {
+    /// Number shown by `status` (the PIX's tunnel ID).
     pub(crate) id: u32,
     stream: TcpStream,
+    handle: ConnectionHandle,
     pub(crate) peer: Ipv4Addr,
-    pub(crate) conn: TunnelConn,
     out: Vec<u8>,
-    pub(crate) calls: Vec<Call>,
-    pub(crate) since: std::time::Instant,
+    /// Bytes read that the endpoint could not take yet (no free machine
+    /// to rebuild the parked connection): offered again each turn, and
+    /// the socket is not read meanwhile (TCP back-pressure).
+    pending_in: Vec<u8>,
+    /// The endpoint closed the control connection: close once `out` is
+    /// written.
     closing: bool,
-    close_sent: bool,
-    tcp_dead: bool,
-}
-
-/// State every tunnel touches.
-struct Shared {
-    gre: GreSocket,
-    tun: Tun,
-    pool: Pool,
-    users: Box<CredentialStore<MAX_USERS>>,
-    calls_by_id: HashMap<u16, Token>,
-    routes: HashMap<Ipv4Addr, (Token, u16)>,
-    link_template: std::rc::Rc<LinkConfig>,
-    active_calls: usize,
-    max_sessions: usize,
-    /// External AAA (RADIUS / TACACS+) or local users.
-    aaa: aaa::Aaa,
+    pub(crate) since: std::time::Instant,
+    /// What the log and `status` show of its session.
+    pub(crate) auth: Option<Method>,
+    pub(crate) mppe: Option<MppeInfo>,
 }
 
 /// Why the server could not start.
@@ -194,14 +172,17 @@ pub struct Server {
     control: Option<UnixListener>,
     control_clients: HashMap<Token, UnixStream>,
     signals: Signals,
-    shared: Shared,
-    tunnels: HashMap<Token, Tunnel>,
+    pub(crate) endpoint: Core,
+    gre: GreSocket,
+    pub(crate) tun: Tun,
+    pub(crate) tunnels: HashMap<Token, Tunnel>,
+    tokens: HashMap<ConnectionHandle, Token>,
     next_token: usize,
     next_tunnel_id: u32,
-    clock: Clock,
+    pub(crate) clock: Clock,
     shutdown_deadline: Option<u64>,
-    schedule: Schedule<Token>,
-    refusals: Refusals,
+    /// External AAA (RADIUS / TACACS+) or local users.
+    pub(crate) aaa: aaa::Aaa,
 }
 
 /// The PPP link settings for every call, from the configuration.
@@ -218,6 +199,27 @@ pub fn link_config(config: &ServerConfig) -> LinkConfig {
         .take(64)
         .collect();
     link
+}
+
+/// The endpoint's settings, from the configuration.
+fn endpoint_config(config: &ServerConfig) -> EndpointConfig {
+    let mut control = ControlConfig {
+        echo_interval: Duration::from_secs(config.keepalive_secs),
+        // Many healthy calls share the server: a peer that leaves one
+        // call's request unanswered loses that call, not the tunnel.
+        close_on_call_timeout: false,
+        ..ControlConfig::default()
+    };
+    control.host_name = config.host_name.bytes().take(64).collect();
+    control.vendor_string = b"pptp-rs".iter().copied().collect();
+    let mut endpoint =
+        EndpointConfig::new(link_config(config), config.pool_first, config.pool_last);
+    endpoint.control = control;
+    endpoint.max_sessions = config.max_sessions;
+    // Keep a few machines for established sessions that must be rebuilt
+    // (renegotiation, tear-down) while others start up.
+    endpoint.reserved_engines = ENGINES / 16;
+    endpoint
 }
 
 impl Server {
@@ -240,14 +242,28 @@ impl Server {
             tun.add_route(net, prefix)
                 .map_err(start_err("pool route"))?;
         }
-        let pool = Pool::new(config.pool_first, config.pool_last)
-            .map_err(|e| StartError(format!("pool: {e:?}")))?;
-        let mut users = Box::new(CredentialStore::<MAX_USERS>::new(DomainRule::default()));
-        for u in &config.users {
-            users
-                .insert_password(u.name.as_bytes(), u.password.as_bytes())
-                .map_err(|e| StartError(format!("user {}: {e:?}", u.name)))?;
-        }
+        let aaa_local = matches!(config.aaa, crate::config::AaaSettings::Local);
+        let users = if aaa_local {
+            let mut users = Box::new(CredentialStore::<MAX_USERS>::new(DomainRule::default()));
+            for u in &config.users {
+                users
+                    .insert_password(u.name.as_bytes(), u.password.as_bytes())
+                    .map_err(|e| StartError(format!("user {}: {e:?}", u.name)))?;
+            }
+            Some(LocalUsers(users))
+        } else {
+            None
+        };
+        // Every session a slot (under 2 KiB parked), and a pool of full
+        // machines for the ones negotiating; refusals take a slot too.
+        let slots = (config.max_sessions + ENGINES).min(pptp_core::endpoint::MAX_SLOTS);
+        let endpoint = Endpoint::server(
+            endpoint_config(&config),
+            heap_memory(slots, ENGINES.min(slots)),
+            OsRandom,
+            users,
+        )
+        .map_err(|e| StartError(format!("endpoint: {e:?}")))?;
         let mut listener = crate::net::tcp_listener(config.listen).map_err(start_err("listen"))?;
         let signals =
             Signals::new([SIGINT, SIGTERM, SIGUSR1]).map_err(start_err("signal handlers"))?;
@@ -283,30 +299,17 @@ impl Server {
         };
         let clock = Clock::start();
         let aaa = aaa::Aaa::new(&config, poll.registry(), clock).map_err(StartError)?;
-        let shared = Shared {
-            aaa,
-            gre,
-            tun,
-            pool,
-            users,
-            calls_by_id: HashMap::new(),
-            routes: HashMap::new(),
-            link_template: std::rc::Rc::new(link_config(&config)),
-            active_calls: 0,
-            max_sessions: config.max_sessions,
-        };
         log!(
             "listening on {}, TUN {} ({}), pool {}-{}, auth {:?}, mppe {:?}, aaa {}",
             config.listen,
-            shared.tun.name(),
+            tun.name(),
             config.local_address,
             config.pool_first,
             config.pool_last,
             config.auth,
             config.mppe,
-            shared.aaa.method_name()
+            aaa.method_name()
         );
-        let refusals = Refusals::new(config.host_name.as_bytes());
         Ok(Server {
             config,
             poll,
@@ -314,20 +317,21 @@ impl Server {
             control,
             control_clients: HashMap::new(),
             signals,
-            shared,
+            endpoint,
+            gre,
+            tun,
             tunnels: HashMap::new(),
+            tokens: HashMap::new(),
             next_token: FIRST_DYNAMIC,
             next_tunnel_id: 1,
             clock,
             shutdown_deadline: None,
-            schedule: Schedule::default(),
-            refusals,
+            aaa,
         })
     }
 
-    fn token(&mut self) -> Token {
-        self.next_token += 1;
-        Token(self.next_token)
+    pub(crate) fn now(&self) -> Instant {
+        Instant::from_millis(self.clock.ms())
     }
 
     /// Runs until SIGINT/SIGTERM and the goodbyes are done.
@@ -335,11 +339,13 @@ impl Server {
         let mut events = Events::with_capacity(256);
         let mut buf = vec![0u8; BUF];
         loop {
+            self.drain(&mut buf);
             let now = self.clock.ms();
-            let deadline = match (self.next_deadline(), self.aaa_deadline()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let deadline = timers::earliest([
+                self.endpoint.poll_timeout().map(|t| t.as_millis()),
+                self.aaa_deadline(),
+                self.shutdown_deadline,
+            ]);
             let timeout = deadline.map(|d| std::time::Duration::from_millis(d.saturating_sub(now)));
             flush_log();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -354,22 +360,19 @@ impl Server {
                     TUN => self.tun_readable(&mut buf),
                     SIGNALS => self.signals(),
                     CONTROL => self.control_accept(),
-                    token if self.shared.aaa.owns(token) => self.aaa_readable(token),
-                    token if self.refusals.contains(token) => {
-                        self.refusals
-                            .readable(self.poll.registry(), token, self.clock.ms())
-                    }
+                    token if self.aaa.owns(token) => self.aaa_readable(token),
                     token if self.control_clients.contains_key(&token) => {
                         self.control_readable(token)
                     }
                     token => self.tcp_event(token, &mut buf),
                 }
             }
-            self.timers();
+            self.endpoint.handle_timeout(self.now());
             self.aaa_run();
             if let Some(deadline) = self.shutdown_deadline {
+                self.drain(&mut buf);
                 // Accounting Stops go out (and are acknowledged) first.
-                if self.tunnels.is_empty() && self.shared.aaa.idle() {
+                if self.tunnels.is_empty() && self.endpoint.is_idle() && self.aaa.idle() {
                     log!("all tunnels closed; exiting");
                     break;
                 }
@@ -387,48 +390,209 @@ impl Server {
         Ok(())
     }
 
-    /// The earliest deadline of any machine (or of the shutdown). Only the
-    /// tunnels touched since the last turn are asked for their deadlines
-    /// (see `timers`); the rest stay armed in the heap, so a turn costs
-    /// O(touched · log tunnels), not O(tunnels).
-    fn next_deadline(&mut self) -> Option<u64> {
-        let now = self.clock.ms();
-        for token in self.schedule.take_dirty() {
-            let deadline = self
+    /// Everything the endpoint has to say: bytes to sockets and the TUN
+    /// device, then events, until it is quiet.
+    fn drain(&mut self, buf: &mut [u8]) {
+        for _ in 0..64 {
+            let now = self.now();
+            let mut progress = false;
+            while let Some(t) = self.endpoint.poll_transmit(now, buf) {
+                progress = true;
+                let bytes = &buf[..t.len];
+                match t.to {
+                    Destination::Tcp(conn) => {
+                        if let Some(tunnel) = self
+                            .tokens
+                            .get(&conn)
+                            .and_then(|token| self.tunnels.get_mut(token))
+                        {
+                            tunnel.out.extend_from_slice(bytes);
+                            // One write per message (TCP_NODELAY is on), so
+                            // each usually leaves in its own segment:
+                            // Wireshark's PPTP dissector decodes only the
+                            // first message of a segment.
+                            flush_tcp(tunnel);
+                        }
+                    }
+                    Destination::Gre(peer) => {
+                        let _ = self.gre.send(peer, bytes);
+                    }
+                    Destination::Ip(_) => {
+                        if let Err(e) = self.tun.send(bytes) {
+                            log!("TUN write: {e}");
+                        }
+                    }
+                }
+            }
+            while let Some(event) = self.endpoint.poll_event() {
+                progress = true;
+                self.on_event(event);
+            }
+            // Input that waited for a free machine (back-pressure).
+            let blocked: Vec<Token> = self
                 .tunnels
-                .get(&token)
-                .and_then(|t| tunnel_deadline(t, now));
-            self.schedule.heap.set(token, deadline);
+                .iter()
+                .filter(|(_, t)| !t.pending_in.is_empty() && !t.closing)
+                .map(|(k, _)| *k)
+                .collect();
+            for token in blocked {
+                progress |= self.offer_pending(token);
+            }
+            if !progress {
+                break;
+            }
         }
-        earliest([
-            self.shutdown_deadline,
-            self.schedule.heap.next_deadline(),
-            self.refusals.next_deadline(),
-        ])
+        self.close_finished();
     }
 
-    /// Fires the due timers: only the tunnels whose armed deadline has
-    /// passed are visited. Servicing one marks it dirty, so
-    /// [`Server::next_deadline`] re-arms it with its new deadline.
-    fn timers(&mut self) {
-        let now = self.clock.ms();
-        self.refusals.expire(self.poll.registry(), now);
-        while let Some(token) = self.schedule.heap.pop_due(now) {
-            let Some(t) = self.tunnels.get_mut(&token) else {
-                continue;
-            };
-            if t.conn.poll_timeout().is_some_and(|d| d.as_millis() <= now) {
-                t.conn.handle_timeout(pptp_core::Instant::from_millis(now));
+    /// Offers a tunnel's waiting input again; `true` if some was taken.
+    fn offer_pending(&mut self, token: Token) -> bool {
+        let now = self.now();
+        let Some(t) = self.tunnels.get_mut(&token) else {
+            return false;
+        };
+        let pending = std::mem::take(&mut t.pending_in);
+        match self.endpoint.handle_tcp(now, t.handle, &pending) {
+            TcpInput::Blocked { consumed } => {
+                t.pending_in = pending[consumed..].to_vec();
+                consumed > 0
             }
-            for c in &mut t.calls {
-                if c.gre.poll_timeout().is_some_and(|d| d.as_millis() <= now) {
-                    c.gre.handle_timeout(pptp_core::Instant::from_millis(now));
-                }
-                if c.link.poll_timeout().is_some_and(|d| d.as_millis() <= now) {
-                    c.link.handle_timeout(ppp_core::Instant::from_millis(now));
+            TcpInput::Consumed | TcpInput::Closed => true,
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::TunnelUp {
+                connection,
+                host_name,
+                vendor,
+            } => {
+                if let Some(t) = self.tunnel_of(connection) {
+                    log!(
+                        "tunnel {}: up (peer host \"{}\", vendor \"{}\")",
+                        t.id,
+                        String::from_utf8_lossy(&host_name),
+                        String::from_utf8_lossy(&vendor)
+                    );
                 }
             }
-            self.service(token);
+            Event::CallUp {
+                session,
+                local_call_id,
+                peer_call_id,
+            } => {
+                let Some((id, peer)) = self.tunnel_of(session.connection()).map(|t| (t.id, t.peer))
+                else {
+                    return;
+                };
+                log!("tunnel {id}: call {local_call_id} up (peer call {peer_call_id})");
+                self.aaa.call_up(session, local_call_id, id, peer);
+            }
+            Event::AuthRequest { session } => self.auth_request(session),
+            Event::Authenticated {
+                session,
+                method,
+                user,
+            } => {
+                let prefix = self.prefix(session);
+                if let Some(t) = self.tunnel_of_mut(session.connection()) {
+                    t.auth = Some(method);
+                }
+                log!(
+                    "{prefix}: {method:?} authentication of \"{}\" succeeded",
+                    String::from_utf8_lossy(&user)
+                );
+            }
+            Event::AuthFailed {
+                session,
+                method,
+                reason,
+                user,
+            } => log!(
+                "{}: {method:?} authentication of \"{}\" failed: {reason:?}",
+                self.prefix(session),
+                String::from_utf8_lossy(&user)
+            ),
+            Event::SessionUp {
+                session,
+                address,
+                mppe,
+                mtu,
+                ..
+            } => {
+                let prefix = self.prefix(session);
+                if let Some(t) = self.tunnel_of_mut(session.connection()) {
+                    t.mppe = mppe;
+                }
+                log!(
+                    "{prefix}: data ready, peer {}, MTU {mtu}, MPPE {}",
+                    address.map_or("-".into(), |a| a.to_string()),
+                    mppe.map_or("none".into(), |m| format!(
+                        "{:?}/{:?}",
+                        m.send.strength, m.send.mode
+                    ))
+                );
+                self.aaa_session_up(session);
+            }
+            Event::SessionDown {
+                session,
+                reason,
+                counters,
+                ..
+            } => {
+                log!("{}: session down: {reason}", self.prefix(session));
+                self.aaa_session_down(session, &reason, &counters);
+            }
+            Event::ConnectionClosed { connection } => {
+                if let Some(t) = self.tunnel_of_mut(connection) {
+                    t.closing = true;
+                }
+            }
+        }
+    }
+
+    fn tunnel_of(&self, conn: ConnectionHandle) -> Option<&Tunnel> {
+        self.tokens.get(&conn).and_then(|t| self.tunnels.get(t))
+    }
+
+    fn tunnel_of_mut(&mut self, conn: ConnectionHandle) -> Option<&mut Tunnel> {
+        self.tokens.get(&conn).and_then(|t| self.tunnels.get_mut(t))
+    }
+
+    /// "tunnel T call C" for log lines.
+    pub(crate) fn prefix(&self, session: SessionHandle) -> String {
+        let tunnel = self.tunnel_of(session.connection()).map_or(0, |t| t.id);
+        let call = self
+            .endpoint
+            .session(session)
+            .and_then(|v| v.call_ids)
+            .map_or(0, |(ours, _)| ours);
+        format!("tunnel {tunnel} call {call}")
+    }
+
+    /// Tunnels whose control connection ended and whose bytes are out.
+    fn close_finished(&mut self) {
+        let done: Vec<Token> = self
+            .tunnels
+            .iter()
+            .filter(|(_, t)| t.closing && t.out.is_empty())
+            .map(|(k, _)| *k)
+            .collect();
+        for token in done {
+            if let Some(mut t) = self.tunnels.remove(&token) {
+                self.tokens.remove(&t.handle);
+                let _ = self.poll.registry().deregister(&mut t.stream);
+                // Our side first (FIN): a close with unread input would make
+                // Linux send a RST that can destroy the last reply (the
+                // refusal SCCRP, the StopCCRP) before the peer reads it.
+                let _ = t.stream.shutdown(std::net::Shutdown::Write);
+                log!(
+                    "tunnel {}: closed ({} s)",
+                    t.id,
+                    t.since.elapsed().as_secs()
+                );
+            }
         }
     }
 
@@ -443,64 +607,54 @@ impl Server {
                         continue;
                     };
                     let _ = stream.set_nodelay(true);
-                    let token = self.token();
-                    if self.shared.active_calls >= self.shared.max_sessions {
-                        // RFC 2637 §2.2/§2.16: answer the SCCRQ with
-                        // General error / No-Resource, then close.
-                        log!(
-                            "refusing {addr}: {} sessions (max_sessions)",
-                            self.shared.active_calls
-                        );
-                        let now = self.clock.ms();
-                        self.refusals.add(self.poll.registry(), token, stream, now);
-                        continue;
-                    }
+                    let now = self.now();
+                    let handle = match self.endpoint.accept(now, peer) {
+                        Ok(h) => h,
+                        Err(e) => {
+                            log!("refusing {addr}: {e}");
+                            continue;
+                        }
+                    };
+                    self.next_token += 1;
+                    let token = Token(self.next_token);
                     if let Err(e) = self.poll.registry().register(
                         &mut stream,
                         token,
                         Interest::READABLE | Interest::WRITABLE,
                     ) {
                         log!("register {addr}: {e}");
+                        self.endpoint.handle_tcp_closed(now, handle);
                         continue;
                     }
-                    let mut control = ControlConfig {
-                        echo_interval: pptp_core::Duration::from_secs(self.config.keepalive_secs),
-                        close_on_call_timeout: false,
-                        ..ControlConfig::default()
-                    };
-                    control.host_name = self
-                        .config
-                        .host_name
-                        .as_bytes()
-                        .iter()
-                        .copied()
-                        .take(64)
-                        .collect();
-                    control.vendor_string = b"pptp-rs".iter().copied().collect();
-                    let now = pptp_core::Instant::from_millis(self.clock.ms());
                     let id = self.next_tunnel_id;
                     self.next_tunnel_id += 1;
-                    log!("tunnel {id}: control connection from {addr}");
+                    if self.endpoint.is_refused(handle) {
+                        // RFC 2637 §2.2/§2.16: its SCCRQ gets General error
+                        // / No-Resource, then the connection closes.
+                        log!(
+                            "tunnel {id}: refusing {addr}: {} sessions (max_sessions {})",
+                            self.endpoint.active_sessions(),
+                            self.config.max_sessions
+                        );
+                    } else {
+                        log!("tunnel {id}: control connection from {addr}");
+                    }
+                    self.tokens.insert(handle, token);
                     self.tunnels.insert(
                         token,
                         Tunnel {
                             id,
                             stream,
+                            handle,
                             peer,
-                            conn: TunnelConn::new(
-                                Connection::new(Role::Server, control.clone(), now),
-                                std::rc::Rc::new(control),
-                            ),
                             out: Vec::new(),
-                            calls: Vec::new(),
+                            pending_in: Vec::new(),
+                            closing: false,
                             since: std::time::Instant::now(),
-                            closing: self.shutdown_deadline.is_some(),
-                            close_sent: false,
-                            tcp_dead: false,
+                            auth: None,
+                            mppe: None,
                         },
                     );
-                    // Its start-up timer (SCCRQ within reply_timeout).
-                    self.schedule.touch(token);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
@@ -512,39 +666,44 @@ impl Server {
     }
 
     fn tcp_event(&mut self, token: Token, buf: &mut [u8]) {
-        let now = self.clock.ms();
+        let now = self.now();
         let Some(t) = self.tunnels.get_mut(&token) else {
             return;
         };
-        loop {
+        flush_tcp(t);
+        while t.pending_in.is_empty() {
             match t.stream.read(buf) {
                 Ok(0) => {
-                    t.tcp_dead = true;
+                    self.endpoint.handle_tcp_closed(now, t.handle);
+                    t.closing = true;
+                    t.out.clear();
                     break;
                 }
-                Ok(n) => {
-                    if let Err(e) = t
-                        .conn
-                        .handle_input(pptp_core::Instant::from_millis(now), &buf[..n])
-                    {
-                        log!("tunnel {}: control stream error: {e}", t.id);
+                Ok(n) => match self.endpoint.handle_tcp(now, t.handle, &buf[..n]) {
+                    TcpInput::Consumed | TcpInput::Closed => {}
+                    TcpInput::Blocked { consumed } => {
+                        // No free machine to rebuild this connection: the
+                        // rest waits (at most one read), offered again by
+                        // `drain`; the socket is not read meanwhile.
+                        t.pending_in = buf[consumed..n].to_vec();
                     }
-                }
+                },
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     log!("tunnel {}: TCP error: {e}", t.id);
-                    t.tcp_dead = true;
+                    self.endpoint.handle_tcp_closed(now, t.handle);
+                    t.closing = true;
+                    t.out.clear();
                     break;
                 }
             }
         }
-        self.service(token);
     }
 
     fn gre_readable(&mut self, buf: &mut [u8]) {
         loop {
-            let (source, range) = match self.shared.gre.recv(buf) {
+            let (source, range) = match self.gre.recv(buf) {
                 Ok(r) => r,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => continue,
@@ -553,58 +712,20 @@ impl Server {
                     return;
                 }
             };
-            let now = self.clock.ms();
-            let Ok(call_id) = pptp_core::gre::peek_call_id(&buf[range.clone()]) else {
-                continue;
-            };
-            let Some(&token) = self.shared.calls_by_id.get(&call_id) else {
-                continue;
-            };
-            let Some(t) = self.tunnels.get_mut(&token) else {
-                continue;
-            };
-            if t.peer != source {
-                // Another host guessing call IDs: not this tunnel's peer.
-                continue;
-            }
-            let Some(call) = t
-                .calls
-                .iter_mut()
-                .find(|c| c.local_id == call_id && !c.ended)
-            else {
-                continue;
-            };
-            let received = call
-                .gre
-                .decapsulate(pptp_core::Instant::from_millis(now), &buf[range.clone()]);
-            if let Ok(Received::Deliver { payload, .. }) = received {
-                let frame = &mut buf[range.start + payload.start..range.start + payload.end];
-                let lnow = ppp_core::Instant::from_millis(now);
-                let handled = if self.shared.aaa.is_local() {
-                    call.link
-                        .handle_frame(lnow, frame, Some(&*self.shared.users))
-                } else {
-                    // External AAA: Responses become LinkEvent::AuthRequest.
-                    call.link.handle_frame(lnow, frame, None)
-                };
-                match handled {
-                    Ok(Some(d)) => {
-                        if let Err(e) = self.shared.tun.send(&frame[d.range()]) {
-                            log!("TUN write: {e}");
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(_) => {} // counted by the link
+            let now = self.now();
+            let datagram = &mut buf[range];
+            if let Ok(Some(ip)) = self.endpoint.handle_gre(now, source, datagram) {
+                if let Err(e) = self.tun.send(&datagram[ip.range]) {
+                    log!("TUN write: {e}");
                 }
             }
-            self.service(token);
         }
     }
 
     fn tun_readable(&mut self, buf: &mut [u8]) {
-        let mut frame = vec![0u8; 4096];
+        let mut out = vec![0u8; BUF];
         loop {
-            let n = match self.shared.tun.recv(buf) {
+            let n = match self.tun.recv(buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
@@ -612,33 +733,11 @@ impl Server {
                     return;
                 }
             };
-            let ip = &buf[..n];
-            let Some(dst) = ipv4_destination(ip) else {
-                continue;
-            };
-            let Some(&(token, call_id)) = self.shared.routes.get(&dst) else {
-                continue;
-            };
-            self.schedule.touch(token);
-            let Some(t) = self.tunnels.get_mut(&token) else {
-                continue;
-            };
-            let peer = t.peer;
-            let Some(call) = t
-                .calls
-                .iter_mut()
-                .find(|c| c.local_id == call_id && !c.ended)
-            else {
-                continue;
-            };
-            let now = self.clock.ms();
-            if let Ok(len) = call
-                .link
-                .send_ip(ppp_core::Instant::from_millis(now), ip, &mut frame)
-            {
-                let pnow = pptp_core::Instant::from_millis(now);
-                call.queue
-                    .send(&mut call.gre, &self.shared.gre, peer, pnow, &frame[..len]);
+            let now = self.now();
+            if let Ok(t) = self.endpoint.send_ip(now, &buf[..n], &mut out) {
+                if let Destination::Gre(peer) = t.to {
+                    let _ = self.gre.send(peer, &out[..t.len]);
+                }
             }
         }
     }
@@ -663,35 +762,19 @@ impl Server {
             return;
         }
         log!("shutting down: closing {} tunnel(s)", self.tunnels.len());
-        self.shared.aaa.shutting_down();
+        self.aaa.shutting_down();
         self.shutdown_deadline = Some(self.clock.ms() + 8_000);
         if let Some(mut l) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
         }
-        let tokens: Vec<Token> = self.tunnels.keys().copied().collect();
-        for token in tokens {
-            self.clear_tunnel(token);
-        }
-    }
-
-    /// Clears one tunnel: its calls first (LCP Terminate, CDN), then the
-    /// control connection (StopCCRQ).
-    fn clear_tunnel(&mut self, token: Token) {
-        let now = ppp_core::Instant::from_millis(self.clock.ms());
-        if let Some(t) = self.tunnels.get_mut(&token) {
-            t.closing = true;
-            for c in &mut t.calls {
-                c.link.full(now).close(now, EndReason::AdminClose);
-            }
-        }
-        self.service(token);
+        let now = self.now();
+        self.endpoint.close_all(now);
     }
 
     /// The `show vpdn` table.
     pub fn status(&self) -> String {
-        let mut s = show::render(&self.tunnels, &self.shared.pool, self.shared.active_calls);
-        s.push_str(&self.shared.aaa.status());
-        s.push_str(&self.refusals.status_line());
+        let mut s = show::render(self);
+        s.push_str(&self.aaa.status());
         s
     }
 
@@ -702,7 +785,8 @@ impl Server {
             };
             match l.accept() {
                 Ok((mut stream, _)) => {
-                    let token = self.token();
+                    self.next_token += 1;
+                    let token = Token(self.next_token);
                     if self
                         .poll
                         .registry()
@@ -748,45 +832,33 @@ impl Server {
     /// TUNNEL-ID`, `clear call CALL-ID`, `shutdown`).
     pub fn control_command(&mut self, command: &str) -> String {
         let words: Vec<&str> = command.split_whitespace().collect();
+        let now = self.now();
         match words.as_slice() {
             ["status"] | ["show"] | ["show", "vpdn"] => self.status(),
             ["clear", "all"] => {
-                let tokens: Vec<Token> = self.tunnels.keys().copied().collect();
-                let n = tokens.len();
-                for token in tokens {
-                    self.clear_tunnel(token);
+                let handles: Vec<ConnectionHandle> =
+                    self.tunnels.values().map(|t| t.handle).collect();
+                for h in &handles {
+                    self.endpoint.close_session(now, h.session());
                 }
-                format!("clearing {n} tunnel(s)\n")
+                format!("clearing {} tunnel(s)\n", handles.len())
             }
             ["clear", "call", id] => match id.parse::<u16>() {
-                Ok(id) => {
-                    let now = ppp_core::Instant::from_millis(self.clock.ms());
-                    let found = self.tunnels.iter_mut().find_map(|(token, t)| {
-                        let call = t.calls.iter_mut().find(|c| c.local_id == id && !c.ended)?;
-                        // The PIX's `clear vpdn ... id`: LCP Terminate first,
-                        // then Call-Disconnect-Notify when the link is down.
-                        call.link.full(now).close(now, EndReason::AdminClose);
-                        Some(*token)
-                    });
-                    match found {
-                        Some(token) => {
-                            self.service(token);
-                            format!("clearing call {id}\n")
-                        }
-                        None => format!("no call {id}\n"),
+                // The PIX's `clear vpdn ... id`: LCP Terminate first, then
+                // Call-Disconnect-Notify when the link is down.
+                Ok(id) => match self.endpoint.session_by_call_id(id) {
+                    Some(session) => {
+                        self.endpoint.close_session(now, session);
+                        format!("clearing call {id}\n")
                     }
-                }
+                    None => format!("no call {id}\n"),
+                },
                 Err(_) => "usage: clear call CALL-ID\n".into(),
             },
             ["clear", id] => match id.parse::<u32>() {
-                Ok(id) => match self
-                    .tunnels
-                    .iter()
-                    .find(|(_, t)| t.id == id)
-                    .map(|(k, _)| *k)
-                {
-                    Some(token) => {
-                        self.clear_tunnel(token);
+                Ok(id) => match self.tunnels.values().find(|t| t.id == id).map(|t| t.handle) {
+                    Some(handle) => {
+                        self.endpoint.close_session(now, handle.session());
                         format!("clearing tunnel {id}\n")
                     }
                     None => format!("no tunnel {id}\n"),
@@ -801,336 +873,21 @@ impl Server {
                 .into(),
         }
     }
-
-    /// Runs the machines of one tunnel until they are quiet: events,
-    /// frames out, TCP bytes out; removes the tunnel once it is closed.
-    fn service(&mut self, token: Token) {
-        self.schedule.touch(token);
-        let now_ms = self.clock.ms();
-        let Server {
-            shared,
-            tunnels,
-            poll,
-            ..
-        } = self;
-        let Some(t) = tunnels.get_mut(&token) else {
-            return;
-        };
-        let pnow = pptp_core::Instant::from_millis(now_ms);
-        let lnow = ppp_core::Instant::from_millis(now_ms);
-        if t.tcp_dead {
-            // The peer vanished: every call's lower layer is gone.
-            for c in &mut t.calls {
-                if !c.ended {
-                    c.link.full(lnow).lower_down(lnow);
-                }
-            }
-        }
-        let mut frame = [0u8; 4096];
-        let mut packet = [0u8; 4200];
-        for _ in 0..16 {
-            let mut progress = false;
-            while let Some(event) = t.conn.poll_event() {
-                progress = true;
-                conn_event(shared, t, token, event, pnow, lnow);
-            }
-            let Tunnel {
-                calls,
-                conn,
-                peer,
-                id,
-                ..
-            } = &mut *t;
-            for call in calls.iter_mut() {
-                while let Some(event) = call.link.poll_event() {
-                    progress = true;
-                    link_event(shared, conn, *id, token, call, event, lnow, pnow);
-                }
-                call.queue.flush(&mut call.gre, &shared.gre, *peer, pnow);
-                while let Some(tx) = call.link.poll_transmit(lnow, &mut frame) {
-                    progress = true;
-                    call.queue
-                        .send(&mut call.gre, &shared.gre, *peer, pnow, &frame[..tx.len]);
-                }
-                if let Ok(Some(n)) = call.gre.poll_transmit(pnow, &mut packet) {
-                    let _ = shared.gre.send(*peer, &packet[..n]);
-                }
-            }
-            calls.retain(|c| !c.ended);
-            for call in calls.iter_mut() {
-                call.link.try_park(lnow);
-            }
-            if t.closing && t.calls.is_empty() && !t.close_sent {
-                t.close_sent = true;
-                let _ = t.conn.full(pnow).close(pnow);
-                progress = true;
-            }
-            while let Some(tx) = t.conn.poll_transmit(pnow, &mut frame) {
-                progress = true;
-                t.out.extend_from_slice(&frame[..tx.len]);
-                // One write per message (TCP_NODELAY is on), so each one
-                // usually leaves in its own segment; Wireshark's PPTP
-                // dissector decodes only the first message of a segment.
-                // (Linux autocorking may still merge back-to-back writes.)
-                flush_tcp(t);
-            }
-            if !progress {
-                break;
-            }
-        }
-        flush_tcp(t);
-        // Everything drained: quiet machines shrink to their parked form.
-        t.conn.try_park();
-        let finished = t.tcp_dead || (t.conn.is_closed() && t.out.is_empty());
-        if finished {
-            let mut t = match tunnels.remove(&token) {
-                Some(t) => t,
-                None => return,
-            };
-            for c in &mut t.calls {
-                release_call(shared, c);
-            }
-            let _ = poll.registry().deregister(&mut t.stream);
-            let _ = t.stream.shutdown(std::net::Shutdown::Both);
-            log!(
-                "tunnel {}: closed ({} s)",
-                t.id,
-                t.since.elapsed().as_secs()
-            );
-        }
-    }
-}
-
-/// How often a closing tunnel is serviced while it waits for its calls to
-/// end (the loop used to service closing tunnels on every turn).
-const CLOSING_REPOLL_MS: u64 = 100;
-
-/// The earliest deadline of one tunnel's machines.
-fn tunnel_deadline(t: &Tunnel, now: u64) -> Option<u64> {
-    let calls = t.calls.iter().flat_map(|c| {
-        [
-            c.gre.poll_timeout().map(|i| i.as_millis()),
-            c.link.poll_timeout().map(|i| i.as_millis()),
-        ]
-    });
-    earliest(
-        [
-            t.conn.poll_timeout().map(|i| i.as_millis()),
-            t.closing.then_some(now + CLOSING_REPOLL_MS),
-        ]
-        .into_iter()
-        .chain(calls),
-    )
 }
 
 /// Writes what the socket takes of the tunnel's pending TCP bytes.
 fn flush_tcp(t: &mut Tunnel) {
-    while !t.out.is_empty() && !t.tcp_dead {
+    while !t.out.is_empty() {
         match t.stream.write(&t.out) {
             Ok(n) => {
                 t.out.drain(..n);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => t.tcp_dead = true,
-        }
-    }
-}
-
-fn release_call(shared: &mut Shared, call: &mut Call) {
-    if !call.ended {
-        aaa::call_released(shared, call);
-    }
-    if let Some(addr) = call.address.take() {
-        let _ = shared.pool.release(addr);
-        shared.routes.remove(&addr);
-    }
-    if shared.calls_by_id.remove(&call.local_id).is_some() && !call.ended {
-        shared.active_calls = shared.active_calls.saturating_sub(1);
-    }
-    call.ended = true;
-}
-
-fn new_call_id(shared: &Shared) -> u16 {
-    crate::host::call_id(|id| shared.calls_by_id.contains_key(&id))
-}
-
-fn conn_event(
-    shared: &mut Shared,
-    t: &mut Tunnel,
-    token: Token,
-    event: Event,
-    pnow: pptp_core::Instant,
-    lnow: ppp_core::Instant,
-) {
-    match event {
-        Event::TunnelUp(info) => log!(
-            "tunnel {}: up (peer host \"{}\", vendor \"{}\")",
-            t.id,
-            String::from_utf8_lossy(&info.host_name),
-            String::from_utf8_lossy(&info.vendor_string)
-        ),
-        Event::CallRequested(request) => {
-            if t.closing || shared.active_calls >= shared.max_sessions {
-                log!(
-                    "tunnel {}: refusing call (max_sessions {} reached or closing)",
-                    t.id,
-                    shared.max_sessions
-                );
-                let _ = t.conn.full(pnow).reject_call(
-                    pnow,
-                    request.peer_call_id,
-                    CallRefusal::NoResource,
-                );
-                return;
-            }
-            let id = new_call_id(shared);
-            match t.conn.full(pnow).accept_call(
-                pnow,
-                request.peer_call_id,
-                id,
-                &CallAccept::default(),
-            ) {
-                Ok(()) => {
-                    shared.calls_by_id.insert(id, token);
-                    shared.active_calls += 1;
-                }
-                Err(e) => log!("tunnel {}: accept_call: {e}", t.id),
+            Err(_) => {
+                t.out.clear();
+                t.closing = true;
             }
         }
-        Event::CallUp(up) => {
-            log!(
-                "tunnel {}: call {} up (peer call {}, window {})",
-                t.id,
-                up.local_call_id,
-                up.peer_call_id,
-                up.peer_recv_window
-            );
-            shared.aaa.call_up(up.local_call_id, t.id, t.peer);
-            let gre = GreSession::new(GreConfig::new(
-                up.local_call_id,
-                up.peer_call_id,
-                up.peer_recv_window,
-            ));
-            let mut link = Link::new(LinkConfig::clone(&shared.link_template), entropy());
-            link.open(lnow);
-            let link = CallLink::new(link, shared.link_template.clone(), entropy);
-            t.calls.push(Call {
-                local_id: up.local_call_id,
-                peer_id: up.peer_call_id,
-                gre,
-                link,
-                address: None,
-                user: String::new(),
-                auth: None,
-                mppe: None,
-                since: std::time::Instant::now(),
-                queue: GreQueue::default(),
-                ended: false,
-            });
-        }
-        Event::CallDown(down) => {
-            log!(
-                "tunnel {}: call {:?} down: {:?}",
-                t.id,
-                down.local_call_id,
-                down.reason
-            );
-            if let Some(id) = down.local_call_id {
-                shared.aaa.call_down(id, &down.reason);
-            }
-            match t
-                .calls
-                .iter_mut()
-                .find(|c| Some(c.local_id) == down.local_call_id && !c.ended)
-            {
-                Some(call) => call.link.full(lnow).lower_down(lnow),
-                None => {
-                    // Accepted but never up: free its ID and session slot.
-                    if let Some(id) = down.local_call_id {
-                        if shared.calls_by_id.remove(&id).is_some() {
-                            shared.active_calls = shared.active_calls.saturating_sub(1);
-                        }
-                    }
-                }
-            }
-        }
-        Event::TunnelDown(reason) => {
-            log!("tunnel {}: control connection down: {reason:?}", t.id);
-            for c in &mut t.calls {
-                if !c.ended {
-                    c.link.full(lnow).lower_down(lnow);
-                }
-            }
-        }
-        Event::EchoTimeout => log!("tunnel {}: keepalive: no Echo-Reply", t.id),
-        _ => {}
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn link_event(
-    shared: &mut Shared,
-    conn: &mut TunnelConn,
-    tunnel_id: u32,
-    token: Token,
-    call: &mut Call,
-    event: LinkEvent,
-    lnow: ppp_core::Instant,
-    pnow: pptp_core::Instant,
-) {
-    let id = call.local_id;
-    match event {
-        LinkEvent::AuthRequest => aaa::auth_request(shared, call, lnow),
-        LinkEvent::ChallengeNeeded => {
-            let _ = call
-                .link
-                .full(lnow)
-                .feed_challenge(lnow, &random_bytes::<16>());
-        }
-        LinkEvent::AddressNeeded => {
-            let addr = shared.pool.allocate().ok();
-            if let Some(a) = addr {
-                call.address = Some(a);
-                shared.routes.insert(a, (token, id));
-            } else {
-                log!("tunnel {tunnel_id} call {id}: address pool exhausted");
-            }
-            call.link.full(lnow).assign_peer_address(lnow, addr);
-        }
-        LinkEvent::Authenticated { method, .. } => {
-            call.user = String::from_utf8_lossy(call.link.username()).into_owned();
-            call.auth = Some(method);
-            log!(
-                "tunnel {tunnel_id} call {id}: {:?} authentication of \"{}\" succeeded",
-                method,
-                call.user
-            );
-        }
-        LinkEvent::AuthFailed { method, reason } => log!(
-            "tunnel {tunnel_id} call {id}: {:?} authentication of \"{}\" failed: {reason:?}",
-            method,
-            String::from_utf8_lossy(call.link.username())
-        ),
-        LinkEvent::CcpUp(info) => {
-            call.mppe = info;
-            log!("tunnel {tunnel_id} call {id}: CCP up: {info:?}");
-        }
-        LinkEvent::IpcpUp(n) => {
-            log!("tunnel {tunnel_id} call {id}: IPCP up: {n:?}");
-            aaa::ipcp_up(shared, call);
-        }
-        LinkEvent::DataReady => log!(
-            "tunnel {tunnel_id} call {id}: data ready, peer {}",
-            call.address.map_or("-".into(), |a| a.to_string())
-        ),
-        LinkEvent::Down(reason) => {
-            log!("tunnel {tunnel_id} call {id}: PPP down: {reason:?}");
-            release_call(shared, call);
-            // RFC 2637 §2.13: the server reports the end of the call with
-            // Call-Disconnect-Notify (an error just means it is gone).
-            let _ = conn.full(pnow).clear_call(pnow, id);
-        }
-        _ => {}
     }
 }

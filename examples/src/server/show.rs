@@ -1,25 +1,27 @@
-//! The `show vpdn`-style status table.
+//! The `show vpdn`-style status table, from the endpoint's views.
 
-use std::collections::HashMap;
 use std::fmt::Write;
 
-use mio::Token;
-
-use super::{Pool, Tunnel};
+use super::Server;
 
 /// Renders tunnels and sessions like the PIX's `show vpdn tunnel` and
 /// `show vpdn session`.
-pub(super) fn render(tunnels: &HashMap<Token, Tunnel>, pool: &Pool, active: usize) -> String {
+pub(super) fn render(server: &Server) -> String {
+    let endpoint = &server.endpoint;
     let mut out = String::new();
-    let mut list: Vec<&Tunnel> = tunnels.values().collect();
+    let mut list: Vec<&super::Tunnel> = server.tunnels.values().collect();
     list.sort_by_key(|t| t.id);
+    let refusing = list
+        .iter()
+        .filter(|t| endpoint.is_refused(t.handle))
+        .count();
     let _ = writeln!(
         out,
         "PPTP Tunnel Information (Total tunnels={} sessions={})",
-        list.len(),
-        active
+        list.len() - refusing,
+        endpoint.active_sessions()
     );
-    if list.is_empty() {
+    if list.len() == refusing {
         let _ = writeln!(out, "% No active PPTP tunnels");
     } else {
         let _ = writeln!(
@@ -28,26 +30,25 @@ pub(super) fn render(tunnels: &HashMap<Token, Tunnel>, pool: &Pool, active: usiz
             "TnlID", "Peer", "State", "Calls", "Time(s)", "CtrlIn", "CtrlOut"
         );
         for t in &list {
-            let stats = t.conn.stats();
-            let state = if t.conn.is_established() {
+            let Some(view) = endpoint.session(t.handle.session()) else {
+                continue;
+            };
+            let state = if view.call_ids.is_some() {
                 "estabd"
-            } else if t.conn.is_closed() {
-                "closed"
             } else {
                 "setup"
             };
             let _ = writeln!(
                 out,
-                "{:<6} {:<16} {:<8} {:<6} {:>8} {:>10} {:>10}  {} (parked {} time(s))",
+                "{:<6} {:<16} {:<8} {:<6} {:>8} {:>10} {:>10}  {}",
                 t.id,
                 t.peer.to_string(),
                 state,
-                t.calls.len(),
+                usize::from(view.call_ids.is_some()),
                 t.since.elapsed().as_secs(),
-                stats.messages_in,
-                stats.messages_out,
-                if t.conn.is_parked() { "parked" } else { "full" },
-                t.conn.parks()
+                view.tunnel.messages_in,
+                view.tunnel.messages_out,
+                if view.tunnel_parked { "parked" } else { "full" },
             );
         }
         let _ = writeln!(out);
@@ -68,67 +69,98 @@ pub(super) fn render(tunnels: &HashMap<Token, Tunnel>, pool: &Pool, active: usiz
             "BytesOut"
         );
         for t in &list {
-            for c in &t.calls {
-                let counters = c.link.counters();
-                let mppe = match c.mppe {
-                    Some(m) => format!("{:?}/{:?}", m.send.strength, m.send.mode),
-                    None => "none".into(),
-                };
+            let Some(view) = endpoint.session(t.handle.session()) else {
+                continue;
+            };
+            let (Some((ours, theirs)), Some(counters)) = (view.call_ids, view.link) else {
+                continue;
+            };
+            let mppe = match view.mppe.or(t.mppe) {
+                Some(m) => format!("{:?}/{:?}", m.send.strength, m.send.mode),
+                None => "none".into(),
+            };
+            let user = String::from_utf8_lossy(view.user);
+            let _ = writeln!(
+                out,
+                "{:<6} {:<6} {:<6} {:<12} {:<16} {:<10} {:<16} {:>7} {:>9} {:>9} {:>11} {:>11}",
+                t.id,
+                ours,
+                theirs,
+                if user.is_empty() { "-".into() } else { user },
+                view.address.map_or("-".into(), |a| a.to_string()),
+                t.auth.map_or("-".into(), |a| format!("{a:?}")),
+                mppe,
+                t.since.elapsed().as_secs(),
+                counters.frames_in,
+                counters.frames_out,
+                counters.octets_in,
+                counters.octets_out
+            );
+            if let Some(gre) = view.gre {
+                let g = gre.stats;
                 let _ = writeln!(
                     out,
-                    "{:<6} {:<6} {:<6} {:<12} {:<16} {:<10} {:<16} {:>7} {:>9} {:>9} {:>11} {:>11}",
-                    t.id,
-                    c.local_id,
-                    c.peer_id,
-                    c.user,
-                    c.address.map_or("-".into(), |a| a.to_string()),
-                    c.auth.map_or("-".into(), |a| format!("{a:?}")),
-                    mppe,
-                    c.since.elapsed().as_secs(),
-                    counters.frames_in,
-                    counters.frames_out,
-                    counters.octets_in,
-                    counters.octets_out
-                );
-                let gre = c.gre.stats();
-                let _ = writeln!(
-                    out,
-                    "       GRE lost {} out-of-order {} stale {} duplicate {} window-full {} (queue drops {}) ack-timeouts {}; \
+                    "       GRE lost {} out-of-order {} stale {} duplicate {} window-full {} ack-timeouts {}; \
                      CCP resets sent {} received {}; PPP drops mppe {} malformed {}",
-                    gre.lost,
-                    gre.out_of_order,
-                    gre.dropped_stale,
-                    gre.dropped_duplicate,
-                    gre.window_full,
-                    c.queue.dropped,
-                    gre.ack_timeouts,
+                    g.lost,
+                    g.out_of_order,
+                    g.dropped_stale,
+                    g.dropped_duplicate,
+                    g.window_full,
+                    g.ack_timeouts,
                     counters.reset_requests_sent,
                     counters.reset_requests_received,
                     counters.dropped_mppe,
                     counters.dropped_malformed
                 );
+            }
+            let _ = writeln!(
+                out,
+                "       PPP link {}",
+                if view.link_parked { "parked" } else { "full" }
+            );
+            if let Some(stats) = view.mppe_stats {
+                let r = stats.receive;
                 let _ = writeln!(
                     out,
-                    "       PPP link {} (parked {} time(s))",
-                    if c.link.is_parked() { "parked" } else { "full" },
-                    c.link.parks()
+                    "       MPPE receive: resyncs {} (forced {}), key changes {} (recovered {}), lost {}",
+                    r.resyncs, r.forced_resyncs, r.key_changes, r.recovered_key_changes, r.lost_packets
                 );
-                if let Some(stats) = c.link.mppe_stats() {
-                    let r = stats.receive;
-                    let _ = writeln!(
-                        out,
-                        "       MPPE receive: resyncs {} (forced {}), key changes {} (recovered {}), lost {}",
-                        r.resyncs, r.forced_resyncs, r.key_changes, r.recovered_key_changes, r.lost_packets
-                    );
-                }
             }
         }
     }
+    if let Some(pool) = endpoint.pool() {
+        let _ = writeln!(
+            out,
+            "Pool: {} of {} addresses in use",
+            pool.allocated(),
+            pool.size()
+        );
+    }
+    let s = endpoint.stats();
     let _ = writeln!(
         out,
-        "Pool: {} of {} addresses in use",
-        pool.allocated(),
-        pool.size()
+        "Refused at max_sessions: {} (SCCRP result 2 error 4 sent), {} closed unanswered, {} pending",
+        s.refusals_answered,
+        s.connections_refused
+            .saturating_sub(s.refusals_answered)
+            .saturating_sub(refusing as u64),
+        refusing
+    );
+    let _ = writeln!(
+        out,
+        "Endpoint: sessions established {} ended {}; parks {} unparks {}; GRE unknown call {} wrong peer {} malformed {}; \
+         frames dropped at a full GRE window {}, for want of a free machine {}; events dropped {}",
+        s.sessions_established,
+        s.sessions_ended,
+        s.parks,
+        s.unparks,
+        s.gre_unknown_call,
+        s.gre_wrong_peer,
+        s.gre_malformed,
+        s.window_drops,
+        s.no_engine_drops,
+        s.events_dropped
     );
     out
 }

@@ -25,6 +25,8 @@ use super::types::{
 
 /// Words of the address pool bitmap: 65,536 addresses (8 KiB), a /16.
 pub(crate) const POOL_WORDS: usize = 1024;
+/// The most addresses a server's pool may hold.
+pub const POOL_CAPACITY: u32 = AddressPool::<POOL_WORDS>::CAPACITY;
 /// Events held for the host (overflow: dropped and counted).
 pub(crate) const EVENT_QUEUE: usize = 64;
 
@@ -702,6 +704,21 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 .pool
                 .as_ref()
                 .is_some_and(|p| p.contains(address) && p.is_allocated(address))
+    }
+
+    /// Whether `connection` is being refused at the session limit (it
+    /// gets SCCRP result 2 / error 4, then closes).
+    pub fn is_refused(&self, connection: ConnectionHandle) -> bool {
+        self.slot_index(connection.0).is_some_and(|i| {
+            matches!(
+                self.memory
+                    .parts_ref()
+                    .0
+                    .get(i as usize)
+                    .map(|s| &s.control),
+                Some(ControlState::Refusing(_))
+            )
+        })
     }
 
     /// The session whose call has our call ID `local_call_id` (the PIX's

@@ -99,7 +99,7 @@ mod session;
 mod timers;
 mod types;
 
-pub use self::core::{BuildError, Endpoint};
+pub use self::core::{BuildError, Endpoint, POOL_CAPACITY};
 pub use memory::{ControlEngine, LinkEngine, Memory, Slot};
 pub use types::{
     AcceptError, CallRequestParams, ClientConfig, ConnectionHandle, Delivered, Destination,

@@ -615,37 +615,18 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 }
             }
             ControlEvent::CallUp(up) => self.call_up(i, now, up),
+            // The call or the whole control connection went down: PPP's
+            // lower layer is gone (RFC 1661 §4.3 Down). The link is dropped
+            // with it and the session ends with the PPTP layer's reason,
+            // which says more than the link's "lower layer down" (a
+            // Call-Clear-Request is the user hanging up).
             ControlEvent::CallDown(down) => {
-                let had_link = self.memory.parts().0.get(i as usize).is_some_and(|s| {
-                    s.call
-                        .as_ref()
-                        .is_some_and(|c| !matches!(c.link, LinkState::Gone))
-                });
-                if had_link {
-                    // PPP's lower layer is gone (RFC 1661 §4.3 Down event);
-                    // the link reports its own end.
-                    match self.full_link(i, now) {
-                        Some(link) => link.lower_down(now),
-                        None => self.end_call(i, now, SessionEnd::Call(down.reason)),
-                    }
-                } else {
-                    self.end_call(i, now, SessionEnd::Call(down.reason));
-                }
+                self.end_call(i, now, SessionEnd::Call(down.reason));
                 if self.role == Role::Client {
                     self.close_control(i, now);
                 }
             }
             ControlEvent::TunnelDown(reason) => {
-                let had_link = self.memory.parts().0.get(i as usize).is_some_and(|s| {
-                    s.call
-                        .as_ref()
-                        .is_some_and(|c| !matches!(c.link, LinkState::Gone))
-                });
-                if had_link {
-                    if let Some(link) = self.full_link(i, now) {
-                        link.lower_down(now);
-                    }
-                }
                 self.end_call(i, now, SessionEnd::Tunnel(reason));
             }
             _ => {}
