@@ -31,6 +31,9 @@ HERE="$ROOT/scripts/interop"
 die() { printf 'interop: ERROR: %s\n' "$*" >&2; exit 2; }
 [ -f "$LAB/lib.sh" ] || die "lab scripts not found at $LAB (set SHARED=/path/to/shared)"
 [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, raw GRE socket, TUN, qemu)"
+# The lab's image builder installs what a fresh machine lacks (qemu,
+# tshark, pptp-linux, pptpd); idempotent, 0.1 s once done.
+"$LAB/build-image.sh" >/dev/null || die "lab build-image.sh failed"
 for tool in ip tshark qemu-system-x86_64 python3 cargo pptp; do
   command -v "$tool" >/dev/null || die "missing tool: $tool"
 done

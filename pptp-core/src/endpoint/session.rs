@@ -777,16 +777,19 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                         first
                     })
                     .unwrap_or(false);
+                // Reported once: a renegotiation (RFC 1661 §3.7, e.g. after a
+                // lost Configure-Ack) brings the data phase back without a
+                // new session.
                 if first {
                     self.stats.sessions_established += 1;
+                    self.push_event(Event::SessionUp {
+                        session,
+                        address,
+                        peer_address,
+                        mppe,
+                        mtu,
+                    });
                 }
-                self.push_event(Event::SessionUp {
-                    session,
-                    address,
-                    peer_address,
-                    mppe,
-                    mtu,
-                });
             }
             LinkEvent::Down(reason) => {
                 self.end_call(i, now, SessionEnd::Link(reason));
