@@ -399,8 +399,177 @@ fn memory_report() {
     }
 }
 
+/// Host randomness for the endpoint bench (deterministic; the bench
+/// measures work, not entropy).
+struct BenchRandom(u64);
+
+impl pptp_core::endpoint::Random for BenchRandom {
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for b in dest {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            *b = (self.0 >> 56) as u8;
+        }
+    }
+}
+
+type BenchMemory = (
+    Vec<pptp_core::endpoint::Slot>,
+    Vec<pptp_core::endpoint::ControlEngine>,
+    Vec<pptp_core::endpoint::LinkEngine>,
+);
+
+fn bench_memory(slots: usize, engines: usize) -> BenchMemory {
+    (
+        (0..slots)
+            .map(|_| pptp_core::endpoint::Slot::new())
+            .collect(),
+        (0..engines)
+            .map(|_| pptp_core::endpoint::ControlEngine::new())
+            .collect(),
+        (0..engines)
+            .map(|_| pptp_core::endpoint::LinkEngine::new())
+            .collect(),
+    )
+}
+
+/// `n` sessions set up through one `Endpoint::server` (parking on, as
+/// pptp-server runs it), each against its own `Endpoint::client` from its
+/// own address, one at a time; returns the wall time spent in the
+/// server's calls.
+fn endpoint_setups(n: u32) -> Duration {
+    use pptp_core::endpoint::{ClientConfig, Destination, Endpoint, Event, ServerConfig};
+    let (client_link, server_link, users) = configs();
+    let mut config = ServerConfig::new(
+        server_link,
+        Ipv4Addr::new(10, 1, 0, 1),
+        Ipv4Addr::new(10, 1, 255, 254),
+    );
+    config.reserved_engines = 1;
+    let mut server = Endpoint::server(
+        config,
+        bench_memory(n as usize + 8, 16),
+        BenchRandom(1),
+        Some(users),
+    )
+    .expect("server");
+    let server_addr = Ipv4Addr::new(192, 0, 2, 1);
+    let mut spent = Duration::ZERO;
+    let mut timed_server = |f: &mut dyn FnMut()| {
+        let start = WallClock::now();
+        f();
+        spent += start.elapsed();
+    };
+    let mut buf = vec![0u8; 4096];
+    for i in 0..n {
+        let peer = Ipv4Addr::from(0x0a80_0000 + i);
+        let mut client = Endpoint::client(
+            ClientConfig::new(client_link.clone()),
+            bench_memory(1, 1),
+            BenchRandom(u64::from(i) + 7),
+        )
+        .expect("client");
+        let mut s_conn = None;
+        timed_server(&mut || s_conn = server.accept(NOW, peer).ok());
+        let s_conn = s_conn.expect("accepted");
+        let c_conn = client.connect(NOW, server_addr).expect("connect");
+        let (mut up_s, mut up_c) = (false, false);
+        for _ in 0..200 {
+            let mut moved = false;
+            while let Some(t) = client.poll_transmit(NOW, &mut buf) {
+                moved = true;
+                let bytes = buf[..t.len].to_vec();
+                timed_server(&mut || match t.to {
+                    Destination::Tcp(_) => {
+                        let _ = server.handle_tcp(NOW, s_conn, &bytes);
+                    }
+                    Destination::Gre(_) => {
+                        let mut d = bytes.clone();
+                        let _ = server.handle_gre(NOW, peer, &mut d);
+                    }
+                    Destination::Ip(_) => {}
+                });
+            }
+            let mut out = Vec::new();
+            timed_server(&mut || {
+                while let Some(t) = server.poll_transmit(NOW, &mut buf) {
+                    out.push((t.to, buf[..t.len].to_vec()));
+                }
+                while let Some(e) = server.poll_event() {
+                    up_s |= matches!(e, Event::SessionUp { .. });
+                }
+            });
+            for (to, mut bytes) in out {
+                moved = true;
+                match to {
+                    Destination::Tcp(_) => {
+                        let _ = client.handle_tcp(NOW, c_conn, &bytes);
+                    }
+                    Destination::Gre(_) => {
+                        let _ = client.handle_gre(NOW, server_addr, &mut bytes);
+                    }
+                    Destination::Ip(_) => {}
+                }
+            }
+            while let Some(e) = client.poll_event() {
+                up_c |= matches!(e, Event::SessionUp { .. });
+            }
+            if up_s && up_c && !moved {
+                break;
+            }
+        }
+        assert!(up_s && up_c, "endpoint session {i} not established");
+    }
+    assert_eq!(server.active_sessions(), n as usize);
+    spent
+}
+
+/// Set-ups per second per core of the server side, by hand-wired machines
+/// and through the endpoint, measured side by side in this run.
+fn endpoint_report() {
+    println!(
+        "endpoint: size_of Slot {} bytes (a parked session), ControlEngine {} bytes, LinkEngine {} bytes",
+        std::mem::size_of::<pptp_core::endpoint::Slot>(),
+        std::mem::size_of::<pptp_core::endpoint::ControlEngine>(),
+        std::mem::size_of::<pptp_core::endpoint::LinkEngine>()
+    );
+    let (client, server, users) = configs();
+    for n in [1_000u32, 10_000] {
+        let mut pool = pool();
+        SERVER_TIME.with(|t| t.set(Duration::ZERO));
+        let mut held = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let s = establish(
+                i.wrapping_mul(2_654_435_761),
+                &users,
+                &mut pool,
+                &client,
+                &server,
+            );
+            held.push(s.park());
+        }
+        let hand = SERVER_TIME.with(Cell::get);
+        black_box(&held);
+        drop(held);
+        let endpoint = endpoint_setups(n);
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(n);
+        println!(
+            "  N = {n:6}: server side {:.1} us/session hand-wired (+park) = {:.0}/s per core; \
+             {:.1} us/session through the endpoint = {:.0}/s per core; endpoint/hand-wired rate {:.2}",
+            per(hand),
+            f64::from(n) / hand.as_secs_f64(),
+            per(endpoint),
+            f64::from(n) / endpoint.as_secs_f64(),
+            hand.as_secs_f64() / endpoint.as_secs_f64()
+        );
+    }
+}
+
 fn main() {
     memory_report();
+    endpoint_report();
     let (client, server, users) = configs();
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_millis(300))

@@ -195,6 +195,12 @@ impl Link {
         })
     }
 
+    /// Whether [`Link::park`] would succeed now: a host asks first
+    /// instead of moving the whole link in and back out.
+    pub fn is_parkable(&self) -> bool {
+        self.parkable()
+    }
+
     fn parkable(&self) -> bool {
         let auth_quiet = self.authenticator.is_none() && self.peer.is_none();
         #[cfg(feature = "mppe")]

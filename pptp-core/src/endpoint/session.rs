@@ -1000,10 +1000,9 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         if let Some(call) = slot.call.as_mut() {
             if let LinkState::Engine(e) = call.link {
                 let quiet = now >= call.busy_until && !truncated;
-                if let Some(engine) = links
-                    .get_mut(e as usize)
-                    .filter(|l| quiet && l.waiting.is_empty())
-                {
+                if let Some(engine) = links.get_mut(e as usize).filter(|l| {
+                    quiet && l.waiting.is_empty() && l.link.as_ref().is_some_and(Link::is_parkable)
+                }) {
                     if let Some(link) = engine.link.take() {
                         match link.park() {
                             Ok(parked) => {
@@ -1019,7 +1018,10 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             }
         }
         if let ControlState::Engine(e) = slot.control {
-            if let Some(engine) = controls.get_mut(e as usize) {
+            if let Some(engine) = controls
+                .get_mut(e as usize)
+                .filter(|c| c.conn.as_ref().is_some_and(|c| c.is_parkable()))
+            {
                 if let Some(conn) = engine.conn.take() {
                     match conn.park() {
                         Ok(parked) => {

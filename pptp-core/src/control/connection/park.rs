@@ -13,6 +13,25 @@ use crate::time::Instant;
 use super::{Connection, State};
 
 impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
+    /// Whether [`Connection::park`] would succeed now: established, quiet
+    /// and carrying exactly one call (a host asks first instead of moving
+    /// the whole machine in and back out).
+    pub fn is_parkable(&self) -> bool {
+        self.is_quiet()
+            && matches!(self.calls.as_slice(), [call] if ParkedCall::from_call(call).is_some())
+            && ParkedStream::from_partial(self.stream.partial()).is_some()
+    }
+
+    fn is_quiet(&self) -> bool {
+        self.state == State::Established
+            && self.outbound.is_empty()
+            && self.events.is_empty()
+            && self.tunnel_down.is_none()
+            && self.clears_pending == 0
+            && self.deadline.is_none()
+            && self.stream.error().is_none()
+    }
+
     /// Turns a quiet connection into its compact [`ParkedConnection`]
     /// form (a few hundred octets instead of this machine's several
     /// kilobytes), or returns it unchanged if it is not quiet.
@@ -32,14 +51,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
     // allocator to box it in, and the host keeps it where it was anyway.
     #[allow(clippy::result_large_err)]
     pub fn park(self) -> Result<ParkedConnection, Self> {
-        let quiet = self.state == State::Established
-            && self.outbound.is_empty()
-            && self.events.is_empty()
-            && self.tunnel_down.is_none()
-            && self.clears_pending == 0
-            && self.deadline.is_none()
-            && self.stream.error().is_none();
-        if !quiet {
+        if !self.is_quiet() {
             return Err(self);
         }
         let parts = match self.calls.as_slice() {
