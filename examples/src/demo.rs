@@ -555,7 +555,14 @@ impl<V: Verifier> Host<V> {
             }
             Err(e) => {
                 self.ip_note.clear();
-                w.log(self.end, format!("GRE: datagram not taken: {e:?}"));
+                let why = match e {
+                    // No reorder buffer in the endpoint: a datagram older
+                    // than one already delivered is stale.
+                    GreInputError::Dropped => "GRE: dropped (duplicate, stale or out of window)",
+                    GreInputError::Link => "PPP: frame refused by the link",
+                    _ => "GRE: datagram not taken",
+                };
+                w.log(self.end, format!("{why}: {e:?}"));
             }
         }
     }
@@ -769,7 +776,7 @@ impl<V: Verifier> Host<V> {
                 self.up = true;
                 match mppe {
                     Some(m) => w.log(self.end, format!("CCP: opened: MPPE {}", mppe_text(m))),
-                    None => w.log(self.end, "CCP: no MPPE"),
+                    None => w.log(self.end, "CCP: no MPPE negotiated"),
                 }
                 let dns = self.ep.link(session).map_or_else(
                     || "not shown (link parked)".into(),
@@ -791,10 +798,8 @@ impl<V: Verifier> Host<V> {
             Event::SessionDown {
                 reason, counters, ..
             } => {
-                let windows = reason
-                    .windows_error()
-                    .map_or(String::new(), |e| format!(" (Windows error {e})"));
-                w.log(self.end, format!("session down: {reason}{windows}"));
+                // (A link's end names its Windows error itself.)
+                w.log(self.end, format!("session down: {reason}"));
                 self.final_reset_requests = counters.reset_requests_sent;
                 self.down = Some(reason);
                 self.up = false;
