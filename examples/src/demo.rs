@@ -722,7 +722,9 @@ impl<V: Verifier> Host<V> {
                 if self.end == End::Client {
                     // RFC 2637 §2.15: the PNS tells the PAC the ACCMs, as
                     // Windows does once the call is up.
-                    self.ep.set_link_info(at(now), session, 0, 0xffff_ffff);
+                    if !self.ep.set_link_info(at(now), session, 0, 0xffff_ffff) {
+                        w.log(self.end, format!("PPTP: {tnl}: SLI not sent"));
+                    }
                 }
             }
             Event::AuthRequest { .. } => {
