@@ -1,41 +1,43 @@
-//! The demo session: a PPTP client and server in one process, over the
-//! in-memory network of [`crate::sim`], driven by a simulated clock.
+//! The demo session: a PPTP server and a PPTP client in one process, each
+//! a [`pptp_core::endpoint::Endpoint`], joined by the in-memory network of
+//! [`crate::sim`] and driven by a simulated clock.
 //!
-//! Every protocol step is done by the workspace crates, driven as Sans-IO
-//! machines by the two hosts here:
+//! Every protocol step is the endpoints' own: the control connection
+//! (SCCRQ/SCCRP, OCRQ/OCRP, at the end CCRQ/CDN and StopCCRQ/StopCCRP),
+//! GRE with its reorder buffer, the PPP link (LCP, PAP, CHAP-MD5,
+//! MS-CHAPv1, MS-CHAPv2, IPCP with the server's address pool, CCP and
+//! MPPE with stateful loss recovery through CCP Reset-Request), and the
+//! server's parking of quiet sessions. The hosts here do what a host
+//! does: carry bytes between the endpoints and the network, keep the
+//! clock, give randomness (seeded, so a run is a pure function of its
+//! options), and run a tiny IP stack that sends and answers ICMP echoes.
 //!
-//! * TCP connect, then the PPTP control connection
-//!   (`pptp_core::control::Connection`, both roles): SCCRQ/SCCRP,
-//!   OCRQ/OCRP, Set-Link-Info; at the end CCRQ/CDN and StopCCRQ/StopCCRP;
-//! * the GRE data path (`pptp_core::gre::GreSession`, with a reorder
-//!   buffer) carrying PPP frames;
-//! * the PPP session (`ppp_core::link::Link`): LCP, authentication (PAP,
-//!   CHAP-MD5, MS-CHAPv1, MS-CHAPv2), IPCP with the server's address pool
-//!   (`ppp_core::ipcp::pool`), CCP negotiating MPPE, and the encrypted
-//!   data path (stateful loss recovery through CCP Reset-Request);
-//! * IPv4 ICMP echo packets with correct checksums, both ways.
+//! The transcript decodes the bytes the endpoints transmit and receive
+//! with [`crate::decode`], and takes automaton states from
+//! [`Endpoint::link`] while a session is unparked ("parked" otherwise).
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::net::Ipv4Addr;
 
 use mppe::{KeyStrength, Mode, ModePreference, Strengths};
-use ppp_core::auth::{CredentialStore, DomainRule, Method};
-use ppp_core::ipcp::pool::AddressPool;
+use ppp_core::auth::{CredentialStore, DomainRule, Method, Verifier};
 use ppp_core::lcp::LcpConfig;
-use ppp_core::link::{
-    Credentials, EndReason as LinkEndReason, Entropy, Link, LinkConfig, LinkEvent, MppePolicy,
-};
+use ppp_core::link::{Credentials, LinkConfig, MppeInfo, MppePolicy};
 use ppp_core::wire::frame::{protocol, FieldCompression, Frame};
-use pptp_core::control::{
-    CallAccept, CallParams, Config as ControlConfig, Connection, Event as ControlEvent, NameBytes,
+use pptp_core::control::NameBytes;
+use pptp_core::endpoint::{
+    ClientConfig, ConnectionHandle, Destination, Endpoint, Event, ExternalAaa, GreInputError,
+    ServerConfig, SessionEnd, SessionHandle, TcpInput,
 };
-use pptp_core::gre::{GreConfig, GreSession, Received};
-use pptp_core::Role;
+use pptp_core::wire::gre::GrePacket;
+use pptp_core::Instant;
 
 use crate::decode;
+use crate::host::{heap_memory, HeapMemory};
 use crate::pcap::{internet_checksum, PcapWriter, Side as PcapSide};
 use crate::show_vpdn::{self, SessionRow, TunnelRow};
-use crate::sim::{End, GreFate, NetConfig, Network, Rng};
+use crate::sim::{Delivery, End, GreFate, NetConfig, Network, Rng};
 use crate::transcript::Transcript;
 
 /// Authentication method choice.
@@ -88,7 +90,7 @@ pub struct DemoOptions {
     pub stateful: bool,
     /// Percent of GRE datagrams lost (and the same percent reordered).
     pub loss_percent: f64,
-    /// Seed of the host's random source.
+    /// Seed of the hosts' random sources and of the network's losses.
     pub seed: u64,
     /// Echo requests each side sends.
     pub pings: u16,
@@ -96,7 +98,7 @@ pub struct DemoOptions {
     /// instead of RFC 3078's; see `mppe::StatefulFlush`.
     pub deployed_flush: bool,
     /// Let the simulated loss hit LCP/IPCP/CCP Configure packets too
-    /// (by default they are spared; see `Endpoint::flush_gre`).
+    /// (by default they are spared; see `Host::send_gre`).
     pub loss_negotiation: bool,
     /// User name.
     pub username: String,
@@ -152,21 +154,40 @@ pub struct Outcome {
     pub username: Option<String>,
 }
 
-type Gre = GreSession<8, 1600>;
+/// The public addresses of the two hosts (RFC 5737, as in the pcap).
+const CLIENT_PUBLIC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+const SERVER_PUBLIC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// The server's address inside the tunnel.
+const SERVER_TUNNEL_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+/// The DNS server the server hands out (RFC 1877), a documentation address.
+const DNS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 53);
+const POOL_FIRST: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
+const POOL_LAST: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 50);
+const PING_TIMEOUT_MS: u64 = 500;
+/// Echo attempts before the demo gives up (30 s). The endpoint's GRE has
+/// no reorder buffer, so with `--stateful` every reordered datagram costs
+/// MPPE a resynchronisation as a lost one does (RFC 3078 §8: the
+/// receiver sends a Reset-Request, the sender flushes), and a lost
+/// flushed packet waits for the 1 s Reset-Request repeat: at 15% loss and
+/// 15% reordering one echo can need more than 20 tries.
+const PING_ATTEMPTS: u32 = 60;
+const SIM_LIMIT_MS: u64 = 600_000;
+/// PPTP control message type of Stop-Control-Connection-Request.
+const STOP_CCRQ: u16 = 3;
 
-fn pt(ms: u64) -> pptp_core::Instant {
-    pptp_core::Instant::from_millis(ms)
-}
-fn pp(ms: u64) -> ppp_core::time::Instant {
-    ppp_core::time::Instant::from_millis(ms)
+type ServerEndpoint = Endpoint<HeapMemory, Rng, CredentialStore<4>>;
+type ClientEndpoint = Endpoint<HeapMemory, Rng, ExternalAaa>;
+
+fn at(ms: u64) -> Instant {
+    Instant::from_millis(ms)
 }
 
-/// Everything shared by both ends: network, clock, capture, log, randomness.
+/// What both hosts share: the network with its clock, the capture, the
+/// transcript.
 struct World {
     net: Network,
     pcap: Option<PcapWriter<Box<dyn Write>>>,
     log: Transcript,
-    rng: Rng,
     pcap_error: Option<String>,
 }
 
@@ -196,57 +217,6 @@ fn pcap_side(end: End) -> PcapSide {
         End::Client => PcapSide::Client,
         End::Server => PcapSide::Server,
     }
-}
-
-/// The session addresses: the server's tunnel address and the pool.
-const SERVER_TUNNEL_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-/// The DNS server the server hands out (RFC 1877), a documentation address.
-const DNS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 53);
-const POOL_FIRST: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
-const POOL_LAST: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 50);
-const PING_TIMEOUT_MS: u64 = 500;
-const PING_ATTEMPTS: u32 = 20;
-const SIM_LIMIT_MS: u64 = 600_000;
-
-#[derive(Debug, Default)]
-struct Pinger {
-    next_seq: u16,
-    outstanding: Option<(u16, u64, u32)>, // seq, sent at, attempts
-    answered: u16,
-    failed: bool,
-}
-
-/// One end: PPTP control + GRE + PPP (LCP, auth, MPPE) + a tiny IP host.
-/// One end: PPTP control + GRE + the PPP `Link` (LCP, authentication,
-/// IPCP, CCP/MPPE) + a tiny IP host that answers and sends pings.
-struct Endpoint {
-    end: End,
-    conn: Connection<4>,
-    tunnel_id: u16,
-    call_id: u16,
-    peer_call_id: Option<u16>,
-    peer_window: u16,
-    gre: Option<Gre>,
-    link: Link,
-    link_opened: bool,
-    link_down: Option<LinkEndReason>,
-    data_ready: bool,
-    credentials: CredentialStore<4>,
-    pool: Option<AddressPool<1>>,
-    username: Option<String>,
-    mppe_text: String,
-    ip: Option<Ipv4Addr>,
-    peer_ip: Option<Ipv4Addr>,
-    ppp_out: std::collections::VecDeque<Vec<u8>>,
-    pinger: Pinger,
-    loss_negotiation: bool,
-    ip_delivered: u64,
-    ip_damaged: u64,
-    tunnel_up: bool,
-    tunnel_down: bool,
-    call_up: bool,
-    call_down: bool,
-    state_change_ms: u64,
 }
 
 fn mppe_policy(opts: &DemoOptions, end: End) -> MppePolicy {
@@ -279,149 +249,238 @@ fn mppe_policy(opts: &DemoOptions, end: End) -> MppePolicy {
     }
 }
 
-impl Endpoint {
-    fn new(end: End, opts: &DemoOptions, rng: &mut Rng) -> Result<Self, String> {
-        let role = match end {
-            End::Client => Role::Client,
-            End::Server => Role::Server,
-        };
-        let mut config = ControlConfig::default();
-        let (host, vendor): (&[u8], &[u8]) = match end {
-            End::Client => (b"demo-client", b"pptp-demo client"),
-            End::Server => (b"demo-server", b"pptp-demo server"),
-        };
-        config.host_name = NameBytes::from_slice(host).unwrap_or_default();
-        config.vendor_string = NameBytes::from_slice(vendor).unwrap_or_default();
-        if end == End::Server {
-            config.maximum_channels = 4;
-        }
-        let mut credentials = CredentialStore::new(DomainRule::default());
-        let mut link_config = match end {
-            End::Server => {
-                let pw = opts.server_password.as_ref().unwrap_or(&opts.password);
-                credentials
-                    .insert_password(opts.username.as_bytes(), pw.as_bytes())
-                    .map_err(|e| format!("user: {e:?}"))?;
-                // The PIX's `vpdn group ... ppp authentication <method>`
-                // and `ip local pool`.
-                let mut c = LinkConfig::server(SERVER_TUNNEL_IP, [Some(DNS), None]);
-                c.lcp = LcpConfig::default().with_auth_required(&[opts.auth.method()]);
-                c.authenticator.name =
-                    ppp_core::auth::Name::from_slice(b"demo-server").unwrap_or_default();
-                c
+fn names(host: &[u8], vendor: &[u8]) -> (NameBytes, NameBytes) {
+    (
+        NameBytes::from_slice(host).unwrap_or_default(),
+        NameBytes::from_slice(vendor).unwrap_or_default(),
+    )
+}
+
+/// The server: the PIX's `vpdn group 1 ppp authentication <method>`,
+/// `ppp encryption mppe <bits>`, `client configuration address local`
+/// pool and `vpdn username`, with the endpoint's default parking.
+fn server_endpoint(opts: &DemoOptions, random: Rng) -> Result<ServerEndpoint, String> {
+    let mut users = CredentialStore::new(DomainRule::default());
+    let password = opts.server_password.as_ref().unwrap_or(&opts.password);
+    users
+        .insert_password(opts.username.as_bytes(), password.as_bytes())
+        .map_err(|e| format!("user: {e:?}"))?;
+    let mut link = LinkConfig::server(SERVER_TUNNEL_IP, [Some(DNS), None]);
+    link.lcp = LcpConfig::default().with_auth_required(&[opts.auth.method()]);
+    link.authenticator.name = ppp_core::auth::Name::from_slice(b"demo-server").unwrap_or_default();
+    link.mppe = mppe_policy(opts, End::Server);
+    let mut config = ServerConfig::new(link, POOL_FIRST, POOL_LAST);
+    (config.control.host_name, config.control.vendor_string) =
+        names(b"demo-server", b"pptp-demo server");
+    config.control.maximum_channels = 4;
+    Endpoint::server(config, heap_memory(4, 2), random, Some(users))
+        .map_err(|e| format!("server: {e:?}"))
+}
+
+/// The client: one call, with the user's credentials (Windows' window of
+/// 16 in its OCRQ).
+fn client_endpoint(opts: &DemoOptions, random: Rng) -> Result<ClientEndpoint, String> {
+    let credentials = Credentials::password(opts.username.as_bytes(), opts.password.as_bytes())
+        .map_err(|e| format!("credentials: {e:?}"))?;
+    let mut link = LinkConfig::client(credentials);
+    link.mppe = mppe_policy(opts, End::Client);
+    let mut config = ClientConfig::new(link);
+    (config.control.host_name, config.control.vendor_string) =
+        names(b"demo-client", b"pptp-demo client");
+    config.call.serial_number = 1;
+    Endpoint::client(config, heap_memory(1, 1), random).map_err(|e| format!("client: {e:?}"))
+}
+
+/// A PPP frame received in a GRE datagram, decoded before the endpoint
+/// takes it, logged once the link has taken it (its `frames_in` counter
+/// says when: a frame may wait in the GRE reorder buffer first).
+#[derive(Debug)]
+struct Inbound {
+    seq: u32,
+    frame: PppFrame,
+}
+
+/// What the transcript says about one PPP frame.
+#[derive(Debug)]
+enum PppFrame {
+    /// LCP, PAP, CHAP, IPCP, CCP...: `(protocol, "LCP", "CONFREQ", " id 1 ...")`.
+    Control(u16, String, String, String),
+    /// An IP packet, with its MPPE header as ` [MPPE cc N flushed]`.
+    Data(String),
+}
+
+impl PppFrame {
+    /// The PPP frame in a GRE datagram, with the GRE sequence number.
+    fn of_gre(datagram: &[u8]) -> Option<(Option<u32>, PppFrame)> {
+        let gre = GrePacket::new_checked(datagram).ok()?;
+        let f = Frame::parse(gre.payload(), FieldCompression::BOTH).ok()?;
+        let frame = match f.protocol {
+            protocol::COMPRESSED => {
+                let h = u16::from_be_bytes([*f.information.first()?, *f.information.get(1)?]);
+                PppFrame::Data(format!(
+                    " [MPPE cc {}{}]",
+                    h & 0x0fff,
+                    if h & 0x8000 != 0 { " flushed" } else { "" }
+                ))
             }
-            End::Client => {
-                let creds =
-                    Credentials::password(opts.username.as_bytes(), opts.password.as_bytes())
-                        .map_err(|e| format!("credentials: {e:?}"))?;
-                LinkConfig::client(creds)
+            protocol::IPV4 => PppFrame::Data(String::new()),
+            p => {
+                let d = decode::decode_ppp_payload(p, f.information);
+                let mut title = d.title.splitn(2, ' ');
+                let layer = title.next().unwrap_or("").to_string();
+                let name = title.next().unwrap_or("").to_string();
+                PppFrame::Control(p, layer, name, d.pix_fields())
             }
         };
-        link_config.mppe = mppe_policy(opts, end);
-        let mut challenge = [0u8; 16];
-        rng.fill(&mut challenge);
-        let entropy = Entropy {
-            magic: rng.next_u32() | 1,
-            challenge,
+        Some((gre.sequence(), frame))
+    }
+
+    /// Whether the simulated network spares it from loss and reordering.
+    ///
+    /// CHAP has no retransmission for a lost Success or Failure (RFC 1994
+    /// §4.2: the peer just waits), so authentication packets are spared;
+    /// a lost one would end the session with error 718 after 30 s.
+    /// Configure-Request/Ack/Nak/Reject of LCP, IPCP and CCP are spared
+    /// too unless `--loss-negotiation`: each lost one costs a 3 s restart
+    /// timer (RFC 1661 §4.6) or a renegotiation from Opened, which makes a
+    /// short demo slow. Data, GRE acks, Terminate and CCP
+    /// Reset-Request/Ack take their chances.
+    fn spared(&self, loss_negotiation: bool) -> bool {
+        let PppFrame::Control(p, _, name, _) = self else {
+            return false;
         };
-        let pool = match end {
-            End::Server => {
-                Some(AddressPool::new(POOL_FIRST, POOL_LAST).map_err(|e| format!("pool: {e}"))?)
-            }
-            End::Client => None,
-        };
-        Ok(Endpoint {
+        let configure = matches!(name.as_str(), "CONFREQ" | "CONFACK" | "CONFNAK" | "CONFREJ");
+        matches!(*p, protocol::CHAP | protocol::PAP)
+            || (!loss_negotiation
+                && configure
+                && matches!(*p, protocol::LCP | protocol::IPCP | protocol::CCP))
+    }
+}
+
+/// The tiny IP stack's echo client.
+#[derive(Debug, Default)]
+struct Pinger {
+    next_seq: u16,
+    outstanding: Option<(u16, u64, u32)>, // seq, sent at, attempts
+    answered: u16,
+    failed: bool,
+}
+
+/// One host: its endpoint and what a host keeps besides (the "socket"
+/// into the simulated network, TCP bytes the endpoint has not taken yet,
+/// an IP stack that pings) plus what its transcript needs to know.
+struct Host<V: Verifier> {
+    end: End,
+    ep: Endpoint<HeapMemory, Rng, V>,
+    /// The other host's public address (GRE source and destination).
+    peer_public: Ipv4Addr,
+    conn: Option<ConnectionHandle>,
+    tcp_pending: Vec<u8>,
+    loss_negotiation: bool,
+    // What the endpoint reported.
+    tunnel_up_ms: u64,
+    up: bool,
+    down: Option<SessionEnd>,
+    closed: bool,
+    user: Option<String>,
+    mppe: Option<MppeInfo>,
+    final_reset_requests: u64,
+    // Transcript bookkeeping.
+    stop_sent: bool,
+    phase: String,
+    inbound: VecDeque<Inbound>,
+    frames_in: u64,
+    link_seen: bool,
+    ip_note: String,
+    // The IP host.
+    ip: Option<Ipv4Addr>,
+    peer_ip: Option<Ipv4Addr>,
+    pinger: Pinger,
+    ip_delivered: u64,
+    ip_damaged: u64,
+}
+
+impl<V: Verifier> Host<V> {
+    fn new(end: End, ep: Endpoint<HeapMemory, Rng, V>, opts: &DemoOptions) -> Self {
+        Host {
             end,
-            conn: Connection::new(role, config, pt(0)),
-            tunnel_id: (rng.next_u32() % 64 + 1) as u16,
-            call_id: rng.nonzero_u16(),
-            peer_call_id: None,
-            peer_window: 0,
-            gre: None,
-            link: Link::new(link_config, entropy),
-            link_opened: false,
-            link_down: None,
-            data_ready: false,
-            credentials,
-            pool,
-            username: None,
-            mppe_text: "none".into(),
+            ep,
+            peer_public: match end {
+                End::Client => SERVER_PUBLIC,
+                End::Server => CLIENT_PUBLIC,
+            },
+            conn: None,
+            tcp_pending: Vec::new(),
+            loss_negotiation: opts.loss_negotiation,
+            tunnel_up_ms: 0,
+            up: false,
+            down: None,
+            closed: false,
+            user: None,
+            mppe: None,
+            final_reset_requests: 0,
+            stop_sent: false,
+            phase: String::new(),
+            inbound: VecDeque::new(),
+            frames_in: 0,
+            link_seen: false,
+            ip_note: String::new(),
             ip: None,
             peer_ip: None,
-            ppp_out: Default::default(),
             pinger: Pinger {
                 next_seq: 1,
                 ..Pinger::default()
             },
-            loss_negotiation: opts.loss_negotiation,
             ip_delivered: 0,
             ip_damaged: 0,
-            tunnel_up: false,
-            tunnel_down: false,
-            call_up: false,
-            call_down: false,
-            state_change_ms: 0,
-        })
+        }
+    }
+
+    fn session(&self) -> Option<SessionHandle> {
+        self.conn.map(ConnectionHandle::session)
+    }
+
+    /// The PIX's tunnel id: here the connection's slot in the endpoint,
+    /// counted from 1.
+    fn tunnel_id(&self) -> u16 {
+        self.conn.map_or(0, |c| (c.0 & 0xffff) as u16 + 1)
     }
 
     fn tnl(&self) -> String {
-        format!("Tnl {}", self.tunnel_id)
+        format!("Tnl {}", self.tunnel_id())
     }
 
-    /// Earliest timer of any machine of this end.
-    fn poll_timeout(&self) -> Option<u64> {
-        let mut t = [
-            self.conn.poll_timeout().map(|i| i.as_millis()),
-            self.gre
-                .as_ref()
-                .and_then(|g| g.poll_timeout())
-                .map(|i| i.as_millis()),
-            self.link.poll_timeout().map(|i| i.as_millis()),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        if let Some((_, sent, _)) = self.pinger.outstanding {
-            let due = sent + PING_TIMEOUT_MS;
-            t = Some(t.map_or(due, |x| x.min(due)));
+    /// ` [Opened]`: the automaton of `proto` in the endpoint's link, or
+    /// ` [parked]` while the link is in its parked form (it keeps no
+    /// automata), ` [link ended]` once it has ended.
+    fn state_of(&self, proto: u16) -> String {
+        let Some(session) = self.session() else {
+            return String::new();
+        };
+        let Some(link) = self.ep.link(session) else {
+            let parked = self.ep.session(session).is_some_and(|v| v.link_parked);
+            return if parked { " [parked]" } else { " [link ended]" }.into();
+        };
+        match proto {
+            protocol::LCP => format!(" [{:?}]", link.lcp().state()),
+            protocol::IPCP => format!(" [{:?}]", link.ipcp().state()),
+            protocol::CCP => format!(" [{:?}]", link.ccp().state()),
+            _ => String::new(),
         }
-        t
     }
 
-    fn handle_timeout(&mut self, w: &mut World) {
-        let now = w.now();
-        if self
-            .conn
-            .poll_timeout()
-            .is_some_and(|t| t.as_millis() <= now)
-        {
-            self.conn.handle_timeout(pt(now));
-        }
-        let mut released = Vec::new();
-        if let Some(g) = self.gre.as_mut() {
-            if g.poll_timeout().is_some_and(|t| t.as_millis() <= now) {
-                g.handle_timeout(pt(now));
-                while let Some(f) = g.poll_deliver() {
-                    released.push(f.to_vec());
-                }
-            }
-        }
-        for mut f in released {
-            w.log(self.end, "GRE: reorder timeout released a held packet");
-            self.handle_ppp_frame(w, &mut f);
-        }
-        if self
-            .link
-            .poll_timeout()
-            .is_some_and(|t| t.as_millis() <= now)
-        {
-            self.link.handle_timeout(pp(now));
+    fn log_frame(&self, w: &mut World, dir: char, frame: &PppFrame) {
+        if let PppFrame::Control(p, layer, name, rest) = frame {
+            // "PPP: LCP O CONFREQ [ReqSent] id 1 len 18 (...)", as the PIX prints.
+            let state = self.state_of(*p);
+            w.log(self.end, format!("PPP: {layer} {dir} {name}{state}{rest}"));
         }
     }
+
+    // ----- input from the network -----
 
     /// TCP bytes from the peer.
-    fn handle_tcp(&mut self, w: &mut World, bytes: &[u8]) {
-        let now = w.now();
+    fn receive_tcp(&mut self, w: &mut World, bytes: &[u8]) {
         for msg in split_control(bytes) {
             let line = match decode::decode_control(msg) {
                 Ok(d) => d.one_line(),
@@ -433,125 +492,337 @@ impl Endpoint {
                 format!("PPTP: {tnl}: rcvd {}", line.trim_start_matches("PPTP ")),
             );
         }
-        if let Err(e) = self.conn.handle_input(pt(now), bytes) {
-            w.log(self.end, format!("PPTP: control stream error: {e}"));
+        self.tcp_pending.extend_from_slice(bytes);
+        self.offer_tcp(w);
+    }
+
+    /// Offers the endpoint the TCP bytes it has not taken yet. `true` if
+    /// it took some.
+    fn offer_tcp(&mut self, w: &mut World) -> bool {
+        let (Some(conn), false) = (self.conn, self.tcp_pending.is_empty()) else {
+            return false;
+        };
+        let bytes = std::mem::take(&mut self.tcp_pending);
+        match self.ep.handle_tcp(at(w.now()), conn, &bytes) {
+            TcpInput::Consumed => true,
+            TcpInput::Blocked { consumed } => {
+                self.tcp_pending = bytes[consumed..].to_vec();
+                consumed > 0
+            }
+            TcpInput::Closed => {
+                w.log(self.end, "TCP: bytes for a closed connection dropped");
+                false
+            }
         }
     }
 
     /// A GRE datagram from the peer.
-    fn handle_gre(&mut self, w: &mut World, datagram: &[u8]) {
-        let now = w.now();
-        let Some(g) = self.gre.as_mut() else {
-            w.log(self.end, "GRE: packet for no call, dropped");
-            return;
-        };
-        let mut frames = Vec::new();
-        match g.decapsulate(pt(now), datagram) {
-            Ok(Received::Deliver {
-                payload,
-                queued_before,
-            }) => {
-                for _ in 0..queued_before {
-                    if let Some(f) = g.poll_deliver() {
-                        frames.push(f.to_vec());
-                    }
-                }
-                frames.push(datagram[payload].to_vec());
-                while let Some(f) = g.poll_deliver() {
-                    frames.push(f.to_vec());
-                }
+    fn receive_gre(&mut self, w: &mut World, mut datagram: Vec<u8>) {
+        let inbound = PppFrame::of_gre(&datagram);
+        let result = self
+            .ep
+            .handle_gre(at(w.now()), self.peer_public, &mut datagram);
+        // A frame the link will take (or took and refused) is logged when
+        // its `frames_in` counter moves.
+        let taken = matches!(result, Ok(_) | Err(GreInputError::Link));
+        let seq = match inbound {
+            Some((Some(seq), frame)) if taken => {
+                let pos = self.inbound.partition_point(|i| i.seq < seq);
+                self.inbound.insert(pos, Inbound { seq, frame });
+                Some(seq)
             }
-            Ok(Received::Held) => {
-                let seq = decode::decode_gre(datagram)
-                    .ok()
-                    .and_then(|d| {
-                        d.fields
-                            .iter()
-                            .find(|(k, _)| k == "seq")
-                            .map(|(_, v)| v.clone())
-                    })
-                    .unwrap_or_default();
-                w.log(
-                    self.end,
-                    format!("GRE: seq {seq} out of order, held for reordering"),
-                );
-            }
-            Ok(Received::Dropped(r)) => w.log(self.end, format!("GRE: dropped ({r:?})")),
-            Ok(Received::NoPayload) => {}
-            Err(e) => w.log(self.end, format!("GRE: {e}")),
-        }
-        for mut f in frames {
-            self.handle_ppp_frame(w, &mut f);
-        }
-    }
-
-    fn state_of(&self, proto: u16) -> String {
-        match proto {
-            protocol::LCP => format!(" [{:?}]", self.link.lcp().state()),
-            protocol::IPCP => format!(" [{:?}]", self.link.ipcp().state()),
-            protocol::CCP => format!(" [{:?}]", self.link.ccp().state()),
-            _ => String::new(),
-        }
-    }
-
-    fn log_frame(&self, w: &mut World, dir: char, frame: &[u8]) {
-        let Ok(f) = Frame::parse(frame, FieldCompression::BOTH) else {
-            return;
+            _ => None,
         };
-        let d = decode::decode_ppp_payload(f.protocol, f.information);
-        let state = self.state_of(f.protocol);
-        // "PPP: LCP O CONFREQ [ReqSent] id 1 len 18 (...)", as the PIX prints.
-        let mut title = d.title.splitn(2, ' ');
-        let layer = title.next().unwrap_or("");
-        let name = title.next().unwrap_or("");
-        let rest = d.pix_fields();
-        w.log(self.end, format!("PPP: {layer} {dir} {name}{state}{rest}"));
-    }
-
-    /// The MPPE header of an encrypted frame, as `[MPPE cc N flushed]`.
-    fn mppe_note(frame: &[u8]) -> Option<String> {
-        let f = Frame::parse(frame, FieldCompression::BOTH).ok()?;
-        if f.protocol != protocol::COMPRESSED {
-            return None;
-        }
-        let h = u16::from_be_bytes([*f.information.first()?, *f.information.get(1)?]);
-        Some(format!(
-            " [MPPE cc {}{}]",
-            h & 0x0fff,
-            if h & 0x8000 != 0 { " flushed" } else { "" }
-        ))
-    }
-
-    fn handle_ppp_frame(&mut self, w: &mut World, frame: &mut [u8]) {
-        let now = w.now();
-        let note = Self::mppe_note(frame);
-        let proto = Frame::parse(frame, FieldCompression::BOTH).map(|f| f.protocol);
-        let result = match self.end {
-            End::Server => self
-                .link
-                .handle_frame_with(pp(now), frame, &self.credentials),
-            End::Client => self.link.handle_frame(pp(now), frame),
-        };
+        self.catch_up(w);
         match result {
-            Ok(Some(d)) => {
-                let packet = frame[d.range()].to_vec();
-                self.handle_ip(w, &packet, note.as_deref().unwrap_or(""));
+            Ok(Some(delivered)) => {
+                let packet = datagram[delivered.range].to_vec();
+                self.handle_ip(w, &packet);
             }
             Ok(None) => {
-                if proto.is_ok_and(|p| p != protocol::COMPRESSED && p != protocol::IPV4) {
-                    self.log_frame(w, 'I', frame);
+                let reordering = self
+                    .session()
+                    .and_then(|s| self.ep.session(s))
+                    .and_then(|v| v.gre)
+                    .is_some_and(|g| g.held > 0);
+                let waiting = seq.filter(|s| self.inbound.iter().any(|i| i.seq == *s));
+                if let Some(seq) = waiting.filter(|_| reordering) {
+                    w.log(
+                        self.end,
+                        format!("GRE: seq {seq} out of order, held for reordering"),
+                    );
                 }
             }
             Err(e) => {
-                if proto.is_ok_and(|p| p != protocol::COMPRESSED && p != protocol::IPV4) {
-                    self.log_frame(w, 'I', frame);
-                }
-                w.log(self.end, format!("PPP: frame dropped: {e}"));
+                self.ip_note.clear();
+                let why = match e {
+                    // No reorder buffer in the endpoint: a datagram older
+                    // than one already delivered is stale.
+                    GreInputError::Dropped => "GRE: dropped (duplicate, stale or out of window)",
+                    GreInputError::Link => "PPP: frame refused by the link",
+                    _ => "GRE: datagram not taken",
+                };
+                w.log(self.end, format!("{why}: {e:?}"));
             }
         }
     }
 
-    fn handle_ip(&mut self, w: &mut World, packet: &[u8], note: &str) {
+    /// Logs the received frames the link has taken since the last call,
+    /// oldest first (GRE hands them over in sequence order).
+    fn catch_up(&mut self, w: &mut World) {
+        let counters = self
+            .session()
+            .and_then(|s| self.ep.session(s))
+            .and_then(|v| v.link.map(|c| c.frames_in));
+        let taken = match counters {
+            Some(taken) => taken,
+            None if self.link_seen => {
+                // The link ended during the last input, having taken every
+                // frame handed to it before (the one that ended it, a
+                // Terminate-Ack say, among them).
+                self.link_seen = false;
+                u64::MAX
+            }
+            None => return,
+        };
+        self.link_seen = counters.is_some();
+        if taken < self.frames_in {
+            // Not expected (the counters survive parking); start over
+            // rather than attribute frames wrongly.
+            self.frames_in = taken;
+            self.inbound.clear();
+        }
+        while self.frames_in < taken {
+            self.frames_in += 1;
+            let Some(i) = self.inbound.pop_front() else {
+                break;
+            };
+            match i.frame {
+                PppFrame::Data(note) => self.ip_note = note,
+                control => self.log_frame(w, 'I', &control),
+            }
+        }
+    }
+
+    // ----- output to the network -----
+
+    /// Polls the endpoint's transmits and events until it has none.
+    /// `true` if anything happened.
+    fn pump(&mut self, w: &mut World) -> bool {
+        let mut progress = self.offer_tcp(w);
+        let mut buf = vec![0u8; 2048];
+        while let Some(t) = self.ep.poll_transmit(at(w.now()), &mut buf) {
+            progress = true;
+            let bytes = buf[..t.len].to_vec();
+            match t.to {
+                Destination::Tcp(_) => self.send_tcp(w, bytes),
+                Destination::Gre(to) => {
+                    if to != self.peer_public {
+                        w.log(self.end, format!("GRE: datagram for unknown {to} dropped"));
+                        continue;
+                    }
+                    if let Some((_, frame)) = PppFrame::of_gre(&bytes) {
+                        self.log_frame(w, 'O', &frame);
+                    }
+                    self.send_gre(w, bytes);
+                }
+                Destination::Ip(_) => {
+                    // Released from the GRE reorder buffer.
+                    self.catch_up(w);
+                    self.handle_ip(w, &bytes);
+                }
+            }
+            self.catch_up(w);
+        }
+        while let Some(event) = self.ep.poll_event() {
+            progress = true;
+            self.on_event(w, event);
+        }
+        if let Some(phase) = self
+            .session()
+            .and_then(|s| self.ep.link(s))
+            .map(|l| format!("{:?}", l.phase()))
+        {
+            if phase != self.phase {
+                w.log(self.end, format!("PPP: phase {phase}"));
+                self.phase = phase;
+            }
+        }
+        progress
+    }
+
+    fn send_tcp(&mut self, w: &mut World, bytes: Vec<u8>) {
+        for msg in split_control(&bytes) {
+            self.stop_sent |= control_type(msg) == Some(STOP_CCRQ);
+            let line = decode::decode_control(msg)
+                .map(|d| d.one_line())
+                .unwrap_or_default();
+            let tnl = self.tnl();
+            w.log(
+                self.end,
+                format!("PPTP: {tnl}: sent {}", line.trim_start_matches("PPTP ")),
+            );
+        }
+        let end = self.end;
+        w.capture(|p, at| p.tcp_data(at, pcap_side(end), &bytes));
+        w.net.send_tcp(self.end, bytes);
+    }
+
+    fn send_gre(&mut self, w: &mut World, datagram: Vec<u8>) {
+        let spared =
+            PppFrame::of_gre(&datagram).is_some_and(|(_, f)| f.spared(self.loss_negotiation));
+        let end = self.end;
+        w.capture(|p, at| p.gre(at, pcap_side(end), &datagram));
+        match w.net.send_gre(self.end, datagram, spared) {
+            GreFate::Lost => w.log(self.end, "GRE: (network) packet lost"),
+            GreFate::Delayed => w.log(
+                self.end,
+                "GRE: (network) packet delayed: will arrive out of order",
+            ),
+            GreFate::OnTime => {}
+        }
+    }
+
+    // ----- events -----
+
+    fn on_event(&mut self, w: &mut World, event: Event) {
+        let now = w.now();
+        let tnl = self.tnl();
+        match event {
+            Event::TunnelUp {
+                host_name, vendor, ..
+            } => {
+                self.tunnel_up_ms = now;
+                w.log(
+                    self.end,
+                    format!(
+                        "PPTP: {tnl}: tunnel established with peer {:?} ({:?})",
+                        String::from_utf8_lossy(&host_name),
+                        String::from_utf8_lossy(&vendor)
+                    ),
+                );
+            }
+            Event::CallUp {
+                session,
+                local_call_id,
+                peer_call_id,
+            } => {
+                let rws = self
+                    .ep
+                    .session(session)
+                    .and_then(|v| v.gre)
+                    .map_or(0, |g| g.peer_receive_window);
+                w.log(
+                    self.end,
+                    format!(
+                        "PPTP: {tnl}: call id {local_call_id} up, remote call id {peer_call_id}, peer RWS {rws}"
+                    ),
+                );
+                w.log(self.end, "PPP: lower layer up (GRE call), link open");
+                if self.end == End::Client {
+                    // RFC 2637 §2.15: the PNS tells the PAC the ACCMs, as
+                    // Windows does once the call is up.
+                    if !self.ep.set_link_info(at(now), session, 0, 0xffff_ffff) {
+                        w.log(self.end, format!("PPTP: {tnl}: SLI not sent"));
+                    }
+                }
+            }
+            Event::AuthRequest { .. } => {
+                // The server decides with its CredentialStore; never asked.
+                w.log(self.end, "AUTH: unexpected request for an external verdict");
+            }
+            Event::Authenticated { method, user, .. } => {
+                let user = String::from_utf8_lossy(&user).into_owned();
+                w.log(
+                    self.end,
+                    format!("AUTH: {method:?} succeeded for user {user:?}"),
+                );
+                if self.end == End::Server {
+                    // The PIX's syslog 603103.
+                    w.log(
+                        self.end,
+                        format!("%PIX-6-603103: PPP virtual interface 1 - user: {user} aaa authentication succeeded"),
+                    );
+                }
+                self.user = Some(user);
+            }
+            Event::AuthFailed {
+                method,
+                reason,
+                user,
+                ..
+            } => w.log(
+                self.end,
+                format!(
+                    "AUTH: {method:?} failed for {:?}: {reason} (Windows error {})",
+                    String::from_utf8_lossy(&user),
+                    reason.windows_error()
+                ),
+            ),
+            Event::SessionUp {
+                session,
+                address,
+                peer_address,
+                mppe,
+                mtu,
+            } => {
+                // The server's event names the peer's address first, the
+                // client's its own.
+                let (local, peer) = match self.end {
+                    End::Server => (peer_address, address),
+                    End::Client => (address, peer_address),
+                };
+                self.ip = local;
+                self.peer_ip = peer;
+                self.mppe = mppe;
+                self.up = true;
+                match mppe {
+                    Some(m) => w.log(self.end, format!("CCP: opened: MPPE {}", mppe_text(m))),
+                    None => w.log(self.end, "CCP: no MPPE negotiated"),
+                }
+                let dns = self.ep.link(session).map_or_else(
+                    || "not shown (link parked)".into(),
+                    |l| format!("{:?}", l.ipcp_negotiated().dns),
+                );
+                w.log(
+                    self.end,
+                    format!(
+                        "IPCP: opened: local {}, peer {}, DNS {dns}",
+                        local.map_or("-".into(), |a| a.to_string()),
+                        peer.map_or("-".into(), |a| a.to_string()),
+                    ),
+                );
+                w.log(
+                    self.end,
+                    format!("PPP: data ready (IPCP up, CCP settled), MTU {mtu}"),
+                );
+            }
+            Event::SessionDown {
+                reason, counters, ..
+            } => {
+                // (A link's end names its Windows error itself.)
+                w.log(self.end, format!("session down: {reason}"));
+                self.final_reset_requests = counters.reset_requests_sent;
+                self.down = Some(reason);
+                self.up = false;
+            }
+            Event::ConnectionClosed { .. } => {
+                let how = if self.stop_sent {
+                    "Local (our StopCCRQ)"
+                } else {
+                    "peer stopped"
+                };
+                w.log(self.end, format!("PPTP: {tnl}: tunnel down: {how}"));
+                self.closed = true;
+            }
+        }
+    }
+
+    // ----- the IP host -----
+
+    /// An IP packet out of the tunnel.
+    fn handle_ip(&mut self, w: &mut World, packet: &[u8]) {
+        let note = std::mem::take(&mut self.ip_note);
         let d = decode::decode_ipv4(packet);
         w.log(
             self.end,
@@ -583,325 +854,24 @@ impl Endpoint {
         }
     }
 
+    /// An IP packet into the tunnel.
     fn send_ip(&mut self, w: &mut World, packet: &[u8]) {
-        let now = w.now();
         let d = decode::decode_ipv4(packet);
-        let mut out = vec![0u8; packet.len() + ppp_core::link::HEADROOM + 8];
-        match self.link.send_ip(pp(now), packet, &mut out) {
-            Ok(n) => {
-                out.truncate(n);
-                let note = Self::mppe_note(&out).unwrap_or_default();
+        let mut out = vec![0u8; 2048];
+        match self.ep.send_ip(at(w.now()), packet, &mut out) {
+            Ok(t) => {
+                out.truncate(t.len);
+                let note = match PppFrame::of_gre(&out) {
+                    Some((_, PppFrame::Data(note))) => note,
+                    _ => String::new(),
+                };
                 w.log(
                     self.end,
                     format!("IP: O {}{note}", d.one_line().trim_start_matches("IPv4 ")),
                 );
-                self.ppp_out.push_back(out);
+                self.send_gre(w, out);
             }
             Err(e) => w.log(self.end, format!("IP: not sent: {e}")),
-        }
-    }
-
-    /// Runs the machines of this end until nothing more happens now.
-    fn pump(&mut self, w: &mut World) -> bool {
-        let now = w.now();
-        let mut progress = false;
-        while let Some(ev) = self.conn.poll_event() {
-            progress = true;
-            self.on_control_event(w, ev);
-        }
-        let mut buf = [0u8; 4096];
-        while let Some(t) = self.conn.poll_transmit(pt(now), &mut buf) {
-            progress = true;
-            let bytes = buf[..t.len].to_vec();
-            for msg in split_control(&bytes) {
-                let line = decode::decode_control(msg)
-                    .map(|d| d.one_line())
-                    .unwrap_or_default();
-                let tnl = self.tnl();
-                w.log(
-                    self.end,
-                    format!("PPTP: {tnl}: sent {}", line.trim_start_matches("PPTP ")),
-                );
-            }
-            let end = self.end;
-            w.capture(|p, at| p.tcp_data(at, pcap_side(end), &bytes));
-            w.net.send_tcp(self.end, bytes);
-        }
-        if self.link_opened {
-            let mut pbuf = [0u8; 1600];
-            while let Some(t) = self.link.poll_transmit(pp(now), &mut pbuf) {
-                progress = true;
-                let frame = pbuf[..t.len].to_vec();
-                self.log_frame(w, 'O', &frame);
-                self.ppp_out.push_back(frame);
-            }
-            while let Some(ev) = self.link.poll_event() {
-                progress = true;
-                self.on_link_event(w, ev);
-            }
-        }
-        progress |= self.flush_gre(w);
-        progress
-    }
-
-    fn flush_gre(&mut self, w: &mut World) -> bool {
-        let now = w.now();
-        let Some(g) = self.gre.as_mut() else {
-            return false;
-        };
-        let mut progress = false;
-        let mut out = [0u8; 1700];
-        while let Some(frame) = self.ppp_out.front() {
-            // CHAP has no retransmission for a lost Success or Failure
-            // (RFC 1994 §4.2: the peer just waits), so the simulated loss
-            // spares authentication packets; a lost one would end the
-            // session with error 718 after 30 s.
-            //
-            // Configure-Request/Ack/Nak/Reject of LCP, IPCP and CCP are
-            // spared too by default: each lost one costs a 3 s restart
-            // timer (RFC 1661 §4.6) or a renegotiation from Opened, which
-            // makes a short demo slow. Data, GRE acks and CCP
-            // Reset-Request/Ack are subject to the simulated loss.
-            // `--loss-negotiation` lifts the Configure exemption.
-            let spare_configure = !self.loss_negotiation;
-            let protected = matches!(
-                Frame::parse(frame, FieldCompression::BOTH),
-                Ok(f) if f.protocol == protocol::CHAP
-                    || f.protocol == protocol::PAP
-                    || (spare_configure
-                        && matches!(f.protocol, protocol::LCP | protocol::IPCP | protocol::CCP)
-                        && matches!(f.information.first(), Some(1..=4)))
-            );
-            match g.encapsulate(pt(now), frame, &mut out) {
-                Ok(n) => {
-                    progress = true;
-                    self.ppp_out.pop_front();
-                    let dgram = out[..n].to_vec();
-                    let end = self.end;
-                    w.capture(|p, at| p.gre(at, pcap_side(end), &dgram));
-                    match w.net.send_gre(self.end, dgram, protected) {
-                        GreFate::Lost => w.log(self.end, "GRE: (network) packet lost"),
-                        GreFate::Delayed => w.log(
-                            self.end,
-                            "GRE: (network) packet delayed: will arrive out of order",
-                        ),
-                        GreFate::OnTime => {}
-                    }
-                }
-                Err(pptp_core::gre::SendError::WindowFull { .. }) => break,
-                Err(e) => {
-                    w.log(self.end, format!("GRE: frame dropped: {e}"));
-                    self.ppp_out.pop_front();
-                }
-            }
-        }
-        if let Ok(Some(n)) = g.poll_transmit(pt(now), &mut out) {
-            progress = true;
-            let dgram = out[..n].to_vec();
-            let end = self.end;
-            w.capture(|p, at| p.gre(at, pcap_side(end), &dgram));
-            w.net.send_gre(self.end, dgram, false);
-        }
-        progress
-    }
-
-    fn on_control_event(&mut self, w: &mut World, ev: ControlEvent) {
-        let now = w.now();
-        let tnl = self.tnl();
-        match ev {
-            ControlEvent::TunnelUp(info) => {
-                self.tunnel_up = true;
-                self.state_change_ms = now;
-                w.log(
-                    self.end,
-                    format!(
-                        "PPTP: {tnl}: tunnel established with peer {:?} ({:?})",
-                        String::from_utf8_lossy(&info.host_name),
-                        String::from_utf8_lossy(&info.vendor_string)
-                    ),
-                );
-                if self.end == End::Client {
-                    let params = CallParams {
-                        serial_number: 1,
-                        ..CallParams::default()
-                    };
-                    if let Err(e) = self.conn.place_call(pt(now), self.call_id, &params) {
-                        w.log(self.end, format!("PPTP: place_call failed: {e}"));
-                    }
-                }
-            }
-            ControlEvent::CallRequested(req) => {
-                w.log(
-                    self.end,
-                    format!(
-                        "PPTP: {tnl}: call request from peer call id {}",
-                        req.peer_call_id
-                    ),
-                );
-                if let Err(e) = self.conn.accept_call(
-                    pt(now),
-                    req.peer_call_id,
-                    self.call_id,
-                    &CallAccept::default(),
-                ) {
-                    w.log(self.end, format!("PPTP: accept_call failed: {e}"));
-                }
-            }
-            ControlEvent::CallUp(up) => {
-                self.call_up = true;
-                self.peer_call_id = Some(up.peer_call_id);
-                self.peer_window = up.peer_recv_window;
-                w.log(
-                    self.end,
-                    format!(
-                        "PPTP: {tnl}: call id {} up, remote call id {}, peer RWS {}, speed {}",
-                        up.local_call_id, up.peer_call_id, up.peer_recv_window, up.connect_speed
-                    ),
-                );
-                let mut gc =
-                    GreConfig::new(up.local_call_id, up.peer_call_id, up.peer_recv_window);
-                gc.receive_window = match self.end {
-                    End::Client => CallParams::default().recv_window_size,
-                    End::Server => CallAccept::default().recv_window_size,
-                };
-                self.gre = Some(Gre::new(gc));
-                if self.end == End::Client {
-                    // RFC 2637 §2.15: the PNS tells the PAC the ACCMs.
-                    let _ = self
-                        .conn
-                        .set_link_info(pt(now), self.call_id, 0, 0xffff_ffff);
-                }
-                w.log(self.end, "PPP: lower layer up (GRE call), link open");
-                self.link.open(pp(now));
-                self.link_opened = true;
-            }
-            ControlEvent::CallDown(down) => {
-                self.call_down = true;
-                w.log(self.end, format!("PPTP: {tnl}: call down: {:?}", down.reason));
-                self.link.lower_down(pp(now));
-            }
-            ControlEvent::TunnelDown(reason) => {
-                self.tunnel_down = true;
-                self.state_change_ms = now;
-                w.log(self.end, format!("PPTP: {tnl}: tunnel down: {reason:?}"));
-            }
-            ControlEvent::LinkInfo {
-                send_accm,
-                receive_accm,
-                ..
-            } => w.log(
-                self.end,
-                format!(
-                    "PPTP: {tnl}: link info: send ACCM {send_accm:#010x}, recv ACCM {receive_accm:#010x}"
-                ),
-            ),
-            other => w.log(self.end, format!("PPTP: {tnl}: {other:?}")),
-        }
-    }
-
-    fn on_link_event(&mut self, w: &mut World, ev: LinkEvent) {
-        let now = w.now();
-        match ev {
-            LinkEvent::Phase(p) => w.log(self.end, format!("PPP: phase {p:?}")),
-            LinkEvent::Identification(m) => w.log(
-                self.end,
-                format!("PPP: peer identifies as {:?}", String::from_utf8_lossy(&m)),
-            ),
-            LinkEvent::AuthRequest => {
-                // Local verification (handle_frame_with): never asked.
-            }
-            LinkEvent::ChallengeNeeded => {
-                let mut c = [0u8; 16];
-                w.rng.fill(&mut c);
-                let _ = self.link.feed_challenge(pp(now), &c);
-            }
-            LinkEvent::Authenticated { method, .. } => {
-                let user = String::from_utf8_lossy(self.link.username()).into_owned();
-                w.log(
-                    self.end,
-                    format!("AUTH: {method:?} succeeded for user {user:?}"),
-                );
-                if self.end == End::Server {
-                    // The PIX's syslog 603103.
-                    w.log(
-                        self.end,
-                        format!("%PIX-6-603103: PPP virtual interface 1 - user: {user} aaa authentication succeeded"),
-                    );
-                }
-                self.username = Some(user);
-            }
-            LinkEvent::AuthFailed { method, reason } => w.log(
-                self.end,
-                format!(
-                    "AUTH: {method:?} failed for {:?}: {reason} (Windows error {})",
-                    String::from_utf8_lossy(self.link.username()),
-                    reason.windows_error()
-                ),
-            ),
-            LinkEvent::AddressNeeded => {
-                let addr = self.pool.as_mut().and_then(|p| p.allocate().ok());
-                w.log(
-                    self.end,
-                    format!(
-                        "IPCP: peer address {} from pool {POOL_FIRST}-{POOL_LAST}",
-                        addr.map_or("none (pool exhausted)".into(), |a| a.to_string())
-                    ),
-                );
-                self.link.assign_peer_address(pp(now), addr);
-            }
-            LinkEvent::IpcpUp(n) => {
-                self.ip = n.local_address;
-                self.peer_ip = n.peer_address;
-                w.log(
-                    self.end,
-                    format!(
-                        "IPCP: opened: local {}, peer {}, DNS {:?}",
-                        n.local_address.map_or("-".into(), |a| a.to_string()),
-                        n.peer_address.map_or("-".into(), |a| a.to_string()),
-                        n.dns
-                    ),
-                );
-            }
-            LinkEvent::IpcpDown => {
-                self.data_ready = false;
-                w.log(self.end, "IPCP: down");
-            }
-            LinkEvent::CcpUp(info) => {
-                self.mppe_text = match info {
-                    Some(i) => format!(
-                        "{}-bit {}",
-                        match i.send.strength {
-                            KeyStrength::Bits40 => 40,
-                            KeyStrength::Bits56 => 56,
-                            KeyStrength::Bits128 => 128,
-                        },
-                        if i.send.mode == Mode::Stateful {
-                            "stateful"
-                        } else {
-                            "stateless"
-                        }
-                    ),
-                    None => "none".into(),
-                };
-                w.log(self.end, format!("CCP: opened: MPPE {}", self.mppe_text));
-            }
-            LinkEvent::DataReady => {
-                self.data_ready = true;
-                w.log(self.end, "PPP: data ready (IPCP up, CCP settled)");
-            }
-            LinkEvent::ProtocolRejected(p) => {
-                w.log(self.end, format!("PPP: peer rejected protocol {p:#06x}"))
-            }
-            LinkEvent::Down(reason) => {
-                self.link_down = Some(reason);
-                self.data_ready = false;
-                if let (Some(pool), Some(addr)) = (self.pool.as_mut(), self.peer_ip) {
-                    let _ = pool.release(addr);
-                }
-                w.log(self.end, format!("PPP: link down: {reason}"));
-            }
-            #[allow(unreachable_patterns)]
-            other => w.log(self.end, format!("PPP: {other:?}")),
         }
     }
 
@@ -941,57 +911,96 @@ impl Endpoint {
         }
     }
 
-    fn row(&self, remote_id: u16, now: u64) -> TunnelRow {
-        let ts = self.conn.stats();
-        let status = self.gre.as_ref().map(|g| g.status());
-        let gs = status.map(|s| s.stats).unwrap_or_default();
-        let session = SessionRow {
-            call_id: self.call_id,
-            remote_call_id: self.peer_call_id.unwrap_or(0),
-            username: self.username.clone().unwrap_or_else(|| "-".into()),
-            state: if self.call_up && !self.call_down {
-                "established".into()
-            } else {
-                "down".into()
-            },
-            ppp_interface: 1,
-            client_ip: match self.end {
-                End::Server => self.peer_ip,
-                End::Client => self.ip,
-            },
-            encryption: self.mppe_text.clone(),
-            seq: status.and_then(|s| s.seq),
-            ack: status.and_then(|s| s.ack),
-            ack_rcvd: status.and_then(|s| s.ack_received),
-            peer_rws: self.peer_window,
-            out_of_order: gs.out_of_order,
-            gre_packets: (gs.packets_sent, gs.packets_received),
-            gre_bytes: (gs.bytes_sent, gs.bytes_received),
-        };
-        TunnelRow {
-            tunnel_id: self.tunnel_id,
-            remote_id,
-            state: if self.tunnel_up && !self.tunnel_down {
-                "established".into()
-            } else {
-                "closed".into()
-            },
-            secs_since_change: now.saturating_sub(self.state_change_ms) / 1000,
-            remote: "198.51.100.10:49152".into(),
-            local: "192.0.2.1:1723".into(),
-            packets: (
-                ts.messages_out + gs.packets_sent,
-                ts.messages_in + gs.packets_received,
-            ),
-            bytes: (
-                ts.bytes_out + gs.bytes_sent,
-                ts.bytes_in + gs.bytes_received,
-            ),
-            sessions: vec![session],
-        }
+    /// CCP Reset-Requests this end sent: the link's final count once the
+    /// session is down, its live count before.
+    fn reset_requests(&self) -> u64 {
+        let live = self
+            .session()
+            .and_then(|s| self.ep.session(s))
+            .and_then(|v| v.link.map(|c| c.reset_requests_sent));
+        live.unwrap_or(self.final_reset_requests)
+    }
+
+    /// When this host wants the clock to reach: the endpoint's next timer
+    /// or its echo time-out.
+    fn poll_timeout(&self) -> Option<u64> {
+        let ping = self
+            .pinger
+            .outstanding
+            .map(|(_, sent, _)| sent + PING_TIMEOUT_MS);
+        [self.ep.poll_timeout().map(|t| t.as_millis()), ping]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The `show vpdn` rows of this endpoint's sessions.
+    fn rows(&self, remote_id: u16, now: u64) -> Vec<TunnelRow> {
+        self.ep
+            .sessions()
+            .map(|v| {
+                let gs = v.gre.map(|g| g.stats).unwrap_or_default();
+                let parked = |p: bool| if p { " (parked)" } else { "" };
+                let session = SessionRow {
+                    call_id: v.call_ids.map_or(0, |c| c.0),
+                    remote_call_id: v.call_ids.map_or(0, |c| c.1),
+                    username: if v.user.is_empty() {
+                        "-".into()
+                    } else {
+                        String::from_utf8_lossy(v.user).into_owned()
+                    },
+                    state: match v.link {
+                        Some(_) => format!("established{}", parked(v.link_parked)),
+                        None => "down".into(),
+                    },
+                    ppp_interface: 1,
+                    client_ip: v.address,
+                    encryption: v.mppe.map_or("none".into(), mppe_text),
+                    seq: v.gre.and_then(|g| g.seq),
+                    ack: v.gre.and_then(|g| g.ack),
+                    ack_rcvd: v.gre.and_then(|g| g.ack_received),
+                    peer_rws: v.gre.map_or(0, |g| g.peer_receive_window),
+                    out_of_order: gs.out_of_order,
+                    gre_packets: (gs.packets_sent, gs.packets_received),
+                    gre_bytes: (gs.bytes_sent, gs.bytes_received),
+                };
+                let t = v.tunnel;
+                TunnelRow {
+                    tunnel_id: (v.session.0 & 0xffff) as u16 + 1,
+                    remote_id,
+                    state: format!("established{}", parked(v.tunnel_parked)),
+                    secs_since_change: now.saturating_sub(self.tunnel_up_ms) / 1000,
+                    remote: format!("{}:49152", v.peer),
+                    local: format!("{SERVER_PUBLIC}:1723"),
+                    packets: (
+                        t.messages_out + gs.packets_sent,
+                        t.messages_in + gs.packets_received,
+                    ),
+                    bytes: (t.bytes_out + gs.bytes_sent, t.bytes_in + gs.bytes_received),
+                    sessions: vec![session],
+                }
+            })
+            .collect()
     }
 }
 
+/// `128-bit stateless`, as the transcript and `show vpdn` print MPPE.
+fn mppe_text(m: MppeInfo) -> String {
+    let bits = match m.send.strength {
+        KeyStrength::Bits40 => 40,
+        KeyStrength::Bits56 => 56,
+        KeyStrength::Bits128 => 128,
+    };
+    let mode = if m.send.mode == Mode::Stateful {
+        "stateful"
+    } else {
+        "stateless"
+    };
+    format!("{bits}-bit {mode}")
+}
+
+/// The PPTP control messages in a chunk of the TCP stream (the endpoints
+/// write whole messages; anything left over is passed on as it is).
 fn split_control(bytes: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     let mut rest = bytes;
@@ -1005,6 +1014,11 @@ fn split_control(bytes: &[u8]) -> Vec<&[u8]> {
         rest = &rest[len..];
     }
     out
+}
+
+/// The Control Message Type of a PPTP control message (RFC 2637 §2).
+fn control_type(msg: &[u8]) -> Option<u16> {
+    Some(u16::from_be_bytes([*msg.get(8)?, *msg.get(9)?]))
 }
 
 struct Echo {
@@ -1083,9 +1097,7 @@ fn parse_echo(p: &[u8]) -> Option<Echo> {
 enum Phase {
     Connecting,
     Data,
-    Terminating,
-    ClearingCall,
-    StoppingTunnel,
+    Closing,
     Done,
 }
 
@@ -1096,7 +1108,6 @@ pub fn run(
     echo: Option<Box<dyn Write>>,
     pcap: Option<Box<dyn Write>>,
 ) -> Outcome {
-    let mut rng = Rng::new(opts.seed);
     let net_rng = Rng::new(opts.seed.wrapping_mul(31).wrapping_add(17));
     let net = Network::new(
         NetConfig {
@@ -1119,11 +1130,16 @@ pub fn run(
         ],
         ..Outcome::default()
     };
-    let (mut client, mut server) = match (
-        Endpoint::new(End::Client, opts, &mut rng),
-        Endpoint::new(End::Server, opts, &mut rng),
-    ) {
-        (Ok(c), Ok(s)) => (c, s),
+    let seed = opts.seed;
+    let endpoints = (
+        client_endpoint(opts, Rng::new(seed)),
+        server_endpoint(opts, Rng::new(seed.wrapping_add(0x5e4e_5e4e))),
+    );
+    let (mut client, mut server) = match endpoints {
+        (Ok(c), Ok(s)) => (
+            Host::new(End::Client, c, opts),
+            Host::new(End::Server, s, opts),
+        ),
         (Err(e), _) | (_, Err(e)) => {
             outcome.failure = Some(e);
             return outcome;
@@ -1133,7 +1149,6 @@ pub fn run(
         net,
         pcap: None,
         log: echo.map_or_else(Transcript::new, Transcript::echoing),
-        rng,
         pcap_error: None,
     };
     if let Some(out) = pcap {
@@ -1159,9 +1174,19 @@ pub fn run(
     w.log.log(
         0,
         None,
-        "TCP: client 198.51.100.10:49152 connected to server 192.0.2.1:1723",
+        format!("TCP: client {CLIENT_PUBLIC}:49152 connected to server {SERVER_PUBLIC}:1723"),
     );
     w.capture(|p, at| p.tcp_open(at));
+    match (
+        server.ep.accept(at(0), CLIENT_PUBLIC),
+        client.ep.connect(at(0), SERVER_PUBLIC),
+    ) {
+        (Ok(s), Ok(c)) => (server.conn, client.conn) = (Some(s), Some(c)),
+        (Err(e), _) | (_, Err(e)) => {
+            outcome.failure = Some(format!("TCP connection not taken: {e}"));
+            return outcome;
+        }
+    }
     let mut phase = Phase::Connecting;
     let mut failure: Option<String> = None;
     let mut stalled_turns = 0u32;
@@ -1179,9 +1204,7 @@ pub fn run(
         let phase_before = phase;
         // The script.
         match phase {
-            Phase::Connecting if client.data_ready && server.data_ready => {
-                phase = Phase::Data;
-            }
+            Phase::Connecting if client.up && server.up => phase = Phase::Data,
             Phase::Data => {
                 client.start_ping(&mut w, opts.pings);
                 server.start_ping(&mut w, opts.pings);
@@ -1190,26 +1213,17 @@ pub fn run(
                 } else if client.pinger.answered >= opts.pings
                     && server.pinger.answered >= opts.pings
                 {
-                    outcome.show_vpdn = show_vpdn::render(&[server.row(client.tunnel_id, now)]);
+                    let rows = server.rows(client.tunnel_id(), now);
+                    outcome.show_vpdn = show_vpdn::render(&rows);
                     w.log
                         .log(now, None, "client: disconnecting (LCP Terminate)");
-                    client.link.close(pp(now), LinkEndReason::AdminClose);
-                    phase = Phase::Terminating;
+                    if let Some(s) = client.session() {
+                        client.ep.close_session(at(now), s);
+                    }
+                    phase = Phase::Closing;
                 }
             }
-            Phase::Terminating if client.link_down.is_some() => {
-                if let Err(e) = client.conn.clear_call(pt(now), client.call_id) {
-                    failure = Some(format!("clear_call: {e}"));
-                }
-                phase = Phase::ClearingCall;
-            }
-            Phase::ClearingCall if client.call_down && server.call_down => {
-                if let Err(e) = client.conn.close(pt(now)) {
-                    failure = Some(format!("close: {e}"));
-                }
-                phase = Phase::StoppingTunnel;
-            }
-            Phase::StoppingTunnel if client.conn.is_closed() && server.conn.is_closed() => {
+            Phase::Closing if client.closed && server.closed => {
                 w.log
                     .log(now, None, "TCP: client closes the control connection (FIN)");
                 w.capture(|p, at| p.tcp_close(at, PcapSide::Client));
@@ -1220,34 +1234,22 @@ pub fn run(
         if phase == Phase::Done || failure.is_some() {
             break;
         }
-        if phase < Phase::Terminating {
-            if let Some(r) = client.link_down.or(server.link_down) {
-                failure = Some(format!("PPP link ended in phase {phase:?}: {r}"));
+        if phase < Phase::Closing {
+            if let Some(r) = client.down.as_ref().or(server.down.as_ref()) {
+                failure = Some(format!("session ended in phase {phase:?}: {r}"));
                 break;
             }
-        }
-        if phase < Phase::StoppingTunnel && (client.tunnel_down || server.tunnel_down) {
-            failure = Some(format!(
-                "tunnel ended early in phase {phase:?} (see transcript)"
-            ));
-            break;
-        }
-        if phase != phase_before {
-            // The script acted: let the machines send before time moves.
-            stalled_turns += 1;
-            if stalled_turns > 10_000 {
-                failure = Some(format!("no progress at {now} ms in phase {phase:?}"));
+            if client.closed || server.closed {
+                failure = Some(format!("control connection closed in phase {phase:?}"));
                 break;
             }
-            continue;
         }
         // Whatever the script queued goes out before time moves.
         let a = client.pump(&mut w);
         let b = server.pump(&mut w);
-        if a || b {
+        if phase != phase_before || a || b {
             // Bounded: every turn without the clock moving is counted, so a
-            // livelock between the machines ends the run instead of
-            // hanging it.
+            // livelock ends the run instead of hanging it.
             stalled_turns += 1;
             if stalled_turns > 10_000 {
                 failure = Some(format!("no progress at {now} ms in phase {phase:?}"));
@@ -1275,23 +1277,32 @@ pub fn run(
             ));
             break;
         }
-        w.net.advance_to(next);
-        stalled_turns = 0;
-        while let Some((to, what)) = w.net.poll_delivery() {
-            let ep = match to {
-                End::Client => &mut client,
-                End::Server => &mut server,
-            };
-            match what {
-                crate::sim::Delivery::Tcp(b) => ep.handle_tcp(&mut w, &b),
-                crate::sim::Delivery::Gre(d) => ep.handle_gre(&mut w, &d),
+        if next <= now {
+            stalled_turns += 1;
+            if stalled_turns > 10_000 {
+                failure = Some(format!("timers due at {now} ms make no progress"));
+                break;
             }
-            // React at once (a call that came up must have its GRE
-            // session before the next datagram of the same instant).
-            while ep.pump(&mut w) {}
+        } else {
+            stalled_turns = 0;
         }
-        client.handle_timeout(&mut w);
-        server.handle_timeout(&mut w);
+        w.net.advance_to(next);
+        while let Some((to, what)) = w.net.poll_delivery() {
+            match (to, what) {
+                (End::Client, Delivery::Tcp(b)) => client.receive_tcp(&mut w, &b),
+                (End::Client, Delivery::Gre(d)) => client.receive_gre(&mut w, d),
+                (End::Server, Delivery::Tcp(b)) => server.receive_tcp(&mut w, &b),
+                (End::Server, Delivery::Gre(d)) => server.receive_gre(&mut w, d),
+            }
+            // React at once, as a host polls after every input.
+            match to {
+                End::Client => while client.pump(&mut w) {},
+                End::Server => while server.pump(&mut w) {},
+            }
+        }
+        let now = at(w.now());
+        client.ep.handle_timeout(now);
+        server.ep.handle_timeout(now);
     }
 
     let now = w.now();
@@ -1303,12 +1314,11 @@ pub fn run(
     outcome.pings_ok = (client.pinger.answered, server.pinger.answered);
     outcome.ip_delivered = (client.ip_delivered, server.ip_delivered);
     outcome.ip_damaged = client.ip_damaged + server.ip_damaged;
-    outcome.reset_requests =
-        client.link.counters().reset_requests_sent + server.link.counters().reset_requests_sent;
+    outcome.reset_requests = client.reset_requests() + server.reset_requests();
     outcome.elapsed_ms = now;
-    outcome.username = server.username.clone();
+    outcome.username = server.user.clone();
     if outcome.show_vpdn.is_empty() {
-        outcome.show_vpdn = show_vpdn::render(&[server.row(client.tunnel_id, now)]);
+        outcome.show_vpdn = show_vpdn::render(&server.rows(client.tunnel_id(), now));
     }
     if let Some(e) = w.pcap_error.take() {
         failure.get_or_insert(format!("pcap: {e}"));
@@ -1316,7 +1326,7 @@ pub fn run(
     if failure.is_none() && outcome.ip_damaged > 0 {
         failure = Some(format!("{} IP packets arrived damaged", outcome.ip_damaged));
     }
-    if failure.is_none() && opts.mppe.is_some() && client.mppe_text == "none" {
+    if failure.is_none() && opts.mppe.is_some() && client.mppe.is_none() {
         failure = Some("MPPE was requested but not negotiated".into());
     }
     outcome.completed = failure.is_none() && phase == Phase::Done;

@@ -84,6 +84,13 @@ impl Rng {
     }
 }
 
+/// The endpoints' randomness in the demo: seeded, so a run repeats.
+impl pptp_core::endpoint::Random for Rng {
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.fill(dest);
+    }
+}
+
 /// Network behaviour.
 #[derive(Clone, Copy, Debug)]
 pub struct NetConfig {
