@@ -437,7 +437,9 @@ impl<V: Verifier> Host<V> {
     }
 
     fn session(&self) -> Option<SessionHandle> {
-        self.conn.map(ConnectionHandle::session)
+        // The first call on a connection has the connection's handle value
+        // (see `SessionHandle`); the demo places one.
+        self.conn.map(|c| SessionHandle(c.0))
     }
 
     /// The PIX's tunnel id: here the connection's slot in the endpoint,

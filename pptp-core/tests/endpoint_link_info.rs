@@ -86,7 +86,7 @@ fn set_link_info_without_a_call_is_refused() {
     let stale = pptp_core::endpoint::SessionHandle(0);
     assert!(!pair.client.set_link_info(now, stale, 0, 0));
     pair.connect();
-    let session = pair.client_conn.unwrap().session();
+    let session = pptp_core::endpoint::SessionHandle(pair.client_conn.unwrap().0);
     // Connected, but no call yet (the SCCRQ has not even gone out).
     assert!(!pair.client.set_link_info(now, session, 0, 0));
 }

@@ -243,3 +243,26 @@ fn beyond_max_sessions_the_sccrq_gets_result_2_error_4_and_the_slot_comes_back()
     );
     assert_eq!(pair.server.sessions().count(), 1);
 }
+
+#[test]
+fn a_server_that_never_parks_runs_sessions_too() {
+    let mut config = server_config();
+    config.parking = None;
+    let server = pptp_core::endpoint::Endpoint::server(
+        config,
+        memory(8, 2, 2),
+        TestRandom(1),
+        Some(users()),
+    )
+    .unwrap();
+    let client = pptp_core::endpoint::Endpoint::client(
+        client_config(PASSWORD),
+        memory(1, 1, 1),
+        TestRandom(2),
+    )
+    .unwrap();
+    let mut pair = Pair::new(server, client);
+    establish(&mut pair);
+    pair.drive_for(20_000);
+    assert!(!pair.server.sessions().next().unwrap().link_parked);
+}

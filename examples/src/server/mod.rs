@@ -143,9 +143,15 @@ pub(crate) struct Tunnel {
     /// written.
     closing: bool,
     pub(crate) since: std::time::Instant,
-    /// What the log and `status` show of its session.
+}
+
+/// What the log and `status` show of a session beyond the endpoint's
+/// view.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct SessionNotes {
     pub(crate) auth: Option<Method>,
     pub(crate) mppe: Option<MppeInfo>,
+    pub(crate) since: Option<std::time::Instant>,
 }
 
 /// Why the server could not start.
@@ -177,6 +183,7 @@ pub struct Server {
     pub(crate) tun: Tun,
     pub(crate) tunnels: HashMap<Token, Tunnel>,
     tokens: HashMap<ConnectionHandle, Token>,
+    pub(crate) notes: HashMap<SessionHandle, SessionNotes>,
     next_token: usize,
     next_tunnel_id: u32,
     pub(crate) clock: Clock,
@@ -322,6 +329,7 @@ impl Server {
             tun,
             tunnels: HashMap::new(),
             tokens: HashMap::new(),
+            notes: HashMap::new(),
             next_token: FIRST_DYNAMIC,
             next_tunnel_id: 1,
             clock,
@@ -482,10 +490,18 @@ impl Server {
                 local_call_id,
                 peer_call_id,
             } => {
-                let Some((id, peer)) = self.tunnel_of(session.connection()).map(|t| (t.id, t.peer))
+                let conn = self.endpoint.connection_of(session);
+                let Some((id, peer)) = conn.and_then(|c| self.tunnel_of(c)).map(|t| (t.id, t.peer))
                 else {
                     return;
                 };
+                self.notes.insert(
+                    session,
+                    SessionNotes {
+                        since: Some(std::time::Instant::now()),
+                        ..SessionNotes::default()
+                    },
+                );
                 log!("tunnel {id}: call {local_call_id} up (peer call {peer_call_id})");
                 self.aaa.call_up(session, local_call_id, id, peer);
             }
@@ -496,9 +512,7 @@ impl Server {
                 user,
             } => {
                 let prefix = self.prefix(session);
-                if let Some(t) = self.tunnel_of_mut(session.connection()) {
-                    t.auth = Some(method);
-                }
+                self.notes.entry(session).or_default().auth = Some(method);
                 log!(
                     "{prefix}: {method:?} authentication of \"{}\" succeeded",
                     String::from_utf8_lossy(&user)
@@ -522,9 +536,7 @@ impl Server {
                 ..
             } => {
                 let prefix = self.prefix(session);
-                if let Some(t) = self.tunnel_of_mut(session.connection()) {
-                    t.mppe = mppe;
-                }
+                self.notes.entry(session).or_default().mppe = mppe;
                 log!(
                     "{prefix}: data ready, peer {}, MTU {mtu}, MPPE {}",
                     address.map_or("-".into(), |a| a.to_string()),
@@ -542,6 +554,7 @@ impl Server {
                 ..
             } => {
                 log!("{}: session down: {reason}", self.prefix(session));
+                self.notes.remove(&session);
                 self.aaa_session_down(session, &reason, &counters);
             }
             Event::ConnectionClosed { connection } => {
@@ -552,7 +565,12 @@ impl Server {
         }
     }
 
-    fn tunnel_of(&self, conn: ConnectionHandle) -> Option<&Tunnel> {
+    /// The tunnel number of a connection (0 if gone), for sorting.
+    pub(crate) fn tokens_id(&self, conn: ConnectionHandle) -> u32 {
+        self.tunnel_of(conn).map_or(0, |t| t.id)
+    }
+
+    pub(crate) fn tunnel_of(&self, conn: ConnectionHandle) -> Option<&Tunnel> {
         self.tokens.get(&conn).and_then(|t| self.tunnels.get(t))
     }
 
@@ -562,12 +580,12 @@ impl Server {
 
     /// "tunnel T call C" for log lines.
     pub(crate) fn prefix(&self, session: SessionHandle) -> String {
-        let tunnel = self.tunnel_of(session.connection()).map_or(0, |t| t.id);
-        let call = self
-            .endpoint
-            .session(session)
-            .and_then(|v| v.call_ids)
-            .map_or(0, |(ours, _)| ours);
+        let view = self.endpoint.session(session);
+        let tunnel = view
+            .as_ref()
+            .and_then(|v| self.tunnel_of(v.connection))
+            .map_or(0, |t| t.id);
+        let call = view.and_then(|v| v.call_ids).map_or(0, |(ours, _)| ours);
         format!("tunnel {tunnel} call {call}")
     }
 
@@ -651,8 +669,6 @@ impl Server {
                             pending_in: Vec::new(),
                             closing: false,
                             since: std::time::Instant::now(),
-                            auth: None,
-                            mppe: None,
                         },
                     );
                 }
@@ -839,7 +855,7 @@ impl Server {
                 let handles: Vec<ConnectionHandle> =
                     self.tunnels.values().map(|t| t.handle).collect();
                 for h in &handles {
-                    self.endpoint.close_session(now, h.session());
+                    self.endpoint.close_connection(now, *h);
                 }
                 format!("clearing {} tunnel(s)\n", handles.len())
             }
@@ -858,7 +874,7 @@ impl Server {
             ["clear", id] => match id.parse::<u32>() {
                 Ok(id) => match self.tunnels.values().find(|t| t.id == id).map(|t| t.handle) {
                     Some(handle) => {
-                        self.endpoint.close_session(now, handle.session());
+                        self.endpoint.close_connection(now, handle);
                         format!("clearing tunnel {id}\n")
                     }
                     None => format!("no tunnel {id}\n"),

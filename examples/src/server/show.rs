@@ -30,21 +30,21 @@ pub(super) fn render(server: &Server) -> String {
             "TnlID", "Peer", "State", "Calls", "Time(s)", "CtrlIn", "CtrlOut"
         );
         for t in &list {
-            let Some(view) = endpoint.session(t.handle.session()) else {
+            let calls: Vec<_> = endpoint
+                .sessions()
+                .filter(|v| v.connection == t.handle && v.call_ids.is_some())
+                .collect();
+            let Some(view) = endpoint.sessions().find(|v| v.connection == t.handle) else {
                 continue;
             };
-            let state = if view.call_ids.is_some() {
-                "estabd"
-            } else {
-                "setup"
-            };
+            let state = if calls.is_empty() { "setup" } else { "estabd" };
             let _ = writeln!(
                 out,
                 "{:<6} {:<16} {:<8} {:<6} {:>8} {:>10} {:>10}  {}",
                 t.id,
                 t.peer.to_string(),
                 state,
-                usize::from(view.call_ids.is_some()),
+                calls.len(),
                 t.since.elapsed().as_secs(),
                 view.tunnel.messages_in,
                 view.tunnel.messages_out,
@@ -68,14 +68,17 @@ pub(super) fn render(server: &Server) -> String {
             "BytesIn",
             "BytesOut"
         );
-        for t in &list {
-            let Some(view) = endpoint.session(t.handle.session()) else {
+        let mut views: Vec<_> = endpoint.sessions().collect();
+        views.sort_by_key(|v| (server.tokens_id(v.connection), v.call_ids));
+        for view in views {
+            let Some(t) = server.tunnel_of(view.connection) else {
                 continue;
             };
             let (Some((ours, theirs)), Some(counters)) = (view.call_ids, view.link) else {
                 continue;
             };
-            let mppe = match view.mppe.or(t.mppe) {
+            let notes = server.notes.get(&view.session).copied().unwrap_or_default();
+            let mppe = match view.mppe.or(notes.mppe) {
                 Some(m) => format!("{:?}/{:?}", m.send.strength, m.send.mode),
                 None => "none".into(),
             };
@@ -88,9 +91,9 @@ pub(super) fn render(server: &Server) -> String {
                 theirs,
                 if user.is_empty() { "-".into() } else { user },
                 view.address.map_or("-".into(), |a| a.to_string()),
-                t.auth.map_or("-".into(), |a| format!("{a:?}")),
+                notes.auth.map_or("-".into(), |a| format!("{a:?}")),
                 mppe,
-                t.since.elapsed().as_secs(),
+                notes.since.unwrap_or(t.since).elapsed().as_secs(),
                 counters.frames_in,
                 counters.frames_out,
                 counters.octets_in,

@@ -61,6 +61,7 @@ pub struct Endpoint<M: Memory, R: Random, V: Verifier> {
     pub(crate) link_config: LinkConfig,
     pub(crate) pool: Option<AddressPool<POOL_WORDS>>,
     pub(crate) max_sessions: usize,
+    pub(crate) calls_per_connection: usize,
     pub(crate) reserved_engines: usize,
     pub(crate) receive_window: u16,
     pub(crate) parking: Option<Parking>,
@@ -119,6 +120,9 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         e.pool =
             Some(AddressPool::new(config.pool.0, config.pool.1).map_err(|_| BuildError::Pool)?);
         e.max_sessions = config.max_sessions;
+        e.calls_per_connection = config
+            .calls_per_connection
+            .clamp(1, super::memory::CALLS_PER_CONNECTION);
         e.reserved_engines = config.reserved_engines;
         e.receive_window = config.receive_window;
         e.parking = config.parking;
@@ -161,6 +165,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             link_config,
             pool: None,
             max_sessions: usize::MAX,
+            calls_per_connection: 1,
             reserved_engines: 0,
             receive_window: 64,
             parking: None,
@@ -230,7 +235,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         &self,
         connection: ConnectionHandle,
     ) -> Option<&Connection<{ super::memory::CALLS_PER_CONNECTION }>> {
-        let i = self.slot_index(connection.0)?;
+        let i = self.owner(self.slot_index(connection.0)?);
         let (slots, controls, _) = self.memory.parts_ref();
         match slots.get(i as usize)?.control {
             ControlState::Engine(e) => controls.get(e as usize)?.conn.as_ref(),
@@ -255,10 +260,18 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         if !slot.occupied {
             return None;
         }
-        let tunnel = match &slot.control {
+        // A further call shows its connection's (owner slot's) state.
+        let owner_index = match slot.control {
+            ControlState::Shared(o) => u32::from(o),
+            _ => i,
+        };
+        let owner = slots.get(owner_index as usize)?;
+        let tunnel = match &owner.control {
             ControlState::Engine(e) => controls.get(*e as usize)?.conn.as_ref()?.stats(),
             ControlState::Parked(p) => p.stats(),
-            ControlState::Refusing(_) | ControlState::Gone => return None,
+            ControlState::Refusing(_) | ControlState::Shared(_) | ControlState::Gone => {
+                return None
+            }
         };
         let call = slot.call.as_ref();
         let (link, mppe, mppe_stats) = match call.map(|c| &c.link) {
@@ -273,10 +286,11 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         };
         Some(SessionView {
             session: SessionHandle(Self::handle_of(slot, i)),
+            connection: ConnectionHandle(Self::handle_of(owner, owner_index)),
             peer: slot.peer,
             since: slot.since,
             tunnel,
-            tunnel_parked: matches!(slot.control, ControlState::Parked(_)),
+            tunnel_parked: matches!(owner.control, ControlState::Parked(_)),
             call_ids: call.map(|c| (c.local_id, c.peer_id)),
             gre: call.map(|c| c.gre.status()),
             link,
@@ -420,7 +434,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 break TcpInput::Closed;
             }
             match &mut slot.control {
-                ControlState::Gone => break TcpInput::Closed,
+                ControlState::Gone | ControlState::Shared(_) => break TcpInput::Closed,
                 ControlState::Refusing(r) => {
                     r.feed(rest);
                     self.mark_ready(i);
@@ -653,15 +667,13 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
     /// Clears one session: LCP Terminate-Request first (RFC 1661 §5.5),
     /// then Call-Disconnect-Notify (server, RFC 2637 §2.13) or
     /// Call-Clear-Request and Stop-Control-Connection-Request (client), as
-    /// the PIX's `clear vpdn` does.
+    /// the PIX's `clear vpdn ... id` does. A server's control connection
+    /// stays for the peer to close (or for its other calls).
     pub fn close_session(&mut self, now: Instant, session: SessionHandle) -> bool {
         self.last_now = now;
         let Some(i) = self.slot_index(session.0) else {
             return false;
         };
-        if let Some(slot) = self.memory.parts().0.get_mut(i as usize) {
-            slot.set(flag::CLOSING);
-        }
         let has_link = self.memory.parts().0.get(i as usize).is_some_and(|s| {
             s.call
                 .as_ref()
@@ -671,28 +683,106 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             if let Some(link) = self.full_link(i, now) {
                 link.close(now, EndReason::AdminClose);
             }
-        } else if let Some(conn) = self.full_control(i, now) {
-            let _ = conn.close(now);
+        } else if self.role == Role::Client || !self.has_live_call_on(i) {
+            // No link (yet): nothing to terminate but the connection.
+            let o = self.owner(i);
+            return self.close_connection(now, ConnectionHandle(self.handle(o).0));
         }
         self.service(i, now);
         self.mark_ready(i);
         true
     }
 
-    /// Clears every session (shutdown, `clear vpdn all`) and accepts no
-    /// new connection.
+    /// Clears a control connection and every call on it: LCP Terminate on
+    /// each link, Call-Disconnect-Notify, then Stop-Control-Connection-
+    /// Request (RFC 2637 §2.3) once no call is left (the PIX's `clear vpdn
+    /// tunnel`).
+    pub fn close_connection(&mut self, now: Instant, connection: ConnectionHandle) -> bool {
+        self.last_now = now;
+        let Some(o) = self.slot_index(connection.0) else {
+            return false;
+        };
+        if matches!(
+            self.memory
+                .parts_ref()
+                .0
+                .get(o as usize)
+                .map(|s| &s.control),
+            Some(ControlState::Shared(_))
+        ) {
+            return false;
+        }
+        if let Some(slot) = self.memory.parts().0.get_mut(o as usize) {
+            slot.set(flag::CLOSING);
+        }
+        let calls = self.calls_of(o);
+        let mut links = 0;
+        for &s in &calls {
+            let has_link = self.memory.parts().0.get(s as usize).is_some_and(|x| {
+                x.call
+                    .as_ref()
+                    .is_some_and(|c| !matches!(c.link, LinkState::Gone))
+            });
+            if has_link {
+                links += 1;
+                if let Some(link) = self.full_link(s, now) {
+                    link.close(now, EndReason::AdminClose);
+                }
+                self.service(s, now);
+            }
+        }
+        if links == 0 {
+            // No PPP to terminate first: straight to the control
+            // connection's close.
+            for &s in &calls {
+                self.end_call(
+                    s,
+                    now,
+                    super::types::SessionEnd::Link(EndReason::AdminClose),
+                );
+            }
+            if let Some(conn) = self.full_control(o, now) {
+                let _ = conn.close(now);
+            }
+        }
+        self.service(o, now);
+        self.mark_ready(o);
+        true
+    }
+
+    fn has_live_call_on(&self, i: u32) -> bool {
+        self.memory.parts_ref().0.get(i as usize).is_some_and(|s| {
+            s.has(flag::COUNTED)
+                || s.call
+                    .as_ref()
+                    .is_some_and(|c| !matches!(c.link, LinkState::Gone))
+        })
+    }
+
+    /// Clears every connection (shutdown, `clear vpdn all`) and accepts no
+    /// new one.
     pub fn close_all(&mut self, now: Instant) {
         self.accepting = false;
         let n = self.memory.parts().0.len() as u32;
         for i in 0..n {
             let handle = {
                 let slot = &self.memory.parts().0[i as usize];
-                slot.occupied.then(|| Self::handle_of(slot, i))
+                let owner = slot.occupied
+                    && !matches!(slot.control, ControlState::Shared(_) | ControlState::Gone);
+                owner.then(|| Self::handle_of(slot, i))
             };
             if let Some(h) = handle {
-                self.close_session(now, SessionHandle(h));
+                self.close_connection(now, ConnectionHandle(h));
             }
         }
+    }
+
+    /// The control connection a session's call runs on.
+    pub fn connection_of(&self, session: SessionHandle) -> Option<ConnectionHandle> {
+        let i = self.slot_index(session.0)?;
+        let o = self.owner(i);
+        let slot = self.memory.parts_ref().0.get(o as usize)?;
+        Some(ConnectionHandle(Self::handle_of(slot, o)))
     }
 
     /// Whether `address` is a peer's already (assigned from the pool or by

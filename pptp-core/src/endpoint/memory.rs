@@ -15,10 +15,12 @@ use crate::time::Instant;
 
 use super::types::USER_NAME_MAX;
 
-/// Calls one control connection carries in the endpoint (see
-/// [`SessionHandle`](super::SessionHandle)); a second Outgoing-Call-
-/// Request on the same connection is refused by the control machine.
-pub(crate) const CALLS_PER_CONNECTION: usize = 1;
+/// Calls one control connection can carry at most (RFC 2637 allows
+/// many; Windows and the PIX place one per connection, pptp-linux's call
+/// manager multiplexes every pppd dialling the same server onto one).
+/// [`ServerConfig::calls_per_connection`](super::ServerConfig) sets the
+/// limit below it.
+pub const CALLS_PER_CONNECTION: usize = 4;
 
 /// "No slot" in the intrusive lists and the timer heap.
 pub(crate) const NIL: u32 = u32::MAX;
@@ -103,6 +105,9 @@ pub(crate) enum ControlState {
     /// Refused at the session limit: answered with SCCRP result 2 /
     /// error 4, then closed (no machine).
     Refusing(super::refusal::Refusal),
+    /// A further call on the control connection of this slot: the
+    /// connection lives there (RFC 2637 calls share their tunnel).
+    Shared(u16),
     /// Gone (closed).
     Gone,
 }
@@ -162,6 +167,9 @@ pub struct Slot {
     pub(crate) ready_next: u16,
     pub(crate) route_head: u16,
     pub(crate) route_next: u16,
+    /// The next slot holding a further call on this slot's control
+    /// connection (a chain from the connection's slot).
+    pub(crate) next_call: u16,
 }
 
 /// Slot flags.
@@ -212,6 +220,7 @@ impl Slot {
             ready_next: NIL16,
             route_head: NIL16,
             route_next: NIL16,
+            next_call: NIL16,
         }
     }
 

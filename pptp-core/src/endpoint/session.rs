@@ -14,10 +14,12 @@ use crate::wire::gre::HEADER_LEN_MAX;
 use crate::Role;
 
 use super::core::Endpoint;
-use super::memory::{flag, narrow, CallState, ControlState, LinkState, Memory, NIL};
+use super::memory::{
+    flag, narrow, CallState, ControlState, LinkState, Memory, CALLS_PER_CONNECTION, NIL,
+};
 use super::types::{
-    Destination, Event, GreInputError, IpSendError, Random, SessionEnd, SessionHandle, Transmit,
-    UserName, USER_NAME_MAX,
+    ConnectionHandle, Destination, Event, GreInputError, IpSendError, Random, SessionEnd,
+    SessionHandle, Transmit, UserName, USER_NAME_MAX,
 };
 
 /// Rounds of "drain every machine's events" per service: each round
@@ -47,6 +49,106 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
     pub(crate) fn handle(&self, i: u32) -> SessionHandle {
         let (slots, _, _) = self.memory.parts_ref();
         SessionHandle(slots.get(i as usize).map_or(NIL, |s| Self::handle_of(s, i)))
+    }
+
+    // ----- calls sharing a control connection -----
+
+    /// The slot holding slot `i`'s control connection.
+    pub(crate) fn owner(&self, i: u32) -> u32 {
+        match self
+            .memory
+            .parts_ref()
+            .0
+            .get(i as usize)
+            .map(|s| &s.control)
+        {
+            Some(ControlState::Shared(o)) => u32::from(*o),
+            _ => i,
+        }
+    }
+
+    /// The slots whose calls run on the connection of slot `o`: `o`
+    /// itself, then its chain of further calls.
+    pub(crate) fn calls_of(&self, o: u32) -> heapless::Vec<u32, CALLS_PER_CONNECTION> {
+        let mut out = heapless::Vec::new();
+        let slots = self.memory.parts_ref().0;
+        let mut cur = o;
+        while cur != NIL && !out.is_full() {
+            let _ = out.push(cur);
+            cur = slots
+                .get(cur as usize)
+                .map_or(NIL, |s| super::memory::widen(s.next_call));
+        }
+        out
+    }
+
+    /// Whether slot `i` holds a call that is up or being set up.
+    fn has_live_call(&self, i: u32) -> bool {
+        self.memory.parts_ref().0.get(i as usize).is_some_and(|s| {
+            s.has(flag::COUNTED)
+                || s.call
+                    .as_ref()
+                    .is_some_and(|c| !matches!(c.link, LinkState::Gone))
+        })
+    }
+
+    /// A slot for a new call on the connection of slot `o`: `o` itself for
+    /// its first call, else a free slot chained to it.
+    fn take_call_slot(&mut self, o: u32, now: Instant) -> Option<u32> {
+        let owner_busy = self.memory.parts_ref().0.get(o as usize).is_some_and(|s| {
+            s.has(flag::COUNTED) || s.has(flag::DOWN_REPORTED) || s.call.is_some()
+        });
+        if !owner_busy {
+            return Some(o);
+        }
+        let chain = self.calls_of(o);
+        if chain.is_full() || self.free_head == NIL {
+            return None;
+        }
+        let index = self.free_head;
+        let (slots, _, _) = self.memory.parts();
+        let (peer, head) = {
+            let owner = slots.get(o as usize)?;
+            (owner.peer, owner.next_call)
+        };
+        let slot = slots.get_mut(index as usize)?;
+        self.free_head = super::memory::widen(slot.ready_next);
+        let generation = slot.generation.wrapping_add(1);
+        let route_head = slot.route_head;
+        *slot = super::memory::Slot::new();
+        slot.generation = generation;
+        slot.route_head = route_head;
+        slot.occupied = true;
+        slot.peer = peer;
+        slot.since = now;
+        slot.control = ControlState::Shared(o as u16);
+        slot.next_call = head;
+        if let Some(owner) = slots.get_mut(o as usize) {
+            owner.next_call = narrow(index);
+        }
+        Some(index)
+    }
+
+    /// Takes slot `s` out of its owner `o`'s chain.
+    fn unlink_call(&mut self, o: u32, s: u32) {
+        let slots = self.memory.parts().0;
+        let next = slots
+            .get(s as usize)
+            .map_or(super::memory::NIL16, |x| x.next_call);
+        let mut cur = o;
+        for _ in 0..CALLS_PER_CONNECTION {
+            let Some(c) = slots.get_mut(cur as usize) else {
+                return;
+            };
+            if super::memory::widen(c.next_call) == s {
+                c.next_call = next;
+                return;
+            }
+            cur = super::memory::widen(c.next_call);
+            if cur == NIL {
+                return;
+            }
+        }
     }
 
     // ----- full machines on demand -----
@@ -138,6 +240,9 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         i: u32,
         now: Instant,
     ) -> Option<&mut Connection<{ super::memory::CALLS_PER_CONNECTION }>> {
+        // A further call's connection lives in its owner's slot.
+        let i = self.owner(i);
+        self.mark_ready(i);
         if !self.unpark_control(i, now) {
             self.stats.no_engine_drops += 1;
             return None;
@@ -313,11 +418,11 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                         }
                         answered
                     }
-                    ControlState::Gone => None,
+                    ControlState::Shared(_) | ControlState::Gone => None,
                 };
                 if let Some(len) = t {
                     return Some(Transmit {
-                        to: Destination::Tcp(handle.connection()),
+                        to: Destination::Tcp(ConnectionHandle(handle.0)),
                         len,
                     });
                 }
@@ -473,7 +578,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                         r.state = super::refusal::RefusalState::Done;
                     }
                 }
-                ControlState::Gone => {}
+                ControlState::Shared(_) | ControlState::Gone => {}
             }
             if let Some(call) = slot.call.as_mut() {
                 call.gre.handle_timeout(now);
@@ -557,7 +662,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         match ev {
             ControlEvent::TunnelUp(info) => {
                 self.push_event(Event::TunnelUp {
-                    connection: handle.connection(),
+                    connection: ConnectionHandle(handle.0),
                     host_name: info.host_name,
                     vendor: info.vendor_string,
                 });
@@ -583,54 +688,93 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     .0
                     .get(i as usize)
                     .is_some_and(|s| s.has(flag::CLOSING));
-                // The 127-style limit (the PIX refuses past its license)
-                // and a PPP machine for the negotiation, beyond the ones
-                // kept for established sessions.
-                let refuse = closing
-                    || self.active_sessions >= self.max_sessions
-                    || self.free_links <= self.reserved_engines;
-                let id = self.new_call_id(i);
+                let live = self
+                    .calls_of(i)
+                    .iter()
+                    .filter(|&&s| self.has_live_call(s))
+                    .count();
+                // The 127-style limit (the PIX refuses past its license),
+                // the calls one connection may carry, and a PPP machine for
+                // the negotiation beyond the ones kept for established
+                // sessions.
+                let allowed = !closing
+                    && self.active_sessions < self.max_sessions
+                    && live < self.calls_per_connection
+                    && self.free_links > self.reserved_engines;
+                let slot = if allowed {
+                    self.take_call_slot(i, now)
+                } else {
+                    None
+                };
+                let Some(s) = slot else {
+                    self.stats.calls_refused += 1;
+                    if let Some(conn) = self.full_control(i, now) {
+                        let _ =
+                            conn.reject_call(now, request.peer_call_id, CallRefusal::NoResource);
+                    }
+                    return;
+                };
+                let id = self.new_call_id(s);
                 let accept = CallAccept {
                     recv_window_size: self.receive_window,
                     ..CallAccept::default()
                 };
-                let counted = !refuse;
-                if refuse {
-                    self.stats.calls_refused += 1;
-                } else {
-                    self.active_sessions += 1;
-                }
-                if let Some(slot) = self.memory.parts().0.get_mut(i as usize) {
-                    if counted {
-                        slot.set(flag::COUNTED);
-                        slot.local_call_id = id;
-                    }
+                self.active_sessions += 1;
+                if let Some(slot) = self.memory.parts().0.get_mut(s as usize) {
+                    slot.set(flag::COUNTED);
+                    slot.local_call_id = id;
                 }
                 if let Some(conn) = self.full_control(i, now) {
-                    let _ = if refuse {
-                        conn.reject_call(now, request.peer_call_id, CallRefusal::NoResource)
-                    } else {
-                        conn.accept_call(now, request.peer_call_id, id, &accept)
-                    };
+                    if conn
+                        .accept_call(now, request.peer_call_id, id, &accept)
+                        .is_err()
+                    {
+                        self.end_call(s, now, SessionEnd::NoResource);
+                    }
                 }
             }
-            ControlEvent::CallUp(up) => self.call_up(i, now, up),
+            ControlEvent::CallUp(up) => {
+                if let Some(s) = self.call_slot_of(i, up.local_call_id) {
+                    self.call_up(s, now, up);
+                }
+            }
             // The call or the whole control connection went down: PPP's
             // lower layer is gone (RFC 1661 §4.3 Down). The link is dropped
             // with it and the session ends with the PPTP layer's reason,
             // which says more than the link's "lower layer down" (a
             // Call-Clear-Request is the user hanging up).
             ControlEvent::CallDown(down) => {
-                self.end_call(i, now, SessionEnd::Call(down.reason));
+                // A call we refused never had a session (no local ID).
+                let slot = down.local_call_id.and_then(|id| self.call_slot_of(i, id));
+                if let Some(s) = slot {
+                    self.end_call(s, now, SessionEnd::Call(down.reason));
+                }
                 if self.role == Role::Client {
                     self.close_control(i, now);
                 }
             }
             ControlEvent::TunnelDown(reason) => {
-                self.end_call(i, now, SessionEnd::Tunnel(reason));
+                for s in self.calls_of(i) {
+                    self.end_call(s, now, SessionEnd::Tunnel(reason));
+                }
             }
             _ => {}
         }
+    }
+
+    /// The slot of our call `local_call_id` on the connection of slot `o`
+    /// (a call accepted or up there).
+    fn call_slot_of(&self, o: u32, local_call_id: u16) -> Option<u32> {
+        let slots = self.memory.parts_ref().0;
+        // A server's accepted call is counted; a client's placed call is
+        // its connection's one call.
+        let placed = |x: &super::memory::Slot| x.has(flag::COUNTED) || self.role == Role::Client;
+        self.calls_of(o).into_iter().find(|&s| {
+            slots.get(s as usize).is_some_and(|x| {
+                (placed(x) && x.local_call_id == local_call_id)
+                    || x.call.as_ref().is_some_and(|c| c.local_id == local_call_id)
+            })
+        })
     }
 
     fn call_up(&mut self, i: u32, now: Instant, up: crate::control::CallUp) {
@@ -799,20 +943,24 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     .0
                     .get(i as usize)
                     .map_or(0, |s| s.local_call_id);
-                let closing = self
-                    .memory
-                    .parts()
-                    .0
-                    .get(i as usize)
-                    .is_some_and(|s| s.has(flag::CLOSING));
+                let o = self.owner(i);
                 if let Some(conn) = self.full_control(i, now) {
                     // RFC 2637 §2.13: the server reports the end of the
                     // call with Call-Disconnect-Notify; §2.12: the client
                     // clears it with Call-Clear-Request.
                     let _ = conn.clear_call(now, local_id);
                 }
-                if self.role == Role::Client || closing {
-                    self.close_control(i, now);
+                // A client's connection ends with its call; a server's
+                // when it was asked to close it and no call is left.
+                let closing = self
+                    .memory
+                    .parts()
+                    .0
+                    .get(o as usize)
+                    .is_some_and(|s| s.has(flag::CLOSING));
+                let calls_left = self.calls_of(o).iter().any(|&s| self.has_live_call(s));
+                if self.role == Role::Client || (closing && !calls_left) {
+                    self.close_control(o, now);
                 }
             }
             _ => {}
@@ -928,6 +1076,29 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
 
     /// Frees slot `i` entirely (its connection is closed or lost).
     pub(crate) fn free_slot(&mut self, i: u32, now: Instant) {
+        // Further calls on this slot's connection go with it; a further
+        // call's slot leaves its owner's chain.
+        match self
+            .memory
+            .parts_ref()
+            .0
+            .get(i as usize)
+            .map(|s| &s.control)
+        {
+            Some(ControlState::Shared(o)) => {
+                let o = u32::from(*o);
+                self.unlink_call(o, i);
+            }
+            _ => {
+                for s in self.calls_of(i).into_iter().skip(1) {
+                    if let Some(slot) = self.memory.parts().0.get_mut(s as usize) {
+                        slot.control = ControlState::Gone;
+                        slot.next_call = super::memory::NIL16;
+                    }
+                    self.free_slot(s, now);
+                }
+            }
+        }
         self.end_call(i, now, SessionEnd::ConnectionLost);
         self.unlink_ready(i);
         if self.deferred.as_ref().is_some_and(|d| d.slot == i) {
@@ -946,6 +1117,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         }
         slot.call = None;
         slot.occupied = false;
+        slot.next_call = super::memory::NIL16;
         slot.set_user(&[]);
         slot.ready_next = narrow(self.free_head);
         self.free_head = i;
@@ -970,15 +1142,31 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     .is_none_or(|c| c.is_closed()),
                 ControlState::Parked(_) => false,
                 ControlState::Refusing(ref r) => r.state == super::refusal::RefusalState::Done,
+                // A further call's slot is done once its call ended (its
+                // Call-Disconnect-Notify went out on the owner's connection).
+                ControlState::Shared(_) => slot.has(flag::DOWN_REPORTED),
                 ControlState::Gone => true,
             };
             (closed, slot.has(flag::TCP_DEAD))
         };
+        if closed
+            && matches!(
+                self.memory
+                    .parts_ref()
+                    .0
+                    .get(i as usize)
+                    .map(|s| &s.control),
+                Some(ControlState::Shared(_))
+            )
+        {
+            self.free_slot(i, now);
+            return;
+        }
         if closed || tcp_dead {
             self.free_slot(i, now);
             if !tcp_dead {
                 self.push_event(Event::ConnectionClosed {
-                    connection: handle.connection(),
+                    connection: ConnectionHandle(handle.0),
                 });
             }
             return;
@@ -1043,7 +1231,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             ControlState::Engine(e) => controls.get(*e as usize)?.conn.as_ref()?.poll_timeout(),
             ControlState::Parked(p) => p.poll_timeout(),
             ControlState::Refusing(_) => Some(slot.since + super::refusal::SCCRQ_WAIT),
-            ControlState::Gone => None,
+            ControlState::Shared(_) | ControlState::Gone => None,
         };
         let (gre, link) = match slot.call.as_ref() {
             Some(call) => (

@@ -54,30 +54,17 @@ impl Verifier for ExternalAaa {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ConnectionHandle(pub u32);
 
-/// A session: the call on a control connection and its PPP link. Same
-/// slot and generation as its [`ConnectionHandle`] (one call per control
-/// connection, as Windows, pptp-linux and the PIX place them).
+/// A session: a call on a control connection and its PPP link. The first
+/// call on a connection shares its slot, so its handle has the
+/// connection's handle value (`SessionHandle(connection.0)`); further
+/// calls (pptp-linux multiplexes them) have their own: ask
+/// [`Endpoint::connection_of`](super::Endpoint::connection_of).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SessionHandle(pub u32);
 
-impl ConnectionHandle {
-    /// The session carried on this connection.
-    pub fn session(self) -> SessionHandle {
-        SessionHandle(self.0)
-    }
-}
-
-impl SessionHandle {
-    /// The control connection carrying this session.
-    pub fn connection(self) -> ConnectionHandle {
-        ConnectionHandle(self.0)
-    }
-}
-
 /// Where the bytes of a [`Transmit`] go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Destination {
     /// Write them to this control connection's TCP stream.
     Tcp(ConnectionHandle),
@@ -86,6 +73,22 @@ pub enum Destination {
     /// Hand this IPv4 packet, received through the session, to the host's
     /// network stack (its TUN device).
     Ip(SessionHandle),
+}
+
+// `core::net::Ipv4Addr` has no `defmt::Format`: the address is logged as
+// its four octets.
+#[cfg(feature = "defmt")]
+impl defmt::Format for Destination {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self {
+            Destination::Tcp(c) => defmt::write!(f, "Tcp({=u32})", c.0),
+            Destination::Gre(a) => {
+                let [a, b, c, d] = a.octets();
+                defmt::write!(f, "Gre({=u8}.{=u8}.{=u8}.{=u8})", a, b, c, d)
+            }
+            Destination::Ip(s) => defmt::write!(f, "Ip({=u32})", s.0),
+        }
+    }
 }
 
 /// Bytes the endpoint wrote at the start of the caller's buffer, and
@@ -376,6 +379,13 @@ pub struct ServerConfig {
     pub link: LinkConfig,
     /// First and last address of the pool the peers' addresses come from.
     pub pool: (Ipv4Addr, Ipv4Addr),
+    /// Calls one control connection may carry, 1 to
+    /// [`CALLS_PER_CONNECTION`](super::memory::CALLS_PER_CONNECTION).
+    /// Windows and the PIX place one per connection; pptp-linux's call
+    /// manager puts every pppd dialling the same server on one connection
+    /// (default 4). A call beyond it is refused with OCRP result 2 /
+    /// error 4.
+    pub calls_per_connection: usize,
     /// Sessions at most (the PIX's `vpdn group N client configuration
     /// address local` pool and its license limit); a call beyond it is
     /// refused with OCRP result 2 / error 4 (RFC 2637 §2.8, §2.16).
@@ -399,6 +409,7 @@ impl ServerConfig {
             control: ControlConfig::default(),
             link,
             pool: (pool_first, pool_last),
+            calls_per_connection: super::memory::CALLS_PER_CONNECTION,
             max_sessions: usize::MAX,
             reserved_engines: 1,
             receive_window: 64,
@@ -492,8 +503,10 @@ pub struct EndpointStats {
 /// One session as `show vpdn` lists it.
 #[derive(Clone, Debug)]
 pub struct SessionView<'a> {
-    /// The session (and, through it, the connection).
+    /// The session.
     pub session: SessionHandle,
+    /// The control connection its call runs on.
+    pub connection: ConnectionHandle,
     /// The control connection's peer.
     pub peer: Ipv4Addr,
     /// When the connection was accepted (server) or started (client).
