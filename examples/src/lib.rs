@@ -4,6 +4,7 @@ pub mod client;
 pub mod config;
 pub mod decode;
 pub mod demo;
+pub mod events;
 pub mod host;
 pub mod keys;
 pub mod load;

@@ -163,6 +163,7 @@
 mod call;
 mod connection;
 mod parked;
+mod reasons;
 pub mod stream;
 
 pub use call::{CallDirection, CallSnapshot, CallState};

@@ -255,8 +255,8 @@ impl fmt::Display for SessionEnd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SessionEnd::Link(r) => write!(f, "PPP: {r}"),
-            SessionEnd::Call(r) => write!(f, "PPTP call: {r:?}"),
-            SessionEnd::Tunnel(r) => write!(f, "PPTP control connection: {r:?}"),
+            SessionEnd::Call(r) => write!(f, "PPTP call: {r}"),
+            SessionEnd::Tunnel(r) => write!(f, "PPTP control connection: {r}"),
             SessionEnd::ConnectionLost => f.write_str("TCP connection lost"),
             SessionEnd::NoResource => f.write_str("no resources for the call"),
         }
