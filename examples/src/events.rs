@@ -23,7 +23,10 @@ pub fn describe<M: Memory, R: Random, V: Verifier>(
             host_name,
             vendor,
         } => {
-            let peer = endpoint.session(connection.session()).map(|v| v.peer);
+            let peer = endpoint
+                .sessions()
+                .find(|v| v.connection == *connection)
+                .map(|v| v.peer);
             format!(
                 "tunnel {} up from {}: host \"{}\", vendor \"{}\"",
                 connection.0,
