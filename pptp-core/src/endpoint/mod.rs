@@ -93,6 +93,7 @@
 //! already up.
 
 mod core;
+mod early;
 mod memory;
 mod refusal;
 mod session;
