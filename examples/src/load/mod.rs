@@ -87,13 +87,13 @@ pub struct LoadConfig {
 /// What a run measured.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
-    /// Sessions that reached `DataReady`.
+    /// Sessions that reached `SessionUp`.
     pub established: usize,
     /// Sessions that did not.
     pub failed: usize,
     /// Failure reasons and counts.
     pub failures: BTreeMap<String, usize>,
-    /// First connect to last `DataReady`, seconds.
+    /// First connect to last `SessionUp`, seconds.
     pub seconds: f64,
     /// Established sessions with MPPE-128 both ways.
     pub mppe128: usize,
