@@ -1,12 +1,15 @@
-//! `pptp-client`: the PPTP access concentrator (PAC) side — one tunnel,
-//! one call, one TUN device — around the same Sans-IO machines as the
-//! server, in the same single-threaded `mio` loop style.
+//! `pptp-client`: one session (one tunnel, one call, one TUN device) as
+//! RFC 2637's PNS, which places the call. The session is a
+//! [`pptp_core::endpoint::Endpoint`] in the client role; this host keeps
+//! its sockets (the TCP connection, the raw GRE socket), the TUN device,
+//! the clock, the randomness, the reconnect policy and the CLI, in a
+//! single-threaded `mio` loop.
 //!
 //! Life of a session: TCP connect, SCCRQ/SCCRP, Outgoing-Call-Request/
 //! Reply, LCP, authentication, IPCP + CCP; the TUN device gets the
-//! assigned address and a host route to the server's tunnel address
-//! (plus any `routes` asked for). On SIGINT/SIGTERM it says goodbye in
-//! order: LCP Terminate-Request, Call-Clear-Request, then
+//! assigned address with the server's tunnel address as its peer (plus
+//! any `routes` asked for). On SIGINT/SIGTERM the endpoint says goodbye
+//! in order: LCP Terminate-Request, Call-Clear-Request, then
 //! Stop-Control-Connection-Request. When the session fails or the server
 //! ends it, [`run`] reconnects with exponential back-off (1 s doubling to
 //! 60 s) up to `retries` times.
@@ -16,24 +19,24 @@ mod stdio;
 pub use stdio::run_stdio;
 
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream as StdTcpStream};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpStream as StdTcpStream};
 use std::os::fd::AsRawFd;
 use std::time::Duration as StdDuration;
 
 use mio::net::TcpStream;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use ppp_core::link::{Credentials, EndReason, Link, LinkConfig, LinkEvent};
+use ppp_core::link::{Credentials, LinkConfig};
 use ppp_core::wire::lcp::AuthMethod;
-use pptp_core::control::{CallParams, Config as ControlConfig, Connection, Event};
-use pptp_core::gre::{peek_call_id, GreConfig, GreSession, Received};
-use pptp_core::Role;
+use pptp_core::control::Config as ControlConfig;
+use pptp_core::endpoint::{self, ConnectionHandle, Destination, Event, TcpInput, Transmit};
+use pptp_core::time::Instant;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::config::MppeSettings;
-use crate::host::{entropy, Clock};
-use crate::net::gre::{GreQueue, GreSocket};
+use crate::host::{heap_memory, Clock, HeapMemory, OsRandom};
+use crate::net::gre::GreSocket;
 use crate::net::tun::Tun;
 
 const TCP: Token = Token(0);
@@ -46,7 +49,6 @@ macro_rules! log {
         eprintln!("pptp-client: {}", format_args!($($arg)*));
     }};
 }
-
 /// Client settings.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
@@ -145,46 +147,43 @@ pub fn link_config(config: &ClientConfig) -> Result<LinkConfig, String> {
     Ok(link)
 }
 
-struct Call {
-    local_id: u16,
-    gre: GreSession,
-    link: Link,
-    queue: GreQueue,
-}
+/// The endpoint of one session: one slot, one machine of each kind.
+type Client = endpoint::Client<HeapMemory, OsRandom>;
 
+/// The sockets and device of one session around its endpoint.
 struct Session<'a> {
     config: &'a ClientConfig,
     clock: Clock,
+    endpoint: Client,
+    conn: ConnectionHandle,
     stream: TcpStream,
-    conn: Connection<1>,
+    /// Bytes for the server not yet taken by the socket.
     out: Vec<u8>,
-    gre_sock: GreSocket,
+    gre: GreSocket,
     tun: Tun,
-    call: Option<Call>,
-    call_id: u16,
-    closing: bool,
-    close_sent: bool,
+    /// The endpoint's output (a GRE datagram or control message).
+    tx: Vec<u8>,
     outcome: Option<Outcome>,
-    tun_up: bool,
-    tcp_dead: bool,
-    /// GRE datagrams for our call that arrived before its Outgoing-Call-
-    /// Reply was read from TCP (the server sends its first LCP
-    /// Configure-Request right after the reply, and the two sockets race);
-    /// replayed when the call comes up. Bounded.
-    early_gre: Vec<Vec<u8>>,
+    /// The endpoint closed the control connection, or TCP is gone.
+    finished: bool,
 }
-
-/// At most this many early GRE datagrams are kept (LCP's first
-/// Configure-Request, maybe a retransmission).
-const EARLY_GRE_MAX: usize = 4;
 
 fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
     let clock = Clock::start();
-    let link_template = match link_config(config) {
+    let link = match link_config(config) {
         Ok(l) => l,
         Err(e) => return Outcome::Fatal(e),
     };
-    let gre_sock = match GreSocket::open() {
+    let mut client_config = endpoint::ClientConfig::new(link);
+    client_config.control = ControlConfig {
+        host_name: b"pptp-client".iter().copied().collect(),
+        vendor_string: b"pptp-rs".iter().copied().collect(),
+        ..ControlConfig::default()
+    };
+    let Ok(mut endpoint) = Client::client(client_config, heap_memory(1, 1), OsRandom) else {
+        return Outcome::Fatal("endpoint: bad memory".into());
+    };
+    let gre = match GreSocket::open() {
         Ok(s) => s,
         Err(e) => return Outcome::Fatal(format!("raw GRE socket: {e}")),
     };
@@ -211,62 +210,43 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
     let registry = poll.registry();
     let registered = registry
         .register(&mut stream, TCP, Interest::READABLE | Interest::WRITABLE)
-        .and_then(|()| {
-            registry.register(
-                &mut SourceFd(&gre_sock.as_raw_fd()),
-                GRE,
-                Interest::READABLE,
-            )
-        })
+        .and_then(|()| registry.register(&mut SourceFd(&gre.as_raw_fd()), GRE, Interest::READABLE))
         .and_then(|()| registry.register(&mut SourceFd(&tun.as_raw_fd()), TUN, Interest::READABLE))
         .and_then(|()| registry.register(signals, SIGNALS, Interest::READABLE));
     if let Err(e) = registered {
         return Outcome::Fatal(format!("register: {e}"));
     }
-    let control = ControlConfig {
-        host_name: b"pptp-client".iter().copied().collect(),
-        vendor_string: b"pptp-rs".iter().copied().collect(),
-        ..ControlConfig::default()
+    let conn = match endpoint.connect(Instant::from_millis(clock.ms()), *config.server.ip()) {
+        Ok(c) => c,
+        Err(e) => return Outcome::Fatal(format!("endpoint: {e}")),
     };
     let mut s = Session {
         config,
         clock,
+        endpoint,
+        conn,
         stream,
-        conn: Connection::new(
-            Role::Client,
-            control,
-            pptp_core::Instant::from_millis(clock.ms()),
-        ),
         out: Vec::new(),
-        gre_sock,
+        gre,
         tun,
-        call: None,
-        call_id: crate::host::call_id(|_| false),
-        closing: false,
-        close_sent: false,
+        tx: vec![0u8; 4096],
         outcome: None,
-        tun_up: false,
-        tcp_dead: false,
-        early_gre: Vec::new(),
+        finished: false,
     };
     let mut events = Events::with_capacity(16);
     let mut buf = vec![0u8; 65_536];
     let mut shutdown_deadline: Option<u64> = None;
-    s.service(&link_template);
+    s.drain();
     loop {
         let now = s.clock.ms();
-        let mut deadline = shutdown_deadline;
-        let mut take = |d: Option<u64>| {
-            if let Some(d) = d {
-                deadline = Some(deadline.map_or(d, |x: u64| x.min(d)));
-            }
-        };
-        take(s.conn.poll_timeout().map(|i| i.as_millis()));
-        if let Some(c) = &s.call {
-            take(c.gre.poll_timeout().map(|i| i.as_millis()));
-            take(c.link.poll_timeout().map(|i| i.as_millis()));
-        }
-        let timeout = deadline.map(|d| StdDuration::from_millis(d.saturating_sub(now)));
+        let wake = [
+            s.endpoint.poll_timeout().map(|t| t.as_millis()),
+            shutdown_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let timeout = wake.map(|d| StdDuration::from_millis(d.saturating_sub(now)));
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Outcome::Fatal(format!("poll: {e}"));
@@ -274,32 +254,24 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
         }
         for event in events.iter() {
             match event.token() {
-                TCP => s.tcp_readable(&mut buf),
+                TCP => s.tcp_ready(&mut buf),
                 GRE => s.gre_readable(&mut buf),
                 TUN => s.tun_readable(&mut buf),
-                SIGNALS if signals.pending().next().is_some() && !s.closing => {
+                SIGNALS if signals.pending().next().is_some() && shutdown_deadline.is_none() => {
                     log!("disconnecting");
-                    s.start_close();
+                    s.outcome = Some(Outcome::UserDisconnect);
+                    s.endpoint.close_all(s.now());
                     shutdown_deadline = Some(s.clock.ms() + 8_000);
                 }
                 _ => {}
             }
         }
-        let now = s.clock.ms();
-        if s.conn.poll_timeout().is_some_and(|d| d.as_millis() <= now) {
-            s.conn.handle_timeout(pptp_core::Instant::from_millis(now));
+        let now = s.now();
+        if s.endpoint.poll_timeout().is_some_and(|t| t <= now) {
+            s.endpoint.handle_timeout(now);
         }
-        if let Some(c) = &mut s.call {
-            if c.gre.poll_timeout().is_some_and(|d| d.as_millis() <= now) {
-                c.gre.handle_timeout(pptp_core::Instant::from_millis(now));
-            }
-            if c.link.poll_timeout().is_some_and(|d| d.as_millis() <= now) {
-                c.link.handle_timeout(ppp_core::Instant::from_millis(now));
-            }
-        }
-        s.service(&link_template);
-        let done = s.tcp_dead || (s.conn.is_closed() && s.out.is_empty());
-        if done || shutdown_deadline.is_some_and(|d| s.clock.ms() >= d) {
+        s.drain();
+        if s.finished || shutdown_deadline.is_some_and(|d| s.clock.ms() >= d) {
             let _ = poll.registry().deregister(signals);
             return s
                 .outcome
@@ -310,63 +282,56 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
 }
 
 impl Session<'_> {
-    fn start_close(&mut self) {
-        {
-            self.outcome = Some(Outcome::UserDisconnect);
-        }
-        self.closing = true;
-        let now = ppp_core::Instant::from_millis(self.clock.ms());
-        match &mut self.call {
-            Some(c) => c.link.close(now, EndReason::AdminClose),
-            None => {
-                self.close_sent = true;
-                let _ = self
-                    .conn
-                    .close(pptp_core::Instant::from_millis(self.clock.ms()));
-            }
-        }
+    fn now(&self) -> Instant {
+        Instant::from_millis(self.clock.ms())
     }
 
-    fn tcp_readable(&mut self, buf: &mut [u8]) {
-        let now = pptp_core::Instant::from_millis(self.clock.ms());
+    /// The TCP socket is readable or writable.
+    fn tcp_ready(&mut self, buf: &mut [u8]) {
+        self.flush_tcp();
         loop {
             match self.stream.read(buf) {
                 Ok(0) => {
-                    self.fail("the server closed the TCP connection");
+                    self.lost("the server closed the TCP connection".into());
                     return;
                 }
-                Ok(n) => {
-                    if let Err(e) = self.conn.handle_input(now, &buf[..n]) {
-                        log!("control stream error: {e}");
-                    }
-                }
+                Ok(n) => self.feed_tcp(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    self.fail(&format!("TCP: {e}"));
+                    self.lost(format!("TCP: {e}"));
                     return;
                 }
             }
         }
     }
 
+    /// Gives the endpoint control bytes; what it cannot take yet waits
+    /// for its output to be sent (TCP back-pressure).
+    fn feed_tcp(&mut self, mut bytes: &[u8]) {
+        for _ in 0..8 {
+            match self.endpoint.handle_tcp(self.now(), self.conn, bytes) {
+                TcpInput::Blocked { consumed } => {
+                    bytes = bytes.get(consumed..).unwrap_or(&[]);
+                    self.drain();
+                }
+                _ => return,
+            }
+        }
+        log!("control input blocked; {} octets dropped", bytes.len());
+    }
+
     /// The TCP connection is gone: nothing more can be said to the server.
-    fn fail(&mut self, why: &str) {
-        if self.outcome.is_none() {
-            self.outcome = Some(Outcome::Lost(why.to_string()));
-        }
-        if let Some(c) = &mut self.call {
-            c.link
-                .lower_down(ppp_core::Instant::from_millis(self.clock.ms()));
-        }
+    fn lost(&mut self, why: String) {
+        self.endpoint.handle_tcp_closed(self.now(), self.conn);
+        self.outcome.get_or_insert(Outcome::Lost(why));
         self.out.clear();
-        self.tcp_dead = true;
+        self.finished = true;
     }
 
     fn gre_readable(&mut self, buf: &mut [u8]) {
-        let server = *self.config.server.ip();
         loop {
-            let (source, range) = match self.gre_sock.recv(buf) {
+            let (source, range) = match self.gre.recv(buf) {
                 Ok(r) => r,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => continue,
@@ -375,24 +340,17 @@ impl Session<'_> {
                     return;
                 }
             };
-            if source != server {
-                continue;
-            }
-            let now = self.clock.ms();
-            let Some(call) = &mut self.call else {
-                let ours = peek_call_id(&buf[range.clone()]) == Ok(self.call_id);
-                if ours && self.early_gre.len() < EARLY_GRE_MAX {
-                    self.early_gre.push(buf[range].to_vec());
+            let datagram = &mut buf[range];
+            if let Ok(Some(ip)) = self.endpoint.handle_gre(self.now(), source, datagram) {
+                if let Err(e) = self.tun.send(&datagram[ip.range]) {
+                    log!("TUN write: {e}");
                 }
-                continue;
-            };
-            deliver_gre(call, &mut self.tun, now, &mut buf[range]);
+            }
+            self.drain();
         }
     }
 
     fn tun_readable(&mut self, buf: &mut [u8]) {
-        let mut frame = [0u8; 4096];
-        let server = *self.config.server.ip();
         loop {
             let n = match self.tun.recv(buf) {
                 Ok(n) => n,
@@ -402,197 +360,105 @@ impl Session<'_> {
                     return;
                 }
             };
-            let now = self.clock.ms();
-            let Some(call) = &mut self.call else {
-                continue;
-            };
-            if let Ok(len) =
-                call.link
-                    .send_ip(ppp_core::Instant::from_millis(now), &buf[..n], &mut frame)
-            {
-                let pnow = pptp_core::Instant::from_millis(now);
-                call.queue
-                    .send(&mut call.gre, &self.gre_sock, server, pnow, &frame[..len]);
+            // Not up yet, or the server's GRE window is full: dropped, as
+            // a full serial line would (IP retransmits).
+            if let Ok(t) = self.endpoint.send_ip(self.now(), &buf[..n], &mut self.tx) {
+                self.send(t);
             }
         }
     }
 
-    fn service(&mut self, template: &LinkConfig) {
-        let now_ms = self.clock.ms();
-        let pnow = pptp_core::Instant::from_millis(now_ms);
-        let lnow = ppp_core::Instant::from_millis(now_ms);
-        let server = *self.config.server.ip();
-        let mut frame = [0u8; 4096];
-        let mut packet = [0u8; 4200];
-        for _ in 0..16 {
-            let mut progress = false;
-            while let Some(event) = self.conn.poll_event() {
-                progress = true;
-                match event {
-                    Event::TunnelUp(info) => {
-                        log!(
-                            "tunnel up (server \"{}\", vendor \"{}\")",
-                            String::from_utf8_lossy(&info.host_name),
-                            String::from_utf8_lossy(&info.vendor_string)
-                        );
-                        if !self.closing {
-                            if let Err(e) =
-                                self.conn
-                                    .place_call(pnow, self.call_id, &CallParams::default())
-                            {
-                                log!("place_call: {e}");
-                            }
-                        }
-                    }
-                    Event::CallUp(up) => {
-                        log!(
-                            "call up (our call {}, server call {})",
-                            up.local_call_id,
-                            up.peer_call_id
-                        );
-                        let gre = GreSession::new(GreConfig::new(
-                            up.local_call_id,
-                            up.peer_call_id,
-                            up.peer_recv_window,
-                        ));
-                        let mut link = Link::new(template.clone(), entropy());
-                        link.open(lnow);
-                        let mut call = Call {
-                            local_id: up.local_call_id,
-                            gre,
-                            link,
-                            queue: GreQueue::default(),
-                        };
-                        for mut datagram in std::mem::take(&mut self.early_gre) {
-                            deliver_gre(&mut call, &mut self.tun, now_ms, &mut datagram);
-                        }
-                        self.call = Some(call);
-                    }
-                    Event::CallDown(down) => {
-                        log!("call down: {:?}", down.reason);
-                        match &mut self.call {
-                            Some(c) => c.link.lower_down(lnow),
-                            None => {
-                                if self.outcome.is_none() {
-                                    self.outcome = Some(Outcome::Lost(format!(
-                                        "call refused: {:?}",
-                                        down.reason
-                                    )));
-                                }
-                                if !self.close_sent {
-                                    self.close_sent = true;
-                                    let _ = self.conn.close(pnow);
-                                }
-                            }
-                        }
-                    }
-                    Event::TunnelDown(reason) => {
-                        log!("tunnel down: {reason:?}");
-                        if self.outcome.is_none() {
-                            self.outcome = Some(Outcome::Lost(format!("tunnel down: {reason:?}")));
-                        }
-                        if let Some(c) = &mut self.call {
-                            c.link.lower_down(lnow);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            let mut call_ended = false;
-            if let Some(call) = &mut self.call {
-                while let Some(event) = call.link.poll_event() {
-                    progress = true;
-                    match event {
-                        LinkEvent::Authenticated { method, .. } => {
-                            log!("authenticated with {method:?}")
-                        }
-                        LinkEvent::AuthFailed { method, reason, .. } => {
-                            log!("{method:?} authentication failed: {reason:?}");
-                            self.outcome =
-                                Some(Outcome::Fatal(format!("authentication failed: {reason:?}")));
-                        }
-                        LinkEvent::CcpUp(info) => log!("CCP up: {info:?}"),
-                        LinkEvent::IpcpUp(n) => {
-                            let (Some(local), Some(peer)) = (n.local_address, n.peer_address)
-                            else {
-                                log!("IPCP up without addresses: {n:?}");
-                                continue;
-                            };
-                            if let Err(e) = configure_tun(
-                                &self.tun,
-                                local,
-                                peer,
-                                call.link.max_ip_len(),
-                                &self.config.routes,
-                            ) {
-                                log!("configuring {}: {e}", self.tun.name());
-                            } else {
-                                self.tun_up = true;
-                            }
-                            log!("IPCP up: local address {local} peer {peer} dns {:?}", n.dns);
-                        }
-                        LinkEvent::DataReady => log!("data ready"),
-                        LinkEvent::Down(reason) => {
-                            log!("PPP down: {reason:?}");
-                            if self.outcome.is_none() {
-                                self.outcome = Some(Outcome::Lost(format!("PPP down: {reason:?}")));
-                            }
-                            call_ended = true;
-                        }
-                        _ => {}
-                    }
-                }
-                call.queue
-                    .flush(&mut call.gre, &self.gre_sock, server, pnow);
-                while let Some(tx) = call.link.poll_transmit(lnow, &mut frame) {
-                    progress = true;
-                    call.queue.send(
-                        &mut call.gre,
-                        &self.gre_sock,
-                        server,
-                        pnow,
-                        &frame[..tx.len],
-                    );
-                }
-                if let Ok(Some(n)) = call.gre.poll_transmit(pnow, &mut packet) {
-                    let _ = self.gre_sock.send(server, &packet[..n]);
-                }
-                if call_ended {
-                    // RFC 2637 §2.12: the PAC clears its call with
-                    // Call-Clear-Request; then the tunnel goes.
-                    let id = call.local_id;
-                    self.call = None;
-                    let _ = self.conn.clear_call(pnow, id);
-                    if !self.close_sent {
-                        self.close_sent = true;
-                        let _ = self.conn.close(pnow);
-                    }
-                }
-            }
-            while let Some(tx) = self.conn.poll_transmit(pnow, &mut frame) {
-                progress = true;
-                self.out.extend_from_slice(&frame[..tx.len]);
-                // One write per message, as the server does.
-                self.flush_tcp();
-            }
-            if !progress {
-                break;
-            }
+    /// Sends what the endpoint has to send and acts on its events.
+    fn drain(&mut self) {
+        while let Some(t) = self.endpoint.poll_transmit(self.now(), &mut self.tx) {
+            self.send(t);
+        }
+        while let Some(event) = self.endpoint.poll_event() {
+            self.on_event(event);
         }
         self.flush_tcp();
     }
 
+    fn send(&mut self, t: Transmit) {
+        let bytes = &self.tx[..t.len];
+        match t.to {
+            Destination::Tcp(_) => {
+                self.out.extend_from_slice(bytes);
+                // One write per message, as the server does.
+                self.flush_tcp();
+            }
+            Destination::Gre(peer) => {
+                let _ = self.gre.send(peer, bytes);
+            }
+            Destination::Ip(_) => {
+                if let Err(e) = self.tun.send(bytes) {
+                    log!("TUN write: {e}");
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::TunnelUp {
+                host_name, vendor, ..
+            } => log!(
+                "tunnel up (server \"{}\", vendor \"{}\")",
+                String::from_utf8_lossy(&host_name),
+                String::from_utf8_lossy(&vendor)
+            ),
+            Event::CallUp {
+                local_call_id,
+                peer_call_id,
+                ..
+            } => log!("call up (our call {local_call_id}, server call {peer_call_id})"),
+            Event::Authenticated { method, .. } => log!("authenticated with {method:?}"),
+            Event::AuthFailed { method, reason, .. } => {
+                log!("{method:?} authentication failed: {reason:?}");
+                self.outcome = Some(Outcome::Fatal(format!("authentication failed: {reason:?}")));
+            }
+            Event::SessionUp {
+                session,
+                address,
+                peer_address,
+                mppe,
+                mtu,
+            } => {
+                log!("CCP up: {mppe:?}");
+                let (Some(local), Some(peer)) = (address, peer_address) else {
+                    log!("IPCP up without addresses");
+                    return;
+                };
+                let dns = self.endpoint.link(session).map(|l| l.ipcp_negotiated().dns);
+                if let Err(e) = configure_tun(&self.tun, local, peer, mtu, &self.config.routes) {
+                    log!("configuring {}: {e}", self.tun.name());
+                }
+                log!("IPCP up: local address {local} peer {peer} dns {dns:?}");
+                log!("data ready");
+            }
+            Event::SessionDown { reason, .. } => {
+                log!("session down: {reason}");
+                self.outcome
+                    .get_or_insert_with(|| Outcome::Lost(format!("session down: {reason}")));
+            }
+            Event::ConnectionClosed { .. } => {
+                self.flush_tcp();
+                let _ = self.stream.shutdown(Shutdown::Write);
+                self.finished = true;
+            }
+            _ => {}
+        }
+    }
+
     fn flush_tcp(&mut self) {
-        while !self.out.is_empty() && !self.tcp_dead {
+        while !self.out.is_empty() {
             match self.stream.write(&self.out) {
                 Ok(n) => {
                     self.out.drain(..n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    self.out.clear();
-                }
+                Err(_) => self.out.clear(),
             }
         }
     }
@@ -600,25 +466,6 @@ impl Session<'_> {
 
 /// Puts `local` on the TUN device with `peer` as the point-to-point
 /// destination, MTU from the link, and the extra routes.
-/// One GRE datagram for the call: sequence/ack processing, then the PPP
-/// frame to the link, and an IP packet it yields to the TUN device.
-fn deliver_gre(call: &mut Call, tun: &mut Tun, now: u64, datagram: &mut [u8]) {
-    if let Ok(Received::Deliver { payload, .. }) = call
-        .gre
-        .decapsulate(pptp_core::Instant::from_millis(now), datagram)
-    {
-        let frame = &mut datagram[payload];
-        if let Ok(Some(d)) = call
-            .link
-            .handle_frame(ppp_core::Instant::from_millis(now), frame)
-        {
-            if let Err(e) = tun.send(&frame[d.range()]) {
-                log!("TUN write: {e}");
-            }
-        }
-    }
-}
-
 fn configure_tun(
     tun: &Tun,
     local: Ipv4Addr,

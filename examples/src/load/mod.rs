@@ -1,52 +1,51 @@
 //! `pptp-load`: many PPTP clients against one `pptp-server`, to measure
 //! session set-up rate and the server's memory per session.
 //!
-//! Every session is the project's own client stack, as `pptp-client` runs
-//! it: a `pptp_core::control::Connection` in the client role over a real
-//! TCP connection (SCCRQ/SCCRP, Outgoing-Call-Request/Reply), a
-//! `GreSession` over one shared raw GRE socket, and a `ppp_core::link::Link`
-//! client (LCP, MS-CHAPv2, IPCP, CCP with MPPE-128 required). A session
-//! counts as established when its link reports `DataReady` (IPCP and CCP
-//! opened).
+//! Every session is the project's own client, as `pptp-client` runs it:
+//! a [`pptp_core::endpoint::Endpoint`] in the client role (one slot, one
+//! machine of each kind) over a real TCP connection, with LCP, MS-CHAPv2,
+//! IPCP and CCP with MPPE-128 required. A session counts as established
+//! at its `SessionUp` (IPCP and CCP opened).
 //!
 //! One thread, one `mio` loop, like the server: at most `concurrency`
 //! handshakes are in flight, new TCP connections start at most `ramp`
-//! per second, and timers live in the server's
-//! [`TimerHeap`](crate::server::timers::TimerHeap) so 10,000 sessions cost
-//! nothing per loop turn. GRE datagrams are demultiplexed by call ID (ours
-//! are 1..=N, unique).
+//! per second, and the sessions' timers live in one heap, so 10,000
+//! sessions cost nothing per loop turn. All sessions share one raw GRE
+//! socket: session `i` places its call with call ID `i + 1`
+//! ([`CallRequestParams::call_id`](pptp_core::endpoint::CallRequestParams)),
+//! which routes the server's GRE to it.
 //!
 //! Phases: establish all N (prints `RESULT ...`), optionally send one ICMP
 //! Echo Request per session through the tunnel to the server's tunnel
 //! address and wait for the replies (`DATA ...`), then hold the sessions
-//! (`HOLDING`; PPTP and LCP keepalives are answered by the machines)
-//! until SIGINT/SIGTERM or the hold time, then close every session in
-//! order (LCP Terminate, Call-Clear-Request, Stop-Control-Connection-
-//! Request) and print `CLOSED ...`.
+//! (`HOLDING`; the endpoints answer PPTP and LCP keepalives) until
+//! SIGINT/SIGTERM or the hold time, then close every session in order
+//! (LCP Terminate, Call-Clear-Request, Stop-Control-Connection-Request)
+//! and print `CLOSED ...`.
 
 pub mod icmp;
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::time::Duration as StdDuration;
 
 use mio::net::TcpStream;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use ppp_core::link::{Credentials, EndReason, Link, LinkConfig, LinkEvent};
+use ppp_core::link::{Credentials, LinkConfig};
 use ppp_core::wire::lcp::AuthMethod;
-use pptp_core::control::{CallParams, Config as ControlConfig, Connection, Event};
-use pptp_core::gre::{GreConfig, GreSession, Received};
-use pptp_core::Role;
+use pptp_core::control::Config as ControlConfig;
+use pptp_core::endpoint::{self, ConnectionHandle, Destination, Event, TcpInput};
+use pptp_core::time::Instant;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::config::{MppeMode, MppeSettings, MppeStrength};
-use crate::host::{entropy, Clock};
-use crate::net::gre::{GreQueue, GreSocket};
-use crate::server::timers::{earliest, Schedule};
+use crate::host::{heap_memory, Clock, HeapMemory, OsRandom};
+use crate::net::gre::GreSocket;
 
 const GRE: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -88,13 +87,13 @@ pub struct LoadConfig {
 /// What a run measured.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
-    /// Sessions that reached `DataReady`.
+    /// Sessions that reached `SessionUp`.
     pub established: usize,
     /// Sessions that did not.
     pub failed: usize,
     /// Failure reasons and counts.
     pub failures: BTreeMap<String, usize>,
-    /// First connect to last `DataReady`, seconds.
+    /// First connect to last `SessionUp`, seconds.
     pub seconds: f64,
     /// Established sessions with MPPE-128 both ways.
     pub mppe128: usize,
@@ -134,63 +133,56 @@ impl Report {
 enum Phase {
     /// Not started yet.
     Idle,
-    /// TCP connect to DataReady.
+    /// TCP connect to `SessionUp`.
     Handshake,
     /// Established.
     Up,
     /// Closing in order.
     Closing,
-    /// Finished (failed or closed); no socket.
+    /// Finished (failed or closed); no socket, no endpoint.
     Done,
 }
 
-struct Call {
-    gre: GreSession,
-    link: Link,
-    queue: GreQueue,
-}
+/// One session's endpoint: one slot, one machine of each kind.
+type Client = endpoint::Client<HeapMemory, OsRandom>;
 
 struct Session {
     phase: Phase,
+    /// Boxed: built at launch, dropped when done.
+    endpoint: Option<Box<Client>>,
+    conn: Option<ConnectionHandle>,
     stream: Option<TcpStream>,
-    conn: Option<Connection<1>>,
+    /// Bytes for the server not yet taken by the socket.
     out: Vec<u8>,
     call_id: u16,
-    call: Option<Call>,
     started: u64,
-    tcp_dead: bool,
-    close_sent: bool,
+    /// The timer armed in [`Load::timers`] (`u64::MAX`: none); entries
+    /// with another time are stale.
+    armed: u64,
+    /// What the handshake waits for (for the timeout's message).
+    stage: &'static str,
+    /// Why it failed, when an event said so before `SessionDown`.
+    failure: Option<String>,
     local: Option<Ipv4Addr>,
     remote: Option<Ipv4Addr>,
     mppe128: bool,
     replied: bool,
-    /// GRE datagrams that arrived before the Outgoing-Call-Reply (see
-    /// [`EARLY_LIMIT`]).
-    early: Vec<Vec<u8>>,
-    /// Milliseconds after the start at which each stage was reached
-    /// (`PPTP_LOAD_TRACE=1` prints them for slow sessions).
+    /// Milliseconds after the start at which each event came
+    /// (`PPTP_LOAD_TRACE=1` prints them for slow and failed sessions).
     trace: Vec<(&'static str, u64)>,
 }
 
-/// GRE datagrams kept per session while its call is not up yet. The server
-/// sends its first LCP Configure-Request by GRE right after the
-/// Outgoing-Call-Reply by TCP; both arrive together, and if the loop reads
-/// the GRE socket first the datagram is for a call it does not know yet.
-/// Dropping it costs the server's LCP restart timer (3 s, RFC 1661 §4.6)
-/// on every session, so a few are kept and replayed once the call is up.
-const EARLY_LIMIT: usize = 4;
-
 struct Load<'a> {
     config: &'a LoadConfig,
+    client: endpoint::ClientConfig,
     poll: Poll,
     gre: GreSocket,
     server_ip: Ipv4Addr,
     clock: Clock,
     sessions: Vec<Session>,
-    by_call: Vec<u32>,
-    schedule: Schedule<usize>,
-    template: LinkConfig,
-    control: ControlConfig,
+    timers: BinaryHeap<Reverse<(u64, usize)>>,
+    /// The endpoints' output, one transmit at a time.
+    tx: Vec<u8>,
     launched: usize,
     in_flight: usize,
     stopping: bool,
@@ -225,7 +217,12 @@ pub fn run(config: &LoadConfig) -> Result<Report, String> {
     if config.sessions == 0 || config.sessions > MAX_SESSIONS {
         return Err(format!("sessions: 1 to {MAX_SESSIONS}"));
     }
-    let template = link_config(&config.user, &config.password)?;
+    let mut client = endpoint::ClientConfig::new(link_config(&config.user, &config.password)?);
+    client.control = ControlConfig {
+        host_name: b"pptp-load".iter().copied().collect(),
+        vendor_string: b"pptp-rs".iter().copied().collect(),
+        ..ControlConfig::default()
+    };
     let gre = GreSocket::open().map_err(|e| format!("raw GRE socket: {e}"))?;
     let poll = Poll::new().map_err(|e| format!("epoll: {e}"))?;
     poll.registry()
@@ -235,41 +232,35 @@ pub fn run(config: &LoadConfig) -> Result<Report, String> {
     poll.registry()
         .register(&mut signals, SIGNALS, Interest::READABLE)
         .map_err(|e| format!("register: {e}"))?;
-    let control = ControlConfig {
-        host_name: b"pptp-load".iter().copied().collect(),
-        vendor_string: b"pptp-rs".iter().copied().collect(),
-        ..ControlConfig::default()
-    };
     let sessions = (0..config.sessions)
         .map(|i| Session {
             phase: Phase::Idle,
-            stream: None,
+            endpoint: None,
             conn: None,
+            stream: None,
             out: Vec::new(),
             call_id: (i + 1) as u16,
-            call: None,
             started: 0,
-            tcp_dead: false,
-            close_sent: false,
+            armed: u64::MAX,
+            stage: "control connection",
+            failure: None,
             local: None,
             remote: None,
             mppe128: false,
             replied: false,
-            early: Vec::new(),
             trace: Vec::new(),
         })
         .collect();
     let mut load = Load {
         config,
+        client,
         poll,
         gre,
         server_ip: *config.server.ip(),
         clock: Clock::start(),
         sessions,
-        by_call: vec![0; 65_536],
-        schedule: Schedule::default(),
-        template,
-        control,
+        timers: BinaryHeap::new(),
+        tx: vec![0u8; 4096],
         launched: 0,
         in_flight: 0,
         stopping: false,
@@ -310,8 +301,8 @@ pub fn run(config: &LoadConfig) -> Result<Report, String> {
     load.report.pptp_echoes_answered = load
         .sessions
         .iter()
-        .filter_map(|s| s.conn.as_ref())
-        .map(|c| c.stats().echo_requests_received)
+        .filter_map(|s| s.endpoint.as_ref())
+        .flat_map(|e| e.sessions().map(|v| v.tunnel.echo_requests_received))
         .sum();
     let up_before_close = load.count(Phase::Up);
     let t = load.clock.ms();
@@ -336,7 +327,7 @@ impl Load<'_> {
         self.clock.ms()
     }
 
-    /// One loop turn: sleep until an event or `max_wait`/a timer, then
+    /// One loop turn: sleep until an event, `max_wait` or a timer, then
     /// handle everything that is ready. Returns true on SIGINT/SIGTERM.
     fn turn(
         &mut self,
@@ -346,14 +337,11 @@ impl Load<'_> {
         max_wait: Option<u64>,
     ) -> bool {
         let now = self.now();
-        for idx in self.schedule.take_dirty() {
-            let deadline = self.deadline(idx);
-            self.schedule.heap.set(idx, deadline);
-        }
-        let wake = earliest([
-            self.schedule.heap.next_deadline(),
-            max_wait.map(|w| now + w),
-        ]);
+        let timer = self.timers.peek().map(|Reverse((at, _))| *at);
+        let wake = [timer, max_wait.map(|w| now + w)]
+            .into_iter()
+            .flatten()
+            .min();
         let timeout = wake.map(|d| StdDuration::from_millis(d.saturating_sub(now)));
         if let Err(e) = self.poll.poll(events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
@@ -370,35 +358,39 @@ impl Load<'_> {
             }
         }
         let now = self.now();
-        while let Some(idx) = self.schedule.heap.pop_due(now) {
-            self.fire(idx, now);
+        while let Some(&Reverse((at, idx))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if self.sessions[idx].armed == at {
+                self.sessions[idx].armed = u64::MAX;
+                self.fire(idx, now);
+            }
         }
         stop
     }
 
-    fn deadline(&self, idx: usize) -> Option<u64> {
-        let s = &self.sessions[idx];
-        if matches!(s.phase, Phase::Idle | Phase::Done) {
-            return None;
-        }
+    /// Arms session `idx`'s timer: its endpoint's, or the end of its
+    /// handshake.
+    fn arm(&mut self, idx: usize) {
+        let s = &mut self.sessions[idx];
         let handshake = (s.phase == Phase::Handshake)
             .then(|| s.started + self.config.handshake_timeout.as_millis() as u64);
-        let (gre, link) = match &s.call {
-            Some(c) => (
-                c.gre.poll_timeout().map(|i| i.as_millis()),
-                c.link.poll_timeout().map(|i| i.as_millis()),
-            ),
-            None => (None, None),
-        };
-        earliest([
-            s.conn
-                .as_ref()
-                .and_then(|c| c.poll_timeout())
-                .map(|i| i.as_millis()),
-            gre,
-            link,
-            handshake,
-        ])
+        let endpoint = s
+            .endpoint
+            .as_ref()
+            .and_then(|e| e.poll_timeout())
+            .map(|t| t.as_millis());
+        let at = [handshake, endpoint].into_iter().flatten().min();
+        match at {
+            Some(at) if at != s.armed => {
+                s.armed = at;
+                self.timers.push(Reverse((at, idx)));
+            }
+            Some(_) => {}
+            None => s.armed = u64::MAX,
+        }
     }
 
     fn fire(&mut self, idx: usize, now: u64) {
@@ -406,32 +398,26 @@ impl Load<'_> {
         if s.phase == Phase::Handshake
             && now >= s.started + self.config.handshake_timeout.as_millis() as u64
         {
-            let stage = match &s.call {
-                None if s.conn.as_ref().is_some_and(|c| c.is_established()) => "call",
-                None => "control connection",
-                Some(c) => match c.link.phase() {
-                    ppp_core::link::Phase::Establish => "LCP",
-                    ppp_core::link::Phase::Authenticate => "authentication",
-                    _ => "IPCP/CCP",
-                },
+            let link = s
+                .endpoint
+                .as_ref()
+                .zip(s.conn)
+                // A client's one call shares its connection's handle value.
+                .and_then(|(e, c)| e.link(pptp_core::endpoint::SessionHandle(c.0)))
+                .map(|l| l.phase());
+            let stage = match link {
+                Some(ppp_core::link::Phase::Establish) => "LCP",
+                Some(ppp_core::link::Phase::Authenticate) => "authentication",
+                Some(_) => "IPCP/CCP",
+                None => s.stage,
             };
             self.fail(idx, format!("handshake timeout in {stage}"));
             return;
         }
-        if let Some(conn) = s.conn.as_mut() {
-            if conn.poll_timeout().is_some_and(|d| d.as_millis() <= now) {
-                conn.handle_timeout(pptp_core::Instant::from_millis(now));
-            }
+        if let Some(e) = s.endpoint.as_mut() {
+            e.handle_timeout(Instant::from_millis(now));
         }
-        if let Some(c) = s.call.as_mut() {
-            if c.gre.poll_timeout().is_some_and(|d| d.as_millis() <= now) {
-                c.gre.handle_timeout(pptp_core::Instant::from_millis(now));
-            }
-            if c.link.poll_timeout().is_some_and(|d| d.as_millis() <= now) {
-                c.link.handle_timeout(ppp_core::Instant::from_millis(now));
-            }
-        }
-        self.service(idx);
+        self.drain(idx);
     }
 
     /// Phase 1: start and establish every session.
@@ -442,14 +428,14 @@ impl Load<'_> {
         let mut last_progress = start;
         while self.report.established + self.report.failed < self.config.sessions {
             let now = self.now();
-            let mut max_wait = None;
+            let mut max_wait = 1000;
             while self.launched < self.config.sessions && self.in_flight < self.config.concurrency {
                 if self.config.ramp_per_sec > 0 {
                     let allowed = (now - start) * self.config.ramp_per_sec / 1000 + 1;
                     if self.launched as u64 >= allowed {
                         // Wake when the next connection is due.
                         let due = start + (self.launched as u64) * 1000 / self.config.ramp_per_sec;
-                        max_wait = Some(due.saturating_sub(now).max(1));
+                        max_wait = due.saturating_sub(now).clamp(1, 1000);
                         break;
                     }
                 }
@@ -467,8 +453,7 @@ impl Load<'_> {
                     self.in_flight
                 );
             }
-            let max_wait = earliest([max_wait, Some(1000)]);
-            if self.turn(&mut events, &mut buf, signals, max_wait) {
+            if self.turn(&mut events, &mut buf, signals, Some(max_wait)) {
                 self.stopping = true;
                 return Err("interrupted while establishing".into());
             }
@@ -491,7 +476,6 @@ impl Load<'_> {
         let s = &mut self.sessions[idx];
         s.phase = Phase::Handshake;
         s.started = now;
-        self.by_call[usize::from(s.call_id)] = idx as u32 + 1;
         let mut stream = match TcpStream::connect(SocketAddr::V4(self.config.server)) {
             Ok(st) => st,
             Err(e) => {
@@ -509,15 +493,27 @@ impl Load<'_> {
             return;
         }
         s.stream = Some(stream);
-        s.conn = Some(Connection::new(
-            Role::Client,
-            self.control.clone(),
-            pptp_core::Instant::from_millis(now),
-        ));
-        self.service(idx);
+        let mut config = self.client.clone();
+        config.call.call_id = Some(s.call_id);
+        let Ok(mut endpoint) = Client::client(config, heap_memory(1, 1), OsRandom) else {
+            self.fail(idx, "endpoint: bad memory".into());
+            return;
+        };
+        // The connect is under way: the SCCRQ waits in `out` until the
+        // socket is writable.
+        match endpoint.connect(Instant::from_millis(now), self.server_ip) {
+            Ok(conn) => s.conn = Some(conn),
+            Err(e) => {
+                self.fail(idx, format!("endpoint: {e}"));
+                return;
+            }
+        }
+        s.endpoint = Some(Box::new(endpoint));
+        self.drain(idx);
     }
 
-    /// A session did not make it: count it once and drop its sockets.
+    /// A session did not make it (or went down while up): count it once
+    /// and drop its socket and endpoint.
     fn fail(&mut self, idx: usize, why: String) {
         let s = &mut self.sessions[idx];
         if tracing() && s.phase == Phase::Handshake {
@@ -544,49 +540,63 @@ impl Load<'_> {
         if let Some(mut st) = s.stream.take() {
             let _ = self.poll.registry().deregister(&mut st);
         }
-        s.call = None;
-        s.early = Vec::new();
-        self.by_call[usize::from(s.call_id)] = 0;
+        s.endpoint = None;
         s.out = Vec::new();
-        self.schedule.touch(idx);
+        s.armed = u64::MAX;
     }
 
     fn tcp_event(&mut self, idx: usize, buf: &mut [u8]) {
-        let Some(s) = self.sessions.get_mut(idx) else {
-            return;
-        };
-        let (Some(stream), Some(conn)) = (s.stream.as_mut(), s.conn.as_mut()) else {
-            return;
-        };
-        let now = pptp_core::Instant::from_millis(self.clock.ms());
-        let mut error = None;
+        let mut gone = None;
         loop {
+            let s = &mut self.sessions[idx];
+            flush_tcp(s);
+            let Some(stream) = s.stream.as_mut() else {
+                return;
+            };
             match stream.read(buf) {
                 Ok(0) => {
-                    s.tcp_dead = true;
-                    error.get_or_insert_with(|| "server closed the TCP connection".to_string());
+                    gone = Some("server closed the TCP connection".to_string());
                     break;
                 }
-                Ok(n) => {
-                    let _ = conn.handle_input(now, &buf[..n]);
-                }
+                Ok(n) => self.feed_tcp(idx, &buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    s.tcp_dead = true;
-                    error = Some(format!("TCP: {}", e.kind()));
+                    gone = Some(format!("TCP: {}", e.kind()));
                     break;
                 }
             }
         }
-        self.service(idx);
+        let Some(why) = gone else {
+            return;
+        };
+        let now = Instant::from_millis(self.now());
         let s = &mut self.sessions[idx];
-        if s.tcp_dead && s.phase != Phase::Done {
-            let why = error.unwrap_or_else(|| "TCP closed".into());
-            if s.phase == Phase::Closing {
-                self.finish(idx);
-            } else {
-                self.fail(idx, why);
+        if let (Some(e), Some(conn)) = (s.endpoint.as_mut(), s.conn) {
+            e.handle_tcp_closed(now, conn);
+        }
+        self.drain(idx);
+        match self.sessions[idx].phase {
+            Phase::Closing => self.finish(idx),
+            Phase::Done => {}
+            _ => self.fail(idx, why),
+        }
+    }
+
+    /// Gives session `idx`'s endpoint control bytes; what it cannot take
+    /// yet waits for its output to be sent (TCP back-pressure).
+    fn feed_tcp(&mut self, idx: usize, mut bytes: &[u8]) {
+        for _ in 0..8 {
+            let now = Instant::from_millis(self.now());
+            let s = &mut self.sessions[idx];
+            let (Some(e), Some(conn)) = (s.endpoint.as_mut(), s.conn) else {
+                return;
+            };
+            let input = e.handle_tcp(now, conn, bytes);
+            self.drain(idx);
+            match input {
+                TcpInput::Blocked { consumed } => bytes = bytes.get(consumed..).unwrap_or(&[]),
+                _ => return,
             }
         }
     }
@@ -605,185 +615,106 @@ impl Load<'_> {
             if source != self.server_ip {
                 continue;
             }
-            let Ok(call_id) = pptp_core::gre::peek_call_id(&buf[range.clone()]) else {
+            let datagram = &mut buf[range];
+            let Ok(call_id) = pptp_core::gre::peek_call_id(datagram) else {
                 continue;
             };
-            let idx = match self.by_call[usize::from(call_id)] {
-                0 => continue,
-                n => n as usize - 1,
-            };
-            let now = self.clock.ms();
-            let s = &mut self.sessions[idx];
-            let Some(call) = s.call.as_mut() else {
-                if s.phase == Phase::Handshake && s.early.len() < EARLY_LIMIT {
-                    s.early.push(buf[range].to_vec());
-                }
+            // Session i placed its call with call ID i + 1.
+            let idx = usize::from(call_id).wrapping_sub(1);
+            let now = Instant::from_millis(self.now());
+            let Some(s) = self.sessions.get_mut(idx) else {
                 continue;
             };
-            if let Ok(Received::Deliver { payload, .. }) = call
-                .gre
-                .decapsulate(pptp_core::Instant::from_millis(now), &buf[range.clone()])
-            {
-                let frame = &mut buf[range.start + payload.start..range.start + payload.end];
-                if let Ok(Some(d)) = call
-                    .link
-                    .handle_frame(ppp_core::Instant::from_millis(now), frame)
-                {
-                    let ip = &frame[d.range()];
-                    if let Some(local) = s.local {
-                        if icmp::echo_reply_id(ip, local) == Some(s.call_id) {
-                            s.replied = true;
-                        }
-                    }
-                }
+            let Some(e) = s.endpoint.as_mut() else {
+                continue;
+            };
+            if let Ok(Some(ip)) = e.handle_gre(now, source, datagram) {
+                s.replied |= is_echo_reply(&datagram[ip.range], s.local, s.call_id);
             }
-            self.service(idx);
+            self.drain(idx);
         }
     }
 
-    /// Runs one session's machines until they are quiet.
-    fn service(&mut self, idx: usize) {
-        self.schedule.touch(idx);
-        let now_ms = self.clock.ms();
-        let pnow = pptp_core::Instant::from_millis(now_ms);
-        let lnow = ppp_core::Instant::from_millis(now_ms);
-        let server = self.server_ip;
-        let mut frame = [0u8; 4096];
-        let mut packet = [0u8; 4200];
-        let mut failure: Option<String> = None;
-        let mut ready = false;
+    /// Sends what session `idx`'s endpoint has to send, acts on its
+    /// events and re-arms its timer.
+    fn drain(&mut self, idx: usize) {
+        let now = self.now();
         let s = &mut self.sessions[idx];
-        let Some(conn) = s.conn.as_mut() else {
+        let Some(e) = s.endpoint.as_mut() else {
             return;
         };
-        for _ in 0..16 {
-            let mut progress = false;
-            while let Some(event) = conn.poll_event() {
-                progress = true;
-                if tracing() {
-                    s.trace.push((event_name(&event), now_ms - s.started));
+        while let Some(t) = e.poll_transmit(Instant::from_millis(now), &mut self.tx) {
+            let bytes = &self.tx[..t.len];
+            match t.to {
+                Destination::Tcp(_) => s.out.extend_from_slice(bytes),
+                Destination::Gre(peer) => {
+                    let _ = self.gre.send(peer, bytes);
                 }
-                match event {
-                    Event::TunnelUp(_) => {
-                        if let Err(e) = conn.place_call(pnow, s.call_id, &CallParams::default()) {
-                            failure.get_or_insert(format!("place_call: {e}"));
-                        }
-                    }
-                    Event::CallUp(up) => {
-                        let gre = GreSession::new(GreConfig::new(
-                            up.local_call_id,
-                            up.peer_call_id,
-                            up.peer_recv_window,
-                        ));
-                        let mut link = Link::new(self.template.clone(), entropy());
-                        link.open(lnow);
-                        let mut call = Call {
-                            gre,
-                            link,
-                            queue: GreQueue::default(),
-                        };
-                        for mut datagram in s.early.drain(..) {
-                            if let Ok(Received::Deliver { payload, .. }) =
-                                call.gre.decapsulate(pnow, &datagram)
-                            {
-                                let _ = call.link.handle_frame(lnow, &mut datagram[payload]);
-                            }
-                        }
-                        s.call = Some(call);
-                    }
-                    Event::CallDown(down) => match s.call.as_mut() {
-                        Some(c) => c.link.lower_down(lnow),
-                        None => {
-                            failure.get_or_insert(format!("call refused: {:?}", down.reason));
-                        }
-                    },
-                    Event::TunnelDown(reason) => {
-                        if let Some(c) = s.call.as_mut() {
-                            c.link.lower_down(lnow);
-                        }
-                        failure.get_or_insert(format!("tunnel down: {reason:?}"));
-                    }
-                    _ => {}
-                }
-            }
-            let mut call_ended = false;
-            if let Some(call) = s.call.as_mut() {
-                while let Some(event) = call.link.poll_event() {
-                    progress = true;
-                    if tracing() {
-                        s.trace.push((link_event_name(&event), now_ms - s.started));
-                    }
-                    match event {
-                        LinkEvent::AuthFailed { reason, .. } => {
-                            failure.get_or_insert(format!("authentication failed: {reason:?}"));
-                        }
-                        LinkEvent::CcpUp(info) => {
-                            s.mppe128 = info.is_some_and(|m| {
-                                m.send.strength == mppe::KeyStrength::Bits128
-                                    && m.receive.strength == mppe::KeyStrength::Bits128
-                            });
-                        }
-                        LinkEvent::IpcpUp(n) => {
-                            s.local = n.local_address;
-                            s.remote = n.peer_address;
-                        }
-                        LinkEvent::DataReady => ready = true,
-                        LinkEvent::Down(reason) => {
-                            failure.get_or_insert(format!("PPP down: {reason:?}"));
-                            call_ended = true;
-                        }
-                        _ => {}
-                    }
-                }
-                call.queue.flush(&mut call.gre, &self.gre, server, pnow);
-                while let Some(tx) = call.link.poll_transmit(lnow, &mut frame) {
-                    progress = true;
-                    call.queue
-                        .send(&mut call.gre, &self.gre, server, pnow, &frame[..tx.len]);
-                }
-                if let Ok(Some(n)) = call.gre.poll_transmit(pnow, &mut packet) {
-                    let _ = self.gre.send(server, &packet[..n]);
-                }
-            }
-            if call_ended {
-                // RFC 2637 §2.12: the PAC clears its call with
-                // Call-Clear-Request, then the tunnel goes.
-                s.call = None;
-                let _ = conn.clear_call(pnow, s.call_id);
-                if !s.close_sent {
-                    s.close_sent = true;
-                    let _ = conn.close(pnow);
-                }
-                progress = true;
-            }
-            while let Some(tx) = conn.poll_transmit(pnow, &mut frame) {
-                progress = true;
-                s.out.extend_from_slice(&frame[..tx.len]);
-            }
-            flush_tcp(s.stream.as_mut(), &mut s.out, &mut s.tcp_dead);
-            if !progress {
-                break;
+                Destination::Ip(_) => s.replied |= is_echo_reply(bytes, s.local, s.call_id),
             }
         }
-        flush_tcp(s.stream.as_mut(), &mut s.out, &mut s.tcp_dead);
-        let conn_done = s.conn.as_ref().is_some_and(|c| c.is_closed()) && s.out.is_empty();
-        if ready && s.phase == Phase::Handshake {
-            s.phase = Phase::Up;
-            self.in_flight -= 1;
-            self.report.established += 1;
-            self.report.setup_ms.push(now_ms - s.started);
-            if tracing() && now_ms - s.started > 1_000 {
-                eprintln!("pptp-load: slow session {idx}: {:?}", s.trace);
+        let events: Vec<Event> = std::iter::from_fn(|| e.poll_event()).collect();
+        flush_tcp(s);
+        for event in events {
+            if self.sessions[idx].phase == Phase::Done {
+                return;
             }
-            self.last_ready = now_ms;
+            self.on_event(idx, event, now);
         }
-        let s = &self.sessions[idx];
-        match s.phase {
-            Phase::Handshake | Phase::Up if failure.is_some() || conn_done || s.tcp_dead => {
-                let why = failure.unwrap_or_else(|| "control connection closed".into());
-                self.fail(idx, why);
+        self.arm(idx);
+    }
+
+    fn on_event(&mut self, idx: usize, event: Event, now: u64) {
+        let s = &mut self.sessions[idx];
+        if tracing() {
+            s.trace.push((event_name(&event), now - s.started));
+        }
+        match event {
+            Event::TunnelUp { .. } => s.stage = "call",
+            Event::CallUp { .. } => s.stage = "PPP",
+            Event::AuthFailed { reason, .. } => {
+                s.failure
+                    .get_or_insert(format!("authentication failed: {reason:?}"));
             }
-            Phase::Closing if conn_done || s.tcp_dead => self.finish(idx),
+            Event::SessionUp {
+                address,
+                peer_address,
+                mppe,
+                ..
+            } => {
+                s.local = address;
+                s.remote = peer_address;
+                s.mppe128 = mppe.is_some_and(|m| {
+                    m.send.strength == mppe::KeyStrength::Bits128
+                        && m.receive.strength == mppe::KeyStrength::Bits128
+                });
+                if s.phase == Phase::Handshake {
+                    s.phase = Phase::Up;
+                    self.in_flight -= 1;
+                    self.report.established += 1;
+                    self.report.setup_ms.push(now - s.started);
+                    if tracing() && now - s.started > 1_000 {
+                        eprintln!("pptp-load: slow session {idx}: {:?}", s.trace);
+                    }
+                    self.last_ready = now;
+                }
+            }
+            Event::SessionDown { reason, .. } => {
+                let why = s.failure.take().unwrap_or_else(|| reason.to_string());
+                if matches!(s.phase, Phase::Handshake | Phase::Up) {
+                    self.fail(idx, why);
+                }
+            }
+            Event::ConnectionClosed { .. } => {
+                flush_tcp(s);
+                if let Some(stream) = s.stream.as_ref() {
+                    let _ = stream.shutdown(Shutdown::Write);
+                }
+                match s.phase {
+                    Phase::Closing => self.finish(idx),
+                    _ => self.fail(idx, "control connection closed".into()),
+                }
+            }
             _ => {}
         }
     }
@@ -852,27 +783,18 @@ impl Load<'_> {
     }
 
     fn ping(&mut self, idx: usize, sequence: u16) {
-        let now = self.clock.ms();
-        let server = self.server_ip;
+        let now = Instant::from_millis(self.now());
         let s = &mut self.sessions[idx];
-        let (Some(local), Some(remote), Some(call)) = (s.local, s.remote, s.call.as_mut()) else {
+        let (Some(local), Some(remote), Some(e)) = (s.local, s.remote, s.endpoint.as_mut()) else {
             return;
         };
         let request = icmp::echo_request(local, remote, s.call_id, sequence);
-        let mut frame = [0u8; 256];
-        if let Ok(len) =
-            call.link
-                .send_ip(ppp_core::Instant::from_millis(now), &request, &mut frame)
-        {
-            call.queue.send(
-                &mut call.gre,
-                &self.gre,
-                server,
-                pptp_core::Instant::from_millis(now),
-                &frame[..len],
-            );
+        if let Ok(t) = e.send_ip(now, &request, &mut self.tx) {
+            if let Destination::Gre(peer) = t.to {
+                let _ = self.gre.send(peer, &self.tx[..t.len]);
+            }
         }
-        self.schedule.touch(idx);
+        self.drain(idx);
     }
 
     /// Phase 3: keep everything running until a signal or the hold time.
@@ -892,8 +814,9 @@ impl Load<'_> {
         }
     }
 
-    /// Phase 4: LCP Terminate on every established session; the link going
-    /// down sends Call-Clear-Request and Stop-Control-Connection-Request.
+    /// Phase 4: every established session closes in order (the endpoint
+    /// sends LCP Terminate-Request, then Call-Clear-Request and
+    /// Stop-Control-Connection-Request).
     fn close_all(&mut self) {
         let now = self.now();
         for idx in 0..self.sessions.len() {
@@ -901,11 +824,10 @@ impl Load<'_> {
             match s.phase {
                 Phase::Up => {
                     s.phase = Phase::Closing;
-                    if let Some(c) = s.call.as_mut() {
-                        c.link
-                            .close(ppp_core::Instant::from_millis(now), EndReason::AdminClose);
+                    if let Some(e) = s.endpoint.as_mut() {
+                        e.close_all(Instant::from_millis(now));
                     }
-                    self.service(idx);
+                    self.drain(idx);
                 }
                 Phase::Handshake => self.fail(idx, "interrupted".into()),
                 _ => {}
@@ -931,39 +853,35 @@ fn tracing() -> bool {
 
 fn event_name(e: &Event) -> &'static str {
     match e {
-        Event::TunnelUp(_) => "tunnel-up",
-        Event::CallUp(_) => "call-up",
-        Event::CallDown(_) => "call-down",
-        Event::TunnelDown(_) => "tunnel-down",
-        _ => "control-other",
+        Event::TunnelUp { .. } => "tunnel-up",
+        Event::CallUp { .. } => "call-up",
+        Event::Authenticated { .. } => "authenticated",
+        Event::AuthFailed { .. } => "auth-failed",
+        Event::SessionUp { .. } => "session-up",
+        Event::SessionDown { .. } => "session-down",
+        Event::ConnectionClosed { .. } => "connection-closed",
+        _ => "other",
     }
 }
 
-fn link_event_name(e: &LinkEvent) -> &'static str {
-    match e {
-        LinkEvent::Phase(ppp_core::link::Phase::Authenticate) => "lcp-opened",
-        LinkEvent::Phase(ppp_core::link::Phase::Network) => "network",
-        LinkEvent::Phase(_) => "phase",
-        LinkEvent::Authenticated { .. } => "authenticated",
-        LinkEvent::IpcpUp(_) => "ipcp-up",
-        LinkEvent::CcpUp(_) => "ccp-up",
-        LinkEvent::DataReady => "data-ready",
-        LinkEvent::Down(_) => "down",
-        _ => "link-other",
-    }
+/// Whether `packet`, from the tunnel, is the reply to the Echo Request
+/// of the session with address `local` and call ID `id`.
+fn is_echo_reply(packet: &[u8], local: Option<Ipv4Addr>, id: u16) -> bool {
+    local.is_some_and(|a| icmp::echo_reply_id(packet, a) == Some(id))
 }
 
 /// Writes what the socket takes of a session's pending TCP bytes. A
 /// connect still in progress reports `WouldBlock` (or `NotConnected`): the
-/// bytes wait for the writable event.
-fn flush_tcp(stream: Option<&mut TcpStream>, out: &mut Vec<u8>, dead: &mut bool) {
-    let Some(stream) = stream else {
+/// bytes wait for the writable event. A broken socket shows as EOF or an
+/// error on the next read.
+fn flush_tcp(s: &mut Session) {
+    let Some(stream) = s.stream.as_mut() else {
         return;
     };
-    while !out.is_empty() && !*dead {
-        match stream.write(out) {
+    while !s.out.is_empty() {
+        match stream.write(&s.out) {
             Ok(n) => {
-                out.drain(..n);
+                s.out.drain(..n);
             }
             Err(e)
                 if matches!(
@@ -974,7 +892,10 @@ fn flush_tcp(stream: Option<&mut TcpStream>, out: &mut Vec<u8>, dead: &mut bool)
                 break
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => *dead = true,
+            Err(_) => {
+                s.out.clear();
+                break;
+            }
         }
     }
 }

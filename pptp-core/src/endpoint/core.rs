@@ -74,6 +74,7 @@ pub struct Endpoint<M: Memory, R: Random, V: Verifier> {
     pub(crate) free_links: usize,
     pub(crate) events: heapless::Deque<Event, EVENT_QUEUE>,
     pub(crate) deferred: Option<Deferred>,
+    pub(crate) early_gre: Option<super::early::EarlyGre>,
     pub(crate) stats: EndpointStats,
     pub(crate) active_sessions: usize,
     pub(crate) last_now: Instant,
@@ -178,6 +179,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             free_links,
             events: heapless::Deque::new(),
             deferred: None,
+            early_gre: None,
             stats: EndpointStats::default(),
             active_sessions: 0,
             last_now: Instant::ZERO,
@@ -500,6 +502,11 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             return Err(GreInputError::Malformed);
         };
         let Some(i) = self.call_slot(call_id) else {
+            // A client's call whose reply is still in the TCP stream (see
+            // early.rs): kept and replayed once the call is up.
+            if self.keep_early_gre(from, call_id, datagram) {
+                return Ok(None);
+            }
             self.stats.gre_unknown_call += 1;
             return Err(GreInputError::UnknownCall(call_id));
         };

@@ -93,6 +93,7 @@
 //! already up.
 
 mod core;
+mod early;
 mod link_info;
 mod memory;
 mod refusal;

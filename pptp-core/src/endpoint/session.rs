@@ -428,8 +428,12 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 }
             }
         }
-        // 2. Frames released from the reorder buffer go to the link in
+        // 2. A datagram that came before the call was up (client), then
+        // frames released from the reorder buffer go to the link in
         // sequence order (a deferred newer frame after them).
+        if let Some(t) = self.replay_early_gre(i, now, buf) {
+            return Some(t);
+        }
         if let Some(t) = self.deliver_held(i, now, buf) {
             return Some(t);
         }
@@ -667,7 +671,11 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     vendor: info.vendor_string,
                 });
                 if self.role == Role::Client {
-                    let id = self.new_call_id(i);
+                    let one_slot = self.memory.parts_ref().0.len() == 1;
+                    let id = match self.call_request.call_id {
+                        Some(id) if id != 0 && one_slot => id,
+                        _ => self.new_call_id(i),
+                    };
                     let params = CallParams {
                         serial_number: self.call_request.serial_number,
                         recv_window_size: self.call_request.receive_window,
@@ -1104,6 +1112,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         if self.deferred.as_ref().is_some_and(|d| d.slot == i) {
             self.deferred = None;
         }
+        self.forget_early_gre(i);
         let (slots, controls, _) = self.memory.parts();
         self.timers.set(slots, i, None);
         let Some(slot) = slots.get_mut(i as usize) else {

@@ -436,15 +436,24 @@ pub struct CallRequestParams {
     pub serial_number: u16,
     /// Our Packet Receive Window Size.
     pub receive_window: u16,
+    /// Our Call ID, or `None` (the default) for a random one: call IDs
+    /// guard GRE against blind injection only as far as they cannot be
+    /// guessed (RFC 2637 §2.7). A host that runs many clients from one
+    /// address through one GRE socket (a load generator) routes the
+    /// server's GRE by call ID, and sets distinct ones. Used if nonzero
+    /// and the endpoint has one slot (our call IDs carry the slot number).
+    pub call_id: Option<u16>,
 }
 
 impl Default for CallRequestParams {
-    /// What `CallParams::default()` sends, as Windows does (window 16).
+    /// What `CallParams::default()` sends, as Windows does (window 16),
+    /// with a random call ID.
     fn default() -> Self {
         let p = CallParams::default();
         CallRequestParams {
             serial_number: p.serial_number,
             receive_window: p.recv_window_size,
+            call_id: None,
         }
     }
 }

@@ -115,6 +115,9 @@ pub struct Pair {
     pub loss_percent: u64,
     pub net_random: TestRandom,
     pub closed: [bool; 2],
+    /// Deliver GRE due at the same time as TCP before it (a host that
+    /// reads its GRE socket first).
+    pub gre_before_tcp: bool,
 }
 
 impl Pair {
@@ -139,6 +142,7 @@ impl Pair {
             loss_percent: 0,
             net_random: TestRandom(99),
             closed: [false; 2],
+            gre_before_tcp: false,
         }
     }
 
@@ -297,8 +301,15 @@ impl Pair {
         };
         self.now = self.now.max(next);
         let now = self.instant();
-        // Deliver everything due, in order.
-        while let Some(pos) = self.wire.iter().position(|(at, _, _)| *at <= self.now) {
+        // Deliver everything due, in order (GRE first if asked).
+        while let Some(pos) = self
+            .wire
+            .iter()
+            .position(|(at, _, p)| {
+                *at <= self.now && (!self.gre_before_tcp || matches!(p, Packet::Gre(_)))
+            })
+            .or_else(|| self.wire.iter().position(|(at, _, _)| *at <= self.now))
+        {
             let (_, to, packet) = self.wire.remove(pos).unwrap();
             self.deliver(to, packet);
         }
