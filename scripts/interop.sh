@@ -34,6 +34,15 @@ die() { printf 'interop: ERROR: %s\n' "$*" >&2; exit 2; }
 # The lab's image builder installs what a fresh machine lacks (qemu,
 # tshark, pptp-linux, pptpd); idempotent, 0.1 s once done.
 "$LAB/build-image.sh" >/dev/null || die "lab build-image.sh failed"
+# The AAA cases run FreeRADIUS and a TACACS+ test server (PyPI
+# tacacs_plus) inside the lab's namespace, which has no route to the
+# package registries: install them from here, before any case needs them.
+if [ -f "${SHARED:-$ROOT/../shared}/aaa/lib.sh" ]; then
+  (source "${SHARED:-$ROOT/../shared}/aaa/lib.sh" && aaa_apt_install freeradius freeradius-utils) \
+    || die "installing FreeRADIUS failed"
+fi
+python3 -c 'import tacacs_plus' 2>/dev/null || python3 -m pip install -q tacacs_plus \
+  || die "installing tacacs_plus failed"
 for tool in ip tshark qemu-system-x86_64 python3 cargo pptp; do
   command -v "$tool" >/dev/null || die "missing tool: $tool"
 done
