@@ -13,4 +13,5 @@ pub mod pcap;
 pub mod server;
 pub mod show_vpdn;
 pub mod sim;
+pub mod timers;
 pub mod transcript;

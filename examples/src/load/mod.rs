@@ -25,8 +25,7 @@
 
 pub mod icmp;
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
@@ -46,6 +45,7 @@ use signal_hook_mio::v1_0::Signals;
 use crate::config::{MppeMode, MppeSettings, MppeStrength};
 use crate::host::{heap_memory, Clock, HeapMemory, OsRandom};
 use crate::net::gre::GreSocket;
+use crate::timers::TimerHeap;
 
 const GRE: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -156,9 +156,6 @@ struct Session {
     out: Vec<u8>,
     call_id: u16,
     started: u64,
-    /// The timer armed in [`Load::timers`] (`u64::MAX`: none); entries
-    /// with another time are stale.
-    armed: u64,
     /// What the handshake waits for (for the timeout's message).
     stage: &'static str,
     /// Why it failed, when an event said so before `SessionDown`.
@@ -180,7 +177,7 @@ struct Load<'a> {
     server_ip: Ipv4Addr,
     clock: Clock,
     sessions: Vec<Session>,
-    timers: BinaryHeap<Reverse<(u64, usize)>>,
+    timers: TimerHeap<usize>,
     /// The endpoints' output, one transmit at a time.
     tx: Vec<u8>,
     launched: usize,
@@ -241,7 +238,6 @@ pub fn run(config: &LoadConfig) -> Result<Report, String> {
             out: Vec::new(),
             call_id: (i + 1) as u16,
             started: 0,
-            armed: u64::MAX,
             stage: "control connection",
             failure: None,
             local: None,
@@ -259,7 +255,7 @@ pub fn run(config: &LoadConfig) -> Result<Report, String> {
         server_ip: *config.server.ip(),
         clock: Clock::start(),
         sessions,
-        timers: BinaryHeap::new(),
+        timers: TimerHeap::new(),
         tx: vec![0u8; 4096],
         launched: 0,
         in_flight: 0,
@@ -337,7 +333,7 @@ impl Load<'_> {
         max_wait: Option<u64>,
     ) -> bool {
         let now = self.now();
-        let timer = self.timers.peek().map(|Reverse((at, _))| *at);
+        let timer = self.timers.next_deadline();
         let wake = [timer, max_wait.map(|w| now + w)]
             .into_iter()
             .flatten()
@@ -358,15 +354,8 @@ impl Load<'_> {
             }
         }
         let now = self.now();
-        while let Some(&Reverse((at, idx))) = self.timers.peek() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
-            if self.sessions[idx].armed == at {
-                self.sessions[idx].armed = u64::MAX;
-                self.fire(idx, now);
-            }
+        while let Some(idx) = self.timers.pop_due(now) {
+            self.fire(idx, now);
         }
         stop
     }
@@ -383,14 +372,7 @@ impl Load<'_> {
             .and_then(|e| e.poll_timeout())
             .map(|t| t.as_millis());
         let at = [handshake, endpoint].into_iter().flatten().min();
-        match at {
-            Some(at) if at != s.armed => {
-                s.armed = at;
-                self.timers.push(Reverse((at, idx)));
-            }
-            Some(_) => {}
-            None => s.armed = u64::MAX,
-        }
+        self.timers.set(idx, at);
     }
 
     fn fire(&mut self, idx: usize, now: u64) {
@@ -542,7 +524,7 @@ impl Load<'_> {
         }
         s.endpoint = None;
         s.out = Vec::new();
-        s.armed = u64::MAX;
+        self.timers.set(idx, None);
     }
 
     fn tcp_event(&mut self, idx: usize, buf: &mut [u8]) {

@@ -51,10 +51,10 @@ use ppp_core::Instant as PppInstant;
 use pptp_core::control::CallDownReason;
 use pptp_core::endpoint::{SessionEnd, SessionHandle};
 
-use super::timers::{earliest, TimerHeap};
 use super::Server;
 use crate::config::{AaaSettings, RadiusSettings, ServerConfig, TacacsSettings, MAX_AAA_SERVERS};
 use crate::host::{random_bytes, Clock};
+use crate::timers::{earliest, TimerHeap};
 
 /// The RADIUS UDP socket's token.
 pub(super) const RADIUS: Token = Token(5);

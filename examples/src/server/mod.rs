@@ -111,7 +111,6 @@ pub fn flush_log() {
 
 mod aaa;
 mod show;
-pub mod timers;
 
 /// The endpoint as this server uses it: local users decide logins at
 /// once; with RADIUS or TACACS+ the verifier is `None` and logins come
@@ -349,7 +348,7 @@ impl Server {
         loop {
             self.drain(&mut buf);
             let now = self.clock.ms();
-            let deadline = timers::earliest([
+            let deadline = crate::timers::earliest([
                 self.endpoint.poll_timeout().map(|t| t.as_millis()),
                 self.aaa_deadline(),
                 self.shutdown_deadline,

@@ -1,14 +1,8 @@
-//! Timers of thousands of sessions without scanning them: a binary heap of
-//! deadlines with lazy invalidation.
-//!
-//! Every tunnel's machines (`Connection`, and per call `GreSession` and
-//! `Link`) publish their next deadline through `poll_timeout`. Asking all
-//! of them on every turn of the poll loop costs O(sessions) per turn — with
-//! 10,000 sessions that is ~30,000 calls before every `epoll_wait`, and the
-//! loop turns once per burst of packets. Instead a tunnel is marked dirty
-//! whenever the loop touches it ([`Schedule::touch`]); before sleeping the
-//! loop recomputes the deadline of the dirty tunnels only and (re)arms them
-//! in a [`TimerHeap`]. Per turn the cost is O(touched · log sessions).
+//! Host timers of thousands of keys without scanning them: a binary heap
+//! of deadlines with lazy invalidation. The server's AAA side (interim
+//! accounting, Session-Timeout, Idle-Timeout per session) and pptp-load
+//! (one endpoint per session) use it; the endpoint keeps its own sessions'
+//! timers itself.
 //!
 //! Re-arming does not search the heap for the old entry: the key's current
 //! `(deadline, generation)` lives in a map, and heap entries whose
@@ -18,7 +12,7 @@
 //! of the number of armed keys.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap};
 use std::hash::Hash;
 
 /// One heap entry. Ordered so that the [`BinaryHeap`] (a max-heap) pops the
@@ -166,36 +160,6 @@ impl<K: Copy + Eq + Hash> TimerHeap<K> {
     }
 }
 
-/// The server's timer bookkeeping: the heap plus the set of keys touched
-/// since the loop last recomputed their deadlines.
-#[derive(Debug)]
-pub struct Schedule<K> {
-    /// Armed deadlines.
-    pub heap: TimerHeap<K>,
-    dirty: HashSet<K>,
-}
-
-impl<K: Copy + Eq + Hash> Default for Schedule<K> {
-    fn default() -> Self {
-        Schedule {
-            heap: TimerHeap::new(),
-            dirty: HashSet::new(),
-        }
-    }
-}
-
-impl<K: Copy + Eq + Hash> Schedule<K> {
-    /// Marks `key`: its machines may have new deadlines.
-    pub fn touch(&mut self, key: K) {
-        self.dirty.insert(key);
-    }
-
-    /// The keys touched since the last call (each once).
-    pub fn take_dirty(&mut self) -> Vec<K> {
-        self.dirty.drain().collect()
-    }
-}
-
 /// The earliest of some optional deadlines.
 pub fn earliest(deadlines: impl IntoIterator<Item = Option<u64>>) -> Option<u64> {
     deadlines.into_iter().flatten().min()
@@ -306,15 +270,7 @@ mod tests {
     }
 
     #[test]
-    fn schedule_dedupes_touches() {
-        let mut s = Schedule::default();
-        s.touch(3u32);
-        s.touch(3);
-        s.touch(4);
-        let mut d = s.take_dirty();
-        d.sort_unstable();
-        assert_eq!(d, [3, 4]);
-        assert!(s.take_dirty().is_empty());
+    fn earliest_ignores_none() {
         assert_eq!(earliest([None, Some(4), Some(2)]), Some(2));
         assert_eq!(earliest([None, None]), None);
     }
