@@ -70,16 +70,6 @@ pub fn entropy() -> Entropy {
     }
 }
 
-/// A random non-zero call ID not rejected by `taken`.
-pub fn call_id(taken: impl Fn(u16) -> bool) -> u16 {
-    loop {
-        let id = u16::from_ne_bytes(random_bytes::<2>());
-        if id != 0 && !taken(id) {
-            return id;
-        }
-    }
-}
-
 /// Raises the open-file limit (`RLIMIT_NOFILE`) to its hard maximum and
 /// returns the new soft limit. Each session holds one TCP socket, and the
 /// usual soft limit (1024) stops a server or load generator near 1,000
