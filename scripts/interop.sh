@@ -347,7 +347,7 @@ SH
   [ -n "$cid" ] || { echo "no call for $a0 in the status"; return 1; }
   echo "-- pptp-server clear call $cid (the session of $a0)"
   "$SERVER_BIN" --config "$dir/server.toml" clear call "$cid"
-  wait_for 15 "$dir/server.log" "call $cid: PPP down" || { echo "call $cid not closed"; return 1; }
+  wait_for 15 "$dir/server.log" "call $cid: session down" || { echo "call $cid not closed"; return 1; }
   sleep 1
   "$SERVER_BIN" --config "$dir/server.toml" status > "$dir/status-one.txt"
   grep -q 'sessions=1)' "$dir/status-one.txt" && grep -q 'Pool: 1 of' "$dir/status-one.txt" \

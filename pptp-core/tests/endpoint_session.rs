@@ -266,3 +266,66 @@ fn a_server_that_never_parks_runs_sessions_too() {
     pair.drive_for(20_000);
     assert!(!pair.server.sessions().next().unwrap().link_parked);
 }
+
+#[test]
+fn external_aaa_address_outside_the_pool_is_the_sessions_route() {
+    use ppp_core::auth::{Verdict, Verifier};
+    // No local verifier: logins come out as AuthRequest events.
+    let server = pptp_core::endpoint::Endpoint::server(
+        server_config(),
+        memory(4, 2, 2),
+        TestRandom(1),
+        None::<ppp_core::auth::CredentialStore<8>>,
+    )
+    .unwrap();
+    let client = pptp_core::endpoint::Endpoint::client(
+        client_config(PASSWORD),
+        memory(1, 1, 1),
+        TestRandom(2),
+    )
+    .unwrap();
+    let mut pair = Pair::new(server, client);
+    pair.connect();
+    pair.drive_for(200);
+    let session = pair
+        .server_events
+        .iter()
+        .find_map(|e| match e {
+            Event::AuthRequest { session } => Some(*session),
+            _ => None,
+        })
+        .expect("an AAA request");
+    let request = pair.server.take_auth_request(session).expect("the request");
+    // The "AAA server": the right password, and Framed-IP-Address
+    // 198.18.0.5, outside the pool (RFC 2865 §5.8).
+    let framed = std::net::Ipv4Addr::new(198, 18, 0, 5);
+    let mut verdict = users().decide(&request);
+    match &mut verdict {
+        Verdict::Accept(a) => a.attributes.address = Some(framed),
+        Verdict::Reject(_) => panic!("rejected"),
+    }
+    let now = pair.instant();
+    assert!(pair.server.auth_verdict(now, session, verdict));
+    pair.drive_for(5_000);
+    let Some(Event::SessionUp { address, .. }) = pair.session_up(Side::Server) else {
+        panic!("no session: {:?}", pair.server_events);
+    };
+    assert_eq!(address, Some(framed));
+    assert!(pair.server.address_in_use(framed));
+    assert_eq!(
+        pair.server.pool().unwrap().allocated(),
+        0,
+        "the pool is untouched"
+    );
+    // IP for that address goes to the session.
+    let down = Pair::ip_packet(TUNNEL_LOCAL, framed, 300, 1);
+    assert!(pair.server_send_ip(&down), "routed to the session");
+    pair.drive_for(100);
+    assert_eq!(pair.client_ip.last(), Some(&down));
+    // Hang-up frees the route.
+    let s = pair.client.sessions().next().unwrap().session;
+    let now = pair.instant();
+    pair.client.close_session(now, s);
+    pair.drive_for(10_000);
+    assert!(!pair.server.address_in_use(framed));
+}

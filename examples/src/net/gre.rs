@@ -104,4 +104,3 @@ impl AsRawFd for GreSocket {
         self.socket.as_raw_fd()
     }
 }
-

@@ -146,8 +146,11 @@ pub(crate) struct Tunnel {
 
 /// What the log and `status` show of a session beyond the endpoint's
 /// view.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct SessionNotes {
+    /// Tunnel number and our call ID, for log lines after the endpoint
+    /// has freed the session.
+    pub(crate) ids: (u32, u16),
     pub(crate) auth: Option<Method>,
     pub(crate) mppe: Option<MppeInfo>,
     pub(crate) since: Option<std::time::Instant>,
@@ -497,6 +500,7 @@ impl Server {
                 self.notes.insert(
                     session,
                     SessionNotes {
+                        ids: (id, local_call_id),
                         since: Some(std::time::Instant::now()),
                         ..SessionNotes::default()
                     },
@@ -553,8 +557,8 @@ impl Server {
                 ..
             } => {
                 log!("{}: session down: {reason}", self.prefix(session));
-                self.notes.remove(&session);
                 self.aaa_session_down(session, &reason, &counters);
+                self.notes.remove(&session);
             }
             Event::ConnectionClosed { connection } => {
                 if let Some(t) = self.tunnel_of_mut(connection) {
@@ -579,6 +583,9 @@ impl Server {
 
     /// "tunnel T call C" for log lines.
     pub(crate) fn prefix(&self, session: SessionHandle) -> String {
+        if let Some((tunnel, call)) = self.notes.get(&session).map(|n| n.ids) {
+            return format!("tunnel {tunnel} call {call}");
+        }
         let view = self.endpoint.session(session);
         let tunnel = view
             .as_ref()

@@ -76,10 +76,6 @@ impl ControlEngine {
 pub struct LinkEngine {
     pub(crate) link: Option<Link>,
     pub(crate) waiting: heapless::Deque<heapless::Vec<u8, WAIT_FRAME_LEN>, WAIT_FRAMES>,
-    /// Framed-IP-Address from an AAA Accept, for IPCP's address (only
-    /// needed while the link negotiates, so it lives here, not in the
-    /// slot).
-    pub(crate) aaa_address: Option<Ipv4Addr>,
 }
 
 impl LinkEngine {
@@ -88,7 +84,6 @@ impl LinkEngine {
         LinkEngine {
             link: None,
             waiting: heapless::Deque::new(),
-            aaa_address: None,
         }
     }
 }

@@ -841,31 +841,24 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 }
             }
             LinkEvent::AddressNeeded => {
-                let (slots, _, links) = self.memory.parts();
-                let aaa = match slots
+                // An address the AAA server assigned is the link's already
+                // (it never asks then); otherwise one from the pool.
+                let known = self
+                    .memory
+                    .parts_ref()
+                    .0
                     .get(i as usize)
-                    .and_then(|s| s.call.as_ref())
-                    .map(|c| &c.link)
-                {
-                    Some(LinkState::Engine(e)) => {
-                        links.get(*e as usize).and_then(|l| l.aaa_address)
+                    .and_then(|s| s.address);
+                let address = match known {
+                    Some(a) => Some(a),
+                    None => {
+                        let a = self.pool.as_mut().and_then(|p| p.allocate().ok());
+                        if let Some(a) = a {
+                            self.take_address(i, a);
+                        }
+                        a
                     }
-                    _ => None,
                 };
-                let address = match (aaa, self.pool.as_mut()) {
-                    // RFC 2865 §5.8 Framed-IP-Address replaces the pool;
-                    // one inside the pool is reserved there.
-                    (Some(a), Some(pool)) if pool.contains(a) => pool.reserve(a).ok().map(|_| a),
-                    (Some(a), _) => Some(a),
-                    (None, Some(pool)) => pool.allocate().ok(),
-                    (None, None) => None,
-                };
-                if let Some(a) = address {
-                    if let Some(slot) = self.memory.parts().0.get_mut(i as usize) {
-                        slot.address = Some(a);
-                    }
-                    self.route_insert(i, a);
-                }
                 if let Some(link) = self.full_link(i, now) {
                     link.assign_peer_address(now, address);
                 }
@@ -875,15 +868,22 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 let (slots, _, links) = self.memory.parts();
                 if let Some(slot) = slots.get_mut(i as usize) {
                     let engine = match slot.call.as_ref().map(|c| &c.link) {
-                        Some(LinkState::Engine(e)) => links.get_mut(*e as usize),
+                        Some(LinkState::Engine(e)) => links.get(*e as usize),
                         _ => None,
                     };
-                    if let Some(l) = engine {
-                        l.aaa_address = attributes.address;
-                        if let Some(link) = l.link.as_ref() {
-                            slot.set_user(link.username());
-                        }
+                    if let Some(link) = engine.and_then(|l| l.link.as_ref()) {
+                        slot.set_user(link.username());
                     }
+                }
+                // RFC 2865 §5.8: a Framed-IP-Address replaces the pool; the
+                // link hands it to IPCP itself, so it is this session's
+                // address (and route) from now on. One inside the pool is
+                // reserved there so the pool never hands it out twice.
+                if let Some(a) = attributes.address.filter(|_| self.role == Role::Server) {
+                    if let Some(pool) = self.pool.as_mut().filter(|p| p.contains(a)) {
+                        let _ = pool.reserve(a);
+                    }
+                    self.take_address(i, a);
                 }
                 self.push_event(Event::Authenticated {
                     session,
@@ -972,6 +972,26 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Slot `i`'s peer now has `address` (from the pool or AAA): it is
+    /// routed to the session (a previous one is released first).
+    fn take_address(&mut self, i: u32, address: core::net::Ipv4Addr) {
+        let old = self
+            .memory
+            .parts()
+            .0
+            .get_mut(i as usize)
+            .and_then(|s| s.address.replace(address));
+        if let Some(old) = old.filter(|&o| o != address) {
+            self.route_remove(i, old);
+            if let Some(pool) = self.pool.as_mut() {
+                let _ = pool.release(old);
+            }
+        }
+        if old != Some(address) {
+            self.route_insert(i, address);
         }
     }
 
