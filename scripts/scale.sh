@@ -207,7 +207,7 @@ TOML
        > "$WORK/refused-$n.out" 2> "$WORK/refused-$n.err"; then
     die "N=$n: a client beyond max_sessions was accepted"
   fi
-  grep -q 'PeerRefused { result: GeneralError, error: NoResource }' "$WORK/refused-$n.out" \
+  grep -q 'Start-Control-Connection-Request refused (result 2, error 4)' "$WORK/refused-$n.out" \
     || { cat "$WORK/refused-$n.out" >&2; die "N=$n: the extra client was not refused with result 2 / error 4"; }
   status > "$WORK/status-$n.txt"
   grep -q '^Refused at max_sessions: 1 ' "$WORK/status-$n.txt" || die "N=$n: status does not count the refusal"

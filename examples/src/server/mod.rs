@@ -471,6 +471,12 @@ impl Server {
         }
     }
 
+    fn drain_events(&mut self) {
+        while let Some(event) = self.endpoint.poll_event() {
+            self.on_event(event);
+        }
+    }
+
     fn on_event(&mut self, event: Event) {
         match event {
             Event::TunnelUp {
@@ -721,6 +727,7 @@ impl Server {
                 }
             }
         }
+        self.drain_events();
     }
 
     fn gre_readable(&mut self, buf: &mut [u8]) {
@@ -741,6 +748,9 @@ impl Server {
                     log!("TUN write: {e}");
                 }
             }
+            // Events after every input: the endpoint holds 64 (a burst of
+            // set-ups would overflow them otherwise).
+            self.drain_events();
         }
     }
 
