@@ -379,8 +379,8 @@ pub struct ServerConfig {
     pub link: LinkConfig,
     /// First and last address of the pool the peers' addresses come from.
     pub pool: (Ipv4Addr, Ipv4Addr),
-    /// Calls one control connection may carry, 1 to
-    /// [`CALLS_PER_CONNECTION`](super::memory::CALLS_PER_CONNECTION).
+    /// Calls one control connection may carry, 1 to 4 (the call table
+    /// each connection's slot holds, `CALLS_PER_CONNECTION`).
     /// Windows and the PIX place one per connection; pptp-linux's call
     /// manager puts every pppd dialling the same server on one connection
     /// (default 4). A call beyond it is refused with OCRP result 2 /
