@@ -36,6 +36,7 @@ use crate::fsm::{
 };
 use crate::keepalive::{Action, Keepalive, KeepaliveConfig};
 use crate::time::{Duration, Instant, PackedMillis};
+use crate::transmit::Transmit;
 use crate::wire::frame::{protocol, FieldCompression};
 use crate::wire::hdlc::DEFAULT_ACCM;
 use crate::wire::lcp::{option_type, LcpOption};
@@ -1018,13 +1019,13 @@ impl Lcp {
     }
 
     /// The next LCP packet to send (Code onwards) into `buf`.
-    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<usize> {
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit<u16>> {
         self.fsm.poll_transmit(buf)
     }
 
     /// The next LCP packet as a whole PPP frame (`ff 03 c0 21` + packet:
     /// LCP is never compressed, RFC 1661 §6.5/§6.6).
-    pub fn poll_transmit_frame(&mut self, buf: &mut [u8]) -> Option<usize> {
+    pub fn poll_transmit_frame(&mut self, buf: &mut [u8]) -> Option<Transmit<u16>> {
         self.fsm.poll_transmit_frame(FieldCompression::NONE, buf)
     }
 

@@ -61,9 +61,13 @@ pub mod gre;
 /// The time type shared by the three crates (defined once, in `ppp-core`):
 /// a host passes the same [`Instant`] to PPTP, GRE, PPP and MPPE machines.
 pub use ppp_core::time;
+/// The one `Transmit` of the three crates (defined in `ppp-core`): every
+/// machine's `poll_transmit` returns it, `D` saying where the bytes go.
+pub use ppp_core::transmit;
 pub mod wire;
 
 pub use time::{Duration, Instant};
+pub use transmit::Transmit;
 
 /// Which end of a PPTP control connection this machine plays.
 ///

@@ -191,17 +191,8 @@ pub enum LinkEvent {
     Down(EndReason),
 }
 
-/// A frame [`Link::poll_transmit`] wrote.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Transmit {
-    /// Octets at the start of the caller's buffer.
-    pub len: usize,
-    /// The PPP protocol of the frame.
-    pub protocol: u16,
-}
-
 /// An IP packet delivered in place by [`Link::handle_frame`].
+#[must_use = "the packet is lost unless the host delivers it"]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Delivered {

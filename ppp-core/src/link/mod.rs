@@ -141,6 +141,7 @@ use crate::fsm::Fsm;
 use crate::ipcp::{IpcpNegotiated, IpcpOptions};
 use crate::lcp::Lcp;
 use crate::time::Instant;
+use crate::transmit::Transmit;
 use crate::wire::frame::{self, Frame};
 
 // The link's parts, one concern per file: the host's settings, what it
@@ -161,7 +162,7 @@ use phases::ipcp_role;
 pub use config::{Credentials, Entropy, LinkConfig, Role};
 #[cfg(feature = "mppe")]
 pub use encryption::{MppeInfo, MppeStats};
-pub use events::{Counters, Delivered, EndReason, Error, LinkEvent, Phase, SendError, Transmit};
+pub use events::{Counters, Delivered, EndReason, Error, LinkEvent, Phase, SendError};
 pub use parked::ParkedLink;
 
 #[cfg(feature = "mppe")]
@@ -481,7 +482,7 @@ impl Link {
 
     /// Writes the next control frame (LCP, authentication, IPCP, CCP) into
     /// `buf`, fully framed.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit<u16>> {
         let t = self.next_transmit(now, buf);
         if let Some(t) = t {
             self.data.count_out(t.len);

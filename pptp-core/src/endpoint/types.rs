@@ -92,16 +92,9 @@ impl defmt::Format for Destination {
 }
 
 /// Bytes the endpoint wrote at the start of the caller's buffer, and
-/// where they go. The one transmit type of the endpoint.
-#[must_use = "the bytes are lost unless the host sends them"]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Transmit {
-    /// Where to send them.
-    pub to: Destination,
-    /// Octets written at the start of the buffer.
-    pub len: usize,
-}
+/// where they go: the crates' one [`Transmit`](crate::Transmit) with a
+/// [`Destination`].
+pub type Transmit = crate::Transmit<Destination>;
 
 /// An IPv4 packet [`Endpoint::handle_gre`](super::Endpoint::handle_gre)
 /// decrypted in place.
