@@ -84,6 +84,10 @@ pub use transmit::Transmit;
 /// Set-Link-Info, so on the wire the client acts as the RFC's **PNS** and
 /// the server as the RFC's **PAC** (the origin document's PIX guide uses
 /// the opposite words; the bytes are what matter).
+///
+/// This is the PPTP role only. The PPP role (who authenticates whom, who
+/// assigns addresses) is `ppp_core::link::Role`: a different question,
+/// though over PPTP the server is PPP's `Server` too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Role {

@@ -157,7 +157,6 @@ pub mod parked;
 mod phases;
 
 use data_path::{send_ip_copied, DataPath};
-use phases::ipcp_role;
 
 pub use config::{Credentials, Entropy, LinkConfig, Role};
 #[cfg(feature = "mppe")]
@@ -258,7 +257,7 @@ impl Link {
             peer: None,
             authenticator_done: false,
             peer_done: false,
-            ipcp: Fsm::new(IpcpOptions::new(ipcp_role(role), ipcp), ncp),
+            ipcp: Fsm::new(IpcpOptions::new(role, ipcp), ncp),
             ipcp_started: false,
             address_requested: false,
             address_known: false,

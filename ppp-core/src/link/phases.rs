@@ -6,18 +6,10 @@ use super::encryption::start_keys;
 use super::{Delivered, EndReason, Error, Link, LinkEvent, Phase, Role};
 use crate::auth::{self, Authenticator, FailureReason, Peer, Verifier};
 use crate::fsm::{LayerEvent, State};
-use crate::ipcp::Role as IpcpRole;
 use crate::lcp::LcpEvent;
 use crate::time::Instant;
 use crate::transmit::Transmit;
 use crate::wire::frame::{self, protocol};
-
-pub(super) fn ipcp_role(role: Role) -> IpcpRole {
-    match role {
-        Role::Server => IpcpRole::Server,
-        Role::Client => IpcpRole::Client,
-    }
-}
 
 impl Link {
     pub(super) fn dispatch(
