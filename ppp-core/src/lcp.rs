@@ -210,10 +210,14 @@ pub enum EndReason {
 }
 
 impl EndReason {
-    /// The Windows RAS error number users know for this reason, if any.
-    pub fn windows_error(self) -> Option<u16> {
+    /// The Windows RAS error number users know for this reason, if any:
+    /// 732 (ERROR_PPP_NO_PROTOCOLS_CONFIGURED) when the authentication
+    /// lists do not meet, 718 (ERROR_PPP_TIMEOUT) when the peer never
+    /// answered our Configure-Requests.
+    pub fn windows_error(self) -> Option<u32> {
         match self {
             EndReason::NoCommonAuth => Some(732),
+            EndReason::NegotiationTimeout => Some(718),
             _ => None,
         }
     }

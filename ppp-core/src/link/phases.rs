@@ -266,7 +266,7 @@ impl Link {
                 });
             }
             LcpEvent::Finished(reason) => {
-                let mut reason = EndReason::from(reason);
+                let mut reason = EndReason::Lcp(reason);
                 if reason == EndReason::PeerTerminated && self.encryption_refused_hint {
                     reason = EndReason::EncryptionRefused;
                 }
