@@ -165,7 +165,8 @@ impl<const H: usize, const S: usize> Harness<H, S> {
                 }
                 self.drain();
                 let mut out = vec![0u8; usize::from(*buf)];
-                if let Ok(Some(n)) = self.session.poll_transmit(self.now, &mut out) {
+                if let Ok(Some(t)) = self.session.poll_transmit(self.now, &mut out) {
+                    let n = t.len;
                     assert!(n <= out.len());
                     let p = GrePacket::new_checked(&out[..n]).expect("we emit valid GRE");
                     assert_eq!((p.sequence(), p.call_id()), (None, PEER));

@@ -106,7 +106,8 @@ fn drive<H: OptionHandler>(mut m: Fsm<H>, data: &[u8]) {
         } else {
             let _ = m.handle_packet(now, pkt);
         }
-        while let Some(n) = m.poll_transmit(&mut buf) {
+        while let Some(t) = m.poll_transmit(&mut buf) {
+            let n = t.len;
             assert!(n <= MAX_PACKET_LEN);
             let pkt = Packet::new_checked(&buf[..n]).unwrap();
             assert_eq!(usize::from(pkt.length()), n);

@@ -46,7 +46,9 @@ fuzz_target!(|data: &[u8]| {
         } else {
             let _ = lcp.handle_input(now, pkt);
         }
-        while let Some(n) = lcp.poll_transmit(&mut buf) {
+        while let Some(t) = lcp.poll_transmit(&mut buf) {
+            assert_eq!(t.to, 0xc021);
+            let n = t.len;
             assert!(n <= MAX_PACKET_LEN);
             let out = Packet::new_checked(&buf[..n]).unwrap();
             assert_eq!(usize::from(out.length()), n);

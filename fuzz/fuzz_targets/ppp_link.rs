@@ -88,7 +88,7 @@ impl Side {
         let cap = if small { 40 } else { buf.len() };
         while let Some(t) = self.link.poll_transmit(now, &mut buf[..cap]) {
             assert!(t.len <= cap);
-            assert!(!self.down || t.protocol == 0xc021);
+            assert!(!self.down || t.to == 0xc021);
             if queue.len() < 64 {
                 queue.push_back(buf[..t.len].to_vec());
             }

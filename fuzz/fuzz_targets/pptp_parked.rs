@@ -151,7 +151,7 @@ impl Host {
             match t {
                 Some(t) => {
                     assert!(t.len <= size, "wrote past the caller's buffer");
-                    assert!(t.messages >= 1);
+                    assert!(t.len >= 1);
                     self.out.extend_from_slice(&buf[..t.len]);
                 }
                 None => {

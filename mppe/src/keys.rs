@@ -93,13 +93,20 @@ impl KeyStrength {
     }
 }
 
-/// Which end of the link this is, for MS-CHAPv2's asymmetric keys.
+/// Which end of the link this is, for MS-CHAPv2's asymmetric keys
+/// (RFC 3079 §3.3, GetAsymmetricStartKey's `IsServer`).
+///
+/// The same end as `ppp_core::link::Role` (this crate sits below
+/// `ppp-core`, which uses MPPE only with its `mppe` feature, so the link
+/// maps its role onto this one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Side {
-    /// The authenticator (PNS, the PIX, pptpd).
+    /// The authenticator: the dial-in server (over PPTP, RFC 2637's PAC:
+    /// the PIX, pptpd, RRAS).
     Server,
-    /// The peer being authenticated (PAC side, Windows dial-up client).
+    /// The peer being authenticated: the client (over PPTP the PNS:
+    /// Windows, pptp-linux).
     Client,
 }
 
@@ -215,7 +222,8 @@ pub struct StartKeys {
 }
 
 impl StartKeys {
-    /// Keys a RADIUS server handed to the NAS (the PNS/server end) in
+    /// Keys a RADIUS server handed to the NAS (the server end, over PPTP the
+    /// PAC) in
     /// RFC 2548 MS-MPPE-Send-Key / MS-MPPE-Recv-Key, already decrypted by
     /// the AAA layer (8 or 16 octets each). "Send" is the NAS's send
     /// direction (= the client's receive key). 40/56-bit use the first 8

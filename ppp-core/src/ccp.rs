@@ -253,9 +253,9 @@ mod tests {
 
     fn next(m: &mut Fsm<CcpOptions>) -> Vec<u8> {
         let mut buf = [0u8; 256];
-        let n = m.poll_transmit(&mut buf).expect("a packet");
+        let t = m.poll_transmit(&mut buf).expect("a packet");
         let mut f = std::vec![0xff, 0x03, 0x80, 0xfd];
-        f.extend_from_slice(&buf[..n]);
+        f.extend_from_slice(&buf[..t.len]);
         f
     }
 
@@ -299,11 +299,11 @@ mod tests {
         let mut y = started(b);
         let mut buf = [0u8; 256];
         for _ in 0..30 {
-            while let Some(n) = x.poll_transmit(&mut buf) {
-                let _ = y.handle_packet(NOW, &buf[..n]);
+            while let Some(t) = x.poll_transmit(&mut buf) {
+                let _ = y.handle_packet(NOW, &buf[..t.len]);
             }
-            while let Some(n) = y.poll_transmit(&mut buf) {
-                let _ = x.handle_packet(NOW, &buf[..n]);
+            while let Some(t) = y.poll_transmit(&mut buf) {
+                let _ = x.handle_packet(NOW, &buf[..t.len]);
             }
         }
         (x, y)
@@ -394,11 +394,11 @@ mod tests {
         y.up(NOW);
         let mut buf = [0u8; 256];
         for _ in 0..30 {
-            while let Some(n) = x.poll_transmit(&mut buf) {
-                let _ = y.handle_packet(NOW, &buf[..n]);
+            while let Some(t) = x.poll_transmit(&mut buf) {
+                let _ = y.handle_packet(NOW, &buf[..t.len]);
             }
-            while let Some(n) = y.poll_transmit(&mut buf) {
-                let _ = x.handle_packet(NOW, &buf[..n]);
+            while let Some(t) = y.poll_transmit(&mut buf) {
+                let _ = x.handle_packet(NOW, &buf[..t.len]);
             }
         }
         assert_eq!((x.state(), y.state()), (State::Opened, State::Opened));

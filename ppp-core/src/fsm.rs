@@ -68,12 +68,13 @@
 //! ncp.open(now);
 //! ncp.up(now); // LCP opened and authentication done: the NCP may start
 //! let mut buf = [0u8; 64];
-//! let n = ncp.poll_transmit(&mut buf).unwrap();
-//! assert_eq!(&buf[..n], &[1, 1, 0, 10, 3, 6, 10, 0, 0, 1]);
+//! let t = ncp.poll_transmit(&mut buf).unwrap();
+//! assert_eq!(t.to, 0x8021); // the protocol to frame it with
+//! assert_eq!(&buf[..t.len], &[1, 1, 0, 10, 3, 6, 10, 0, 0, 1]);
 //! // The peer asks for 0.0.0.0: we Nak with its address.
 //! ncp.handle_packet(now, &[1, 7, 0, 10, 3, 6, 0, 0, 0, 0]).unwrap();
-//! let n = ncp.poll_transmit(&mut buf).unwrap();
-//! assert_eq!(&buf[..n], &[3, 7, 0, 10, 3, 6, 10, 0, 0, 2]);
+//! let t = ncp.poll_transmit(&mut buf).unwrap();
+//! assert_eq!(&buf[..t.len], &[3, 7, 0, 10, 3, 6, 10, 0, 0, 2]);
 //! // It acks ours and asks again with the address we gave: Opened.
 //! ncp.handle_packet(now, &[2, 1, 0, 10, 3, 6, 10, 0, 0, 1]).unwrap();
 //! ncp.handle_packet(now, &[1, 8, 0, 10, 3, 6, 10, 0, 0, 2]).unwrap();
@@ -86,6 +87,7 @@ use core::fmt;
 use heapless::{Deque, Vec};
 
 use crate::time::{Duration, Instant};
+use crate::transmit::Transmit;
 use crate::wire::frame::{self, FieldCompression};
 use crate::wire::packet::{self, Code, OptionIter, OptionWriter, Packet, RawOption};
 use crate::wire::Error as WireError;
@@ -1055,11 +1057,16 @@ impl<H: OptionHandler> Fsm<H> {
     }
 
     /// The next queued control packet (Code onwards, no PPP header) into
-    /// `buf`; returns its length. A packet that does not fit is dropped.
-    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<usize> {
+    /// `buf`, with [`OptionHandler::protocol`] as its destination. A packet
+    /// that does not fit is dropped (and counted): the control protocols
+    /// retransmit on their restart timer (RFC 1661 §4.6).
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit<u16>> {
         while let Some((len, copied)) = self.outbox.pop_into(buf) {
             if copied {
-                return Some(len);
+                return Some(Transmit {
+                    len,
+                    to: self.handler.protocol(),
+                });
             }
             self.dropped = self.dropped.saturating_add(1);
         }
@@ -1068,13 +1075,20 @@ impl<H: OptionHandler> Fsm<H> {
 
     /// Like [`Fsm::poll_transmit`] but writes a whole PPP frame: header
     /// for [`OptionHandler::protocol`] (LCP always uncompressed) and packet.
-    pub fn poll_transmit_frame(&mut self, send: FieldCompression, buf: &mut [u8]) -> Option<usize> {
+    pub fn poll_transmit_frame(
+        &mut self,
+        send: FieldCompression,
+        buf: &mut [u8],
+    ) -> Option<Transmit<u16>> {
         let protocol = self.handler.protocol();
         let hl = frame::header_len(protocol, send);
         let body = buf.get_mut(hl..)?;
-        let n = self.poll_transmit(body)?;
+        let t = self.poll_transmit(body)?;
         frame::prepend_header(protocol, send, buf, hl).ok()?;
-        Some(hl + n)
+        Some(Transmit {
+            len: hl + t.len,
+            to: protocol,
+        })
     }
 
     /// Whether a packet waits in the outbound queue.

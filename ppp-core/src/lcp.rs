@@ -36,6 +36,7 @@ use crate::fsm::{
 };
 use crate::keepalive::{Action, Keepalive, KeepaliveConfig};
 use crate::time::{Duration, Instant, PackedMillis};
+use crate::transmit::Transmit;
 use crate::wire::frame::{protocol, FieldCompression};
 use crate::wire::hdlc::DEFAULT_ACCM;
 use crate::wire::lcp::{option_type, LcpOption};
@@ -209,10 +210,14 @@ pub enum EndReason {
 }
 
 impl EndReason {
-    /// The Windows RAS error number users know for this reason, if any.
-    pub fn windows_error(self) -> Option<u16> {
+    /// The Windows RAS error number users know for this reason, if any:
+    /// 732 (ERROR_PPP_NO_PROTOCOLS_CONFIGURED) when the authentication
+    /// lists do not meet, 718 (ERROR_PPP_TIMEOUT) when the peer never
+    /// answered our Configure-Requests.
+    pub fn windows_error(self) -> Option<u32> {
         match self {
             EndReason::NoCommonAuth => Some(732),
+            EndReason::NegotiationTimeout => Some(718),
             _ => None,
         }
     }
@@ -1018,13 +1023,13 @@ impl Lcp {
     }
 
     /// The next LCP packet to send (Code onwards) into `buf`.
-    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<usize> {
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit<u16>> {
         self.fsm.poll_transmit(buf)
     }
 
     /// The next LCP packet as a whole PPP frame (`ff 03 c0 21` + packet:
     /// LCP is never compressed, RFC 1661 §6.5/§6.6).
-    pub fn poll_transmit_frame(&mut self, buf: &mut [u8]) -> Option<usize> {
+    pub fn poll_transmit_frame(&mut self, buf: &mut [u8]) -> Option<Transmit<u16>> {
         self.fsm.poll_transmit_frame(FieldCompression::NONE, buf)
     }
 

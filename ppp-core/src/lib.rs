@@ -26,7 +26,8 @@
 //! `std` feature.
 //!
 //! **Machines.** `handle_input(now, bytes)`, `poll_transmit(now, &mut buf)
-//! -> Option<Transmit>`, `poll_timeout() -> Option<Instant>`,
+//! -> Option<Transmit<D>>` (one [`Transmit`] for the three crates, `D`
+//! saying where the bytes go), `poll_timeout() -> Option<Instant>`,
 //! `handle_timeout(now)`, `poll_event() -> Option<Event>`, driven in a loop
 //! until nothing is left to poll (see `pptp_core`'s crate docs).
 #![no_std]
@@ -47,6 +48,8 @@ pub mod keepalive;
 pub mod lcp;
 pub mod link;
 pub mod time;
+pub mod transmit;
 pub mod wire;
 
 pub use time::{Duration, Instant};
+pub use transmit::Transmit;

@@ -268,8 +268,8 @@ fn config_request(id: u8, options: &[u8]) -> Vec<u8> {
 fn drain(lcp: &mut Lcp) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut buf = [0u8; 1600];
-    while let Some(n) = lcp.poll_transmit(&mut buf) {
-        out.push(buf[..n].to_vec());
+    while let Some(t) = lcp.poll_transmit(&mut buf) {
+        out.push(buf[..t.len].to_vec());
     }
     out
 }
@@ -573,10 +573,10 @@ fn renegotiation_storm_is_bounded_and_converges() {
     let mut buf = [0u8; 1600];
     let now = T0 + Duration::from_secs(10);
     lcp.handle_timeout(now);
-    let n = lcp.poll_transmit(&mut buf).unwrap();
+    let t = lcp.poll_transmit(&mut buf).unwrap();
     assert_eq!(Code::from(buf[0]), Code::ConfigureRequest);
     buf[0] = u8::from(Code::ConfigureAck);
-    lcp.handle_input(now, &buf[..n]).unwrap();
+    lcp.handle_input(now, &buf[..t.len]).unwrap();
     assert!(lcp.is_opened());
     assert!(events(&mut lcp).contains(&LcpEvent::Up));
 }

@@ -12,9 +12,10 @@ mod link_support;
 use link_support::*;
 use ppp_core::auth::{CredentialStore, Verifier};
 use ppp_core::link::{
-    Delivered, EndReason, Entropy, Error, Link, LinkConfig, LinkEvent, ParkedLink, Transmit,
+    Delivered, EndReason, Entropy, Error, Link, LinkConfig, LinkEvent, ParkedLink,
 };
 use ppp_core::time::{Duration, Instant};
+use ppp_core::Transmit;
 
 /// The randomness `Pair::new` gives its server.
 const SERVER_ENTROPY: Entropy = Entropy {
@@ -97,7 +98,7 @@ impl ParkingServer {
         self.link().handle_frame_with(now, frame, store)
     }
 
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit<u16>> {
         match self.parked.as_mut() {
             Some(p) => p.poll_transmit(now, buf),
             None => self.link().poll_transmit(now, buf),

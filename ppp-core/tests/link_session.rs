@@ -275,6 +275,78 @@ fn no_common_auth_method_ends_with_732() {
     assert_eq!(EndReason::NoCommonAuth.windows_error(), Some(732));
 }
 
+/// LCP's reasons are nested in the link's, not mapped: each LCP reason is
+/// `EndReason::Lcp(r)`, its constant names the same value (and matches as a
+/// pattern), and the texts hosts log are the ones they were before the
+/// nesting.
+#[test]
+fn end_reasons_nest_lcp_reasons_and_keep_their_texts() {
+    use ppp_core::lcp;
+    let lcp_reasons = [
+        (lcp::EndReason::AdminClose, EndReason::AdminClose),
+        (lcp::EndReason::PeerTerminated, EndReason::PeerTerminated),
+        (lcp::EndReason::NoCommonAuth, EndReason::NoCommonAuth),
+        (lcp::EndReason::KeepaliveLost, EndReason::KeepaliveLost),
+        (lcp::EndReason::Loopback, EndReason::Loopback),
+        (
+            lcp::EndReason::NegotiationTimeout,
+            EndReason::NegotiationTimeout,
+        ),
+        (lcp::EndReason::PeerRejectedLcp, EndReason::PeerRejectedLcp),
+        (lcp::EndReason::LowerLayerDown, EndReason::LowerLayerDown),
+    ];
+    for (inner, named) in lcp_reasons {
+        assert_eq!(EndReason::from(inner), EndReason::Lcp(inner));
+        assert_eq!(named, EndReason::Lcp(inner));
+        assert_eq!(named.description(), inner.description());
+        assert_eq!(named.windows_error(), inner.windows_error());
+        assert_eq!(named.to_string(), inner.to_string());
+    }
+    assert!(matches!(
+        EndReason::Lcp(lcp::EndReason::AdminClose),
+        EndReason::AdminClose
+    ));
+    let texts = [
+        (EndReason::AdminClose, "administrative close"),
+        (EndReason::PeerTerminated, "peer terminated the link"),
+        (
+            EndReason::NoCommonAuth,
+            "error 732: could not agree on PPP control protocols",
+        ),
+        (
+            EndReason::AuthFailed(FailureReason::Timeout),
+            "error 718: authentication failed",
+        ),
+        (
+            EndReason::KeepaliveLost,
+            "peer not responding to echo requests",
+        ),
+        (EndReason::Loopback, "link is looped back"),
+        (
+            EndReason::NegotiationTimeout,
+            "error 718: LCP negotiation timed out",
+        ),
+        (EndReason::PeerRejectedLcp, "peer rejected LCP"),
+        (EndReason::LowerLayerDown, "lower layer down"),
+        (
+            EndReason::MppeRequiredNotActive,
+            "error 742: mppe required but not active",
+        ),
+        (
+            EndReason::EncryptionRefused,
+            "error 742: peer requires encryption we do not provide",
+        ),
+        (
+            EndReason::NoAddress,
+            "error 720: no IP address available for the peer",
+        ),
+        (EndReason::IpcpFailed, "error 720: IPCP negotiation failed"),
+    ];
+    for (reason, text) in texts {
+        assert_eq!(reason.to_string(), text);
+    }
+}
+
 #[test]
 fn server_requiring_mppe_ends_when_client_refuses() {
     let mut server = server_config();

@@ -106,12 +106,12 @@ impl Host {
                 return event;
             }
             while let Some(t) = client.poll_transmit(self.now(), &mut buf) {
-                let (auth, acct) = self.servers[t.server_index];
-                let to = match t.kind {
+                let (auth, acct) = self.servers[t.to.server_index];
+                let to = match t.to.kind {
                     RequestKind::Authentication => auth,
                     RequestKind::Accounting => acct,
                 };
-                self.sent.push(t.server_index);
+                self.sent.push(t.to.server_index);
                 // A dead server may answer with ICMP; ignore send errors.
                 let _ = self.socket.send_to(&buf[..t.len], to);
             }

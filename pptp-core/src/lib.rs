@@ -61,9 +61,13 @@ pub mod gre;
 /// The time type shared by the three crates (defined once, in `ppp-core`):
 /// a host passes the same [`Instant`] to PPTP, GRE, PPP and MPPE machines.
 pub use ppp_core::time;
+/// The one `Transmit` of the three crates (defined in `ppp-core`): every
+/// machine's `poll_transmit` returns it, `D` saying where the bytes go.
+pub use ppp_core::transmit;
 pub mod wire;
 
 pub use time::{Duration, Instant};
+pub use transmit::Transmit;
 
 /// Which end of a PPTP control connection this machine plays.
 ///
@@ -80,6 +84,10 @@ pub use time::{Duration, Instant};
 /// Set-Link-Info, so on the wire the client acts as the RFC's **PNS** and
 /// the server as the RFC's **PAC** (the origin document's PIX guide uses
 /// the opposite words; the bytes are what matter).
+///
+/// This is the PPTP role only. The PPP role (who authenticates whom, who
+/// assigns addresses) is `ppp_core::link::Role`: a different question,
+/// though over PPTP the server is PPP's `Server` too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Role {

@@ -1187,10 +1187,7 @@ fn small_transmit_buffer_leaves_message_queued() {
     let mut buf = [0u8; 156];
     assert_eq!(
         client.poll_transmit(Instant::ZERO, &mut buf),
-        Some(Transmit {
-            len: 156,
-            messages: 1
-        })
+        Some(Transmit::new(156))
     );
 }
 
@@ -1216,7 +1213,7 @@ fn outbound_queue_is_bounded() {
     }
     let mut buf = [0u8; 4096];
     let t = p.server.poll_transmit(p.now, &mut buf).unwrap();
-    assert_eq!(t.messages, OUTBOUND_QUEUE);
+    // OUTBOUND_QUEUE Echo-Replies of 20 octets each (RFC 2637 §2.6).
     assert_eq!(t.len, OUTBOUND_QUEUE * 20);
 }
 
@@ -1592,7 +1589,9 @@ fn partial_input_absorbs_a_large_chunk_without_drops() {
         assert!(n > 0 || p.server.pending_transmit_len().is_some());
         rest = &rest[n..];
         while let Some(t) = p.server.poll_transmit(now, &mut buf) {
-            replies += t.messages;
+            // Each Echo-Reply is 20 octets (RFC 2637 §2.6).
+            assert_eq!(t.len % 20, 0);
+            replies += t.len / 20;
         }
     }
     assert_eq!(replies, 100);

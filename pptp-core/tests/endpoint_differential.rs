@@ -236,8 +236,8 @@ impl ServerUnderTest for HandWired {
             self.waiting
                 .push_back(buf[HEADER_LEN_MAX..HEADER_LEN_MAX + t.len].to_vec());
         }
-        if let Ok(Some(n)) = gre.poll_transmit(now, &mut buf) {
-            return Some(Out::Gre(buf[..n].to_vec()));
+        if let Ok(Some(t)) = gre.poll_transmit(now, &mut buf) {
+            return Some(Out::Gre(buf[..t.len].to_vec()));
         }
         None
     }

@@ -1,5 +1,5 @@
-//! `pptp-server`: a PPTP server (PNS) on Linux — TCP 1723, raw GRE, one
-//! shared TUN device, MS-CHAPv2/v1, CHAP-MD5, PAP, MPPE 40/128.
+//! `pptp-server`: a PPTP server (RFC 2637's PAC) on Linux — TCP 1723, raw
+//! GRE, one shared TUN device, MS-CHAPv2/v1, CHAP-MD5, PAP, MPPE 40/128.
 //!
 //! ```text
 //! sudo pptp-server --config examples/pptp-server.toml          # run

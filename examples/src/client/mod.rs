@@ -52,7 +52,7 @@ macro_rules! log {
 /// Client settings.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
-    /// The server (PNS).
+    /// The server (RFC 2637's PAC).
     pub server: SocketAddrV4,
     /// User name.
     pub user: String,

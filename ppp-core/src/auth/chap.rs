@@ -7,10 +7,10 @@ use super::aaa::{AuthRequest, AuthResponse, Verdict, Verifier};
 use super::credentials::Secret;
 use super::{
     crypto, name_from, AuthenticatorConfig, Challenge, Event, Events, Failure, FailureReason,
-    Message, Method, MppeKeyMaterial, Name, PeerConfig, SetupError, Success, Transmit,
-    MAX_CHALLENGE_LEN,
+    Message, Method, MppeKeyMaterial, Name, PeerConfig, SetupError, Success, MAX_CHALLENGE_LEN,
 };
 use crate::time::Instant;
+use crate::transmit::Transmit;
 use crate::wire::auth::{
     ChapRepr, FailureChallenge, MsChapFailure, MsChapV1Response, MsChapV2Response, MsChapV2Success,
     ERROR_AUTHENTICATION_FAILURE, MSCHAP_RESPONSE_LEN, PROTOCOL_CHAP,
@@ -402,7 +402,7 @@ impl ChapAuthenticator {
     }
 
     /// Writes the next Challenge, Success or Failure into `buf`.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit<u16>> {
         let tx = self.tx?;
         let repr = match tx {
             Tx::Challenge => ChapRepr::Challenge {
@@ -426,7 +426,7 @@ impl ChapAuthenticator {
             self.timer = Some(now + self.config.restart_interval);
         }
         Some(Transmit {
-            protocol: PROTOCOL_CHAP,
+            to: PROTOCOL_CHAP,
             len,
         })
     }
@@ -841,7 +841,7 @@ impl ChapPeer {
     }
 
     /// Writes the pending Response into `buf`.
-    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit<u16>> {
         if !self.send {
             return None;
         }
@@ -855,7 +855,7 @@ impl ChapPeer {
         .ok()?;
         self.send = false;
         Some(Transmit {
-            protocol: PROTOCOL_CHAP,
+            to: PROTOCOL_CHAP,
             len,
         })
     }

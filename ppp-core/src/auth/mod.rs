@@ -11,9 +11,9 @@
 //!   authenticate each other with CHAP, the link hands every CHAP packet to
 //!   both machines: the authenticator only acts on Responses, the peer only
 //!   on Challenges, Successes and Failures; everything else is ignored.
-//! - `poll_transmit(now, buf) -> Option<Transmit>`: the next packet (the
-//!   authentication packet only; the link adds PPP framing with
-//!   [`Transmit::protocol`]).
+//! - `poll_transmit(now, buf) -> Option<Transmit<u16>>`: the next packet
+//!   (the authentication packet only; the link adds PPP framing with the
+//!   protocol number in [`Transmit::to`]).
 //! - `poll_timeout()` / `handle_timeout(now)`: retransmissions of the
 //!   Challenge (authenticator) or Authenticate-Request (PAP peer), waits,
 //!   and the optional periodic re-challenge (RFC 1994 §2).
@@ -82,7 +82,7 @@
 //! let mut buf = [0u8; 1500];
 //! let mut outcome = None;
 //! for _ in 0..10 {
-//!     // A real link frames these with the PPP protocol `t.protocol`.
+//!     // A real link frames these with the PPP protocol `t.to`.
 //!     if let Some(t) = server.poll_transmit(now, &mut buf) {
 //!         client.handle_packet(now, &buf[..t.len]);
 //!     }
@@ -120,6 +120,7 @@ pub use credentials::{CredentialStore, DomainRule, NtHash, Password, Secret};
 pub use pap::{PapAuthenticator, PapPeer};
 
 use crate::time::{Duration, Instant};
+use crate::transmit::Transmit;
 
 /// Longest user or authenticator name kept, in octets (PAP's one-octet
 /// Peer-ID-Length bounds it at 255; longer CHAP names are refused).
@@ -146,16 +147,6 @@ pub const EVENT_QUEUE_LEN: usize = 2;
 /// [`crate::wire::lcp::AuthMethod`] (one enum for LCP negotiation and the
 /// authentication machines).
 pub use crate::wire::lcp::AuthMethod as Method;
-
-/// A packet written by `poll_transmit`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Transmit {
-    /// PPP protocol number to frame it with (`0xc023` or `0xc223`).
-    pub protocol: u16,
-    /// Octets written at the start of the caller's buffer.
-    pub len: usize,
-}
 
 /// Inputs for MPPE key derivation (RFC 3079) after a successful MS-CHAP
 /// exchange, or keys supplied by an external AAA server.
@@ -567,7 +558,7 @@ impl Authenticator {
     }
 
     /// Writes the next packet into `buf`.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit<u16>> {
         match self {
             Authenticator::Pap(m) => m.poll_transmit(now, buf),
             Authenticator::Chap(m) => m.poll_transmit(now, buf),
@@ -670,7 +661,7 @@ impl Peer {
     }
 
     /// Writes the next packet into `buf`.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit<u16>> {
         match self {
             Peer::Pap(m) => m.poll_transmit(now, buf),
             Peer::Chap(m) => m.poll_transmit(now, buf),

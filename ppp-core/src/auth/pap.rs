@@ -6,9 +6,10 @@ use super::aaa::{AuthRequest, AuthResponse, Verdict, Verifier};
 use super::credentials::{Password, Secret};
 use super::{
     name_from, AuthenticatorConfig, Event, Events, Failure, FailureReason, Message, Method, Name,
-    PeerConfig, SetupError, Success, Transmit,
+    PeerConfig, SetupError, Success,
 };
 use crate::time::Instant;
+use crate::transmit::Transmit;
 use crate::wire::auth::{PapRepr, PROTOCOL_PAP};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,7 +159,7 @@ impl PapAuthenticator {
     }
 
     /// Writes the pending Ack or Nak into `buf`.
-    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit<u16>> {
         if !self.send_reply {
             return None;
         }
@@ -178,7 +179,7 @@ impl PapAuthenticator {
         let len = repr.emit(buf).ok()?;
         self.send_reply = false;
         Some(Transmit {
-            protocol: PROTOCOL_PAP,
+            to: PROTOCOL_PAP,
             len,
         })
     }
@@ -313,7 +314,7 @@ impl PapPeer {
     }
 
     /// Writes the Authenticate-Request when one is due.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit<u16>> {
         if !self.send || self.phase != PeerPhase::Requesting {
             return None;
         }
@@ -328,7 +329,7 @@ impl PapPeer {
         self.transmissions = self.transmissions.saturating_add(1);
         self.timer = Some(now + self.config.restart_interval);
         Some(Transmit {
-            protocol: PROTOCOL_PAP,
+            to: PROTOCOL_PAP,
             len,
         })
     }

@@ -98,7 +98,7 @@ impl Exchange {
             let mut buf = [0u8; 1500];
             if let Some(t) = self.auth.poll_transmit(self.now, &mut buf) {
                 progress = true;
-                assert_eq!(t.protocol, self.auth.method().protocol());
+                assert_eq!(t.to, self.auth.method().protocol());
                 let packet = buf[..t.len].to_vec();
                 self.to_peer.push(packet.clone());
                 if self.drop_to_peer > 0 {
@@ -111,7 +111,7 @@ impl Exchange {
             }
             if let Some(t) = self.peer.poll_transmit(self.now, &mut buf) {
                 progress = true;
-                assert_eq!(t.protocol, self.peer.method().protocol());
+                assert_eq!(t.to, self.peer.method().protocol());
                 let packet = buf[..t.len].to_vec();
                 self.to_auth.push(packet.clone());
                 if self.drop_to_auth > 0 {
@@ -443,7 +443,7 @@ fn chap_md5_and_pap_frames_exact() {
         )
         .unwrap();
         let mut buf = [0u8; 128];
-        auth.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+        assert!(auth.poll_transmit(Instant::ZERO, &mut buf).is_some());
         auth.handle_packet_with(
             Instant::ZERO,
             &frame_body(&v["response_packet"], 0xc223),
@@ -736,7 +736,7 @@ fn mschapv2_mutual_authentication_failure() {
         ],
     );
     let mut buf = [0u8; 128];
-    peer.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+    assert!(peer.poll_transmit(Instant::ZERO, &mut buf).is_some());
     peer.handle_packet(Instant::ZERO, b"\x03\x05\x00\x0eM=Welcome!");
     match peer.poll_event() {
         Some(Event::Failure(f)) => assert_eq!(f.reason, FailureReason::MalformedSuccess),
@@ -1223,7 +1223,7 @@ fn pap_peer_retransmits_with_new_identifier_and_gives_up() {
     // An Ack for an older request is ignored.
     let mut peer = PapPeer::new(PeerConfig::default(), Instant::ZERO, b"u", pw("p"), 5).unwrap();
     let mut buf = [0u8; 64];
-    peer.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+    assert!(peer.poll_transmit(Instant::ZERO, &mut buf).is_some());
     peer.handle_packet(Instant::ZERO, &[2, 4, 0, 5, 0]);
     assert_eq!(peer.poll_event(), None);
 
@@ -1442,7 +1442,7 @@ fn malformed_response_fails_the_exchange() {
         )
         .unwrap();
         let mut buf = [0u8; 128];
-        auth.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+        assert!(auth.poll_transmit(Instant::ZERO, &mut buf).is_some());
         let value = vec![0u8; bad_len];
         let len = ChapRepr::Response {
             identifier: 1,
@@ -1471,7 +1471,7 @@ fn malformed_response_fails_the_exchange() {
     )
     .unwrap();
     let mut buf = vec![0u8; 400];
-    auth.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+    assert!(auth.poll_transmit(Instant::ZERO, &mut buf).is_some());
     let name = [b'n'; 300];
     let len = ChapRepr::Response {
         identifier: 1,
@@ -1646,7 +1646,7 @@ fn small_output_buffer_keeps_the_packet_pending() {
     assert_eq!(
         auth.poll_transmit(Instant::ZERO, &mut buf),
         Some(Transmit {
-            protocol: 0xc223,
+            to: 0xc223,
             len: 21
         })
     );

@@ -184,9 +184,9 @@ fn every_cell_of_the_rfc1661_transition_table() {
             }
             let mut got_codes: heapless::Vec<u8, 4> = heapless::Vec::new();
             let mut buf = [0u8; 1500];
-            while let Some(n) = m.poll_transmit(&mut buf) {
+            while let Some(t) = m.poll_transmit(&mut buf) {
                 got_codes.push(buf[0]).unwrap();
-                let pkt = Packet::new_checked(&buf[..n]).unwrap();
+                let pkt = Packet::new_checked(&buf[..t.len]).unwrap();
                 match pkt.code() {
                     Code::TerminateAck | Code::ConfigureAck | Code::ConfigureNak => {
                         assert_eq!(pkt.identifier(), received_id, "{ctx}")
@@ -243,8 +243,8 @@ fn transition_function_agrees_with_the_table_on_next_states() {
 fn drain(m: &mut Fsm<TestHandler>) -> heapless::Vec<heapless::Vec<u8, 64>, 8> {
     let mut out = heapless::Vec::new();
     let mut buf = [0u8; 1500];
-    while let Some(n) = m.poll_transmit(&mut buf) {
-        out.push(heapless::Vec::from_slice(&buf[..n.min(64)]).unwrap())
+    while let Some(t) = m.poll_transmit(&mut buf) {
+        out.push(heapless::Vec::from_slice(&buf[..t.len.min(64)]).unwrap())
             .unwrap();
     }
     out
@@ -450,8 +450,8 @@ fn code_reject_is_truncated_to_peer_mru_and_queues_are_bounded() {
     big[3] = 200;
     m.handle_packet(T0, &big).unwrap();
     let mut buf = [0u8; 1500];
-    let n = m.poll_transmit(&mut buf).unwrap();
-    assert_eq!(n, 64);
+    let t = m.poll_transmit(&mut buf).unwrap();
+    assert_eq!(t.len, 64);
     assert_eq!(&buf[..2], &[7, buf[1]]);
     assert_eq!(u16::from_be_bytes([buf[2], buf[3]]), 64);
     // Flood: the queue keeps at most OUTBOX_DEPTH packets.
@@ -489,16 +489,16 @@ fn negotiation_between_two_machines_opens_both() {
     }
     let mut buf = [0u8; 1500];
     for _ in 0..10 {
-        while let Some(n) = a.poll_transmit(&mut buf) {
-            b.handle_packet(T0, &buf[..n]).unwrap();
+        while let Some(t) = a.poll_transmit(&mut buf) {
+            b.handle_packet(T0, &buf[..t.len]).unwrap();
         }
-        while let Some(n) = b.poll_transmit(&mut buf) {
-            a.handle_packet(T0, &buf[..n]).unwrap();
+        while let Some(t) = b.poll_transmit(&mut buf) {
+            a.handle_packet(T0, &buf[..t.len]).unwrap();
         }
     }
     assert_eq!((a.state(), b.state()), (State::Opened, State::Opened));
     assert_eq!(a.poll_timeout(), None);
     assert_eq!(a.handler().resets, 1);
-    let n = a.poll_transmit_frame(FieldCompression::BOTH, &mut buf);
-    assert_eq!(n, None);
+    let t = a.poll_transmit_frame(FieldCompression::BOTH, &mut buf);
+    assert_eq!(t, None);
 }

@@ -50,15 +50,10 @@ pub mod option_type {
 
 use option_type::*;
 
-/// Which end of IPCP this is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Role {
-    /// Assigns the peer's address and name servers.
-    Server,
-    /// Asks for its address and name servers.
-    Client,
-}
+/// Which end of IPCP this is: the link's role (the server assigns the
+/// peer's address and name servers, the client asks for them), one enum
+/// for both.
+pub use crate::link::Role;
 
 /// IPCP settings.
 // No defmt::Format: core::net::Ipv4Addr has none.

@@ -43,8 +43,8 @@ fn frame(buf: &[u8]) -> Vec<u8> {
 
 fn next(m: &mut Fsm<IpcpOptions>) -> Vec<u8> {
     let mut buf = [0u8; 256];
-    let n = m.poll_transmit(&mut buf).expect("a packet");
-    frame(&buf[..n])
+    let t = m.poll_transmit(&mut buf).expect("a packet");
+    frame(&buf[..t.len])
 }
 
 fn request(id: u8, options: &[(u8, [u8; 4])]) -> Vec<u8> {
@@ -217,11 +217,11 @@ fn client_against_pix_style_server_gets_pool_address_and_dns() {
     }
     let mut buf = [0u8; 256];
     for _ in 0..20 {
-        while let Some(n) = server.poll_transmit(&mut buf) {
-            let _ = client.handle_packet(NOW, &buf[..n]);
+        while let Some(t) = server.poll_transmit(&mut buf) {
+            let _ = client.handle_packet(NOW, &buf[..t.len]);
         }
-        while let Some(n) = client.poll_transmit(&mut buf) {
-            let _ = server.handle_packet(NOW, &buf[..n]);
+        while let Some(t) = client.poll_transmit(&mut buf) {
+            let _ = server.handle_packet(NOW, &buf[..t.len]);
         }
     }
     assert_eq!(server.state(), State::Opened);
@@ -240,11 +240,11 @@ fn client_against_pix_style_server_gets_pool_address_and_dns() {
 fn exchange(a: &mut Fsm<IpcpOptions>, b: &mut Fsm<IpcpOptions>) {
     let mut buf = [0u8; 256];
     for _ in 0..20 {
-        while let Some(n) = a.poll_transmit(&mut buf) {
-            let _ = b.handle_packet(NOW, &buf[..n]);
+        while let Some(t) = a.poll_transmit(&mut buf) {
+            let _ = b.handle_packet(NOW, &buf[..t.len]);
         }
-        while let Some(n) = b.poll_transmit(&mut buf) {
-            let _ = a.handle_packet(NOW, &buf[..n]);
+        while let Some(t) = b.poll_transmit(&mut buf) {
+            let _ = a.handle_packet(NOW, &buf[..t.len]);
         }
     }
 }

@@ -108,8 +108,8 @@ fn every_seed_frame_parses_field_by_field() {
 fn drain_frames(lcp: &mut Lcp) -> StdVec<StdVec<u8>> {
     let mut out = StdVec::new();
     let mut buf = [0u8; 1600];
-    while let Some(n) = lcp.poll_transmit_frame(&mut buf) {
-        out.push(buf[..n].to_vec());
+    while let Some(t) = lcp.poll_transmit_frame(&mut buf) {
+        out.push(buf[..t.len].to_vec());
     }
     out
 }
@@ -631,17 +631,17 @@ fn interoperates_with_pppd_as_captured() {
     }
     // Our requests are pppd's, byte for byte (frames 23 and 25).
     let mut buf = [0u8; 64];
-    let n = client.poll_transmit(&mut buf).unwrap();
-    assert_eq!(&buf[..n], info(0));
-    let n = server.poll_transmit(&mut buf).unwrap();
-    assert_eq!(&buf[..n], info(1));
+    let t = client.poll_transmit(&mut buf).unwrap();
+    assert_eq!(&buf[..t.len], info(0));
+    let t = server.poll_transmit(&mut buf).unwrap();
+    assert_eq!(&buf[..t.len], info(1));
     // Each answers the other's real request as pppd did (26, 27).
     client.handle_input(T0, info(1)).unwrap();
-    let n = client.poll_transmit(&mut buf).unwrap();
-    assert_eq!(&buf[..n], info(2));
+    let t = client.poll_transmit(&mut buf).unwrap();
+    assert_eq!(&buf[..t.len], info(2));
     server.handle_input(T0, info(0)).unwrap();
-    let n = server.poll_transmit(&mut buf).unwrap();
-    assert_eq!(&buf[..n], info(3));
+    let t = server.poll_transmit(&mut buf).unwrap();
+    assert_eq!(&buf[..t.len], info(3));
     client.handle_input(T0, info(3)).unwrap();
     server.handle_input(T0, info(2)).unwrap();
     assert!(client.is_opened() && server.is_opened());
@@ -651,11 +651,11 @@ fn interoperates_with_pppd_as_captured() {
     assert_eq!(server.negotiated().tx_accm, 0);
     // Echo-Requests both ways get pppd's replies (frames 32, 33).
     client.handle_input(T0, info(4)).unwrap();
-    let n = client.poll_transmit(&mut buf).unwrap();
-    assert_eq!(&buf[..n], info(7));
+    let t = client.poll_transmit(&mut buf).unwrap();
+    assert_eq!(&buf[..t.len], info(7));
     server.handle_input(T0, info(5)).unwrap();
-    let n = server.poll_transmit(&mut buf).unwrap();
-    assert_eq!(&buf[..n], info(6));
+    let t = server.poll_transmit(&mut buf).unwrap();
+    assert_eq!(&buf[..t.len], info(6));
     // The replies reset nothing badly and are accepted.
     server.handle_input(T0, info(7)).unwrap();
     client.handle_input(T0, info(6)).unwrap();
@@ -663,7 +663,7 @@ fn interoperates_with_pppd_as_captured() {
     // server's Terminate-Ack (frames 65, 67).
     assert_eq!(&info(8)[4..], b"MPPE disabled");
     server.handle_input(T0, info(8)).unwrap();
-    let n = server.poll_transmit(&mut buf).unwrap();
-    assert_eq!(&buf[..n], info(10));
+    let t = server.poll_transmit(&mut buf).unwrap();
+    assert_eq!(&buf[..t.len], info(10));
     assert_eq!(server.state(), State::Stopping);
 }

@@ -9,15 +9,26 @@ use crate::fsm;
 use crate::ipcp::IpcpConfig;
 use crate::lcp::LcpConfig;
 
-/// Which end of the link this is.
+/// Which end of the PPP link this is: the one role of ppp-core, used by
+/// the link and by IPCP ([`crate::ipcp::Role`] is this type).
+///
+/// PPP itself (RFC 1661) is symmetric; the roles are those of a dial-in
+/// server and its client: who authenticates whom (RFC 1661 §3.5) and who
+/// assigns the addresses (RFC 1332 §3.3, RFC 1877). Over PPTP the PPP
+/// server is the PPTP server, RFC 2637's PAC (`pptp_core::Role::Server`),
+/// and the PPP client the PPTP client, the PNS; the two enums stay apart
+/// because they answer different questions (who authenticates and assigns
+/// addresses; who answers SCCRQ and Outgoing-Call-Request), and PPP runs
+/// without PPTP too. `mppe::keys::Side` is the same end as this for
+/// MS-CHAPv2's keys but lives in `mppe`, below this crate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Role {
-    /// The dial-in server (PNS side, the PIX): authenticates the peer,
-    /// assigns its address.
+    /// The dial-in server (over PPTP the PAC: the PIX, pptpd, RRAS):
+    /// authenticates the peer, assigns its address and name servers.
     Server,
-    /// The client (PAC side, Windows): authenticates itself, takes an
-    /// address.
+    /// The client (over PPTP the PNS: Windows, pptp-linux):
+    /// authenticates itself, asks for its address and name servers.
     Client,
 }
 

@@ -30,29 +30,27 @@ pub enum Phase {
     Terminate,
 }
 
-/// Why the link ended.
+/// Why the link ended: LCP's reason, nested whole, or one the link
+/// decides above LCP.
+///
+/// LCP ends the link itself (RFC 1661 §4: Terminate-Request either way,
+/// Max-Configure, Echo loss, loopback, lower layer down); those reasons are
+/// [`lcp::EndReason`]s, carried in [`EndReason::Lcp`] and never mapped by
+/// hand (quinn's `ConnectionError::TransportError(TransportError)`). The
+/// other variants are the link's own: authentication, encryption and IPCP
+/// decide them and then close LCP administratively.
+///
+/// Each LCP reason is also an associated constant, so
+/// `EndReason::KeepaliveLost` reads (and matches, as a pattern) the same as
+/// `EndReason::Lcp(lcp::EndReason::KeepaliveLost)`.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum EndReason {
-    /// The host closed the link ([`Link::close`]).
-    AdminClose,
-    /// The peer sent Terminate-Request.
-    PeerTerminated,
-    /// The authentication lists do not meet (Windows error 732).
-    NoCommonAuth,
+    /// LCP ended the link, for this reason.
+    Lcp(lcp::EndReason),
     /// Authentication failed (Windows error 691, or the code given).
     AuthFailed(FailureReason),
-    /// Echo-Requests went unanswered.
-    KeepaliveLost,
-    /// The link is looped back.
-    Loopback,
-    /// LCP Configure-Requests went unanswered.
-    NegotiationTimeout,
-    /// The peer rejected LCP.
-    PeerRejectedLcp,
-    /// The lower layer (PPTP call) went down.
-    LowerLayerDown,
     /// We require MPPE and CCP did not deliver it in both directions: the
     /// PIX's "mppe required but not active". Windows shows 742 for this.
     MppeRequiredNotActive,
@@ -67,31 +65,45 @@ pub enum EndReason {
     IpcpFailed,
 }
 
+// The LCP reasons under the names hosts match on: constants of a
+// `PartialEq + Eq` enum work as patterns. CamelCase because they stand for
+// variants.
+#[allow(non_upper_case_globals)]
+impl EndReason {
+    /// The host closed the link ([`Link::close`]).
+    pub const AdminClose: Self = Self::Lcp(lcp::EndReason::AdminClose);
+    /// The peer sent Terminate-Request.
+    pub const PeerTerminated: Self = Self::Lcp(lcp::EndReason::PeerTerminated);
+    /// The authentication lists do not meet (Windows error 732).
+    pub const NoCommonAuth: Self = Self::Lcp(lcp::EndReason::NoCommonAuth);
+    /// Echo-Requests went unanswered.
+    pub const KeepaliveLost: Self = Self::Lcp(lcp::EndReason::KeepaliveLost);
+    /// The link is looped back.
+    pub const Loopback: Self = Self::Lcp(lcp::EndReason::Loopback);
+    /// LCP Configure-Requests went unanswered (Windows error 718).
+    pub const NegotiationTimeout: Self = Self::Lcp(lcp::EndReason::NegotiationTimeout);
+    /// The peer rejected LCP.
+    pub const PeerRejectedLcp: Self = Self::Lcp(lcp::EndReason::PeerRejectedLcp);
+    /// The lower layer (PPTP call) went down.
+    pub const LowerLayerDown: Self = Self::Lcp(lcp::EndReason::LowerLayerDown);
+}
+
 impl EndReason {
     /// The Windows RAS error number a user knows for this reason.
     pub fn windows_error(self) -> Option<u32> {
         match self {
-            EndReason::NoCommonAuth => Some(732),
+            EndReason::Lcp(r) => r.windows_error(),
             EndReason::AuthFailed(r) => Some(r.windows_error()),
             EndReason::MppeRequiredNotActive | EndReason::EncryptionRefused => Some(742),
             EndReason::NoAddress | EndReason::IpcpFailed => Some(720),
-            EndReason::NegotiationTimeout => Some(718),
-            _ => None,
         }
     }
 
     /// A short description (also the Terminate-Request data we send).
     pub fn description(self) -> &'static str {
         match self {
-            EndReason::AdminClose => "administrative close",
-            EndReason::PeerTerminated => "peer terminated the link",
-            EndReason::NoCommonAuth => "could not agree on PPP control protocols",
+            EndReason::Lcp(r) => r.description(),
             EndReason::AuthFailed(_) => "authentication failed",
-            EndReason::KeepaliveLost => "peer not responding to echo requests",
-            EndReason::Loopback => "link is looped back",
-            EndReason::NegotiationTimeout => "LCP negotiation timed out",
-            EndReason::PeerRejectedLcp => "peer rejected LCP",
-            EndReason::LowerLayerDown => "lower layer down",
             EndReason::MppeRequiredNotActive => "mppe required but not active",
             EndReason::EncryptionRefused => "peer requires encryption we do not provide",
             EndReason::NoAddress => "no IP address available for the peer",
@@ -99,15 +111,12 @@ impl EndReason {
         }
     }
 
+    /// The reason LCP records when the link closes it: LCP's own, or an
+    /// administrative close for a reason decided above LCP (the
+    /// Terminate-Request still carries this reason's description).
     pub(super) fn lcp_reason(self) -> lcp::EndReason {
         match self {
-            EndReason::PeerTerminated => lcp::EndReason::PeerTerminated,
-            EndReason::NoCommonAuth => lcp::EndReason::NoCommonAuth,
-            EndReason::KeepaliveLost => lcp::EndReason::KeepaliveLost,
-            EndReason::Loopback => lcp::EndReason::Loopback,
-            EndReason::NegotiationTimeout => lcp::EndReason::NegotiationTimeout,
-            EndReason::PeerRejectedLcp => lcp::EndReason::PeerRejectedLcp,
-            EndReason::LowerLayerDown => lcp::EndReason::LowerLayerDown,
+            EndReason::Lcp(r) => r,
             _ => lcp::EndReason::AdminClose,
         }
     }
@@ -115,16 +124,7 @@ impl EndReason {
 
 impl From<lcp::EndReason> for EndReason {
     fn from(r: lcp::EndReason) -> Self {
-        match r {
-            lcp::EndReason::AdminClose => EndReason::AdminClose,
-            lcp::EndReason::PeerTerminated => EndReason::PeerTerminated,
-            lcp::EndReason::NoCommonAuth => EndReason::NoCommonAuth,
-            lcp::EndReason::KeepaliveLost => EndReason::KeepaliveLost,
-            lcp::EndReason::Loopback => EndReason::Loopback,
-            lcp::EndReason::NegotiationTimeout => EndReason::NegotiationTimeout,
-            lcp::EndReason::PeerRejectedLcp => EndReason::PeerRejectedLcp,
-            lcp::EndReason::LowerLayerDown => EndReason::LowerLayerDown,
-        }
+        EndReason::Lcp(r)
     }
 }
 
@@ -191,17 +191,8 @@ pub enum LinkEvent {
     Down(EndReason),
 }
 
-/// A frame [`Link::poll_transmit`] wrote.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Transmit {
-    /// Octets at the start of the caller's buffer.
-    pub len: usize,
-    /// The PPP protocol of the frame.
-    pub protocol: u16,
-}
-
 /// An IP packet delivered in place by [`Link::handle_frame`].
+#[must_use = "the packet is lost unless the host delivers it"]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Delivered {

@@ -141,6 +141,7 @@ use crate::fsm::Fsm;
 use crate::ipcp::{IpcpNegotiated, IpcpOptions};
 use crate::lcp::Lcp;
 use crate::time::Instant;
+use crate::transmit::Transmit;
 use crate::wire::frame::{self, Frame};
 
 // The link's parts, one concern per file: the host's settings, what it
@@ -156,12 +157,11 @@ pub mod parked;
 mod phases;
 
 use data_path::{send_ip_copied, DataPath};
-use phases::ipcp_role;
 
 pub use config::{Credentials, Entropy, LinkConfig, Role};
 #[cfg(feature = "mppe")]
 pub use encryption::{MppeInfo, MppeStats};
-pub use events::{Counters, Delivered, EndReason, Error, LinkEvent, Phase, SendError, Transmit};
+pub use events::{Counters, Delivered, EndReason, Error, LinkEvent, Phase, SendError};
 pub use parked::ParkedLink;
 
 #[cfg(feature = "mppe")]
@@ -257,7 +257,7 @@ impl Link {
             peer: None,
             authenticator_done: false,
             peer_done: false,
-            ipcp: Fsm::new(IpcpOptions::new(ipcp_role(role), ipcp), ncp),
+            ipcp: Fsm::new(IpcpOptions::new(role, ipcp), ncp),
             ipcp_started: false,
             address_requested: false,
             address_known: false,
@@ -481,7 +481,7 @@ impl Link {
 
     /// Writes the next control frame (LCP, authentication, IPCP, CCP) into
     /// `buf`, fully framed.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit<u16>> {
         let t = self.next_transmit(now, buf);
         if let Some(t) = t {
             self.data.count_out(t.len);

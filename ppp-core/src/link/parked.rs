@@ -58,9 +58,7 @@
 use core::ops::Range;
 
 use super::data_path::{send_ip_copied, ParkedDataPath};
-use super::{
-    Counters, Delivered, Entropy, Error, Link, LinkConfig, Phase, Role, SendError, Transmit,
-};
+use super::{Counters, Delivered, Entropy, Error, Link, LinkConfig, Phase, Role, SendError};
 #[cfg(feature = "mppe")]
 use super::{MppeInfo, MppeStats};
 #[cfg(feature = "mppe")]
@@ -70,6 +68,7 @@ use crate::ipcp::{IpcpNegotiated, IpcpOptions, ParkedIpcp};
 use crate::keepalive::Action;
 use crate::lcp::{answers_our_echo, Lcp, Negotiated, ParkedLcp};
 use crate::time::Instant;
+use crate::transmit::Transmit;
 use crate::wire::frame::{self, protocol, FieldCompression, Frame};
 use crate::wire::packet::{Code, Packet, HEADER_LEN};
 
@@ -486,7 +485,7 @@ impl ParkedLink {
     /// Writes the next control frame (Echo-Reply, Echo-Request, Reset-Ack,
     /// Reset-Request) into `buf`, fully framed. A frame that does not fit
     /// `buf` is dropped.
-    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit<u16>> {
         while let Some(p) = self.pending.take() {
             let (protocol, send) = if p.lcp {
                 // LCP is never compressed (RFC 1661 §6.5, §6.6).
@@ -509,7 +508,7 @@ impl ParkedLink {
             self.data.count_out(total);
             return Some(Transmit {
                 len: total,
-                protocol,
+                to: protocol,
             });
         }
         None

@@ -3,20 +3,13 @@
 
 #[cfg(feature = "mppe")]
 use super::encryption::start_keys;
-use super::{Delivered, EndReason, Error, Link, LinkEvent, Phase, Role, Transmit};
+use super::{Delivered, EndReason, Error, Link, LinkEvent, Phase, Role};
 use crate::auth::{self, Authenticator, FailureReason, Peer, Verifier};
 use crate::fsm::{LayerEvent, State};
-use crate::ipcp::Role as IpcpRole;
 use crate::lcp::LcpEvent;
 use crate::time::Instant;
+use crate::transmit::Transmit;
 use crate::wire::frame::{self, protocol};
-
-pub(super) fn ipcp_role(role: Role) -> IpcpRole {
-    match role {
-        Role::Server => IpcpRole::Server,
-        Role::Client => IpcpRole::Client,
-    }
-}
 
 impl Link {
     pub(super) fn dispatch(
@@ -103,27 +96,20 @@ impl Link {
         }
     }
 
-    pub(super) fn next_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    pub(super) fn next_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit<u16>> {
         if self.lower_is_down {
             return None;
         }
         if self.finished {
             // After the end only LCP's last word (a Terminate-Ack) goes.
-            let len = self.lcp.poll_transmit_frame(buf)?;
-            return Some(Transmit {
-                len,
-                protocol: protocol::LCP,
-            });
+            return self.lcp.poll_transmit_frame(buf);
         }
         // LCP first, so its final Ack precedes the first Challenge; but a
         // pending close waits for the authentication verdict to go out
         // (the Failure before the Terminate-Request).
         if self.pending_close.is_none() {
-            if let Some(len) = self.lcp.poll_transmit_frame(buf) {
-                return Some(Transmit {
-                    len,
-                    protocol: protocol::LCP,
-                });
+            if let Some(t) = self.lcp.poll_transmit_frame(buf) {
+                return Some(t);
             }
         }
         let send = self.lcp.negotiated().send;
@@ -139,35 +125,26 @@ impl Link {
                 }
             }
             if let Some(t) = out {
-                if frame::emit_header(t.protocol, send, buf).is_ok() {
+                if frame::emit_header(t.to, send, buf).is_ok() {
                     return Some(Transmit {
                         len: hl + t.len,
-                        protocol: t.protocol,
+                        to: t.to,
                     });
                 }
             }
         }
         if let Some(reason) = self.pending_close.take() {
             self.close_lcp(now, reason);
-            if let Some(len) = self.lcp.poll_transmit_frame(buf) {
-                return Some(Transmit {
-                    len,
-                    protocol: protocol::LCP,
-                });
+            if let Some(t) = self.lcp.poll_transmit_frame(buf) {
+                return Some(t);
             }
         }
-        if let Some(len) = self.ipcp.poll_transmit_frame(send, buf) {
-            return Some(Transmit {
-                len,
-                protocol: protocol::IPCP,
-            });
+        if let Some(t) = self.ipcp.poll_transmit_frame(send, buf) {
+            return Some(t);
         }
         #[cfg(feature = "mppe")]
-        if let Some(len) = self.ccp.poll_transmit_frame(send, buf) {
-            return Some(Transmit {
-                len,
-                protocol: protocol::CCP,
-            });
+        if let Some(t) = self.ccp.poll_transmit_frame(send, buf) {
+            return Some(t);
         }
         None
     }
@@ -289,7 +266,7 @@ impl Link {
                 });
             }
             LcpEvent::Finished(reason) => {
-                let mut reason = EndReason::from(reason);
+                let mut reason = EndReason::Lcp(reason);
                 if reason == EndReason::PeerTerminated && self.encryption_refused_hint {
                     reason = EndReason::EncryptionRefused;
                 }

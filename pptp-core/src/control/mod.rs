@@ -645,16 +645,11 @@ pub struct TunnelStats {
     pub established_at: Option<Instant>,
 }
 
-/// Returned by [`Connection::poll_transmit`]: octets written to the
-/// caller's buffer (one or more whole control messages).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Transmit {
-    /// Octets written at the start of the buffer.
-    pub len: usize,
-    /// Whole control messages in them.
-    pub messages: usize,
-}
+/// Returned by [`Connection::poll_transmit`] and
+/// [`ParkedConnection::poll_transmit`]: octets written to the caller's
+/// buffer, one or more whole control messages for the connection's own
+/// TCP stream (so `Transmit<()>`: the stream is the only destination).
+pub use ppp_core::transmit::Transmit;
 
 /// Errors of the control connection layer.
 #[non_exhaustive]

@@ -17,6 +17,7 @@ use crate::wire::control::{
     BearerCapabilities, ControlRepr, FramingCapabilities, GeneralError, Sccrp, StartControlResult,
     MAGIC_COOKIE, PROTOCOL_VERSION,
 };
+use crate::Transmit;
 
 /// The control message header (RFC 2637 §1.4): Length, PPTP Message Type,
 /// Magic Cookie, Control Message Type, Reserved0.
@@ -90,7 +91,11 @@ impl Refusal {
     }
 
     /// Writes the refusal SCCRP into `buf` if it is due.
-    pub(crate) fn poll_transmit(&mut self, host_name: &NameBytes, buf: &mut [u8]) -> Option<usize> {
+    pub(crate) fn poll_transmit(
+        &mut self,
+        host_name: &NameBytes,
+        buf: &mut [u8],
+    ) -> Option<Transmit> {
         if self.state != RefusalState::ReplyDue {
             return None;
         }
@@ -107,7 +112,7 @@ impl Refusal {
         });
         let n = repr.emit(buf).ok()?;
         self.state = RefusalState::Done;
-        Some(n)
+        Some(Transmit::new(n))
     }
 }
 
@@ -141,7 +146,9 @@ mod tests {
         }
         assert_eq!(r.state, RefusalState::ReplyDue);
         let mut out = [0u8; 256];
-        let len = r.poll_transmit(&NameBytes::new(), &mut out).unwrap_or(0);
+        let len = r
+            .poll_transmit(&NameBytes::new(), &mut out)
+            .map_or(0, |t| t.len);
         match ControlRepr::parse_bytes(&out[..len]) {
             Ok(ControlRepr::Sccrp(p)) => {
                 assert_eq!(p.result, StartControlResult::GeneralError);

@@ -408,9 +408,8 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     ControlState::Engine(e) => controls
                         .get_mut(*e as usize)
                         .and_then(|c| c.conn.as_mut())
-                        .and_then(|c| c.poll_transmit(now, buf))
-                        .map(|t| t.len),
-                    ControlState::Parked(p) => p.poll_transmit(now, buf).map(|t| t.len),
+                        .and_then(|c| c.poll_transmit(now, buf)),
+                    ControlState::Parked(p) => p.poll_transmit(now, buf),
                     ControlState::Refusing(r) => {
                         let answered = r.poll_transmit(&self.control_config.host_name, buf);
                         if answered.is_some() {
@@ -420,10 +419,10 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     }
                     ControlState::Shared(_) | ControlState::Gone => None,
                 };
-                if let Some(len) = t {
+                if let Some(t) = t {
                     return Some(Transmit {
+                        len: t.len,
                         to: Destination::Tcp(ConnectionHandle(handle.0)),
-                        len,
                     });
                 }
             }
@@ -501,10 +500,12 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             }
         }
         // 4. An acknowledgement owed on its own (RFC 2637 §4.3).
-        if let Ok(Some(n)) = gre.poll_transmit(now, buf) {
+        // (A buffer under 12 octets leaves the ack owed; the endpoint asks
+        // for 1,600.)
+        if let Ok(Some(t)) = gre.poll_transmit(now, buf) {
             return Some(Transmit {
+                len: t.len,
                 to: Destination::Gre(peer),
-                len: n,
             });
         }
         None

@@ -92,16 +92,9 @@ impl defmt::Format for Destination {
 }
 
 /// Bytes the endpoint wrote at the start of the caller's buffer, and
-/// where they go. The one transmit type of the endpoint.
-#[must_use = "the bytes are lost unless the host sends them"]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Transmit {
-    /// Where to send them.
-    pub to: Destination,
-    /// Octets written at the start of the buffer.
-    pub len: usize,
-}
+/// where they go: the crates' one [`Transmit`](crate::Transmit) with a
+/// [`Destination`].
+pub type Transmit = crate::Transmit<Destination>;
 
 /// An IPv4 packet [`Endpoint::handle_gre`](super::Endpoint::handle_gre)
 /// decrypted in place.
@@ -379,8 +372,8 @@ pub struct ServerConfig {
     pub link: LinkConfig,
     /// First and last address of the pool the peers' addresses come from.
     pub pool: (Ipv4Addr, Ipv4Addr),
-    /// Calls one control connection may carry, 1 to
-    /// [`CALLS_PER_CONNECTION`](super::memory::CALLS_PER_CONNECTION).
+    /// Calls one control connection may carry, 1 to 4 (the call table
+    /// each connection's slot holds, `CALLS_PER_CONNECTION`).
     /// Windows and the PIX place one per connection; pptp-linux's call
     /// manager puts every pppd dialling the same server on one connection
     /// (default 4). A call beyond it is refused with OCRP result 2 /

@@ -38,7 +38,7 @@
 //! let later = now + server.config().ack_delay;
 //! assert_eq!(server.poll_timeout(), Some(later));
 //! server.handle_timeout(later);
-//! let ack_len = server.poll_transmit(later, &mut packet)?.expect("ack owed");
+//! let ack_len = server.poll_transmit(later, &mut packet)?.expect("ack owed").len;
 //! assert_eq!(ack_len, 12);
 //! assert!(matches!(client.decapsulate(later, &packet[..ack_len])?, Received::NoPayload));
 //! assert_eq!(client.status().unacked, 0);
@@ -135,6 +135,7 @@ pub use sender::AckTimeoutConfig;
 pub use stats::{GreStats, GreStatus};
 
 use crate::time::{Duration, Instant};
+use crate::transmit::Transmit;
 use crate::wire::gre::{GreError, GrePacket, GreRepr, HEADER_LEN_MAX, PAYLOAD_LEN_MAX};
 use core::fmt;
 use core::ops::Range;
@@ -310,6 +311,7 @@ pub enum DropReason {
 }
 
 /// What to do with a datagram that passed the header and call-ID checks.
+#[must_use = "a delivered frame is lost unless the host hands it to PPP"]
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Received {
@@ -523,12 +525,20 @@ impl<const HOLD: usize, const SLOT_SIZE: usize> GreSession<HOLD, SLOT_SIZE> {
 
     /// An acknowledgment-only packet (12 octets), if one is due: the ack
     /// delay passed with nothing to send, or half our receive window is
-    /// unacknowledged. `Ok(None)` when nothing is due.
+    /// unacknowledged (RFC 2637 §4.2). `Ok(None)` when nothing is due.
+    ///
+    /// Unlike the other machines' `poll_transmit`, this one returns a
+    /// `Result`: an ack that is due does not wait in a queue the host can
+    /// ask about (as the control connection's messages do, with
+    /// `pending_transmit_len`), and [`poll_timeout`](Self::poll_timeout)
+    /// keeps naming the past until it goes. A buffer shorter than 12
+    /// octets is therefore reported as [`SendError::BufferTooSmall`]
+    /// rather than answered with `None`; the ack stays owed.
     pub fn poll_transmit(
         &mut self,
         now: Instant,
         out: &mut [u8],
-    ) -> Result<Option<usize>, SendError> {
+    ) -> Result<Option<Transmit>, SendError> {
         if !self.ack_due(now) {
             return Ok(None);
         }
@@ -542,7 +552,7 @@ impl<const HOLD: usize, const SLOT_SIZE: usize> GreSession<HOLD, SLOT_SIZE> {
         })?;
         self.ack_sent(Some(ack));
         self.stats.ack_only_sent += 1;
-        Ok(Some(len))
+        Ok(Some(Transmit::new(len)))
     }
 
     /// Process one datagram from the peer (the GRE packet, IP header

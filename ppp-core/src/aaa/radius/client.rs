@@ -4,11 +4,12 @@
 //! The host owns the UDP sockets. Server `i` of the client is whatever
 //! address pair the host associates with index `i` (authentication port
 //! for [`RequestKind::Authentication`], accounting port for
-//! [`RequestKind::Accounting`], both given in [`Transmit`]). Loop:
+//! [`RequestKind::Accounting`], both given in the [`Destination`] of each
+//! [`Transmit`]). Loop:
 //!
 //! 1. `start_auth` / `start_accounting` queue a request;
 //! 2. `poll_transmit(now, buf)` yields datagrams to send to
-//!    `Transmit::server_index`;
+//!    `Transmit::to` ([`Destination::server_index`], [`Destination::kind`]);
 //! 3. datagrams from server `i` go to `handle_datagram(now, i, bytes)`;
 //! 4. `poll_timeout` / `handle_timeout` drive retransmissions (RFC 2865
 //!    §2.4 leaves the policy to the NAS: here `initial_timeout`, doubled
@@ -47,7 +48,7 @@
 //!
 //! let mut datagram = [0u8; 4096];
 //! let t = client.poll_transmit(now, &mut datagram).unwrap();
-//! // The host sends datagram[..t.len] to server t.server_index's auth port;
+//! // The host sends datagram[..t.len] to server t.to.server_index's auth port;
 //! // here a stand-in server accepts it.
 //! let sent = Packet::new_checked(&datagram[..t.len]).unwrap();
 //! let mut answer = [0u8; 64];
@@ -55,7 +56,7 @@
 //! w.message_authenticator().unwrap();
 //! let n = w.finish_response(&sent.authenticator(), b"secret");
 //!
-//! client.handle_datagram(now, t.server_index, &answer[..n]).unwrap();
+//! client.handle_datagram(now, t.to.server_index, &answer[..n]).unwrap();
 //! match client.poll_event() {
 //!     Some(Event::Verdict { handle: h, verdict: Verdict::Accept(_), .. }) => assert_eq!(h, handle),
 //!     other => panic!("{other:?}"),
@@ -73,6 +74,7 @@ use super::Error;
 use crate::aaa::bridge::{self, MppePolicy, NasAttributes, RequestContext, VerdictInfo};
 use crate::auth::{AuthRequest, AuthResponse, Password, Verdict};
 use crate::time::{Duration, Instant};
+use crate::transmit::Transmit;
 
 /// Longest shared secret.
 pub const MAX_SECRET_LEN: usize = 128;
@@ -191,18 +193,30 @@ pub enum RequestKind {
     Accounting,
 }
 
-/// A datagram written by `poll_transmit`.
+/// Where a datagram from [`RadiusClient::poll_transmit`] goes: the `to`
+/// of its [`Transmit`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Transmit {
+pub struct Destination {
     /// Which configured server to send it to.
     pub server_index: usize,
-    /// Which of its ports.
+    /// Which of its ports: authentication (RFC 2865 §3, 1812) or
+    /// accounting (RFC 2866 §3, 1813).
     pub kind: RequestKind,
     /// The request it belongs to.
     pub handle: RequestHandle,
-    /// Octets written at the start of the buffer.
-    pub len: usize,
+}
+
+/// Lets `t.server_index`, `t.kind` and `t.handle` read through to `t.to`,
+/// as they did when RADIUS had a `Transmit` of its own: the RADIUS host in
+/// `examples/src/server/aaa.rs` still reads them so. Hosts should write
+/// `t.to.server_index`; this goes once none reads the old way.
+impl core::ops::Deref for Transmit<Destination> {
+    type Target = Destination;
+
+    fn deref(&self) -> &Destination {
+        &self.to
+    }
 }
 
 /// What the client reports.
@@ -568,7 +582,7 @@ impl<const SERVERS: usize, const PENDING: usize> RadiusClient<SERVERS, PENDING> 
     /// The next datagram to send, written into `buf` (which should hold
     /// [`MAX_PACKET_LEN`] octets; a shorter one fails the request with
     /// [`Event::Failed`] if the packet does not fit).
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit<Destination>> {
         let index = self.slots.iter().position(|s| s.deadline.is_none())?;
         let slot = self.slots.get_mut(index)?;
         let secret = self.servers.get(slot.server)?.secret();
@@ -581,10 +595,12 @@ impl<const SERVERS: usize, const PENDING: usize> RadiusClient<SERVERS, PENDING> 
                 slot.deadline = Some(now + slot.timeout);
                 self.stats.transmissions = self.stats.transmissions.saturating_add(1);
                 Some(Transmit {
-                    server_index: slot.server,
-                    kind: slot.kind,
-                    handle: slot.handle,
                     len,
+                    to: Destination {
+                        server_index: slot.server,
+                        kind: slot.kind,
+                        handle: slot.handle,
+                    },
                 })
             }
             Err(error) => {
@@ -821,7 +837,7 @@ mod tests {
         .unwrap()
     }
 
-    fn transmit(c: &mut RadiusClient<2, 4>, now: u64) -> (Transmit, Vec<u8>) {
+    fn transmit(c: &mut RadiusClient<2, 4>, now: u64) -> (Transmit<Destination>, Vec<u8>) {
         let mut buf = [0u8; MAX_PACKET_LEN];
         let t = c
             .poll_transmit(Instant::from_millis(now), &mut buf)
@@ -854,7 +870,10 @@ mod tests {
         let mut c = client();
         start(&mut c, 5);
         let (t, bytes) = transmit(&mut c, 0);
-        assert_eq!((t.server_index, t.kind), (0, RequestKind::Authentication));
+        assert_eq!(
+            (t.to.server_index, t.to.kind),
+            (0, RequestKind::Authentication)
+        );
         let p = Packet::new_checked(&bytes[..]).unwrap();
         assert_eq!(p.code(), Some(Code::AccessRequest));
         assert_eq!(p.identifier(), 5);
@@ -901,18 +920,18 @@ mod tests {
         c.handle_timeout(Instant::from_millis(1000));
         let (t, second) = transmit(&mut c, 1000);
         // Same Identifier and authenticator on the same server (RFC 2865 §3).
-        assert_eq!((t.server_index, &second), (0, &first));
+        assert_eq!((t.to.server_index, &second), (0, &first));
         assert_eq!(
             c.poll_timeout(),
             Some(Instant::from_millis(3000)),
             "doubled"
         );
         c.handle_timeout(Instant::from_millis(3000));
-        transmit(&mut c, 3000);
+        let _ = transmit(&mut c, 3000);
         assert_eq!(c.poll_timeout(), Some(Instant::from_millis(5500)), "capped");
         c.handle_timeout(Instant::from_millis(5500));
         let (t, other) = transmit(&mut c, 5500);
-        assert_eq!(t.server_index, 1, "failover");
+        assert_eq!(t.to.server_index, 1, "failover");
         // Re-encoded with the secondary's secret.
         let p = Packet::new_checked(&other[..]).unwrap();
         let mut clear = [0u8; 16];
@@ -939,7 +958,7 @@ mod tests {
         );
         // The secondary is now preferred.
         start(&mut c, 10);
-        assert_eq!(transmit(&mut c, now).0.server_index, 1);
+        assert_eq!(transmit(&mut c, now).0.to.server_index, 1);
     }
 
     #[test]
@@ -1207,7 +1226,7 @@ mod tests {
         let record = AccountingRecord::new(super::super::AccountingStatus::Start, b"s1", b"User");
         let h = c.start_accounting(Instant::ZERO, &record, rnd(40)).unwrap();
         let (t, req) = transmit(&mut c, 0);
-        assert_eq!(t.kind, RequestKind::Accounting);
+        assert_eq!(t.to.kind, RequestKind::Accounting);
         let forged = answer(&req, Code::AccountingResponse, b"nope", false, |_, _| {});
         assert_eq!(
             c.handle_datagram(Instant::ZERO, 0, &forged),

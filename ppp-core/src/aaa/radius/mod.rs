@@ -29,8 +29,8 @@ pub mod wire;
 
 pub use accounting::{AccountingRecord, AccountingStatus, TerminateCause};
 pub use client::{
-    Event, RadiusClient, RadiusConfig, Randomness, RequestHandle, RequestKind, ServerConfig,
-    SessionInfo, Stats, Transmit,
+    Destination, Event, RadiusClient, RadiusConfig, Randomness, RequestHandle, RequestKind,
+    ServerConfig, SessionInfo, Stats,
 };
 
 /// What went wrong in RADIUS encoding, decoding or response handling.

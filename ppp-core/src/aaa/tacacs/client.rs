@@ -30,6 +30,7 @@ use super::Error;
 use crate::aaa::bridge::{self, MppePolicy, Note, RequestContext, VerdictInfo};
 use crate::auth::{Accept, AuthRequest, AuthResponse, Method, Password, Verdict};
 use crate::time::{Duration, Instant};
+use crate::transmit::Transmit;
 
 /// Longest key.
 pub const MAX_KEY_LEN: usize = 128;
@@ -107,16 +108,6 @@ impl TacacsConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SessionHandle(pub u32);
-
-/// A packet written by `poll_transmit`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Transmit {
-    /// The session.
-    pub handle: SessionHandle,
-    /// Octets written.
-    pub len: usize,
-}
 
 /// Authorization outcome status (RFC 8907 §6.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -645,7 +636,11 @@ impl<const SESSIONS: usize> TacacsClient<SESSIONS> {
     }
 
     /// The next packet to write to the stream.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Option<Transmit<SessionHandle>> {
         let index = self.sessions.iter().position(|s| s.out_pending)?;
         let session = self.sessions.get_mut(index)?;
         let len = session.out.len;
@@ -655,8 +650,8 @@ impl<const SESSIONS: usize> TacacsClient<SESSIONS> {
                 session.out_pending = false;
                 session.deadline = Some(now + self.config.timeout);
                 Some(Transmit {
-                    handle: SessionHandle(session.id),
                     len,
+                    to: SessionHandle(session.id),
                 })
             }
             None => {

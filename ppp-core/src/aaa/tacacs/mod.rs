@@ -32,7 +32,7 @@ pub mod wire;
 pub use crate::aaa::bridge::MppePolicy;
 pub use client::{
     AccountingKind, AccountingRecord, AuthorizationOutcome, AuthorizationStatus, Event,
-    SessionHandle, TacacsClient, TacacsConfig, Transmit,
+    SessionHandle, TacacsClient, TacacsConfig,
 };
 
 /// What went wrong in TACACS+ encoding, decoding or session handling.

@@ -351,7 +351,7 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
         }
         self.stats.messages_out += messages as u64;
         self.stats.bytes_out += len as u64;
-        Some(Transmit { len, messages })
+        Some(Transmit::new(len))
     }
 
     /// The next event, if any.
