@@ -37,7 +37,9 @@
 #[cfg(feature = "std")]
 extern crate std;
 
-#[cfg(any(feature = "radius", feature = "tacacs"))]
+// Ungated: the per-session AAA bookkeeping (`aaa::session`) and the
+// verdict bridge serve any AAA transport, and pptp-core's endpoint maps
+// its session ends onto Acct-Terminate-Cause without the RADIUS client.
 pub mod aaa;
 pub mod auth;
 #[cfg(feature = "mppe")]

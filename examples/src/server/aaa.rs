@@ -1,22 +1,23 @@
-//! External AAA for `pptp-server`: RADIUS over UDP and TACACS+ over TCP,
-//! both driven by ppp-core's Sans-IO clients from the server's `mio` loop.
+//! External AAA for `pptp-server`: the transport of RADIUS (UDP) and
+//! TACACS+ (TCP) from the server's `mio` loop, logging and status text.
 //!
-//! The PIX's `vpdn group 1 client authentication aaa TAG`: the link is
-//! fed with plain `Link::handle_frame` (no local verifier), so each
-//! Response becomes `LinkEvent::AuthRequest`; [`auth_request`] hands it
-//! to the client; the answer comes back in [`Server::aaa_run`] and goes
-//! to `Link::verdict`.
+//! The PIX's `vpdn group 1 client authentication aaa TAG`: the endpoint
+//! runs without local users, so each Response becomes
+//! `Event::AuthRequest`; [`Server::auth_request`] hands it to the client;
+//! the answer comes back in [`Server::aaa_run`] and goes to the endpoint's
+//! `auth_verdict`.
+//!
+//! What a NAS decides per session (Acct-Session-Id, Class echo, the
+//! Framed-IP-Address checks, where the MPPE keys came from, the
+//! accounting Start/Interim-Update/Stop records, Session-Timeout and
+//! Idle-Timeout, Acct-Terminate-Cause) lives in ppp-core's
+//! `aaa::session::Sessions` and pptp-core's `SessionEnd::terminate_cause`,
+//! so that every host (this one, a tokio host, a firmware) does it the
+//! same way. This file keeps the sockets:
 //!
 //! * RADIUS (RFC 2865/2866/2548/3579): one UDP socket for every server's
-//!   authentication and accounting port. The Accept's MPPE keys
-//!   (MS-MPPE-Send-Key / MS-MPPE-Recv-Key, or MS-CHAP-MPPE-Keys for
-//!   MS-CHAPv1) become the link's MPPE keys (`MppeKeyMaterial` in the
-//!   verdict); Framed-IP-Address replaces the pool (an address inside the
-//!   pool is reserved, one outside gets its own /32 route into the TUN
-//!   and never enters the pool); DNS servers reach IPCP. Accounting:
-//!   Start when IPCP opens, Interim-Update every `interim_interval_secs`,
-//!   Stop with octets/packets (64-bit through Gigawords) and
-//!   Acct-Terminate-Cause when the session ends.
+//!   authentication and accounting port; a Framed-IP-Address outside the
+//!   pool gets its own /32 route into the TUN.
 //! * TACACS+ (RFC 8907): authentication START per login, then (if
 //!   configured) authorization of `service=ppp protocol=ip` for `addr=` /
 //!   `dns-servers=`, accounting START/WATCHDOG/STOP. One TCP connection
@@ -37,23 +38,23 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use mio::net::{TcpStream, UdpSocket};
 use mio::{Interest, Registry, Token};
-use ppp_core::aaa::bridge::{self, MppePolicy, Note, VerdictInfo};
+use ppp_core::aaa::bridge::{self, MppePolicy, VerdictInfo};
 use ppp_core::aaa::radius::{
-    self, AccountingRecord, AccountingStatus, RadiusClient, RadiusConfig, Randomness,
-    RequestHandle, SessionInfo, TerminateCause,
+    self, RadiusClient, RadiusConfig, Randomness, RequestHandle, SessionInfo,
 };
-use ppp_core::aaa::tacacs::{
-    self, AccountingKind, AuthorizationStatus, TacacsClient, TacacsConfig,
+use ppp_core::aaa::session::{
+    self, AccountingReport, AddressUse, Phase, Protocol, Sessions, Slot, TerminateCause,
 };
-use ppp_core::auth::{AuthRequest, Method, MppeKeyMaterial, Verdict};
-use ppp_core::link::{Counters, EndReason};
+use ppp_core::aaa::tacacs::{self, AuthorizationStatus, TacacsClient, TacacsConfig};
+use ppp_core::auth::{AuthRequest, Method, Verdict};
+use ppp_core::link::Counters;
+use ppp_core::time::Duration;
 use ppp_core::Instant as PppInstant;
-use pptp_core::control::CallDownReason;
 use pptp_core::endpoint::{SessionEnd, SessionHandle};
 
 use super::Server;
 use crate::config::{AaaSettings, RadiusSettings, ServerConfig, TacacsSettings, MAX_AAA_SERVERS};
-use crate::host::{random_bytes, Clock};
+use crate::host::random_bytes;
 use crate::timers::{earliest, TimerHeap};
 
 /// The RADIUS UDP socket's token.
@@ -71,48 +72,6 @@ type Radius = RadiusClient<MAX_AAA_SERVERS, RADIUS_PENDING>;
 /// A session as the AAA side names it: the endpoint's session handle.
 type Key = u32;
 
-/// What an accounting record reports of a session.
-pub(super) struct Record {
-    counters: Counters,
-    address: Option<Ipv4Addr>,
-}
-
-/// What one call's AAA is doing.
-#[derive(Debug, Default)]
-pub(super) struct CallAaa {
-    tunnel_id: u32,
-    /// Our PPTP call ID (the NAS-Port).
-    local_call_id: u16,
-    /// The peer's address, once assigned (Framed-IP-Address in records).
-    address: Option<Ipv4Addr>,
-    peer: Option<Ipv4Addr>,
-    acct_session_id: String,
-    username: String,
-    /// The login being decided (RADIUS handle or TACACS+ session).
-    auth_pending: bool,
-    /// Framed-IP-Address outside the pool: a /32 route of its own.
-    outside_pool_route: Option<Ipv4Addr>,
-    /// Where the MPPE keys came from.
-    keys: Option<&'static str>,
-    address_from_aaa: Option<Ipv4Addr>,
-    /// Accounting Start sent at this clock value (ms).
-    acct_started_ms: Option<u64>,
-    next_interim_ms: Option<u64>,
-    /// Session-Timeout from the Accept: close at this clock value (ms).
-    session_deadline_ms: Option<u64>,
-    /// Idle-Timeout from the Accept (ms), and when to look at the
-    /// session's IP counters next.
-    idle_timeout_ms: Option<u64>,
-    idle_check_ms: Option<u64>,
-    /// IP packets both ways at the last idle check.
-    idle_ip_packets: u64,
-    /// Class from the Access-Accept, echoed in accounting (RFC 2865
-    /// §5.25).
-    class: Vec<u8>,
-    /// Why we ended the session ourselves (Session-Timeout).
-    cause_override: Option<TerminateCause>,
-}
-
 /// A finished AAA transaction the server must act on.
 enum Outcome {
     Verdict {
@@ -125,29 +84,22 @@ enum Outcome {
 /// The server's AAA side.
 pub(crate) struct Aaa {
     backend: Backend,
-    calls: HashMap<Key, CallAaa>,
-    /// Each call's earliest interim, Session-Timeout or idle-check
-    /// deadline, so that a loop turn looks only at the calls that are due
-    /// (a scan of every call on every turn cost O(calls) per turn).
+    /// Per-session AAA state (ppp-core's table, in our memory).
+    sessions: Sessions<Vec<Slot>>,
+    /// Each session's earliest interim, Session-Timeout or idle-check
+    /// deadline (`Sessions::deadline`), so that a loop turn looks only at
+    /// the sessions that are due (a scan of every session on every turn
+    /// cost O(sessions) per turn).
     timers: TimerHeap<Key>,
     mppe_required: bool,
-    mppe_enabled: bool,
     called_station: String,
-    clock: Clock,
-    /// The server is shutting down (SIGTERM): sessions end with
-    /// Admin-Reboot.
-    shutting_down: bool,
-    /// Logins sent, accepted, rejected, timed out.
-    stats: AaaStats,
+    /// What the transport saw (the table counts logins and verdicts).
+    stats: TransportStats,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
-struct AaaStats {
-    logins: u64,
-    accepted: u64,
-    rejected: u64,
+struct TransportStats {
     timeouts: u64,
-    missing_keys: u64,
     acct_sent: u64,
     acct_acked: u64,
 }
@@ -165,20 +117,20 @@ fn instant(ms: u64) -> PppInstant {
 impl Aaa {
     /// The AAA side for `config`; opens the RADIUS socket (registered on
     /// `registry`) when RADIUS is configured.
-    pub(super) fn new(
-        config: &ServerConfig,
-        registry: &Registry,
-        clock: Clock,
-    ) -> Result<Self, String> {
+    pub(super) fn new(config: &ServerConfig, registry: &Registry) -> Result<Self, String> {
         let mppe_enabled = config.mppe.policy().enabled();
         let mppe_required = mppe_enabled && config.mppe.required;
-        let backend = match &config.aaa {
-            AaaSettings::Local => Backend::Local,
-            AaaSettings::Radius(settings) => Backend::Radius(Box::new(RadiusHost::new(
-                settings,
-                mppe_required,
-                registry,
-            )?)),
+        let (backend, accounting, interim_secs) = match &config.aaa {
+            AaaSettings::Local => (Backend::Local, false, 0),
+            AaaSettings::Radius(settings) => (
+                Backend::Radius(Box::new(RadiusHost::new(
+                    settings,
+                    mppe_required,
+                    registry,
+                )?)),
+                settings.accounting,
+                settings.interim_interval_secs,
+            ),
             AaaSettings::Tacacs(settings) => {
                 // The configuration loader already refused `required`.
                 TacacsConfig::new(settings.servers[0].key.as_bytes(), MppePolicy::Auto)
@@ -191,29 +143,45 @@ impl Aaa {
                         config.mppe.strength
                     );
                 }
-                Backend::Tacacs(Box::new(TacacsHost::new(settings.clone())))
+                (
+                    Backend::Tacacs(Box::new(TacacsHost::new(settings.clone()))),
+                    settings.accounting,
+                    settings.interim_interval_secs,
+                )
             }
+        };
+        let table = session::Config {
+            protocol: match backend {
+                Backend::Tacacs(_) => Protocol::Tacacs,
+                _ => Protocol::Radius,
+            },
+            accounting,
+            interim: (interim_secs > 0).then(|| Duration::from_secs(interim_secs)),
+            mppe_enabled,
+        };
+        // Local users need no table. Otherwise twice the session limit: the
+        // table's probe runs stay short, and a full table (more sessions
+        // than max_sessions) refuses the login instead of losing
+        // accounting.
+        let slots = if matches!(backend, Backend::Local) {
+            0
+        } else {
+            config.max_sessions.saturating_mul(2)
         };
         Ok(Aaa {
             backend,
-            calls: HashMap::new(),
+            sessions: Sessions::new(table, vec![Slot::new(); slots]),
             timers: TimerHeap::new(),
             mppe_required,
-            mppe_enabled,
             called_station: config.listen.ip().to_string(),
-            clock,
-            shutting_down: false,
-            stats: AaaStats::default(),
+            stats: TransportStats::default(),
         })
     }
 
-    /// Re-arms `call_id`'s timer after one of its deadlines changed.
-    fn rearm(&mut self, call_id: Key) {
-        let deadline = self
-            .calls
-            .get(&call_id)
-            .and_then(|c| earliest([c.next_interim_ms, c.session_deadline_ms, c.idle_check_ms]));
-        self.timers.set(call_id, deadline);
+    /// Re-arms `key`'s timer after one of its deadlines changed.
+    fn rearm(&mut self, key: Key) {
+        let deadline = self.sessions.deadline(key).map(PppInstant::as_millis);
+        self.timers.set(key, deadline);
     }
 
     /// Whether logins are decided by the local `[[users]]`.
@@ -256,30 +224,51 @@ impl Aaa {
         tunnel_id: u32,
         peer: Ipv4Addr,
     ) {
-        let id = random_bytes::<4>();
-        self.calls.insert(
-            session.0,
-            CallAaa {
-                tunnel_id,
-                local_call_id,
-                peer: Some(peer),
-                acct_session_id: format!("{:08X}{local_call_id:04X}", u32::from_be_bytes(id)),
-                ..CallAaa::default()
-            },
-        );
+        if self.is_local() {
+            return;
+        }
+        let random = u32::from_be_bytes(random_bytes::<4>());
+        if let Err(e) = self
+            .sessions
+            .call_up(session.0, local_call_id.into(), peer, random)
+        {
+            log!("tunnel {tunnel_id} call {local_call_id}: {e}: its login will be refused");
+        }
     }
 
     /// SIGTERM: sessions closed from now on are accounted as
     /// Admin-Reboot (RFC 2866 §5.10: "prior to rebooting the NAS").
     pub(super) fn shutting_down(&mut self) {
-        self.shutting_down = true;
+        self.sessions.shutting_down();
+    }
+
+    /// Sends an accounting record (or queues it for a TACACS+
+    /// connection); logs Start and Stop.
+    fn account(&mut self, now: u64, report: AccountingReport) {
+        let call = report.nas_port;
+        let sent = match &mut self.backend {
+            Backend::Local => return,
+            Backend::Radius(r) => r.account(instant(now), &report),
+            Backend::Tacacs(t) => {
+                t.account(report.clone());
+                Ok(())
+            }
+        };
+        match sent {
+            Ok(()) => {
+                self.stats.acct_sent += 1;
+                if report.phase != Phase::Interim {
+                    log!("call {call}: {report}");
+                }
+            }
+            Err(e) => log!("call {call}: accounting {:?} not sent: {e}", report.phase),
+        }
     }
 
     /// The status lines (`show vpdn` / `status`).
     pub(super) fn status(&self) -> String {
         use std::fmt::Write;
         let mut out = String::new();
-        let s = self.stats;
         let _ = write!(
             out,
             "AAA: {}{}",
@@ -302,16 +291,13 @@ impl Aaa {
                     .map(|(a, c)| format!("{a}/{}", c.port()))
                     .collect();
                 let st = r.client.stats();
+                let interim = self.sessions.config().interim;
                 let _ = writeln!(
                     out,
                     " servers {}; accounting {}{}; transmissions {} retransmissions {} failovers {} timeouts {} bad-authenticators {}",
                     servers.join(" "),
                     if r.accounting { "on" } else { "off" },
-                    if r.interim_ms > 0 {
-                        format!(" (interim {} s)", r.interim_ms / 1000)
-                    } else {
-                        String::new()
-                    },
+                    interim.map_or(String::new(), |i| format!(" (interim {} s)", i.as_secs())),
                     st.transmissions,
                     st.retransmissions,
                     st.failovers,
@@ -337,28 +323,29 @@ impl Aaa {
                 );
             }
         }
+        let (s, t) = (self.sessions.stats(), self.stats);
         let _ = writeln!(
             out,
             "AAA logins {} accepted {} rejected {} (missing MPPE key {}) timed out {}; accounting records sent {} acknowledged {}",
-            s.logins, s.accepted, s.rejected, s.missing_keys, s.timeouts, s.acct_sent, s.acct_acked
+            s.logins, s.accepted, s.rejected, s.missing_keys, t.timeouts, t.acct_sent, t.acct_acked
         );
-        let mut ids: Vec<&Key> = self.calls.keys().collect();
-        ids.sort();
-        for id in ids {
-            let c = &self.calls[id];
-            let id = c.local_call_id;
-            if c.username.is_empty() {
-                continue;
-            }
+        let mut calls: Vec<_> = self
+            .sessions
+            .iter()
+            .filter(|c| !c.username().is_empty())
+            .collect();
+        calls.sort_by_key(|c| c.key());
+        for c in calls {
             let _ = writeln!(
                 out,
-                "  call {id} user {}: MPPE keys {}, address {}, acct-session-id {}{}",
-                c.username,
-                c.keys.unwrap_or("none"),
-                c.address_from_aaa
+                "  call {} user {}: MPPE keys {}, address {}, acct-session-id {}{}",
+                c.nas_port(),
+                String::from_utf8_lossy(c.username()),
+                c.key_source().map_or("none".to_string(), |k| k.to_string()),
+                c.address_from_aaa()
                     .map_or("from the pool".to_string(), |a| format!("{a} from AAA")),
-                c.acct_session_id,
-                if c.acct_started_ms.is_some() {
+                c.acct_session_id(),
+                if c.accounting_started() {
                     " (accounting started)"
                 } else {
                     ""
@@ -369,63 +356,15 @@ impl Aaa {
     }
 }
 
-/// RFC 2866 §5.10 for how a session ended, layer by layer.
-fn terminate_cause(reason: &SessionEnd) -> TerminateCause {
-    match reason {
-        SessionEnd::Link(EndReason::PeerTerminated) => TerminateCause::UserRequest,
-        SessionEnd::Link(EndReason::AdminClose) => TerminateCause::AdminReset,
-        SessionEnd::Link(EndReason::KeepaliveLost | EndReason::LowerLayerDown) => {
-            TerminateCause::LostCarrier
-        }
-        SessionEnd::Link(EndReason::MppeRequiredNotActive | EndReason::EncryptionRefused) => {
-            TerminateCause::ServiceUnavailable
-        }
-        SessionEnd::Link(EndReason::NoAddress) => TerminateCause::NasError,
-        SessionEnd::Link(EndReason::NegotiationTimeout | EndReason::IpcpFailed) => {
-            TerminateCause::PortError
-        }
-        SessionEnd::Link(_) => TerminateCause::UserError,
-        // The user hung up: pptp-linux and Windows clear the call when the
-        // user disconnects.
-        SessionEnd::Call(CallDownReason::ClearRequested | CallDownReason::Disconnected { .. }) => {
-            TerminateCause::UserRequest
-        }
-        SessionEnd::Call(CallDownReason::Local) => TerminateCause::AdminReset,
-        SessionEnd::Call(CallDownReason::Timeout) => TerminateCause::LostService,
-        SessionEnd::Call(_)
-        | SessionEnd::Tunnel(_)
-        | SessionEnd::ConnectionLost
-        | SessionEnd::NoResource => TerminateCause::LostCarrier,
-    }
-}
-
-fn key_source(verdict: &Verdict, backend: &str) -> Option<&'static str> {
-    match verdict {
-        Verdict::Accept(a) => match (&a.key_material, backend) {
-            (Some(MppeKeyMaterial::External { .. }), _) => {
-                Some("from RADIUS (MS-MPPE-Send-Key/Recv-Key)")
-            }
-            (Some(MppeKeyMaterial::MsChapV1 { .. }), "radius") => {
-                Some("from RADIUS (MS-CHAP-MPPE-Keys)")
-            }
-            (Some(_), _) => Some("from the AAA server's MS-CHAP material"),
-            (None, _) => None,
-        },
-        Verdict::Reject(_) => None,
-    }
-}
-
 impl Server {
-    /// The record of a live session for accounting.
-    fn record(&self, session: SessionHandle) -> Record {
+    /// A live session's counters and address, for accounting.
+    fn record(&self, session: SessionHandle) -> (Counters, Option<Ipv4Addr>) {
         let view = self.endpoint.session(session);
-        Record {
-            counters: view
-                .as_ref()
-                .and_then(|v| v.link.copied())
-                .unwrap_or_default(),
-            address: view.and_then(|v| v.address),
-        }
+        let counters = view
+            .as_ref()
+            .and_then(|v| v.link.copied())
+            .unwrap_or_default();
+        (counters, view.and_then(|v| v.address))
     }
 
     /// `Event::AuthRequest`: sends the login to the AAA server.
@@ -433,194 +372,100 @@ impl Server {
         let Some(request) = self.endpoint.take_auth_request(session) else {
             return;
         };
-        let now = self.now();
+        let now = self.clock.ms();
+        let prefix = self.prefix(session);
         let aaa = &mut self.aaa;
-        let user = String::from_utf8_lossy(&request.username).into_owned();
-        let state = aaa.calls.entry(session.0).or_default();
-        state.username = user.clone();
-        state.auth_pending = true;
-        let (tunnel_id, id) = (state.tunnel_id, state.local_call_id);
-        let peer = state.peer.map(|p| p.to_string()).unwrap_or_default();
-        let session_id = state.acct_session_id.clone();
-        aaa.stats.logins += 1;
         // PIX syslog 603103: "PPP virtual interface N, user U, AAA
         // authentication started".
         log!(
-            "tunnel {tunnel_id} call {id}: %PIX-6-603103 user \"{user}\": {:?} AAA ({}) authentication started",
+            "{prefix}: %PIX-6-603103 user \"{}\": {:?} AAA ({}) authentication started",
+            String::from_utf8_lossy(&request.username),
             request.method,
             aaa.method_name()
         );
         let called = aaa.called_station.clone();
-        let started = match &mut aaa.backend {
-            Backend::Local => Err("no AAA server configured".to_string()),
-            Backend::Radius(r) => r.start_auth(
-                now,
-                session.0,
-                u32::from(id),
-                &request,
-                &peer,
-                &called,
-                &session_id,
-            ),
-            Backend::Tacacs(t) => {
-                t.queue(
-                    session.0,
-                    JobKind::Auth {
-                        request: Box::new(request.clone()),
-                    },
-                    peer,
-                );
-                Ok(())
+        let started = match aaa.sessions.auth_started(session.0, &request.username) {
+            Err(e) => Err(e.to_string()),
+            Ok(s) => {
+                let peer = s.calling_station().to_string();
+                let (nas_port, session_id) = (s.nas_port(), s.acct_session_id().to_string());
+                match &mut aaa.backend {
+                    Backend::Local => Err("no AAA server configured".to_string()),
+                    Backend::Radius(r) => r.start_auth(
+                        instant(now),
+                        session.0,
+                        &request,
+                        &SessionInfo {
+                            nas_port: Some(nas_port),
+                            calling_station_id: Some(peer.as_bytes()),
+                            called_station_id: Some(called.as_bytes()),
+                            acct_session_id: Some(session_id.as_bytes()),
+                        },
+                    ),
+                    Backend::Tacacs(t) => {
+                        t.queue(
+                            session.0,
+                            JobKind::Auth {
+                                request: Box::new(request.clone()),
+                            },
+                            peer,
+                        );
+                        Ok(())
+                    }
+                }
             }
         };
         if let Err(e) = started {
-            log!("tunnel {tunnel_id} call {id}: AAA request not sent ({e}): rejecting (691)");
-            if let Some(s) = aaa.calls.get_mut(&session.0) {
-                s.auth_pending = false;
-            }
-            aaa.stats.rejected += 1;
-            if !self
-                .endpoint
-                .auth_verdict(now, session, bridge::rejection(691))
-            {
-                log!("tunnel {tunnel_id} call {id}: verdict not taken (session gone)");
-            }
+            log!("{prefix}: AAA request not sent ({e}): rejecting (691)");
+            self.deliver_verdict(session, bridge::rejection(691), VerdictInfo::default());
         }
     }
 
     /// `Event::SessionUp`: accounting Start.
     pub(super) fn aaa_session_up(&mut self, session: SessionHandle) {
-        let record = self.record(session);
+        let (counters, address) = self.record(session);
+        let now = self.clock.ms();
         let aaa = &mut self.aaa;
-        let now_ms = aaa.clock.ms();
-        let Some(state) = aaa.calls.get_mut(&session.0) else {
-            return;
-        };
-        state.address = record.address;
-        if state.acct_started_ms.is_some() || state.username.is_empty() {
-            return;
+        if let Some(start) = aaa
+            .sessions
+            .session_up(instant(now), session.0, &counters, address)
+        {
+            aaa.account(now, start);
+            aaa.rearm(session.0);
         }
-        let id = session.0;
-        let sent = match &mut aaa.backend {
-            Backend::Local => return,
-            Backend::Radius(r) => {
-                if !r.accounting {
-                    return;
-                }
-                state.next_interim_ms = (r.interim_ms > 0).then(|| now_ms + r.interim_ms);
-                r.account(
-                    instant(now_ms),
-                    id,
-                    state,
-                    &record,
-                    AccountingStatus::Start,
-                    now_ms,
-                )
-            }
-            Backend::Tacacs(t) => {
-                if !t.settings.accounting {
-                    return;
-                }
-                state.next_interim_ms = (t.settings.interim_interval_secs > 0)
-                    .then(|| now_ms + t.settings.interim_interval_secs * 1000);
-                t.account(id, state, &record, AccountingKind::Start, now_ms);
-                Ok(())
-            }
-        };
-        state.acct_started_ms = Some(now_ms);
-        match sent {
-            Ok(()) => {
-                aaa.stats.acct_sent += 1;
-                log!(
-                    "tunnel {} call {}: accounting Start (session {})",
-                    state.tunnel_id,
-                    state.local_call_id,
-                    state.acct_session_id
-                );
-            }
-            Err(e) => log!(
-                "tunnel {} call {}: accounting Start not sent: {e}",
-                state.tunnel_id,
-                state.local_call_id
-            ),
-        }
-        aaa.rearm(id);
     }
 
     /// `Event::SessionDown`: accounting Stop with the session's final
-    /// counters, the Framed-IP route, the per-call state.
+    /// counters, the Framed-IP route, the per-session state.
     pub(super) fn aaa_session_down(
         &mut self,
         session: SessionHandle,
         reason: &SessionEnd,
         counters: &Counters,
     ) {
-        let id = session.0;
-        let now_ms = self.aaa.clock.ms();
-        self.aaa.timers.set(id, None);
-        let Some(mut state) = self.aaa.calls.remove(&id) else {
-            return;
-        };
-        if let Some(addr) = state.outside_pool_route.take() {
-            if let Err(e) = self.tun.del_route(addr, 32) {
-                log!(
-                    "call {}: removing the route to {addr}: {e}",
-                    state.local_call_id
-                );
-            }
-        }
-        if state.auth_pending {
-            if let Backend::Radius(r) = &mut self.aaa.backend {
-                r.cancel_auth(id);
-            }
-        }
-        let Some(started) = state.acct_started_ms else {
-            return;
-        };
-        let cause = match (state.cause_override, reason) {
-            (Some(cause), _) => cause,
-            (None, SessionEnd::Link(EndReason::AdminClose)) if self.aaa.shutting_down => {
-                TerminateCause::AdminReboot
-            }
-            (None, reason) => terminate_cause(reason),
-        };
-        let record = Record {
-            counters: *counters,
-            address: state.address,
-        };
+        let key = session.0;
+        let now = self.clock.ms();
         let aaa = &mut self.aaa;
-        let sent = match &mut aaa.backend {
-            Backend::Local => return,
-            Backend::Radius(r) => {
-                r.account_stop(instant(now_ms), id, &state, &record, cause, started, now_ms)
-            }
-            Backend::Tacacs(t) => {
-                t.account(id, &state, &record, AccountingKind::Stop, now_ms);
-                Ok(())
-            }
+        aaa.timers.set(key, None);
+        let cause = reason.terminate_cause();
+        let Some(down) = aaa
+            .sessions
+            .session_down(instant(now), key, cause, counters)
+        else {
+            return;
         };
-        let c = counters;
-        match sent {
-            Ok(()) => {
-                aaa.stats.acct_sent += 1;
-                log!(
-                    "tunnel {} call {}: accounting Stop (session {}, {} s, in {} octets/{} packets, out {} octets/{} packets, cause {:?})",
-                    state.tunnel_id,
-                    state.local_call_id,
-                    state.acct_session_id,
-                    now_ms.saturating_sub(started) / 1000,
-                    c.octets_in,
-                    c.frames_in,
-                    c.octets_out,
-                    c.frames_out,
-                    cause
-                );
+        if let Some(addr) = down.remove_route {
+            if let Err(e) = self.tun.del_route(addr, 32) {
+                log!("session {key}: removing the route to {addr}: {e}");
             }
-            Err(e) => log!(
-                "tunnel {} call {}: accounting Stop not sent: {e}",
-                state.tunnel_id,
-                state.local_call_id
-            ),
+        }
+        if down.cancel_auth {
+            if let Backend::Radius(r) = &mut aaa.backend {
+                r.cancel_auth(key);
+            }
+        }
+        if let Some(stop) = down.stop {
+            aaa.account(now, stop);
         }
     }
 
@@ -679,224 +524,82 @@ impl Server {
         }
     }
 
+    /// The sessions whose interim, Session-Timeout or idle check is due.
     fn aaa_session_timers(&mut self, now: u64) {
-        // Only the calls whose earliest deadline has come (the heap
+        // Only the sessions whose earliest deadline has come (the heap
         // disarms them; each is re-armed below).
-        let mut due = Vec::new();
-        while let Some(id) = self.aaa.timers.pop_due(now) {
-            due.push(id);
-        }
-        if due.is_empty() {
-            return;
-        }
         let mut close = Vec::new();
-        for &id in &due {
-            let session = SessionHandle(id);
-            let record = self.record(session);
-            let ip_packets = record.counters.ip_in + record.counters.ip_out;
-            let Some(state) = self.aaa.calls.get_mut(&id) else {
-                continue;
-            };
-            if state.session_deadline_ms.is_some_and(|d| d <= now) {
-                state.session_deadline_ms = None;
-                state.cause_override = Some(TerminateCause::SessionTimeout);
-                close.push((session, state.local_call_id, "Session-Timeout"));
+        while let Some(key) = self.aaa.timers.pop_due(now) {
+            let (counters, _) = self.record(SessionHandle(key));
+            let actions = self
+                .aaa
+                .sessions
+                .handle_timeout(instant(now), key, &counters);
+            if let Some(interim) = actions.interim {
+                self.aaa.account(now, interim);
             }
-            // Idle-Timeout (RFC 2865 §5.28): no IP packet either way for
-            // that long. Looked at only when a check is due.
-            if state.idle_check_ms.is_some_and(|d| d <= now) {
-                match state.idle_timeout_ms {
-                    Some(timeout) if ip_packets != state.idle_ip_packets => {
-                        state.idle_ip_packets = ip_packets;
-                        state.idle_check_ms = Some(now + timeout);
-                    }
-                    Some(_) => {
-                        state.idle_check_ms = None;
-                        state.cause_override = Some(TerminateCause::IdleTimeout);
-                        close.push((session, state.local_call_id, "Idle-Timeout"));
-                    }
-                    None => state.idle_check_ms = None,
-                }
+            if let Some(cause) = actions.close {
+                let call = self.aaa.sessions.get(key).map_or(0, |s| s.nas_port());
+                close.push((SessionHandle(key), call, cause));
             }
-            if state.next_interim_ms.is_some_and(|d| d <= now) {
-                let started = state.acct_started_ms.unwrap_or(now);
-                let sent = match &mut self.aaa.backend {
-                    Backend::Radius(r) => {
-                        state.next_interim_ms = Some(now + r.interim_ms);
-                        r.account(
-                            instant(now),
-                            id,
-                            state,
-                            &record,
-                            AccountingStatus::InterimUpdate,
-                            started,
-                        )
-                    }
-                    Backend::Tacacs(t) => {
-                        state.next_interim_ms = Some(now + t.settings.interim_interval_secs * 1000);
-                        t.account(id, state, &record, AccountingKind::Watchdog, now);
-                        Ok(())
-                    }
-                    Backend::Local => {
-                        state.next_interim_ms = None;
-                        Ok(())
-                    }
-                };
-                match sent {
-                    Ok(()) => self.aaa.stats.acct_sent += 1,
-                    Err(e) => log!(
-                        "call {}: interim accounting not sent: {e}",
-                        state.local_call_id
-                    ),
-                }
-            }
-        }
-        for &id in &due {
-            self.aaa.rearm(id);
+            self.aaa.rearm(key);
         }
         let now = self.now();
-        for (session, call, why) in close {
+        for (session, call, cause) in close {
+            let why = if cause == TerminateCause::SessionTimeout {
+                "Session-Timeout"
+            } else {
+                "Idle-Timeout"
+            };
             log!("call {call}: {why} from the AAA server reached: closing");
             self.endpoint.close_session(now, session);
         }
     }
 
-    /// Hands a verdict to its session (if it still exists).
-    fn deliver_verdict(&mut self, session: SessionHandle, mut verdict: Verdict, info: VerdictInfo) {
-        let now = self.clock.ms();
-        let method = self.aaa.method_name();
-        let source = if method == "radius" {
-            "RADIUS"
-        } else {
-            "TACACS+"
-        };
-        let Some(view) = self.endpoint.session(session) else {
+    /// Hands a verdict to its session (if it still exists), after the
+    /// table's checks; logs what the table noticed.
+    fn deliver_verdict(&mut self, session: SessionHandle, verdict: Verdict, info: VerdictInfo) {
+        if self.endpoint.session(session).is_none() {
             log!("AAA answer for a session that is gone; dropped");
             return;
-        };
-        let _ = view;
-        let prefix = self.prefix(session);
-        let user = self
-            .aaa
-            .calls
-            .get(&session.0)
-            .map(|s| s.username.clone())
-            .unwrap_or_default();
-        match info.note {
-            Some(Note::MissingMppeKeys) => {
-                self.aaa.stats.missing_keys += 1;
-                // PIX syslog 403110, then 603103 "AAA authentication failed".
-                log!(
-                    "{prefix}: %PIX-3-403110 user \"{user}\" missing MPPE key from aaa server: \
-                     {source} accepted without MPPE keys but encryption is required; session \
-                     refused (error 691)"
-                );
-            }
-            Some(Note::Challenge) => log!(
-                "{prefix}: {source} Access-Challenge cannot be relayed over PPP: rejected (691)"
-            ),
-            Some(Note::MalformedAccept(e)) => {
-                log!("{prefix}: {source} Accept with a malformed attribute ({e}): rejected (691)")
-            }
-            Some(Note::ServerError) => {
-                log!("{prefix}: {source} server answered with an error: rejected (691)")
-            }
-            Some(Note::Unencrypted) if self.aaa.mppe_enabled => log!(
-                "{prefix}: {source} sent no MPPE keys: this session runs unencrypted (mppe is not required)"
-            ),
-            _ => {}
         }
-        let in_pool = |server: &Server, addr: Ipv4Addr| {
-            server.endpoint.pool().is_some_and(|p| p.contains(addr))
-        };
-        let mut outside_route = None;
-        if let Verdict::Accept(accept) = &verdict {
-            if let Some(addr) = accept.attributes.address {
-                // The endpoint gives the peer this address instead of one
-                // from the pool (reserving it there if it is inside); one
-                // outside the pool gets its own /32 route into the TUN.
-                let ours = Some(addr) == self.config.local_address.into();
-                if ours || self.endpoint.address_in_use(addr) {
-                    log!(
-                        "{prefix}: Framed-IP-Address {addr} from {source} is already in use: rejecting (691)"
-                    );
-                    verdict = bridge::rejection(691);
-                } else {
-                    let inside = in_pool(self, addr);
-                    if !inside {
-                        match self.tun.add_route(addr, 32) {
-                            Ok(()) => outside_route = Some(addr),
-                            Err(e) => log!("{prefix}: route to {addr}: {e}"),
-                        }
-                    }
-                    log!(
-                        "{prefix}: Framed-IP-Address {addr} from {source} (instead of the pool{})",
-                        if inside {
-                            ", reserved in it"
-                        } else {
-                            "; outside it, own route"
-                        }
-                    );
-                }
-            }
-        }
-        let state = self.aaa.calls.entry(session.0).or_default();
-        state.auth_pending = false;
-        if outside_route.is_some() {
-            state.outside_pool_route = outside_route;
-        }
-        match &verdict {
-            Verdict::Accept(accept) => {
-                self.aaa.stats.accepted += 1;
-                state.address_from_aaa = accept.attributes.address;
-                state.keys = key_source(&verdict, method);
-                match state.keys {
-                    Some(k) => log!("{prefix}: MPPE keys {k}"),
-                    None if self.aaa.mppe_enabled => {
-                        log!(
-                            "{prefix}: no MPPE keys from {source}: MPPE cannot run on this session"
-                        )
-                    }
-                    None => {}
-                }
-                if let Some(secs) = info.session_timeout.filter(|s| *s > 0) {
-                    state.session_deadline_ms = Some(now + u64::from(secs) * 1000);
-                    log!("{prefix}: Session-Timeout {secs} s from {source}");
-                }
-                if let Some(secs) = info.idle_timeout.filter(|s| *s > 0) {
-                    let timeout = u64::from(secs) * 1000;
-                    state.idle_timeout_ms = Some(timeout);
-                    state.idle_check_ms = Some(now + timeout);
-                    log!("{prefix}: Idle-Timeout {secs} s from {source}");
-                }
-                if !info.class.is_empty() {
-                    state.class = info.class.to_vec();
-                    log!(
-                        "{prefix}: Class ({} octets) from {source}, echoed in accounting",
-                        info.class.len()
-                    );
-                }
-                if let Some(nbns) = accept.attributes.primary_nbns {
-                    // The link hands address, DNS and NBNS to IPCP.
-                    log!("{prefix}: NBNS (WINS) {nbns} from {source}");
-                }
-                if let Some(dns) = accept.attributes.primary_dns {
-                    log!("{prefix}: DNS {dns} from {source}");
-                }
-                log!("{prefix}: %PIX-6-603103 user \"{user}\": AAA authentication succeeded ({source})");
-            }
-            Verdict::Reject(r) => {
-                self.aaa.stats.rejected += 1;
-                log!(
-                    "{prefix}: %PIX-6-603103 user \"{user}\": AAA authentication failed ({source}: {:?}, error {})",
-                    r.reason,
-                    r.error_code
-                );
-            }
-        }
-        self.aaa.rearm(session.0);
         let now = self.now();
-        if !self.endpoint.auth_verdict(now, session, verdict) {
+        let prefix = self.prefix(session);
+        let ours: Option<Ipv4Addr> = self.config.local_address.into();
+        let Server {
+            aaa, endpoint, tun, ..
+        } = self;
+        let decided = aaa
+            .sessions
+            .verdict(now, session.0, verdict, &info, |addr| {
+                if Some(addr) == ours || endpoint.address_in_use(addr) {
+                    AddressUse::InUse
+                } else if endpoint.pool().is_some_and(|p| p.contains(addr)) {
+                    AddressUse::InPool
+                } else {
+                    AddressUse::OutsidePool
+                }
+            });
+        let verdict = match decided {
+            Ok(decision) => {
+                for line in decision.lines() {
+                    log!("{prefix}: {line}");
+                }
+                if let Some(addr) = decision.add_route {
+                    if let Err(e) = tun.add_route(addr, 32) {
+                        log!("{prefix}: route to {addr}: {e}");
+                        aaa.sessions.route_failed(session.0);
+                    }
+                }
+                decision.verdict
+            }
+            Err(e) => {
+                log!("{prefix}: {e}: rejecting (691)");
+                bridge::rejection(691)
+            }
+        };
+        aaa.rearm(session.0);
+        if !endpoint.auth_verdict(now, session, verdict) {
             log!("{prefix}: verdict not taken by the link (session gone or not waiting)");
         }
     }
@@ -905,13 +608,8 @@ impl Server {
 // ---- RADIUS ------------------------------------------------------------------
 
 enum RadiusPurpose {
-    Auth {
-        call_id: Key,
-    },
-    Accounting {
-        call_id: Key,
-        status: AccountingStatus,
-    },
+    Auth { call_id: Key },
+    Accounting { call_id: Key, phase: Phase },
 }
 
 struct RadiusHost {
@@ -921,7 +619,6 @@ struct RadiusHost {
     servers: Vec<(SocketAddr, SocketAddr)>,
     pending: HashMap<RequestHandle, RadiusPurpose>,
     accounting: bool,
-    interim_ms: u64,
 }
 
 impl RadiusHost {
@@ -976,7 +673,6 @@ impl RadiusHost {
             servers,
             pending: HashMap::new(),
             accounting: settings.accounting,
-            interim_ms: settings.interim_interval_secs * 1000,
         })
     }
 
@@ -987,26 +683,16 @@ impl RadiusHost {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn start_auth(
         &mut self,
         now: PppInstant,
         call_id: Key,
-        nas_port: u32,
         request: &AuthRequest,
-        peer: &str,
-        called: &str,
-        session_id: &str,
+        session: &SessionInfo,
     ) -> Result<(), String> {
-        let session = SessionInfo {
-            nas_port: Some(nas_port),
-            calling_station_id: Some(peer.as_bytes()),
-            called_station_id: Some(called.as_bytes()),
-            acct_session_id: Some(session_id.as_bytes()),
-        };
         let handle = self
             .client
-            .start_auth(now, request, &session, Self::randomness())
+            .start_auth(now, request, session, Self::randomness())
             .map_err(|e| e.to_string())?;
         self.pending.insert(handle, RadiusPurpose::Auth { call_id });
         Ok(())
@@ -1025,85 +711,19 @@ impl RadiusHost {
         }
     }
 
-    fn account(
-        &mut self,
-        now: PppInstant,
-        call_id: Key,
-        state: &CallAaa,
-        call: &Record,
-        status: AccountingStatus,
-        started_ms: u64,
-    ) -> Result<(), String> {
-        self.send_record(
-            now,
-            call_id,
-            state,
-            call,
-            status,
-            None,
-            started_ms,
-            now.as_millis(),
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn account_stop(
-        &mut self,
-        now: PppInstant,
-        call_id: Key,
-        state: &CallAaa,
-        call: &Record,
-        cause: TerminateCause,
-        started_ms: u64,
-        now_ms: u64,
-    ) -> Result<(), String> {
-        self.send_record(
-            now,
-            call_id,
-            state,
-            call,
-            AccountingStatus::Stop,
-            Some(cause),
-            started_ms,
-            now_ms,
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn send_record(
-        &mut self,
-        now: PppInstant,
-        call_id: Key,
-        state: &CallAaa,
-        call: &Record,
-        status: AccountingStatus,
-        cause: Option<TerminateCause>,
-        started_ms: u64,
-        now_ms: u64,
-    ) -> Result<(), String> {
-        let counters = &call.counters;
-        let peer = state.peer.map(|p| p.to_string()).unwrap_or_default();
-        let mut record = AccountingRecord::new(
-            status,
-            state.acct_session_id.as_bytes(),
-            state.username.as_bytes(),
-        );
-        // RFC 2866 §5.3/§5.4: input = from the user, output = to the user.
-        record.session_time = (now_ms.saturating_sub(started_ms) / 1000) as u32;
-        record.input_octets = counters.octets_in;
-        record.output_octets = counters.octets_out;
-        record.input_packets = counters.frames_in.min(u64::from(u32::MAX)) as u32;
-        record.output_packets = counters.frames_out.min(u64::from(u32::MAX)) as u32;
-        record.terminate_cause = cause;
-        record.framed_ip = call.address;
-        record.calling_station_id = Some(peer.as_bytes());
-        record.class = (!state.class.is_empty()).then_some(&state.class[..]);
+    /// Sends one accounting record from the session table.
+    fn account(&mut self, now: PppInstant, report: &AccountingReport) -> Result<(), String> {
         let handle = self
             .client
-            .start_accounting(now, &record, Self::randomness())
+            .start_accounting(now, &report.radius(), Self::randomness())
             .map_err(|e| e.to_string())?;
-        self.pending
-            .insert(handle, RadiusPurpose::Accounting { call_id, status });
+        self.pending.insert(
+            handle,
+            RadiusPurpose::Accounting {
+                call_id: report.key,
+                phase: report.phase,
+            },
+        );
         Ok(())
     }
 
@@ -1135,7 +755,7 @@ impl RadiusHost {
         }
     }
 
-    fn drive(&mut self, now: PppInstant, stats: &mut AaaStats) -> Vec<Outcome> {
+    fn drive(&mut self, now: PppInstant, stats: &mut TransportStats) -> Vec<Outcome> {
         self.client.handle_timeout(now);
         let mut buf = [0u8; radius::wire::MAX_PACKET_LEN];
         while let Some(t) = self.client.poll_transmit(now, &mut buf) {
@@ -1168,11 +788,11 @@ impl RadiusHost {
                     }
                 }
                 radius::Event::AccountingAcknowledged { handle } => {
-                    if let Some(RadiusPurpose::Accounting { call_id, status }) =
+                    if let Some(RadiusPurpose::Accounting { call_id, phase }) =
                         self.pending.remove(&handle)
                     {
                         stats.acct_acked += 1;
-                        log!("call {call_id}: RADIUS accounting {status:?} acknowledged");
+                        log!("call {call_id}: RADIUS accounting {phase:?} acknowledged");
                     }
                 }
                 radius::Event::Timeout { handle } | radius::Event::Failed { handle, .. } => {
@@ -1195,10 +815,8 @@ impl RadiusHost {
                                 info: VerdictInfo::default(),
                             });
                         }
-                        Some(RadiusPurpose::Accounting { call_id, status }) => {
-                            log!(
-                                "call {call_id}: RADIUS accounting {status:?} {what}; record lost"
-                            );
+                        Some(RadiusPurpose::Accounting { call_id, phase }) => {
+                            log!("call {call_id}: RADIUS accounting {phase:?} {what}; record lost");
                         }
                         None => {}
                     }
@@ -1222,15 +840,7 @@ enum JobKind {
         method: Method,
     },
     Accounting {
-        kind: AccountingKind,
-        username: String,
-        task_id: String,
-        elapsed: u32,
-        bytes_in: u64,
-        bytes_out: u64,
-        paks_in: u64,
-        paks_out: u64,
-        addr: Option<Ipv4Addr>,
+        report: Box<AccountingReport>,
     },
 }
 
@@ -1298,32 +908,15 @@ impl TacacsHost {
         });
     }
 
-    fn account(
-        &mut self,
-        call_id: Key,
-        state: &CallAaa,
-        call: &Record,
-        kind: AccountingKind,
-        now_ms: u64,
-    ) {
-        let c = &call.counters;
-        let elapsed = state
-            .acct_started_ms
-            .map_or(0, |s| now_ms.saturating_sub(s) / 1000) as u32;
+    /// Queues one accounting record from the session table.
+    fn account(&mut self, report: AccountingReport) {
+        let rem_addr = report.calling_station.to_string();
         self.queue(
-            call_id,
+            report.key,
             JobKind::Accounting {
-                kind,
-                username: state.username.clone(),
-                task_id: state.acct_session_id.clone(),
-                elapsed,
-                bytes_in: c.octets_in,
-                bytes_out: c.octets_out,
-                paks_in: c.frames_in,
-                paks_out: c.frames_out,
-                addr: call.address,
+                report: Box::new(report),
             },
-            state.peer.map(|p| p.to_string()).unwrap_or_default(),
+            rem_addr,
         );
     }
 
@@ -1408,32 +1001,10 @@ impl TacacsHost {
             } => conn
                 .client
                 .start_authorization(t, username.as_bytes(), *method, rem, session_id),
-            JobKind::Accounting {
-                kind,
-                username,
-                task_id,
-                elapsed,
-                bytes_in,
-                bytes_out,
-                paks_in,
-                paks_out,
-                addr,
-            } => conn.client.start_accounting(
-                t,
-                &tacacs::AccountingRecord {
-                    kind: *kind,
-                    username: username.as_bytes(),
-                    rem_addr: rem,
-                    task_id: task_id.as_bytes(),
-                    elapsed_time: *elapsed,
-                    bytes_in: *bytes_in,
-                    bytes_out: *bytes_out,
-                    paks_in: *paks_in,
-                    paks_out: *paks_out,
-                    addr: *addr,
-                },
-                session_id,
-            ),
+            JobKind::Accounting { report } => {
+                conn.client
+                    .start_accounting(t, &report.tacacs(), session_id)
+            }
         };
         if let Err(e) = started {
             return Err(Box::new((job, e.to_string())));
@@ -1479,7 +1050,7 @@ impl TacacsHost {
         }
     }
 
-    fn drive(&mut self, now: u64, registry: &Registry, stats: &mut AaaStats) -> Vec<Outcome> {
+    fn drive(&mut self, now: u64, registry: &Registry, stats: &mut TransportStats) -> Vec<Outcome> {
         let mut outcomes = Vec::new();
         let mut retry: Vec<(Job, String)> = Vec::new();
         for conn in self.conns.values_mut() {
@@ -1597,7 +1168,7 @@ fn finish_tacacs(
     authorize: bool,
     outcomes: &mut Vec<Outcome>,
     queue: &mut Vec<Job>,
-    stats: &mut AaaStats,
+    stats: &mut TransportStats,
 ) {
     let call_id = job.call_id;
     match (job.kind, reply) {
@@ -1644,7 +1215,8 @@ fn finish_tacacs(
                 info: *info,
             });
         }
-        (JobKind::Accounting { kind, .. }, Reply::Accounted(ok)) => {
+        (JobKind::Accounting { report }, Reply::Accounted(ok)) => {
+            let kind = report.tacacs().kind;
             if ok {
                 stats.acct_acked += 1;
                 log!("call {call_id}: TACACS+ accounting {kind:?} acknowledged");
@@ -1656,7 +1228,7 @@ fn finish_tacacs(
     }
 }
 
-fn give_up(job: Job, why: &str, outcomes: &mut Vec<Outcome>, stats: &mut AaaStats) {
+fn give_up(job: Job, why: &str, outcomes: &mut Vec<Outcome>, stats: &mut TransportStats) {
     let call_id = job.call_id;
     match job.kind {
         JobKind::Auth { .. } | JobKind::Authorization { .. } => {
@@ -1670,8 +1242,11 @@ fn give_up(job: Job, why: &str, outcomes: &mut Vec<Outcome>, stats: &mut AaaStat
                 info: VerdictInfo::default(),
             });
         }
-        JobKind::Accounting { kind, .. } => {
-            log!("call {call_id}: TACACS+ accounting {kind:?}: {why}; record lost")
+        JobKind::Accounting { report } => {
+            log!(
+                "call {call_id}: TACACS+ accounting {:?}: {why}; record lost",
+                report.tacacs().kind
+            )
         }
     }
 }
@@ -1693,62 +1268,5 @@ fn flush_tacacs(conn: &mut TacacsConn) {
                 conn.broken = true;
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn terminate_causes_follow_rfc_2866() {
-        let link = |r| terminate_cause(&SessionEnd::Link(r)).value();
-        assert_eq!(link(EndReason::PeerTerminated), 1, "User-Request");
-        assert_eq!(
-            terminate_cause(&SessionEnd::ConnectionLost).value(),
-            2,
-            "Lost-Carrier"
-        );
-        assert_eq!(link(EndReason::LowerLayerDown), 2);
-        assert_eq!(link(EndReason::AdminClose), 6);
-        assert_eq!(link(EndReason::MppeRequiredNotActive), 15);
-        assert_eq!(
-            terminate_cause(&SessionEnd::Call(CallDownReason::ClearRequested)).value(),
-            1,
-            "the user hung up (Call-Clear-Request)"
-        );
-    }
-
-    #[test]
-    fn key_sources_name_the_attributes() {
-        use ppp_core::auth::Accept;
-        let external = Verdict::Accept(Accept {
-            key_material: Some(MppeKeyMaterial::External {
-                send_key: [1; 16],
-                recv_key: [2; 16],
-            }),
-            ..Accept::default()
-        });
-        assert_eq!(
-            key_source(&external, "radius"),
-            Some("from RADIUS (MS-MPPE-Send-Key/Recv-Key)")
-        );
-        let v1 = Verdict::Accept(Accept {
-            key_material: Some(MppeKeyMaterial::MsChapV1 {
-                password_hash_hash: [3; 16],
-                lm_hash_prefix: None,
-                challenge: [4; 8],
-            }),
-            ..Accept::default()
-        });
-        assert_eq!(
-            key_source(&v1, "radius"),
-            Some("from RADIUS (MS-CHAP-MPPE-Keys)")
-        );
-        assert_eq!(
-            key_source(&Verdict::Accept(Accept::default()), "tacacs"),
-            None
-        );
-        assert_eq!(key_source(&bridge::rejection(691), "radius"), None);
     }
 }

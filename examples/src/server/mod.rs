@@ -307,7 +307,7 @@ impl Server {
             }
         };
         let clock = Clock::start();
-        let aaa = aaa::Aaa::new(&config, poll.registry(), clock).map_err(StartError)?;
+        let aaa = aaa::Aaa::new(&config, poll.registry()).map_err(StartError)?;
         log!(
             "listening on {}, TUN {} ({}), pool {}-{}, auth {:?}, mppe {:?}, aaa {}",
             config.listen,

@@ -28,11 +28,17 @@
 //!    server", syslog 403110). TACACS+ refuses that policy at
 //!    configuration time.
 //!
+//! Between the answer and the accounting Stop, [`session::Sessions`]
+//! keeps what the NAS remembers per session (Acct-Session-Id, Class,
+//! Session-Timeout and Idle-Timeout, interim accounting) and builds the
+//! accounting records for either client.
+//!
 //! `tests/radius_freeradius.rs` runs exactly this loop between
 //! ppp-core's MS-CHAP peer and authenticator with FreeRADIUS deciding.
 
 pub mod bridge;
 #[cfg(feature = "radius")]
 pub mod radius;
+pub mod session;
 #[cfg(feature = "tacacs")]
 pub mod tacacs;

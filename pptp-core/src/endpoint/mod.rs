@@ -92,6 +92,7 @@
 //! ([`ServerConfig::reserved_engines`]) is kept for sessions that are
 //! already up.
 
+mod aaa;
 mod core;
 mod early;
 mod link_info;

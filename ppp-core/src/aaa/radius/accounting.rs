@@ -29,61 +29,9 @@ impl AccountingStatus {
     }
 }
 
-/// Acct-Terminate-Cause (RFC 2866 §5.10), the ones a PPTP NAS reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum TerminateCause {
-    /// 1: the user ended the session (LCP Terminate, PPTP Call-Clear).
-    UserRequest,
-    /// 2: lost carrier (the PPTP control connection died).
-    LostCarrier,
-    /// 3: lost service.
-    LostService,
-    /// 4: idle timeout.
-    IdleTimeout,
-    /// 5: session timeout (Session-Timeout reached).
-    SessionTimeout,
-    /// 6: an administrator reset the session.
-    AdminReset,
-    /// 7: an administrator rebooted the NAS.
-    AdminReboot,
-    /// 8: port error (e.g. LCP echo failure).
-    PortError,
-    /// 9: NAS error.
-    NasError,
-    /// 10: NAS request.
-    NasRequest,
-    /// 11: NAS reboot.
-    NasReboot,
-    /// 15: service unavailable (e.g. MPPE could not be negotiated).
-    ServiceUnavailable,
-    /// 17: user error (e.g. bad PPP negotiation).
-    UserError,
-    /// Another RFC 2866 value.
-    Other(u32),
-}
-
-impl TerminateCause {
-    /// The attribute value.
-    pub const fn value(self) -> u32 {
-        match self {
-            TerminateCause::UserRequest => 1,
-            TerminateCause::LostCarrier => 2,
-            TerminateCause::LostService => 3,
-            TerminateCause::IdleTimeout => 4,
-            TerminateCause::SessionTimeout => 5,
-            TerminateCause::AdminReset => 6,
-            TerminateCause::AdminReboot => 7,
-            TerminateCause::PortError => 8,
-            TerminateCause::NasError => 9,
-            TerminateCause::NasRequest => 10,
-            TerminateCause::NasReboot => 11,
-            TerminateCause::ServiceUnavailable => 15,
-            TerminateCause::UserError => 17,
-            TerminateCause::Other(v) => v,
-        }
-    }
-}
+/// Acct-Terminate-Cause lives with the per-session AAA component, which
+/// chooses it; TACACS+ hosts use it too.
+pub use crate::aaa::session::TerminateCause;
 
 /// One accounting record. "Input" is what the NAS received from the user
 /// (RFC 2866 §5.3), "output" what it sent to the user.
