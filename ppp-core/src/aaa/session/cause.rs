@@ -69,15 +69,16 @@ impl TerminateCause {
 /// (`pptp_core::endpoint::SessionEnd::terminate_cause`).
 impl From<&EndReason> for TerminateCause {
     fn from(reason: &EndReason) -> Self {
+        use crate::lcp::EndReason as Lcp;
         match reason {
             // LCP Terminate-Request from the peer (RFC 1661 §5.5): the
             // user disconnected.
-            EndReason::PeerTerminated => TerminateCause::UserRequest,
-            EndReason::AdminClose => TerminateCause::AdminReset,
+            EndReason::Lcp(Lcp::PeerTerminated) => TerminateCause::UserRequest,
+            EndReason::Lcp(Lcp::AdminClose) => TerminateCause::AdminReset,
             // §5.10: "Lost-Carrier  DCD was dropped on the port": LCP echo
             // loss and the lower layer going away are the nearest a PPTP
             // NAS has.
-            EndReason::KeepaliveLost | EndReason::LowerLayerDown => TerminateCause::LostCarrier,
+            EndReason::Lcp(Lcp::KeepaliveLost | Lcp::LowerLayerDown) => TerminateCause::LostCarrier,
             // Encryption was required and could not be had (RFC 3078):
             // the service the user asked for is not available.
             EndReason::MppeRequiredNotActive | EndReason::EncryptionRefused => {
@@ -85,7 +86,9 @@ impl From<&EndReason> for TerminateCause {
             }
             // The NAS had no address to give (pool exhausted).
             EndReason::NoAddress => TerminateCause::NasError,
-            EndReason::NegotiationTimeout | EndReason::IpcpFailed => TerminateCause::PortError,
+            EndReason::Lcp(Lcp::NegotiationTimeout) | EndReason::IpcpFailed => {
+                TerminateCause::PortError
+            }
             // Authentication failures, no common protocol, loopback, a
             // rejected LCP: the user's side misbehaved or was refused.
             _ => TerminateCause::UserError,
