@@ -759,10 +759,10 @@ impl RadiusHost {
         self.client.handle_timeout(now);
         let mut buf = [0u8; radius::wire::MAX_PACKET_LEN];
         while let Some(t) = self.client.poll_transmit(now, &mut buf) {
-            let Some(&(auth, acct)) = self.servers.get(t.server_index) else {
+            let Some(&(auth, acct)) = self.servers.get(t.to.server_index) else {
                 continue;
             };
-            let to = match t.kind {
+            let to = match t.to.kind {
                 radius::RequestKind::Authentication => auth,
                 radius::RequestKind::Accounting => acct,
             };

@@ -207,18 +207,6 @@ pub struct Destination {
     pub handle: RequestHandle,
 }
 
-/// Lets `t.server_index`, `t.kind` and `t.handle` read through to `t.to`,
-/// as they did when RADIUS had a `Transmit` of its own: the RADIUS host in
-/// `examples/src/server/aaa.rs` still reads them so. Hosts should write
-/// `t.to.server_index`; this goes once none reads the old way.
-impl core::ops::Deref for Transmit<Destination> {
-    type Target = Destination;
-
-    fn deref(&self) -> &Destination {
-        &self.to
-    }
-}
-
 /// What the client reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 // No allocator to box the large variant; events are moved once.
