@@ -681,16 +681,11 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         let Some(i) = self.slot_index(session.0) else {
             return false;
         };
-        let has_link = self.memory.parts().0.get(i as usize).is_some_and(|s| {
-            s.call
-                .as_ref()
-                .is_some_and(|c| !matches!(c.link, LinkState::Gone))
-        });
-        if has_link {
+        if self.has_link(i) {
             if let Some(link) = self.full_link(i, now) {
                 link.close(now, EndReason::AdminClose);
             }
-        } else if self.role == Role::Client || !self.has_live_call_on(i) {
+        } else if self.role == Role::Client || !self.has_live_call(i) {
             // No link (yet): nothing to terminate but the connection.
             let o = self.owner(i);
             return self.close_connection(now, ConnectionHandle(self.handle(o).0));
@@ -725,12 +720,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         let calls = self.calls_of(o);
         let mut links = 0;
         for &s in &calls {
-            let has_link = self.memory.parts().0.get(s as usize).is_some_and(|x| {
-                x.call
-                    .as_ref()
-                    .is_some_and(|c| !matches!(c.link, LinkState::Gone))
-            });
-            if has_link {
+            if self.has_link(s) {
                 links += 1;
                 if let Some(link) = self.full_link(s, now) {
                     link.close(now, EndReason::AdminClose);
@@ -755,15 +745,6 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         self.service(o, now);
         self.mark_ready(o);
         true
-    }
-
-    fn has_live_call_on(&self, i: u32) -> bool {
-        self.memory.parts_ref().0.get(i as usize).is_some_and(|s| {
-            s.has(flag::COUNTED)
-                || s.call
-                    .as_ref()
-                    .is_some_and(|c| !matches!(c.link, LinkState::Gone))
-        })
     }
 
     /// Clears every connection (shutdown, `clear vpdn all`) and accepts no

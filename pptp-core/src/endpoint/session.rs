@@ -82,14 +82,24 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         out
     }
 
-    /// Whether slot `i` holds a call that is up or being set up.
-    fn has_live_call(&self, i: u32) -> bool {
+    /// Whether slot `i`'s call has a PPP link still running.
+    pub(crate) fn has_link(&self, i: u32) -> bool {
         self.memory.parts_ref().0.get(i as usize).is_some_and(|s| {
-            s.has(flag::COUNTED)
-                || s.call
-                    .as_ref()
-                    .is_some_and(|c| !matches!(c.link, LinkState::Gone))
+            s.call
+                .as_ref()
+                .is_some_and(|c| !matches!(c.link, LinkState::Gone))
         })
+    }
+
+    /// Whether slot `i` holds a call that is up or being set up.
+    pub(crate) fn has_live_call(&self, i: u32) -> bool {
+        self.has_link(i)
+            || self
+                .memory
+                .parts_ref()
+                .0
+                .get(i as usize)
+                .is_some_and(|s| s.has(flag::COUNTED))
     }
 
     /// A slot for a new call on the connection of slot `o`: `o` itself for
