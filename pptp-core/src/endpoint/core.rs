@@ -350,16 +350,19 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         self.open_connection(now, server, false)
     }
 
-    fn open_refusal(
+    /// Takes the first free slot for a session from `peer` whose control
+    /// connection is `control`: a new generation (old handles stop
+    /// naming it), everything else reset but the route chain head it
+    /// carries for its bucket.
+    pub(crate) fn claim_slot(
         &mut self,
         now: Instant,
         peer: Ipv4Addr,
-    ) -> Result<ConnectionHandle, AcceptError> {
+        control: ControlState,
+    ) -> Option<u32> {
         let index = self.free_head;
         let (slots, _, _) = self.memory.parts();
-        let Some(slot) = slots.get_mut(index as usize) else {
-            return Err(AcceptError::NoSlot);
-        };
+        let slot = slots.get_mut(index as usize)?;
         self.free_head = widen(slot.ready_next);
         let generation = slot.generation.wrapping_add(1);
         let route_head = slot.route_head;
@@ -369,11 +372,24 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         slot.occupied = true;
         slot.peer = peer;
         slot.since = now;
-        slot.control = ControlState::Refusing(super::refusal::Refusal::new());
-        let handle = Self::handle_of(slot, index);
+        slot.control = control;
+        Some(index)
+    }
+
+    fn open_refusal(
+        &mut self,
+        now: Instant,
+        peer: Ipv4Addr,
+    ) -> Result<ConnectionHandle, AcceptError> {
+        let refusal = ControlState::Refusing(super::refusal::Refusal::new());
+        let index = self
+            .claim_slot(now, peer, refusal)
+            .ok_or(AcceptError::NoSlot)?;
+        let handle = self.handle(index);
+        let (slots, _, _) = self.memory.parts();
         self.timers
             .set(slots, index, Some(now + super::refusal::SCCRQ_WAIT));
-        Ok(ConnectionHandle(handle))
+        Ok(ConnectionHandle(handle.0))
     }
 
     fn open_connection(
@@ -389,28 +405,15 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             return Err(AcceptError::NoEngine);
         }
         let engine = self.take_control_engine().ok_or(AcceptError::NoEngine)?;
-        let index = self.free_head;
         let conn = Connection::new(self.role, self.control_config.clone(), now);
-        let (slots, controls, _) = self.memory.parts();
-        if let Some(c) = controls.get_mut(engine as usize) {
+        if let Some(c) = self.memory.parts().1.get_mut(engine as usize) {
             c.conn = Some(conn);
         }
-        let Some(slot) = slots.get_mut(index as usize) else {
-            return Err(AcceptError::NoSlot);
-        };
-        self.free_head = widen(slot.ready_next);
-        let generation = slot.generation.wrapping_add(1);
-        let route_head = widen(slot.route_head);
-        *slot = Slot::new();
-        slot.generation = generation;
-        slot.route_head = narrow(route_head);
-        slot.occupied = true;
-        slot.peer = peer;
-        slot.since = now;
-        slot.control = ControlState::Engine(engine);
-        let handle = Self::handle_of(slot, index);
+        let index = self
+            .claim_slot(now, peer, ControlState::Engine(engine))
+            .ok_or(AcceptError::NoSlot)?;
         self.mark_ready(index);
-        Ok(ConnectionHandle(handle))
+        Ok(ConnectionHandle(self.handle(index).0))
     }
 
     /// Bytes read from a control connection's TCP stream. See

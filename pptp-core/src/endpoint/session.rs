@@ -115,24 +115,15 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         if chain.is_full() || self.free_head == NIL {
             return None;
         }
-        let index = self.free_head;
-        let (slots, _, _) = self.memory.parts();
         let (peer, head) = {
-            let owner = slots.get(o as usize)?;
+            let owner = self.memory.parts_ref().0.get(o as usize)?;
             (owner.peer, owner.next_call)
         };
-        let slot = slots.get_mut(index as usize)?;
-        self.free_head = super::memory::widen(slot.ready_next);
-        let generation = slot.generation.wrapping_add(1);
-        let route_head = slot.route_head;
-        *slot = super::memory::Slot::new();
-        slot.generation = generation;
-        slot.route_head = route_head;
-        slot.occupied = true;
-        slot.peer = peer;
-        slot.since = now;
-        slot.control = ControlState::Shared(o as u16);
-        slot.next_call = head;
+        let index = self.claim_slot(now, peer, ControlState::Shared(o as u16))?;
+        let slots = self.memory.parts().0;
+        if let Some(slot) = slots.get_mut(index as usize) {
+            slot.next_call = head;
+        }
         if let Some(owner) = slots.get_mut(o as usize) {
             owner.next_call = narrow(index);
         }
