@@ -27,6 +27,7 @@
 use core::fmt;
 
 pub mod client;
+pub mod pool;
 pub mod wire;
 
 pub use crate::aaa::bridge::MppePolicy;
@@ -34,6 +35,7 @@ pub use client::{
     AccountingKind, AccountingRecord, AuthorizationOutcome, AuthorizationStatus, Event,
     SessionHandle, TacacsClient, TacacsConfig,
 };
+pub use pool::{ConnectionId, Outcome, SessionIds, TacacsPool};
 
 /// What went wrong in TACACS+ encoding, decoding or session handling.
 #[non_exhaustive]
@@ -111,6 +113,16 @@ pub enum Error {
     BadKey,
     /// TACACS+ cannot carry MPPE keys: `mppe required` needs RADIUS.
     MppeRequiresRadius,
+    /// A [`TacacsPool`] without servers.
+    NoServer,
+    /// More servers than the [`TacacsPool`] holds.
+    TooManyServers {
+        /// Its capacity.
+        max: usize,
+    },
+    /// The [`TacacsPool`]'s job table is full: the new job is refused
+    /// (the jobs already admitted keep their places).
+    QueueFull,
 }
 
 impl fmt::Display for Error {
@@ -148,6 +160,9 @@ impl fmt::Display for Error {
             Error::MppeRequiresRadius => {
                 f.write_str("TACACS+ cannot deliver MPPE keys: 'mppe required' needs RADIUS")
             }
+            Error::NoServer => f.write_str("no TACACS+ server configured"),
+            Error::TooManyServers { max } => write!(f, "more than {max} TACACS+ servers"),
+            Error::QueueFull => f.write_str("TACACS+ job queue full"),
         }
     }
 }
