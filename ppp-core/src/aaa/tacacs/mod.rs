@@ -2,6 +2,11 @@
 //! MS-CHAPv2 as inbound PPP logins), authorization of `service=ppp
 //! protocol=ip` (address, DNS), and accounting start/watchdog/stop.
 //!
+//! [`client`] speaks the protocol on one TCP connection; [`pool`] is what
+//! a NAS drives: a bounded job queue and connection table over clients,
+//! with server failover and the single-connection policy (RFC 8907
+//! §4.3), so that the host keeps only its TCP streams.
+//!
 //! ## Why not the `tacacs-plus-protocol` crate
 //!
 //! `tacacs-plus-protocol` 0.3.2 (MPL-2.0) is `no_std`/no-alloc and was
