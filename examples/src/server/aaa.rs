@@ -916,12 +916,16 @@ impl TacacsHost {
         (self.pool.start_accounting(now, report, session_id())).map_err(|e| e.to_string())
     }
 
-    /// Drops `id`'s stream and tells the pool (its sessions fail over).
-    fn closed(&mut self, now: PppInstant, id: usize, registry: &Registry) {
+    fn drop_stream(&mut self, id: usize, registry: &Registry) {
         if let Some(mut s) = self.sockets.remove(&id) {
             let _ = registry.deregister(&mut s.stream);
             let _ = s.stream.shutdown(std::net::Shutdown::Both);
         }
+    }
+
+    /// Drops `id`'s stream and tells the pool (its sessions fail over).
+    fn closed(&mut self, now: PppInstant, id: usize, registry: &Registry) {
+        self.drop_stream(id, registry);
         self.pool.handle_closed(now, ConnectionId(id));
     }
 
@@ -1034,12 +1038,7 @@ impl TacacsHost {
                         self.pool.handle_closed(now, conn);
                     }
                 }
-                pool::Outcome::Close { conn } => {
-                    if let Some(mut s) = self.sockets.remove(&conn.0) {
-                        let _ = registry.deregister(&mut s.stream);
-                        let _ = s.stream.shutdown(std::net::Shutdown::Both);
-                    }
-                }
+                pool::Outcome::Close { conn } => self.drop_stream(conn.0, registry),
                 pool::Outcome::Failover {
                     key, from, to, why, ..
                 } => log!(
