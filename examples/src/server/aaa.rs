@@ -138,9 +138,8 @@ impl Aaa {
                 settings.interim_interval_secs,
             ),
             AaaSettings::Tacacs(settings) => {
-                // The configuration loader already refused `required`.
-                TacacsConfig::new(settings.servers[0].key.as_bytes(), MppePolicy::Auto)
-                    .map_err(|e| format!("TACACS+: {e}"))?;
+                // The configuration loader already refused `required`;
+                // TacacsHost::new checks the keys.
                 if mppe_enabled {
                     log!(
                         "TACACS+ cannot carry MPPE keys (the origin document's PIX has the same \

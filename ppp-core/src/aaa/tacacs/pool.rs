@@ -251,7 +251,9 @@ struct Job {
     tries: usize,
     session_id: u32,
     place: Place,
-    /// A failover not yet reported.
+    /// A failover not yet reported. Only the latest is kept (a second
+    /// failover before the host polled replaces it): outcomes live in
+    /// the job table, never in a queue of their own.
     notice: Option<Outcome>,
 }
 
