@@ -12,6 +12,7 @@
 //! | [`fsm::Fsm`](crate::fsm::Fsm), [`lcp::Lcp`](crate::lcp::Lcp), [`auth`](crate::auth), [`link`](crate::link) | `u16` | the PPP protocol number of the frame (RFC 1661 §2) |
 //! | `aaa::radius` (feature `radius`) | `radius::Destination` | server, port (RFC 2865 §3 / RFC 2866 §3) and request |
 //! | `aaa::tacacs` (feature `tacacs`) | `tacacs::SessionHandle` | the session on the TCP connection (RFC 8907 §4.1) |
+//! | `aaa::tacacs::TacacsPool` (feature `tacacs`) | `tacacs::ConnectionId` | the TCP connection, in the pool's connection table |
 //! | `pptp_core::endpoint::Endpoint` | `pptp_core::endpoint::Destination` | a TCP connection or a GRE peer |
 //!
 //! (quinn-proto has one `Transmit` for its whole crate; here the three

@@ -7,14 +7,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use ppp_core::aaa::bridge::{MppePolicy, Note};
+use ppp_core::aaa::session::{AccountingReport, Phase};
+use ppp_core::aaa::tacacs::pool::AccountingResult;
 use ppp_core::aaa::tacacs::{
-    AccountingKind, AccountingRecord, AuthorizationStatus, Error, Event, TacacsClient, TacacsConfig,
+    AccountingKind, AccountingRecord, AuthorizationStatus, ConnectionId, Error, Event, Outcome,
+    SessionIds, TacacsClient, TacacsConfig, TacacsPool,
 };
 use ppp_core::auth::{crypto, AuthRequest, AuthResponse, Method, Password, Verdict};
 use ppp_core::time::Instant;
@@ -419,6 +423,146 @@ fn single_connection_carries_several_sessions() {
         "{got:?}"
     );
     assert!(matches!(&got[1], Event::Authorization { .. }), "{got:?}");
+}
+
+type Streams = HashMap<ConnectionId, TcpStream>;
+
+/// A blocking host for the pool: std TCP streams (kept in `streams`
+/// across calls, as a shared connection outlives one job), nothing else.
+/// Returns the outcomes other than Connect/Close until `want` came.
+fn run_pool(
+    pool: &mut TacacsPool<2, 4, 4, 8>,
+    streams: &mut Streams,
+    origin: StdInstant,
+    want: usize,
+) -> Vec<Outcome> {
+    let now = || Instant::from_millis(origin.elapsed().as_millis() as u64);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = StdInstant::now() + StdDuration::from_secs(20);
+    while seen.len() < want {
+        assert!(StdInstant::now() < end, "no outcome within 20 s: {seen:?}");
+        while let Some(t) = pool.poll_transmit(now(), &mut buf) {
+            (&streams[&t.to]).write_all(&buf[..t.len]).unwrap();
+        }
+        while let Some(o) = pool.poll_event() {
+            match o {
+                Outcome::Connect { conn, server } => {
+                    let port = if server == 0 {
+                        // Nothing listens on port 1: refused.
+                        "1".to_string()
+                    } else {
+                        env("AAA_TACACS_PORT", "10049")
+                    };
+                    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+                    match TcpStream::connect_timeout(&addr, StdDuration::from_secs(2)) {
+                        Ok(s) => {
+                            s.set_nonblocking(true).unwrap();
+                            streams.insert(conn, s);
+                            pool.handle_connected(now(), conn);
+                        }
+                        Err(_) => pool.handle_closed(now(), conn),
+                    }
+                }
+                Outcome::Close { conn } => {
+                    streams.remove(&conn);
+                }
+                other => seen.push(other),
+            }
+        }
+        let ids: Vec<ConnectionId> = streams.keys().copied().collect();
+        for id in ids {
+            match (&streams[&id]).read(&mut buf) {
+                Ok(0) => {
+                    streams.remove(&id);
+                    pool.handle_closed(now(), id);
+                }
+                Ok(n) => pool
+                    .handle_input(now(), id, &buf[..n])
+                    .expect("reply parses"),
+                Err(_) => {}
+            }
+        }
+        pool.handle_timeout(now());
+        std::thread::sleep(StdDuration::from_millis(5));
+    }
+    seen
+}
+
+#[test]
+#[ignore = "needs the TACACS+ test server: scripts/aaa-tests.sh"]
+fn pool_fails_over_then_authenticates_authorizes_and_accounts() {
+    for single in [false, true] {
+        let mut c = config();
+        c.single_connection = single;
+        let mut pool: TacacsPool<2, 4, 4, 8> = TacacsPool::new(&[c.clone(), c], true).unwrap();
+        let origin = StdInstant::now();
+        let mut streams = Streams::new();
+        let ids = SessionIds {
+            authentication: session_id(),
+            authorization: session_id(),
+        };
+        let now = Instant::from_millis(0);
+        pool.start_auth(now, 1, &pap(&user(), &pass()), b"198.51.100.7", ids)
+            .unwrap();
+        let seen = run_pool(&mut pool, &mut streams, origin, 2);
+        assert!(
+            matches!(
+                seen[0],
+                Outcome::Failover {
+                    key: 1,
+                    from: 0,
+                    to: 1,
+                    ..
+                }
+            ),
+            "{seen:?}"
+        );
+        match &seen[1] {
+            Outcome::Verdict {
+                key: 1,
+                verdict: Verdict::Accept(a),
+                authorization: Some(o),
+                ..
+            } => {
+                assert_eq!(o.status, AuthorizationStatus::Pass);
+                assert_eq!(a.attributes.address, Some("192.0.2.10".parse().unwrap()));
+            }
+            other => panic!("single {single}: {other:?}"),
+        }
+        // The STOP of a session nobody tracks any more still goes out;
+        // the server that answered is now tried first.
+        let report = AccountingReport {
+            key: 1,
+            phase: Phase::Stop,
+            session_id: heapless::String::try_from("pool0001").unwrap(),
+            username: name(&user()),
+            nas_port: 1,
+            calling_station: heapless::String::try_from("198.51.100.7").unwrap(),
+            session_time: ppp_core::time::Duration::from_secs(3),
+            octets_in: 10,
+            octets_out: 20,
+            frames_in: 1,
+            frames_out: 2,
+            address: Some("192.0.2.10".parse().unwrap()),
+            class: heapless::Vec::new(),
+            cause: None,
+        };
+        pool.start_accounting(now, &report, session_id()).unwrap();
+        let seen = run_pool(&mut pool, &mut streams, origin, 1);
+        assert_eq!(
+            seen[0],
+            Outcome::Accounting {
+                key: 1,
+                kind: AccountingKind::Stop,
+                result: AccountingResult::Acknowledged
+            }
+        );
+        assert!(pool.is_idle());
+        // RFC 8907 §4.3: the shared connection stays open only when the
+        // server echoed the flag (the test server does).
+        assert_eq!(pool.connections(), usize::from(single), "single {single}");
+    }
 }
 
 #[test]

@@ -18,12 +18,15 @@
 //! * RADIUS (RFC 2865/2866/2548/3579): one UDP socket for every server's
 //!   authentication and accounting port; a Framed-IP-Address outside the
 //!   pool gets its own /32 route into the TUN.
-//! * TACACS+ (RFC 8907): authentication START per login, then (if
-//!   configured) authorization of `service=ppp protocol=ip` for `addr=` /
-//!   `dns-servers=`, accounting START/WATCHDOG/STOP. One TCP connection
-//!   per session, or one shared connection in single-connection mode.
-//!   TACACS+ has no MPPE key attribute: sessions run unencrypted, and
-//!   `mppe_required` is refused when the configuration is loaded.
+//! * TACACS+ (RFC 8907): the TCP streams of ppp-core's
+//!   `aaa::tacacs::TacacsPool`, which queues the authentication START per
+//!   login, the authorization of `service=ppp protocol=ip` (`addr=`,
+//!   `dns-servers=`) and accounting START/WATCHDOG/STOP, fails over
+//!   between servers, and chooses one connection per session or one
+//!   shared connection (single-connection mode); this file opens, reads,
+//!   writes and closes the streams it asks for, and logs. TACACS+ has no
+//!   MPPE key attribute: sessions run unencrypted, and `mppe_required` is
+//!   refused when the configuration is loaded.
 //!
 //! Failures: an AAA server that does not answer (all retransmissions and
 //! servers exhausted) rejects the login with MS-CHAP error 691 and a log
@@ -45,8 +48,11 @@ use ppp_core::aaa::radius::{
 use ppp_core::aaa::session::{
     self, AccountingReport, AddressUse, Phase, Protocol, Sessions, Slot, TerminateCause,
 };
-use ppp_core::aaa::tacacs::{self, AuthorizationStatus, TacacsClient, TacacsConfig};
-use ppp_core::auth::{AuthRequest, Method, Verdict};
+use ppp_core::aaa::tacacs::pool::{self, AccountingResult};
+use ppp_core::aaa::tacacs::{
+    self, AuthorizationStatus, ConnectionId, SessionIds, TacacsConfig, TacacsPool,
+};
+use ppp_core::auth::{AuthRequest, Verdict};
 use ppp_core::link::Counters;
 use ppp_core::time::Duration;
 use ppp_core::Instant as PppInstant;
@@ -132,9 +138,8 @@ impl Aaa {
                 settings.interim_interval_secs,
             ),
             AaaSettings::Tacacs(settings) => {
-                // The configuration loader already refused `required`.
-                TacacsConfig::new(settings.servers[0].key.as_bytes(), MppePolicy::Auto)
-                    .map_err(|e| format!("TACACS+: {e}"))?;
+                // The configuration loader already refused `required`;
+                // TacacsHost::new checks the keys.
                 if mppe_enabled {
                     log!(
                         "TACACS+ cannot carry MPPE keys (the origin document's PIX has the same \
@@ -144,7 +149,7 @@ impl Aaa {
                     );
                 }
                 (
-                    Backend::Tacacs(Box::new(TacacsHost::new(settings.clone()))),
+                    Backend::Tacacs(Box::new(TacacsHost::new(settings.clone())?)),
                     settings.accounting,
                     settings.interim_interval_secs,
                 )
@@ -202,7 +207,7 @@ impl Aaa {
     pub(super) fn owns(&self, token: Token) -> bool {
         match &self.backend {
             Backend::Radius(_) => token == RADIUS,
-            Backend::Tacacs(t) => t.conns.contains_key(&token),
+            Backend::Tacacs(t) => t.owns(token),
             Backend::Local => false,
         }
     }
@@ -212,7 +217,7 @@ impl Aaa {
         match &self.backend {
             Backend::Local => true,
             Backend::Radius(r) => r.client.pending() == 0,
-            Backend::Tacacs(t) => t.jobs.is_empty() && t.conns.values().all(|c| c.jobs.is_empty()),
+            Backend::Tacacs(t) => t.pool.is_idle(),
         }
     }
 
@@ -249,10 +254,7 @@ impl Aaa {
         let sent = match &mut self.backend {
             Backend::Local => return,
             Backend::Radius(r) => r.account(instant(now), &report),
-            Backend::Tacacs(t) => {
-                t.account(report.clone());
-                Ok(())
-            }
+            Backend::Tacacs(t) => t.account(instant(now), &report),
         };
         match sent {
             Ok(()) => {
@@ -319,7 +321,7 @@ impl Aaa {
                     t.settings.single_connection,
                     t.settings.authorization,
                     t.settings.accounting,
-                    t.conns.len()
+                    t.pool.connections()
                 );
             }
         }
@@ -402,16 +404,7 @@ impl Server {
                             acct_session_id: Some(session_id.as_bytes()),
                         },
                     ),
-                    Backend::Tacacs(t) => {
-                        t.queue(
-                            session.0,
-                            JobKind::Auth {
-                                request: Box::new(request.clone()),
-                            },
-                            peer,
-                        );
-                        Ok(())
-                    }
+                    Backend::Tacacs(t) => t.start_auth(instant(now), session.0, &request, &peer),
                 }
             }
         };
@@ -479,7 +472,7 @@ impl Server {
             // 10,000 sessions before this early return).
             Backend::Local => return None,
             Backend::Radius(r) => r.client.poll_timeout().map(|i| i.as_millis()),
-            Backend::Tacacs(t) => t.poll_timeout(),
+            Backend::Tacacs(t) => t.pool.poll_timeout().map(|i| i.as_millis()),
         };
         earliest([aaa.timers.next_deadline(), client])
     }
@@ -487,9 +480,10 @@ impl Server {
     /// Readiness on an AAA socket.
     pub(super) fn aaa_readable(&mut self, token: Token) {
         let now = self.clock.ms();
-        match &mut self.aaa.backend {
+        let Server { aaa, poll, .. } = &mut *self;
+        match &mut aaa.backend {
             Backend::Radius(r) => r.receive(instant(now)),
-            Backend::Tacacs(t) => t.ready(token, now),
+            Backend::Tacacs(t) => t.ready(token, instant(now), poll.registry()),
             Backend::Local => {}
         }
         self.aaa_run();
@@ -505,7 +499,7 @@ impl Server {
                 match &mut aaa.backend {
                     Backend::Local => return,
                     Backend::Radius(r) => r.drive(instant(now), &mut aaa.stats),
-                    Backend::Tacacs(t) => t.drive(now, poll.registry(), &mut aaa.stats),
+                    Backend::Tacacs(t) => t.drive(instant(now), poll.registry(), &mut aaa.stats),
                 }
             };
             self.aaa_session_timers(now);
@@ -829,53 +823,49 @@ impl RadiusHost {
 
 // ---- TACACS+ -----------------------------------------------------------------
 
-enum JobKind {
-    Auth {
-        request: Box<AuthRequest>,
-    },
-    Authorization {
-        verdict: Box<Verdict>,
-        info: Box<VerdictInfo>,
-        username: String,
-        method: Method,
-    },
-    Accounting {
-        report: Box<AccountingReport>,
-    },
-}
+/// TCP connections open at once (one per login in flight without
+/// single-connection mode; more logins wait in the pool's queue).
+const TACACS_CONNECTIONS: usize = 32;
+/// TACACS+ jobs (logins and accounting records) waiting or in flight;
+/// beyond it a login is refused (691) and a record logged as lost.
+const TACACS_JOBS: usize = 128;
 
-struct Job {
-    call_id: Key,
-    kind: JobKind,
-    rem_addr: String,
-    /// Index of the server to try.
-    server: usize,
-    /// Servers tried so far.
-    tries: usize,
-}
+type Tacacs = TacacsPool<MAX_AAA_SERVERS, TACACS_CONNECTIONS, TACACS_SESSIONS, TACACS_JOBS>;
 
-struct TacacsConn {
+/// One TCP stream of the pool's connection table.
+struct TacacsSocket {
     stream: TcpStream,
-    client: Box<TacacsClient<TACACS_SESSIONS>>,
     server: usize,
     out: Vec<u8>,
-    /// Sessions in flight on this connection, by session id.
-    jobs: HashMap<u32, Job>,
-    broken: bool,
+    connected: bool,
 }
 
+/// The TACACS+ transport: ppp-core's [`TacacsPool`] decides what to send,
+/// where, and what a reply means; this keeps its TCP streams.
 struct TacacsHost {
     settings: TacacsSettings,
-    /// Jobs waiting for a connection.
-    jobs: Vec<Job>,
-    conns: HashMap<Token, TacacsConn>,
-    next_token: usize,
-    /// The server that answered last (sticky failover).
-    preferred: usize,
+    pool: Box<Tacacs>,
+    /// By `ConnectionId`; the mio token is `FIRST_TACACS_TOKEN + id`.
+    sockets: HashMap<usize, TacacsSocket>,
+}
+
+fn session_id() -> u32 {
+    u32::from_be_bytes(random_bytes::<4>())
 }
 
 impl TacacsHost {
-    fn new(settings: TacacsSettings) -> Self {
+    fn new(settings: TacacsSettings) -> Result<Self, String> {
+        let mut configs = Vec::new();
+        for s in &settings.servers {
+            let mut c = TacacsConfig::new(s.key.as_bytes(), MppePolicy::Auto)
+                .map_err(|e| format!("TACACS+ server {}: {e}", s.address))?;
+            c.single_connection = settings.single_connection;
+            c.timeout = Duration::from_secs(settings.timeout_secs);
+            configs.push(c);
+        }
+        let pool = Box::new(
+            Tacacs::new(&configs, settings.authorization).map_err(|e| format!("TACACS+: {e}"))?,
+        );
         log!(
             "AAA: TACACS+ servers {} (timeout {} s, single-connection {}, authorization {}, accounting {})",
             settings
@@ -889,384 +879,230 @@ impl TacacsHost {
             settings.authorization,
             settings.accounting
         );
-        TacacsHost {
+        Ok(TacacsHost {
             settings,
-            jobs: Vec::new(),
-            conns: HashMap::new(),
-            next_token: FIRST_TACACS_TOKEN,
-            preferred: 0,
-        }
+            pool,
+            sockets: HashMap::new(),
+        })
     }
 
-    fn queue(&mut self, call_id: Key, kind: JobKind, rem_addr: String) {
-        self.jobs.push(Job {
-            call_id,
-            kind,
-            rem_addr,
-            server: self.preferred,
-            tries: 1,
-        });
+    fn owns(&self, token: Token) -> bool {
+        token
+            .0
+            .checked_sub(FIRST_TACACS_TOKEN)
+            .is_some_and(|id| self.sockets.contains_key(&id))
+    }
+
+    fn start_auth(
+        &mut self,
+        now: PppInstant,
+        key: Key,
+        request: &AuthRequest,
+        rem_addr: &str,
+    ) -> Result<(), String> {
+        let ids = SessionIds {
+            authentication: session_id(),
+            authorization: session_id(),
+        };
+        (self
+            .pool
+            .start_auth(now, key, request, rem_addr.as_bytes(), ids))
+        .map_err(|e| e.to_string())
     }
 
     /// Queues one accounting record from the session table.
-    fn account(&mut self, report: AccountingReport) {
-        let rem_addr = report.calling_station.to_string();
-        self.queue(
-            report.key,
-            JobKind::Accounting {
-                report: Box::new(report),
-            },
-            rem_addr,
-        );
+    fn account(&mut self, now: PppInstant, report: &AccountingReport) -> Result<(), String> {
+        (self.pool.start_accounting(now, report, session_id())).map_err(|e| e.to_string())
     }
 
-    fn poll_timeout(&self) -> Option<u64> {
-        self.conns
-            .values()
-            .filter_map(|c| c.client.poll_timeout().map(|i| i.as_millis()))
-            .min()
+    fn drop_stream(&mut self, id: usize, registry: &Registry) {
+        if let Some(mut s) = self.sockets.remove(&id) {
+            let _ = registry.deregister(&mut s.stream);
+            let _ = s.stream.shutdown(std::net::Shutdown::Both);
+        }
     }
 
-    fn config(&self, server: usize) -> Option<TacacsConfig> {
-        let s = self.settings.servers.get(server)?;
-        let mut c = TacacsConfig::new(s.key.as_bytes(), MppePolicy::Auto).ok()?;
-        c.single_connection = self.settings.single_connection;
-        c.timeout = ppp_core::time::Duration::from_secs(self.settings.timeout_secs);
-        Some(c)
+    /// Drops `id`'s stream and tells the pool (its sessions fail over).
+    fn closed(&mut self, now: PppInstant, id: usize, registry: &Registry) {
+        self.drop_stream(id, registry);
+        self.pool.handle_closed(now, ConnectionId(id));
     }
 
-    /// A connection for a new session on `server`: the shared one in
-    /// single-connection mode (while the server agrees), else a new one.
-    fn connection(&mut self, server: usize, registry: &Registry) -> Result<Token, String> {
-        if self.settings.single_connection {
-            if let Some((&token, _)) = self.conns.iter().find(|(_, c)| {
-                c.server == server
-                    && !c.broken
-                    && c.client.single_connection() != Some(false)
-                    && c.jobs.len() < TACACS_SESSIONS
-            }) {
-                return Ok(token);
+    /// Readiness on a TACACS+ stream: the connect's result, pending
+    /// writes, replies.
+    fn ready(&mut self, token: Token, now: PppInstant, registry: &Registry) {
+        let id = token.0.wrapping_sub(FIRST_TACACS_TOKEN);
+        let Some(s) = self.sockets.get_mut(&id) else {
+            return;
+        };
+        if !s.connected {
+            // mio: a connect finished (or failed) when the stream turns
+            // writable; take_error tells which.
+            match s.stream.take_error() {
+                Ok(Some(e)) | Err(e) => {
+                    log!("TACACS+ connection to server {}: {e}", s.server + 1);
+                    return self.closed(now, id, registry);
+                }
+                Ok(None) if s.stream.peer_addr().is_ok() => {
+                    s.connected = true;
+                    self.pool.handle_connected(now, ConnectionId(id));
+                }
+                Ok(None) => return,
             }
         }
+        let mut buf = [0u8; 4096];
+        loop {
+            let Some(s) = self.sockets.get_mut(&id) else {
+                return;
+            };
+            if let Err(e) = flush(s) {
+                log!("TACACS+ connection to server {}: {e}", s.server + 1);
+                return self.closed(now, id, registry);
+            }
+            match s.stream.read(&mut buf) {
+                Ok(0) => return self.closed(now, id, registry),
+                Ok(n) => {
+                    if let Err(e) = self.pool.handle_input(now, ConnectionId(id), &buf[..n]) {
+                        log!("TACACS+: reply dropped: {e}");
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log!("TACACS+ connection to server {}: {e}", s.server + 1);
+                    return self.closed(now, id, registry);
+                }
+            }
+        }
+    }
+
+    /// Opens the stream the pool asked for.
+    fn connect(&mut self, id: usize, server: usize, registry: &Registry) -> Result<(), String> {
         let address = self
             .settings
             .servers
             .get(server)
             .ok_or("no such server")?
             .address;
-        let config = self.config(server).ok_or("bad TACACS+ key")?;
         let mut stream =
             TcpStream::connect(address).map_err(|e| format!("connect {address}: {e}"))?;
-        self.next_token += 1;
-        let token = Token(self.next_token);
         registry
-            .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+            .register(
+                &mut stream,
+                Token(FIRST_TACACS_TOKEN + id),
+                Interest::READABLE | Interest::WRITABLE,
+            )
             .map_err(|e| format!("register: {e}"))?;
         let _ = stream.set_nodelay(true);
-        self.conns.insert(
-            token,
-            TacacsConn {
-                stream,
-                client: Box::new(TacacsClient::new(config)),
-                server,
-                out: Vec::new(),
-                jobs: HashMap::new(),
-                broken: false,
-            },
-        );
-        Ok(token)
-    }
-
-    /// Starts `job` on a connection; on failure gives it back.
-    fn start(&mut self, now: u64, job: Job, registry: &Registry) -> Result<(), Box<(Job, String)>> {
-        let token = match self.connection(job.server, registry) {
-            Ok(t) => t,
-            Err(e) => return Err(Box::new((job, e))),
+        let socket = TacacsSocket {
+            stream,
+            server,
+            out: Vec::new(),
+            connected: false,
         };
-        let Some(conn) = self.conns.get_mut(&token) else {
-            return Err(Box::new((job, "connection vanished".into())));
-        };
-        let session_id = loop {
-            let id = u32::from_be_bytes(random_bytes::<4>());
-            if id != 0 && !conn.jobs.contains_key(&id) {
-                break id;
-            }
-        };
-        let t = instant(now);
-        let rem = job.rem_addr.as_bytes();
-        let started = match &job.kind {
-            JobKind::Auth { request } => conn.client.start_auth(t, request, rem, session_id),
-            JobKind::Authorization {
-                username, method, ..
-            } => conn
-                .client
-                .start_authorization(t, username.as_bytes(), *method, rem, session_id),
-            JobKind::Accounting { report } => {
-                conn.client
-                    .start_accounting(t, &report.tacacs(), session_id)
-            }
-        };
-        if let Err(e) = started {
-            return Err(Box::new((job, e.to_string())));
-        }
-        conn.jobs.insert(session_id, job);
-        let mut buf = [0u8; tacacs::client::MAX_REQUEST_LEN];
-        while let Some(tx) = conn.client.poll_transmit(t, &mut buf) {
-            conn.out.extend_from_slice(&buf[..tx.len]);
-        }
-        flush_tacacs(conn);
+        self.sockets.insert(id, socket);
         Ok(())
     }
 
-    fn ready(&mut self, token: Token, now: u64) {
-        let Some(conn) = self.conns.get_mut(&token) else {
-            return;
-        };
-        flush_tacacs(conn);
-        let mut buf = [0u8; 4096];
-        loop {
-            match conn.stream.read(&mut buf) {
-                Ok(0) => {
-                    conn.broken = true;
-                    break;
-                }
-                Ok(n) => {
-                    if let Err(e) = conn.client.handle_input(instant(now), &buf[..n]) {
-                        log!("TACACS+: reply dropped: {e}");
-                    }
-                    if conn.client.is_broken() {
-                        conn.broken = true;
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    log!("TACACS+ connection to server {}: {e}", conn.server + 1);
-                    conn.broken = true;
-                    break;
-                }
-            }
-        }
-    }
-
-    fn drive(&mut self, now: u64, registry: &Registry, stats: &mut TransportStats) -> Vec<Outcome> {
+    /// Times the pool out, writes its requests, performs its Connect and
+    /// Close, and logs and returns its verdicts.
+    fn drive(
+        &mut self,
+        now: PppInstant,
+        registry: &Registry,
+        stats: &mut TransportStats,
+    ) -> Vec<Outcome> {
+        self.pool.handle_timeout(now);
         let mut outcomes = Vec::new();
-        let mut retry: Vec<(Job, String)> = Vec::new();
-        for conn in self.conns.values_mut() {
-            conn.client.handle_timeout(instant(now));
-            while let Some(event) = conn.client.poll_event() {
-                let (session, result) = match event {
-                    tacacs::Event::Verdict {
-                        handle,
+        let mut buf = [0u8; tacacs::client::MAX_REQUEST_LEN];
+        loop {
+            if let Some(t) = self.pool.poll_transmit(now, &mut buf) {
+                let id = t.to.0;
+                if let Some(s) = self.sockets.get_mut(&id) {
+                    s.out.extend_from_slice(&buf[..t.len]);
+                    if let Err(e) = flush(s) {
+                        log!("TACACS+ connection to server {}: {e}", s.server + 1);
+                        self.closed(now, id, registry);
+                    }
+                }
+                continue;
+            }
+            let Some(event) = self.pool.poll_event() else {
+                return outcomes;
+            };
+            match event {
+                pool::Outcome::Connect { conn, server } => {
+                    if let Err(e) = self.connect(conn.0, server, registry) {
+                        log!("TACACS+ server {}: {e}", server + 1);
+                        self.pool.handle_closed(now, conn);
+                    }
+                }
+                pool::Outcome::Close { conn } => self.drop_stream(conn.0, registry),
+                pool::Outcome::Failover {
+                    key, from, to, why, ..
+                } => log!(
+                    "call {key}: TACACS+ server {} failed ({why}); trying server {}",
+                    from + 1,
+                    to + 1
+                ),
+                pool::Outcome::Verdict {
+                    key,
+                    verdict,
+                    info,
+                    authorization,
+                    unanswered,
+                } => {
+                    if let Some(why) = unanswered {
+                        stats.timeouts += 1;
+                        log!("call {key}: TACACS+ {why} (every server tried): AAA authentication failed, rejecting (691)");
+                    }
+                    match authorization {
+                        Some(o) if o.status == AuthorizationStatus::Pass => log!(
+                            "call {key}: TACACS+ authorization passed (addr {:?}, dns {:?})",
+                            o.attributes.address,
+                            o.attributes.primary_dns
+                        ),
+                        Some(o) => log!(
+                            "call {key}: TACACS+ authorization of service=ppp protocol=ip: {:?}: rejecting (691)",
+                            o.status
+                        ),
+                        None => {}
+                    }
+                    outcomes.push(Outcome::Verdict {
+                        call_id: key,
                         verdict,
                         info,
-                    } => (
-                        handle.0,
-                        Ok(Reply::Verdict(Box::new(verdict), Box::new(info))),
-                    ),
-                    tacacs::Event::Authorization { handle, outcome } => {
-                        (handle.0, Ok(Reply::Authorization(outcome)))
-                    }
-                    tacacs::Event::AccountingAcknowledged { handle } => {
-                        (handle.0, Ok(Reply::Accounted(true)))
-                    }
-                    tacacs::Event::AccountingRefused { handle } => {
-                        (handle.0, Ok(Reply::Accounted(false)))
-                    }
-                    tacacs::Event::Timeout { handle } => {
-                        (handle.0, Err("no reply in time".to_string()))
-                    }
-                    tacacs::Event::Failed { handle, error } => (handle.0, Err(error.to_string())),
-                };
-                let Some(job) = conn.jobs.remove(&session) else {
-                    continue;
-                };
-                match result {
-                    Ok(reply) => {
-                        self.preferred = conn.server;
-                        finish_tacacs(
-                            job,
-                            reply,
-                            self.settings.authorization,
-                            &mut outcomes,
-                            &mut self.jobs,
-                            stats,
-                        );
-                    }
-                    Err(e) => retry.push((job, e)),
+                    });
                 }
+                pool::Outcome::Accounting { key, kind, result } => match result {
+                    AccountingResult::Acknowledged => {
+                        stats.acct_acked += 1;
+                        log!("call {key}: TACACS+ accounting {kind:?} acknowledged");
+                    }
+                    AccountingResult::Refused => {
+                        log!("call {key}: TACACS+ accounting {kind:?} refused by the server")
+                    }
+                    AccountingResult::Lost(why) => {
+                        log!("call {key}: TACACS+ accounting {kind:?}: {why}; record lost")
+                    }
+                },
             }
-            if conn.broken {
-                for (_, job) in conn.jobs.drain() {
-                    retry.push((job, "connection closed by the server".to_string()));
-                }
-            }
-        }
-        // Close idle per-session connections and broken ones.
-        let single = self.settings.single_connection;
-        let closing: Vec<Token> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| {
-                c.broken
-                    || (c.jobs.is_empty()
-                        && (!single || c.client.single_connection() == Some(false)))
-            })
-            .map(|(t, _)| *t)
-            .collect();
-        for token in closing {
-            if let Some(mut c) = self.conns.remove(&token) {
-                let _ = registry.deregister(&mut c.stream);
-                let _ = c.stream.shutdown(std::net::Shutdown::Both);
-            }
-        }
-        // Failover: the next server, once each.
-        let servers = self.settings.servers.len();
-        for (mut job, why) in retry {
-            if job.tries < servers {
-                log!(
-                    "call {}: TACACS+ server {} failed ({why}); trying server {}",
-                    job.call_id,
-                    job.server + 1,
-                    (job.server + 1) % servers + 1
-                );
-                job.server = (job.server + 1) % servers;
-                job.tries += 1;
-                self.preferred = job.server;
-                self.jobs.push(job);
-            } else {
-                give_up(job, &why, &mut outcomes, stats);
-            }
-        }
-        let queued = std::mem::take(&mut self.jobs);
-        for job in queued {
-            if let Err(failed) = self.start(now, job, registry) {
-                let (mut job, why) = *failed;
-                if job.tries < servers {
-                    job.server = (job.server + 1) % servers;
-                    job.tries += 1;
-                    self.jobs.push(job);
-                } else {
-                    give_up(job, &why, &mut outcomes, stats);
-                }
-            }
-        }
-        outcomes
-    }
-}
-
-enum Reply {
-    Verdict(Box<Verdict>, Box<VerdictInfo>),
-    Authorization(tacacs::AuthorizationOutcome),
-    Accounted(bool),
-}
-
-fn finish_tacacs(
-    job: Job,
-    reply: Reply,
-    authorize: bool,
-    outcomes: &mut Vec<Outcome>,
-    queue: &mut Vec<Job>,
-    stats: &mut TransportStats,
-) {
-    let call_id = job.call_id;
-    match (job.kind, reply) {
-        (JobKind::Auth { request }, Reply::Verdict(verdict, info)) => {
-            if authorize && matches!(*verdict, Verdict::Accept(_)) {
-                // RFC 8907 §6: ask what the user may use (service=ppp
-                // protocol=ip) before letting the link up.
-                queue.push(Job {
-                    call_id,
-                    kind: JobKind::Authorization {
-                        verdict,
-                        info,
-                        username: String::from_utf8_lossy(&request.username).into_owned(),
-                        method: request.method,
-                    },
-                    rem_addr: job.rem_addr,
-                    server: job.server,
-                    tries: 1,
-                });
-            } else {
-                outcomes.push(Outcome::Verdict {
-                    call_id,
-                    verdict: *verdict,
-                    info: *info,
-                });
-            }
-        }
-        (JobKind::Authorization { verdict, info, .. }, Reply::Authorization(outcome)) => {
-            if outcome.status != AuthorizationStatus::Pass {
-                log!(
-                    "call {call_id}: TACACS+ authorization of service=ppp protocol=ip: {:?}: rejecting (691)",
-                    outcome.status
-                );
-            } else {
-                log!(
-                    "call {call_id}: TACACS+ authorization passed (addr {:?}, dns {:?})",
-                    outcome.attributes.address,
-                    outcome.attributes.primary_dns
-                );
-            }
-            outcomes.push(Outcome::Verdict {
-                call_id,
-                verdict: outcome.apply(*verdict),
-                info: *info,
-            });
-        }
-        (JobKind::Accounting { report }, Reply::Accounted(ok)) => {
-            let kind = report.tacacs().kind;
-            if ok {
-                stats.acct_acked += 1;
-                log!("call {call_id}: TACACS+ accounting {kind:?} acknowledged");
-            } else {
-                log!("call {call_id}: TACACS+ accounting {kind:?} refused by the server");
-            }
-        }
-        (_, _) => log!("call {call_id}: TACACS+ reply of the wrong kind; dropped"),
-    }
-}
-
-fn give_up(job: Job, why: &str, outcomes: &mut Vec<Outcome>, stats: &mut TransportStats) {
-    let call_id = job.call_id;
-    match job.kind {
-        JobKind::Auth { .. } | JobKind::Authorization { .. } => {
-            stats.timeouts += 1;
-            log!(
-                "call {call_id}: TACACS+ {why} (every server tried): AAA authentication failed, rejecting (691)"
-            );
-            outcomes.push(Outcome::Verdict {
-                call_id,
-                verdict: bridge::rejection(691),
-                info: VerdictInfo::default(),
-            });
-        }
-        JobKind::Accounting { report } => {
-            log!(
-                "call {call_id}: TACACS+ accounting {:?}: {why}; record lost",
-                report.tacacs().kind
-            )
         }
     }
 }
 
-fn flush_tacacs(conn: &mut TacacsConn) {
-    while !conn.out.is_empty() && !conn.broken {
-        match conn.stream.write(&conn.out) {
-            Ok(0) => {
-                conn.broken = true;
-            }
+/// Writes what the stream takes; the rest waits for writability.
+fn flush(s: &mut TacacsSocket) -> io::Result<()> {
+    while !s.out.is_empty() {
+        match s.stream.write(&s.out) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => {
-                conn.out.drain(..n);
+                s.out.drain(..n);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                log!("TACACS+ connection to server {}: {e}", conn.server + 1);
-                conn.broken = true;
-            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
+    Ok(())
 }

@@ -13,9 +13,10 @@
 //! 1. The authenticator (plain `handle_packet`, external mode) emits
 //!    [`crate::auth::Event::AuthRequest`].
 //! 2. The host passes it to [`radius::RadiusClient::start_auth`] (or
-//!    [`tacacs::TacacsClient::start_auth`]) with fresh randomness, and
-//!    drives the client's `poll_transmit` / `handle_datagram` (or
-//!    `handle_input`) / `poll_timeout` / `handle_timeout`.
+//!    [`tacacs::TacacsPool::start_auth`]) with fresh randomness, and
+//!    drives the client's `poll_transmit` / `handle_datagram` (or the
+//!    pool's `handle_connected` / `handle_input` / `handle_closed`) /
+//!    `poll_timeout` / `handle_timeout`.
 //! 3. The client's `Event::Verdict` carries a [`crate::auth::Verdict`]:
 //!    the host hands it to the authenticator's `verdict`. Accepts carry
 //!    the MPPE key material (RADIUS only), the MS-CHAPv2 authenticator

@@ -2,6 +2,11 @@
 //! MS-CHAPv2 as inbound PPP logins), authorization of `service=ppp
 //! protocol=ip` (address, DNS), and accounting start/watchdog/stop.
 //!
+//! [`client`] speaks the protocol on one TCP connection; [`pool`] is what
+//! a NAS drives: a bounded job queue and connection table over clients,
+//! with server failover and the single-connection policy (RFC 8907
+//! §4.3), so that the host keeps only its TCP streams.
+//!
 //! ## Why not the `tacacs-plus-protocol` crate
 //!
 //! `tacacs-plus-protocol` 0.3.2 (MPL-2.0) is `no_std`/no-alloc and was
@@ -27,6 +32,7 @@
 use core::fmt;
 
 pub mod client;
+pub mod pool;
 pub mod wire;
 
 pub use crate::aaa::bridge::MppePolicy;
@@ -34,6 +40,7 @@ pub use client::{
     AccountingKind, AccountingRecord, AuthorizationOutcome, AuthorizationStatus, Event,
     SessionHandle, TacacsClient, TacacsConfig,
 };
+pub use pool::{ConnectionId, Outcome, SessionIds, TacacsPool};
 
 /// What went wrong in TACACS+ encoding, decoding or session handling.
 #[non_exhaustive]
@@ -111,6 +118,16 @@ pub enum Error {
     BadKey,
     /// TACACS+ cannot carry MPPE keys: `mppe required` needs RADIUS.
     MppeRequiresRadius,
+    /// A [`TacacsPool`] without servers.
+    NoServer,
+    /// More servers than the [`TacacsPool`] holds.
+    TooManyServers {
+        /// Its capacity.
+        max: usize,
+    },
+    /// The [`TacacsPool`]'s job table is full: the new job is refused
+    /// (the jobs already admitted keep their places).
+    QueueFull,
 }
 
 impl fmt::Display for Error {
@@ -148,6 +165,9 @@ impl fmt::Display for Error {
             Error::MppeRequiresRadius => {
                 f.write_str("TACACS+ cannot deliver MPPE keys: 'mppe required' needs RADIUS")
             }
+            Error::NoServer => f.write_str("no TACACS+ server configured"),
+            Error::TooManyServers { max } => write!(f, "more than {max} TACACS+ servers"),
+            Error::QueueFull => f.write_str("TACACS+ job queue full"),
         }
     }
 }
