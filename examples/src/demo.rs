@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::net::Ipv4Addr;
 
-use mppe::{KeyStrength, Mode, ModePreference, Strengths};
+use mppe::{KeyStrength, ModePreference, Strengths};
 use ppp_core::auth::{CredentialStore, DomainRule, Method, Verifier};
 use ppp_core::lcp::LcpConfig;
 use ppp_core::link::{Credentials, LinkConfig, MppeInfo, MppePolicy};
@@ -779,7 +779,7 @@ impl<V: Verifier> Host<V> {
                 self.mppe = mppe;
                 self.up = true;
                 match mppe {
-                    Some(m) => w.log(self.end, format!("CCP: opened: MPPE {}", mppe_text(m))),
+                    Some(m) => w.log(self.end, format!("CCP: opened: MPPE {}", m.send)),
                     None => w.log(self.end, "CCP: no MPPE negotiated"),
                 }
                 let dns = self.ep.link(session).map_or_else(
@@ -957,7 +957,7 @@ impl<V: Verifier> Host<V> {
                     },
                     ppp_interface: 1,
                     client_ip: v.address,
-                    encryption: v.mppe.map_or("none".into(), mppe_text),
+                    encryption: v.mppe.map_or("none".into(), |m| m.send.to_string()),
                     seq: v.gre.and_then(|g| g.seq),
                     ack: v.gre.and_then(|g| g.ack),
                     ack_rcvd: v.gre.and_then(|g| g.ack_received),
@@ -984,21 +984,6 @@ impl<V: Verifier> Host<V> {
             })
             .collect()
     }
-}
-
-/// `128-bit stateless`, as the transcript and `show vpdn` print MPPE.
-fn mppe_text(m: MppeInfo) -> String {
-    let bits = match m.send.strength {
-        KeyStrength::Bits40 => 40,
-        KeyStrength::Bits56 => 56,
-        KeyStrength::Bits128 => 128,
-    };
-    let mode = if m.send.mode == Mode::Stateful {
-        "stateful"
-    } else {
-        "stateless"
-    };
-    format!("{bits}-bit {mode}")
 }
 
 /// The PPTP control messages in a chunk of the TCP stream (the endpoints

@@ -116,18 +116,8 @@ pub fn method_name(method: Method) -> &'static str {
 
 /// "MPPE-128 stateless", or each direction when they differ.
 pub fn mppe_name(send: &mppe::Config, receive: &mppe::Config) -> String {
-    let one = |c: &mppe::Config| {
-        let bits = match c.strength {
-            mppe::KeyStrength::Bits40 => 40,
-            mppe::KeyStrength::Bits56 => 56,
-            mppe::KeyStrength::Bits128 => 128,
-        };
-        let mode = match c.mode {
-            mppe::Mode::Stateless => "stateless",
-            mppe::Mode::Stateful => "stateful",
-        };
-        format!("MPPE-{bits} {mode}")
-    };
+    // "128-bit stateless" (mppe's Display) as "MPPE-128 stateless".
+    let one = |c: &mppe::Config| format!("MPPE-{}", c.to_string().replacen("-bit", "", 1));
     let (out, into) = (one(send), one(receive));
     if out == into {
         out

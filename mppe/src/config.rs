@@ -69,6 +69,23 @@ pub struct Config {
     pub max_rekeys_per_packet: u16,
 }
 
+/// "128-bit stateless": how the PIX's `show vpdn` and the hosts' logs
+/// name a direction's MPPE.
+impl core::fmt::Display for Config {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let bits = match self.strength {
+            KeyStrength::Bits40 => 40,
+            KeyStrength::Bits56 => 56,
+            KeyStrength::Bits128 => 128,
+        };
+        let mode = match self.mode {
+            Mode::Stateless => "stateless",
+            Mode::Stateful => "stateful",
+        };
+        write!(f, "{bits}-bit {mode}")
+    }
+}
+
 impl Config {
     /// Default bound on key changes per received stateless packet.
     pub const DEFAULT_MAX_REKEYS: u16 = 256;
@@ -97,4 +114,19 @@ pub struct Negotiated {
     pub send: Config,
     /// For our [`crate::Decrypter`] (from our acknowledged request).
     pub receive: Config,
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+    extern crate std;
+    use std::format;
+
+    #[test]
+    fn config_prints_as_show_vpdn_does() {
+        let c = Config::new(KeyStrength::Bits128, Mode::Stateless);
+        assert_eq!(format!("{c}"), "128-bit stateless");
+        let c = Config::new(KeyStrength::Bits40, Mode::Stateful);
+        assert_eq!(format!("{c}"), "40-bit stateful");
+    }
 }

@@ -549,10 +549,7 @@ impl Server {
                 log!(
                     "{prefix}: data ready, peer {}, MTU {mtu}, MPPE {}",
                     address.map_or("-".into(), |a| a.to_string()),
-                    mppe.map_or("none".into(), |m| format!(
-                        "{:?}/{:?}",
-                        m.send.strength, m.send.mode
-                    ))
+                    mppe.map_or("none".into(), |m| m.send.to_string())
                 );
                 self.aaa_session_up(session);
             }

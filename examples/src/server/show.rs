@@ -87,7 +87,7 @@ pub(super) fn render(server: &Server) -> String {
             };
             let notes = server.notes.get(&view.session).copied().unwrap_or_default();
             let mppe = match view.mppe.or(notes.mppe) {
-                Some(m) => format!("{:?}/{:?}", m.send.strength, m.send.mode),
+                Some(m) => m.send.to_string(),
                 None => "none".into(),
             };
             let user = String::from_utf8_lossy(view.user);

@@ -703,19 +703,18 @@ impl<const SERVERS: usize, const CONNECTIONS: usize, const SESSIONS: usize, cons
                 }),
                 Place::Done,
             ),
-            (Work::Accounting { report }, Event::AccountingAcknowledged { .. }) => (
+            (
+                Work::Accounting { report },
+                event @ (Event::AccountingAcknowledged { .. } | Event::AccountingRefused { .. }),
+            ) => (
                 Work::Done(Outcome::Accounting {
                     key,
                     kind: report.tacacs().kind,
-                    result: AccountingResult::Acknowledged,
-                }),
-                Place::Done,
-            ),
-            (Work::Accounting { report }, Event::AccountingRefused { .. }) => (
-                Work::Done(Outcome::Accounting {
-                    key,
-                    kind: report.tacacs().kind,
-                    result: AccountingResult::Refused,
+                    result: if matches!(event, Event::AccountingAcknowledged { .. }) {
+                        AccountingResult::Acknowledged
+                    } else {
+                        AccountingResult::Refused
+                    },
                 }),
                 Place::Done,
             ),
