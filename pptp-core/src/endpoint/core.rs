@@ -9,12 +9,14 @@ use ppp_core::ipcp::AddressPool;
 use ppp_core::link::{EndReason, Link, LinkConfig};
 
 use crate::control::{Config as ControlConfig, Connection};
-use crate::gre::{peek_call_id, Received};
+#[cfg(doc)]
+use crate::gre::GreSession;
+use crate::gre::{peek_call_id, Candidate, Opened};
 use crate::time::Instant;
 use crate::Role;
 
 use super::memory::{
-    flag, narrow, widen, ControlState, LinkState, Memory, Slot, NIL, WAIT_FRAME_LEN,
+    flag, narrow, widen, CallState, ControlState, LinkState, Memory, Slot, NIL, WAIT_FRAME_LEN,
 };
 use super::timers::TimerHeap;
 use super::types::{
@@ -41,16 +43,6 @@ pub enum BuildError {
     Pool,
 }
 
-/// A frame that arrived ahead of older ones still in the GRE reorder
-/// buffer: it waits here so that the link sees frames in sequence order
-/// (stateful MPPE needs it, RFC 3078 §4).
-#[derive(Debug)]
-pub(crate) struct Deferred {
-    pub(crate) slot: u32,
-    pub(crate) older: usize,
-    pub(crate) frame: heapless::Vec<u8, 1600>,
-}
-
 /// A PPTP server or client (see the [module docs](super)).
 pub struct Endpoint<M: Memory, R: Random, V: Verifier> {
     pub(crate) role: Role,
@@ -73,7 +65,6 @@ pub struct Endpoint<M: Memory, R: Random, V: Verifier> {
     pub(crate) free_controls: usize,
     pub(crate) free_links: usize,
     pub(crate) events: heapless::Deque<Event, EVENT_QUEUE>,
-    pub(crate) deferred: Option<Deferred>,
     pub(crate) early_gre: Option<super::early::EarlyGre>,
     pub(crate) stats: EndpointStats,
     pub(crate) active_sessions: usize,
@@ -178,7 +169,6 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             free_controls,
             free_links,
             events: heapless::Deque::new(),
-            deferred: None,
             early_gre: None,
             stats: EndpointStats::default(),
             active_sessions: 0,
@@ -526,47 +516,74 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         let Some(call) = slot.call.as_mut() else {
             return Err(GreInputError::UnknownCall(call_id));
         };
-        let received = call.gre.decapsulate(now, datagram);
+        let opened = call.gre.open(now, datagram);
         self.mark_ready(i);
-        match received {
-            Ok(Received::Deliver {
-                payload,
-                queued_before,
-            }) => {
-                let Some(frame) = datagram.get_mut(payload.clone()) else {
-                    return Err(GreInputError::Dropped);
-                };
-                if queued_before > 0 {
-                    // Older frames wait in the reorder buffer: this one
-                    // must follow them into the link.
-                    return self.defer(i, queued_before, frame).map(|_| None);
-                }
-                match self.link_frame(i, now, frame)? {
-                    Some(range) => Ok(Some(Delivered {
-                        session: handle,
-                        range: payload.start + range.start..payload.start + range.end,
-                    })),
-                    None => Ok(None),
-                }
-            }
-            Ok(Received::Held) | Ok(Received::NoPayload) => Ok(None),
-            Ok(Received::Dropped(_)) | Err(_) => Err(GreInputError::Dropped),
+        let candidate = match opened {
+            Ok(Opened::Data(candidate)) => candidate,
+            Ok(Opened::NoPayload) => return Ok(None),
+            Ok(Opened::Dropped(_)) | Err(_) => return Err(GreInputError::Dropped),
+        };
+        let payload = candidate.payload.clone();
+        let Some(frame) = datagram.get_mut(payload.clone()) else {
+            self.gre_reject(i, candidate);
+            return Err(GreInputError::Dropped);
+        };
+        if !self.may_hand_up(i, &candidate, frame) {
+            self.gre_reject(i, candidate);
+            self.stats.gre_unproven += 1;
+            return Err(GreInputError::Unproven);
+        }
+        let handled = self.link_frame(i, now, frame);
+        if matches!(handled, Err(GreInputError::Unproven)) {
+            self.gre_reject(i, candidate);
+            self.stats.gre_unproven += 1;
+        } else if let Some(call) = self.call_mut(i) {
+            call.gre.confirm(now, candidate);
+        }
+        match handled? {
+            Some(range) => Ok(Some(Delivered {
+                session: handle,
+                range: payload.start + range.start..payload.start + range.end,
+            })),
+            None => Ok(None),
         }
     }
 
-    fn defer(&mut self, i: u32, older: usize, frame: &[u8]) -> Result<(), GreInputError> {
-        if self.deferred.is_some() {
-            return Err(GreInputError::Dropped);
+    /// Whether a GRE candidate may go up to the link (see
+    /// [`GreSession::open`]): one close to what the call has seen always
+    /// may (the link judges it, and a frame that makes no sense is
+    /// rejected below without moving anything); one further ahead only if
+    /// it can prove itself: an MPPE packet while the link receives
+    /// stateless MPPE, which it keeps only if it decrypts to a valid
+    /// packet. Without that proof (no MPPE, stateful MPPE whose stream
+    /// cannot be rolled back) three such packets following one another
+    /// within the bounded jump still count, as a sender that moved on
+    /// after an outage; never one alone, and never in a session that
+    /// could prove its packets. What PPTP cannot protect: see the GRE
+    /// section of the README.
+    fn may_hand_up(&mut self, i: u32, candidate: &Candidate, frame: &[u8]) -> bool {
+        let proves = self.link_proves_frames(i);
+        let Some(call) = self.call_mut(i) else {
+            return false;
+        };
+        if call.gre.is_trusted(candidate) {
+            return true;
         }
-        let mut copy = heapless::Vec::new();
-        copy.extend_from_slice(frame)
-            .map_err(|_| GreInputError::Dropped)?;
-        self.deferred = Some(Deferred {
-            slot: i,
-            older,
-            frame: copy,
-        });
-        Ok(())
+        if proves {
+            return is_mppe_frame(frame);
+        }
+        call.gre.extend_unproven_run(candidate)
+    }
+
+    fn gre_reject(&mut self, i: u32, candidate: Candidate) {
+        if let Some(call) = self.call_mut(i) {
+            call.gre.reject(candidate);
+        }
+    }
+
+    fn call_mut(&mut self, i: u32) -> Option<&mut CallState> {
+        let (slots, _, _) = self.memory.parts();
+        slots.get_mut(i as usize).and_then(|s| s.call.as_mut())
     }
 
     /// Frames (and encrypts) an IPv4 packet from the host for its session
@@ -1007,4 +1024,12 @@ impl Destination {
             _ => None,
         }
     }
+}
+
+/// Whether a PPP frame (as GRE carries it: address and control fields
+/// optional, protocol field possibly compressed, RFC 1661 §6.5, §6.6) is
+/// an MPPE packet (protocol 0x00FD, RFC 3078 §3).
+fn is_mppe_frame(frame: &[u8]) -> bool {
+    let rest = frame.strip_prefix(&[0xff, 0x03]).unwrap_or(frame);
+    matches!(rest, [0xfd, ..] | [0x00, 0xfd, ..])
 }

@@ -321,8 +321,29 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 Ok(Some(d.range()))
             }
             Ok(None) => Ok(None),
+            Err(e) if e.is_garbage() => Err(GreInputError::Unproven),
             Err(_) => Err(GreInputError::Link),
         }
+    }
+
+    /// Whether the session's link receives stateless MPPE: then every
+    /// MPPE packet proves itself or changes nothing (see
+    /// `mppe::Decrypter::decrypt_in_place_verified`).
+    pub(crate) fn link_proves_frames(&mut self, i: u32) -> bool {
+        let (slots, _, links) = self.memory.parts();
+        let info = match slots
+            .get(i as usize)
+            .and_then(|s| s.call.as_ref())
+            .map(|c| &c.link)
+        {
+            Some(LinkState::Parked(p)) => p.mppe_info(),
+            Some(LinkState::Engine(e)) => links
+                .get(*e as usize)
+                .and_then(|l| l.link.as_ref())
+                .and_then(|l| l.mppe_info()),
+            _ => None,
+        };
+        info.is_some_and(|m| m.receive.mode == ppp_core::link::MppeMode::Stateless)
     }
 
     /// A data packet crossed the session: a busy session is not parked
@@ -428,13 +449,8 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 }
             }
         }
-        // 2. A datagram that came before the call was up (client), then
-        // frames released from the reorder buffer go to the link in
-        // sequence order (a deferred newer frame after them).
+        // 2. A datagram that came before the call was up (client).
         if let Some(t) = self.replay_early_gre(i, now, buf) {
-            return Some(t);
-        }
-        if let Some(t) = self.deliver_held(i, now, buf) {
             return Some(t);
         }
         // 3. PPP frames to GRE: those waiting for the window, then new ones.
@@ -508,52 +524,6 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 len: t.len,
                 to: Destination::Gre(peer),
             });
-        }
-        None
-    }
-
-    /// Frames the reorder buffer released, then a deferred newer one, into
-    /// the link; an IPv4 packet among them comes out as
-    /// [`Destination::Ip`].
-    fn deliver_held(&mut self, i: u32, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        let handle = self.handle(i);
-        for _ in 0..64 {
-            let deferred_here = self.deferred.as_ref().is_some_and(|d| d.slot == i);
-            let older_left = self.deferred.as_ref().map_or(usize::MAX, |d| d.older);
-            let n = if deferred_here && older_left == 0 {
-                let d = self.deferred.take()?;
-                let n = d.frame.len();
-                buf.get_mut(..n)?.copy_from_slice(&d.frame);
-                n
-            } else {
-                let (slots, _, _) = self.memory.parts();
-                let call = slots.get_mut(i as usize)?.call.as_mut()?;
-                let Some(frame) = call.gre.poll_deliver() else {
-                    if deferred_here {
-                        // The reorder buffer gave up the older ones.
-                        if let Some(d) = self.deferred.as_mut() {
-                            d.older = 0;
-                        }
-                        continue;
-                    }
-                    return None;
-                };
-                let n = frame.len();
-                buf.get_mut(..n)?.copy_from_slice(frame);
-                if deferred_here {
-                    if let Some(d) = self.deferred.as_mut() {
-                        d.older = d.older.saturating_sub(1);
-                    }
-                }
-                n
-            };
-            let frame = buf.get_mut(..n)?;
-            if let Ok(Some(range)) = self.link_frame(i, now, frame) {
-                return Some(Transmit {
-                    to: Destination::Ip(handle),
-                    len: move_to_front(buf, range),
-                });
-            }
         }
         None
     }
@@ -1131,9 +1101,6 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         }
         self.end_call(i, now, SessionEnd::ConnectionLost);
         self.unlink_ready(i);
-        if self.deferred.as_ref().is_some_and(|d| d.slot == i) {
-            self.deferred = None;
-        }
         self.forget_early_gre(i);
         let (slots, controls, _) = self.memory.parts();
         self.timers.set(slots, i, None);

@@ -176,6 +176,12 @@ pub enum GreInputError {
     Dropped,
     /// The PPP link refused the frame (see its counters).
     Link,
+    /// The frame proved nothing: too far ahead in sequence to be taken on
+    /// trust and not a packet that could prove itself, or a frame that
+    /// made no sense to the link (malformed, or MPPE that did not decrypt
+    /// to a valid packet). A forged or corrupt packet; nothing changed
+    /// (see [`GreSession::open`](crate::gre::GreSession::open)).
+    Unproven,
     /// A parked link needed its full machine and none was free; PPP will
     /// retransmit.
     NoEngine,
@@ -487,6 +493,10 @@ pub struct EndpointStats {
     pub gre_wrong_peer: u64,
     /// Malformed GRE datagrams.
     pub gre_malformed: u64,
+    /// GRE data packets that proved nothing (too far ahead to take on
+    /// trust, or a frame that made no sense to the link: forged or
+    /// corrupt); each was dropped without changing its call.
+    pub gre_unproven: u64,
     /// Frames dropped because a parked session needed a full machine and
     /// none was free.
     pub no_engine_drops: u64,
