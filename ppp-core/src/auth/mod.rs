@@ -221,6 +221,10 @@ pub enum FailureReason {
     MissingAuthenticatorResponse,
     /// No answer in time (retransmissions exhausted or wait expired).
     Timeout,
+    /// The user already holds as many sessions as allowed (the server's
+    /// per-user limit; a PIX user logs in once). Reported as 691, as a
+    /// RADIUS server's Simultaneous-Use refusal reaches a Windows client.
+    SessionLimit,
     /// Peer side: the authenticator sent Failure/Nak.
     RejectedByAuthenticator {
         /// MS-CHAP "E=" code, if the message had one.
@@ -280,6 +284,7 @@ impl fmt::Display for FailureReason {
                 write!(f, "AAA accept without MS-CHAPv2 authenticator response")
             }
             FailureReason::Timeout => write!(f, "timed out"),
+            FailureReason::SessionLimit => write!(f, "the user's session limit is reached"),
             FailureReason::RejectedByAuthenticator { error_code, .. } => match error_code {
                 Some(code) => write!(f, "rejected by authenticator (error {code})"),
                 None => write!(f, "rejected by authenticator"),

@@ -16,7 +16,8 @@ use crate::time::Instant;
 use crate::Role;
 
 use super::memory::{
-    flag, narrow, widen, CallState, ControlState, LinkState, Memory, Slot, NIL, WAIT_FRAME_LEN,
+    flag, narrow, widen, CallState, Chain, ControlState, LinkState, Memory, Slot, NIL,
+    WAIT_FRAME_LEN,
 };
 use super::timers::TimerHeap;
 use super::types::{
@@ -57,6 +58,11 @@ pub struct Endpoint<M: Memory, R: Random, V: Verifier> {
     pub(crate) reserved_engines: usize,
     pub(crate) receive_window: u16,
     pub(crate) parking: Option<Parking>,
+    pub(crate) limits: super::Limits,
+    /// Calls accepted whose sessions are not up yet (server).
+    pub(crate) unauthenticated: usize,
+    /// Salt of the per-source hash buckets (host randomness).
+    pub(crate) source_salt: u32,
     pub(crate) call_request: CallRequestParams,
     pub(crate) timers: TimerHeap,
     pub(crate) ready_head: u32,
@@ -118,6 +124,10 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         e.reserved_engines = config.reserved_engines;
         e.receive_window = config.receive_window;
         e.parking = config.parking;
+        e.limits = config.limits;
+        let mut salt = [0u8; 4];
+        e.random.fill_bytes(&mut salt);
+        e.source_salt = u32::from_be_bytes(salt);
         e.accepting = true;
         Ok(e)
     }
@@ -161,6 +171,9 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             reserved_engines: 0,
             receive_window: 64,
             parking: None,
+            limits: super::Limits::unlimited(),
+            unauthenticated: 0,
+            source_salt: 0,
             call_request: CallRequestParams::default(),
             timers: TimerHeap::default(),
             ready_head: NIL,
@@ -309,6 +322,13 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             self.stats.connections_refused += 1;
             return Err(AcceptError::NotAccepting);
         }
+        if !self.admits_connection(peer) {
+            // Past the per-source cap: no slot, no answer (a flood from one
+            // address costs nothing but the host's accept).
+            self.stats.connections_refused += 1;
+            self.stats.source_limit_refusals += 1;
+            return Err(AcceptError::SourceLimit);
+        }
         let full = self.active_sessions >= self.max_sessions
             || self.free_controls <= self.reserved_engines;
         let result = if full {
@@ -355,14 +375,17 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         let slot = slots.get_mut(index as usize)?;
         self.free_head = widen(slot.ready_next);
         let generation = slot.generation.wrapping_add(1);
-        let route_head = slot.route_head;
+        let (route_head, source_head) = (slot.route_head, slot.source_head);
         *slot = Slot::new();
         slot.generation = generation;
         slot.route_head = route_head;
+        slot.source_head = source_head;
         slot.occupied = true;
         slot.peer = peer;
         slot.since = now;
         slot.control = control;
+        let bucket = self.source_bucket(peer);
+        self.chain_insert(Chain::Source, bucket, index);
         Some(index)
     }
 
@@ -630,6 +653,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 }
             };
             self.slot_timeout(due, now);
+            self.enforce_limits(due, now);
             self.service(due, now);
             self.mark_ready(due);
         }
@@ -683,6 +707,8 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         let Some(i) = self.slot_index(session.0) else {
             return false;
         };
+        let (user, _) = self.link_user(i);
+        let verdict = self.user_limit(i, &user, verdict);
         let ok = self
             .full_link(i, now)
             .is_some_and(|l| l.verdict(now, verdict).is_ok());
@@ -952,36 +978,53 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
 
     pub(crate) fn route_insert(&mut self, i: u32, addr: Ipv4Addr) {
         let b = self.route_bucket(addr);
-        let (slots, _, _) = self.memory.parts();
-        let head = slots.get(b as usize).map_or(NIL, |s| widen(s.route_head));
-        if let Some(s) = slots.get_mut(i as usize) {
-            s.route_next = narrow(head);
-        }
-        if let Some(s) = slots.get_mut(b as usize) {
-            s.route_head = narrow(i);
-        }
+        self.chain_insert(Chain::Route, b, i);
     }
 
     pub(crate) fn route_remove(&mut self, i: u32, addr: Ipv4Addr) {
         let b = self.route_bucket(addr);
+        self.chain_remove(Chain::Route, b, i);
+    }
+
+    /// Puts slot `i` at the head of `chain`'s bucket `b`.
+    pub(crate) fn chain_insert(&mut self, chain: Chain, b: u32, i: u32) {
+        let (slots, _, _) = self.memory.parts();
+        let head = slots
+            .get(b as usize)
+            .map_or(NIL, |s| widen(s.chain_head(chain)));
+        if let Some(s) = slots.get_mut(i as usize) {
+            s.set_chain_next(chain, narrow(head));
+        }
+        if let Some(s) = slots.get_mut(b as usize) {
+            s.set_chain_head(chain, narrow(i));
+        }
+    }
+
+    /// Takes slot `i` out of `chain`'s bucket `b` (bounded by the number
+    /// of slots, whatever the chain holds).
+    pub(crate) fn chain_remove(&mut self, chain: Chain, b: u32, i: u32) {
         let (slots, _, _) = self.memory.parts();
         let mut prev = NIL;
-        let mut cur = slots.get(b as usize).map_or(NIL, |s| widen(s.route_head));
+        let mut cur = slots
+            .get(b as usize)
+            .map_or(NIL, |s| widen(s.chain_head(chain)));
         let mut guard = slots.len();
         while cur != NIL && guard > 0 {
             guard -= 1;
-            let next = slots.get(cur as usize).map_or(NIL, |s| widen(s.route_next));
+            let next = slots
+                .get(cur as usize)
+                .map_or(NIL, |s| widen(s.chain_next(chain)));
             if cur == i {
                 match slots.get_mut(prev as usize) {
-                    Some(p) if prev != NIL => p.route_next = narrow(next),
+                    Some(p) if prev != NIL => p.set_chain_next(chain, narrow(next)),
                     _ => {
                         if let Some(s) = slots.get_mut(b as usize) {
-                            s.route_head = narrow(next);
+                            s.set_chain_head(chain, narrow(next));
                         }
                     }
                 }
                 if let Some(s) = slots.get_mut(i as usize) {
-                    s.route_next = narrow(NIL);
+                    s.set_chain_next(chain, narrow(NIL));
                 }
                 return;
             }
@@ -993,7 +1036,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
     pub(crate) fn route_lookup(&self, addr: Ipv4Addr) -> Option<u32> {
         let b = self.route_bucket(addr);
         let (slots, _, _) = self.memory.parts_ref();
-        let mut cur = widen(slots.get(b as usize)?.route_head);
+        let mut cur = widen(slots.get(b as usize)?.chain_head(Chain::Route));
         let mut guard = slots.len();
         while cur != NIL && guard > 0 {
             guard -= 1;
@@ -1001,7 +1044,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             if s.occupied && s.address == Some(addr) {
                 return Some(cur);
             }
-            cur = widen(s.route_next);
+            cur = widen(s.chain_next(Chain::Route));
         }
         None
     }

@@ -265,53 +265,39 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         now: Instant,
         frame: &mut [u8],
     ) -> Result<Option<Range<usize>>, GreInputError> {
-        let (slots, _, links) = self.memory.parts();
-        let Some(call) = slots.get_mut(i as usize).and_then(|s| s.call.as_mut()) else {
-            return Err(GreInputError::Link);
-        };
-        let handled = match &mut call.link {
-            LinkState::Gone => return Err(GreInputError::Link),
-            LinkState::Parked(p) => match p.handle_frame(now, frame) {
-                Err(ppp_core::link::Error::NeedsLink) => None,
-                other => Some(other),
-            },
-            LinkState::Engine(e) => {
-                let Some(link) = links.get_mut(*e as usize).and_then(|l| l.link.as_mut()) else {
-                    return Err(GreInputError::Link);
-                };
-                Some(match &self.verifier {
-                    Some(v) => link.handle_frame_with(now, frame, v),
-                    None => link.handle_frame(now, frame),
-                })
+        let parked = {
+            let (slots, _, _) = self.memory.parts();
+            let Some(call) = slots.get_mut(i as usize).and_then(|s| s.call.as_mut()) else {
+                return Err(GreInputError::Link);
+            };
+            match &mut call.link {
+                LinkState::Gone => return Err(GreInputError::Link),
+                LinkState::Parked(p) => match p.handle_frame(now, frame) {
+                    // Something only the full link handles (RFC 1661 §5:
+                    // renegotiation, Terminate, ...): rebuild it below.
+                    Err(ppp_core::link::Error::NeedsLink) => None,
+                    other => Some(other),
+                },
+                LinkState::Engine(_) => None,
             }
         };
-        let handled = match handled {
+        let handled = match parked {
             Some(h) => h,
             None => {
-                // Something only the full link handles (RFC 1661 §5:
-                // renegotiation, Terminate, ...): rebuild it.
-                if !self.unpark_link(i, now) {
+                let on_engine = matches!(
+                    self.memory
+                        .parts_ref()
+                        .0
+                        .get(i as usize)
+                        .and_then(|s| s.call.as_ref())
+                        .map(|c| &c.link),
+                    Some(LinkState::Engine(_))
+                );
+                if !on_engine && !self.unpark_link(i, now) {
                     self.stats.no_engine_drops += 1;
                     return Err(GreInputError::NoEngine);
                 }
-                let (slots, _, links) = self.memory.parts();
-                let link = match slots
-                    .get(i as usize)
-                    .and_then(|s| s.call.as_ref())
-                    .map(|c| &c.link)
-                {
-                    Some(LinkState::Engine(e)) => {
-                        links.get_mut(*e as usize).and_then(|l| l.link.as_mut())
-                    }
-                    _ => None,
-                };
-                let Some(link) = link else {
-                    return Err(GreInputError::Link);
-                };
-                match &self.verifier {
-                    Some(v) => link.handle_frame_with(now, frame, v),
-                    None => link.handle_frame(now, frame),
-                }
+                self.engine_frame(i, now, frame)?
             }
         };
         self.service(i, now);
@@ -324,6 +310,42 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             Err(e) if e.is_garbage() => Err(GreInputError::Unproven),
             Err(_) => Err(GreInputError::Link),
         }
+    }
+
+    /// One frame into slot `i`'s full link; local authentication is
+    /// capped per user (see `limits.rs`).
+    fn engine_frame(
+        &mut self,
+        i: u32,
+        now: Instant,
+        frame: &mut [u8],
+    ) -> Result<Result<Option<ppp_core::link::Delivered>, ppp_core::link::Error>, GreInputError>
+    {
+        let limit = self.limits.max_sessions_per_user;
+        let (slots, _, links) = self.memory.parts();
+        let engine = match slots
+            .get(i as usize)
+            .and_then(|s| s.call.as_ref())
+            .map(|c| &c.link)
+        {
+            Some(LinkState::Engine(e)) => *e,
+            _ => return Err(GreInputError::Link),
+        };
+        let Some(link) = links.get_mut(engine as usize).and_then(|l| l.link.as_mut()) else {
+            return Err(GreInputError::Link);
+        };
+        Ok(match &self.verifier {
+            Some(v) => {
+                let capped = super::limits::Capped {
+                    inner: v,
+                    slots: &*slots,
+                    slot: i,
+                    limit,
+                };
+                link.handle_frame_with(now, frame, &capped)
+            }
+            None => link.handle_frame(now, frame),
+        })
     }
 
     /// Whether the session's link receives stateless MPPE: then every
@@ -677,7 +699,15 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 // the calls one connection may carry, and a PPP machine for
                 // the negotiation beyond the ones kept for established
                 // sessions.
+                let peer = self.memory.parts_ref().0.get(i as usize).map(|s| s.peer);
+                let within_limits = peer.is_some_and(|p| {
+                    self.role != Role::Server || self.admits_unauthenticated_call(p)
+                });
+                if !within_limits {
+                    self.stats.unauthenticated_limit_refusals += 1;
+                }
                 let allowed = !closing
+                    && within_limits
                     && self.active_sessions < self.max_sessions
                     && live < self.calls_per_connection
                     && self.free_links > self.reserved_engines;
@@ -700,6 +730,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     ..CallAccept::default()
                 };
                 self.active_sessions += 1;
+                self.unauthenticated += 1;
                 if let Some(slot) = self.memory.parts().0.get_mut(s as usize) {
                     slot.set(flag::COUNTED);
                     slot.local_call_id = id;
@@ -864,6 +895,9 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 });
             }
             LinkEvent::AuthFailed { method, reason } => {
+                if reason == ppp_core::auth::FailureReason::SessionLimit {
+                    self.stats.user_limit_refusals += 1;
+                }
                 let (user, _) = self.link_user(i);
                 self.push_event(Event::AuthFailed {
                     session,
@@ -897,10 +931,15 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     .get_mut(i as usize)
                     .map(|s| {
                         let first = !s.has(flag::UP_REPORTED);
+                        let counted = s.has(flag::COUNTED);
                         s.set(flag::UP_REPORTED);
-                        first
+                        (first, first && counted)
                     })
-                    .unwrap_or(false);
+                    .unwrap_or((false, false));
+                let (first, was_unauthenticated) = first;
+                if was_unauthenticated && self.role == Role::Server {
+                    self.unauthenticated = self.unauthenticated.saturating_sub(1);
+                }
                 // Reported once: a renegotiation (RFC 1661 §3.7, e.g. after a
                 // lost Configure-Ack) brings the data phase back without a
                 // new session.
@@ -915,35 +954,40 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     });
                 }
             }
-            LinkEvent::Down(reason) => {
-                self.end_call(i, now, SessionEnd::Link(reason));
-                let local_id = self
-                    .memory
-                    .parts()
-                    .0
-                    .get(i as usize)
-                    .map_or(0, |s| s.local_call_id);
-                let o = self.owner(i);
-                if let Some(conn) = self.full_control(i, now) {
-                    // RFC 2637 §2.13: the server reports the end of the
-                    // call with Call-Disconnect-Notify; §2.12: the client
-                    // clears it with Call-Clear-Request.
-                    let _ = conn.clear_call(now, local_id);
-                }
-                // A client's connection ends with its call; a server's
-                // when it was asked to close it and no call is left.
-                let closing = self
-                    .memory
-                    .parts()
-                    .0
-                    .get(o as usize)
-                    .is_some_and(|s| s.has(flag::CLOSING));
-                let calls_left = self.calls_of(o).iter().any(|&s| self.has_live_call(s));
-                if self.role == Role::Client || (closing && !calls_left) {
-                    self.close_control(o, now);
-                }
-            }
+            LinkEvent::Down(reason) => self.hang_up(i, now, SessionEnd::Link(reason)),
             _ => {}
+        }
+    }
+
+    /// Ends slot `i`'s call for `reason` and tells the peer: Call-
+    /// Disconnect-Notify (server) or Call-Clear-Request (client); the
+    /// connection goes with it when nothing is left on it.
+    pub(crate) fn hang_up(&mut self, i: u32, now: Instant, reason: SessionEnd) {
+        self.end_call(i, now, reason);
+        let local_id = self
+            .memory
+            .parts()
+            .0
+            .get(i as usize)
+            .map_or(0, |s| s.local_call_id);
+        let o = self.owner(i);
+        if let Some(conn) = self.full_control(i, now) {
+            // RFC 2637 §2.13: the server reports the end of the call with
+            // Call-Disconnect-Notify; §2.12: the client clears it with
+            // Call-Clear-Request.
+            let _ = conn.clear_call(now, local_id);
+        }
+        // A client's connection ends with its call; a server's when it was
+        // asked to close it and no call is left.
+        let closing = self
+            .memory
+            .parts()
+            .0
+            .get(o as usize)
+            .is_some_and(|s| s.has(flag::CLOSING));
+        let calls_left = self.calls_of(o).iter().any(|&s| self.has_live_call(s));
+        if self.role == Role::Client || (closing && !calls_left) {
+            self.close_control(o, now);
         }
     }
 
@@ -967,7 +1011,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         }
     }
 
-    fn link_user(&mut self, i: u32) -> (UserName, bool) {
+    pub(crate) fn link_user(&mut self, i: u32) -> (UserName, bool) {
         let (slots, _, links) = self.memory.parts();
         match slots
             .get(i as usize)
@@ -1018,6 +1062,9 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 && (slot.has(flag::COUNTED) || slot.call.is_some() || client);
             slot.set(flag::DOWN_REPORTED);
             let counted = slot.has(flag::COUNTED);
+            if !client && super::limits::is_unauthenticated(slot) {
+                self.unauthenticated = self.unauthenticated.saturating_sub(1);
+            }
             slot.flags &= !flag::COUNTED;
             let counters = match slot.call.as_ref().map(|c| &c.link) {
                 Some(LinkState::Engine(e)) => links
@@ -1118,7 +1165,10 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         slot.next_call = super::memory::NIL16;
         slot.set_user(&[]);
         slot.ready_next = narrow(self.free_head);
+        let peer = slot.peer;
         self.free_head = i;
+        let bucket = self.source_bucket(peer);
+        self.chain_remove(super::memory::Chain::Source, bucket, i);
     }
 
     /// After slot `i` has nothing more to send: free it if its connection
@@ -1245,7 +1295,8 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             ),
             None => (None, None),
         };
-        [control, gre, link].into_iter().flatten().min()
+        let limit = self.limit_deadline(i);
+        [control, gre, link, limit].into_iter().flatten().min()
     }
 }
 
