@@ -139,11 +139,16 @@ impl Link {
                 return Some(t);
             }
         }
-        if let Some(t) = self.ipcp.poll_transmit_frame(send, buf) {
-            return Some(t);
-        }
+        // CCP before IPCP: when CCP opens with a Configure-Ack of ours
+        // and IPCP's request goes again at once (ipcp_after_ccp_opened),
+        // a peer that holds IPCP until CCP opens (pppd with require-mppe)
+        // must see the Ack first. pppd sends CCP first too (auth.c
+        // start_networks opens CCP before the other NCPs).
         #[cfg(feature = "mppe")]
         if let Some(t) = self.ccp.poll_transmit_frame(send, buf) {
+            return Some(t);
+        }
+        if let Some(t) = self.ipcp.poll_transmit_frame(send, buf) {
             return Some(t);
         }
         None
