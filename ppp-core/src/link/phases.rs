@@ -409,6 +409,7 @@ impl Link {
                 self.push(LinkEvent::Authenticated {
                     method: s.method,
                     attributes: s.attributes,
+                    name_match: s.name_match,
                 });
                 if self.authenticator_done && self.peer_done && self.phase == Phase::Authenticate {
                     self.start_network(now);

@@ -41,6 +41,15 @@ pub enum BuildError {
     Pool,
 }
 
+impl core::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            BuildError::Memory => "no slots, too many slots, or no engine of a kind",
+            BuildError::Pool => "address pool empty, reversed or larger than 65,536",
+        })
+    }
+}
+
 /// A frame that arrived ahead of older ones still in the GRE reorder
 /// buffer: it waits here so that the link sees frames in sequence order
 /// (stateful MPPE needs it, RFC 3078 §4).
@@ -298,6 +307,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             link,
             link_parked: matches!(call.map(|c| &c.link), Some(LinkState::Parked(_))),
             user: slot.user(),
+            matched_user: slot.matched_user(),
             address: slot.address,
             mppe,
             mppe_stats,

@@ -150,6 +150,11 @@ pub struct Slot {
     /// flag::USER_TRUNCATED if it was longer).
     user: [u8; USER_NAME_MAX],
     user_len: u8,
+    /// Where, in the name as sent, the local store's entry begins (0: the
+    /// entry is the name as sent). The entry is always the name itself or
+    /// its part after a `DOMAIN\` prefix (`ppp_core::auth::NameMatch`),
+    /// so one octet keeps it (names are at most 255 octets).
+    entry_at: u8,
     /// The peer's address (server) or ours (client), once assigned.
     pub(crate) address: Option<Ipv4Addr>,
     pub(crate) flags: u8,
@@ -207,6 +212,7 @@ impl Slot {
             local_call_id: 0,
             user: [0; USER_NAME_MAX],
             user_len: 0,
+            entry_at: 0,
             address: None,
             flags: 0,
             deadline: u64::MAX,
@@ -240,9 +246,29 @@ impl Slot {
         self.user.get(..usize::from(self.user_len)).unwrap_or(&[])
     }
 
+    /// The local store's entry that accepted [`Slot::user`], when it is
+    /// not the name as sent (`DOMAIN\bob` matched `bob`). `None` too when
+    /// the entry begins beyond the octets kept.
+    pub(crate) fn matched_user(&self) -> Option<&[u8]> {
+        let at = usize::from(self.entry_at);
+        (at > 0)
+            .then(|| self.user().get(at..))
+            .flatten()
+            .filter(|e| !e.is_empty())
+    }
+
+    /// Keeps `name` (as [`Slot::set_user`]) and where its matched entry
+    /// `entry`, a suffix of it, begins.
+    pub(crate) fn set_user_and_entry(&mut self, name: &[u8], entry: &[u8]) {
+        self.set_user(name);
+        let at = name.len().saturating_sub(entry.len());
+        self.entry_at = u8::try_from(at).unwrap_or(0);
+    }
+
     /// Keeps `name`, or its first [`USER_NAME_MAX`] octets and
-    /// `flag::USER_TRUNCATED`.
+    /// `flag::USER_TRUNCATED`; its entry is the name as sent.
     pub(crate) fn set_user(&mut self, name: &[u8]) {
+        self.entry_at = 0;
         let keep = name.len().min(USER_NAME_MAX);
         if let (Some(dst), Some(src)) = (self.user.get_mut(..keep), name.get(..keep)) {
             dst.copy_from_slice(src);

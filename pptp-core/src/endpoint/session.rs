@@ -865,8 +865,13 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     link.assign_peer_address(now, address);
                 }
             }
-            LinkEvent::Authenticated { method, attributes } => {
+            LinkEvent::Authenticated {
+                method,
+                attributes,
+                name_match,
+            } => {
                 let (user, _) = self.link_user(i);
+                let mut matched = None;
                 let (slots, _, links) = self.memory.parts();
                 if let Some(slot) = slots.get_mut(i as usize) {
                     let engine = match slot.call.as_ref().map(|c| &c.link) {
@@ -874,7 +879,12 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                         _ => None,
                     };
                     if let Some(link) = engine.and_then(|l| l.link.as_ref()) {
-                        slot.set_user(link.username());
+                        let sent = link.username();
+                        let entry = name_match.entry(sent);
+                        slot.set_user_and_entry(sent, entry);
+                        if entry.len() != sent.len() {
+                            matched = Some(user_name(entry).0);
+                        }
                     }
                 }
                 // RFC 2865 §5.8: a Framed-IP-Address replaces the pool; the
@@ -891,6 +901,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     session,
                     method,
                     user,
+                    matched,
                 });
             }
             LinkEvent::AuthFailed { method, reason } => {
