@@ -14,6 +14,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
+use ppp_core::auth::DomainRule;
 use ppp_core::wire::lcp::AuthMethod;
 use serde::Deserialize;
 
@@ -68,6 +69,27 @@ pub struct MppeSettings {
     pub required: bool,
     /// Stateless/stateful.
     pub mode: MppeMode,
+}
+
+impl std::fmt::Display for MppeSettings {
+    /// The settings as the configuration spells them: "128 required,
+    /// stateless", "auto, prefer-stateful", "none".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let strength = match self.strength {
+            MppeStrength::None => return f.write_str("none"),
+            MppeStrength::Bits40 => "40",
+            MppeStrength::Bits128 => "128",
+            MppeStrength::Auto => "auto",
+        };
+        let mode = match self.mode {
+            MppeMode::Stateless => "stateless",
+            MppeMode::Stateful => "stateful",
+            MppeMode::PreferStateless => "prefer-stateless",
+            MppeMode::PreferStateful => "prefer-stateful",
+        };
+        let required = if self.required { " required" } else { "" };
+        write!(f, "{strength}{required}, {mode}")
+    }
 }
 
 impl MppeSettings {
@@ -149,6 +171,22 @@ pub fn parse_auth_list<S: AsRef<str>>(list: &[S]) -> Result<Vec<AuthMethod>, Con
     Ok(methods)
 }
 
+/// `strip_domain = "never" | "on-miss" | "always"`: how a `DOMAIN\user`
+/// login finds its `[[users]]` entry. "never" compares the name as sent
+/// (the PIX: `DOMAIN\bob` does not find `bob`, error 691); "on-miss", the
+/// default, tries the name as sent, then without the domain; "always"
+/// drops the domain first (then an entry that has one never matches).
+pub fn parse_strip_domain(s: &str) -> Result<DomainRule, ConfigError> {
+    match s {
+        "never" => Ok(DomainRule::Exact),
+        "on-miss" => Ok(DomainRule::ExactThenStripped),
+        "always" => Ok(DomainRule::StripDomain),
+        other => err(format!(
+            "strip_domain = \"{other}\": expected \"never\", \"on-miss\" or \"always\""
+        )),
+    }
+}
+
 /// One `vpdn username NAME password SECRET`.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -189,6 +227,7 @@ struct RawServer {
     control_socket: Option<PathBuf>,
     #[serde(default)]
     users: Vec<User>,
+    strip_domain: Option<String>,
     aaa: Option<String>,
     radius: Option<RawRadius>,
     tacacs: Option<RawTacacs>,
@@ -227,6 +266,9 @@ pub struct ServerConfig {
     pub control_socket: PathBuf,
     /// Local users.
     pub users: Vec<User>,
+    /// How a `DOMAIN\user` login finds its entry in `users`
+    /// ([`parse_strip_domain`]).
+    pub strip_domain: DomainRule,
     /// Who decides authentication: local users, RADIUS or TACACS+.
     pub aaa: AaaSettings,
 }
@@ -320,6 +362,7 @@ impl ServerConfig {
                 .control_socket
                 .unwrap_or_else(|| PathBuf::from("/run/pptp-server.sock")),
             users: raw.users,
+            strip_domain: parse_strip_domain(raw.strip_domain.as_deref().unwrap_or("on-miss"))?,
             aaa,
         })
     }
@@ -660,8 +703,30 @@ mod tests {
         assert!(p.required);
         assert!(p.strengths.bits128 && !p.strengths.bits40 && !p.strengths.bits56);
         assert_eq!(p.mode, mppe::ModePreference::StatefulOnly);
+        assert_eq!(c.mppe.to_string(), "128 required, stateful");
         assert_eq!(c.dns[1], Some(Ipv4Addr::new(8, 8, 8, 8)));
         assert_eq!(c.wins, [Some(Ipv4Addr::new(10, 0, 0, 5)), None]);
+    }
+
+    #[test]
+    fn strip_domain_knob_maps_to_the_store_rule() {
+        let rule = |extra: &str| ServerConfig::from_toml(&minimal(extra)).map(|c| c.strip_domain);
+        assert_eq!(
+            rule("").unwrap(),
+            DomainRule::ExactThenStripped,
+            "default: on-miss"
+        );
+        assert_eq!(rule("strip_domain = \"never\"").unwrap(), DomainRule::Exact);
+        let on_miss = rule("strip_domain = \"on-miss\"").unwrap();
+        assert_eq!(on_miss, DomainRule::ExactThenStripped);
+        assert_eq!(
+            rule("strip_domain = \"always\"").unwrap(),
+            DomainRule::StripDomain
+        );
+        let e = rule("strip_domain = \"sometimes\"").unwrap_err();
+        assert!(e.0.contains("sometimes") && e.0.contains("on-miss"), "{e}");
+        let example = ServerConfig::from_toml(EXAMPLE).unwrap();
+        assert_eq!(example.strip_domain, DomainRule::ExactThenStripped);
     }
 
     #[test]

@@ -91,6 +91,10 @@ pub(super) fn render(server: &Server) -> String {
                 None => "none".into(),
             };
             let user = String::from_utf8_lossy(view.user);
+            let user = match view.matched_user {
+                Some(entry) => format!("{user} (matched {})", String::from_utf8_lossy(entry)),
+                None => user.into_owned(),
+            };
             let _ = writeln!(
                 out,
                 "{:<6} {:<6} {:<6} {:<12} {:<16} {:<10} {:<16} {:>7} {:>9} {:>9} {:>11} {:>11}",
@@ -99,7 +103,7 @@ pub(super) fn render(server: &Server) -> String {
                 theirs,
                 if user.is_empty() { "-".into() } else { user },
                 view.address.map_or("-".into(), |a| a.to_string()),
-                notes.auth.map_or("-".into(), |a| format!("{a:?}")),
+                notes.auth.map_or("-".into(), |a| a.to_string()),
                 mppe,
                 notes.since.unwrap_or(t.since).elapsed().as_secs(),
                 counters.frames_in,
