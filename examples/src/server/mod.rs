@@ -225,6 +225,8 @@ fn endpoint_config(config: &ServerConfig) -> EndpointConfig {
         EndpointConfig::new(link_config(config), config.pool_first, config.pool_last);
     endpoint.control = control;
     endpoint.max_sessions = config.max_sessions;
+    endpoint.limits = config.limits;
+    endpoint.calls_per_connection = config.calls_per_connection;
     // Keep a few machines for established sessions that must be rebuilt
     // (renegotiation, tear-down) while others start up.
     endpoint.reserved_engines = ENGINES / 16;
@@ -528,9 +530,13 @@ impl Server {
             } => {
                 let prefix = self.prefix(session);
                 self.notes.entry(session).or_default().auth = Some(method);
+                let entry = matched
+                    .as_deref()
+                    .map(|m| format!(" (matched \"{}\")", String::from_utf8_lossy(m)))
+                    .unwrap_or_default();
                 log!(
-                    "{prefix}: {method} authentication of {} succeeded",
-                    crate::events::user_text(&user, matched.as_deref())
+                    "{prefix}: {method} authentication of \"{}\"{entry} succeeded",
+                    String::from_utf8_lossy(&user)
                 );
             }
             Event::AuthFailed {

@@ -165,7 +165,10 @@ pub(super) fn render(server: &Server) -> String {
     let _ = writeln!(
         out,
         "Endpoint: sessions established {} ended {}; parks {} unparks {}; GRE unknown call {} wrong peer {} malformed {}; \
-         frames dropped at a full GRE window {}, for want of a free machine {}; events dropped {}",
+         frames dropped at a full GRE window {}, for want of a free machine {}; events dropped {}\n\
+         Limits: GRE packets that proved nothing {}; connections refused per source {}; \
+         calls refused before authentication {}; set-up time-outs {}; idle connections closed {}; \
+         logins refused by the per-user limit {}",
         s.sessions_established,
         s.sessions_ended,
         s.parks,
@@ -175,7 +178,13 @@ pub(super) fn render(server: &Server) -> String {
         s.gre_malformed,
         s.window_drops,
         s.no_engine_drops,
-        s.events_dropped
+        s.events_dropped,
+        s.gre_unproven,
+        s.source_limit_refusals,
+        s.unauthenticated_limit_refusals,
+        s.setup_timeouts,
+        s.idle_connections_closed,
+        s.user_limit_refusals
     );
     out
 }
