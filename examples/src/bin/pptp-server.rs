@@ -86,9 +86,14 @@ fn control(config: &ServerConfig, command: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A server too busy to answer (issue #14: at 20,500 connections
+    // `status` hung) must not hang the operator's shell.
+    let timeout = Some(std::time::Duration::from_secs(10));
+    let _ = stream.set_read_timeout(timeout);
+    let _ = stream.set_write_timeout(timeout);
     let mut reply = String::new();
     if stream.write_all(command.as_bytes()).is_err() || stream.read_to_string(&mut reply).is_err() {
-        eprintln!("pptp-server: control socket closed");
+        eprintln!("pptp-server: no answer from the running server (closed or timed out after 10 s)");
         return ExitCode::FAILURE;
     }
     print!("{reply}");

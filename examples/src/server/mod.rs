@@ -139,8 +139,10 @@ pub(crate) struct Tunnel {
     /// the socket is not read meanwhile (TCP back-pressure).
     pending_in: Vec<u8>,
     /// The endpoint closed the control connection: close once `out` is
-    /// written.
+    /// written (or after CLOSE_GRACE if the peer does not read).
     closing: bool,
+    /// When `closing` was set.
+    closing_since: Option<std::time::Instant>,
     pub(crate) since: std::time::Instant,
 }
 
@@ -363,7 +365,13 @@ impl Server {
                 self.aaa_deadline(),
                 self.shutdown_deadline,
             ]);
-            let timeout = deadline.map(|d| std::time::Duration::from_millis(d.saturating_sub(now)));
+            let mut timeout =
+                deadline.map(|d| std::time::Duration::from_millis(d.saturating_sub(now)));
+            if self.tunnels.values().any(|t| t.closing) {
+                // Come back for a closed connection whose peer does not
+                // read its last bytes (CLOSE_GRACE).
+                timeout = Some(timeout.map_or(CLOSE_GRACE, |t| t.min(CLOSE_GRACE)));
+            }
             flush_log();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -410,6 +418,7 @@ impl Server {
     /// Everything the endpoint has to say: bytes to sockets and the TUN
     /// device, then events, until it is quiet.
     fn drain(&mut self, buf: &mut [u8]) {
+        let mut unread = Vec::new();
         for _ in 0..64 {
             let now = self.now();
             let mut progress = false;
@@ -429,6 +438,19 @@ impl Server {
                             // Wireshark's PPTP dissector decodes only the
                             // first message of a segment.
                             flush_tcp(tunnel);
+                            if tunnel.out.len() > TCP_OUT_MAX && !tunnel.closing {
+                                // A peer that does not read (issue #14: Echo-
+                                // Requests without reading grew the server by
+                                // 17 MB per connection in 40 s): closed.
+                                log!(
+                                    "tunnel {}: peer does not read ({} octets unsent): closing",
+                                    tunnel.id,
+                                    tunnel.out.len()
+                                );
+                                tunnel.out.clear();
+                                mark_closing(tunnel);
+                                unread.push(conn);
+                            }
                         }
                     }
                     Destination::Gre(peer) => {
@@ -440,6 +462,11 @@ impl Server {
                         }
                     }
                 }
+            }
+            for conn in unread.drain(..) {
+                // Its machines and slot go now, not when the peer reads.
+                self.endpoint.handle_tcp_closed(self.now(), conn);
+                progress = true;
             }
             while let Some(event) = self.endpoint.poll_event() {
                 progress = true;
@@ -578,7 +605,7 @@ impl Server {
             }
             Event::ConnectionClosed { connection } => {
                 if let Some(t) = self.tunnel_of_mut(connection) {
-                    t.closing = true;
+                    mark_closing(t);
                 }
             }
         }
@@ -616,7 +643,11 @@ impl Server {
         let done: Vec<Token> = self
             .tunnels
             .iter()
-            .filter(|(_, t)| t.closing && t.out.is_empty())
+            .filter(|(_, t)| {
+                t.closing
+                    && (t.out.is_empty()
+                        || t.closing_since.is_some_and(|s| s.elapsed() >= CLOSE_GRACE))
+            })
             .map(|(k, _)| *k)
             .collect();
         for token in done {
@@ -690,6 +721,7 @@ impl Server {
                             out: Vec::new(),
                             pending_in: Vec::new(),
                             closing: false,
+                            closing_since: None,
                             since: std::time::Instant::now(),
                         },
                     );
@@ -709,11 +741,18 @@ impl Server {
             return;
         };
         flush_tcp(t);
+        if t.closing {
+            // The endpoint is done with it: what the peer still sends is
+            // read and dropped unseen (no log line, no work per byte) until
+            // our last bytes are out and the socket goes.
+            while matches!(t.stream.read(buf), Ok(n) if n > 0) {}
+            return;
+        }
         while t.pending_in.is_empty() {
             match t.stream.read(buf) {
                 Ok(0) => {
                     self.endpoint.handle_tcp_closed(now, t.handle);
-                    t.closing = true;
+                    mark_closing(t);
                     t.out.clear();
                     break;
                 }
@@ -731,7 +770,7 @@ impl Server {
                 Err(e) => {
                     log!("tunnel {}: TCP error: {e}", t.id);
                     self.endpoint.handle_tcp_closed(now, t.handle);
-                    t.closing = true;
+                    mark_closing(t);
                     t.out.clear();
                     break;
                 }
@@ -928,8 +967,24 @@ fn flush_tcp(t: &mut Tunnel) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => {
                 t.out.clear();
-                t.closing = true;
+                mark_closing(t);
             }
         }
+    }
+}
+
+/// Octets a control connection may have waiting for its peer to read:
+/// far more than any burst of replies (a PPTP message is at most 220
+/// octets), far less than what a peer that never reads could pile up.
+const TCP_OUT_MAX: usize = 64 * 1024;
+
+/// How long a closed control connection waits for its peer to read the
+/// last bytes before the socket goes anyway.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn mark_closing(t: &mut Tunnel) {
+    if !t.closing {
+        t.closing = true;
+        t.closing_since = Some(std::time::Instant::now());
     }
 }
