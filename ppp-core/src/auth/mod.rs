@@ -109,6 +109,7 @@ pub mod chap;
 pub mod credentials;
 pub mod crypto;
 pub mod pap;
+pub mod throttle;
 
 use core::fmt;
 
@@ -221,6 +222,10 @@ pub enum FailureReason {
     MissingAuthenticatorResponse,
     /// No answer in time (retransmissions exhausted or wait expired).
     Timeout,
+    /// Refused untested: the user or the peer's address is blocked after
+    /// too many failures ([`throttle`]). The peer is told 691, exactly as
+    /// for a wrong password (see [`FailureReason::windows_error`]).
+    Throttled,
     /// Peer side: the authenticator sent Failure/Nak.
     RejectedByAuthenticator {
         /// MS-CHAP "E=" code, if the message had one.
@@ -253,6 +258,11 @@ impl FailureReason {
                 ..
             } => code,
             FailureReason::Timeout => 718,
+            // Throttled stays 691 on purpose: 647 (account disabled), 648
+            // (password expired) or 649 (no dial-in permission) would tell
+            // a guesser that the name exists and that guessing is paused,
+            // and a block must look exactly like a wrong password.
+            FailureReason::Throttled => crate::wire::auth::ERROR_AUTHENTICATION_FAILURE,
             FailureReason::AuthenticatorResponseMismatch | FailureReason::MalformedSuccess => 778,
             _ => crate::wire::auth::ERROR_AUTHENTICATION_FAILURE,
         }
@@ -280,6 +290,12 @@ impl fmt::Display for FailureReason {
                 write!(f, "AAA accept without MS-CHAPv2 authenticator response")
             }
             FailureReason::Timeout => write!(f, "timed out"),
+            FailureReason::Throttled => {
+                write!(
+                    f,
+                    "refused untested: user or address blocked after failures"
+                )
+            }
             FailureReason::RejectedByAuthenticator { error_code, .. } => match error_code {
                 Some(code) => write!(f, "rejected by authenticator (error {code})"),
                 None => write!(f, "rejected by authenticator"),
