@@ -96,6 +96,7 @@ mod aaa;
 mod core;
 mod early;
 mod link_info;
+mod login;
 mod memory;
 mod refusal;
 mod session;
@@ -103,6 +104,7 @@ mod timers;
 mod types;
 
 pub use self::core::{BuildError, Endpoint, POOL_CAPACITY};
+pub use login::{THROTTLE_SOURCES, THROTTLE_USERS};
 pub use memory::{ControlEngine, LinkEngine, Memory, Slot};
 pub use types::{
     AcceptError, CallRequestParams, ClientConfig, ConnectionHandle, Delivered, Destination,

@@ -5,6 +5,7 @@ use core::fmt;
 use core::net::Ipv4Addr;
 use core::ops::Range;
 
+use ppp_core::auth::throttle::{ThrottleConfig, ThrottleStats};
 use ppp_core::auth::{AuthRequest, FailureReason, Method, Verdict, Verifier};
 use ppp_core::link::{Counters, LinkConfig, MppeInfo, MppeStats};
 
@@ -391,6 +392,11 @@ pub struct ServerConfig {
     pub receive_window: u16,
     /// Parking policy, or `None` to keep every session full.
     pub parking: Option<Parking>,
+    /// Login throttling (on by default): failed logins are answered
+    /// later and later, and a user or address with too many is refused
+    /// untested for a while ([`ppp_core::auth::throttle`]). `None` turns
+    /// it off (failed logins are still counted).
+    pub login_throttle: Option<ThrottleConfig>,
 }
 
 impl ServerConfig {
@@ -407,6 +413,7 @@ impl ServerConfig {
             reserved_engines: 1,
             receive_window: 64,
             parking: Some(Parking::default()),
+            login_throttle: Some(ThrottleConfig::default()),
         }
     }
 }
@@ -500,6 +507,11 @@ pub struct EndpointStats {
     pub parks: u64,
     /// Times a session was unparked.
     pub unparks: u64,
+    /// Logins: tested and failed, answered late, refused while blocked,
+    /// blocks started (only `failed` counts when the throttle is off).
+    /// Blocked users and addresses now:
+    /// [`Endpoint::logins_blocked`](super::Endpoint::logins_blocked).
+    pub logins: ThrottleStats,
 }
 
 /// One session as `show vpdn` lists it.
