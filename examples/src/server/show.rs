@@ -173,5 +173,16 @@ pub(super) fn render(server: &Server) -> String {
         s.no_engine_drops,
         s.events_dropped
     );
+    let l = s.logins;
+    let (users, addresses) = endpoint.logins_blocked(server.now());
+    let _ = writeln!(
+        out,
+        "Logins: failed {}, answered late {}, refused while blocked {}, blocks {}; blocked now: {users} user(s), {addresses} address(es){}",
+        l.failed,
+        l.delayed,
+        l.refused,
+        l.blocks,
+        if server.config.login_throttle.is_none() { " (throttling off)" } else { "" }
+    );
     out
 }
