@@ -41,7 +41,8 @@
 //! ## Memory and eviction
 //!
 //! Each table is an array of `N` entries of 32 octets plus one overflow
-//! entry: `LoginThrottle<256, 256>` is 16,512 octets. An entry is taken
+//! entry: `LoginThrottle<256, 256>` is 16,536 octets (88 for the key,
+//! configuration and counters). An entry is taken
 //! only while its counter is not zero (a success frees it), so the tables
 //! hold users and sources with recent failures, not every user.
 //!
@@ -675,5 +676,11 @@ mod tests {
         assert_ne!(a.source_key(FROM), a.user_key(&FROM.octets()));
         let text = std::format!("{a:?}");
         assert!(text.contains("redacted") && !text.contains("7, 7"));
+    }
+
+    #[test]
+    fn memory_cost_is_as_documented() {
+        assert_eq!(core::mem::size_of::<Entry>(), 32);
+        assert_eq!(core::mem::size_of::<LoginThrottle<256, 256>>(), 16_536);
     }
 }

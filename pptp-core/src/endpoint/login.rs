@@ -32,7 +32,7 @@ pub const THROTTLE_USERS: usize = 256;
 /// Peer addresses with recent failures the server's throttle tracks.
 pub const THROTTLE_SOURCES: usize = 256;
 
-/// The server's throttle: 16,512 octets in the endpoint.
+/// The server's throttle: 16,536 octets in the endpoint.
 pub(crate) type Throttle = LoginThrottle<THROTTLE_USERS, THROTTLE_SOURCES>;
 
 impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {

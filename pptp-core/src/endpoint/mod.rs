@@ -91,6 +91,13 @@
 //! never authenticate from taking every slot: a share of the engines
 //! ([`ServerConfig::reserved_engines`]) is kept for sessions that are
 //! already up.
+//!
+//! A server's login throttle ([`ServerConfig::login_throttle`],
+//! [`THROTTLE_USERS`] names and [`THROTTLE_SOURCES`] addresses with
+//! recent failures) lives in the endpoint itself: 16,536 octets. A
+//! rejection it holds back waits in the session's [`LinkEngine`], which a
+//! session that authenticates has anyway, so a [`Slot`] stays 2,048
+//! octets.
 
 mod aaa;
 mod core;

@@ -286,7 +286,9 @@ pub enum Event {
     /// External AAA: take the request with
     /// [`Endpoint::take_auth_request`](super::Endpoint::take_auth_request),
     /// decide, and answer with
-    /// [`Endpoint::auth_verdict`](super::Endpoint::auth_verdict).
+    /// [`Endpoint::auth_verdict`](super::Endpoint::auth_verdict). An
+    /// attempt while the user or the peer's address is blocked by the
+    /// login throttle never comes out: it is refused untested.
     AuthRequest {
         /// The session.
         session: SessionHandle,
