@@ -6,12 +6,17 @@
 //! and logged. [`LoginThrottle`] makes guessing slow and then impossible
 //! for a while, without telling the guesser anything:
 //!
-//! - **Counted before the verdict.** [`LoginThrottle::begin`] is asked
-//!   when a Response arrives, before the verifier or the AAA server sees
-//!   it, and counts the attempt as a failure at once ("pessimistic"); a
-//!   success takes it back ([`LoginThrottle::succeeded`]). So attempts in
-//!   flight in parallel (many connections, a slow AAA server) are counted
-//!   too, and no more than `block_after` guesses are ever tested per block.
+//! - **A user's attempts are counted before the verdict.**
+//!   [`LoginThrottle::begin`] is asked when a Response arrives, before the
+//!   verifier or the AAA server sees it, and counts the attempt against
+//!   the user name as a failure at once ("pessimistic"); a success takes
+//!   it back ([`LoginThrottle::succeeded`]). So guesses in flight in
+//!   parallel (many connections, a slow AAA server) are counted too, and
+//!   no more than `block_after` guesses at one name are tested per block.
+//!   A source's failures are counted when the verdict comes
+//!   ([`LoginThrottle::failed`]): many logins in flight from one address
+//!   are normal (an office behind NAT, a load generator), many for one
+//!   name are not.
 //! - **Back-off.** After [`ThrottleConfig::free_failures`] failures the
 //!   answer (the CHAP Failure, PAP Nak) to each further failed attempt is
 //!   delayed by `delay_base · 2^k`, capped at `delay_max`; the caller
@@ -198,6 +203,18 @@ impl Entry {
 
     fn blocking(&self, now: Instant) -> bool {
         now.as_millis() < self.blocked_until
+    }
+
+    /// Counts a failure at `now`; `true` if it starts a block.
+    fn fail(&mut self, now: Instant, config: &ThrottleConfig) -> bool {
+        self.failures = self.failures.saturating_add(1);
+        self.last = now.as_millis();
+        // A verdict that comes in during a block does not extend it.
+        let block = self.failures >= config.block_after && !self.blocking(now);
+        if block {
+            self.blocked_until = (now + config.block_time).as_millis();
+        }
+        block
     }
 
     /// Whether the entry holds nothing worth keeping at `now`: no
@@ -435,27 +452,19 @@ impl<const USERS: usize, const SOURCES: usize> LoginThrottle<USERS, SOURCES> {
             }
             return Attempt::Refuse { delay };
         }
-        let mut blocks = 0;
-        for e in [
-            self.users.claim(now, ukey, &config),
-            self.sources.claim(now, skey, &config),
-        ] {
-            e.failures = e.failures.saturating_add(1);
-            e.last = now.as_millis();
-            if e.failures >= config.block_after {
-                e.blocked_until = (now + config.block_time).as_millis();
-                blocks += 1;
-            }
-        }
-        self.stats.blocks += blocks;
+        let started = self.users.claim(now, ukey, &config).fail(now, &config);
+        self.stats.blocks += u64::from(started);
         Attempt::Test
     }
 
     /// The attempt [`begin`](Self::begin) let through was rejected: how
-    /// long to hold the rejection (its failure is counted already).
+    /// long to hold the rejection. The source's failure is counted here,
+    /// the user's was at `begin`.
     pub fn failed(&mut self, now: Instant, user: &[u8], source: Ipv4Addr) -> Duration {
         let config = self.config;
         let (ukey, skey) = (self.user_key(user), self.source_key(source));
+        let started = self.sources.claim(now, skey, &config).fail(now, &config);
+        self.stats.blocks += u64::from(started);
         let failures = [
             self.users.get(now, ukey, &config),
             self.sources.get(now, skey, &config),
@@ -621,6 +630,22 @@ mod tests {
             fail(&mut t, at(n as u64), name, source(n as u32));
         }
         assert_eq!(fail(&mut t, at(5), b"alice", source(9)), Some(2));
+    }
+
+    #[test]
+    fn attempts_in_flight_count_against_the_name_not_the_address() {
+        let mut t = throttle();
+        // Twenty users behind one address log in at once (their verdicts
+        // still with the AAA server): all are tested.
+        for n in 0..20u32 {
+            assert_eq!(t.begin(at(0), &n.to_le_bytes(), FROM), Attempt::Test);
+        }
+        // Twenty guesses at one name in flight at once: only block_after
+        // of them are tested.
+        let tested = (0..20)
+            .filter(|&n| t.begin(at(0), b"alice", source(n)) == Attempt::Test)
+            .count();
+        assert_eq!(tested, 10);
     }
 
     #[test]

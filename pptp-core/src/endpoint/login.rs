@@ -70,6 +70,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             Some(t) => t.begin(now, &user, peer),
             None => Attempt::Test,
         };
+        self.sync_login_stats();
         if let Some(engine) = self.link_engine(i) {
             engine.login = Login::Pending;
         }
@@ -77,7 +78,6 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             // Neither the verifier nor the AAA server sees the guess.
             drop(self.full_link(i, now).and_then(|l| l.take_auth_request()));
             let refusal = Verdict::Reject(Reject::new(FailureReason::Throttled));
-            self.sync_login_stats();
             self.answer_login(i, now, refusal, delay);
             return;
         }
