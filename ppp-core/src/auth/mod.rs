@@ -51,6 +51,15 @@
 //! 691. The peer machine reports a rejection that allows a retry and
 //! answers the new challenge if the host calls `retry`.
 //!
+//! ## Login throttling
+//!
+//! [`throttle::LoginThrottle`] counts failed logins per user name and per
+//! peer address in fixed memory: later failures are answered later, and
+//! a user or address with too many is refused untested for a while, with
+//! the same 691 as a wrong password. The authenticator does not ask it
+//! itself: the host (pptp-core's endpoint) asks it before every verdict
+//! and holds the rejection for the delay it gives.
+//!
 //! Not implemented: MS-CHAP Change-Password (RFC 2433 codes 5/6, RFC 2759
 //! code 7); such packets are ignored.
 //!
