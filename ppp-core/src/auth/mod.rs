@@ -235,6 +235,10 @@ pub enum FailureReason {
     /// too many failures ([`throttle`]). The peer is told 691, exactly as
     /// for a wrong password (see [`FailureReason::windows_error`]).
     Throttled,
+    /// The user already holds as many sessions as allowed (the server's
+    /// per-user limit; a PIX user logs in once). Reported as 691, as a
+    /// RADIUS server's Simultaneous-Use refusal reaches a Windows client.
+    SessionLimit,
     /// Peer side: the authenticator sent Failure/Nak.
     RejectedByAuthenticator {
         /// MS-CHAP "E=" code, if the message had one.
@@ -305,6 +309,7 @@ impl fmt::Display for FailureReason {
                     "refused untested: user or address blocked after failures"
                 )
             }
+            FailureReason::SessionLimit => write!(f, "the user's session limit is reached"),
             FailureReason::RejectedByAuthenticator { error_code, .. } => match error_code {
                 Some(code) => write!(f, "rejected by authenticator (error {code})"),
                 None => write!(f, "rejected by authenticator"),

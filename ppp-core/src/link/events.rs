@@ -257,6 +257,31 @@ pub enum Error {
     NeedsLink,
 }
 
+impl Error {
+    /// Whether the frame made no sense: malformed, an invalid control
+    /// packet, an unknown protocol, or MPPE that did not decrypt to a
+    /// valid packet. A forged frame looks like this; the GRE layer below
+    /// does not move its sequence state for one (`pptp_core`'s
+    /// `GreSession::reject`). The other errors (wrong phase, plaintext
+    /// refused, waiting for a flushed packet...) are a genuine peer's
+    /// frames arriving at a bad time.
+    pub fn is_garbage(&self) -> bool {
+        match self {
+            Error::Frame(_)
+            | Error::Control { .. }
+            | Error::ProtocolRejected { .. }
+            | Error::InnerProtocol { .. } => true,
+            #[cfg(feature = "mppe")]
+            Error::Decrypt(
+                mppe::DecryptError::Header(_)
+                | mppe::DecryptError::Unproven { .. }
+                | mppe::DecryptError::RekeyLimit { .. },
+            ) => true,
+            _ => false,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -258,6 +258,20 @@ pub fn ip_packet(len: usize, seed: u8) -> Vec<u8> {
     for (i, b) in p.iter_mut().enumerate().skip(1) {
         *b = (i as u8).wrapping_mul(31).wrapping_add(seed);
     }
+    // A valid IPv4 header (length and checksum, RFC 791 §3.1): a
+    // stateless MPPE receiver keeps only packets that decrypt to one.
+    if len >= 20 {
+        p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        p[10..12].fill(0);
+        let mut sum: u32 = p[..20]
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum();
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        p[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    }
     p
 }
 

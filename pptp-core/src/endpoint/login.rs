@@ -102,6 +102,12 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         let Some((user, peer)) = self.login_of(i).filter(|_| pending) else {
             return false;
         };
+        // The per-user session cap first (`limits.rs`, names as the slots
+        // keep them). The throttle then counts its refusal as a failure:
+        // answered sooner than a wrong password, it would tell a guesser
+        // that the password was right.
+        let (kept, _) = self.link_user(i);
+        let verdict = self.user_limit(i, &kept, verdict);
         let delay = match (&verdict, self.throttle.as_mut()) {
             (Verdict::Accept(_), Some(t)) => {
                 t.succeeded(now, &user, peer);

@@ -196,6 +196,21 @@ pub struct Slot {
     /// The next slot holding a further call on this slot's control
     /// connection (a chain from the connection's slot).
     pub(crate) next_call: u16,
+    /// The chain of slots whose peer hashes to this slot's index (head)
+    /// and the next slot in this slot's own peer's chain: per-source
+    /// counts without a table (see `limits.rs`).
+    pub(crate) source_head: u16,
+    pub(crate) source_next: u16,
+}
+
+/// The intrusive chains through the slots, each a hash table whose bucket
+/// heads live in the slot of the bucket's index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Chain {
+    /// By the session's tunnel address (the routes).
+    Route,
+    /// By the peer's address (per-source limits).
+    Source,
 }
 
 /// Slot flags.
@@ -247,6 +262,8 @@ impl Slot {
             route_head: NIL16,
             route_next: NIL16,
             next_call: NIL16,
+            source_head: NIL16,
+            source_next: NIL16,
         }
     }
 
@@ -267,6 +284,34 @@ impl Slot {
     }
 
     /// The user name kept (see [`USER_NAME_MAX`]).
+    pub(crate) fn chain_head(&self, chain: Chain) -> u16 {
+        match chain {
+            Chain::Route => self.route_head,
+            Chain::Source => self.source_head,
+        }
+    }
+
+    pub(crate) fn chain_next(&self, chain: Chain) -> u16 {
+        match chain {
+            Chain::Route => self.route_next,
+            Chain::Source => self.source_next,
+        }
+    }
+
+    pub(crate) fn set_chain_head(&mut self, chain: Chain, v: u16) {
+        match chain {
+            Chain::Route => self.route_head = v,
+            Chain::Source => self.source_head = v,
+        }
+    }
+
+    pub(crate) fn set_chain_next(&mut self, chain: Chain, v: u16) {
+        match chain {
+            Chain::Route => self.route_next = v,
+            Chain::Source => self.source_next = v,
+        }
+    }
+
     pub(crate) fn user(&self) -> &[u8] {
         self.user.get(..usize::from(self.user_len)).unwrap_or(&[])
     }

@@ -102,6 +102,7 @@
 mod aaa;
 mod core;
 mod early;
+mod limits;
 mod link_info;
 mod login;
 mod memory;
@@ -111,6 +112,7 @@ mod timers;
 mod types;
 
 pub use self::core::{BuildError, Endpoint, POOL_CAPACITY};
+pub use limits::Limits;
 pub use login::{THROTTLE_SOURCES, THROTTLE_USERS};
 pub use memory::{ControlEngine, LinkEngine, Memory, Slot};
 pub use types::{

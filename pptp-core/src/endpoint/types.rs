@@ -146,6 +146,10 @@ pub enum AcceptError {
     MaxSessions,
     /// This endpoint is a client or is shutting down.
     NotAccepting,
+    /// The peer's address holds as many control connections as
+    /// [`Limits::max_connections_per_source`](super::Limits) allows: close
+    /// the TCP connection.
+    SourceLimit,
 }
 
 impl fmt::Display for AcceptError {
@@ -155,6 +159,7 @@ impl fmt::Display for AcceptError {
             AcceptError::NoEngine => "no free control machine (too many connections starting up)",
             AcceptError::MaxSessions => "max_sessions reached",
             AcceptError::NotAccepting => "not accepting connections",
+            AcceptError::SourceLimit => "too many connections from this address",
         })
     }
 }
@@ -177,6 +182,12 @@ pub enum GreInputError {
     Dropped,
     /// The PPP link refused the frame (see its counters).
     Link,
+    /// The frame proved nothing: too far ahead in sequence to be taken on
+    /// trust and not a packet that could prove itself, or a frame that
+    /// made no sense to the link (malformed, or MPPE that did not decrypt
+    /// to a valid packet). A forged or corrupt packet; nothing changed
+    /// (see [`GreSession::open`](crate::gre::GreSession::open)).
+    Unproven,
     /// A parked link needed its full machine and none was free; PPP will
     /// retransmit.
     NoEngine,
@@ -231,6 +242,9 @@ pub enum SessionEnd {
     ConnectionLost,
     /// No free PPP machine for a new call (OCRP result 2, error 4).
     NoResource,
+    /// The session was not up (authenticated, IPCP Opened) within
+    /// [`Limits::setup_timeout`](super::Limits) of its call's set-up.
+    SetupTimeout,
 }
 
 impl SessionEnd {
@@ -240,6 +254,8 @@ impl SessionEnd {
     pub fn windows_error(&self) -> Option<u32> {
         match self {
             SessionEnd::Link(reason) => reason.windows_error(),
+            // What Windows reports when PPP negotiation does not finish.
+            SessionEnd::SetupTimeout => Some(718),
             _ => None,
         }
     }
@@ -253,6 +269,7 @@ impl fmt::Display for SessionEnd {
             SessionEnd::Tunnel(r) => write!(f, "PPTP control connection: {r}"),
             SessionEnd::ConnectionLost => f.write_str("TCP connection lost"),
             SessionEnd::NoResource => f.write_str("no resources for the call"),
+            SessionEnd::SetupTimeout => f.write_str("not up within the set-up time-out"),
         }
     }
 }
@@ -394,6 +411,8 @@ pub struct ServerConfig {
     pub receive_window: u16,
     /// Parking policy, or `None` to keep every session full.
     pub parking: Option<Parking>,
+    /// What peers may hold before they authenticate, and per user.
+    pub limits: super::Limits,
     /// Login throttling (on by default): failed logins are answered
     /// later and later, and a user or address with too many is refused
     /// untested for a while ([`ppp_core::auth::throttle`]). `None` turns
@@ -415,6 +434,7 @@ impl ServerConfig {
             reserved_engines: 1,
             receive_window: 64,
             parking: Some(Parking::default()),
+            limits: super::Limits::default(),
             login_throttle: Some(ThrottleConfig::default()),
         }
     }
@@ -496,6 +516,22 @@ pub struct EndpointStats {
     pub gre_wrong_peer: u64,
     /// Malformed GRE datagrams.
     pub gre_malformed: u64,
+    /// GRE data packets that proved nothing (too far ahead to take on
+    /// trust, or a frame that made no sense to the link: forged or
+    /// corrupt); each was dropped without changing its call.
+    pub gre_unproven: u64,
+    /// Connections refused at accept: their address held
+    /// `max_connections_per_source` already.
+    pub source_limit_refusals: u64,
+    /// Calls refused because too many calls were not up yet (in total or
+    /// from the caller's address).
+    pub unauthenticated_limit_refusals: u64,
+    /// Calls ended because their session was not up in time.
+    pub setup_timeouts: u64,
+    /// Control connections closed for carrying no call.
+    pub idle_connections_closed: u64,
+    /// Logins refused by the per-user session limit.
+    pub user_limit_refusals: u64,
     /// Frames dropped because a parked session needed a full machine and
     /// none was free.
     pub no_engine_drops: u64,
