@@ -35,7 +35,7 @@ use std::os::fd::AsRawFd;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use ppp_core::auth::{CredentialStore, DomainRule, Method};
+use ppp_core::auth::{CredentialStore, Method};
 use ppp_core::link::{EndReason, LinkConfig, MppeInfo};
 use ppp_core::log_limit::LogLimiter;
 use pptp_core::control::Config as ControlConfig;
@@ -256,6 +256,8 @@ fn endpoint_config(config: &ServerConfig) -> EndpointConfig {
         EndpointConfig::new(link_config(config), config.pool_first, config.pool_last);
     endpoint.control = control;
     endpoint.max_sessions = config.max_sessions;
+    endpoint.limits = config.limits;
+    endpoint.calls_per_connection = config.calls_per_connection;
     endpoint.login_throttle = config.login_throttle;
     // Keep a few machines for established sessions that must be rebuilt
     // (renegotiation, tear-down) while others start up.
@@ -285,11 +287,11 @@ impl Server {
         }
         let aaa_local = matches!(config.aaa, crate::config::AaaSettings::Local);
         let users = if aaa_local {
-            let mut users = Box::new(CredentialStore::<MAX_USERS>::new(DomainRule::default()));
+            let mut users = Box::new(CredentialStore::<MAX_USERS>::new(config.strip_domain));
             for u in &config.users {
                 users
                     .insert_password(u.name.as_bytes(), u.password.as_bytes())
-                    .map_err(|e| StartError(format!("user {}: {e:?}", u.name)))?;
+                    .map_err(|e| StartError(format!("user {}: {e}", u.name)))?;
             }
             Some(LocalUsers(users))
         } else {
@@ -304,7 +306,7 @@ impl Server {
             OsRandom,
             users,
         )
-        .map_err(|e| StartError(format!("endpoint: {e:?}")))?;
+        .map_err(|e| StartError(format!("endpoint: {e}")))?;
         let mut listener = crate::net::tcp_listener(config.listen).map_err(start_err("listen"))?;
         let signals =
             Signals::new([SIGINT, SIGTERM, SIGUSR1]).map_err(start_err("signal handlers"))?;
@@ -341,13 +343,18 @@ impl Server {
         let clock = Clock::start();
         let aaa = aaa::Aaa::new(&config, poll.registry()).map_err(StartError)?;
         log!(
-            "listening on {}, TUN {} ({}), pool {}-{}, auth {:?}, mppe {:?}, aaa {}",
+            "listening on {}, TUN {} ({}), pool {}-{}, auth {}, mppe {}, aaa {}",
             config.listen,
             tun.name(),
             config.local_address,
             config.pool_first,
             config.pool_last,
-            config.auth,
+            config
+                .auth
+                .iter()
+                .map(|m| m.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             config.mppe,
             aaa.method_name()
         );
@@ -573,11 +580,16 @@ impl Server {
                 session,
                 method,
                 user,
+                matched,
             } => {
                 let prefix = self.prefix(session);
                 self.notes.entry(session).or_default().auth = Some(method);
+                let entry = matched
+                    .as_deref()
+                    .map(|m| format!(" (matched \"{}\")", String::from_utf8_lossy(m)))
+                    .unwrap_or_default();
                 log!(
-                    "{prefix}: {method:?} authentication of \"{}\" succeeded",
+                    "{prefix}: {method} authentication of \"{}\"{entry} succeeded",
                     String::from_utf8_lossy(&user)
                 );
             }
@@ -589,9 +601,10 @@ impl Server {
             } => {
                 if self.log_allowed(Noisy::Login) {
                     log!(
-                        "{}: {method:?} authentication of \"{}\" failed: {reason:?}",
+                        "{}: {method} authentication of \"{}\" failed: {reason} (Windows error {})",
                         self.prefix(session),
-                        String::from_utf8_lossy(&user)
+                        String::from_utf8_lossy(&user),
+                        reason.windows_error()
                     );
                 }
             }

@@ -126,7 +126,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 pub use aaa::{Accept, Attributes, AuthRequest, AuthResponse, Reject, Verdict, Verifier};
 pub use chap::{ChapAuthenticator, ChapPeer};
-pub use credentials::{CredentialStore, DomainRule, NtHash, Password, Secret};
+pub use credentials::{CredentialStore, DomainRule, NameMatch, NtHash, Password, Secret};
 pub use pap::{PapAuthenticator, PapPeer};
 
 use crate::time::{Duration, Instant};
@@ -337,6 +337,9 @@ pub struct Success {
     pub key_material: Option<MppeKeyMaterial>,
     /// Attributes from an external Accept (address, DNS).
     pub attributes: Attributes,
+    /// Authenticator: which form of `username` found the local store's
+    /// entry ([`Accept::name_match`]); the peer side: as sent.
+    pub name_match: NameMatch,
     /// True after a periodic re-challenge (RFC 1994 §2) rather than the
     /// first authentication.
     pub reauthentication: bool,

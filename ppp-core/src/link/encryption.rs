@@ -216,6 +216,7 @@ impl Link {
                                 send: negotiated.send,
                                 receive: negotiated.receive,
                             })));
+                            self.ipcp_after_ccp_opened(now);
                         }
                         None => self.ccp_failed(now),
                     }
@@ -226,6 +227,7 @@ impl Link {
                     } else {
                         self.ccp_settled = true;
                         self.push(LinkEvent::CcpUp(None));
+                        self.ipcp_after_ccp_opened(now);
                     }
                 }
                 Err(_) => self.ccp_failed(now),
@@ -242,6 +244,34 @@ impl Link {
             }
             LayerEvent::Started => {}
             LayerEvent::Finished(_) => self.ccp_failed(now),
+        }
+    }
+
+    /// CCP reached Opened: our IPCP Configure-Request goes again at once
+    /// if it is still unanswered (RFC 1661 §4.1 TO+ run early, restart
+    /// counter reinitialised: [`Fsm::retransmit_request`]).
+    ///
+    /// Why: IPCP and CCP start together (RFC 1661 §3.6: each NCP is
+    /// configured separately and "MAY be Opened and Closed at any time";
+    /// RFC 1962 sets no order), but pppd with `require-mppe` opens its
+    /// IPCP only from `ccp_up` (pppd/auth.c `start_networks` opens CCP
+    /// and ECP alone when MPPE is wanted; ccp.c `ccp_up` calls
+    /// `continue_networks`). Until then its IPCP sits in Closed and
+    /// answers our Configure-Request with a Terminate-Ack (fsm.c
+    /// `fsm_rconfreq`, RFC 1661 §4.1 RCR in Closed), which changes
+    /// nothing here (RTA in Req-Sent/Ack-Sent), so without this the link
+    /// waited a full restart timer (3 s) after CCP opened. A peer that
+    /// heard the earlier copy and whose Ack is in flight costs one extra
+    /// request: the late Ack carries the old Identifier and is discarded
+    /// (§5.2). Whatever CCP agreed (MPPE or nothing), a peer holding its
+    /// NCPs for CCP releases them now. We do not hold IPCP ourselves: a
+    /// peer's IPCP Configure-Request before CCP opens is answered (§3.6),
+    /// as Windows expects; no IP flows before CCP settles
+    /// (`update_data_ready`), so nothing leaks in plaintext when MPPE is
+    /// required.
+    fn ipcp_after_ccp_opened(&mut self, now: Instant) {
+        if self.ipcp_started {
+            self.ipcp.retransmit_request(now);
         }
     }
 

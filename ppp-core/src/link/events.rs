@@ -164,6 +164,10 @@ pub enum LinkEvent {
         method: Method,
         /// AAA attributes (address, DNS) from an external Accept.
         attributes: auth::Attributes,
+        /// Server: which form of [`Link::username`] found the local
+        /// store's entry (the entry is `name_match.entry(username)`);
+        /// [`auth::NameMatch::AsSent`] for external AAA and clients.
+        name_match: auth::NameMatch,
     },
     /// Authentication failed; the link ends ([`LinkEvent::Down`] follows).
     /// The user name, if known, is [`Link::username`].

@@ -9,7 +9,10 @@
 //! authenticate runs: the server is the authenticator
 //! ([`crate::auth::Authenticator`]), the client the peer
 //! ([`crate::auth::Peer`]). After success, IPCP and CCP negotiate together
-//! (RFC 1661 §3.4). IP packets flow once IPCP is Opened and CCP has
+//! (RFC 1661 §3.6), CCP's packets sent first; when CCP opens, an IPCP
+//! Configure-Request still unanswered goes again at once, because pppd
+//! with `require-mppe` holds its IPCP until its CCP opens and refuses
+//! what came before. IP packets flow once IPCP is Opened and CCP has
 //! settled: encrypted with MPPE when CCP agreed on it, in plaintext only
 //! when the MPPE policy is not `required`.
 //!

@@ -44,6 +44,15 @@ pub enum BuildError {
     Pool,
 }
 
+impl core::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            BuildError::Memory => "no slots, too many slots, or no engine of a kind",
+            BuildError::Pool => "address pool empty, reversed or larger than 65,536",
+        })
+    }
+}
+
 /// A PPTP server or client (see the [module docs](super)).
 pub struct Endpoint<M: Memory, R: Random, V: Verifier> {
     pub(crate) role: Role,
@@ -303,12 +312,13 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             since: slot.since,
             tunnel,
             tunnel_parked: matches!(owner.control, ControlState::Parked(_)),
-            call_ids: call.map(|c| (c.local_id, c.peer_id)),
+            call_ids: call.map(|c| (c.local_id(), c.peer_id())),
             gre: call.map(|c| c.gre.status()),
             link,
             link_parked: matches!(call.map(|c| &c.link), Some(LinkState::Parked(_))),
             user: slot.user(),
-            address: slot.address,
+            matched_user: slot.matched_user(),
+            address: slot.address(),
             mppe,
             mppe_stats,
         })
@@ -872,7 +882,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         let (slots, _, _) = self.memory.parts_ref();
         let i = u32::from(call_id) % slots.len() as u32;
         let slot = slots.get(i as usize)?;
-        (slot.occupied && slot.call.as_ref().is_some_and(|c| c.local_id == call_id)).then_some(i)
+        (slot.occupied && slot.call.as_ref().is_some_and(|c| c.local_id() == call_id)).then_some(i)
     }
 
     pub(crate) fn client_slot(&self) -> Option<u32> {
@@ -1047,7 +1057,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         while cur != NIL && guard > 0 {
             guard -= 1;
             let s = slots.get(cur as usize)?;
-            if s.occupied && s.address == Some(addr) {
+            if s.occupied && s.address() == Some(addr) {
                 return Some(cur);
             }
             cur = widen(s.chain_next(Chain::Route));

@@ -775,7 +775,9 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         self.calls_of(o).into_iter().find(|&s| {
             slots.get(s as usize).is_some_and(|x| {
                 (placed(x) && x.local_call_id == local_call_id)
-                    || x.call.as_ref().is_some_and(|c| c.local_id == local_call_id)
+                    || x.call
+                        .as_ref()
+                        .is_some_and(|c| c.local_id() == local_call_id)
             })
         })
     }
@@ -802,8 +804,6 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         }
         if let Some(slot) = slots.get_mut(i as usize) {
             slot.call = Some(CallState {
-                local_id: up.local_call_id,
-                peer_id: up.peer_call_id,
                 gre: GreSession::new(gre),
                 link: LinkState::Engine(e),
                 parked_packets: 0,
@@ -840,7 +840,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     .parts_ref()
                     .0
                     .get(i as usize)
-                    .and_then(|s| s.address);
+                    .and_then(|s| s.address());
                 let address = match known {
                     Some(a) => Some(a),
                     None => {
@@ -855,8 +855,13 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     link.assign_peer_address(now, address);
                 }
             }
-            LinkEvent::Authenticated { method, attributes } => {
+            LinkEvent::Authenticated {
+                method,
+                attributes,
+                name_match,
+            } => {
                 let (user, _) = self.link_user(i);
+                let mut matched = None;
                 let (slots, _, links) = self.memory.parts();
                 if let Some(slot) = slots.get_mut(i as usize) {
                     let engine = match slot.call.as_ref().map(|c| &c.link) {
@@ -864,7 +869,12 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                         _ => None,
                     };
                     if let Some(link) = engine.and_then(|l| l.link.as_ref()) {
-                        slot.set_user(link.username());
+                        let sent = link.username();
+                        let entry = name_match.entry(sent);
+                        slot.set_user_and_entry(sent, entry);
+                        if entry.len() != sent.len() {
+                            matched = Some(user_name(entry).0);
+                        }
                     }
                 }
                 // RFC 2865 §5.8: a Framed-IP-Address replaces the pool; the
@@ -881,6 +891,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     session,
                     method,
                     user,
+                    matched,
                 });
             }
             LinkEvent::AuthFailed { method, reason } => {
@@ -897,7 +908,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             }
             LinkEvent::IpcpUp(n) if self.role == Role::Client => {
                 if let Some(slot) = self.memory.parts().0.get_mut(i as usize) {
-                    slot.address = n.local_address;
+                    slot.replace_address(n.local_address);
                 }
             }
             LinkEvent::DataReady => {
@@ -988,7 +999,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             .parts()
             .0
             .get_mut(i as usize)
-            .and_then(|s| s.address.replace(address));
+            .and_then(|s| s.replace_address(Some(address)));
         if let Some(old) = old.filter(|&o| o != address) {
             self.route_remove(i, old);
             if let Some(pool) = self.pool.as_mut() {
@@ -1075,7 +1086,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             };
             (
                 report,
-                slot.address.take(),
+                slot.replace_address(None),
                 counted,
                 engine,
                 counters,

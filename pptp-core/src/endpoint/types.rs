@@ -316,8 +316,14 @@ pub enum Event {
         session: SessionHandle,
         /// The method agreed in LCP.
         method: Method,
-        /// The user name.
+        /// The user name, as the peer sent it (server) or as we sent it.
         user: UserName,
+        /// Server, local user store: the entry that accepted `user` when
+        /// it is not `user` itself (`DOMAIN\bob` found `bob` under
+        /// `DomainRule::StripDomain` or `ExactThenStripped`). `None` when
+        /// the entry is the name as sent, with external AAA, and on a
+        /// client.
+        matched: Option<UserName>,
     },
     /// Authentication failed; [`Event::SessionDown`] follows.
     AuthFailed {
@@ -575,8 +581,11 @@ pub struct SessionView<'a> {
     pub link: Option<&'a Counters>,
     /// Whether the PPP link is in its parked form.
     pub link_parked: bool,
-    /// The authenticated user.
+    /// The authenticated user, as the peer sent it.
     pub user: &'a [u8],
+    /// The local store's entry that accepted `user`, when it is not
+    /// `user` itself (see [`Event::Authenticated`]'s `matched`).
+    pub matched_user: Option<&'a [u8]>,
     /// The peer's address (server) or ours (client).
     pub address: Option<Ipv4Addr>,
     /// MPPE in use.

@@ -19,14 +19,24 @@ use crate::Role;
 use super::{name_bytes, Connection, State};
 
 impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
+    /// Whether a peer's call request repeats the call ID of one of its
+    /// calls that is still being set up or up. Such a request is dropped
+    /// (counted in `dropped_unexpected`) without a reply: the call that
+    /// has the ID gets its one answer, and a refusal carrying the same ID
+    /// (RFC 2637 §2.16 error 5, Bad-Call ID) would reach the peer next to
+    /// that call's acceptance and could make it clear the call it has.
+    /// Only a broken or hostile peer sends one (TCP does not duplicate).
+    pub(super) fn is_duplicate_request(&mut self, peer_call_id: u16) -> bool {
+        let duplicate = self.calls.iter().any(|c| c.peer_id() == Some(peer_call_id));
+        if duplicate {
+            self.stats.dropped_unexpected += 1;
+        }
+        duplicate
+    }
+
     /// Checks a peer's call request: the General Error code to refuse it
     /// with, if it must be refused.
-    pub(super) fn screen_request(&self, peer_call_id: u16) -> Option<GeneralError> {
-        if self.calls.iter().any(|c| c.peer_id() == Some(peer_call_id)) {
-            // RFC 2637 §2.16 error 5 (Bad-Call ID): the ID is already in
-            // use for another call of this peer.
-            return Some(GeneralError::BadCallId);
-        }
+    pub(super) fn screen_request(&self) -> Option<GeneralError> {
         if self.calls.is_full() {
             // RFC 2637 §2.16 error 4 (No-Resource).
             return Some(GeneralError::NoResource);
@@ -49,7 +59,10 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
             );
             return;
         }
-        if let Some(error) = self.screen_request(m.call_id) {
+        if self.is_duplicate_request(m.call_id) {
+            return;
+        }
+        if let Some(error) = self.screen_request() {
             self.stats.calls_refused += 1;
             self.send_ocrp_refusal(m.call_id, OutgoingCallResult::GeneralError, error);
             return;
@@ -175,7 +188,10 @@ impl<const MAX_CALLS: usize> Connection<MAX_CALLS> {
             );
             return;
         }
-        if let Some(error) = self.screen_request(m.call_id) {
+        if self.is_duplicate_request(m.call_id) {
+            return;
+        }
+        if let Some(error) = self.screen_request() {
             self.stats.calls_refused += 1;
             self.send_icrp_refusal(m.call_id, IncomingCallResult::GeneralError, error);
             return;
