@@ -14,7 +14,9 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
+use ppp_core::auth::throttle::ThrottleConfig;
 use ppp_core::auth::DomainRule;
+use ppp_core::time::Duration;
 use ppp_core::wire::lcp::AuthMethod;
 use serde::Deserialize;
 
@@ -247,6 +249,52 @@ struct RawServer {
     aaa: Option<String>,
     radius: Option<RawRadius>,
     tacacs: Option<RawTacacs>,
+    login_throttle: Option<RawThrottle>,
+}
+
+/// `[login_throttle]`: failed logins per user name and per client
+/// address (`ppp_core::auth::throttle`); `max_fail` is named after the
+/// ASA's `aaa local authentication attempts max-fail` (the PIX 6.3 had no
+/// such knob).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThrottle {
+    enabled: Option<bool>,
+    free_failures: Option<u16>,
+    delay_base_ms: Option<u64>,
+    delay_max_secs: Option<u64>,
+    max_fail: Option<u16>,
+    lockout_secs: Option<u64>,
+    reset_secs: Option<u64>,
+}
+
+fn throttle_settings(raw: Option<RawThrottle>) -> Result<Option<ThrottleConfig>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Some(ThrottleConfig::default()));
+    };
+    if raw.enabled == Some(false) {
+        return Ok(None);
+    }
+    let d = ThrottleConfig::default();
+    let c = ThrottleConfig {
+        free_failures: raw.free_failures.unwrap_or(d.free_failures),
+        delay_base: raw
+            .delay_base_ms
+            .map_or(d.delay_base, Duration::from_millis),
+        delay_max: raw.delay_max_secs.map_or(d.delay_max, Duration::from_secs),
+        block_after: raw.max_fail.unwrap_or(d.block_after),
+        block_time: raw.lockout_secs.map_or(d.block_time, Duration::from_secs),
+        forget_after: raw.reset_secs.map_or(d.forget_after, Duration::from_secs),
+    };
+    if c.block_after == 0 {
+        return err("login_throttle: max_fail must be at least 1 (enabled = false turns it off)");
+    }
+    if c.forget_after < c.block_time {
+        // A counter forgotten before its lockout ends would give a
+        // guesser a fresh allowance after every lockout.
+        return err("login_throttle: reset_secs must be at least lockout_secs");
+    }
+    Ok(Some(c))
 }
 
 /// The server's configuration.
@@ -292,6 +340,9 @@ pub struct ServerConfig {
     pub calls_per_connection: usize,
     /// Who decides authentication: local users, RADIUS or TACACS+.
     pub aaa: AaaSettings,
+    /// Login throttling (`[login_throttle]`, on by default), `None` when
+    /// off.
+    pub login_throttle: Option<ThrottleConfig>,
 }
 
 /// The `[limits]` table over the endpoint's defaults (a count of 0 means
@@ -420,6 +471,7 @@ impl ServerConfig {
                 n => return err(format!("limits: calls_per_connection = {n}: 1 to 4")),
             },
             aaa,
+            login_throttle: throttle_settings(raw.login_throttle)?,
         })
     }
 }
@@ -738,6 +790,34 @@ mod tests {
         assert_eq!(c.dns, [None, None]);
         assert_eq!(c.mppe.mode, MppeMode::Stateless);
         assert!(!c.mppe.required);
+        assert_eq!(c.login_throttle, Some(ThrottleConfig::default()));
+    }
+
+    #[test]
+    fn login_throttle_knobs() {
+        let c = ServerConfig::from_toml(&minimal(
+            "[login_throttle]\nfree_failures = 2\ndelay_base_ms = 500\ndelay_max_secs = 8\nmax_fail = 5\nlockout_secs = 60\nreset_secs = 600",
+        ))
+        .unwrap();
+        let t = c.login_throttle.unwrap();
+        assert_eq!((t.free_failures, t.block_after), (2, 5));
+        assert_eq!(t.delay_base, Duration::from_millis(500));
+        assert_eq!(t.delay_max, Duration::from_secs(8));
+        assert_eq!(t.block_time, Duration::from_secs(60));
+        assert_eq!(t.forget_after, Duration::from_secs(600));
+        let off = ServerConfig::from_toml(&minimal("[login_throttle]\nenabled = false")).unwrap();
+        assert_eq!(off.login_throttle, None);
+        for (extra, needle) in [
+            ("[login_throttle]\nmax_fail = 0", "max_fail"),
+            (
+                "[login_throttle]\nlockout_secs = 900\nreset_secs = 600",
+                "reset_secs",
+            ),
+            ("[login_throttle]\nmaxfail = 3", "maxfail"),
+        ] {
+            let e = ServerConfig::from_toml(&minimal(extra)).unwrap_err();
+            assert!(e.0.contains(needle), "{extra}: {e}");
+        }
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub mod ipcp;
 pub mod keepalive;
 pub mod lcp;
 pub mod link;
+pub mod log_limit;
 pub mod time;
 pub mod transmit;
 pub mod wire;

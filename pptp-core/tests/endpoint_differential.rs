@@ -394,6 +394,8 @@ fn endpoint_and_hand_wired_server_put_the_same_octets_on_the_wire() {
     };
     // The endpoint draws its per-source hash salt first (limits.rs).
     hand_wired.random.fill_bytes(&mut [0u8; 4]);
+    // The endpoint draws its login throttle's hash key first.
+    hand_wired.random.fill_bytes(&mut [0u8; 16]);
     let a = run(&mut with_endpoint);
     let b = run(&mut hand_wired);
     assert!(

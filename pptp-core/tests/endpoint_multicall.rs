@@ -260,3 +260,54 @@ fn a_user_holds_one_session_by_default() {
     assert_eq!(server.stats().user_limit_refusals, 1);
     assert_eq!(server.stats().sessions_established, 1);
 }
+
+/// A refusal at the per-user session limit follows a right password: the
+/// login throttle answers it like a wrong one (counted, and late once the
+/// free failures are used), or its quick answer would tell a guesser that
+/// the password was right.
+#[test]
+fn a_refusal_at_the_session_limit_waits_like_a_wrong_password() {
+    use ppp_core::auth::throttle::ThrottleConfig;
+    use ppp_core::auth::FailureReason;
+    let mut config = server_config();
+    config.calls_per_connection = 2;
+    config.login_throttle = Some(ThrottleConfig {
+        free_failures: 0,
+        ..ThrottleConfig::default()
+    });
+    let mut server =
+        Endpoint::server(config, memory(8, 4, 4), TestRandom(1), Some(users())).unwrap();
+    let link_config = client_config(PASSWORD).link;
+    let mut client = MultiClient::new();
+    server.accept(Instant::ZERO, CLIENT_ADDR).unwrap();
+    drive(&mut server, &mut client, &link_config, 0, 100);
+    let place = |client: &mut MultiClient, id: u16, at: u64| {
+        client
+            .conn
+            .place_call(Instant::from_millis(at), id, &CallParams::default())
+            .unwrap();
+        client.calls.push((id, None));
+    };
+    place(&mut client, 101, 100);
+    drive(&mut server, &mut client, &link_config, 100, 2_000);
+    assert_eq!(client.up, vec![101]);
+    place(&mut client, 102, 2_100);
+    let refused = |events: &[Event]| {
+        events.iter().any(|e| {
+            matches!(
+                e,
+                Event::AuthFailed {
+                    reason: FailureReason::SessionLimit,
+                    ..
+                }
+            )
+        })
+    };
+    // The second login's right password is refused at the limit: not at
+    // once, but after the throttle's first delay (1 s).
+    let early = drive(&mut server, &mut client, &link_config, 2_100, 900);
+    assert!(!refused(&early), "{early:?}");
+    let late = drive(&mut server, &mut client, &link_config, 3_000, 3_000);
+    assert!(refused(&late), "{late:?}");
+    assert_eq!(server.stats().logins.failed, 1);
+}

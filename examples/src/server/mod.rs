@@ -36,11 +36,12 @@ use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use ppp_core::auth::{CredentialStore, Method};
-use ppp_core::link::{LinkConfig, MppeInfo};
+use ppp_core::link::{EndReason, LinkConfig, MppeInfo};
+use ppp_core::log_limit::LogLimiter;
 use pptp_core::control::Config as ControlConfig;
 use pptp_core::endpoint::{
-    ConnectionHandle, Destination, Endpoint, Event, ServerConfig as EndpointConfig, SessionHandle,
-    TcpInput,
+    ConnectionHandle, Destination, Endpoint, Event, ServerConfig as EndpointConfig, SessionEnd,
+    SessionHandle, TcpInput,
 };
 use pptp_core::time::{Duration, Instant};
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
@@ -97,6 +98,16 @@ pub(crate) fn log_line(args: std::fmt::Arguments<'_>) {
     }
 }
 
+/// "N similar lines suppressed" for a [`Noisy`] class.
+fn log_suppressed(class: usize, n: u64) {
+    let name = Noisy::NAMES.get(class).copied().unwrap_or("noisy");
+    log!(
+        "{n} similar {name} line(s) suppressed (at most {} per {} s)",
+        LOG_LIMIT.0,
+        LOG_LIMIT.1.as_secs()
+    );
+}
+
 /// Writes the buffered log lines to stderr.
 pub fn flush_log() {
     use std::io::Write as _;
@@ -111,6 +122,24 @@ pub fn flush_log() {
 
 mod aaa;
 mod show;
+
+/// Classes of log lines an attacker can multiply (one per failed login,
+/// one per bad packet), each limited by [`LOG_LIMIT`].
+#[derive(Clone, Copy, Debug)]
+enum Noisy {
+    /// A failed login and its session's end.
+    Login = 0,
+    /// Errors on the GRE socket and the TUN device, per packet.
+    Packet = 1,
+}
+
+impl Noisy {
+    const NAMES: [&'static str; 2] = ["failed-login", "packet-error"];
+}
+
+/// Lines per class and interval before the rest are only counted: enough
+/// to see what is happening, not 100 MB in 30 s (issue #14).
+const LOG_LIMIT: (u32, Duration) = (20, Duration::from_secs(10));
 
 /// The endpoint as this server uses it: local users decide logins at
 /// once; with RADIUS or TACACS+ the verifier is `None` and logins come
@@ -194,6 +223,8 @@ pub struct Server {
     shutdown_deadline: Option<u64>,
     /// External AAA (RADIUS / TACACS+) or local users.
     pub(crate) aaa: aaa::Aaa,
+    /// Rate limit of the [`Noisy`] log lines.
+    log_limit: LogLimiter<2>,
 }
 
 /// The PPP link settings for every call, from the configuration.
@@ -229,6 +260,7 @@ fn endpoint_config(config: &ServerConfig) -> EndpointConfig {
     endpoint.max_sessions = config.max_sessions;
     endpoint.limits = config.limits;
     endpoint.calls_per_connection = config.calls_per_connection;
+    endpoint.login_throttle = config.login_throttle;
     // Keep a few machines for established sessions that must be rebuilt
     // (renegotiation, tear-down) while others start up.
     endpoint.reserved_engines = ENGINES / 16;
@@ -346,11 +378,29 @@ impl Server {
             clock,
             shutdown_deadline: None,
             aaa,
+            log_limit: LogLimiter::new(LOG_LIMIT.0, LOG_LIMIT.1),
         })
     }
 
     pub(crate) fn now(&self) -> Instant {
         Instant::from_millis(self.clock.ms())
+    }
+
+    /// Whether a [`Noisy`] line may be written now; a count of the lines
+    /// of its class suppressed in the last interval goes first.
+    fn log_allowed(&mut self, class: Noisy) -> bool {
+        let d = self.log_limit.check(self.now(), class as usize);
+        if d.suppressed_before > 0 {
+            log_suppressed(class as usize, d.suppressed_before);
+        }
+        d.log
+    }
+
+    /// Counts of suppressed lines whose interval has ended.
+    fn log_summaries(&mut self) {
+        while let Some(s) = self.log_limit.poll_summary(self.now()) {
+            log_suppressed(s.class, s.suppressed);
+        }
     }
 
     /// Runs until SIGINT/SIGTERM and the goodbyes are done.
@@ -360,10 +410,12 @@ impl Server {
         loop {
             self.drain(&mut buf);
             let now = self.clock.ms();
+            self.log_summaries();
             let deadline = crate::timers::earliest([
                 self.endpoint.poll_timeout().map(|t| t.as_millis()),
                 self.aaa_deadline(),
                 self.shutdown_deadline,
+                self.log_limit.poll_timeout().map(|t| t.as_millis()),
             ]);
             let mut timeout =
                 deadline.map(|d| std::time::Duration::from_millis(d.saturating_sub(now)));
@@ -458,7 +510,9 @@ impl Server {
                     }
                     Destination::Ip(_) => {
                         if let Err(e) = self.tun.send(bytes) {
-                            log!("TUN write: {e}");
+                            if self.log_allowed(Noisy::Packet) {
+                                log!("TUN write: {e}");
+                            }
                         }
                     }
                 }
@@ -571,12 +625,16 @@ impl Server {
                 method,
                 reason,
                 user,
-            } => log!(
-                "{}: {method} authentication of \"{}\" failed: {reason} (Windows error {})",
-                self.prefix(session),
-                String::from_utf8_lossy(&user),
-                reason.windows_error()
-            ),
+            } => {
+                if self.log_allowed(Noisy::Login) {
+                    log!(
+                        "{}: {method} authentication of \"{}\" failed: {reason} (Windows error {})",
+                        self.prefix(session),
+                        String::from_utf8_lossy(&user),
+                        reason.windows_error()
+                    );
+                }
+            }
             Event::SessionUp {
                 session,
                 address,
@@ -599,7 +657,10 @@ impl Server {
                 counters,
                 ..
             } => {
-                log!("{}: session down: {reason}", self.prefix(session));
+                let failed_login = matches!(reason, SessionEnd::Link(EndReason::AuthFailed(_)));
+                if !failed_login || self.log_allowed(Noisy::Login) {
+                    log!("{}: session down: {reason}", self.prefix(session));
+                }
                 self.aaa_session_down(session, &reason, &counters);
                 self.notes.remove(&session);
             }
@@ -786,7 +847,9 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => continue,
                 Err(e) => {
-                    log!("GRE receive: {e}");
+                    if self.log_allowed(Noisy::Packet) {
+                        log!("GRE receive: {e}");
+                    }
                     return;
                 }
             };
@@ -794,7 +857,9 @@ impl Server {
             let datagram = &mut buf[range];
             if let Ok(Some(ip)) = self.endpoint.handle_gre(now, source, datagram) {
                 if let Err(e) = self.tun.send(&datagram[ip.range]) {
-                    log!("TUN write: {e}");
+                    if self.log_allowed(Noisy::Packet) {
+                        log!("TUN write: {e}");
+                    }
                 }
             }
             // Events after every input: the endpoint holds 64 (a burst of
@@ -810,7 +875,9 @@ impl Server {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
-                    log!("TUN read: {e}");
+                    if self.log_allowed(Noisy::Packet) {
+                        log!("TUN read: {e}");
+                    }
                     return;
                 }
             };

@@ -186,5 +186,16 @@ pub(super) fn render(server: &Server) -> String {
         s.idle_connections_closed,
         s.user_limit_refusals
     );
+    let l = s.logins;
+    let (users, addresses) = endpoint.logins_blocked(server.now());
+    let _ = writeln!(
+        out,
+        "Logins: failed {}, answered late {}, refused while blocked {}, blocks {}; blocked now: {users} user(s), {addresses} address(es){}",
+        l.failed,
+        l.delayed,
+        l.refused,
+        l.blocks,
+        if server.config.login_throttle.is_none() { " (throttling off)" } else { "" }
+    );
     out
 }

@@ -51,6 +51,15 @@
 //! 691. The peer machine reports a rejection that allows a retry and
 //! answers the new challenge if the host calls `retry`.
 //!
+//! ## Login throttling
+//!
+//! [`throttle::LoginThrottle`] counts failed logins per user name and per
+//! peer address in fixed memory: later failures are answered later, and
+//! a user or address with too many is refused untested for a while, with
+//! the same 691 as a wrong password. The authenticator does not ask it
+//! itself: the host (pptp-core's endpoint) asks it before every verdict
+//! and holds the rejection for the delay it gives.
+//!
 //! Not implemented: MS-CHAP Change-Password (RFC 2433 codes 5/6, RFC 2759
 //! code 7); such packets are ignored.
 //!
@@ -109,6 +118,7 @@ pub mod chap;
 pub mod credentials;
 pub mod crypto;
 pub mod pap;
+pub mod throttle;
 
 use core::fmt;
 
@@ -221,6 +231,10 @@ pub enum FailureReason {
     MissingAuthenticatorResponse,
     /// No answer in time (retransmissions exhausted or wait expired).
     Timeout,
+    /// Refused untested: the user or the peer's address is blocked after
+    /// too many failures ([`throttle`]). The peer is told 691, exactly as
+    /// for a wrong password (see [`FailureReason::windows_error`]).
+    Throttled,
     /// The user already holds as many sessions as allowed (the server's
     /// per-user limit; a PIX user logs in once). Reported as 691, as a
     /// RADIUS server's Simultaneous-Use refusal reaches a Windows client.
@@ -257,6 +271,11 @@ impl FailureReason {
                 ..
             } => code,
             FailureReason::Timeout => 718,
+            // Throttled stays 691 on purpose: 647 (account disabled), 648
+            // (password expired) or 649 (no dial-in permission) would tell
+            // a guesser that the name exists and that guessing is paused,
+            // and a block must look exactly like a wrong password.
+            FailureReason::Throttled => crate::wire::auth::ERROR_AUTHENTICATION_FAILURE,
             FailureReason::AuthenticatorResponseMismatch | FailureReason::MalformedSuccess => 778,
             _ => crate::wire::auth::ERROR_AUTHENTICATION_FAILURE,
         }
@@ -284,6 +303,12 @@ impl fmt::Display for FailureReason {
                 write!(f, "AAA accept without MS-CHAPv2 authenticator response")
             }
             FailureReason::Timeout => write!(f, "timed out"),
+            FailureReason::Throttled => {
+                write!(
+                    f,
+                    "refused untested: user or address blocked after failures"
+                )
+            }
             FailureReason::SessionLimit => write!(f, "the user's session limit is reached"),
             FailureReason::RejectedByAuthenticator { error_code, .. } => match error_code {
                 Some(code) => write!(f, "rejected by authenticator (error {code})"),

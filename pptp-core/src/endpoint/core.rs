@@ -82,6 +82,8 @@ pub struct Endpoint<M: Memory, R: Random, V: Verifier> {
     pub(crate) events: heapless::Deque<Event, EVENT_QUEUE>,
     pub(crate) early_gre: Option<super::early::EarlyGre>,
     pub(crate) stats: EndpointStats,
+    /// The server's login throttle (`login.rs`), if on.
+    pub(crate) throttle: Option<super::login::Throttle>,
     pub(crate) active_sessions: usize,
     pub(crate) last_now: Instant,
     pub(crate) accepting: bool,
@@ -137,6 +139,10 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         let mut salt = [0u8; 4];
         e.random.fill_bytes(&mut salt);
         e.source_salt = u32::from_be_bytes(salt);
+        let random = &mut e.random;
+        e.throttle = config
+            .login_throttle
+            .map(|c| ppp_core::auth::throttle::LoginThrottle::new(c, |k| random.fill_bytes(k)));
         e.accepting = true;
         Ok(e)
     }
@@ -193,6 +199,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             events: heapless::Deque::new(),
             early_gre: None,
             stats: EndpointStats::default(),
+            throttle: None,
             active_sessions: 0,
             last_now: Instant::ZERO,
             accepting: false,
@@ -711,17 +718,16 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
     }
 
     /// External AAA: the verdict for the session's request. `false` if the
-    /// session is gone or was not waiting.
+    /// session is gone or was not waiting. A rejection reaches the peer
+    /// after the login throttle's delay ([`ServerConfig::login_throttle`]).
     pub fn auth_verdict(&mut self, now: Instant, session: SessionHandle, verdict: Verdict) -> bool {
         self.last_now = now;
         let Some(i) = self.slot_index(session.0) else {
             return false;
         };
-        let (user, _) = self.link_user(i);
-        let verdict = self.user_limit(i, &user, verdict);
-        let ok = self
-            .full_link(i, now)
-            .is_some_and(|l| l.verdict(now, verdict).is_ok());
+        // Counted by the login throttle; a rejection leaves after its
+        // delay (`login.rs`).
+        let ok = self.login_verdict(i, now, verdict);
         self.service(i, now);
         self.mark_ready(i);
         ok

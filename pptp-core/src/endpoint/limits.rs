@@ -25,7 +25,7 @@
 
 use core::net::Ipv4Addr;
 
-use ppp_core::auth::{AuthRequest, FailureReason, Verdict, Verifier};
+use ppp_core::auth::{FailureReason, Verdict, Verifier};
 
 use super::core::Endpoint;
 use super::memory::{flag, widen, Chain, ControlState, Memory, Slot, NIL};
@@ -206,8 +206,8 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         }
     }
 
-    /// The per-user cap on a verdict the host's AAA gave for slot `i`'s
-    /// `user` (see [`Capped`] for local authentication).
+    /// The per-user cap on a verdict for slot `i`'s `user`, the local
+    /// verifier's or the host's AAA server's (applied in `login.rs`).
     pub(crate) fn user_limit(&self, i: u32, user: &[u8], verdict: Verdict) -> Verdict {
         capped(
             self.memory.parts_ref().0,
@@ -242,26 +242,4 @@ fn capped(slots: &[Slot], i: u32, limit: usize, user: &[u8], verdict: Verdict) -
         return verdict;
     }
     Verdict::reject(FailureReason::SessionLimit)
-}
-
-/// The endpoint's local verifier with the per-user cap applied: what the
-/// link of slot `slot` asks when it authenticates.
-pub(crate) struct Capped<'a, V: Verifier> {
-    pub(crate) inner: &'a V,
-    pub(crate) slots: &'a [Slot],
-    pub(crate) slot: u32,
-    pub(crate) limit: usize,
-}
-
-impl<V: Verifier> Verifier for Capped<'_, V> {
-    fn decide(&self, request: &AuthRequest) -> Verdict {
-        let verdict = self.inner.decide(request);
-        capped(
-            self.slots,
-            self.slot,
-            self.limit,
-            &request.username,
-            verdict,
-        )
-    }
 }

@@ -7,6 +7,7 @@
 
 use core::net::Ipv4Addr;
 
+use ppp_core::auth::Reject;
 use ppp_core::link::{Link, ParkedLink};
 
 use crate::control::{Connection, ParkedConnection};
@@ -71,11 +72,12 @@ impl ControlEngine {
 
 /// A full PPP link, lent to a session while it negotiates, renegotiates,
 /// tears down or moves much data, with its frames waiting for the peer's
-/// GRE window.
+/// GRE window and its login attempt's state.
 #[derive(Debug, Default)]
 pub struct LinkEngine {
     pub(crate) link: Option<Link>,
     pub(crate) waiting: heapless::Deque<heapless::Vec<u8, WAIT_FRAME_LEN>, WAIT_FRAMES>,
+    pub(crate) login: Login,
 }
 
 impl LinkEngine {
@@ -84,8 +86,37 @@ impl LinkEngine {
         LinkEngine {
             link: None,
             waiting: heapless::Deque::new(),
+            login: Login::Idle,
         }
     }
+
+    /// Puts `link` (or nothing) in the machine, with nothing waiting.
+    pub(crate) fn install(&mut self, link: Option<Link>) {
+        self.link = link;
+        self.waiting.clear();
+        self.login = Login::Idle;
+    }
+}
+
+/// Where a login attempt stands between the peer's Response and the
+/// link's verdict. It lives in the engine, not the slot: only a link that
+/// authenticates has one, and a parked slot stays at its size.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Login {
+    /// No attempt outstanding.
+    #[default]
+    Idle,
+    /// The throttle let the attempt through; the host's AAA server
+    /// decides (`Endpoint::auth_verdict`).
+    Pending,
+    /// A rejection held for the throttle's delay (the Failure must not
+    /// leave before `until`).
+    Held {
+        /// When it is given to the link.
+        until: Instant,
+        /// The rejection.
+        reject: Reject,
+    },
 }
 
 /// Where a session's control connection lives.

@@ -91,12 +91,20 @@
 //! never authenticate from taking every slot: a share of the engines
 //! ([`ServerConfig::reserved_engines`]) is kept for sessions that are
 //! already up.
+//!
+//! A server's login throttle ([`ServerConfig::login_throttle`],
+//! [`THROTTLE_USERS`] names and [`THROTTLE_SOURCES`] addresses with
+//! recent failures) lives in the endpoint itself: 16,536 octets. A
+//! rejection it holds back waits in the session's [`LinkEngine`], which a
+//! session that authenticates has anyway, so a [`Slot`] stays 2,048
+//! octets.
 
 mod aaa;
 mod core;
 mod early;
 mod limits;
 mod link_info;
+mod login;
 mod memory;
 mod refusal;
 mod session;
@@ -105,6 +113,7 @@ mod types;
 
 pub use self::core::{BuildError, Endpoint, POOL_CAPACITY};
 pub use limits::Limits;
+pub use login::{THROTTLE_SOURCES, THROTTLE_USERS};
 pub use memory::{ControlEngine, LinkEngine, Memory, Slot};
 pub use types::{
     AcceptError, CallRequestParams, ClientConfig, ConnectionHandle, Delivered, Destination,

@@ -213,8 +213,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         };
         if let LinkState::Parked(p) = core::mem::replace(&mut call.link, LinkState::Engine(e)) {
             if let Some(l) = links.get_mut(e as usize) {
-                l.link = Some(Link::unpark(p, config, entropy, &user, now));
-                l.waiting.clear();
+                l.install(Some(Link::unpark(p, config, entropy, &user, now)));
             }
         }
         call.parked_packets = 0;
@@ -321,7 +320,6 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         frame: &mut [u8],
     ) -> Result<Result<Option<ppp_core::link::Delivered>, ppp_core::link::Error>, GreInputError>
     {
-        let limit = self.limits.max_sessions_per_user;
         let (slots, _, links) = self.memory.parts();
         let engine = match slots
             .get(i as usize)
@@ -334,18 +332,11 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         let Some(link) = links.get_mut(engine as usize).and_then(|l| l.link.as_mut()) else {
             return Err(GreInputError::Link);
         };
-        Ok(match &self.verifier {
-            Some(v) => {
-                let capped = super::limits::Capped {
-                    inner: v,
-                    slots: &*slots,
-                    slot: i,
-                    limit,
-                };
-                link.handle_frame_with(now, frame, &capped)
-            }
-            None => link.handle_frame(now, frame),
-        })
+        // Logins surface as `LinkEvent::AuthRequest` even with a local
+        // verifier: the throttle sees each attempt before the verifier
+        // does, and the per-user cap applies to every verdict in one place
+        // (`login.rs`).
+        Ok(link.handle_frame(now, frame))
     }
 
     /// Whether the session's link receives stateless MPPE: then every
@@ -594,6 +585,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 }
             }
         }
+        self.release_login(i, now);
         // An overdue PPTP Echo-Reply: unpark runs the tear-down (RFC 2637
         // §3.1.4). A lost LCP keepalive: the full link ends (RFC 1661
         // §5.8).
@@ -808,8 +800,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         let handle = self.handle(i);
         let (slots, _, links) = self.memory.parts();
         if let Some(l) = links.get_mut(e as usize) {
-            l.link = Some(link);
-            l.waiting.clear();
+            l.install(Some(link));
         }
         if let Some(slot) = slots.get_mut(i as usize) {
             slot.call = Some(CallState {
@@ -833,9 +824,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
     fn on_link_event(&mut self, i: u32, ev: LinkEvent, now: Instant) {
         let session = self.handle(i);
         match ev {
-            LinkEvent::AuthRequest if self.verifier.is_none() => {
-                self.push_event(Event::AuthRequest { session });
-            }
+            LinkEvent::AuthRequest => self.on_auth_request(i, now),
             LinkEvent::ChallengeNeeded => {
                 let mut challenge = [0u8; 16];
                 self.random.fill_bytes(&mut challenge);
@@ -1107,8 +1096,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         if let Some(e) = engine {
             let (_, _, links) = self.memory.parts();
             if let Some(l) = links.get_mut(e as usize) {
-                l.link = None;
-                l.waiting.clear();
+                l.install(None);
             }
             self.free_links += 1;
         }
@@ -1248,7 +1236,12 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             if let LinkState::Engine(e) = call.link {
                 let quiet = now >= call.busy_until && !truncated;
                 if let Some(engine) = links.get_mut(e as usize).filter(|l| {
-                    quiet && l.waiting.is_empty() && l.link.as_ref().is_some_and(Link::is_parkable)
+                    // A login in progress keeps its engine (its verdict
+                    // or held rejection lives there).
+                    quiet
+                        && l.waiting.is_empty()
+                        && l.login == super::memory::Login::Idle
+                        && l.link.as_ref().is_some_and(Link::is_parkable)
                 }) {
                     if let Some(link) = engine.link.take() {
                         match link.park() {
@@ -1296,10 +1289,10 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             Some(call) => (
                 call.gre.poll_timeout(),
                 match &call.link {
-                    LinkState::Engine(e) => links
-                        .get(*e as usize)
-                        .and_then(|l| l.link.as_ref())
-                        .and_then(|l| l.poll_timeout()),
+                    LinkState::Engine(e) => links.get(*e as usize).and_then(|l| {
+                        let link = l.link.as_ref().and_then(|l| l.poll_timeout());
+                        link.into_iter().chain(l.login.deadline()).min()
+                    }),
                     LinkState::Parked(p) => p.poll_timeout(),
                     LinkState::Gone => None,
                 },

@@ -5,6 +5,7 @@ use core::fmt;
 use core::net::Ipv4Addr;
 use core::ops::Range;
 
+use ppp_core::auth::throttle::{ThrottleConfig, ThrottleStats};
 use ppp_core::auth::{AuthRequest, FailureReason, Method, Verdict, Verifier};
 use ppp_core::link::{Counters, LinkConfig, MppeInfo, MppeStats};
 
@@ -302,7 +303,9 @@ pub enum Event {
     /// External AAA: take the request with
     /// [`Endpoint::take_auth_request`](super::Endpoint::take_auth_request),
     /// decide, and answer with
-    /// [`Endpoint::auth_verdict`](super::Endpoint::auth_verdict).
+    /// [`Endpoint::auth_verdict`](super::Endpoint::auth_verdict). An
+    /// attempt while the user or the peer's address is blocked by the
+    /// login throttle never comes out: it is refused untested.
     AuthRequest {
         /// The session.
         session: SessionHandle,
@@ -416,6 +419,11 @@ pub struct ServerConfig {
     pub parking: Option<Parking>,
     /// What peers may hold before they authenticate, and per user.
     pub limits: super::Limits,
+    /// Login throttling (on by default): failed logins are answered
+    /// later and later, and a user or address with too many is refused
+    /// untested for a while ([`ppp_core::auth::throttle`]). `None` turns
+    /// it off (failed logins are still counted).
+    pub login_throttle: Option<ThrottleConfig>,
 }
 
 impl ServerConfig {
@@ -433,6 +441,7 @@ impl ServerConfig {
             receive_window: 64,
             parking: Some(Parking::default()),
             limits: super::Limits::default(),
+            login_throttle: Some(ThrottleConfig::default()),
         }
     }
 }
@@ -542,6 +551,11 @@ pub struct EndpointStats {
     pub parks: u64,
     /// Times a session was unparked.
     pub unparks: u64,
+    /// Logins: tested and failed, answered late, refused while blocked,
+    /// blocks started (only `failed` counts when the throttle is off).
+    /// Blocked users and addresses now:
+    /// [`Endpoint::logins_blocked`](super::Endpoint::logins_blocked).
+    pub logins: ThrottleStats,
 }
 
 /// One session as `show vpdn` lists it.

@@ -109,6 +109,9 @@ pub struct Pair {
     /// Every GRE datagram each side sent (for differential tests).
     pub server_gre_log: Vec<Vec<u8>>,
     pub client_gre_log: Vec<Vec<u8>>,
+    /// When each of those was sent (simulated ms).
+    pub server_gre_at: Vec<u64>,
+    pub client_gre_at: Vec<u64>,
     pub server_tcp_log: Vec<u8>,
     pub client_tcp_log: Vec<u8>,
     /// GRE loss in percent and its randomness.
@@ -137,6 +140,8 @@ impl Pair {
             client_ip: Vec::new(),
             server_gre_log: Vec::new(),
             client_gre_log: Vec::new(),
+            server_gre_at: Vec::new(),
+            client_gre_at: Vec::new(),
             server_tcp_log: Vec::new(),
             client_tcp_log: Vec::new(),
             loss_percent: 0,
@@ -178,8 +183,14 @@ impl Pair {
         };
         if let Packet::Gre(ref d) = packet {
             match from {
-                Side::Server => self.server_gre_log.push(d.clone()),
-                Side::Client => self.client_gre_log.push(d.clone()),
+                Side::Server => {
+                    self.server_gre_log.push(d.clone());
+                    self.server_gre_at.push(self.now);
+                }
+                Side::Client => {
+                    self.client_gre_log.push(d.clone());
+                    self.client_gre_at.push(self.now);
+                }
             }
             if self.loss_percent > 0 && self.net_random.next() % 100 < self.loss_percent {
                 return;
