@@ -220,7 +220,7 @@ ip netns exec "$NS_CLI" timeout "$GUESS_SECS" "$LOAD_BIN" --server "$SRV_IP:1723
   --user alice --password wrong --handshake-timeout 5 > "$WORK/guess.out" 2> "$WORK/guess.log" || true
 sleep 1
 status > "$WORK/status-guess.txt" || true
-guesses=$(sed -n 's/.*logins verified and failed \([0-9]*\).*/\1/p' "$WORK/status-guess.txt")
+guesses=$(sed -n 's/^Logins: failed \([0-9]*\),.*/\1/p' "$WORK/status-guess.txt")
 if [ -z "$guesses" ]; then  # a build without the counter: its log has a line per failure
   guesses=$(( $(grep -c 'authentication of "alice" failed' "$WORK/server.log" || true) - failed0 ))
 fi
