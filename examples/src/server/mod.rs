@@ -39,8 +39,8 @@ use ppp_core::auth::{CredentialStore, DomainRule, Method};
 use ppp_core::link::{LinkConfig, MppeInfo};
 use pptp_core::control::Config as ControlConfig;
 use pptp_core::endpoint::{
-    ConnectionHandle, Destination, Endpoint, Event, ServerConfig as EndpointConfig, SessionHandle,
-    TcpInput,
+    ConnectionHandle, Destination, Endpoint, Event, Outbound, ServerConfig as EndpointConfig,
+    SessionHandle, TcpInput,
 };
 use pptp_core::time::{Duration, Instant};
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
@@ -225,6 +225,7 @@ fn endpoint_config(config: &ServerConfig) -> EndpointConfig {
         EndpointConfig::new(link_config(config), config.pool_first, config.pool_last);
     endpoint.control = control;
     endpoint.max_sessions = config.max_sessions;
+    endpoint.mss_clamp = config.mss_clamp;
     // Keep a few machines for established sessions that must be rebuilt
     // (renegotiation, tear-down) while others start up.
     endpoint.reserved_engines = ENGINES / 16;
@@ -763,9 +764,18 @@ impl Server {
                 }
             };
             let now = self.now();
-            if let Ok(t) = self.endpoint.send_ip(now, &buf[..n], &mut out) {
-                if let Destination::Gre(peer) = t.to {
-                    let _ = self.gre.send(peer, &out[..t.len]);
+            // The packet, its fragments, or an ICMP error for the TUN
+            // (see Endpoint::send_ip); an error drops it, as a line would.
+            let mut packet = Outbound::new(&buf[..n]);
+            while let Ok(Some(t)) = self.endpoint.send_ip(now, &mut packet, &mut out) {
+                match t.to {
+                    Destination::Gre(peer) => drop(self.gre.send(peer, &out[..t.len])),
+                    Destination::Ip(_) => {
+                        if let Err(e) = self.tun.send(&out[..t.len]) {
+                            log!("TUN write: {e}");
+                        }
+                    }
+                    Destination::Tcp(_) => {}
                 }
             }
         }

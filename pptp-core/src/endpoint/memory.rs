@@ -13,7 +13,7 @@ use crate::control::{Connection, ParkedConnection};
 use crate::gre::GreSession;
 use crate::time::Instant;
 
-use super::types::USER_NAME_MAX;
+use super::types::{MtuCounters, USER_NAME_MAX};
 
 /// Calls one control connection can carry at most (RFC 2637 allows
 /// many; Windows and the PIX place one per connection, pptp-linux's call
@@ -131,6 +131,53 @@ pub(crate) struct CallState {
     pub(crate) parked_packets: u16,
     /// No parking before this time: the session carried data lately.
     pub(crate) busy_until: Instant,
+    /// Fragmentation, ICMP and MSS clamping on this call (`ip.rs`).
+    pub(crate) mtu: CallMtu,
+}
+
+/// What `ip.rs` counts, one per [`MtuCounters`] field.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum MtuEvent {
+    Fragmented,
+    Fragment,
+    FragNeeded,
+    MssClamped,
+}
+
+impl MtuCounters {
+    pub(crate) fn count(&mut self, event: MtuEvent) {
+        let counter = match event {
+            MtuEvent::Fragmented => &mut self.fragmented,
+            MtuEvent::Fragment => &mut self.fragments,
+            MtuEvent::FragNeeded => &mut self.frag_needed,
+            MtuEvent::MssClamped => &mut self.mss_clamped,
+        };
+        *counter += 1;
+    }
+}
+
+/// A call's [`MtuCounters`] as its slot keeps them: 32 bits each (they
+/// saturate) to cost a parked session 16 octets rather than 32 (see
+/// `parked_session_size_stays_under_two_kib`). The endpoint's totals are
+/// 64-bit.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CallMtu([u32; 4]);
+
+impl CallMtu {
+    pub(crate) fn count(&mut self, event: MtuEvent) {
+        let n = &mut self.0[event as usize];
+        *n = n.saturating_add(1);
+    }
+
+    pub(crate) fn counters(&self) -> MtuCounters {
+        let [fragmented, fragments, frag_needed, mss_clamped] = self.0.map(u64::from);
+        MtuCounters {
+            fragmented,
+            fragments,
+            frag_needed,
+            mss_clamped,
+        }
+    }
 }
 
 /// One session: a control connection, its call and its PPP link, in the

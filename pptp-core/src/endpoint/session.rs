@@ -15,11 +15,11 @@ use crate::Role;
 
 use super::core::Endpoint;
 use super::memory::{
-    flag, narrow, CallState, ControlState, LinkState, Memory, CALLS_PER_CONNECTION, NIL,
+    flag, narrow, CallMtu, CallState, ControlState, LinkState, Memory, CALLS_PER_CONNECTION, NIL,
 };
 use super::types::{
-    ConnectionHandle, Destination, Event, GreInputError, IpSendError, Random, SessionEnd,
-    SessionHandle, Transmit, UserName, USER_NAME_MAX,
+    ConnectionHandle, Destination, Event, GreInputError, Random, SessionEnd, SessionHandle,
+    Transmit, UserName, USER_NAME_MAX,
 };
 
 /// Rounds of "drain every machine's events" per service: each round
@@ -317,6 +317,9 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         self.service(i, now);
         match handled {
             Ok(Some(d)) => {
+                if let Some(ip) = frame.get_mut(d.range()) {
+                    self.clamp_mss(i, ip);
+                }
                 self.carried(i, now);
                 Ok(Some(d.range()))
             }
@@ -344,50 +347,6 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 self.unpark_link(i, now);
             }
         }
-    }
-
-    pub(crate) fn send_ip_on(
-        &mut self,
-        i: u32,
-        now: Instant,
-        packet: &[u8],
-        out: &mut [u8],
-    ) -> Result<Transmit, IpSendError> {
-        let (slots, _, links) = self.memory.parts();
-        let Some(slot) = slots.get_mut(i as usize) else {
-            return Err(IpSendError::NoRoute);
-        };
-        let peer = slot.peer;
-        let Some(call) = slot.call.as_mut() else {
-            return Err(IpSendError::NoRoute);
-        };
-        if !call.gre.can_send() {
-            return Err(IpSendError::WindowFull);
-        }
-        let frame_buf = out.get_mut(HEADER_LEN_MAX..).ok_or(IpSendError::TooBig)?;
-        let framed = match &mut call.link {
-            LinkState::Parked(p) => p.send_ip(now, packet, frame_buf),
-            LinkState::Engine(e) => {
-                match links.get_mut(*e as usize).and_then(|l| l.link.as_mut()) {
-                    Some(link) => link.send_ip(now, packet, frame_buf),
-                    None => return Err(IpSendError::NotReady),
-                }
-            }
-            LinkState::Gone => return Err(IpSendError::NotReady),
-        };
-        let frame_len = framed.map_err(|e| match e {
-            ppp_core::link::SendError::NotReady => IpSendError::NotReady,
-            ppp_core::link::SendError::Empty => IpSendError::Invalid,
-            _ => IpSendError::TooBig,
-        })?;
-        let range = call
-            .gre
-            .encapsulate_in_place(now, out, frame_len)
-            .map_err(|_| IpSendError::WindowFull)?;
-        Ok(Transmit {
-            to: Destination::Gre(peer),
-            len: move_to_front(out, range),
-        })
     }
 
     // ----- output -----
@@ -816,6 +775,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 link: LinkState::Engine(e),
                 parked_packets: 0,
                 busy_until: now,
+                mtu: CallMtu::default(),
             });
             if self.role == Role::Client {
                 slot.set(flag::COUNTED);
@@ -1284,7 +1244,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
 
 /// Moves `buf[range]` to the start of `buf` (a GRE header of 12 octets
 /// starts 4 octets in) and returns its length.
-fn move_to_front(buf: &mut [u8], range: Range<usize>) -> usize {
+pub(super) fn move_to_front(buf: &mut [u8], range: Range<usize>) -> usize {
     let len = range.len();
     if range.start != 0 && range.end <= buf.len() {
         buf.copy_within(range, 0);
