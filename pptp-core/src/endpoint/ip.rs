@@ -61,17 +61,24 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
     /// of IPv4 and TCP headers (RFC 6691 §2). One value serves both
     /// directions: the host's TUN has one MTU for all sessions, and the
     /// smaller of the two MRUs is the peer's in practice (pppd's default
-    /// MRU is 1500). Malformed packets are left as they are.
-    pub(crate) fn clamp_mss(&mut self, i: u32, ip: &mut [u8]) {
+    /// MRU is 1500). Malformed packets are left as they are. Whether it
+    /// clamped; the caller counts it once the packet is on its way.
+    fn clamp_mss(&self, i: u32, ip: &mut [u8]) -> bool {
         if !self.mss_clamp {
-            return;
+            return false;
         }
         let Some((max, _)) = self.ip_path(i) else {
-            return;
+            return false;
         };
         let mss = max.saturating_sub(ipv4::HEADER_LEN + ipv4::TCP_HEADER_LEN);
         let mss = u16::try_from(mss).unwrap_or(u16::MAX);
-        if let Ok(Some(_)) = ipv4::clamp_mss(ip, mss) {
+        matches!(ipv4::clamp_mss(ip, mss), Ok(Some(_)))
+    }
+
+    /// A packet from the peer on session `i`, delivered in place: its
+    /// MSS clamped (see [`Endpoint::clamp_mss`]).
+    pub(crate) fn clamp_received(&mut self, i: u32, ip: &mut [u8]) {
+        if self.clamp_mss(i, ip) {
             self.count_mtu(i, MtuEvent::MssClamped);
         }
     }
@@ -97,9 +104,13 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 let len = packet.len();
                 let ip = out.get_mut(IP_AT..IP_AT + len).ok_or(IpSendError::TooBig)?;
                 ip.copy_from_slice(packet);
-                self.clamp_mss(i, ip);
+                let clamped = self.clamp_mss(i, ip);
                 outbound.next = NextPart::Done;
-                return self.frame_ip(i, now, len, out);
+                let sent = self.frame_ip(i, now, len, out)?;
+                if clamped {
+                    self.count_mtu(i, MtuEvent::MssClamped);
+                }
+                return Ok(sent);
             }
             NextPart::Start => {
                 outbound.next = NextPart::Done;

@@ -318,7 +318,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         match handled {
             Ok(Some(d)) => {
                 if let Some(ip) = frame.get_mut(d.range()) {
-                    self.clamp_mss(i, ip);
+                    self.clamp_received(i, ip);
                 }
                 self.carried(i, now);
                 Ok(Some(d.range()))
