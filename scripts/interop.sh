@@ -146,6 +146,7 @@ host_name = "pptp-server"
 control_socket = "$5"
 ${AAA_TOP:-}
 TOML
+  [ -z "${LIMITS_SECTION:-}" ] || printf '\n%s\n' "$LIMITS_SECTION"
   # AAA cases: no local users at all, so only the AAA server can decide.
   if [ -n "${AAA_SECTION:-}" ]; then
     printf '\n%s\n' "$AAA_SECTION"
@@ -311,7 +312,9 @@ run_concurrent_case() {
   local name=$1 dir="$RESULTS/$1" sock a0 a1
   mkdir -p "$dir"
   sock="$dir/control.sock"
-  server_config '"mschap-v2"' 128 true stateless "$sock" > "$dir/server.toml"
+  # Both pppd log in as labuser: lift the one-session-per-user default.
+  LIMITS_SECTION=$'[limits]\nmax_sessions_per_user = 0' \
+    server_config '"mschap-v2"' 128 true stateless "$sock" > "$dir/server.toml"
   printf '%s\n' refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128 > "$dir/peer-options"
   install_peer "$dir"
   sed 's#/lab/pppd-client.log#/lab/pppd-client2.log#' "$SHARE/interop/peer" > "$SHARE/interop/peer2"
@@ -411,7 +414,7 @@ run_hostonly_case() {
   addr=$(sed -n 's/.*local address \([0-9.]*\).*/\1/p' "$dir/client.log" | head -1)
   echo "client address: ${addr:-none}"
   [ -n "$addr" ] || return 1
-  grep -q 'MsChapV2 authentication of "labuser" succeeded' "$dir/server.log" || return 1
+  grep -q 'MS-CHAPv2 authentication of "labuser" succeeded' "$dir/server.log" || return 1
   grep -q 'Bits128' "$dir/client.log" || { echo "no MPPE-128 on the client"; return 1; }
   ip netns exec "$CLI" python3 "$HERE/ping.py" "$TUN_ADDR" 3 3 | tee "$dir/ping-cli.txt" | tail -1
   ip netns exec "$SRV" python3 "$HERE/ping.py" "$addr" 3 3 | tee "$dir/ping-srv.txt" | tail -1
@@ -736,30 +739,30 @@ SH
 # name | server auth list | mppe | required | mode | auth in server log |
 # pppd's MPPE line | hang-up | fault | pppd options
 ALL_CASES=(
-  "mschapv2-mppe128|\"mschap-v2\"|128|true|stateless|MsChapV2|MPPE 128-bit stateless compression enabled|client|-|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128"
-  "mschapv2-mppe40|\"mschap-v2\"|40|true|stateless|MsChapV2|MPPE 40-bit stateless compression enabled|clear|-|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-40"
-  "mschapv2-mppe128-stateful|\"mschap-v2\"|128|true|stateful|MsChapV2|MPPE 128-bit stateful compression enabled|client|-|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128 mppe-stateful"
-  "mschapv2-mppe40-stateful|\"mschap-v2\"|40|true|stateful|MsChapV2|MPPE 40-bit stateful compression enabled|clear|-|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-40 mppe-stateful"
-  "mschapv2-nomppe|\"mschap-v2\"|none|false|stateless|MsChapV2||client|-|refuse-pap refuse-eap refuse-chap refuse-mschap nomppe"
-  "mschapv1-mppe128|\"mschap\"|128|true|stateless|MsChapV1|MPPE 128-bit stateless compression enabled|clear|-|refuse-pap refuse-eap refuse-chap refuse-mschap-v2 require-mppe-128"
-  "mschapv1-mppe128-stateful|\"mschap\"|128|true|stateful|MsChapV1|MPPE 128-bit stateful compression enabled|client|-|refuse-pap refuse-eap refuse-chap refuse-mschap-v2 require-mppe-128 mppe-stateful"
-  "mschapv1-nomppe|\"mschap\"|none|false|stateless|MsChapV1||clear|-|refuse-pap refuse-eap refuse-chap refuse-mschap-v2 nomppe"
+  "mschapv2-mppe128|\"mschap-v2\"|128|true|stateless|MS-CHAPv2|MPPE 128-bit stateless compression enabled|client|-|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128"
+  "mschapv2-mppe40|\"mschap-v2\"|40|true|stateless|MS-CHAPv2|MPPE 40-bit stateless compression enabled|clear|-|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-40"
+  "mschapv2-mppe128-stateful|\"mschap-v2\"|128|true|stateful|MS-CHAPv2|MPPE 128-bit stateful compression enabled|client|-|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128 mppe-stateful"
+  "mschapv2-mppe40-stateful|\"mschap-v2\"|40|true|stateful|MS-CHAPv2|MPPE 40-bit stateful compression enabled|clear|-|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-40 mppe-stateful"
+  "mschapv2-nomppe|\"mschap-v2\"|none|false|stateless|MS-CHAPv2||client|-|refuse-pap refuse-eap refuse-chap refuse-mschap nomppe"
+  "mschapv1-mppe128|\"mschap\"|128|true|stateless|MS-CHAPv1|MPPE 128-bit stateless compression enabled|clear|-|refuse-pap refuse-eap refuse-chap refuse-mschap-v2 require-mppe-128"
+  "mschapv1-mppe128-stateful|\"mschap\"|128|true|stateful|MS-CHAPv1|MPPE 128-bit stateful compression enabled|client|-|refuse-pap refuse-eap refuse-chap refuse-mschap-v2 require-mppe-128 mppe-stateful"
+  "mschapv1-nomppe|\"mschap\"|none|false|stateless|MS-CHAPv1||clear|-|refuse-pap refuse-eap refuse-chap refuse-mschap-v2 nomppe"
   "chapmd5|\"chap\"|none|false|stateless|ChapMd5||client|-|refuse-pap refuse-eap refuse-mschap refuse-mschap-v2"
   "pap|\"pap\"|none|false|stateless|Pap||clear|-|refuse-eap refuse-chap refuse-mschap refuse-mschap-v2"
-  "auto-server|\"mschap-v2\", \"mschap\", \"chap\", \"pap\"|auto|false|prefer-stateless|MsChapV2|MPPE 128-bit stateless compression enabled|client|-|require-mppe-128"
-  "mschapv2-mppe128-stateful-loss|\"mschap-v2\"|128|true|stateful|MsChapV2|MPPE 128-bit stateful compression enabled|client|loss|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128 mppe-stateful"
-  "kill-client|\"mschap-v2\"|128|true|stateless|MsChapV2|MPPE 128-bit stateless compression enabled|kill|-|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128"
+  "auto-server|\"mschap-v2\", \"mschap\", \"chap\", \"pap\"|auto|false|prefer-stateless|MS-CHAPv2|MPPE 128-bit stateless compression enabled|client|-|require-mppe-128"
+  "mschapv2-mppe128-stateful-loss|\"mschap-v2\"|128|true|stateful|MS-CHAPv2|MPPE 128-bit stateful compression enabled|client|loss|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128 mppe-stateful"
+  "kill-client|\"mschap-v2\"|128|true|stateless|MS-CHAPv2|MPPE 128-bit stateless compression enabled|kill|-|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128"
 )
 CLIENT_CASES=("client-mschapv2-mppe128")
 # name | radius/tacacs | server auth list | mppe | required | auth in server
 # log | pppd's MPPE line | MPPE key attribute in the server log | pppd options
 AAA_CASES=(
-  "radius-mschapv2-mppe128-required|radius|\"mschap-v2\"|128|true|MsChapV2|MPPE 128-bit stateless compression enabled|MS-MPPE-Send-Key/Recv-Key|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128 usepeerdns"
-  "radius-mschapv1-mppe128-required|radius|\"mschap\"|128|true|MsChapV1|MPPE 128-bit stateless compression enabled|MS-CHAP-MPPE-Keys|refuse-pap refuse-eap refuse-chap refuse-mschap-v2 require-mppe-128"
-  "tacacs-mschapv2-auto|tacacs|\"mschap-v2\"|auto|false|MsChapV2||-|refuse-pap refuse-eap refuse-chap refuse-mschap"
+  "radius-mschapv2-mppe128-required|radius|\"mschap-v2\"|128|true|MS-CHAPv2|MPPE 128-bit stateless compression enabled|MS-MPPE-Send-Key/Recv-Key|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128 usepeerdns"
+  "radius-mschapv1-mppe128-required|radius|\"mschap\"|128|true|MS-CHAPv1|MPPE 128-bit stateless compression enabled|MS-CHAP-MPPE-Keys|refuse-pap refuse-eap refuse-chap refuse-mschap-v2 require-mppe-128"
+  "tacacs-mschapv2-auto|tacacs|\"mschap-v2\"|auto|false|MS-CHAPv2||-|refuse-pap refuse-eap refuse-chap refuse-mschap"
   # The Accept carries Idle-Timeout 8 s: after the pings the server ends
   # the session itself; the accounting Stop says Idle-Timeout.
-  "radius-idle-timeout|radius|\"mschap-v2\"|128|true|MsChapV2|MPPE 128-bit stateless compression enabled|MS-MPPE-Send-Key/Recv-Key|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128"
+  "radius-idle-timeout|radius|\"mschap-v2\"|128|true|MS-CHAPv2|MPPE 128-bit stateless compression enabled|MS-MPPE-Send-Key/Recv-Key|refuse-pap refuse-eap refuse-chap refuse-mschap require-mppe-128"
 )
 NOT_RUN="mschapv1-mppe40: pppd 2.4.9 itself refuses it (\"Disabling 40-bit MPPE; MS-CHAP LM not supported\", lab README)"
 

@@ -152,6 +152,15 @@ mtu = 1396
 host_name = "pptp-server"
 control_socket = "$WORK/control-$n.sock"
 
+# Every session comes from one address as one user, all at once: lift the
+# per-source, per-user and pre-authentication caps an internet-facing
+# server keeps (the time-outs stay).
+[limits]
+max_unauthenticated = 1000000
+max_unauthenticated_per_source = 0
+max_connections_per_source = 0
+max_sessions_per_user = 0
+
 [[users]]
 name = "load"
 password = "loadpass"

@@ -14,6 +14,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
+use ppp_core::auth::DomainRule;
 use ppp_core::wire::lcp::AuthMethod;
 use serde::Deserialize;
 
@@ -68,6 +69,27 @@ pub struct MppeSettings {
     pub required: bool,
     /// Stateless/stateful.
     pub mode: MppeMode,
+}
+
+impl std::fmt::Display for MppeSettings {
+    /// The settings as the configuration spells them: "128 required,
+    /// stateless", "auto, prefer-stateful", "none".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let strength = match self.strength {
+            MppeStrength::None => return f.write_str("none"),
+            MppeStrength::Bits40 => "40",
+            MppeStrength::Bits128 => "128",
+            MppeStrength::Auto => "auto",
+        };
+        let mode = match self.mode {
+            MppeMode::Stateless => "stateless",
+            MppeMode::Stateful => "stateful",
+            MppeMode::PreferStateless => "prefer-stateless",
+            MppeMode::PreferStateful => "prefer-stateful",
+        };
+        let required = if self.required { " required" } else { "" };
+        write!(f, "{strength}{required}, {mode}")
+    }
 }
 
 impl MppeSettings {
@@ -149,6 +171,22 @@ pub fn parse_auth_list<S: AsRef<str>>(list: &[S]) -> Result<Vec<AuthMethod>, Con
     Ok(methods)
 }
 
+/// `strip_domain = "never" | "on-miss" | "always"`: how a `DOMAIN\user`
+/// login finds its `[[users]]` entry. "never" compares the name as sent
+/// (the PIX: `DOMAIN\bob` does not find `bob`, error 691); "on-miss", the
+/// default, tries the name as sent, then without the domain; "always"
+/// drops the domain first (then an entry that has one never matches).
+pub fn parse_strip_domain(s: &str) -> Result<DomainRule, ConfigError> {
+    match s {
+        "never" => Ok(DomainRule::Exact),
+        "on-miss" => Ok(DomainRule::ExactThenStripped),
+        "always" => Ok(DomainRule::StripDomain),
+        other => err(format!(
+            "strip_domain = \"{other}\": expected \"never\", \"on-miss\" or \"always\""
+        )),
+    }
+}
+
 /// One `vpdn username NAME password SECRET`.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -164,6 +202,20 @@ pub struct User {
 struct RawPool {
     first: Ipv4Addr,
     last: Ipv4Addr,
+}
+
+/// `[limits]`: what a peer may hold before it authenticates, and per user
+/// (pptp_core::endpoint::Limits; issue #14).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    setup_timeout_secs: Option<u64>,
+    idle_connection_secs: Option<u64>,
+    max_unauthenticated: Option<usize>,
+    max_unauthenticated_per_source: Option<usize>,
+    max_connections_per_source: Option<usize>,
+    max_sessions_per_user: Option<usize>,
+    calls_per_connection: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -190,6 +242,9 @@ struct RawServer {
     control_socket: Option<PathBuf>,
     #[serde(default)]
     users: Vec<User>,
+    strip_domain: Option<String>,
+    #[serde(default)]
+    limits: RawLimits,
     aaa: Option<String>,
     radius: Option<RawRadius>,
     tacacs: Option<RawTacacs>,
@@ -231,8 +286,46 @@ pub struct ServerConfig {
     pub control_socket: PathBuf,
     /// Local users.
     pub users: Vec<User>,
+    /// How a `DOMAIN\user` login finds its entry in `users`
+    /// ([`parse_strip_domain`]).
+    pub strip_domain: DomainRule,
+    /// `[limits]`: pre-authentication and per-user limits.
+    pub limits: pptp_core::endpoint::Limits,
+    /// `[limits] calls_per_connection`: calls one control connection may
+    /// carry (1 to 4; Windows and the PIX place one, pptp-linux several).
+    pub calls_per_connection: usize,
     /// Who decides authentication: local users, RADIUS or TACACS+.
     pub aaa: AaaSettings,
+}
+
+/// The `[limits]` table over the endpoint's defaults (a count of 0 means
+/// "no limit"; `max_unauthenticated = 0`, half of `max_sessions`).
+fn limits(raw: &RawLimits) -> Result<pptp_core::endpoint::Limits, ConfigError> {
+    let mut l = pptp_core::endpoint::Limits::default();
+    let secs = |v: Option<u64>, default: pptp_core::time::Duration, what: &str| match v {
+        Some(0) => err(format!("limits: {what} must be at least 1")),
+        Some(s) => Ok(pptp_core::time::Duration::from_secs(s)),
+        None => Ok(default),
+    };
+    l.setup_timeout = secs(
+        raw.setup_timeout_secs,
+        l.setup_timeout,
+        "setup_timeout_secs",
+    )?;
+    l.idle_connection_timeout = secs(
+        raw.idle_connection_secs,
+        l.idle_connection_timeout,
+        "idle_connection_secs",
+    )?;
+    l.max_unauthenticated = raw.max_unauthenticated.unwrap_or(l.max_unauthenticated);
+    l.max_unauthenticated_per_source = raw
+        .max_unauthenticated_per_source
+        .unwrap_or(l.max_unauthenticated_per_source);
+    l.max_connections_per_source = raw
+        .max_connections_per_source
+        .unwrap_or(l.max_connections_per_source);
+    l.max_sessions_per_user = raw.max_sessions_per_user.unwrap_or(l.max_sessions_per_user);
+    Ok(l)
 }
 
 fn two(list: &[Ipv4Addr], what: &str) -> Result<[Option<Ipv4Addr>; 2], ConfigError> {
@@ -325,6 +418,12 @@ impl ServerConfig {
                 .control_socket
                 .unwrap_or_else(|| PathBuf::from("/run/pptp-server.sock")),
             users: raw.users,
+            strip_domain: parse_strip_domain(raw.strip_domain.as_deref().unwrap_or("on-miss"))?,
+            limits: limits(&raw.limits)?,
+            calls_per_connection: match raw.limits.calls_per_connection.unwrap_or(4) {
+                n @ 1..=4 => n,
+                n => return err(format!("limits: calls_per_connection = {n}: 1 to 4")),
+            },
             aaa,
         })
     }
@@ -671,8 +770,61 @@ mod tests {
         assert!(p.required);
         assert!(p.strengths.bits128 && !p.strengths.bits40 && !p.strengths.bits56);
         assert_eq!(p.mode, mppe::ModePreference::StatefulOnly);
+        assert_eq!(c.mppe.to_string(), "128 required, stateful");
         assert_eq!(c.dns[1], Some(Ipv4Addr::new(8, 8, 8, 8)));
         assert_eq!(c.wins, [Some(Ipv4Addr::new(10, 0, 0, 5)), None]);
+    }
+
+    #[test]
+    fn limits_table_sets_the_endpoint_limits() {
+        let c = ServerConfig::from_toml(&minimal("")).unwrap();
+        assert_eq!(c.limits, pptp_core::endpoint::Limits::default());
+        assert_eq!(c.calls_per_connection, 4);
+        let text = minimal("").replace(
+            "[[users]]",
+            "[limits]\nsetup_timeout_secs = 10\nmax_sessions_per_user = 0\n\
+             max_connections_per_source = 2\ncalls_per_connection = 1\n\n[[users]]",
+        );
+        let c = ServerConfig::from_toml(&text).unwrap();
+        assert_eq!(
+            c.limits.setup_timeout,
+            pptp_core::time::Duration::from_secs(10)
+        );
+        assert_eq!(c.limits.max_sessions_per_user, 0);
+        assert_eq!(c.limits.max_connections_per_source, 2);
+        assert_eq!(c.limits.max_unauthenticated_per_source, 8, "default kept");
+        assert_eq!(c.calls_per_connection, 1);
+        for bad in [
+            "calls_per_connection = 5",
+            "setup_timeout_secs = 0",
+            "nonsense = 1",
+        ] {
+            let text = minimal("").replace("[[users]]", &format!("[limits]\n{bad}\n\n[[users]]"));
+            assert!(ServerConfig::from_toml(&text).is_err(), "{bad}");
+        }
+        let example = ServerConfig::from_toml(include_str!("../pptp-server.toml")).unwrap();
+        assert_eq!(example.limits, pptp_core::endpoint::Limits::default());
+    }
+
+    #[test]
+    fn strip_domain_knob_maps_to_the_store_rule() {
+        let rule = |extra: &str| ServerConfig::from_toml(&minimal(extra)).map(|c| c.strip_domain);
+        assert_eq!(
+            rule("").unwrap(),
+            DomainRule::ExactThenStripped,
+            "default: on-miss"
+        );
+        assert_eq!(rule("strip_domain = \"never\"").unwrap(), DomainRule::Exact);
+        let on_miss = rule("strip_domain = \"on-miss\"").unwrap();
+        assert_eq!(on_miss, DomainRule::ExactThenStripped);
+        assert_eq!(
+            rule("strip_domain = \"always\"").unwrap(),
+            DomainRule::StripDomain
+        );
+        let e = rule("strip_domain = \"sometimes\"").unwrap_err();
+        assert!(e.0.contains("sometimes") && e.0.contains("on-miss"), "{e}");
+        let example = ServerConfig::from_toml(EXAMPLE).unwrap();
+        assert_eq!(example.strip_domain, DomainRule::ExactThenStripped);
     }
 
     #[test]

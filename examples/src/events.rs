@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use ppp_core::auth::{Method, Verifier};
+use ppp_core::auth::Verifier;
 use pptp_core::endpoint::{Endpoint, Event, Memory, Random};
 use pptp_core::time::Instant;
 
@@ -50,11 +50,11 @@ pub fn describe<M: Memory, R: Random, V: Verifier>(
             session,
             method,
             user,
+            matched,
         } => format!(
-            "session {}: user \"{}\" authenticated with {}",
+            "session {}: {} authenticated with {method}",
             session.0,
-            text(user),
-            method_name(*method)
+            user_text(user, matched.as_deref())
         ),
         Event::AuthFailed {
             session,
@@ -62,10 +62,9 @@ pub fn describe<M: Memory, R: Random, V: Verifier>(
             reason,
             user,
         } => format!(
-            "session {}: user \"{}\" failed {}: {reason} (Windows error {})",
+            "session {}: user \"{}\" failed {method}: {reason} (Windows error {})",
             session.0,
             text(user),
-            method_name(*method),
             reason.windows_error()
         ),
         Event::SessionUp {
@@ -75,11 +74,13 @@ pub fn describe<M: Memory, R: Random, V: Verifier>(
             mtu,
             ..
         } => {
-            let user = endpoint.session(*session).map(|v| text(v.user));
+            let user = endpoint.session(*session).map_or_else(
+                || user_text(b"", None),
+                |v| user_text(v.user, v.matched_user),
+            );
             format!(
-                "session {} up: user \"{}\", address {}, {}, MTU {mtu}",
+                "session {} up: {user}, address {}, {}, MTU {mtu}",
                 session.0,
-                user.unwrap_or_default(),
                 address.map_or("none".into(), |a| a.to_string()),
                 mppe.map_or("no MPPE".into(), |m| mppe_name(&m.send, &m.receive)),
             )
@@ -104,13 +105,14 @@ pub fn describe<M: Memory, R: Random, V: Verifier>(
     }
 }
 
-/// The method as RFCs and Windows spell it.
-pub fn method_name(method: Method) -> &'static str {
-    match method {
-        Method::Pap => "PAP",
-        Method::ChapMd5 => "CHAP-MD5",
-        Method::MsChapV1 => "MS-CHAPv1",
-        Method::MsChapV2 => "MS-CHAPv2",
+/// `user "DOMAIN\bob"`, and `(matched "bob")` when the local store's
+/// entry that accepted it is another name: what the operator needs to
+/// find the entry and what the peer typed.
+pub fn user_text(user: &[u8], matched: Option<&[u8]>) -> String {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match matched {
+        Some(entry) => format!("user \"{}\" (matched \"{}\")", text(user), text(entry)),
+        None => format!("user \"{}\"", text(user)),
     }
 }
 
@@ -129,7 +131,7 @@ pub fn mppe_name(send: &mppe::Config, receive: &mppe::Config) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ppp_core::auth::{CredentialStore, DomainRule, FailureReason};
+    use ppp_core::auth::{CredentialStore, DomainRule, FailureReason, Method};
     use ppp_core::link::{Counters, EndReason, LinkConfig, MppeInfo};
     use pptp_core::control::CallDownReason;
     use pptp_core::endpoint::{ServerConfig, SessionEnd, SessionHandle};
@@ -157,6 +159,21 @@ mod tests {
         assert_eq!(
             describe(&ep, now, &failed),
             "session 7: user \"alice\" failed MS-CHAPv2: wrong password (Windows error 691)"
+        );
+        let name = |b: &[u8]| b.iter().copied().collect();
+        let authenticated = |matched| Event::Authenticated {
+            session: s,
+            method: Method::MsChapV2,
+            user: name(b"CORP\\bob"),
+            matched,
+        };
+        assert_eq!(
+            describe(&ep, now, &authenticated(Some(name(b"bob")))),
+            "session 7: user \"CORP\\bob\" (matched \"bob\") authenticated with MS-CHAPv2"
+        );
+        assert_eq!(
+            describe(&ep, now, &authenticated(None)),
+            "session 7: user \"CORP\\bob\" authenticated with MS-CHAPv2"
         );
         let down = Event::SessionDown {
             session: s,

@@ -120,6 +120,15 @@ pub enum DecryptError {
         /// The bound.
         limit: u16,
     },
+    /// Stateless, [`Decrypter::decrypt_in_place_verified`]: the packet
+    /// decrypted to something the caller's check refused (MPPE has no
+    /// integrity check, so this is a forged or corrupted packet), or it
+    /// asked for more key changes than allowed. Nothing changed: the keys
+    /// and count are those before it.
+    Unproven {
+        /// The packet's count.
+        coherency_count: u16,
+    },
 }
 
 impl DecryptError {
@@ -159,6 +168,10 @@ impl fmt::Display for DecryptError {
             DecryptError::RekeyLimit { needed, limit } => {
                 write!(f, "MPPE packet needs {needed} key changes, limit {limit}")
             }
+            DecryptError::Unproven { coherency_count } => write!(
+                f,
+                "MPPE packet {coherency_count} did not decrypt to a valid packet (forged or corrupt)"
+            ),
         }
     }
 }
@@ -234,8 +247,6 @@ pub struct DecrypterStats {
     pub dropped_lost: u64,
     /// Dropped: waiting for a flushed packet (stateful).
     pub dropped_awaiting_flush: u64,
-    /// Dropped: key-change bound exceeded (stateless).
-    pub dropped_rekey_limit: u64,
     /// Packets counted as lost from count gaps (both modes).
     pub lost_packets: u64,
     /// Stateful: resynchronisations on a flushed packet after a loss.
@@ -250,6 +261,10 @@ pub struct DecrypterStats {
     /// Resynchronisations asked for by the caller
     /// ([`Decrypter::resynchronise`]).
     pub forced_resyncs: u64,
+    /// Dropped, stateless: packets beyond the key-change bound
+    /// ([`DecryptError::RekeyLimit`]) or, verified, not decrypting to a
+    /// valid packet ([`DecryptError::Unproven`]).
+    pub dropped_unproven: u64,
 }
 
 impl DecrypterStats {
@@ -260,7 +275,7 @@ impl DecrypterStats {
             + self.dropped_late
             + self.dropped_lost
             + self.dropped_awaiting_flush
-            + self.dropped_rekey_limit
+            + self.dropped_unproven
     }
 }
 
@@ -436,6 +451,9 @@ pub struct Decrypter<C: Keystream = Rc4> {
     /// Count of the last packet decrypted: the key belongs to it.
     key_count: u16,
     discarding: bool,
+    /// Stateless, verified: the next packet may take up to half the count
+    /// space of key changes (see [`Decrypter::allow_long_catch_up`]).
+    long_catch_up: bool,
     #[zeroize(skip)]
     stats: DecrypterStats,
 }
@@ -459,6 +477,7 @@ impl<C: Keystream> Decrypter<C> {
             count: COHERENCY_MASK,
             key_count: COHERENCY_MASK,
             discarding: false,
+            long_catch_up: false,
             stats: DecrypterStats::default(),
         })
     }
@@ -499,7 +518,9 @@ impl<C: Keystream> Decrypter<C> {
             DecryptError::Late { .. } => s.dropped_late += 1,
             DecryptError::PacketLost { .. } => s.dropped_lost += 1,
             DecryptError::AwaitingFlush { .. } => s.dropped_awaiting_flush += 1,
-            DecryptError::RekeyLimit { .. } => s.dropped_rekey_limit += 1,
+            DecryptError::RekeyLimit { .. } | DecryptError::Unproven { .. } => {
+                s.dropped_unproven += 1
+            }
         }
         Err(error)
     }
@@ -542,6 +563,99 @@ impl<C: Keystream> Decrypter<C> {
         self.decrypt(packet, Some(plausible))
     }
 
+    /// The stateless key-change bound for the next packet.
+    fn rekey_limit(&self) -> u16 {
+        if self.long_catch_up {
+            HALF_SPACE
+        } else {
+            self.config.max_rekeys_per_packet.clamp(2, COHERENCY_MASK)
+        }
+    }
+
+    /// Stateless: let the next packet given to
+    /// [`Decrypter::decrypt_in_place_verified`] take up to 2,048 key
+    /// changes instead of [`Config::max_rekeys_per_packet`]. The allowance
+    /// lasts until a packet needs it
+    /// ([`Decrypter::long_catch_up_allowed`] turns false).
+    ///
+    /// Why: a verified packet may not move the keys unless it decrypts to
+    /// something valid, so the bounded catch-up of the unverified path
+    /// (spend the bound, drop the packet) is gone, and after losing more
+    /// packets than the bound the receiver would never catch up. The
+    /// caller rations this (each try costs up to 2,048 SHA-1 key changes,
+    /// and a forger can ask for it with every packet).
+    pub fn allow_long_catch_up(&mut self) {
+        self.long_catch_up = true;
+    }
+
+    /// Whether an allowance of [`Decrypter::allow_long_catch_up`] is
+    /// still unspent.
+    pub fn long_catch_up_allowed(&self) -> bool {
+        self.long_catch_up
+    }
+
+    /// [`Decrypter::decrypt_in_place_checked`], and in stateless mode a
+    /// packet only counts once its plaintext passes `verify` (given the
+    /// whole plaintext): otherwise the keys and count go back to what
+    /// they were and the result is [`DecryptError::Unproven`] (the payload
+    /// is left decrypted under the wrong key: garbage). A packet
+    /// beyond the key-change bound is [`DecryptError::Unproven`] too,
+    /// with nothing changed (see [`Decrypter::allow_long_catch_up`]).
+    ///
+    /// Why: MPPE has no integrity check, and in stateless mode the
+    /// coherency count of any packet moves the key schedule (RFC 3078
+    /// §8.1). One forged packet with a count ahead would otherwise leave
+    /// the receiver keys ahead of the sender, and nothing would decrypt
+    /// until the sender's count caught up — a blind attacker who can
+    /// spoof the peer's address could stop the session's traffic. What a
+    /// forger cannot do is make RC4 under the right key produce a valid
+    /// packet.
+    ///
+    /// In stateful mode `verify` is not applied: the RC4 stream cannot be
+    /// rewound cheaply, and garbage there is a key-step problem the caller
+    /// answers with [`Decrypter::resynchronise`] (RFC 3078 §8.2).
+    pub fn decrypt_in_place_verified(
+        &mut self,
+        packet: &mut [u8],
+        plausible: fn(&[u8]) -> bool,
+        verify: fn(&[u8]) -> bool,
+    ) -> Result<Decrypted, DecryptError> {
+        if self.config.mode != Mode::Stateless {
+            return self.decrypt(packet, Some(plausible));
+        }
+        let keys = self.keys.clone();
+        let (count, key_count, stats) = (self.count, self.key_count, self.stats);
+        let normal_limit = self.config.max_rekeys_per_packet.clamp(2, COHERENCY_MASK);
+        let result = self.decrypt(packet, None);
+        // The allowance is spent only by a packet that needed it.
+        let long = matches!(&result, Ok(d) if d.key_changes > normal_limit);
+        let proven = match &result {
+            Ok(d) => packet
+                .get(HEADER_LEN..HEADER_LEN + d.len)
+                .is_some_and(verify),
+            Err(DecryptError::RekeyLimit { .. }) => false,
+            Err(_) => return result,
+        };
+        if long {
+            self.long_catch_up = false;
+        }
+        if proven {
+            return result;
+        }
+        // Back to before the packet: the key schedule (the RC4 state is
+        // re-derived from it, as every stateless packet does), the count
+        // and the counters, then count the drop.
+        self.keys = keys;
+        self.rc4.rekey(self.keys.current());
+        self.count = count;
+        self.key_count = key_count;
+        self.stats = stats;
+        let coherency_count = Packet::new_checked(&*packet)
+            .and_then(|p| Header::parse(&p))
+            .map_or(0, |h| h.coherency_count);
+        self.drop_with(DecryptError::Unproven { coherency_count })
+    }
+
     /// Checks the header, brings the key in step and decrypts
     /// `packet[HEADER_LEN..]` in place. On error nothing is decrypted and
     /// the buffer is unchanged.
@@ -561,7 +675,7 @@ impl<C: Keystream> Decrypter<C> {
         let count = header.coherency_count;
         let d = distance(self.count, count);
         let key_changes = match self.config.mode {
-            Mode::Stateless => match self.stateless_sync(count, d) {
+            Mode::Stateless => match self.stateless_sync(count, d, self.rekey_limit()) {
                 Ok(n) => n,
                 Err(e) => return self.drop_with(e),
             },
@@ -631,7 +745,7 @@ impl<C: Keystream> Decrypter<C> {
     }
 
     /// RFC 3078 §8.1: change the key once per count moved forward.
-    fn stateless_sync(&mut self, count: u16, d: u16) -> Result<u16, DecryptError> {
+    fn stateless_sync(&mut self, count: u16, d: u16, limit: u16) -> Result<u16, DecryptError> {
         if d == 0 {
             return Err(DecryptError::Duplicate {
                 coherency_count: count,
@@ -643,7 +757,6 @@ impl<C: Keystream> Decrypter<C> {
                 last: self.count,
             });
         }
-        let limit = self.config.max_rekeys_per_packet.clamp(2, COHERENCY_MASK);
         if d > limit {
             // Bounded catch-up: spend `limit` changes, keep the packet out.
             self.change_keys(limit);
@@ -823,6 +936,7 @@ impl<C: Keystream> Decrypter<C> {
             count: self.count,
             key_count: self.key_count,
             discarding: self.discarding,
+            long_catch_up: self.long_catch_up,
             stats: self.stats,
         }
     }
@@ -1100,6 +1214,103 @@ mod tests {
         .needs_reset_request());
     }
 
+    /// The test's stand-in for "a valid packet": the pattern `plaintext`
+    /// makes (a forger's random bytes under RC4 do not produce it).
+    fn is_test_plaintext(p: &[u8]) -> bool {
+        p.len() >= 5
+            && p[..2] == [0x00, 0x21]
+            && p[3].wrapping_sub(p[2]) == 7
+            && p[4].wrapping_sub(p[3]) == 7
+    }
+
+    fn any_protocol(_: &[u8]) -> bool {
+        true
+    }
+
+    fn open_verified(dec: &mut Decrypter, packet: &[u8]) -> Result<Vec<u8>, DecryptError> {
+        let mut buf = packet.to_vec();
+        dec.decrypt_in_place_verified(&mut buf, any_protocol, is_test_plaintext)
+            .map(|d| buf[HEADER_LEN..HEADER_LEN + d.len].to_vec())
+    }
+
+    /// A forged stateless packet (right header shape, count ahead, random
+    /// payload) must not move the keys: the genuine packets after it still
+    /// decrypt. Through the unverified path the same forgery leaves the
+    /// receiver keys ahead and the next genuine packet is "late".
+    #[test]
+    fn stateless_forgery_does_not_move_the_keys() {
+        let config = Config::new(KeyStrength::Bits128, Mode::Stateless);
+        let (mut enc, mut dec) = pair(config);
+        let packets: Vec<_> = (0..6)
+            .map(|n| seal(&mut enc, &plaintext(n, 40)).0)
+            .collect();
+        assert_eq!(
+            open_verified(&mut dec, &packets[0]).unwrap(),
+            plaintext(0, 40)
+        );
+        for ahead in [5u16, 200, 255] {
+            let mut forged = vec![0x90, 0x00];
+            forged[0] = 0x90 | ((ahead >> 8) as u8 & 0x0f);
+            forged[1] = ahead as u8;
+            forged.extend((0..42).map(|i| (i * 31 + 5) as u8));
+            assert_eq!(
+                open_verified(&mut dec, &forged).unwrap_err(),
+                DecryptError::Unproven {
+                    coherency_count: ahead
+                }
+            );
+        }
+        assert_eq!(dec.coherency_count(), 0);
+        for (n, p) in packets.iter().enumerate().skip(1) {
+            assert_eq!(open_verified(&mut dec, p).unwrap(), plaintext(n, 40));
+        }
+        assert_eq!(dec.stats().dropped_unproven, 3);
+        assert_eq!(dec.stats().lost_packets, 0);
+
+        // The unverified path: the same forgery breaks the genuine stream.
+        let (mut enc, mut dec) = pair(config);
+        let packets: Vec<_> = (0..3)
+            .map(|n| seal(&mut enc, &plaintext(n, 40)).0)
+            .collect();
+        open(&mut dec, &packets[0]).unwrap();
+        let mut forged = vec![0x90, 5];
+        forged.extend([7u8; 42]);
+        let _ = open(&mut dec, &forged);
+        assert!(open(&mut dec, &packets[1]).is_err());
+    }
+
+    /// Beyond the key-change bound nothing moves (no bounded catch-up a
+    /// forger could trigger); one allowed long catch-up brings a genuine
+    /// receiver that lost many packets back in step.
+    #[test]
+    fn stateless_verified_long_catch_up() {
+        let mut config = Config::new(KeyStrength::Bits40, Mode::Stateless);
+        config.max_rekeys_per_packet = 8;
+        let (mut enc, mut dec) = pair(config);
+        let packets: Vec<_> = (0..50)
+            .map(|n| seal(&mut enc, &plaintext(n, 20)).0)
+            .collect();
+        open_verified(&mut dec, &packets[0]).unwrap();
+        assert!(matches!(
+            open_verified(&mut dec, &packets[30]),
+            Err(DecryptError::Unproven {
+                coherency_count: 30
+            })
+        ));
+        assert_eq!(dec.coherency_count(), 0);
+        dec.allow_long_catch_up();
+        assert_eq!(
+            open_verified(&mut dec, &packets[31]).unwrap(),
+            plaintext(31, 20)
+        );
+        // One-shot: the next long gap needs a new allowance.
+        assert!(open_verified(&mut dec, &packets[45]).is_err());
+        assert_eq!(
+            open_verified(&mut dec, &packets[32]).unwrap(),
+            plaintext(32, 20)
+        );
+    }
+
     #[test]
     fn stateless_rekey_bound() {
         let mut config = Config::new(KeyStrength::Bits40, Mode::Stateless);
@@ -1132,7 +1343,7 @@ mod tests {
         for (n, p) in packets.iter().enumerate().skip(24) {
             assert_eq!(open(&mut dec, p).unwrap().0, plaintext(n, 20));
         }
-        assert_eq!(dec.stats().dropped_rekey_limit, 2);
+        assert_eq!(dec.stats().dropped_unproven, 2);
 
         // A forged count half the space ahead costs at most the bound.
         let (mut enc, mut dec) = pair(Config::new(KeyStrength::Bits128, Mode::Stateless));

@@ -1030,6 +1030,25 @@ impl<H: OptionHandler> Fsm<H> {
         self.run(now, Event::RxjBad, Ctx::default());
     }
 
+    /// Sends our Configure-Request again at once, with the restart
+    /// counter reinitialised, while it is still unanswered (Req-Sent,
+    /// Ack-Sent): the TO+ event of RFC 1661 §4.1 run early, after irc.
+    /// For an owner that learns the copies sent so far could not have
+    /// been heard (a peer that holds its NCPs until CCP opens); the
+    /// copies were not refusals, so they do not count against
+    /// Max-Configure (§4.6). The new copy takes a new Identifier, so a
+    /// late reply to an earlier one is discarded as stale (§5.2). Returns
+    /// whether a request was sent; in other states nothing happens (in
+    /// Ack-Rcvd our request is answered, and TO+ would throw that away).
+    pub fn retransmit_request(&mut self, now: Instant) -> bool {
+        if !matches!(self.state, State::ReqSent | State::AckSent) {
+            return false;
+        }
+        self.restart_count = self.config.max_configure;
+        self.run(now, Event::TimeoutRetry, Ctx::default());
+        true
+    }
+
     /// When [`Fsm::handle_timeout`] should be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timer

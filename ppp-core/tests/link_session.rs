@@ -671,3 +671,65 @@ fn external_aaa_address_dns_and_nbns_reach_the_client() {
     assert_eq!(got.dns, [a(53), a(54)]);
     assert_eq!(got.nbns, [a(137), a(138)]);
 }
+
+/// Issue #14 item 6. pppd with `require-mppe` keeps IPCP Closed until
+/// its CCP opens and answers our IPCP Configure-Request with a
+/// Terminate-Ack meanwhile (the [`Pair::pppd_ipcp_closed`] model). Our
+/// end sends its request again the moment CCP opens, so IPCP opens with
+/// no restart timer (3 s) in between: for our server with MPPE optional
+/// or required, and for our client (MPPE optional) against a pppd
+/// server.
+#[test]
+fn ipcp_opens_at_once_when_ccp_opens_against_pppd_requiring_mppe() {
+    use ppp_core::fsm::State;
+    use ppp_core::link::{MppePolicy, PixEncryption, Role};
+    let cases = [
+        (Role::Client, false, "our server, MPPE optional"),
+        (Role::Client, true, "our server, MPPE required"),
+        (Role::Server, false, "our client, MPPE optional"),
+    ];
+    for (model, ours_required, case) in cases {
+        let mut server = server_config();
+        let mut client = client_config(PASSWORD);
+        match model {
+            Role::Client => {
+                client.mppe.required = true;
+                server.mppe = MppePolicy::pix(PixEncryption::Bits128, ours_required);
+            }
+            Role::Server => {
+                server.mppe = MppePolicy::pix(PixEncryption::Bits128, true);
+                client.mppe.required = ours_required;
+            }
+        }
+        let mut pair = Pair::new(server, client);
+        pair.pppd_requiring_mppe = Some(model);
+        let start = pair.now;
+        pair.open();
+        let up = pair.run_until(Duration::from_secs(10), |p| {
+            p.server.is_data_ready() && p.client.is_data_ready()
+        });
+        assert!(
+            up,
+            "{case}: not up: server {:?}\nclient {:?}",
+            pair.server, pair.client
+        );
+        let took = pair.now - start;
+        assert!(
+            took < Duration::from_millis(500),
+            "{case}: up after {took:?}, a restart timer"
+        );
+        assert_eq!(pair.server.ipcp().state(), State::Opened, "{case}");
+        assert_eq!(pair.client.ipcp().state(), State::Opened, "{case}");
+        assert!(pair.server.mppe_info().is_some(), "{case}");
+        // The model did refuse our early request: the scenario happened.
+        let refused = pair.wire.iter().any(|(dir, f)| {
+            let from_model = match model {
+                Role::Client => Dir::ToServer,
+                Role::Server => Dir::ToClient,
+            };
+            *dir == from_model && frame_protocol(f) == 0x8021 && frame_info(f).first() == Some(&6)
+        });
+        assert!(refused, "{case}: no IPCP Terminate-Ack from the pppd model");
+        exchange_both_ways(&mut pair, true);
+    }
+}

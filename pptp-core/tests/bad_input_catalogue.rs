@@ -523,7 +523,7 @@ fn gre_wrong_call_id_and_malformed_floods_are_counted() {
     let st = s.stats();
     assert_eq!(st.wrong_call_id, 1_000);
     assert_eq!(st.malformed, 1_000);
-    assert_eq!(st.datagrams_received, 2_000);
+    assert_eq!(st.datagrams_received(), 2_000);
     assert_eq!(st.packets_received, 0);
     assert!(st.is_consistent(s.held()));
 }

@@ -152,6 +152,8 @@ fn drive(
 fn calls_on_one_connection_are_sessions_of_their_own() {
     let mut config = server_config();
     config.calls_per_connection = 2;
+    // Both calls log in as the same user.
+    config.limits.max_sessions_per_user = 0;
     let mut server =
         Endpoint::server(config, memory(8, 4, 4), TestRandom(1), Some(users())).unwrap();
     let link_config = client_config(PASSWORD).link;
@@ -218,4 +220,43 @@ fn calls_on_one_connection_are_sessions_of_their_own() {
     assert!(server.is_idle());
     assert_eq!(server.pool().unwrap().allocated(), 0);
     let _ = SessionEnd::ConnectionLost;
+}
+
+/// Issue #14: one user, one session (the default, as a PIX user). The
+/// second login of the same user is refused at authentication (691), the
+/// first session carries on.
+#[test]
+fn a_user_holds_one_session_by_default() {
+    let mut config = server_config();
+    config.calls_per_connection = 2;
+    assert_eq!(config.limits.max_sessions_per_user, 1);
+    let mut server =
+        Endpoint::server(config, memory(8, 4, 4), TestRandom(1), Some(users())).unwrap();
+    let link_config = client_config(PASSWORD).link;
+    let mut client = MultiClient::new();
+    server.accept(Instant::ZERO, CLIENT_ADDR).unwrap();
+    let mut events = drive(&mut server, &mut client, &link_config, 0, 100);
+    client
+        .conn
+        .place_call(Instant::from_millis(100), 101, &CallParams::default())
+        .unwrap();
+    client.calls.push((101, None));
+    events.extend(drive(&mut server, &mut client, &link_config, 100, 2_000));
+    assert_eq!(client.up, vec![101], "{events:?}");
+    client
+        .conn
+        .place_call(Instant::from_millis(2_100), 102, &CallParams::default())
+        .unwrap();
+    client.calls.push((102, None));
+    events.extend(drive(&mut server, &mut client, &link_config, 2_100, 3_000));
+    assert_eq!(client.up, vec![101], "the second login did not come up");
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::AuthFailed {
+            reason: ppp_core::auth::FailureReason::SessionLimit,
+            ..
+        }
+    )));
+    assert_eq!(server.stats().user_limit_refusals, 1);
+    assert_eq!(server.stats().sessions_established, 1);
 }

@@ -332,3 +332,44 @@ fn external_aaa_address_outside_the_pool_is_the_sessions_route() {
     pair.drive_for(10_000);
     assert!(!pair.server.address_in_use(framed));
 }
+
+/// Issue #14 item 7: a `CORP\alice` login. Under "on-miss"
+/// (`DomainRule::ExactThenStripped`, the store holding only `alice`) the
+/// Authenticated event and the session view carry the entry that matched,
+/// `alice`, beside the name as sent. Under "never" (`DomainRule::Exact`)
+/// only a `CORP\alice` entry lets it in, and nothing differs to report.
+#[test]
+fn authenticated_event_and_view_name_the_store_entry_a_domain_login_matched() {
+    use ppp_core::auth::{CredentialStore, DomainRule};
+    use ppp_core::link::{Credentials, LinkConfig};
+    use pptp_core::endpoint::{ClientConfig, Endpoint};
+    const SENT: &[u8] = b"CORP\\alice";
+    for (rule, entry, matched) in [
+        (DomainRule::ExactThenStripped, USER, Some(USER)),
+        (DomainRule::Exact, SENT, None),
+    ] {
+        let mut users = CredentialStore::<8>::new(rule);
+        users.insert_password(entry, PASSWORD).unwrap();
+        let server =
+            Endpoint::server(server_config(), memory(8, 2, 2), TestRandom(1), Some(users)).unwrap();
+        let credentials = Credentials::password(SENT, PASSWORD).unwrap();
+        let client_config = ClientConfig::new(LinkConfig::client(credentials));
+        let client = Endpoint::client(client_config, memory(1, 1, 1), TestRandom(2)).unwrap();
+        let mut pair = Pair::new(server, client);
+        establish(&mut pair);
+        let event = pair.server_events.iter().find_map(|e| match e {
+            Event::Authenticated { user, matched, .. } => Some((user.clone(), matched.clone())),
+            _ => None,
+        });
+        let (user, got) = event.expect("Authenticated");
+        assert_eq!(user.as_slice(), SENT, "{rule:?}");
+        assert_eq!(got.as_deref(), matched, "{rule:?}");
+        let view = pair.server.sessions().next().expect("a session");
+        assert_eq!(view.user, SENT, "{rule:?}");
+        assert_eq!(view.matched_user, matched, "{rule:?}");
+        // The client reports no store entry.
+        assert!(pair.client_events.iter().any(
+            |e| matches!(e, Event::Authenticated { user, matched: None, .. } if user.as_slice() == SENT)
+        ));
+    }
+}

@@ -238,6 +238,7 @@ fn endpoint_session() -> i32 {
             packet[..4].copy_from_slice(&[0x45, 0, 0, 40]);
             packet[12..16].copy_from_slice(&[192, 0, 2, 1]);
             packet[16..20].copy_from_slice(&peer.octets());
+            set_ipv4_checksum(&mut packet);
             let mut out = [0u8; 128];
             match server.send_ip(now, &packet, &mut out) {
                 Ok(t) => {
@@ -249,6 +250,7 @@ fn endpoint_session() -> i32 {
             }
             packet[12..16].copy_from_slice(&peer.octets());
             packet[16..20].copy_from_slice(&[192, 0, 2, 1]);
+            set_ipv4_checksum(&mut packet);
             match client.send_ip(now, &packet, &mut out) {
                 Ok(t) => {
                     if let Ok(Some(_)) = server.handle_gre(now, CLIENT, &mut out[..t.len]) {
@@ -285,4 +287,23 @@ fn endpoint_session() -> i32 {
 #[unsafe(no_mangle)]
 pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
     run()
+}
+
+/// Writes the IPv4 header checksum (RFC 791 §3.1): a stateless MPPE
+/// receiver keeps only packets that decrypt to a valid header.
+fn set_ipv4_checksum(packet: &mut [u8; 40]) {
+    packet[10] = 0;
+    packet[11] = 0;
+    let mut sum: u32 = 0;
+    let mut i = 0;
+    while i < 20 {
+        sum += u32::from(u16::from_be_bytes([packet[i], packet[i + 1]]));
+        i += 2;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let [hi, lo] = (!(sum as u16)).to_be_bytes();
+    packet[10] = hi;
+    packet[11] = lo;
 }

@@ -415,7 +415,7 @@ impl Session<'_> {
                 peer_call_id,
                 ..
             } => log!("call up (our call {local_call_id}, server call {peer_call_id})"),
-            Event::Authenticated { method, .. } => log!("authenticated with {method:?}"),
+            Event::Authenticated { method, .. } => log!("authenticated with {method}"),
             Event::AuthFailed { method, reason, .. } => {
                 log!("{method:?} authentication failed: {reason:?}");
                 self.outcome = Some(Outcome::Fatal(format!("authentication failed: {reason:?}")));

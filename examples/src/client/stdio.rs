@@ -159,7 +159,7 @@ pub fn run_stdio(config: &ClientConfig) -> Result<(), String> {
         }
         while let Some(event) = link.poll_event() {
             match event {
-                LinkEvent::Authenticated { method, .. } => log!("authenticated with {method:?}"),
+                LinkEvent::Authenticated { method, .. } => log!("authenticated with {method}"),
                 LinkEvent::AuthFailed { method, reason, .. } => {
                     log!("{method:?} authentication failed: {reason:?}");
                 }

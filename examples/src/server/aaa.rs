@@ -144,8 +144,8 @@ impl Aaa {
                     log!(
                         "TACACS+ cannot carry MPPE keys (the origin document's PIX has the same \
                          limit): sessions authenticated by TACACS+ run unencrypted although \
-                         mppe = {:?} (required = false)",
-                        config.mppe.strength
+                         mppe = {} (required = false)",
+                        config.mppe
                     );
                 }
                 (
@@ -263,7 +263,7 @@ impl Aaa {
                     log!("call {call}: {report}");
                 }
             }
-            Err(e) => log!("call {call}: accounting {:?} not sent: {e}", report.phase),
+            Err(e) => log!("call {call}: accounting {} not sent: {e}", report.phase),
         }
     }
 
@@ -380,7 +380,7 @@ impl Server {
         // PIX syslog 603103: "PPP virtual interface N, user U, AAA
         // authentication started".
         log!(
-            "{prefix}: %PIX-6-603103 user \"{}\": {:?} AAA ({}) authentication started",
+            "{prefix}: %PIX-6-603103 user \"{}\": {} AAA ({}) authentication started",
             String::from_utf8_lossy(&request.username),
             request.method,
             aaa.method_name()
@@ -786,7 +786,7 @@ impl RadiusHost {
                         self.pending.remove(&handle)
                     {
                         stats.acct_acked += 1;
-                        log!("call {call_id}: RADIUS accounting {phase:?} acknowledged");
+                        log!("call {call_id}: RADIUS accounting {phase} acknowledged");
                     }
                 }
                 radius::Event::Timeout { handle } | radius::Event::Failed { handle, .. } => {
@@ -810,7 +810,7 @@ impl RadiusHost {
                             });
                         }
                         Some(RadiusPurpose::Accounting { call_id, phase }) => {
-                            log!("call {call_id}: RADIUS accounting {phase:?} {what}; record lost");
+                            log!("call {call_id}: RADIUS accounting {phase} {what}; record lost");
                         }
                         None => {}
                     }
@@ -1058,12 +1058,12 @@ impl TacacsHost {
                     }
                     match authorization {
                         Some(o) if o.status == AuthorizationStatus::Pass => log!(
-                            "call {key}: TACACS+ authorization passed (addr {:?}, dns {:?})",
-                            o.attributes.address,
-                            o.attributes.primary_dns
+                            "call {key}: TACACS+ authorization passed (addr {}, dns {})",
+                            or_none(o.attributes.address),
+                            or_none(o.attributes.primary_dns)
                         ),
                         Some(o) => log!(
-                            "call {key}: TACACS+ authorization of service=ppp protocol=ip: {:?}: rejecting (691)",
+                            "call {key}: TACACS+ authorization of service=ppp protocol=ip: {}: rejecting (691)",
                             o.status
                         ),
                         None => {}
@@ -1077,13 +1077,13 @@ impl TacacsHost {
                 pool::Outcome::Accounting { key, kind, result } => match result {
                     AccountingResult::Acknowledged => {
                         stats.acct_acked += 1;
-                        log!("call {key}: TACACS+ accounting {kind:?} acknowledged");
+                        log!("call {key}: TACACS+ accounting {kind} acknowledged");
                     }
                     AccountingResult::Refused => {
-                        log!("call {key}: TACACS+ accounting {kind:?} refused by the server")
+                        log!("call {key}: TACACS+ accounting {kind} refused by the server")
                     }
                     AccountingResult::Lost(why) => {
-                        log!("call {key}: TACACS+ accounting {kind:?}: {why}; record lost")
+                        log!("call {key}: TACACS+ accounting {kind}: {why}; record lost")
                     }
                 },
             }
@@ -1105,4 +1105,9 @@ fn flush(s: &mut TacacsSocket) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// An optional address as an operator reads it.
+fn or_none(address: Option<std::net::Ipv4Addr>) -> String {
+    address.map_or("none".into(), |a| a.to_string())
 }

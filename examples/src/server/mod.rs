@@ -35,7 +35,7 @@ use std::os::fd::AsRawFd;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use ppp_core::auth::{CredentialStore, DomainRule, Method};
+use ppp_core::auth::{CredentialStore, Method};
 use ppp_core::link::{LinkConfig, MppeInfo};
 use pptp_core::control::Config as ControlConfig;
 use pptp_core::endpoint::{
@@ -226,6 +226,8 @@ fn endpoint_config(config: &ServerConfig) -> EndpointConfig {
     endpoint.control = control;
     endpoint.max_sessions = config.max_sessions;
     endpoint.mss_clamp = config.mss_clamp;
+    endpoint.limits = config.limits;
+    endpoint.calls_per_connection = config.calls_per_connection;
     // Keep a few machines for established sessions that must be rebuilt
     // (renegotiation, tear-down) while others start up.
     endpoint.reserved_engines = ENGINES / 16;
@@ -254,11 +256,11 @@ impl Server {
         }
         let aaa_local = matches!(config.aaa, crate::config::AaaSettings::Local);
         let users = if aaa_local {
-            let mut users = Box::new(CredentialStore::<MAX_USERS>::new(DomainRule::default()));
+            let mut users = Box::new(CredentialStore::<MAX_USERS>::new(config.strip_domain));
             for u in &config.users {
                 users
                     .insert_password(u.name.as_bytes(), u.password.as_bytes())
-                    .map_err(|e| StartError(format!("user {}: {e:?}", u.name)))?;
+                    .map_err(|e| StartError(format!("user {}: {e}", u.name)))?;
             }
             Some(LocalUsers(users))
         } else {
@@ -273,7 +275,7 @@ impl Server {
             OsRandom,
             users,
         )
-        .map_err(|e| StartError(format!("endpoint: {e:?}")))?;
+        .map_err(|e| StartError(format!("endpoint: {e}")))?;
         let mut listener = crate::net::tcp_listener(config.listen).map_err(start_err("listen"))?;
         let signals =
             Signals::new([SIGINT, SIGTERM, SIGUSR1]).map_err(start_err("signal handlers"))?;
@@ -310,13 +312,18 @@ impl Server {
         let clock = Clock::start();
         let aaa = aaa::Aaa::new(&config, poll.registry()).map_err(StartError)?;
         log!(
-            "listening on {}, TUN {} ({}), pool {}-{}, auth {:?}, mppe {:?}, aaa {}",
+            "listening on {}, TUN {} ({}), pool {}-{}, auth {}, mppe {}, aaa {}",
             config.listen,
             tun.name(),
             config.local_address,
             config.pool_first,
             config.pool_last,
-            config.auth,
+            config
+                .auth
+                .iter()
+                .map(|m| m.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             config.mppe,
             aaa.method_name()
         );
@@ -520,11 +527,16 @@ impl Server {
                 session,
                 method,
                 user,
+                matched,
             } => {
                 let prefix = self.prefix(session);
                 self.notes.entry(session).or_default().auth = Some(method);
+                let entry = matched
+                    .as_deref()
+                    .map(|m| format!(" (matched \"{}\")", String::from_utf8_lossy(m)))
+                    .unwrap_or_default();
                 log!(
-                    "{prefix}: {method:?} authentication of \"{}\" succeeded",
+                    "{prefix}: {method} authentication of \"{}\"{entry} succeeded",
                     String::from_utf8_lossy(&user)
                 );
             }
@@ -534,9 +546,10 @@ impl Server {
                 reason,
                 user,
             } => log!(
-                "{}: {method:?} authentication of \"{}\" failed: {reason:?}",
+                "{}: {method} authentication of \"{}\" failed: {reason} (Windows error {})",
                 self.prefix(session),
-                String::from_utf8_lossy(&user)
+                String::from_utf8_lossy(&user),
+                reason.windows_error()
             ),
             Event::SessionUp {
                 session,

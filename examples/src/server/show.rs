@@ -93,6 +93,10 @@ pub(super) fn render(server: &Server) -> String {
                 None => "none".into(),
             };
             let user = String::from_utf8_lossy(view.user);
+            let user = match view.matched_user {
+                Some(entry) => format!("{user} (matched {})", String::from_utf8_lossy(entry)),
+                None => user.into_owned(),
+            };
             let _ = writeln!(
                 out,
                 "{:<6} {:<6} {:<6} {:<12} {:<16} {:<10} {:<16} {:>7} {:>9} {:>9} {:>11} {:>11}",
@@ -101,7 +105,7 @@ pub(super) fn render(server: &Server) -> String {
                 theirs,
                 if user.is_empty() { "-".into() } else { user },
                 view.address.map_or("-".into(), |a| a.to_string()),
-                notes.auth.map_or("-".into(), |a| format!("{a:?}")),
+                notes.auth.map_or("-".into(), |a| a.to_string()),
                 mppe,
                 notes.since.unwrap_or(t.since).elapsed().as_secs(),
                 counters.frames_in,
@@ -166,7 +170,10 @@ pub(super) fn render(server: &Server) -> String {
     let _ = writeln!(
         out,
         "Endpoint: sessions established {} ended {}; parks {} unparks {}; GRE unknown call {} wrong peer {} malformed {}; \
-         frames dropped at a full GRE window {}, for want of a free machine {}; events dropped {}",
+         frames dropped at a full GRE window {}, for want of a free machine {}; events dropped {}\n\
+         Limits: GRE packets that proved nothing {}; connections refused per source {}; \
+         calls refused before authentication {}; set-up time-outs {}; idle connections closed {}; \
+         logins refused by the per-user limit {}",
         s.sessions_established,
         s.sessions_ended,
         s.parks,
@@ -176,7 +183,13 @@ pub(super) fn render(server: &Server) -> String {
         s.gre_malformed,
         s.window_drops,
         s.no_engine_drops,
-        s.events_dropped
+        s.events_dropped,
+        s.gre_unproven,
+        s.source_limit_refusals,
+        s.unauthenticated_limit_refusals,
+        s.setup_timeouts,
+        s.idle_connections_closed,
+        s.user_limit_refusals
     );
     let _ = writeln!(out, "All sessions: {}", mtu_line(&s.mtu));
     out

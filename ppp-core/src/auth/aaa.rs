@@ -12,7 +12,7 @@ use core::net::Ipv4Addr;
 
 use subtle::ConstantTimeEq;
 
-use super::credentials::{CredentialStore, Password, Secret, SecretError};
+use super::credentials::{CredentialStore, NameMatch, Password, Secret, SecretError};
 use super::{crypto, Challenge, FailureReason, Message, Method, MppeKeyMaterial, Name};
 use crate::wire::auth::{self as wire, MsChapV1Response, MsChapV2Response};
 
@@ -120,6 +120,10 @@ pub struct Accept {
     pub key_material: Option<MppeKeyMaterial>,
     /// Assigned attributes.
     pub attributes: Attributes,
+    /// Which form of the user name found the local store's entry
+    /// ([`CredentialStore`]'s verdicts set it; external AAA decides on
+    /// the name as sent).
+    pub name_match: NameMatch,
 }
 
 impl Accept {
@@ -183,8 +187,14 @@ impl<T: Verifier + ?Sized> Verifier for &T {
 
 impl<const N: usize> Verifier for CredentialStore<N> {
     fn decide(&self, request: &AuthRequest) -> Verdict {
-        match self.lookup(&request.username) {
-            Some(user) => verify_with_secret(request, user.secret()),
+        match self.lookup_match(&request.username) {
+            Some((user, name_match)) => match verify_with_secret(request, user.secret()) {
+                Verdict::Accept(accept) => Verdict::Accept(Accept {
+                    name_match,
+                    ..accept
+                }),
+                reject => reject,
+            },
             None => Verdict::reject(FailureReason::UnknownUser),
         }
     }

@@ -4,7 +4,7 @@
 //! proof in the Success message.
 
 use super::aaa::{AuthRequest, AuthResponse, Verdict, Verifier};
-use super::credentials::Secret;
+use super::credentials::{NameMatch, Secret};
 use super::{
     crypto, name_from, AuthenticatorConfig, Challenge, Event, Events, Failure, FailureReason,
     Message, Method, MppeKeyMaterial, Name, PeerConfig, SetupError, Success, MAX_CHALLENGE_LEN,
@@ -360,6 +360,7 @@ impl ChapAuthenticator {
                     username: self.username.clone(),
                     key_material: accept.key_material.clone(),
                     attributes: accept.attributes,
+                    name_match: accept.name_match,
                     reauthentication: self.authenticated,
                 }));
                 self.authenticated = true;
@@ -767,6 +768,7 @@ impl ChapPeer {
                     username: self.username.clone(),
                     key_material,
                     attributes: Default::default(),
+                    name_match: NameMatch::AsSent,
                     reauthentication: self.authenticated,
                 }));
                 self.authenticated = true;

@@ -282,6 +282,31 @@ pub enum DomainRule {
     ExactThenStripped,
 }
 
+/// Which form of the received user name found its entry in a
+/// [`CredentialStore`] (under its [`DomainRule`]). An operator sees both:
+/// the name the peer sent and the entry that let it in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum NameMatch {
+    /// The entry is the name as the peer sent it. Also what an external
+    /// AAA decision reports: it decides on the name as sent.
+    #[default]
+    AsSent,
+    /// The entry is the name without its `DOMAIN\` prefix (up to the
+    /// last backslash), as Windows 98 sends MS-CHAP names.
+    DomainStripped,
+}
+
+impl NameMatch {
+    /// The entry's name, given the name as sent.
+    pub fn entry(self, sent: &[u8]) -> &[u8] {
+        match self {
+            NameMatch::AsSent => sent,
+            NameMatch::DomainStripped => crypto::strip_domain(sent),
+        }
+    }
+}
+
 /// One configured user.
 #[derive(Clone, Debug)]
 pub struct User {
@@ -377,12 +402,27 @@ impl<const N: usize> CredentialStore<N> {
 
     /// Finds the user for a received name under the store's rule.
     pub fn lookup(&self, received: &[u8]) -> Option<&User> {
+        self.lookup_match(received).map(|(user, _)| user)
+    }
+
+    /// As [`CredentialStore::lookup`], saying which form of the name
+    /// found the entry.
+    pub fn lookup_match(&self, received: &[u8]) -> Option<(&User, NameMatch)> {
+        let exact = || self.exact(received).map(|u| (u, NameMatch::AsSent));
+        let stripped = || {
+            let name = crypto::strip_domain(received);
+            // A name without a backslash is found as sent.
+            let how = if name.len() == received.len() {
+                NameMatch::AsSent
+            } else {
+                NameMatch::DomainStripped
+            };
+            self.exact(name).map(|u| (u, how))
+        };
         match self.rule {
-            DomainRule::Exact => self.exact(received),
-            DomainRule::StripDomain => self.exact(crypto::strip_domain(received)),
-            DomainRule::ExactThenStripped => self
-                .exact(received)
-                .or_else(|| self.exact(crypto::strip_domain(received))),
+            DomainRule::Exact => exact(),
+            DomainRule::StripDomain => stripped(),
+            DomainRule::ExactThenStripped => exact().or_else(stripped),
         }
     }
 }
@@ -420,6 +460,35 @@ mod tests {
             "names are case-sensitive"
         );
         assert_eq!(DomainRule::default(), DomainRule::ExactThenStripped);
+    }
+
+    #[test]
+    fn lookup_match_says_which_form_of_the_name_found_the_entry() {
+        let how = |rule, name: &[u8]| {
+            store(rule)
+                .lookup_match(name)
+                .map(|(u, m)| (u.name().to_vec(), m))
+        };
+        let found = |entry: &[u8], m| Some((entry.to_vec(), m));
+        let either = DomainRule::ExactThenStripped;
+        assert_eq!(how(either, b"cisco"), found(b"cisco", NameMatch::AsSent));
+        assert_eq!(
+            how(either, b"D\\cisco"),
+            found(b"cisco", NameMatch::DomainStripped)
+        );
+        assert_eq!(
+            how(either, b"OTHER\\bob"),
+            found(b"OTHER\\bob", NameMatch::AsSent)
+        );
+        let strip = DomainRule::StripDomain;
+        assert_eq!(how(strip, b"cisco"), found(b"cisco", NameMatch::AsSent));
+        assert_eq!(
+            how(strip, b"D\\cisco"),
+            found(b"cisco", NameMatch::DomainStripped)
+        );
+        assert_eq!(how(DomainRule::Exact, b"D\\cisco"), None);
+        assert_eq!(NameMatch::DomainStripped.entry(b"D\\cisco"), b"cisco");
+        assert_eq!(NameMatch::AsSent.entry(b"D\\cisco"), b"D\\cisco");
     }
 
     #[test]

@@ -116,7 +116,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 pub use aaa::{Accept, Attributes, AuthRequest, AuthResponse, Reject, Verdict, Verifier};
 pub use chap::{ChapAuthenticator, ChapPeer};
-pub use credentials::{CredentialStore, DomainRule, NtHash, Password, Secret};
+pub use credentials::{CredentialStore, DomainRule, NameMatch, NtHash, Password, Secret};
 pub use pap::{PapAuthenticator, PapPeer};
 
 use crate::time::{Duration, Instant};
@@ -221,6 +221,10 @@ pub enum FailureReason {
     MissingAuthenticatorResponse,
     /// No answer in time (retransmissions exhausted or wait expired).
     Timeout,
+    /// The user already holds as many sessions as allowed (the server's
+    /// per-user limit; a PIX user logs in once). Reported as 691, as a
+    /// RADIUS server's Simultaneous-Use refusal reaches a Windows client.
+    SessionLimit,
     /// Peer side: the authenticator sent Failure/Nak.
     RejectedByAuthenticator {
         /// MS-CHAP "E=" code, if the message had one.
@@ -280,6 +284,7 @@ impl fmt::Display for FailureReason {
                 write!(f, "AAA accept without MS-CHAPv2 authenticator response")
             }
             FailureReason::Timeout => write!(f, "timed out"),
+            FailureReason::SessionLimit => write!(f, "the user's session limit is reached"),
             FailureReason::RejectedByAuthenticator { error_code, .. } => match error_code {
                 Some(code) => write!(f, "rejected by authenticator (error {code})"),
                 None => write!(f, "rejected by authenticator"),
@@ -307,6 +312,9 @@ pub struct Success {
     pub key_material: Option<MppeKeyMaterial>,
     /// Attributes from an external Accept (address, DNS).
     pub attributes: Attributes,
+    /// Authenticator: which form of `username` found the local store's
+    /// entry ([`Accept::name_match`]); the peer side: as sent.
+    pub name_match: NameMatch,
     /// True after a periodic re-challenge (RFC 1994 §2) rather than the
     /// first authentication.
     pub reauthentication: bool,

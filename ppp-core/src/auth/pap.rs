@@ -3,7 +3,7 @@
 //! until answered.
 
 use super::aaa::{AuthRequest, AuthResponse, Verdict, Verifier};
-use super::credentials::{Password, Secret};
+use super::credentials::{NameMatch, Password, Secret};
 use super::{
     name_from, AuthenticatorConfig, Event, Events, Failure, FailureReason, Message, Method, Name,
     PeerConfig, SetupError, Success,
@@ -132,6 +132,7 @@ impl PapAuthenticator {
                     username: self.username.clone(),
                     key_material: accept.key_material.clone(),
                     attributes: accept.attributes,
+                    name_match: accept.name_match,
                     reauthentication: false,
                 }));
             }
@@ -298,6 +299,7 @@ impl PapPeer {
                 username: self.username.clone(),
                 key_material: None,
                 attributes: Default::default(),
+                name_match: NameMatch::AsSent,
                 reauthentication: false,
             }),
             Some(reason) => Event::Failure(Failure {

@@ -280,6 +280,52 @@ fn restart_timer_sends_max_configure_requests_then_stops() {
 }
 
 #[test]
+fn retransmit_request_resends_at_once_with_a_fresh_counter_and_identifier() {
+    let mut m = Fsm::new(TestHandler::default(), Config::default());
+    m.open(T0);
+    m.up(T0);
+    // Two copies go unheard (the peer held its NCPs): Req-Sent, counter 8.
+    let first = drain(&mut m);
+    let late = T0 + Duration::from_secs(3);
+    m.handle_timeout(late);
+    assert_eq!(drain(&mut m).len(), 1);
+    assert_eq!(m.restart_count(), 8);
+    let now = late + Duration::from_millis(10);
+    assert!(m.retransmit_request(now));
+    let again = drain(&mut m);
+    assert_eq!(again.len(), 1, "one Configure-Request at once");
+    assert_eq!(again[0][0], 1);
+    assert_ne!(again[0][1], first[0][1], "a new Identifier");
+    assert_eq!(m.state(), State::ReqSent);
+    assert_eq!(m.restart_count(), 9, "irc then scr: Max-Configure less one");
+    assert_eq!(m.poll_timeout(), Some(now + Duration::from_secs(3)));
+    // A late Ack to the first copy is stale (RFC 1661 §5.2).
+    let stale = [2, first[0][1], 0, 8, 1, 4, 0x05, 0xdc];
+    assert_eq!(
+        m.handle_packet(now, &stale),
+        Err(Error::StaleReply {
+            identifier: first[0][1]
+        })
+    );
+    assert_eq!(m.state(), State::ReqSent);
+    // In Ack-Sent too; the state stays.
+    m.handle_packet(now, &[1, 0x40, 0, 4]).unwrap();
+    assert_eq!(m.state(), State::AckSent);
+    drain(&mut m);
+    assert!(m.retransmit_request(now));
+    assert_eq!(drain(&mut m).len(), 1);
+    assert_eq!(m.state(), State::AckSent);
+    // Answered (Ack-Rcvd), Opened or not negotiating: nothing is sent.
+    for state in [State::AckRcvd, State::Opened, State::Closed, State::Stopped] {
+        m.force_state(now, state, 3);
+        assert!(!m.retransmit_request(now), "{state:?}");
+        assert!(drain(&mut m).is_empty(), "{state:?}");
+        assert_eq!(m.state(), state);
+        assert_eq!(m.restart_count(), 3);
+    }
+}
+
+#[test]
 fn close_sends_max_terminate_requests_with_reason() {
     let mut m = Fsm::new(TestHandler::default(), Config::default());
     m.force_state(T0, State::Opened, 0);

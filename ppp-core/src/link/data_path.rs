@@ -35,10 +35,13 @@ pub(super) struct DataPath<C: Keystream = Words> {
     /// MPPE while CCP has agreed on it (RFC 3078).
     #[cfg(feature = "mppe")]
     pub(super) mppe: Option<mppe::session::Mppe<C>>,
-    /// When our last CCP Reset-Request went out, while the stateful
-    /// decrypter still waits for the flushed packet that answers it.
+    /// When we last spent effort to get back in step with the sender:
+    /// stateful, our last CCP Reset-Request while the decrypter still
+    /// waits for the flushed packet that answers it; stateless, the last
+    /// long key catch-up (see `encryption.rs`, `LONG_CATCH_UP_EVERY`).
+    /// One field for both: the parked link has no octet to spare.
     #[cfg(feature = "mppe")]
-    pub(super) reset_request_sent_at: PackedMillis,
+    pub(super) last_resync_attempt: PackedMillis,
     #[cfg(not(feature = "mppe"))]
     keystream: PhantomData<C>,
     // Only octet-aligned fields: a smaller one would add 7 octets of
@@ -58,7 +61,7 @@ impl DataPath {
             #[cfg(feature = "mppe")]
             mppe: None,
             #[cfg(feature = "mppe")]
-            reset_request_sent_at: PackedMillis::NONE,
+            last_resync_attempt: PackedMillis::NONE,
             #[cfg(not(feature = "mppe"))]
             keystream: PhantomData,
             counters: Counters::default(),

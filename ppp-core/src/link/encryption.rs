@@ -20,6 +20,45 @@ fn is_ipv4_protocol(head: &[u8]) -> bool {
     matches!(head, [0x21, ..] | [0x00, 0x21])
 }
 
+/// Whether a decrypted MPPE payload (inner protocol field, compressed or
+/// not, then the packet) is a well-formed IPv4 packet: version 4, a
+/// header length and total length that fit, and a correct header checksum
+/// (RFC 791 §3.1). This is what proves a stateless packet genuine: MPPE
+/// has no integrity check, but RC4 under a key the forger does not know
+/// turns the forger's bytes into noise, which passes these checks with a
+/// probability of about 2^-26.
+fn is_valid_ipv4_frame(plain: &[u8]) -> bool {
+    let ip = match plain {
+        [0x21, rest @ ..] | [0x00, 0x21, rest @ ..] => rest,
+        _ => return false,
+    };
+    let Some(&first) = ip.first() else {
+        return false;
+    };
+    let header_len = usize::from(first & 0x0f) * 4;
+    if first >> 4 != 4 || header_len < 20 || ip.len() < header_len {
+        return false;
+    }
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    if total < header_len || total > ip.len() {
+        return false;
+    }
+    let mut sum: u32 = ip[..header_len]
+        .chunks_exact(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum == 0xffff
+}
+
+/// How often a stateless receiver may try a packet that needs more key
+/// changes than `mppe::Config::max_rekeys_per_packet` (up to 2,048
+/// SHA-1 key changes, a few milliseconds): enough to come back in step
+/// after a long outage, too rare for a forger to burn the CPU with.
+pub(super) const LONG_CATCH_UP_EVERY: Duration = Duration::from_secs(5);
+
 /// How often a CCP Reset-Request is repeated while the stateful MPPE
 /// decrypter still discards packets (pppd's reset-ack timeout is 1 s).
 pub(super) const RESET_REQUEST_REPEAT: Duration = Duration::from_secs(1);
@@ -177,6 +216,7 @@ impl Link {
                                 send: negotiated.send,
                                 receive: negotiated.receive,
                             })));
+                            self.ipcp_after_ccp_opened(now);
                         }
                         None => self.ccp_failed(now),
                     }
@@ -187,6 +227,7 @@ impl Link {
                     } else {
                         self.ccp_settled = true;
                         self.push(LinkEvent::CcpUp(None));
+                        self.ipcp_after_ccp_opened(now);
                     }
                 }
                 Err(_) => self.ccp_failed(now),
@@ -203,6 +244,34 @@ impl Link {
             }
             LayerEvent::Started => {}
             LayerEvent::Finished(_) => self.ccp_failed(now),
+        }
+    }
+
+    /// CCP reached Opened: our IPCP Configure-Request goes again at once
+    /// if it is still unanswered (RFC 1661 §4.1 TO+ run early, restart
+    /// counter reinitialised: [`Fsm::retransmit_request`]).
+    ///
+    /// Why: IPCP and CCP start together (RFC 1661 §3.6: each NCP is
+    /// configured separately and "MAY be Opened and Closed at any time";
+    /// RFC 1962 sets no order), but pppd with `require-mppe` opens its
+    /// IPCP only from `ccp_up` (pppd/auth.c `start_networks` opens CCP
+    /// and ECP alone when MPPE is wanted; ccp.c `ccp_up` calls
+    /// `continue_networks`). Until then its IPCP sits in Closed and
+    /// answers our Configure-Request with a Terminate-Ack (fsm.c
+    /// `fsm_rconfreq`, RFC 1661 §4.1 RCR in Closed), which changes
+    /// nothing here (RTA in Req-Sent/Ack-Sent), so without this the link
+    /// waited a full restart timer (3 s) after CCP opened. A peer that
+    /// heard the earlier copy and whose Ack is in flight costs one extra
+    /// request: the late Ack carries the old Identifier and is discarded
+    /// (§5.2). Whatever CCP agreed (MPPE or nothing), a peer holding its
+    /// NCPs for CCP releases them now. We do not hold IPCP ourselves: a
+    /// peer's IPCP Configure-Request before CCP opens is answered (§3.6),
+    /// as Windows expects; no IP flows before CCP settles
+    /// (`update_data_ready`), so nothing leaks in plaintext when MPPE is
+    /// required.
+    fn ipcp_after_ccp_opened(&mut self, now: Instant) {
+        if self.ipcp_started {
+            self.ipcp.retransmit_request(now);
         }
     }
 
@@ -254,7 +323,7 @@ impl<C: Keystream> DataPath<C> {
     /// (RFC 1962 §2), and no Reset-Request is awaited any more.
     pub(super) fn ccp_down(&mut self) {
         self.mppe = None;
-        self.reset_request_sent_at = PackedMillis::NONE;
+        self.last_resync_attempt = PackedMillis::NONE;
     }
 
     /// Decrypts the MPPE packet at `frame[header_len..]` in place and
@@ -269,20 +338,41 @@ impl<C: Keystream> DataPath<C> {
         header_len: usize,
         send_reset_request: impl FnOnce() -> bool,
     ) -> Result<Delivered, Error> {
+        let last_attempt = self.last_resync_attempt.instant();
+        let stateless = self
+            .mppe
+            .as_mut()
+            .filter(|m| m.decrypter.config().mode == mppe::Mode::Stateless);
+        let allowed = stateless.map(|m| {
+            if last_attempt.is_none_or(|at| now >= at + LONG_CATCH_UP_EVERY) {
+                m.decrypter.allow_long_catch_up();
+            }
+            m.decrypter.long_catch_up_allowed()
+        });
         let received = decrypt_ip(
             self.mppe.as_mut(),
             &mut self.counters,
-            self.reset_request_sent_at.instant(),
+            last_attempt,
             now,
             frame,
             header_len,
         );
+        if let Some(before) = allowed {
+            let after = self
+                .mppe
+                .as_ref()
+                .is_some_and(|m| m.decrypter.long_catch_up_allowed());
+            if before && !after {
+                self.last_resync_attempt = PackedMillis::from_instant(Some(now));
+            }
+            return received.result;
+        }
         if received.synchronised {
-            self.reset_request_sent_at = PackedMillis::NONE;
+            self.last_resync_attempt = PackedMillis::NONE;
         }
         if received.reset_request && send_reset_request() {
             self.counters.reset_requests_sent += 1;
-            self.reset_request_sent_at = PackedMillis::from_instant(Some(now));
+            self.last_resync_attempt = PackedMillis::from_instant(Some(now));
         }
         received.result
     }
@@ -295,7 +385,7 @@ impl<C: Keystream> DataPath<C> {
     ) -> DataPath<D> {
         DataPath {
             mppe: self.mppe.map(convert),
-            reset_request_sent_at: self.reset_request_sent_at,
+            last_resync_attempt: self.last_resync_attempt,
             counters: self.counters,
         }
     }
@@ -318,7 +408,7 @@ struct Received {
 fn decrypt_ip<C: Keystream>(
     mppe: Option<&mut mppe::session::Mppe<C>>,
     counters: &mut Counters,
-    reset_request_sent_at: Option<Instant>,
+    last_resync_attempt: Option<Instant>,
     now: Instant,
     frame: &mut [u8],
     header_len: usize,
@@ -346,31 +436,35 @@ fn decrypt_ip<C: Keystream>(
     // A repeat is due once per RESET_REQUEST_REPEAT while the decrypter
     // waits (RFC 1962 §3.1 leaves the timing to the implementation; pppd
     // repeats after 1 s).
-    let repeat_due = reset_request_sent_at.is_none_or(|at| now >= at + RESET_REQUEST_REPEAT);
-    // Trial decryption of flushed packets (mppe's
+    let repeat_due = last_resync_attempt.is_none_or(|at| now >= at + RESET_REQUEST_REPEAT);
+    // Stateful: trial decryption of flushed packets (mppe's
     // `decrypt_in_place_checked`): pppd/Linux change keys on every
     // flushed packet, so a lost one would otherwise leave this end a key
-    // behind until CCP is renegotiated. Only IPv4 travels inside MPPE on
-    // this link (IPCP is the only network protocol).
-    let decrypted = match m
-        .decrypter
-        .decrypt_in_place_checked(packet, is_ipv4_protocol)
-    {
-        Ok(d) => d,
-        Err(e) => {
-            // RFC 3078 §8.2 (stateful): ask the sender to flush. The
-            // Reset-Request or the flushed packet answering it can be
-            // lost too, so while the decrypter still waits, repeat the
-            // request. Without this one lost packet would stall the
-            // receive direction for good.
-            let repeat = matches!(e, mppe::DecryptError::AwaitingFlush { .. }) && repeat_due;
-            return fail(
-                counters,
-                Error::Decrypt(e),
-                e.needs_reset_request() || repeat,
-            );
-        }
-    };
+    // behind until CCP is renegotiated. Stateless: a packet moves the key
+    // schedule only if it decrypts to a valid IPv4 packet, so a forged
+    // GRE packet cannot put the receiver out of step (see
+    // `mppe::Decrypter::decrypt_in_place_verified`). Only IPv4 travels
+    // inside MPPE on this link (IPCP is the only network protocol).
+    let decrypted =
+        match m
+            .decrypter
+            .decrypt_in_place_verified(packet, is_ipv4_protocol, is_valid_ipv4_frame)
+        {
+            Ok(d) => d,
+            Err(e) => {
+                // RFC 3078 §8.2 (stateful): ask the sender to flush. The
+                // Reset-Request or the flushed packet answering it can be
+                // lost too, so while the decrypter still waits, repeat the
+                // request. Without this one lost packet would stall the
+                // receive direction for good.
+                let repeat = matches!(e, mppe::DecryptError::AwaitingFlush { .. }) && repeat_due;
+                return fail(
+                    counters,
+                    Error::Decrypt(e),
+                    e.needs_reset_request() || repeat,
+                );
+            }
+        };
     let inner_start = header_len + mppe::HEADER_LEN;
     let plain = frame
         .get(inner_start..inner_start + decrypted.len)

@@ -164,6 +164,10 @@ pub enum LinkEvent {
         method: Method,
         /// AAA attributes (address, DNS) from an external Accept.
         attributes: auth::Attributes,
+        /// Server: which form of [`Link::username`] found the local
+        /// store's entry (the entry is `name_match.entry(username)`);
+        /// [`auth::NameMatch::AsSent`] for external AAA and clients.
+        name_match: auth::NameMatch,
     },
     /// Authentication failed; the link ends ([`LinkEvent::Down`] follows).
     /// The user name, if known, is [`Link::username`].
@@ -255,6 +259,31 @@ pub enum Error {
     /// frame is untouched: rebuild the link with [`Link::unpark`] and give
     /// it the same frame.
     NeedsLink,
+}
+
+impl Error {
+    /// Whether the frame made no sense: malformed, an invalid control
+    /// packet, an unknown protocol, or MPPE that did not decrypt to a
+    /// valid packet. A forged frame looks like this; the GRE layer below
+    /// does not move its sequence state for one (`pptp_core`'s
+    /// `GreSession::reject`). The other errors (wrong phase, plaintext
+    /// refused, waiting for a flushed packet...) are a genuine peer's
+    /// frames arriving at a bad time.
+    pub fn is_garbage(&self) -> bool {
+        match self {
+            Error::Frame(_)
+            | Error::Control { .. }
+            | Error::ProtocolRejected { .. }
+            | Error::InnerProtocol { .. } => true,
+            #[cfg(feature = "mppe")]
+            Error::Decrypt(
+                mppe::DecryptError::Header(_)
+                | mppe::DecryptError::Unproven { .. }
+                | mppe::DecryptError::RekeyLimit { .. },
+            ) => true,
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Display for Error {

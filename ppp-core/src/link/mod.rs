@@ -9,7 +9,10 @@
 //! authenticate runs: the server is the authenticator
 //! ([`crate::auth::Authenticator`]), the client the peer
 //! ([`crate::auth::Peer`]). After success, IPCP and CCP negotiate together
-//! (RFC 1661 §3.4). IP packets flow once IPCP is Opened and CCP has
+//! (RFC 1661 §3.6), CCP's packets sent first; when CCP opens, an IPCP
+//! Configure-Request still unanswered goes again at once, because pppd
+//! with `require-mppe` holds its IPCP until its CCP opens and refuses
+//! what came before. IP packets flow once IPCP is Opened and CCP has
 //! settled: encrypted with MPPE when CCP agreed on it, in plaintext only
 //! when the MPPE policy is not `required`.
 //!
@@ -89,7 +92,9 @@
 //! assert!(client.mppe_info().is_some(), "MPPE-128 stateless by default");
 //!
 //! // An IP packet from the client's tun device to the server's.
-//! let ip = [0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 172, 16, 1, 1, 99, 99, 99, 2];
+//! // (A valid IPv4 header, checksum included: a stateless MPPE receiver
+//! // keeps only packets that decrypt to one.)
+//! let ip = [0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0x07, 0x63, 172, 16, 1, 1, 99, 99, 99, 2];
 //! let n = client.send_ip(now, &ip, &mut buf).unwrap();
 //! let delivered = server.handle_frame(now, &mut buf[..n]).unwrap().unwrap();
 //! assert_eq!(&buf[delivered.range()], &ip);

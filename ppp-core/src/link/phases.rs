@@ -139,11 +139,16 @@ impl Link {
                 return Some(t);
             }
         }
-        if let Some(t) = self.ipcp.poll_transmit_frame(send, buf) {
-            return Some(t);
-        }
+        // CCP before IPCP: when CCP opens with a Configure-Ack of ours
+        // and IPCP's request goes again at once (ipcp_after_ccp_opened),
+        // a peer that holds IPCP until CCP opens (pppd with require-mppe)
+        // must see the Ack first. pppd sends CCP first too (auth.c
+        // start_networks opens CCP before the other NCPs).
         #[cfg(feature = "mppe")]
         if let Some(t) = self.ccp.poll_transmit_frame(send, buf) {
+            return Some(t);
+        }
+        if let Some(t) = self.ipcp.poll_transmit_frame(send, buf) {
             return Some(t);
         }
         None
@@ -404,6 +409,7 @@ impl Link {
                 self.push(LinkEvent::Authenticated {
                     method: s.method,
                     attributes: s.attributes,
+                    name_match: s.name_match,
                 });
                 if self.authenticator_done && self.peer_done && self.phase == Phase::Authenticate {
                     self.start_network(now);

@@ -53,6 +53,18 @@ pub enum AuthMethod {
     MsChapV2,
 }
 
+impl core::fmt::Display for AuthMethod {
+    /// The method as the RFCs and Windows spell it ("MS-CHAPv2").
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            AuthMethod::Pap => "PAP",
+            AuthMethod::ChapMd5 => "CHAP-MD5",
+            AuthMethod::MsChapV1 => "MS-CHAPv1",
+            AuthMethod::MsChapV2 => "MS-CHAPv2",
+        })
+    }
+}
+
 impl AuthMethod {
     /// Every method, strongest first.
     pub const ALL: [AuthMethod; 4] = [

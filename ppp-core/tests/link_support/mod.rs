@@ -5,8 +5,10 @@
 use std::net::Ipv4Addr;
 
 use ppp_core::auth::{AuthRequest, CredentialStore, DomainRule, Verifier};
+#[cfg(feature = "mppe")]
+use ppp_core::fsm::State;
 use ppp_core::ipcp::AddressPool;
-use ppp_core::link::{Credentials, EndReason, Entropy, Link, LinkConfig, LinkEvent};
+use ppp_core::link::{Credentials, EndReason, Entropy, Link, LinkConfig, LinkEvent, Role};
 use ppp_core::time::{Duration, Instant};
 
 pub const USER: &[u8] = b"cisco";
@@ -43,6 +45,12 @@ pub struct Pair {
     pub client_events: Vec<LinkEvent>,
     /// Every control frame that crossed the wire.
     pub wire: Vec<(Dir, Vec<u8>)>,
+    /// The end that behaves like pppd with `require-mppe` (see
+    /// [`Pair::pppd_ipcp_closed`]), if any.
+    pub pppd_requiring_mppe: Option<Role>,
+    /// That end's own IPCP frames, not yet sent: pppd opens IPCP only
+    /// when its CCP opens.
+    pub held: Vec<Vec<u8>>,
 }
 
 impl Pair {
@@ -74,6 +82,8 @@ impl Pair {
             server_events: Vec::new(),
             client_events: Vec::new(),
             wire: Vec::new(),
+            pppd_requiring_mppe: None,
+            held: Vec::new(),
         }
     }
 
@@ -94,19 +104,19 @@ impl Pair {
             while let Some(t) = self.server.poll_transmit(now, &mut buf) {
                 assert!(t.len <= buf.len());
                 any = true;
-                let mut f = buf[..t.len].to_vec();
-                self.wire.push((Dir::ToClient, f.clone()));
-                let _ = self.client.handle_frame(now, &mut f);
+                self.carry(Role::Server, buf[..t.len].to_vec());
             }
             while let Some(t) = self.client.poll_transmit(now, &mut buf) {
                 any = true;
-                let mut f = buf[..t.len].to_vec();
-                self.wire.push((Dir::ToServer, f.clone()));
-                let _ = if self.external {
-                    self.server.handle_frame(now, &mut f)
-                } else {
-                    self.server.handle_frame_with(now, &mut f, &self.store)
-                };
+                self.carry(Role::Client, buf[..t.len].to_vec());
+            }
+            if let Some(model) = self.pppd_requiring_mppe {
+                if !self.held.is_empty() && !self.pppd_ipcp_closed(model) {
+                    any = true;
+                    for f in std::mem::take(&mut self.held) {
+                        self.carry(model, f);
+                    }
+                }
             }
             while let Some(ev) = self.server.poll_event() {
                 any = true;
@@ -141,6 +151,62 @@ impl Pair {
             moved = true;
         }
         moved
+    }
+
+    /// Sends one frame from `from` to the other end, through the pppd
+    /// model when one is set.
+    fn carry(&mut self, from: Role, frame: Vec<u8>) {
+        if frame_protocol(&frame) == 0x8021 && self.pppd_ipcp_closed(from) {
+            self.held.push(frame);
+        } else {
+            self.transfer(from, frame);
+        }
+    }
+
+    fn transfer(&mut self, from: Role, mut frame: Vec<u8>) {
+        let (to, dir) = match from {
+            Role::Server => (Role::Client, Dir::ToClient),
+            Role::Client => (Role::Server, Dir::ToServer),
+        };
+        let ipcp = frame_protocol(&frame) == 0x8021;
+        self.wire.push((dir, frame.clone()));
+        if ipcp && self.pppd_ipcp_closed(to) {
+            // pppd/fsm.c fsm_rconfreq in CLOSED: "Go away, we're
+            // closed": a Terminate-Ack with the request's Identifier
+            // (RFC 1661 §4.1, RCR in Closed). Other IPCP codes cannot
+            // reach it here (its own requests are held).
+            if let [1, id, ..] = frame_info(&frame) {
+                let answer = vec![0xff, 0x03, 0x80, 0x21, 6, *id, 0, 4];
+                self.transfer(to, answer);
+            }
+            return;
+        }
+        let now = self.now;
+        let _ = match to {
+            Role::Client => self.client.handle_frame(now, &mut frame),
+            Role::Server if self.external => self.server.handle_frame(now, &mut frame),
+            Role::Server => self.server.handle_frame_with(now, &mut frame, &self.store),
+        };
+    }
+
+    /// Whether `role` is the pppd model and its IPCP is still Closed:
+    /// with `require-mppe` pppd opens CCP alone (auth.c
+    /// `start_networks`) and IPCP only from `ccp_up` (ccp.c, through
+    /// `continue_networks`); IPCP's lower layer is up since LCP opened
+    /// (auth.c `link_established`), so the automaton sits in Closed.
+    #[cfg(feature = "mppe")]
+    pub fn pppd_ipcp_closed(&self, role: Role) -> bool {
+        let link = match role {
+            Role::Server => &self.server,
+            Role::Client => &self.client,
+        };
+        self.pppd_requiring_mppe == Some(role) && link.ccp().state() != State::Opened
+    }
+
+    /// Without CCP there is nothing for the pppd model to wait for.
+    #[cfg(not(feature = "mppe"))]
+    pub fn pppd_ipcp_closed(&self, _role: Role) -> bool {
+        false
     }
 
     /// Pumps, advancing the fake clock to the next timer when idle, until
@@ -258,6 +324,20 @@ pub fn ip_packet(len: usize, seed: u8) -> Vec<u8> {
     for (i, b) in p.iter_mut().enumerate().skip(1) {
         *b = (i as u8).wrapping_mul(31).wrapping_add(seed);
     }
+    // A valid IPv4 header (length and checksum, RFC 791 §3.1): a
+    // stateless MPPE receiver keeps only packets that decrypt to one.
+    if len >= 20 {
+        p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        p[10..12].fill(0);
+        let mut sum: u32 = p[..20]
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum();
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        p[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    }
     p
 }
 
@@ -273,6 +353,13 @@ pub fn frame_protocol(frame: &[u8]) -> u16 {
     } else {
         u16::from_be_bytes([rest[0], rest[1]])
     }
+}
+
+/// A frame's information field (after either header form).
+pub fn frame_info(frame: &[u8]) -> &[u8] {
+    let rest = frame.strip_prefix(&[0xff, 0x03]).unwrap_or(frame);
+    let protocol_len = if rest[0] & 1 == 1 { 1 } else { 2 };
+    &rest[protocol_len..]
 }
 
 /// Whether `needle` occurs in `hay`.

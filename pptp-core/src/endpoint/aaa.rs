@@ -31,6 +31,9 @@ impl SessionEnd {
             | SessionEnd::Tunnel(_)
             | SessionEnd::ConnectionLost
             | SessionEnd::NoResource => TerminateCause::LostCarrier,
+            // Never authenticated: no accounting Start was sent, but a
+            // host that reports it says the NAS ended it.
+            SessionEnd::SetupTimeout => TerminateCause::NasRequest,
         }
     }
 }

@@ -9,12 +9,15 @@ use ppp_core::ipcp::AddressPool;
 use ppp_core::link::{EndReason, Link, LinkConfig};
 
 use crate::control::{Config as ControlConfig, Connection};
-use crate::gre::{peek_call_id, Received};
+#[cfg(doc)]
+use crate::gre::GreSession;
+use crate::gre::{peek_call_id, Candidate, Opened};
 use crate::time::Instant;
 use crate::Role;
 
 use super::memory::{
-    flag, narrow, widen, ControlState, LinkState, Memory, Slot, NIL, WAIT_FRAME_LEN,
+    flag, narrow, widen, CallState, Chain, ControlState, LinkState, Memory, Slot, NIL,
+    WAIT_FRAME_LEN,
 };
 use super::timers::TimerHeap;
 use super::types::{
@@ -41,14 +44,13 @@ pub enum BuildError {
     Pool,
 }
 
-/// A frame that arrived ahead of older ones still in the GRE reorder
-/// buffer: it waits here so that the link sees frames in sequence order
-/// (stateful MPPE needs it, RFC 3078 §4).
-#[derive(Debug)]
-pub(crate) struct Deferred {
-    pub(crate) slot: u32,
-    pub(crate) older: usize,
-    pub(crate) frame: heapless::Vec<u8, 1600>,
+impl core::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            BuildError::Memory => "no slots, too many slots, or no engine of a kind",
+            BuildError::Pool => "address pool empty, reversed or larger than 65,536",
+        })
+    }
 }
 
 /// A PPTP server or client (see the [module docs](super)).
@@ -65,6 +67,11 @@ pub struct Endpoint<M: Memory, R: Random, V: Verifier> {
     pub(crate) reserved_engines: usize,
     pub(crate) receive_window: u16,
     pub(crate) parking: Option<Parking>,
+    pub(crate) limits: super::Limits,
+    /// Calls accepted whose sessions are not up yet (server).
+    pub(crate) unauthenticated: usize,
+    /// Salt of the per-source hash buckets (host randomness).
+    pub(crate) source_salt: u32,
     pub(crate) call_request: CallRequestParams,
     pub(crate) timers: TimerHeap,
     pub(crate) ready_head: u32,
@@ -73,7 +80,6 @@ pub struct Endpoint<M: Memory, R: Random, V: Verifier> {
     pub(crate) free_controls: usize,
     pub(crate) free_links: usize,
     pub(crate) events: heapless::Deque<Event, EVENT_QUEUE>,
-    pub(crate) deferred: Option<Deferred>,
     pub(crate) early_gre: Option<super::early::EarlyGre>,
     pub(crate) stats: EndpointStats,
     pub(crate) active_sessions: usize,
@@ -130,6 +136,10 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         e.receive_window = config.receive_window;
         e.parking = config.parking;
         e.mss_clamp = config.mss_clamp;
+        e.limits = config.limits;
+        let mut salt = [0u8; 4];
+        e.random.fill_bytes(&mut salt);
+        e.source_salt = u32::from_be_bytes(salt);
         e.accepting = true;
         Ok(e)
     }
@@ -173,6 +183,9 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             reserved_engines: 0,
             receive_window: 64,
             parking: None,
+            limits: super::Limits::unlimited(),
+            unauthenticated: 0,
+            source_salt: 0,
             call_request: CallRequestParams::default(),
             timers: TimerHeap::default(),
             ready_head: NIL,
@@ -181,7 +194,6 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             free_controls,
             free_links,
             events: heapless::Deque::new(),
-            deferred: None,
             early_gre: None,
             stats: EndpointStats::default(),
             active_sessions: 0,
@@ -297,12 +309,13 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             since: slot.since,
             tunnel,
             tunnel_parked: matches!(owner.control, ControlState::Parked(_)),
-            call_ids: call.map(|c| (c.local_id, c.peer_id)),
+            call_ids: call.map(|c| (c.local_id(), c.peer_id())),
             gre: call.map(|c| c.gre.status()),
             link,
             link_parked: matches!(call.map(|c| &c.link), Some(LinkState::Parked(_))),
             user: slot.user(),
-            address: slot.address,
+            matched_user: slot.matched_user(),
+            address: slot.address(),
             mppe,
             mppe_stats,
             mtu: call.map(|c| c.mtu.counters()).unwrap_or_default(),
@@ -323,6 +336,13 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         if !self.accepting || self.role != Role::Server {
             self.stats.connections_refused += 1;
             return Err(AcceptError::NotAccepting);
+        }
+        if !self.admits_connection(peer) {
+            // Past the per-source cap: no slot, no answer (a flood from one
+            // address costs nothing but the host's accept).
+            self.stats.connections_refused += 1;
+            self.stats.source_limit_refusals += 1;
+            return Err(AcceptError::SourceLimit);
         }
         let full = self.active_sessions >= self.max_sessions
             || self.free_controls <= self.reserved_engines;
@@ -370,14 +390,17 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         let slot = slots.get_mut(index as usize)?;
         self.free_head = widen(slot.ready_next);
         let generation = slot.generation.wrapping_add(1);
-        let route_head = slot.route_head;
+        let (route_head, source_head) = (slot.route_head, slot.source_head);
         *slot = Slot::new();
         slot.generation = generation;
         slot.route_head = route_head;
+        slot.source_head = source_head;
         slot.occupied = true;
         slot.peer = peer;
         slot.since = now;
         slot.control = control;
+        let bucket = self.source_bucket(peer);
+        self.chain_insert(Chain::Source, bucket, index);
         Some(index)
     }
 
@@ -531,47 +554,74 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         let Some(call) = slot.call.as_mut() else {
             return Err(GreInputError::UnknownCall(call_id));
         };
-        let received = call.gre.decapsulate(now, datagram);
+        let opened = call.gre.open(now, datagram);
         self.mark_ready(i);
-        match received {
-            Ok(Received::Deliver {
-                payload,
-                queued_before,
-            }) => {
-                let Some(frame) = datagram.get_mut(payload.clone()) else {
-                    return Err(GreInputError::Dropped);
-                };
-                if queued_before > 0 {
-                    // Older frames wait in the reorder buffer: this one
-                    // must follow them into the link.
-                    return self.defer(i, queued_before, frame).map(|_| None);
-                }
-                match self.link_frame(i, now, frame)? {
-                    Some(range) => Ok(Some(Delivered {
-                        session: handle,
-                        range: payload.start + range.start..payload.start + range.end,
-                    })),
-                    None => Ok(None),
-                }
-            }
-            Ok(Received::Held) | Ok(Received::NoPayload) => Ok(None),
-            Ok(Received::Dropped(_)) | Err(_) => Err(GreInputError::Dropped),
+        let candidate = match opened {
+            Ok(Opened::Data(candidate)) => candidate,
+            Ok(Opened::NoPayload) => return Ok(None),
+            Ok(Opened::Dropped(_)) | Err(_) => return Err(GreInputError::Dropped),
+        };
+        let payload = candidate.payload.clone();
+        let Some(frame) = datagram.get_mut(payload.clone()) else {
+            self.gre_reject(i, candidate);
+            return Err(GreInputError::Dropped);
+        };
+        if !self.may_hand_up(i, &candidate, frame) {
+            self.gre_reject(i, candidate);
+            self.stats.gre_unproven += 1;
+            return Err(GreInputError::Unproven);
+        }
+        let handled = self.link_frame(i, now, frame);
+        if matches!(handled, Err(GreInputError::Unproven)) {
+            self.gre_reject(i, candidate);
+            self.stats.gre_unproven += 1;
+        } else if let Some(call) = self.call_mut(i) {
+            call.gre.confirm(now, candidate);
+        }
+        match handled? {
+            Some(range) => Ok(Some(Delivered {
+                session: handle,
+                range: payload.start + range.start..payload.start + range.end,
+            })),
+            None => Ok(None),
         }
     }
 
-    fn defer(&mut self, i: u32, older: usize, frame: &[u8]) -> Result<(), GreInputError> {
-        if self.deferred.is_some() {
-            return Err(GreInputError::Dropped);
+    /// Whether a GRE candidate may go up to the link (see
+    /// [`GreSession::open`]): one close to what the call has seen always
+    /// may (the link judges it, and a frame that makes no sense is
+    /// rejected below without moving anything); one further ahead only if
+    /// it can prove itself: an MPPE packet while the link receives
+    /// stateless MPPE, which it keeps only if it decrypts to a valid
+    /// packet. Without that proof (no MPPE, stateful MPPE whose stream
+    /// cannot be rolled back) three such packets following one another
+    /// within the bounded jump still count, as a sender that moved on
+    /// after an outage; never one alone, and never in a session that
+    /// could prove its packets. What PPTP cannot protect: see the GRE
+    /// section of the README.
+    fn may_hand_up(&mut self, i: u32, candidate: &Candidate, frame: &[u8]) -> bool {
+        let proves = self.link_proves_frames(i);
+        let Some(call) = self.call_mut(i) else {
+            return false;
+        };
+        if call.gre.is_trusted(candidate) {
+            return true;
         }
-        let mut copy = heapless::Vec::new();
-        copy.extend_from_slice(frame)
-            .map_err(|_| GreInputError::Dropped)?;
-        self.deferred = Some(Deferred {
-            slot: i,
-            older,
-            frame: copy,
-        });
-        Ok(())
+        if proves {
+            return is_mppe_frame(frame);
+        }
+        call.gre.extend_unproven_run(candidate)
+    }
+
+    fn gre_reject(&mut self, i: u32, candidate: Candidate) {
+        if let Some(call) = self.call_mut(i) {
+            call.gre.reject(candidate);
+        }
+    }
+
+    fn call_mut(&mut self, i: u32) -> Option<&mut CallState> {
+        let (slots, _, _) = self.memory.parts();
+        slots.get_mut(i as usize).and_then(|s| s.call.as_mut())
     }
 
     /// Sends the next part of an IPv4 packet from the host to its session
@@ -649,6 +699,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 }
             };
             self.slot_timeout(due, now);
+            self.enforce_limits(due, now);
             self.service(due, now);
             self.mark_ready(due);
         }
@@ -702,6 +753,8 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         let Some(i) = self.slot_index(session.0) else {
             return false;
         };
+        let (user, _) = self.link_user(i);
+        let verdict = self.user_limit(i, &user, verdict);
         let ok = self
             .full_link(i, now)
             .is_some_and(|l| l.verdict(now, verdict).is_ok());
@@ -859,7 +912,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         let (slots, _, _) = self.memory.parts_ref();
         let i = u32::from(call_id) % slots.len() as u32;
         let slot = slots.get(i as usize)?;
-        (slot.occupied && slot.call.as_ref().is_some_and(|c| c.local_id == call_id)).then_some(i)
+        (slot.occupied && slot.call.as_ref().is_some_and(|c| c.local_id() == call_id)).then_some(i)
     }
 
     pub(crate) fn client_slot(&self) -> Option<u32> {
@@ -971,36 +1024,53 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
 
     pub(crate) fn route_insert(&mut self, i: u32, addr: Ipv4Addr) {
         let b = self.route_bucket(addr);
-        let (slots, _, _) = self.memory.parts();
-        let head = slots.get(b as usize).map_or(NIL, |s| widen(s.route_head));
-        if let Some(s) = slots.get_mut(i as usize) {
-            s.route_next = narrow(head);
-        }
-        if let Some(s) = slots.get_mut(b as usize) {
-            s.route_head = narrow(i);
-        }
+        self.chain_insert(Chain::Route, b, i);
     }
 
     pub(crate) fn route_remove(&mut self, i: u32, addr: Ipv4Addr) {
         let b = self.route_bucket(addr);
+        self.chain_remove(Chain::Route, b, i);
+    }
+
+    /// Puts slot `i` at the head of `chain`'s bucket `b`.
+    pub(crate) fn chain_insert(&mut self, chain: Chain, b: u32, i: u32) {
+        let (slots, _, _) = self.memory.parts();
+        let head = slots
+            .get(b as usize)
+            .map_or(NIL, |s| widen(s.chain_head(chain)));
+        if let Some(s) = slots.get_mut(i as usize) {
+            s.set_chain_next(chain, narrow(head));
+        }
+        if let Some(s) = slots.get_mut(b as usize) {
+            s.set_chain_head(chain, narrow(i));
+        }
+    }
+
+    /// Takes slot `i` out of `chain`'s bucket `b` (bounded by the number
+    /// of slots, whatever the chain holds).
+    pub(crate) fn chain_remove(&mut self, chain: Chain, b: u32, i: u32) {
         let (slots, _, _) = self.memory.parts();
         let mut prev = NIL;
-        let mut cur = slots.get(b as usize).map_or(NIL, |s| widen(s.route_head));
+        let mut cur = slots
+            .get(b as usize)
+            .map_or(NIL, |s| widen(s.chain_head(chain)));
         let mut guard = slots.len();
         while cur != NIL && guard > 0 {
             guard -= 1;
-            let next = slots.get(cur as usize).map_or(NIL, |s| widen(s.route_next));
+            let next = slots
+                .get(cur as usize)
+                .map_or(NIL, |s| widen(s.chain_next(chain)));
             if cur == i {
                 match slots.get_mut(prev as usize) {
-                    Some(p) if prev != NIL => p.route_next = narrow(next),
+                    Some(p) if prev != NIL => p.set_chain_next(chain, narrow(next)),
                     _ => {
                         if let Some(s) = slots.get_mut(b as usize) {
-                            s.route_head = narrow(next);
+                            s.set_chain_head(chain, narrow(next));
                         }
                     }
                 }
                 if let Some(s) = slots.get_mut(i as usize) {
-                    s.route_next = narrow(NIL);
+                    s.set_chain_next(chain, narrow(NIL));
                 }
                 return;
             }
@@ -1012,15 +1082,15 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
     pub(crate) fn route_lookup(&self, addr: Ipv4Addr) -> Option<u32> {
         let b = self.route_bucket(addr);
         let (slots, _, _) = self.memory.parts_ref();
-        let mut cur = widen(slots.get(b as usize)?.route_head);
+        let mut cur = widen(slots.get(b as usize)?.chain_head(Chain::Route));
         let mut guard = slots.len();
         while cur != NIL && guard > 0 {
             guard -= 1;
             let s = slots.get(cur as usize)?;
-            if s.occupied && s.address == Some(addr) {
+            if s.occupied && s.address() == Some(addr) {
                 return Some(cur);
             }
-            cur = widen(s.route_next);
+            cur = widen(s.chain_next(Chain::Route));
         }
         None
     }
@@ -1043,4 +1113,12 @@ impl Destination {
             _ => None,
         }
     }
+}
+
+/// Whether a PPP frame (as GRE carries it: address and control fields
+/// optional, protocol field possibly compressed, RFC 1661 §6.5, §6.6) is
+/// an MPPE packet (protocol 0x00FD, RFC 3078 §3).
+fn is_mppe_frame(frame: &[u8]) -> bool {
+    let rest = frame.strip_prefix(&[0xff, 0x03]).unwrap_or(frame);
+    matches!(rest, [0xfd, ..] | [0x00, 0xfd, ..])
 }

@@ -38,7 +38,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             .0
             .get(i as usize)
             .and_then(|s| s.call.as_ref())
-            .map(|c| c.local_id)
+            .map(|c| c.local_id())
         else {
             return false;
         };

@@ -123,8 +123,7 @@ pub(crate) enum LinkState {
 /// A call that is up: its GRE data path and its link.
 #[derive(Debug)]
 pub(crate) struct CallState {
-    pub(crate) local_id: u16,
-    pub(crate) peer_id: u16,
+    /// The call's data path; its configuration holds both call IDs.
     pub(crate) gre: GreSession,
     pub(crate) link: LinkState,
     /// Data packets carried while parked (unpark at the policy's limit).
@@ -197,8 +196,15 @@ pub struct Slot {
     /// flag::USER_TRUNCATED if it was longer).
     user: [u8; USER_NAME_MAX],
     user_len: u8,
-    /// The peer's address (server) or ours (client), once assigned.
-    pub(crate) address: Option<Ipv4Addr>,
+    /// Where, in the name as sent, the local store's entry begins (0: the
+    /// entry is the name as sent). The entry is always the name itself or
+    /// its part after a `DOMAIN\` prefix (`ppp_core::auth::NameMatch`),
+    /// so one octet keeps it (names are at most 255 octets).
+    entry_at: u8,
+    /// The peer's address (server) or ours (client), once assigned;
+    /// 0.0.0.0 for none (never a tunnel address, RFC 1122 §3.2.1.3), which
+    /// saves the octet an `Option` would take in every slot.
+    address: Ipv4Addr,
     pub(crate) flags: u8,
     // Intrusive bookkeeping (indexes into the slot array).
     /// The armed timer in milliseconds, `u64::MAX` for none (8 octets
@@ -212,6 +218,21 @@ pub struct Slot {
     /// The next slot holding a further call on this slot's control
     /// connection (a chain from the connection's slot).
     pub(crate) next_call: u16,
+    /// The chain of slots whose peer hashes to this slot's index (head)
+    /// and the next slot in this slot's own peer's chain: per-source
+    /// counts without a table (see `limits.rs`).
+    pub(crate) source_head: u16,
+    pub(crate) source_next: u16,
+}
+
+/// The intrusive chains through the slots, each a hash table whose bucket
+/// heads live in the slot of the bucket's index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Chain {
+    /// By the session's tunnel address (the routes).
+    Route,
+    /// By the peer's address (per-source limits).
+    Source,
 }
 
 /// Slot flags.
@@ -254,7 +275,8 @@ impl Slot {
             local_call_id: 0,
             user: [0; USER_NAME_MAX],
             user_len: 0,
-            address: None,
+            entry_at: 0,
+            address: Ipv4Addr::UNSPECIFIED,
             flags: 0,
             deadline: u64::MAX,
             heap_pos: NIL16,
@@ -263,6 +285,8 @@ impl Slot {
             route_head: NIL16,
             route_next: NIL16,
             next_call: NIL16,
+            source_head: NIL16,
+            source_next: NIL16,
         }
     }
 
@@ -283,13 +307,73 @@ impl Slot {
     }
 
     /// The user name kept (see [`USER_NAME_MAX`]).
+    pub(crate) fn chain_head(&self, chain: Chain) -> u16 {
+        match chain {
+            Chain::Route => self.route_head,
+            Chain::Source => self.source_head,
+        }
+    }
+
+    pub(crate) fn chain_next(&self, chain: Chain) -> u16 {
+        match chain {
+            Chain::Route => self.route_next,
+            Chain::Source => self.source_next,
+        }
+    }
+
+    pub(crate) fn set_chain_head(&mut self, chain: Chain, v: u16) {
+        match chain {
+            Chain::Route => self.route_head = v,
+            Chain::Source => self.source_head = v,
+        }
+    }
+
+    pub(crate) fn set_chain_next(&mut self, chain: Chain, v: u16) {
+        match chain {
+            Chain::Route => self.route_next = v,
+            Chain::Source => self.source_next = v,
+        }
+    }
+
+    /// The session's tunnel address, once assigned.
+    pub(crate) fn address(&self) -> Option<Ipv4Addr> {
+        (!self.address.is_unspecified()).then_some(self.address)
+    }
+
+    /// Sets the tunnel address and returns the previous one.
+    pub(crate) fn replace_address(&mut self, address: Option<Ipv4Addr>) -> Option<Ipv4Addr> {
+        let old = self.address();
+        self.address = address.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        old
+    }
+
     pub(crate) fn user(&self) -> &[u8] {
         self.user.get(..usize::from(self.user_len)).unwrap_or(&[])
     }
 
+    /// The local store's entry that accepted [`Slot::user`], when it is
+    /// not the name as sent (`DOMAIN\bob` matched `bob`). `None` too when
+    /// the entry begins beyond the octets kept.
+    pub(crate) fn matched_user(&self) -> Option<&[u8]> {
+        let at = usize::from(self.entry_at);
+        (at > 0)
+            .then(|| self.user().get(at..))
+            .flatten()
+            .filter(|e| !e.is_empty())
+    }
+
+    /// Keeps `name` (as [`Slot::set_user`]) and where its matched entry
+    /// `entry`, a suffix of it, begins.
+    pub(crate) fn set_user_and_entry(&mut self, name: &[u8], entry: &[u8]) {
+        self.set_user(name);
+        let at = name.len().saturating_sub(entry.len());
+        self.entry_at = u8::try_from(at).unwrap_or(0);
+    }
+
     /// Keeps `name`, or its first [`USER_NAME_MAX`] octets and
-    /// `flag::USER_TRUNCATED`.
+    /// `flag::USER_TRUNCATED`; its entry is the name as sent.
     pub(crate) fn set_user(&mut self, name: &[u8]) {
+        self.entry_at = 0;
         let keep = name.len().min(USER_NAME_MAX);
         if let (Some(dst), Some(src)) = (self.user.get_mut(..keep), name.get(..keep)) {
             dst.copy_from_slice(src);
@@ -325,5 +409,17 @@ where
 
     fn parts_ref(&self) -> (&[Slot], &[ControlEngine], &[LinkEngine]) {
         (self.0.as_ref(), self.1.as_ref(), self.2.as_ref())
+    }
+}
+
+impl CallState {
+    /// Our call ID (the one in the peer's GRE packets).
+    pub(crate) fn local_id(&self) -> u16 {
+        self.gre.config().local_call_id
+    }
+
+    /// The peer's call ID (the one in ours).
+    pub(crate) fn peer_id(&self) -> u16 {
+        self.gre.config().peer_call_id
     }
 }

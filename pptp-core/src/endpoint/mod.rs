@@ -111,6 +111,7 @@ mod aaa;
 mod core;
 mod early;
 mod ip;
+mod limits;
 mod link_info;
 mod memory;
 mod refusal;
@@ -119,6 +120,7 @@ mod timers;
 mod types;
 
 pub use self::core::{BuildError, Endpoint, POOL_CAPACITY};
+pub use limits::Limits;
 pub use memory::{ControlEngine, LinkEngine, Memory, Slot};
 pub use types::{
     AcceptError, CallRequestParams, ClientConfig, ConnectionHandle, Delivered, Destination,

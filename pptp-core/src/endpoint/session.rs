@@ -265,53 +265,39 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         now: Instant,
         frame: &mut [u8],
     ) -> Result<Option<Range<usize>>, GreInputError> {
-        let (slots, _, links) = self.memory.parts();
-        let Some(call) = slots.get_mut(i as usize).and_then(|s| s.call.as_mut()) else {
-            return Err(GreInputError::Link);
-        };
-        let handled = match &mut call.link {
-            LinkState::Gone => return Err(GreInputError::Link),
-            LinkState::Parked(p) => match p.handle_frame(now, frame) {
-                Err(ppp_core::link::Error::NeedsLink) => None,
-                other => Some(other),
-            },
-            LinkState::Engine(e) => {
-                let Some(link) = links.get_mut(*e as usize).and_then(|l| l.link.as_mut()) else {
-                    return Err(GreInputError::Link);
-                };
-                Some(match &self.verifier {
-                    Some(v) => link.handle_frame_with(now, frame, v),
-                    None => link.handle_frame(now, frame),
-                })
+        let parked = {
+            let (slots, _, _) = self.memory.parts();
+            let Some(call) = slots.get_mut(i as usize).and_then(|s| s.call.as_mut()) else {
+                return Err(GreInputError::Link);
+            };
+            match &mut call.link {
+                LinkState::Gone => return Err(GreInputError::Link),
+                LinkState::Parked(p) => match p.handle_frame(now, frame) {
+                    // Something only the full link handles (RFC 1661 §5:
+                    // renegotiation, Terminate, ...): rebuild it below.
+                    Err(ppp_core::link::Error::NeedsLink) => None,
+                    other => Some(other),
+                },
+                LinkState::Engine(_) => None,
             }
         };
-        let handled = match handled {
+        let handled = match parked {
             Some(h) => h,
             None => {
-                // Something only the full link handles (RFC 1661 §5:
-                // renegotiation, Terminate, ...): rebuild it.
-                if !self.unpark_link(i, now) {
+                let on_engine = matches!(
+                    self.memory
+                        .parts_ref()
+                        .0
+                        .get(i as usize)
+                        .and_then(|s| s.call.as_ref())
+                        .map(|c| &c.link),
+                    Some(LinkState::Engine(_))
+                );
+                if !on_engine && !self.unpark_link(i, now) {
                     self.stats.no_engine_drops += 1;
                     return Err(GreInputError::NoEngine);
                 }
-                let (slots, _, links) = self.memory.parts();
-                let link = match slots
-                    .get(i as usize)
-                    .and_then(|s| s.call.as_ref())
-                    .map(|c| &c.link)
-                {
-                    Some(LinkState::Engine(e)) => {
-                        links.get_mut(*e as usize).and_then(|l| l.link.as_mut())
-                    }
-                    _ => None,
-                };
-                let Some(link) = link else {
-                    return Err(GreInputError::Link);
-                };
-                match &self.verifier {
-                    Some(v) => link.handle_frame_with(now, frame, v),
-                    None => link.handle_frame(now, frame),
-                }
+                self.engine_frame(i, now, frame)?
             }
         };
         self.service(i, now);
@@ -324,8 +310,65 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 Ok(Some(d.range()))
             }
             Ok(None) => Ok(None),
+            Err(e) if e.is_garbage() => Err(GreInputError::Unproven),
             Err(_) => Err(GreInputError::Link),
         }
+    }
+
+    /// One frame into slot `i`'s full link; local authentication is
+    /// capped per user (see `limits.rs`).
+    fn engine_frame(
+        &mut self,
+        i: u32,
+        now: Instant,
+        frame: &mut [u8],
+    ) -> Result<Result<Option<ppp_core::link::Delivered>, ppp_core::link::Error>, GreInputError>
+    {
+        let limit = self.limits.max_sessions_per_user;
+        let (slots, _, links) = self.memory.parts();
+        let engine = match slots
+            .get(i as usize)
+            .and_then(|s| s.call.as_ref())
+            .map(|c| &c.link)
+        {
+            Some(LinkState::Engine(e)) => *e,
+            _ => return Err(GreInputError::Link),
+        };
+        let Some(link) = links.get_mut(engine as usize).and_then(|l| l.link.as_mut()) else {
+            return Err(GreInputError::Link);
+        };
+        Ok(match &self.verifier {
+            Some(v) => {
+                let capped = super::limits::Capped {
+                    inner: v,
+                    slots: &*slots,
+                    slot: i,
+                    limit,
+                };
+                link.handle_frame_with(now, frame, &capped)
+            }
+            None => link.handle_frame(now, frame),
+        })
+    }
+
+    /// Whether the session's link receives stateless MPPE: then every
+    /// MPPE packet proves itself or changes nothing (see
+    /// `mppe::Decrypter::decrypt_in_place_verified`).
+    pub(crate) fn link_proves_frames(&mut self, i: u32) -> bool {
+        let (slots, _, links) = self.memory.parts();
+        let info = match slots
+            .get(i as usize)
+            .and_then(|s| s.call.as_ref())
+            .map(|c| &c.link)
+        {
+            Some(LinkState::Parked(p)) => p.mppe_info(),
+            Some(LinkState::Engine(e)) => links
+                .get(*e as usize)
+                .and_then(|l| l.link.as_ref())
+                .and_then(|l| l.mppe_info()),
+            _ => None,
+        };
+        info.is_some_and(|m| m.receive.mode == ppp_core::link::MppeMode::Stateless)
     }
 
     /// A data packet crossed the session: a busy session is not parked
@@ -387,13 +430,8 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 }
             }
         }
-        // 2. A datagram that came before the call was up (client), then
-        // frames released from the reorder buffer go to the link in
-        // sequence order (a deferred newer frame after them).
+        // 2. A datagram that came before the call was up (client).
         if let Some(t) = self.replay_early_gre(i, now, buf) {
-            return Some(t);
-        }
-        if let Some(t) = self.deliver_held(i, now, buf) {
             return Some(t);
         }
         // 3. PPP frames to GRE: those waiting for the window, then new ones.
@@ -467,52 +505,6 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 len: t.len,
                 to: Destination::Gre(peer),
             });
-        }
-        None
-    }
-
-    /// Frames the reorder buffer released, then a deferred newer one, into
-    /// the link; an IPv4 packet among them comes out as
-    /// [`Destination::Ip`].
-    fn deliver_held(&mut self, i: u32, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        let handle = self.handle(i);
-        for _ in 0..64 {
-            let deferred_here = self.deferred.as_ref().is_some_and(|d| d.slot == i);
-            let older_left = self.deferred.as_ref().map_or(usize::MAX, |d| d.older);
-            let n = if deferred_here && older_left == 0 {
-                let d = self.deferred.take()?;
-                let n = d.frame.len();
-                buf.get_mut(..n)?.copy_from_slice(&d.frame);
-                n
-            } else {
-                let (slots, _, _) = self.memory.parts();
-                let call = slots.get_mut(i as usize)?.call.as_mut()?;
-                let Some(frame) = call.gre.poll_deliver() else {
-                    if deferred_here {
-                        // The reorder buffer gave up the older ones.
-                        if let Some(d) = self.deferred.as_mut() {
-                            d.older = 0;
-                        }
-                        continue;
-                    }
-                    return None;
-                };
-                let n = frame.len();
-                buf.get_mut(..n)?.copy_from_slice(frame);
-                if deferred_here {
-                    if let Some(d) = self.deferred.as_mut() {
-                        d.older = d.older.saturating_sub(1);
-                    }
-                }
-                n
-            };
-            let frame = buf.get_mut(..n)?;
-            if let Ok(Some(range)) = self.link_frame(i, now, frame) {
-                return Some(Transmit {
-                    to: Destination::Ip(handle),
-                    len: move_to_front(buf, range),
-                });
-            }
         }
         None
     }
@@ -666,7 +658,15 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 // the calls one connection may carry, and a PPP machine for
                 // the negotiation beyond the ones kept for established
                 // sessions.
+                let peer = self.memory.parts_ref().0.get(i as usize).map(|s| s.peer);
+                let within_limits = peer.is_some_and(|p| {
+                    self.role != Role::Server || self.admits_unauthenticated_call(p)
+                });
+                if !within_limits {
+                    self.stats.unauthenticated_limit_refusals += 1;
+                }
                 let allowed = !closing
+                    && within_limits
                     && self.active_sessions < self.max_sessions
                     && live < self.calls_per_connection
                     && self.free_links > self.reserved_engines;
@@ -689,6 +689,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     ..CallAccept::default()
                 };
                 self.active_sessions += 1;
+                self.unauthenticated += 1;
                 if let Some(slot) = self.memory.parts().0.get_mut(s as usize) {
                     slot.set(flag::COUNTED);
                     slot.local_call_id = id;
@@ -741,7 +742,9 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         self.calls_of(o).into_iter().find(|&s| {
             slots.get(s as usize).is_some_and(|x| {
                 (placed(x) && x.local_call_id == local_call_id)
-                    || x.call.as_ref().is_some_and(|c| c.local_id == local_call_id)
+                    || x.call
+                        .as_ref()
+                        .is_some_and(|c| c.local_id() == local_call_id)
             })
         })
     }
@@ -769,8 +772,6 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         }
         if let Some(slot) = slots.get_mut(i as usize) {
             slot.call = Some(CallState {
-                local_id: up.local_call_id,
-                peer_id: up.peer_call_id,
                 gre: GreSession::new(gre),
                 link: LinkState::Engine(e),
                 parked_packets: 0,
@@ -810,7 +811,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     .parts_ref()
                     .0
                     .get(i as usize)
-                    .and_then(|s| s.address);
+                    .and_then(|s| s.address());
                 let address = match known {
                     Some(a) => Some(a),
                     None => {
@@ -825,8 +826,13 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     link.assign_peer_address(now, address);
                 }
             }
-            LinkEvent::Authenticated { method, attributes } => {
+            LinkEvent::Authenticated {
+                method,
+                attributes,
+                name_match,
+            } => {
                 let (user, _) = self.link_user(i);
+                let mut matched = None;
                 let (slots, _, links) = self.memory.parts();
                 if let Some(slot) = slots.get_mut(i as usize) {
                     let engine = match slot.call.as_ref().map(|c| &c.link) {
@@ -834,7 +840,12 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                         _ => None,
                     };
                     if let Some(link) = engine.and_then(|l| l.link.as_ref()) {
-                        slot.set_user(link.username());
+                        let sent = link.username();
+                        let entry = name_match.entry(sent);
+                        slot.set_user_and_entry(sent, entry);
+                        if entry.len() != sent.len() {
+                            matched = Some(user_name(entry).0);
+                        }
                     }
                 }
                 // RFC 2865 §5.8: a Framed-IP-Address replaces the pool; the
@@ -851,9 +862,13 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     session,
                     method,
                     user,
+                    matched,
                 });
             }
             LinkEvent::AuthFailed { method, reason } => {
+                if reason == ppp_core::auth::FailureReason::SessionLimit {
+                    self.stats.user_limit_refusals += 1;
+                }
                 let (user, _) = self.link_user(i);
                 self.push_event(Event::AuthFailed {
                     session,
@@ -864,7 +879,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             }
             LinkEvent::IpcpUp(n) if self.role == Role::Client => {
                 if let Some(slot) = self.memory.parts().0.get_mut(i as usize) {
-                    slot.address = n.local_address;
+                    slot.replace_address(n.local_address);
                 }
             }
             LinkEvent::DataReady => {
@@ -887,10 +902,15 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     .get_mut(i as usize)
                     .map(|s| {
                         let first = !s.has(flag::UP_REPORTED);
+                        let counted = s.has(flag::COUNTED);
                         s.set(flag::UP_REPORTED);
-                        first
+                        (first, first && counted)
                     })
-                    .unwrap_or(false);
+                    .unwrap_or((false, false));
+                let (first, was_unauthenticated) = first;
+                if was_unauthenticated && self.role == Role::Server {
+                    self.unauthenticated = self.unauthenticated.saturating_sub(1);
+                }
                 // Reported once: a renegotiation (RFC 1661 §3.7, e.g. after a
                 // lost Configure-Ack) brings the data phase back without a
                 // new session.
@@ -905,35 +925,40 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     });
                 }
             }
-            LinkEvent::Down(reason) => {
-                self.end_call(i, now, SessionEnd::Link(reason));
-                let local_id = self
-                    .memory
-                    .parts()
-                    .0
-                    .get(i as usize)
-                    .map_or(0, |s| s.local_call_id);
-                let o = self.owner(i);
-                if let Some(conn) = self.full_control(i, now) {
-                    // RFC 2637 §2.13: the server reports the end of the
-                    // call with Call-Disconnect-Notify; §2.12: the client
-                    // clears it with Call-Clear-Request.
-                    let _ = conn.clear_call(now, local_id);
-                }
-                // A client's connection ends with its call; a server's
-                // when it was asked to close it and no call is left.
-                let closing = self
-                    .memory
-                    .parts()
-                    .0
-                    .get(o as usize)
-                    .is_some_and(|s| s.has(flag::CLOSING));
-                let calls_left = self.calls_of(o).iter().any(|&s| self.has_live_call(s));
-                if self.role == Role::Client || (closing && !calls_left) {
-                    self.close_control(o, now);
-                }
-            }
+            LinkEvent::Down(reason) => self.hang_up(i, now, SessionEnd::Link(reason)),
             _ => {}
+        }
+    }
+
+    /// Ends slot `i`'s call for `reason` and tells the peer: Call-
+    /// Disconnect-Notify (server) or Call-Clear-Request (client); the
+    /// connection goes with it when nothing is left on it.
+    pub(crate) fn hang_up(&mut self, i: u32, now: Instant, reason: SessionEnd) {
+        self.end_call(i, now, reason);
+        let local_id = self
+            .memory
+            .parts()
+            .0
+            .get(i as usize)
+            .map_or(0, |s| s.local_call_id);
+        let o = self.owner(i);
+        if let Some(conn) = self.full_control(i, now) {
+            // RFC 2637 §2.13: the server reports the end of the call with
+            // Call-Disconnect-Notify; §2.12: the client clears it with
+            // Call-Clear-Request.
+            let _ = conn.clear_call(now, local_id);
+        }
+        // A client's connection ends with its call; a server's when it was
+        // asked to close it and no call is left.
+        let closing = self
+            .memory
+            .parts()
+            .0
+            .get(o as usize)
+            .is_some_and(|s| s.has(flag::CLOSING));
+        let calls_left = self.calls_of(o).iter().any(|&s| self.has_live_call(s));
+        if self.role == Role::Client || (closing && !calls_left) {
+            self.close_control(o, now);
         }
     }
 
@@ -945,7 +970,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             .parts()
             .0
             .get_mut(i as usize)
-            .and_then(|s| s.address.replace(address));
+            .and_then(|s| s.replace_address(Some(address)));
         if let Some(old) = old.filter(|&o| o != address) {
             self.route_remove(i, old);
             if let Some(pool) = self.pool.as_mut() {
@@ -957,7 +982,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         }
     }
 
-    fn link_user(&mut self, i: u32) -> (UserName, bool) {
+    pub(crate) fn link_user(&mut self, i: u32) -> (UserName, bool) {
         let (slots, _, links) = self.memory.parts();
         match slots
             .get(i as usize)
@@ -1008,6 +1033,9 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 && (slot.has(flag::COUNTED) || slot.call.is_some() || client);
             slot.set(flag::DOWN_REPORTED);
             let counted = slot.has(flag::COUNTED);
+            if !client && super::limits::is_unauthenticated(slot) {
+                self.unauthenticated = self.unauthenticated.saturating_sub(1);
+            }
             slot.flags &= !flag::COUNTED;
             let counters = match slot.call.as_ref().map(|c| &c.link) {
                 Some(LinkState::Engine(e)) => links
@@ -1029,7 +1057,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             };
             (
                 report,
-                slot.address.take(),
+                slot.replace_address(None),
                 counted,
                 engine,
                 counters,
@@ -1091,9 +1119,6 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         }
         self.end_call(i, now, SessionEnd::ConnectionLost);
         self.unlink_ready(i);
-        if self.deferred.as_ref().is_some_and(|d| d.slot == i) {
-            self.deferred = None;
-        }
         self.forget_early_gre(i);
         let (slots, controls, _) = self.memory.parts();
         self.timers.set(slots, i, None);
@@ -1111,7 +1136,10 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         slot.next_call = super::memory::NIL16;
         slot.set_user(&[]);
         slot.ready_next = narrow(self.free_head);
+        let peer = slot.peer;
         self.free_head = i;
+        let bucket = self.source_bucket(peer);
+        self.chain_remove(super::memory::Chain::Source, bucket, i);
     }
 
     /// After slot `i` has nothing more to send: free it if its connection
@@ -1238,7 +1266,8 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             ),
             None => (None, None),
         };
-        [control, gre, link].into_iter().flatten().min()
+        let limit = self.limit_deadline(i);
+        [control, gre, link, limit].into_iter().flatten().min()
     }
 }
 

@@ -203,6 +203,10 @@ pub enum AcceptError {
     MaxSessions,
     /// This endpoint is a client or is shutting down.
     NotAccepting,
+    /// The peer's address holds as many control connections as
+    /// [`Limits::max_connections_per_source`](super::Limits) allows: close
+    /// the TCP connection.
+    SourceLimit,
 }
 
 impl fmt::Display for AcceptError {
@@ -212,6 +216,7 @@ impl fmt::Display for AcceptError {
             AcceptError::NoEngine => "no free control machine (too many connections starting up)",
             AcceptError::MaxSessions => "max_sessions reached",
             AcceptError::NotAccepting => "not accepting connections",
+            AcceptError::SourceLimit => "too many connections from this address",
         })
     }
 }
@@ -234,6 +239,12 @@ pub enum GreInputError {
     Dropped,
     /// The PPP link refused the frame (see its counters).
     Link,
+    /// The frame proved nothing: too far ahead in sequence to be taken on
+    /// trust and not a packet that could prove itself, or a frame that
+    /// made no sense to the link (malformed, or MPPE that did not decrypt
+    /// to a valid packet). A forged or corrupt packet; nothing changed
+    /// (see [`GreSession::open`](crate::gre::GreSession::open)).
+    Unproven,
     /// A parked link needed its full machine and none was free; PPP will
     /// retransmit.
     NoEngine,
@@ -291,6 +302,9 @@ pub enum SessionEnd {
     ConnectionLost,
     /// No free PPP machine for a new call (OCRP result 2, error 4).
     NoResource,
+    /// The session was not up (authenticated, IPCP Opened) within
+    /// [`Limits::setup_timeout`](super::Limits) of its call's set-up.
+    SetupTimeout,
 }
 
 impl SessionEnd {
@@ -300,6 +314,8 @@ impl SessionEnd {
     pub fn windows_error(&self) -> Option<u32> {
         match self {
             SessionEnd::Link(reason) => reason.windows_error(),
+            // What Windows reports when PPP negotiation does not finish.
+            SessionEnd::SetupTimeout => Some(718),
             _ => None,
         }
     }
@@ -313,6 +329,7 @@ impl fmt::Display for SessionEnd {
             SessionEnd::Tunnel(r) => write!(f, "PPTP control connection: {r}"),
             SessionEnd::ConnectionLost => f.write_str("TCP connection lost"),
             SessionEnd::NoResource => f.write_str("no resources for the call"),
+            SessionEnd::SetupTimeout => f.write_str("not up within the set-up time-out"),
         }
     }
 }
@@ -357,8 +374,14 @@ pub enum Event {
         session: SessionHandle,
         /// The method agreed in LCP.
         method: Method,
-        /// The user name.
+        /// The user name, as the peer sent it (server) or as we sent it.
         user: UserName,
+        /// Server, local user store: the entry that accepted `user` when
+        /// it is not `user` itself (`DOMAIN\bob` found `bob` under
+        /// `DomainRule::StripDomain` or `ExactThenStripped`). `None` when
+        /// the entry is the name as sent, with external AAA, and on a
+        /// client.
+        matched: Option<UserName>,
     },
     /// Authentication failed; [`Event::SessionDown`] follows.
     AuthFailed {
@@ -457,6 +480,8 @@ pub struct ServerConfig {
     /// RFC 6691): what pppd users configure with iptables' TCPMSS target
     /// and accel-ppp does itself. On by default.
     pub mss_clamp: bool,
+    /// What peers may hold before they authenticate, and per user.
+    pub limits: super::Limits,
 }
 
 impl ServerConfig {
@@ -474,6 +499,7 @@ impl ServerConfig {
             receive_window: 64,
             parking: Some(Parking::default()),
             mss_clamp: true,
+            limits: super::Limits::default(),
         }
     }
 }
@@ -557,6 +583,22 @@ pub struct EndpointStats {
     pub gre_wrong_peer: u64,
     /// Malformed GRE datagrams.
     pub gre_malformed: u64,
+    /// GRE data packets that proved nothing (too far ahead to take on
+    /// trust, or a frame that made no sense to the link: forged or
+    /// corrupt); each was dropped without changing its call.
+    pub gre_unproven: u64,
+    /// Connections refused at accept: their address held
+    /// `max_connections_per_source` already.
+    pub source_limit_refusals: u64,
+    /// Calls refused because too many calls were not up yet (in total or
+    /// from the caller's address).
+    pub unauthenticated_limit_refusals: u64,
+    /// Calls ended because their session was not up in time.
+    pub setup_timeouts: u64,
+    /// Control connections closed for carrying no call.
+    pub idle_connections_closed: u64,
+    /// Logins refused by the per-user session limit.
+    pub user_limit_refusals: u64,
     /// Frames dropped because a parked session needed a full machine and
     /// none was free.
     pub no_engine_drops: u64,
@@ -597,8 +639,11 @@ pub struct SessionView<'a> {
     pub link: Option<&'a Counters>,
     /// Whether the PPP link is in its parked form.
     pub link_parked: bool,
-    /// The authenticated user.
+    /// The authenticated user, as the peer sent it.
     pub user: &'a [u8],
+    /// The local store's entry that accepted `user`, when it is not
+    /// `user` itself (see [`Event::Authenticated`]'s `matched`).
+    pub matched_user: Option<&'a [u8]>,
     /// The peer's address (server) or ours (client).
     pub address: Option<Ipv4Addr>,
     /// MPPE in use.

@@ -139,7 +139,7 @@ use crate::transmit::Transmit;
 use crate::wire::gre::{GreError, GrePacket, GreRepr, HEADER_LEN_MAX, PAYLOAD_LEN_MAX};
 use core::fmt;
 use core::ops::Range;
-use receiver::{Receiver, Verdict};
+use receiver::{Place, Receiver, Verdict};
 use sender::Sender;
 
 /// Configuration of one call's data path, from the call set-up.
@@ -168,6 +168,13 @@ pub struct GreConfig {
     pub reorder_timeout: Duration,
     /// Largest plausible forward jump of the peer's sequence number.
     pub max_sequence_jump: u32,
+    /// How far ahead of the next expected sequence number a packet that
+    /// proves nothing by itself (a control frame, a plaintext packet) is
+    /// still taken through [`GreSession::open`]: a genuine sender keeps
+    /// at most our receive window unacknowledged (RFC 2637 §4.2), so it is
+    /// rarely further ahead than that; a blind attacker must guess the
+    /// sequence number to within this many.
+    pub trusted_gap: u32,
     /// Sequence number of our first data packet. The default, 0, is what
     /// pptpd sends in the shared pppd capture; the Windows client and the
     /// PIX (seed trace) and pptp-linux (capture) start at 1. Receivers,
@@ -189,8 +196,8 @@ impl GreConfig {
     /// A configuration with defaults: receive window 64 (put the value
     /// advertised in the call set-up here), ack delay 100 ms, ATO 1 s
     /// (500 ms…10 s),
-    /// reorder timeout 100 ms, maximum jump 4096, first sequence number 0,
-    /// no slow start.
+    /// reorder timeout 100 ms, maximum jump 4096, trusted gap 64, first
+    /// sequence number 0, no slow start.
     pub const fn new(local_call_id: u16, peer_call_id: u16, peer_receive_window: u16) -> Self {
         GreConfig {
             local_call_id,
@@ -205,6 +212,7 @@ impl GreConfig {
             },
             reorder_timeout: Duration::from_millis(100),
             max_sequence_jump: 4096,
+            trusted_gap: 64,
             initial_sequence: 0,
             slow_start: false,
         }
@@ -308,6 +316,51 @@ pub enum DropReason {
     Stale,
     /// Implausibly far ahead ([`GreConfig::max_sequence_jump`]).
     OutOfWindow,
+    /// The layer above could not prove it genuine
+    /// ([`GreSession::reject`]).
+    Unproven,
+}
+
+/// A data packet [`GreSession::open`] placed but did not take yet: hand
+/// `datagram[payload]` to the layer above, then [`GreSession::confirm`]
+/// it if that layer found it genuine or [`GreSession::reject`] it if not.
+#[must_use = "a candidate must be confirmed or rejected"]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// Where the PPP frame is in the datagram.
+    pub payload: Range<usize>,
+    seq: u32,
+    place: Place,
+}
+
+impl Candidate {
+    /// The packet's sequence number.
+    pub fn sequence(&self) -> u32 {
+        self.seq
+    }
+
+    /// Sequence numbers it skips: 0 in order, `None` beyond
+    /// [`GreConfig::max_sequence_jump`].
+    pub fn gap(&self) -> Option<u32> {
+        match self.place {
+            Place::InOrder => Some(0),
+            Place::Ahead(gap) => Some(gap),
+            Place::Far => None,
+        }
+    }
+}
+
+/// What [`GreSession::open`] found in a datagram.
+#[must_use = "a candidate must be confirmed or rejected"]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Opened {
+    /// A data packet in a place it may take.
+    Data(Candidate),
+    /// Dropped by its sequence number; counted in [`GreStats`].
+    Dropped(DropReason),
+    /// No payload (acknowledgment-only or empty packet); any ack in it was
+    /// processed.
+    NoPayload,
 }
 
 /// What to do with a datagram that passed the header and call-ID checks.
@@ -555,10 +608,14 @@ impl<const HOLD: usize, const SLOT_SIZE: usize> GreSession<HOLD, SLOT_SIZE> {
         Ok(Some(Transmit::new(len)))
     }
 
-    /// Process one datagram from the peer (the GRE packet, IP header
-    /// removed).
-    pub fn decapsulate(&mut self, now: Instant, datagram: &[u8]) -> Result<Received, RecvError> {
-        self.stats.datagrams_received += 1;
+    /// The checks every datagram passes (header, call ID), the
+    /// acknowledgment it carries, and its counters: the data packet's
+    /// sequence number and payload range, or `None` without one.
+    fn receive_header(
+        &mut self,
+        now: Instant,
+        datagram: &[u8],
+    ) -> Result<Option<(u32, Range<usize>)>, RecvError> {
         let packet = match GrePacket::new_checked(datagram) {
             Ok(p) => p,
             Err(e) => {
@@ -573,24 +630,43 @@ impl<const HOLD: usize, const SLOT_SIZE: usize> GreSession<HOLD, SLOT_SIZE> {
                 found: packet.call_id(),
             });
         }
+        // An acknowledgment cannot be proven (there is nothing to decrypt
+        // in it), and a forged one can do no more than open our send
+        // window early: the peer's receiver does not enforce it either.
         if let Some(ack) = packet.ack() {
             self.sender.on_ack(now, ack, &mut self.stats);
         }
         let Some(seq) = packet.sequence() else {
             self.stats.ack_only_received += 1;
-            return Ok(Received::NoPayload);
+            return Ok(None);
         };
         let range = packet.payload_range();
-        let payload = packet.payload();
         self.stats.packets_received += 1;
-        self.stats.bytes_received += payload.len() as u64;
-        let verdict = self.receiver.accept(now, seq, payload, &mut self.stats);
-        if !matches!(verdict, Verdict::Dropped(_)) && self.receiver.highest() != self.last_ack_sent
-        {
+        self.stats.bytes_received += range.len() as u64;
+        Ok(Some((seq, range)))
+    }
+
+    /// A packet was taken: an acknowledgment is owed for it.
+    fn owe_ack(&mut self, now: Instant) {
+        if self.receiver.highest() != self.last_ack_sent {
             if self.ack_owed_since.is_none() {
                 self.ack_owed_since = Some(now);
             }
             self.unacked_received = self.unacked_received.saturating_add(1);
+        }
+    }
+
+    /// Process one datagram from the peer (the GRE packet, IP header
+    /// removed), trusting what it carries: a caller that can tell a
+    /// genuine PPP frame from a forged one uses [`GreSession::open`].
+    pub fn decapsulate(&mut self, now: Instant, datagram: &[u8]) -> Result<Received, RecvError> {
+        let Some((seq, range)) = self.receive_header(now, datagram)? else {
+            return Ok(Received::NoPayload);
+        };
+        let payload = datagram.get(range.clone()).unwrap_or(&[]);
+        let verdict = self.receiver.accept(now, seq, payload, &mut self.stats);
+        if !matches!(verdict, Verdict::Dropped(_)) {
+            self.owe_ack(now);
         }
         Ok(match verdict {
             Verdict::Deliver { queued_before } => Received::Deliver {
@@ -600,6 +676,82 @@ impl<const HOLD: usize, const SLOT_SIZE: usize> GreSession<HOLD, SLOT_SIZE> {
             Verdict::Held => Received::Held,
             Verdict::Dropped(reason) => Received::Dropped(reason),
         })
+    }
+
+    /// Process one datagram from the peer without letting it move the
+    /// receive state yet: a data packet comes back as a [`Candidate`] the
+    /// caller confirms once the layer above found it genuine, or rejects.
+    ///
+    /// Why: enhanced GRE has no integrity check (RFC 2637 §4.1), so anyone
+    /// who can spoof the peer's address and guess the call ID can send
+    /// packets with any sequence number. Taken on trust, a forged packet
+    /// far ahead moves the next expected number past the genuine ones,
+    /// which are then dropped as stale: a blind attacker ends the session.
+    /// Here a packet moves the state only once it proved itself (with
+    /// stateless MPPE: it decrypts to a valid packet, which a forger
+    /// without the key cannot arrange), so a forged flood leaves the call
+    /// as it was. The caller decides what to hand up: see
+    /// [`GreSession::is_trusted`] and [`GreSession::extend_unproven_run`].
+    ///
+    /// The reorder buffer is not used on this path (a packet is proven
+    /// when it is handed up, and delivered then).
+    pub fn open(&mut self, now: Instant, datagram: &[u8]) -> Result<Opened, RecvError> {
+        let Some((seq, payload)) = self.receive_header(now, datagram)? else {
+            return Ok(Opened::NoPayload);
+        };
+        match self.receiver.classify(seq) {
+            Ok(place) => Ok(Opened::Data(Candidate {
+                payload,
+                seq,
+                place,
+            })),
+            Err(reason) => {
+                self.stats.count_drop(reason);
+                Ok(Opened::Dropped(reason))
+            }
+        }
+    }
+
+    /// Whether a candidate is close enough to what the call has seen to be
+    /// handed up even if it cannot prove itself: in order, or ahead by at
+    /// most [`GreConfig::trusted_gap`].
+    pub fn is_trusted(&self, candidate: &Candidate) -> bool {
+        candidate
+            .gap()
+            .is_some_and(|gap| gap <= self.config.trusted_gap)
+    }
+
+    /// For callers with no proof (no MPPE, or stateful MPPE, whose stream
+    /// cannot be rolled back): whether this untrusted candidate continues
+    /// a run of packets that follow one another, long enough (three) to
+    /// mean the peer moved on after an outage. Never beyond
+    /// [`GreConfig::max_sequence_jump`] (the bounded jump).
+    pub fn extend_unproven_run(&mut self, candidate: &Candidate) -> bool {
+        candidate.gap().is_some() && self.receiver.extend_run(candidate.seq)
+    }
+
+    /// The layer above took the candidate's frame as genuine: the call
+    /// moves to it (gap given up, or re-synchronised if it was far
+    /// ahead), and an acknowledgment is owed.
+    pub fn confirm(&mut self, now: Instant, candidate: Candidate) {
+        let verdict = self.receiver.commit(
+            now,
+            candidate.seq,
+            candidate.place,
+            candidate.payload.len(),
+            None,
+            &mut self.stats,
+        );
+        if !matches!(verdict, Verdict::Dropped(_)) {
+            self.owe_ack(now);
+        }
+    }
+
+    /// The layer above found the candidate's frame forged or corrupt:
+    /// counted ([`GreStats::dropped_unproven`]), nothing else changes.
+    pub fn reject(&mut self, candidate: Candidate) {
+        let _ = candidate;
+        self.stats.count_drop(DropReason::Unproven);
     }
 
     /// The next in-order frame from the reorder buffer, removed from it.

@@ -7,8 +7,10 @@ use super::DropReason;
 use crate::time::{Duration, Instant};
 
 /// After this many consecutive far-ahead packets that follow one another
-/// (each `seq` = previous + 1), the receiver believes the jump and
-/// re-synchronises: a long outage, not one corrupt or spoofed packet.
+/// (each `seq` = previous + 1), a receiver with no other proof believes
+/// the jump and re-synchronises: a long outage, not one corrupt or
+/// spoofed packet. (A blind attacker can send such a run too; callers
+/// that can prove packets do not use this rule, see `GreSession::open`.)
 pub(crate) const RESYNC_AFTER: u8 = 3;
 
 /// How far back duplicates are told apart from stale packets.
@@ -40,6 +42,19 @@ impl<const SLOT_SIZE: usize> Slot<SLOT_SIZE> {
         arrived: Instant::ZERO,
         data: [0; SLOT_SIZE],
     };
+}
+
+/// Where a data packet's sequence number falls against the next one
+/// expected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// The next one expected (or the call's first).
+    InOrder,
+    /// Ahead of a gap of this many sequence numbers, within the bounded
+    /// jump.
+    Ahead(u32),
+    /// Further ahead than the bounded jump.
+    Far,
 }
 
 /// What the receiver decided about one data packet.
@@ -108,7 +123,52 @@ impl<const HOLD: usize, const SLOT_SIZE: usize> Receiver<HOLD, SLOT_SIZE> {
             .count()
     }
 
-    /// Judge one data packet with sequence number `seq` and `payload`.
+    /// Where `seq` falls, without changing anything (RFC 2637 §4.3).
+    pub(crate) fn classify(&self, seq: u32) -> Result<Place, DropReason> {
+        if !self.started {
+            // The first packet fixes the base: RFC 2637 numbers from 0, but
+            // a lost first packet must not make everything else look late.
+            return Ok(Place::InOrder);
+        }
+        let ahead = serial::distance(seq, self.expected);
+        if ahead < 0 {
+            let back = ahead.unsigned_abs() - 1;
+            let seen = back < HISTORY_BITS && self.history & (1u64 << back) != 0;
+            return Err(if seen {
+                DropReason::Duplicate
+            } else {
+                DropReason::Stale
+            });
+        }
+        if ahead == i32::MAX {
+            // Exactly 2^31 after the last packet delivered (expected - 1):
+            // RFC 1982 leaves that comparison undefined, so "in order"
+            // would not hold. Found by the gre_session fuzz target.
+            return Err(DropReason::OutOfWindow);
+        }
+        Ok(match ahead as u32 {
+            0 => Place::InOrder,
+            gap if gap > self.max_jump => Place::Far,
+            gap => Place::Ahead(gap),
+        })
+    }
+
+    /// Whether `seq` continues the run of unproven packets being watched
+    /// (each one after the other), counting it: true once the run is
+    /// [`RESYNC_AFTER`] long — a sender that really moved on, not one
+    /// corrupt or spoofed packet.
+    pub(crate) fn extend_run(&mut self, seq: u32) -> bool {
+        let run = match self.jump_run {
+            Some((next, n)) if next == seq => n.saturating_add(1),
+            _ => 1,
+        };
+        self.jump_run = Some((seq.wrapping_add(1), run));
+        run >= RESYNC_AFTER
+    }
+
+    /// Judge one data packet with sequence number `seq` and `payload`,
+    /// trusting it (no proof from the layer above): far-ahead packets
+    /// count only as a run of [`RESYNC_AFTER`].
     pub(crate) fn accept(
         &mut self,
         now: Instant,
@@ -116,57 +176,58 @@ impl<const HOLD: usize, const SLOT_SIZE: usize> Receiver<HOLD, SLOT_SIZE> {
         payload: &[u8],
         stats: &mut GreStats,
     ) -> Verdict {
+        let place = match self.classify(seq) {
+            Ok(place) => place,
+            Err(reason) => {
+                if reason == DropReason::OutOfWindow {
+                    self.jump_run = None;
+                }
+                return self.drop(reason, stats);
+            }
+        };
+        if place == Place::Far && !self.extend_run(seq) {
+            return self.drop(DropReason::OutOfWindow, stats);
+        }
+        self.commit(now, seq, place, payload.len(), Some(payload), stats)
+    }
+
+    /// Take a data packet whose place `classify` gave: resynchronise if it
+    /// is far ahead, hold it (when its payload is given to `hold` and
+    /// there is room) or deliver it, giving up the gap before it.
+    pub(crate) fn commit(
+        &mut self,
+        now: Instant,
+        seq: u32,
+        place: Place,
+        payload_len: usize,
+        hold: Option<&[u8]>,
+        stats: &mut GreStats,
+    ) -> Verdict {
         if !self.started {
-            // The first packet fixes the base: RFC 2637 numbers from 0, but
-            // a lost first packet must not make everything else look late.
             self.started = true;
             self.expected = seq;
         }
-        let ahead = serial::distance(seq, self.expected);
-        if ahead < 0 {
-            let back = ahead.unsigned_abs() - 1;
-            let seen = back < HISTORY_BITS && self.history & (1u64 << back) != 0;
-            let reason = if seen {
-                DropReason::Duplicate
-            } else {
-                DropReason::Stale
-            };
-            return self.drop(reason, stats);
-        }
-        if ahead == i32::MAX {
-            // Exactly 2^31 after the last packet delivered (expected - 1):
-            // RFC 1982 leaves that comparison undefined, so "in order"
-            // would not hold. Found by the gre_session fuzz target.
-            self.jump_run = None;
-            return self.drop(DropReason::OutOfWindow, stats);
-        }
-        let mut resync = false;
-        if ahead as u32 > self.max_jump {
-            let run = match self.jump_run {
-                Some((next, n)) if next == seq => n.saturating_add(1),
-                _ => 1,
-            };
-            self.jump_run = Some((seq.wrapping_add(1), run));
-            if run < RESYNC_AFTER {
-                return self.drop(DropReason::OutOfWindow, stats);
-            }
-            resync = true;
+        let resync = place == Place::Far;
+        if resync {
             stats.resyncs += 1;
         }
         self.jump_run = None;
-        if ahead > 0 {
+        if place != Place::InOrder {
             if self.held_index(seq).is_some() {
                 return self.drop(DropReason::Duplicate, stats);
             }
             stats.out_of_order += 1;
             self.note_received(seq);
-            if !resync && self.try_hold(now, seq, payload) {
-                stats.held += 1;
-                return Verdict::Held;
+            if let (false, Some(payload)) = (resync, hold) {
+                if self.try_hold(now, seq, payload) {
+                    stats.held += 1;
+                    return Verdict::Held;
+                }
             }
             // Cannot wait for the gap (no reorder buffer, buffer full,
-            // packet too big for a slot, or a re-synchronisation): give
-            // the missing packets up and deliver this one now.
+            // packet too big for a slot, a proven packet or a
+            // re-synchronisation): give the missing packets up and deliver
+            // this one now.
             self.advance_to(seq, stats);
         } else {
             self.note_received(seq);
@@ -176,16 +237,12 @@ impl<const HOLD: usize, const SLOT_SIZE: usize> Receiver<HOLD, SLOT_SIZE> {
         self.history = (self.history << 1) | 1;
         self.promote_contiguous();
         stats.delivered += 1;
-        stats.bytes_delivered += payload.len() as u64;
+        stats.bytes_delivered += payload_len as u64;
         Verdict::Deliver { queued_before }
     }
 
     fn drop(&mut self, reason: DropReason, stats: &mut GreStats) -> Verdict {
-        match reason {
-            DropReason::Duplicate => stats.dropped_duplicate += 1,
-            DropReason::Stale => stats.dropped_stale += 1,
-            DropReason::OutOfWindow => stats.dropped_out_of_window += 1,
-        }
+        stats.count_drop(reason);
         Verdict::Dropped(reason)
     }
 

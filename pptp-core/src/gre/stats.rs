@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! packets_received == delivered + dropped_duplicate + dropped_stale
-//!                     + dropped_out_of_window + held (now)
+//!                     + dropped_out_of_window + dropped_unproven + held (now)
 //! ```
 //!
 //! always holds (see [`GreStats::is_consistent`]).
@@ -33,8 +33,6 @@ pub struct GreStats {
     /// Sent packets written off as lost at a time-out (never acked).
     pub unacked_written_off: u64,
 
-    /// Datagrams handed to `decapsulate`, valid or not.
-    pub datagrams_received: u64,
     /// Datagrams rejected by the GRE header check.
     pub malformed: u64,
     /// Datagrams for another call ID.
@@ -71,11 +69,26 @@ pub struct GreStats {
     pub held: u64,
     /// Sequence numbers never received and skipped over.
     pub lost: u64,
+    /// Data packets the layer above could not prove genuine (a forged or
+    /// corrupt packet: see [`GreSession::open`](super::GreSession::open));
+    /// they changed nothing.
+    pub dropped_unproven: u64,
     /// Times the receiver re-synchronised to a far-ahead sequence.
     pub resyncs: u64,
 }
 
 impl GreStats {
+    /// Counts a data packet dropped for `reason`.
+    pub(crate) fn count_drop(&mut self, reason: super::DropReason) {
+        use super::DropReason;
+        match reason {
+            DropReason::Duplicate => self.dropped_duplicate += 1,
+            DropReason::Stale => self.dropped_stale += 1,
+            DropReason::OutOfWindow => self.dropped_out_of_window += 1,
+            DropReason::Unproven => self.dropped_unproven += 1,
+        }
+    }
+
     /// Data packets accounted for by an outcome, plus `currently_held`:
     /// equals `packets_received` in every reachable state.
     pub const fn accounted(&self, currently_held: usize) -> u64 {
@@ -83,16 +96,22 @@ impl GreStats {
             + self.dropped_duplicate
             + self.dropped_stale
             + self.dropped_out_of_window
+            + self.dropped_unproven
             + currently_held as u64
     }
 
-    /// The two bookkeeping identities of the receive path hold:
-    /// every datagram is malformed, for another call, sequence-less or a
-    /// data packet; every data packet is delivered, dropped or held.
+    /// Datagrams handed to the call, valid or not: each is malformed, for
+    /// another call, sequence-less or a data packet (a sum, not a counter
+    /// of its own: parked sessions keep these counters, and every octet of
+    /// them counts).
+    pub const fn datagrams_received(&self) -> u64 {
+        self.malformed + self.wrong_call_id + self.ack_only_received + self.packets_received
+    }
+
+    /// The bookkeeping identity of the receive path holds: every data
+    /// packet is delivered, dropped or held.
     pub const fn is_consistent(&self, currently_held: usize) -> bool {
-        self.datagrams_received
-            == self.malformed + self.wrong_call_id + self.ack_only_received + self.packets_received
-            && self.packets_received == self.accounted(currently_held)
+        self.packets_received == self.accounted(currently_held)
     }
 }
 

@@ -895,7 +895,7 @@ fn bad_datagrams_are_rejected_and_counted() {
     let st = s.stats();
     assert_eq!(
         (
-            st.datagrams_received,
+            st.datagrams_received(),
             st.malformed,
             st.wrong_call_id,
             st.ack_only_received,
@@ -1389,4 +1389,64 @@ proptest::proptest! {
             st.delivered + st.dropped_duplicate + st.dropped_stale + st.dropped_out_of_window
         );
     }
+}
+
+fn candidate(s: &mut GreSession, seq: u32) -> Candidate {
+    match s.open(t(0), &data(seq)).unwrap() {
+        Opened::Data(c) => c,
+        other => panic!("seq {seq}: {other:?}"),
+    }
+}
+
+/// `open` places a packet without taking it; only `confirm` moves the
+/// receiver, `reject` only counts. Untrusted candidates: beyond the
+/// trusted gap, and a run of three within the bounded jump.
+#[test]
+fn open_moves_nothing_until_confirmed() {
+    let mut s: GreSession = GreSession::new(cfg());
+    let first = candidate(&mut s, 10);
+    assert_eq!(first.gap(), Some(0));
+    s.confirm(t(0), first);
+    assert_eq!(s.status().expected_sequence, Some(11));
+
+    // Forged: far ahead, rejected; nothing moved.
+    for seq in [11 + 64 + 1, 5_000, 1 << 31] {
+        let c = candidate(&mut s, seq);
+        assert!(!s.is_trusted(&c));
+        s.reject(c);
+    }
+    assert_eq!(s.status().expected_sequence, Some(11));
+    let near = candidate(&mut s, 11 + 64);
+    assert!(s.is_trusted(&near));
+    s.reject(near);
+    assert_eq!(s.stats().dropped_unproven, 4);
+
+    // Duplicates and stale packets are dropped at `open`.
+    assert_eq!(
+        s.open(t(0), &data(10)).unwrap(),
+        Opened::Dropped(DropReason::Duplicate)
+    );
+
+    // A run of three following one another within the bounded jump.
+    let (a, b, c) = (
+        candidate(&mut s, 1_000),
+        candidate(&mut s, 1_001),
+        candidate(&mut s, 1_002),
+    );
+    assert!(!s.extend_unproven_run(&a));
+    assert!(!s.extend_unproven_run(&b));
+    assert!(s.extend_unproven_run(&c));
+    s.reject(a);
+    s.reject(b);
+    s.confirm(t(0), c);
+    assert_eq!(s.status().expected_sequence, Some(1_003));
+    assert_eq!(s.stats().lost, 1_002 - 11);
+    // Never beyond the bounded jump.
+    let far: Vec<_> = (0..4).map(|k| candidate(&mut s, 1_000_000 + k)).collect();
+    assert!(far.iter().all(|c| c.gap().is_none()));
+    assert!(!far.iter().any(|c| s.extend_unproven_run(c)));
+    for c in far {
+        s.reject(c);
+    }
+    assert!(s.stats().is_consistent(0), "{:?}", s.stats());
 }

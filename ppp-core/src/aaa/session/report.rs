@@ -29,6 +29,17 @@ pub enum Phase {
     Stop,
 }
 
+impl fmt::Display for Phase {
+    /// RADIUS's names for the record (RFC 2866 §5.1 Acct-Status-Type).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Start => "Start",
+            Phase::Interim => "Interim-Update",
+            Phase::Stop => "Stop",
+        })
+    }
+}
+
 /// One accounting record. "In" is what the NAS received from the user
 /// (RFC 2866 §5.3), "out" what it sent to the user.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -150,7 +161,7 @@ impl fmt::Display for AccountingReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "accounting {:?} (session {}, {} s, in {} octets/{} packets, out {} octets/{} packets",
+            "accounting {} (session {}, {} s, in {} octets/{} packets, out {} octets/{} packets",
             self.phase,
             self.session_id,
             self.session_secs(),

@@ -16,6 +16,7 @@
 //! cannot be re-synchronised: close it; pending sessions fail with
 //! [`Event::Failed`].
 
+use core::fmt;
 use core::net::Ipv4Addr;
 
 use heapless::Deque;
@@ -121,6 +122,17 @@ pub enum AuthorizationStatus {
     Error,
 }
 
+impl fmt::Display for AuthorizationStatus {
+    /// RFC 8907 §6.2's names.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AuthorizationStatus::Pass => "PASS",
+            AuthorizationStatus::Fail => "FAIL",
+            AuthorizationStatus::Error => "ERROR",
+        })
+    }
+}
+
 /// What authorization of `service=ppp protocol=ip` returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AuthorizationOutcome {
@@ -159,6 +171,17 @@ pub enum AccountingKind {
     Watchdog,
     /// STOP.
     Stop,
+}
+
+impl fmt::Display for AccountingKind {
+    /// RFC 8907 §7.1's names.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AccountingKind::Start => "START",
+            AccountingKind::Watchdog => "WATCHDOG",
+            AccountingKind::Stop => "STOP",
+        })
+    }
 }
 
 /// One accounting record (RFC 8907 §8.3 argument names).
