@@ -239,6 +239,7 @@ struct RawServer {
     keepalive_secs: Option<u64>,
     tun_name: Option<String>,
     mtu: Option<u16>,
+    mss_clamp: Option<bool>,
     host_name: Option<String>,
     control_socket: Option<PathBuf>,
     #[serde(default)]
@@ -324,6 +325,9 @@ pub struct ServerConfig {
     pub tun_name: String,
     /// TUN device MTU.
     pub mtu: u16,
+    /// Clamp the MSS of TCP SYNs to what each session carries (default
+    /// on; `pptp_core::endpoint::ServerConfig::mss_clamp`).
+    pub mss_clamp: bool,
     /// Host Name in SCCRP and CHAP Challenges.
     pub host_name: String,
     /// Unix socket for `status` / `clear`.
@@ -459,6 +463,7 @@ impl ServerConfig {
             keepalive_secs: raw.keepalive_secs.unwrap_or(60).max(1),
             tun_name,
             mtu: raw.mtu.unwrap_or(1396),
+            mss_clamp: raw.mss_clamp.unwrap_or(true),
             host_name,
             control_socket: raw
                 .control_socket
@@ -787,6 +792,12 @@ mod tests {
         assert_eq!(c.max_sessions, 256);
         assert_eq!(c.keepalive_secs, 60);
         assert_eq!(c.tun_name, "pptp0");
+        assert!(c.mss_clamp);
+        assert!(
+            !ServerConfig::from_toml(&minimal("mss_clamp = false"))
+                .unwrap()
+                .mss_clamp
+        );
         assert_eq!(c.dns, [None, None]);
         assert_eq!(c.mppe.mode, MppeMode::Stateless);
         assert!(!c.mppe.required);

@@ -28,7 +28,7 @@ use ppp_core::wire::frame::{protocol, FieldCompression, Frame};
 use pptp_core::control::NameBytes;
 use pptp_core::endpoint::{
     ClientConfig, ConnectionHandle, Destination, Endpoint, Event, ExternalAaa, GreInputError,
-    ServerConfig, SessionEnd, SessionHandle, TcpInput,
+    Outbound, ServerConfig, SessionEnd, SessionHandle, TcpInput,
 };
 use pptp_core::wire::gre::GrePacket;
 use pptp_core::Instant;
@@ -859,21 +859,33 @@ impl<V: Verifier> Host<V> {
     /// An IP packet into the tunnel.
     fn send_ip(&mut self, w: &mut World, packet: &[u8]) {
         let d = decode::decode_ipv4(packet);
-        let mut out = vec![0u8; 2048];
-        match self.ep.send_ip(at(w.now()), packet, &mut out) {
-            Ok(t) => {
-                out.truncate(t.len);
-                let note = match PppFrame::of_gre(&out) {
-                    Some((_, PppFrame::Data(note))) => note,
-                    _ => String::new(),
-                };
-                w.log(
-                    self.end,
-                    format!("IP: O {}{note}", d.one_line().trim_start_matches("IPv4 ")),
-                );
-                self.send_gre(w, out);
+        let mut outbound = Outbound::new(packet);
+        loop {
+            let mut out = vec![0u8; 2048];
+            match self.ep.send_ip(at(w.now()), &mut outbound, &mut out) {
+                Ok(Some(t)) => {
+                    out.truncate(t.len);
+                    if let Destination::Ip(_) = t.to {
+                        // ICMP "fragmentation needed" for our own host.
+                        self.handle_ip(w, &out);
+                        continue;
+                    }
+                    let note = match PppFrame::of_gre(&out) {
+                        Some((_, PppFrame::Data(note))) => note,
+                        _ => String::new(),
+                    };
+                    w.log(
+                        self.end,
+                        format!("IP: O {}{note}", d.one_line().trim_start_matches("IPv4 ")),
+                    );
+                    self.send_gre(w, out);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    w.log(self.end, format!("IP: not sent: {e}"));
+                    break;
+                }
             }
-            Err(e) => w.log(self.end, format!("IP: not sent: {e}")),
         }
     }
 

@@ -22,7 +22,7 @@ use ppp_core::auth::{CredentialStore, DomainRule};
 use ppp_core::link::{Credentials, LinkConfig, MppePolicy, PixEncryption};
 use pptp_core::endpoint::{
     ClientConfig, ConnectionHandle, ControlEngine, Destination, Endpoint, ExternalAaa, LinkEngine,
-    Random, ServerConfig, Slot, TcpInput,
+    Outbound, Random, ServerConfig, Slot, TcpInput,
 };
 use pptp_core::time::Instant;
 
@@ -306,19 +306,25 @@ fuzz_target!(|input: Input| {
             Step::Ip { from_server, bytes } => {
                 let now = Instant::from_millis(w.now);
                 let mut out = vec![0u8; bytes.len() + 64];
-                let r = if from_server {
-                    w.server.send_ip(now, &bytes, &mut out)
-                } else {
-                    w.client.send_ip(now, &bytes, &mut out)
-                };
-                if let Ok(t) = r {
-                    assert!(t.len <= out.len());
-                    if from_server {
-                        w.gre_to_client.push(out[..t.len].to_vec());
+                let mut outbound = Outbound::new(&bytes);
+                // Each call sends at least 8 octets of the packet, so a
+                // packet ends within its length / 8 calls (plus ICMP).
+                for _ in 0..=bytes.len() / 8 + 1 {
+                    let r = if from_server {
+                        w.server.send_ip(now, &mut outbound, &mut out)
                     } else {
-                        w.gre_to_server.push(out[..t.len].to_vec());
+                        w.client.send_ip(now, &mut outbound, &mut out)
+                    };
+                    let Ok(Some(t)) = r else { break };
+                    assert!(t.len <= out.len());
+                    match (t.to, from_server) {
+                        (Destination::Gre(_), true) => w.gre_to_client.push(out[..t.len].to_vec()),
+                        (Destination::Gre(_), false) => w.gre_to_server.push(out[..t.len].to_vec()),
+                        (Destination::Ip(_), _) => {}
+                        (Destination::Tcp(_), _) => panic!("send_ip wrote for TCP"),
                     }
                 }
+                assert!(outbound.is_done(), "a packet did not end");
             }
             Step::Buffer(n) => w.buf_len = usize::from(n).max(1),
             Step::Command(c) => {

@@ -18,7 +18,7 @@ use ppp_core::auth::CredentialStore;
 use ppp_core::ipcp::AddressPool;
 use ppp_core::link::{Entropy, Link, LinkEvent};
 use pptp_core::control::{CallAccept, Connection, Event as ControlEvent};
-use pptp_core::endpoint::{Destination, Endpoint, Random, ServerConfig};
+use pptp_core::endpoint::{Destination, Endpoint, Outbound, Random, ServerConfig};
 use pptp_core::gre::{GreConfig, GreSession, Received};
 use pptp_core::time::Instant;
 use pptp_core::wire::gre::HEADER_LEN_MAX;
@@ -61,7 +61,10 @@ impl ServerUnderTest for WithEndpoint {
     }
     fn send_ip(&mut self, now: Instant, packet: &[u8]) -> Option<Vec<u8>> {
         let mut out = vec![0u8; 4096];
-        let t = self.server.send_ip(now, packet, &mut out).ok()?;
+        let t = self
+            .server
+            .send_ip(now, &mut Outbound::new(packet), &mut out)
+            .ok()??;
         Some(out[..t.len].to_vec())
     }
     fn transmit(&mut self, now: Instant) -> Option<Out> {
@@ -336,7 +339,7 @@ fn run(server: &mut dyn ServerUnderTest) -> Trace {
             }
             let up = Pair::ip_packet(p, TUNNEL_LOCAL, 600, packets_sent);
             let mut out = vec![0u8; 4096];
-            if let Ok(tx) = client.send_ip(t(now), &up, &mut out) {
+            if let Ok(Some(tx)) = client.send_ip(t(now), &mut Outbound::new(&up), &mut out) {
                 sent_to_server += 1;
                 if sent_to_server % 7 != 0 {
                     wire.push_back((now + 3, true, false, out[..tx.len].to_vec()));

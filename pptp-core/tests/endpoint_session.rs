@@ -176,6 +176,8 @@ fn parked_session_size_stays_under_two_kib() {
     let control = core::mem::size_of::<pptp_core::endpoint::ControlEngine>();
     let link = core::mem::size_of::<pptp_core::endpoint::LinkEngine>();
     println!("Slot {slot} B, ControlEngine {control} B, LinkEngine {link} B");
+    // 2 KiB per parked session (issues 6 and #15), MTU counters (#14
+    // item 5), per-source chain and login state included.
     assert!(slot <= 2048, "a parked session is {slot} B");
 }
 

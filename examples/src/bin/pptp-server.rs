@@ -93,7 +93,9 @@ fn control(config: &ServerConfig, command: &str) -> ExitCode {
     let _ = stream.set_write_timeout(timeout);
     let mut reply = String::new();
     if stream.write_all(command.as_bytes()).is_err() || stream.read_to_string(&mut reply).is_err() {
-        eprintln!("pptp-server: no answer from the running server (closed or timed out after 10 s)");
+        eprintln!(
+            "pptp-server: no answer from the running server (closed or timed out after 10 s)"
+        );
         return ExitCode::FAILURE;
     }
     print!("{reply}");

@@ -22,7 +22,9 @@ use std::time::Duration;
 use clap::Parser;
 use ppp_core::auth::{CredentialStore, DomainRule};
 use ppp_core::link::LinkConfig;
-use pptp_core::endpoint::{ConnectionHandle, Destination, Endpoint, Event, ServerConfig, TcpInput};
+use pptp_core::endpoint::{
+    ConnectionHandle, Destination, Endpoint, Event, Outbound, ServerConfig, TcpInput,
+};
 use pptp_core::time::Instant;
 use pptp_vpn::config::{parse_mppe_strength, MppeMode, MppeSettings};
 use pptp_vpn::events::describe;
@@ -294,9 +296,14 @@ async fn run(args: Args) -> Result<(), Error> {
             Ok(mut ready) = tun.readable() => {
                 let Ok(Ok(n)) = ready.try_io(|fd| fd.get_ref().recv(&mut buf)) else { continue };
                 // No session for the address, or its GRE window full: dropped.
-                if let Ok(t) = host.ep.send_ip(host.now(), &buf[..n], &mut host.out) {
-                    if let Destination::Gre(addr) = t.to {
-                        let _ = gre.get_ref().send(addr, &host.out[..t.len]);
+                // The packet, its fragments, or an ICMP error for the TUN.
+                let mut packet = Outbound::new(&buf[..n]);
+                while let Ok(Some(t)) = host.ep.send_ip(host.now(), &mut packet, &mut host.out) {
+                    let bytes = &host.out[..t.len];
+                    match t.to {
+                        Destination::Gre(addr) => drop(gre.get_ref().send(addr, bytes)),
+                        Destination::Ip(_) => drop(tun.get_ref().send(bytes)),
+                        Destination::Tcp(_) => {}
                     }
                 }
             }

@@ -29,7 +29,9 @@ use mio::{Events, Interest, Poll, Token};
 use ppp_core::link::{Credentials, LinkConfig};
 use ppp_core::wire::lcp::AuthMethod;
 use pptp_core::control::Config as ControlConfig;
-use pptp_core::endpoint::{self, ConnectionHandle, Destination, Event, TcpInput, Transmit};
+use pptp_core::endpoint::{
+    self, ConnectionHandle, Destination, Event, Outbound, TcpInput, Transmit,
+};
 use pptp_core::time::Instant;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
@@ -362,7 +364,8 @@ impl Session<'_> {
             };
             // Not up yet, or the server's GRE window is full: dropped, as
             // a full serial line would (IP retransmits).
-            if let Ok(t) = self.endpoint.send_ip(self.now(), &buf[..n], &mut self.tx) {
+            let mut packet = Outbound::new(&buf[..n]);
+            while let Ok(Some(t)) = self.endpoint.send_ip(self.now(), &mut packet, &mut self.tx) {
                 self.send(t);
             }
         }

@@ -37,7 +37,7 @@ use mio::{Events, Interest, Poll, Token};
 use ppp_core::link::{Credentials, LinkConfig};
 use ppp_core::wire::lcp::AuthMethod;
 use pptp_core::control::Config as ControlConfig;
-use pptp_core::endpoint::{self, ConnectionHandle, Destination, Event, TcpInput};
+use pptp_core::endpoint::{self, ConnectionHandle, Destination, Event, Outbound, TcpInput};
 use pptp_core::time::Instant;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
@@ -771,7 +771,8 @@ impl Load<'_> {
             return;
         };
         let request = icmp::echo_request(local, remote, s.call_id, sequence);
-        if let Ok(t) = e.send_ip(now, &request, &mut self.tx) {
+        // 84 octets: never fragmented nor answered with ICMP.
+        if let Ok(Some(t)) = e.send_ip(now, &mut Outbound::new(&request), &mut self.tx) {
             if let Destination::Gre(peer) = t.to {
                 let _ = self.gre.send(peer, &self.tx[..t.len]);
             }

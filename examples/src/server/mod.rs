@@ -40,8 +40,8 @@ use ppp_core::link::{EndReason, LinkConfig, MppeInfo};
 use ppp_core::log_limit::LogLimiter;
 use pptp_core::control::Config as ControlConfig;
 use pptp_core::endpoint::{
-    ConnectionHandle, Destination, Endpoint, Event, ServerConfig as EndpointConfig, SessionEnd,
-    SessionHandle, TcpInput,
+    ConnectionHandle, Destination, Endpoint, Event, Outbound, ServerConfig as EndpointConfig,
+    SessionEnd, SessionHandle, TcpInput,
 };
 use pptp_core::time::{Duration, Instant};
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
@@ -258,6 +258,7 @@ fn endpoint_config(config: &ServerConfig) -> EndpointConfig {
         EndpointConfig::new(link_config(config), config.pool_first, config.pool_last);
     endpoint.control = control;
     endpoint.max_sessions = config.max_sessions;
+    endpoint.mss_clamp = config.mss_clamp;
     endpoint.limits = config.limits;
     endpoint.calls_per_connection = config.calls_per_connection;
     endpoint.login_throttle = config.login_throttle;
@@ -882,9 +883,18 @@ impl Server {
                 }
             };
             let now = self.now();
-            if let Ok(t) = self.endpoint.send_ip(now, &buf[..n], &mut out) {
-                if let Destination::Gre(peer) = t.to {
-                    let _ = self.gre.send(peer, &out[..t.len]);
+            // The packet, its fragments, or an ICMP error for the TUN
+            // (see Endpoint::send_ip); an error drops it, as a line would.
+            let mut packet = Outbound::new(&buf[..n]);
+            while let Ok(Some(t)) = self.endpoint.send_ip(now, &mut packet, &mut out) {
+                match t.to {
+                    Destination::Gre(peer) => drop(self.gre.send(peer, &out[..t.len])),
+                    Destination::Ip(_) => {
+                        if let Err(e) = self.tun.send(&out[..t.len]) {
+                            log!("TUN write: {e}");
+                        }
+                    }
+                    Destination::Tcp(_) => {}
                 }
             }
         }

@@ -2,6 +2,8 @@
 
 use std::fmt::Write;
 
+use pptp_core::endpoint::MtuCounters;
+
 use super::Server;
 
 /// Renders tunnels and sessions like the PIX's `show vpdn tunnel` and
@@ -134,6 +136,9 @@ pub(super) fn render(server: &Server) -> String {
                 "       PPP link {}",
                 if view.link_parked { "parked" } else { "full" }
             );
+            if view.mtu != MtuCounters::default() {
+                let _ = writeln!(out, "       {}", mtu_line(&view.mtu));
+            }
             if let Some(stats) = view.mppe_stats {
                 let r = stats.receive;
                 let _ = writeln!(
@@ -197,5 +202,16 @@ pub(super) fn render(server: &Server) -> String {
         l.blocks,
         if server.config.login_throttle.is_none() { " (throttling off)" } else { "" }
     );
+    let _ = writeln!(out, "All sessions: {}", mtu_line(&s.mtu));
     out
+}
+
+/// What the endpoint did to fit IP to the peers' MRUs, one session's or
+/// all of them.
+fn mtu_line(m: &MtuCounters) -> String {
+    format!(
+        "IP over the peer's MRU: {} packets fragmented into {} fragments, {} ICMP fragmentation-needed sent; \
+         TCP MSS clamped {}",
+        m.fragmented, m.fragments, m.frag_needed, m.mss_clamped
+    )
 }

@@ -9,10 +9,14 @@
 //! - [`packet`]: the control-protocol packet (Code, Identifier, Length,
 //!   Data; RFC 1661 §5) shared by LCP, IPCP and CCP, and option TLVs.
 //! - [`lcp`]: LCP configuration options (RFC 1661 §6, RFC 1570).
+//! - [`ipv4`]: the IPv4 packets the link carries, as far as fitting them
+//!   to the peer's MRU needs: fragmentation, ICMP "fragmentation
+//!   needed", TCP MSS clamping (RFC 791, 792, 1191, 879, 1624).
 
 pub mod auth;
 pub mod frame;
 pub mod hdlc;
+pub mod ipv4;
 pub mod lcp;
 pub mod packet;
 

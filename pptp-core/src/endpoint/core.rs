@@ -22,8 +22,8 @@ use super::memory::{
 use super::timers::TimerHeap;
 use super::types::{
     AcceptError, CallRequestParams, ClientConfig, ConnectionHandle, Delivered, Destination,
-    EndpointStats, Event, ExternalAaa, GreInputError, IpSendError, Parking, Random, ServerConfig,
-    SessionHandle, SessionView, TcpInput, Transmit, MAX_SLOTS,
+    EndpointStats, Event, ExternalAaa, GreInputError, IpSendError, NextPart, Outbound, Parking,
+    Random, ServerConfig, SessionHandle, SessionView, TcpInput, Transmit, MAX_SLOTS,
 };
 
 /// Words of the address pool bitmap: 65,536 addresses (8 KiB), a /16.
@@ -87,6 +87,7 @@ pub struct Endpoint<M: Memory, R: Random, V: Verifier> {
     pub(crate) active_sessions: usize,
     pub(crate) last_now: Instant,
     pub(crate) accepting: bool,
+    pub(crate) mss_clamp: bool,
 }
 
 impl<M: Memory, R: Random> Endpoint<M, R, ExternalAaa> {
@@ -103,6 +104,7 @@ impl<M: Memory, R: Random> Endpoint<M, R, ExternalAaa> {
         )?;
         e.call_request = config.call;
         e.receive_window = config.call.receive_window;
+        e.mss_clamp = config.mss_clamp;
         Ok(e)
     }
 }
@@ -135,6 +137,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         e.reserved_engines = config.reserved_engines;
         e.receive_window = config.receive_window;
         e.parking = config.parking;
+        e.mss_clamp = config.mss_clamp;
         e.limits = config.limits;
         let mut salt = [0u8; 4];
         e.random.fill_bytes(&mut salt);
@@ -203,6 +206,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             active_sessions: 0,
             last_now: Instant::ZERO,
             accepting: false,
+            mss_clamp: true,
         })
     }
 
@@ -321,6 +325,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             address: slot.address(),
             mppe,
             mppe_stats,
+            mtu: call.map(|c| c.mtu.counters()).unwrap_or_default(),
         })
     }
 
@@ -626,33 +631,64 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         slots.get_mut(i as usize).and_then(|s| s.call.as_mut())
     }
 
-    /// Frames (and encrypts) an IPv4 packet from the host for its session
-    /// (server: by destination address; client: the one session) and
-    /// writes the GRE datagram into `out` (at least the packet plus 40
-    /// octets). Send it to `Destination::Gre` of the result.
+    /// Sends the next part of an IPv4 packet from the host to its session
+    /// (server: by destination address; client: the one session), and
+    /// says where the bytes it wrote at the start of `out` go (give at
+    /// least the packet plus 40 octets, or 1,600):
+    ///
+    /// - [`Destination::Gre`]: a GRE datagram for the peer, the whole
+    ///   packet or one fragment of it;
+    /// - [`Destination::Ip`]: an ICMP "fragmentation needed" error for the
+    ///   host's TUN device, when the packet has DF set and is longer than
+    ///   the session carries (RFC 1191 §4).
+    ///
+    /// Call again with the same `packet` until `Ok(None)`: a packet longer
+    /// than the session carries with DF clear goes out one fragment per
+    /// call (RFC 791 §2.3). An error ends the packet (it is dropped, as a
+    /// full line would drop it; IP recovers). TCP SYNs have their MSS
+    /// clamped on the way ([`ServerConfig::mss_clamp`]).
+    ///
+    /// See the host loop in the [module docs](super).
     pub fn send_ip(
         &mut self,
         now: Instant,
-        packet: &[u8],
+        packet: &mut Outbound<'_>,
         out: &mut [u8],
-    ) -> Result<Transmit, IpSendError> {
+    ) -> Result<Option<Transmit>, IpSendError> {
         self.last_now = now;
-        let i = match self.role {
-            Role::Server => {
-                let dst = packet
+        let routed = match packet.next {
+            NextPart::Done => return Ok(None),
+            NextPart::Fragment { session, .. } => {
+                self.slot_index(session.0).ok_or(IpSendError::NoRoute)
+            }
+            NextPart::Start => match self.role {
+                Role::Server => packet
+                    .packet
                     .get(16..20)
                     .map(|d| Ipv4Addr::new(d[0], d[1], d[2], d[3]))
-                    .ok_or(IpSendError::Invalid)?;
-                self.route_lookup(dst).ok_or(IpSendError::NoRoute)?
+                    .ok_or(IpSendError::Invalid)
+                    .and_then(|dst| self.route_lookup(dst).ok_or(IpSendError::NoRoute)),
+                Role::Client => self.client_slot().ok_or(IpSendError::NoRoute),
+            },
+        };
+        let i = match routed {
+            Ok(i) => i,
+            Err(e) => {
+                packet.next = NextPart::Done;
+                return Err(e);
             }
-            Role::Client => self.client_slot().ok_or(IpSendError::NoRoute)?,
         };
         let result = self.send_ip_on(i, now, packet, out);
-        if result.is_ok() {
-            self.carried(i, now);
+        match &result {
+            Ok(Transmit {
+                to: Destination::Gre(_),
+                ..
+            }) => self.carried(i, now),
+            Ok(_) => {}
+            Err(_) => packet.next = NextPart::Done,
         }
         self.mark_ready(i);
-        result
+        result.map(Some)
     }
 
     /// Runs the timers due at `now`.

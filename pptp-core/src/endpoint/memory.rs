@@ -14,7 +14,7 @@ use crate::control::{Connection, ParkedConnection};
 use crate::gre::GreSession;
 use crate::time::Instant;
 
-use super::types::USER_NAME_MAX;
+use super::types::{MtuCounters, USER_NAME_MAX};
 
 /// Calls one control connection can carry at most (RFC 2637 allows
 /// many; Windows and the PIX place one per connection, pptp-linux's call
@@ -159,8 +159,59 @@ pub(crate) struct CallState {
     pub(crate) link: LinkState,
     /// Data packets carried while parked (unpark at the policy's limit).
     pub(crate) parked_packets: u16,
-    /// No parking before this time: the session carried data lately.
-    pub(crate) busy_until: Instant,
+    /// No parking before this second of the endpoint's clock (whole
+    /// seconds, rounded up: 4 octets instead of an `Instant`'s 8): the
+    /// session carried data lately.
+    pub(crate) busy_until_secs: u32,
+    /// Fragmentation, ICMP and MSS clamping on this call (`ip.rs`).
+    pub(crate) mtu: CallMtu,
+}
+
+/// What `ip.rs` counts, one per [`MtuCounters`] field.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum MtuEvent {
+    Fragmented,
+    Fragment,
+    FragNeeded,
+    MssClamped,
+}
+
+impl MtuCounters {
+    pub(crate) fn count(&mut self, event: MtuEvent) {
+        let counter = match event {
+            MtuEvent::Fragmented => &mut self.fragmented,
+            MtuEvent::Fragment => &mut self.fragments,
+            MtuEvent::FragNeeded => &mut self.frag_needed,
+            MtuEvent::MssClamped => &mut self.mss_clamped,
+        };
+        *counter += 1;
+    }
+}
+
+/// A call's [`MtuCounters`] as its slot keeps them: 16 bits each,
+/// saturating at 65,535, so that a parked session stays within 2,048
+/// octets (`parked_session_size_stays_under_two_kib`; with the MSS clamp
+/// on, TCP never needs fragmenting, so these stay small). The endpoint's
+/// totals ([`EndpointStats::mtu`](super::EndpointStats)) are exact
+/// 64-bit counts.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CallMtu([u16; 4]);
+
+impl CallMtu {
+    pub(crate) fn count(&mut self, event: MtuEvent) {
+        let n = &mut self.0[event as usize];
+        *n = n.saturating_add(1);
+    }
+
+    pub(crate) fn counters(&self) -> MtuCounters {
+        let [fragmented, fragments, frag_needed, mss_clamped] = self.0.map(u64::from);
+        MtuCounters {
+            fragmented,
+            fragments,
+            frag_needed,
+            mss_clamped,
+        }
+    }
 }
 
 /// One session: a control connection, its call and its PPP link, in the
@@ -406,4 +457,9 @@ impl CallState {
     pub(crate) fn peer_id(&self) -> u16 {
         self.gre.config().peer_call_id
     }
+}
+
+/// `at` in whole seconds, rounded up, saturating (136 years of uptime).
+pub(crate) fn secs_up(at: Instant) -> u32 {
+    u32::try_from(at.as_millis().div_ceil(1000)).unwrap_or(u32::MAX)
 }

@@ -29,7 +29,7 @@
 //! 3. [`Endpoint::poll_timeout`]: when to call [`Endpoint::handle_timeout`].
 //!
 //! ```
-//! use pptp_core::endpoint::{Destination, Endpoint, Event, Random, ServerConfig};
+//! use pptp_core::endpoint::{Destination, Endpoint, Event, Outbound, Random, ServerConfig};
 //! use pptp_core::endpoint::{ControlEngine, LinkEngine, Slot};
 //! use pptp_core::time::Instant;
 //! use ppp_core::link::LinkConfig;
@@ -68,6 +68,17 @@
 //!         Destination::Ip(_session) => { /* write buf[..t.len] to the TUN device */ }
 //!     }
 //! }
+//! // An IPv4 packet read from the TUN device (here: for no session).
+//! let tun_read = [0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 10];
+//! let mut packet = Outbound::new(&tun_read);
+//! let mut out = [0u8; 2048];
+//! while let Ok(Some(t)) = server.send_ip(now, &mut packet, &mut out) {
+//!     match t.to {
+//!         Destination::Gre(_addr) => { /* send out[..t.len] as GRE: the packet or a fragment */ }
+//!         Destination::Ip(_session) => { /* ICMP "fragmentation needed": to the TUN device */ }
+//!         Destination::Tcp(_) => {}
+//!     }
+//! }
 //! while let Some(event) = server.poll_event() {
 //!     if let Event::ConnectionClosed { .. } = event { /* close that socket */ }
 //! }
@@ -78,7 +89,11 @@
 //! an IP packet in the caller's buffer and says where it lies (no copy on
 //! the common path); IP packets from the host go out through
 //! [`Endpoint::send_ip`], which writes the GRE datagram into the caller's
-//! buffer (boringtun's `decapsulate`/`encapsulate`).
+//! buffer (boringtun's `decapsulate`/`encapsulate`). A packet longer than
+//! its session carries (the peer's MRU less framing) goes out as
+//! fragments, one per call, or, with DF set, comes back as an ICMP
+//! "fragmentation needed" for the TUN device; TCP SYNs have their MSS
+//! clamped both ways (see `ip.rs`).
 //!
 //! ## Memory
 //!
@@ -102,6 +117,7 @@
 mod aaa;
 mod core;
 mod early;
+mod ip;
 mod limits;
 mod link_info;
 mod login;
@@ -117,8 +133,9 @@ pub use login::{THROTTLE_SOURCES, THROTTLE_USERS};
 pub use memory::{ControlEngine, LinkEngine, Memory, Slot};
 pub use types::{
     AcceptError, CallRequestParams, ClientConfig, ConnectionHandle, Delivered, Destination,
-    EndpointStats, Event, ExternalAaa, GreInputError, IpSendError, Parking, Random, ServerConfig,
-    SessionEnd, SessionHandle, SessionView, TcpInput, Transmit, UserName, MAX_SLOTS, USER_NAME_MAX,
+    EndpointStats, Event, ExternalAaa, GreInputError, IpSendError, MtuCounters, Outbound, Parking,
+    Random, ServerConfig, SessionEnd, SessionHandle, SessionView, TcpInput, Transmit, UserName,
+    MAX_SLOTS, USER_NAME_MAX,
 };
 
 /// An endpoint that answers calls.

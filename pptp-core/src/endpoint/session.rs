@@ -15,11 +15,11 @@ use crate::Role;
 
 use super::core::Endpoint;
 use super::memory::{
-    flag, narrow, CallState, ControlState, LinkState, Memory, CALLS_PER_CONNECTION, NIL,
+    flag, narrow, CallMtu, CallState, ControlState, LinkState, Memory, CALLS_PER_CONNECTION, NIL,
 };
 use super::types::{
-    ConnectionHandle, Destination, Event, GreInputError, IpSendError, Random, SessionEnd,
-    SessionHandle, Transmit, UserName, USER_NAME_MAX,
+    ConnectionHandle, Destination, Event, GreInputError, Random, SessionEnd, SessionHandle,
+    Transmit, UserName, USER_NAME_MAX,
 };
 
 /// Rounds of "drain every machine's events" per service: each round
@@ -302,6 +302,9 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         self.service(i, now);
         match handled {
             Ok(Some(d)) => {
+                if let Some(ip) = frame.get_mut(d.range()) {
+                    self.clamp_received(i, ip);
+                }
                 self.carried(i, now);
                 Ok(Some(d.range()))
             }
@@ -371,57 +374,13 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         let Some(call) = slots.get_mut(i as usize).and_then(|s| s.call.as_mut()) else {
             return;
         };
-        call.busy_until = now + parking.idle_before_park;
+        call.busy_until_secs = super::memory::secs_up(now + parking.idle_before_park);
         if let LinkState::Parked(_) = call.link {
             call.parked_packets = call.parked_packets.saturating_add(1);
             if call.parked_packets >= parking.busy_packets && spare {
                 self.unpark_link(i, now);
             }
         }
-    }
-
-    pub(crate) fn send_ip_on(
-        &mut self,
-        i: u32,
-        now: Instant,
-        packet: &[u8],
-        out: &mut [u8],
-    ) -> Result<Transmit, IpSendError> {
-        let (slots, _, links) = self.memory.parts();
-        let Some(slot) = slots.get_mut(i as usize) else {
-            return Err(IpSendError::NoRoute);
-        };
-        let peer = slot.peer;
-        let Some(call) = slot.call.as_mut() else {
-            return Err(IpSendError::NoRoute);
-        };
-        if !call.gre.can_send() {
-            return Err(IpSendError::WindowFull);
-        }
-        let frame_buf = out.get_mut(HEADER_LEN_MAX..).ok_or(IpSendError::TooBig)?;
-        let framed = match &mut call.link {
-            LinkState::Parked(p) => p.send_ip(now, packet, frame_buf),
-            LinkState::Engine(e) => {
-                match links.get_mut(*e as usize).and_then(|l| l.link.as_mut()) {
-                    Some(link) => link.send_ip(now, packet, frame_buf),
-                    None => return Err(IpSendError::NotReady),
-                }
-            }
-            LinkState::Gone => return Err(IpSendError::NotReady),
-        };
-        let frame_len = framed.map_err(|e| match e {
-            ppp_core::link::SendError::NotReady => IpSendError::NotReady,
-            ppp_core::link::SendError::Empty => IpSendError::Invalid,
-            _ => IpSendError::TooBig,
-        })?;
-        let range = call
-            .gre
-            .encapsulate_in_place(now, out, frame_len)
-            .map_err(|_| IpSendError::WindowFull)?;
-        Ok(Transmit {
-            to: Destination::Gre(peer),
-            len: move_to_front(out, range),
-        })
     }
 
     // ----- output -----
@@ -807,7 +766,8 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 gre: GreSession::new(gre),
                 link: LinkState::Engine(e),
                 parked_packets: 0,
-                busy_until: now,
+                busy_until_secs: super::memory::secs_up(now),
+                mtu: CallMtu::default(),
             });
             if self.role == Role::Client {
                 slot.set(flag::COUNTED);
@@ -1221,9 +1181,25 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         if self.parking.is_some() {
             self.try_park(i, now);
         }
-        let deadline = self.slot_deadline(i);
+        let mut deadline = self.slot_deadline(i);
+        if let Some(quiet_at) = self.park_deadline(i, now) {
+            // Come back to park it once it has been quiet long enough.
+            deadline = Some(deadline.map_or(quiet_at, |d| d.min(quiet_at)));
+        }
         let (slots, _, _) = self.memory.parts();
         self.timers.set(slots, i, deadline);
+    }
+
+    /// When slot `i`'s full link will have been quiet for the parking
+    /// policy's time, if that is still ahead.
+    fn park_deadline(&self, i: u32, now: Instant) -> Option<Instant> {
+        self.parking?;
+        let call = self.memory.parts_ref().0.get(i as usize)?.call.as_ref()?;
+        if !matches!(call.link, LinkState::Engine(_)) {
+            return None;
+        }
+        let at = Instant::from_millis(u64::from(call.busy_until_secs) * 1000);
+        (at > now).then_some(at)
     }
 
     fn try_park(&mut self, i: u32, now: Instant) {
@@ -1234,7 +1210,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         let truncated = slot.has(flag::USER_TRUNCATED);
         if let Some(call) = slot.call.as_mut() {
             if let LinkState::Engine(e) = call.link {
-                let quiet = now >= call.busy_until && !truncated;
+                let quiet = now.as_millis() >= u64::from(call.busy_until_secs) * 1000 && !truncated;
                 if let Some(engine) = links.get_mut(e as usize).filter(|l| {
                     // A login in progress keeps its engine (its verdict
                     // or held rejection lives there).
@@ -1306,7 +1282,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
 
 /// Moves `buf[range]` to the start of `buf` (a GRE header of 12 octets
 /// starts 4 octets in) and returns its length.
-fn move_to_front(buf: &mut [u8], range: Range<usize>) -> usize {
+pub(super) fn move_to_front(buf: &mut [u8], range: Range<usize>) -> usize {
     let len = range.len();
     if range.start != 0 && range.end <= buf.len() {
         buf.copy_within(range, 0);

@@ -108,6 +108,64 @@ pub struct Delivered {
     pub range: Range<usize>,
 }
 
+/// An IPv4 packet from the host on its way into the tunnel, and how far
+/// [`Endpoint::send_ip`](super::Endpoint::send_ip) has got with it. A
+/// packet that fits the session goes out in one call; a longer one with
+/// DF clear goes out one fragment per call (RFC 791 §2.3), so the host
+/// calls `send_ip` with the same `Outbound` until it returns `Ok(None)`.
+/// No copy of the packet is kept: the cursor borrows it.
+#[must_use = "a packet may need more than one send_ip call"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outbound<'a> {
+    pub(crate) packet: &'a [u8],
+    pub(crate) next: NextPart,
+}
+
+/// What [`Outbound`]'s next `send_ip` call sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NextPart {
+    /// Nothing yet: route the packet and decide.
+    Start,
+    /// The fragment whose data starts at `offset`, on `session`.
+    Fragment {
+        session: SessionHandle,
+        offset: usize,
+    },
+    /// Everything has been sent (or refused).
+    Done,
+}
+
+impl<'a> Outbound<'a> {
+    /// The IPv4 packet `packet`, read from the TUN device.
+    pub fn new(packet: &'a [u8]) -> Self {
+        Outbound {
+            packet,
+            next: NextPart::Start,
+        }
+    }
+
+    /// Whether nothing is left to send.
+    pub fn is_done(&self) -> bool {
+        self.next == NextPart::Done
+    }
+}
+
+/// What a session did to fit IPv4 packets to the peer's MRU (per session
+/// in [`SessionView::mtu`], summed in [`EndpointStats::mtu`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct MtuCounters {
+    /// Packets from the host cut into fragments (DF clear, RFC 791 §2.3).
+    pub fragmented: u64,
+    /// Fragments sent for them.
+    pub fragments: u64,
+    /// ICMP "fragmentation needed" errors given to the host for packets
+    /// with DF set (RFC 1191 §4).
+    pub frag_needed: u64,
+    /// TCP SYNs whose MSS option was lowered, either direction.
+    pub mss_clamped: u64,
+}
+
 /// What [`Endpoint::handle_tcp`](super::Endpoint::handle_tcp) did with the
 /// bytes.
 #[must_use = "bytes not consumed must be offered again"]
@@ -206,9 +264,12 @@ pub enum IpSendError {
     /// The peer's GRE receive window is full (RFC 2637 §4.2): retry after
     /// the next datagram from the peer (acks open the window) or drop.
     WindowFull,
-    /// The packet does not fit the peer's MRU or the buffer.
+    /// The packet does not fit the buffer, or it has DF set and does not
+    /// fit the peer's MRU where RFC 1122 §3.2.2 forbids an ICMP answer
+    /// (or it cannot be fragmented).
     TooBig,
-    /// The packet is not IPv4 or is empty.
+    /// The packet is empty, or is longer than the session carries and not
+    /// a well-formed IPv4 packet.
     Invalid,
 }
 
@@ -417,6 +478,11 @@ pub struct ServerConfig {
     pub receive_window: u16,
     /// Parking policy, or `None` to keep every session full.
     pub parking: Option<Parking>,
+    /// Lower the MSS option of TCP SYNs crossing a session, either way, to
+    /// what the session carries (its largest IP packet less 40; RFC 879,
+    /// RFC 6691): what pppd users configure with iptables' TCPMSS target
+    /// and accel-ppp does itself. On by default.
+    pub mss_clamp: bool,
     /// What peers may hold before they authenticate, and per user.
     pub limits: super::Limits,
     /// Login throttling (on by default): failed logins are answered
@@ -440,6 +506,7 @@ impl ServerConfig {
             reserved_engines: 1,
             receive_window: 64,
             parking: Some(Parking::default()),
+            mss_clamp: true,
             limits: super::Limits::default(),
             login_throttle: Some(ThrottleConfig::default()),
         }
@@ -455,6 +522,8 @@ pub struct ClientConfig {
     pub link: LinkConfig,
     /// What the Outgoing-Call-Request carries (RFC 2637 §2.7).
     pub call: CallRequestParams,
+    /// As [`ServerConfig::mss_clamp`]; on by default.
+    pub mss_clamp: bool,
 }
 
 /// The owned values of an Outgoing-Call-Request (see [`CallParams`]).
@@ -493,6 +562,7 @@ impl ClientConfig {
             control: ControlConfig::default(),
             link,
             call: CallRequestParams::default(),
+            mss_clamp: true,
         }
     }
 }
@@ -556,6 +626,8 @@ pub struct EndpointStats {
     /// Blocked users and addresses now:
     /// [`Endpoint::logins_blocked`](super::Endpoint::logins_blocked).
     pub logins: ThrottleStats,
+    /// Every session's [`MtuCounters`], summed (ended sessions included).
+    pub mtu: MtuCounters,
 }
 
 /// One session as `show vpdn` lists it.
@@ -592,4 +664,6 @@ pub struct SessionView<'a> {
     pub mppe: Option<MppeInfo>,
     /// MPPE counters (resynchronisations, key changes, lost packets).
     pub mppe_stats: Option<MppeStats>,
+    /// Fragmentation, ICMP and MSS clamping on this session's call.
+    pub mtu: MtuCounters,
 }

@@ -10,7 +10,7 @@ use ppp_core::auth::{CredentialStore, DomainRule};
 use ppp_core::link::{Credentials, LinkConfig, MppePolicy, PixEncryption};
 use pptp_core::endpoint::{
     ClientConfig, ConnectionHandle, ControlEngine, Destination, Endpoint, Event, ExternalAaa,
-    LinkEngine, Random, ServerConfig, SessionHandle, Slot, TcpInput,
+    LinkEngine, Outbound, Random, ServerConfig, SessionHandle, Slot, TcpInput,
 };
 use pptp_core::time::Instant;
 
@@ -85,8 +85,8 @@ enum Packet {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
-    Server,
-    Client,
+    Server = 0,
+    Client = 1,
 }
 
 /// The two endpoints and the wire between them.
@@ -121,6 +121,9 @@ pub struct Pair {
     /// Deliver GRE due at the same time as TCP before it (a host that
     /// reads its GRE socket first).
     pub gre_before_tcp: bool,
+    /// What `send_ip` gave each side's host for its own TUN device (ICMP
+    /// errors), by [`Side`].
+    pub tun_replies: [Vec<Vec<u8>>; 2],
 }
 
 impl Pair {
@@ -148,6 +151,7 @@ impl Pair {
             net_random: TestRandom(99),
             closed: [false; 2],
             gre_before_tcp: false,
+            tun_replies: [Vec::new(), Vec::new()],
         }
     }
 
@@ -383,29 +387,41 @@ impl Pair {
         p
     }
 
-    /// The server sends `packet` to the client through the tunnel.
+    /// The server's host sends `packet` into the tunnel, as a host loop
+    /// does: `send_ip` until `Ok(None)`, GRE onto the wire, ICMP errors
+    /// into [`Pair::server_tun_replies`]. `false` if nothing went out.
     pub fn server_send_ip(&mut self, packet: &[u8]) -> bool {
-        let now = self.instant();
-        let mut out = vec![0u8; 4096];
-        match self.server.send_ip(now, packet, &mut out) {
-            Ok(t) => {
-                self.send(Side::Server, Packet::Gre(out[..t.len].to_vec()));
-                true
-            }
-            Err(_) => false,
-        }
+        self.send_ip(Side::Server, packet)
     }
 
-    /// The client sends `packet` to the server through the tunnel.
+    /// The client's host sends `packet` into the tunnel.
     pub fn client_send_ip(&mut self, packet: &[u8]) -> bool {
+        self.send_ip(Side::Client, packet)
+    }
+
+    fn send_ip(&mut self, from: Side, packet: &[u8]) -> bool {
         let now = self.instant();
         let mut out = vec![0u8; 4096];
-        match self.client.send_ip(now, packet, &mut out) {
-            Ok(t) => {
-                self.send(Side::Client, Packet::Gre(out[..t.len].to_vec()));
-                true
+        let mut outbound = Outbound::new(packet);
+        let mut sent = false;
+        loop {
+            let t = match from {
+                Side::Server => self.server.send_ip(now, &mut outbound, &mut out),
+                Side::Client => self.client.send_ip(now, &mut outbound, &mut out),
+            };
+            match t {
+                Ok(Some(t)) => {
+                    sent = true;
+                    let bytes = out[..t.len].to_vec();
+                    match t.to {
+                        Destination::Gre(_) => self.send(from, Packet::Gre(bytes)),
+                        Destination::Ip(_) => self.tun_replies[from as usize].push(bytes),
+                        Destination::Tcp(_) => panic!("send_ip wrote for TCP"),
+                    }
+                }
+                Ok(None) => return sent,
+                Err(_) => return false,
             }
-            Err(_) => false,
         }
     }
 }
