@@ -129,7 +129,7 @@ ping_through() {  # COUNT: echoes from the client namespace to the server's tunn
 }
 start_client() {  # USER PASSWORD TUN LOG: pptp-client from CLI_IP; prints its PID
   ip netns exec "$NS_CLI" env PPTP_PASSWORD="$2" "$CLIENT_BIN" --server "$SRV_IP" \
-    --user "$1" --auth mschap-v2 --mppe 128 --mppe-required --retries 0 --tun "$3" 2> "$4" &
+    --user "$1" --auth mschap-v2 --mppe 128 --mppe-required --retries 0 --tun "$3" 2> "$4" > /dev/null &
   echo $!
 }
 

@@ -116,6 +116,24 @@ pub fn user_text(user: &[u8], matched: Option<&[u8]>) -> String {
     }
 }
 
+/// What CCP agreed, for a log line: "MPPE-128 stateless" or "no MPPE".
+pub fn mppe_text(info: Option<&ppp_core::link::MppeInfo>) -> String {
+    info.map_or_else(
+        || "no MPPE".to_string(),
+        |m| mppe_name(&m.send, &m.receive),
+    )
+}
+
+/// "10.0.0.1, 10.0.0.2", or "none".
+pub fn addresses_text(list: &[Option<std::net::Ipv4Addr>]) -> String {
+    let v: Vec<String> = list.iter().flatten().map(|a| a.to_string()).collect();
+    if v.is_empty() {
+        "none".to_string()
+    } else {
+        v.join(", ")
+    }
+}
+
 /// "MPPE-128 stateless", or each direction when they differ.
 pub fn mppe_name(send: &mppe::Config, receive: &mppe::Config) -> String {
     // "128-bit stateless" (mppe's Display) as "MPPE-128 stateless".

@@ -427,7 +427,7 @@ impl Session<'_> {
                 mppe,
                 mtu,
             } => {
-                log!("CCP up: {mppe:?}");
+                log!("CCP up: {}", crate::events::mppe_text(mppe.as_ref()));
                 let (Some(local), Some(peer)) = (address, peer_address) else {
                     log!("IPCP up without addresses");
                     return;
@@ -436,7 +436,8 @@ impl Session<'_> {
                 if let Err(e) = configure_tun(&self.tun, local, peer, mtu, &self.config.routes) {
                     log!("configuring {}: {e}", self.tun.name());
                 }
-                log!("IPCP up: local address {local} peer {peer} dns {dns:?}");
+                let dns = crate::events::addresses_text(&dns.unwrap_or_default());
+                log!("IPCP up: local address {local} peer {peer} dns {dns}");
                 log!("data ready");
             }
             Event::SessionDown { reason, .. } => {

@@ -161,9 +161,11 @@ pub fn run_stdio(config: &ClientConfig) -> Result<(), String> {
             match event {
                 LinkEvent::Authenticated { method, .. } => log!("authenticated with {method}"),
                 LinkEvent::AuthFailed { method, reason, .. } => {
-                    log!("{method:?} authentication failed: {reason:?}");
+                    log!("{method} authentication failed: {reason}");
                 }
-                LinkEvent::CcpUp(info) => log!("CCP up: {info:?}"),
+                LinkEvent::CcpUp(info) => {
+                    log!("CCP up: {}", crate::events::mppe_text(info.as_ref()))
+                }
                 LinkEvent::IpcpUp(n) => {
                     if let (Some(local), Some(peer)) = (n.local_address, n.peer_address) {
                         if let Err(e) =
@@ -171,7 +173,8 @@ pub fn run_stdio(config: &ClientConfig) -> Result<(), String> {
                         {
                             log!("configuring {}: {e}", tun.name());
                         }
-                        log!("IPCP up: local address {local} peer {peer} dns {:?}", n.dns);
+                        let dns = crate::events::addresses_text(&n.dns);
+                        log!("IPCP up: local address {local} peer {peer} dns {dns}");
                     }
                 }
                 LinkEvent::DataReady => log!("data ready"),
