@@ -118,10 +118,7 @@ pub fn user_text(user: &[u8], matched: Option<&[u8]>) -> String {
 
 /// What CCP agreed, for a log line: "MPPE-128 stateless" or "no MPPE".
 pub fn mppe_text(info: Option<&ppp_core::link::MppeInfo>) -> String {
-    info.map_or_else(
-        || "no MPPE".to_string(),
-        |m| mppe_name(&m.send, &m.receive),
-    )
+    info.map_or_else(|| "no MPPE".to_string(), |m| mppe_name(&m.send, &m.receive))
 }
 
 /// "10.0.0.1, 10.0.0.2", or "none".

@@ -238,6 +238,7 @@ fn a_call_that_never_comes_up_is_cleared_at_the_setup_timeout() {
     let p = rig.connect(addr(1)).unwrap();
     let id = rig.call(p);
     assert_eq!(rig.peers[p].up, vec![id]);
+    assert_eq!(rig.server.unauthenticated_calls(), 1);
     rig.run(29_000);
     assert!(rig.peers[p].down.is_empty(), "not before 30 s");
     rig.run(2_000);
@@ -251,6 +252,7 @@ fn a_call_that_never_comes_up_is_cleared_at_the_setup_timeout() {
     )));
     assert_eq!(rig.server.stats().setup_timeouts, 1);
     assert_eq!(rig.server.active_sessions(), 0);
+    assert_eq!(rig.server.unauthenticated_calls(), 0);
     // The call's slot and its count are free again.
     let id = rig.call(p);
     assert_eq!(rig.peers[p].up.last(), Some(&id));

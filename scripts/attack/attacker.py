@@ -110,16 +110,19 @@ def preauth(src, dst, conns, calls):
         except OSError:
             closed += 1
             continue
-        s.sendall(sccrq())
-        reply = read_some(s, 2.0)
-        if not reply:
+        try:
+            s.sendall(sccrq())
+            reply = read_some(s, 2.0)
+            if not reply:
+                raise ConnectionError("closed")
+            for _ in range(calls):
+                s.sendall(ocrq(call_id))
+                call_id += 1
+        except OSError:
             closed += 1
             s.close()
             continue
         socks.append(s)
-        for _ in range(calls):
-            s.sendall(ocrq(call_id))
-            call_id += 1
         # Replies: OCRP result 1 (connected) or a refusal.
         data = b""
         deadline = time.time() + 2.0

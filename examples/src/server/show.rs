@@ -171,7 +171,7 @@ pub(super) fn render(server: &Server) -> String {
         out,
         "Endpoint: sessions established {} ended {}; parks {} unparks {}; GRE unknown call {} wrong peer {} malformed {}; \
          frames dropped at a full GRE window {}, for want of a free machine {}; events dropped {}\n\
-         Limits: GRE packets that proved nothing {}; connections refused per source {}; \
+         Limits: calls not yet up now {}; GRE packets that proved nothing {}; connections refused per source {}; \
          calls refused before authentication {}; set-up time-outs {}; idle connections closed {}; \
          logins refused by the per-user limit {}",
         s.sessions_established,
@@ -184,6 +184,7 @@ pub(super) fn render(server: &Server) -> String {
         s.window_drops,
         s.no_engine_drops,
         s.events_dropped,
+        endpoint.unauthenticated_calls(),
         s.gre_unproven,
         s.source_limit_refusals,
         s.unauthenticated_limit_refusals,

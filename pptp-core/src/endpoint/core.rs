@@ -228,6 +228,12 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         self.active_sessions
     }
 
+    /// Calls accepted whose sessions are not up yet (server): what
+    /// [`Limits::max_unauthenticated`](super::Limits) caps.
+    pub fn unauthenticated_calls(&self) -> usize {
+        self.unauthenticated
+    }
+
     /// The address pool (server).
     pub fn pool(&self) -> Option<&AddressPool<POOL_WORDS>> {
         self.pool.as_ref()
