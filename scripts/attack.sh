@@ -47,6 +47,8 @@ TUN=pta$$
 
 log() { printf '[attack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'attack: ERROR: %s\n' "$*" >&2; exit 2; }
+# shellcheck source=lib/netns.sh
+. "$ROOT/scripts/lib/netns.sh"
 figures() { printf 'FIGURES %s\n' "$*"; }
 expect() {  # CONDITION-STATUS MESSAGE: fail on it unless EXPECT=none
   if [ "$1" != 0 ]; then
@@ -78,15 +80,6 @@ BG_PID=""
 WATCHDOG_PID=""
 NS_CREATED=0
 
-stop_pid() {  # PID: TERM, wait up to 5 s, then KILL
-  local p=$1
-  [ -n "$p" ] || return 0
-  kill -0 "$p" 2>/dev/null || return 0
-  kill -TERM "$p" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$p" 2>/dev/null || true
-}
-
 cleanup() {
   local rc=$?
   [ -n "$WATCHDOG_PID" ] && kill "$WATCHDOG_PID" 2>/dev/null || true
@@ -109,19 +102,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'log "time limit of $LIMIT s reached"; exit 124' TERM
-( trap 'kill "$s" 2>/dev/null; exit 0' TERM
-  sleep "$LIMIT" & s=$!
-  wait "$s" && kill -TERM $$ 2>/dev/null ) &
-WATCHDOG_PID=$!
+start_watchdog "$LIMIT"
 
-wait_for() {  # SECONDS FILE REGEX WHAT
-  local secs=$1 file=$2 regex=$3 what=$4
-  for _ in $(seq 1 $(( secs * 10 ))); do
-    grep -Eq "$regex" "$file" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  die "$what: not within $secs s"
-}
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 status() { timeout 15 ip netns exec "$NS_SRV" "$SERVER_BIN" --config "$CONF" status; }
 ping_through() {  # COUNT: echoes from the client namespace to the server's tunnel address
@@ -134,21 +116,8 @@ start_client() {  # USER PASSWORD TUN LOG: pptp-client from CLI_IP; prints its P
 }
 
 # ---- namespaces and server ------------------------------------------------------
-for ns in "$NS_SRV" "$NS_CLI"; do
-  if ip netns list | grep -qw "$ns"; then die "namespace $ns exists"; fi
-done
-NS_CREATED=1
-ip netns add "$NS_SRV"
-ip netns add "$NS_CLI"
-ip link add "$VETH_SRV" type veth peer name "$VETH_CLI"
-ip link set "$VETH_SRV" netns "$NS_SRV"
-ip link set "$VETH_CLI" netns "$NS_CLI"
-ip -n "$NS_SRV" addr add "$SRV_IP/24" dev "$VETH_SRV"
-ip -n "$NS_CLI" addr add "$CLI_IP/24" dev "$VETH_CLI"
+netns_pair "$NS_SRV" "$NS_CLI" "$VETH_SRV" "$VETH_CLI" "$SRV_IP/24" "$CLI_IP/24"
 ip -n "$NS_CLI" addr add "$ATT_IP/24" dev "$VETH_CLI"
-for ns in "$NS_SRV" "$NS_CLI"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_SRV" link set "$VETH_SRV" up
-ip -n "$NS_CLI" link set "$VETH_CLI" up
 
 cat > "$CONF" <<TOML
 listen = "$SRV_IP:1723"

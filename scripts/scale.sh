@@ -46,6 +46,8 @@ TUN_ADDR=10.200.0.1
 
 log() { printf '[scale %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'scale: ERROR: %s\n' "$*" >&2; exit 2; }
+# shellcheck source=lib/netns.sh
+. "$ROOT/scripts/lib/netns.sh"
 
 [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, raw GRE sockets, TUN)"
 command -v ip >/dev/null || die "missing tool: ip"
@@ -64,19 +66,10 @@ SERVER_PID=""
 LOAD_PID=""
 NS_CREATED=0
 
-stop_pid() {  # PID: TERM, wait up to 20 s, then KILL
-  local p=$1
-  [ -n "$p" ] || return 0
-  kill -0 "$p" 2>/dev/null || return 0
-  kill -TERM "$p" 2>/dev/null || true
-  for _ in $(seq 1 200); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$p" 2>/dev/null || true
-}
-
 cleanup() {
   local rc=$?
-  stop_pid "$LOAD_PID"
-  stop_pid "$SERVER_PID"
+  stop_pid "$LOAD_PID" 20
+  stop_pid "$SERVER_PID" 20
   if [ "$NS_CREATED" = 1 ]; then  # never another run's namespaces
     ip netns del "$NS_CLI" 2>/dev/null || true
     ip netns del "$NS_SRV" 2>/dev/null || true
@@ -92,20 +85,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- namespaces ---------------------------------------------------------------
-for ns in "$NS_SRV" "$NS_CLI"; do
-  if ip netns list | grep -qw "$ns"; then die "namespace $ns exists (another scale.sh running?)"; fi
-done
-NS_CREATED=1
-ip netns add "$NS_SRV"
-ip netns add "$NS_CLI"
-ip link add scale-s type veth peer name scale-c
-ip link set scale-s netns "$NS_SRV"
-ip link set scale-c netns "$NS_CLI"
-ip -n "$NS_SRV" addr add "$SRV_IP/24" dev scale-s
-ip -n "$NS_CLI" addr add "$CLI_IP/24" dev scale-c
-for ns in "$NS_SRV" "$NS_CLI"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_SRV" link set scale-s up
-ip -n "$NS_CLI" link set scale-c up
+netns_pair "$NS_SRV" "$NS_CLI" scale-s scale-c "$SRV_IP/24" "$CLI_IP/24"
 # 10,000 clients from one address: widen the client's ephemeral ports
 # (per namespace) and the server's accept backlog.
 ip netns exec "$NS_CLI" sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
@@ -244,7 +224,7 @@ TOML
     sleep 0.1
   done
   [ "$left" = 0 ] || die "N=$n: server still has $left sessions after the close"
-  stop_pid "$SERVER_PID"; SERVER_PID=""
+  stop_pid "$SERVER_PID" 20; SERVER_PID=""
 
   rate=$(field "$WORK/load-$n.out" rate)
   secs=$(field "$WORK/load-$n.out" seconds)

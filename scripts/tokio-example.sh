@@ -37,6 +37,8 @@ PASSWORD=tokio-pass
 
 log() { printf '[tokio-example %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'tokio-example: ERROR: %s\n' "$*" >&2; exit 2; }
+# shellcheck source=lib/netns.sh
+. "$ROOT/scripts/lib/netns.sh"
 
 [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, raw GRE sockets, TUN)"
 command -v ip >/dev/null || die "missing tool: ip"
@@ -58,15 +60,6 @@ SERVER_PID=""
 CLIENT_PID=""
 WATCHDOG_PID=""
 NS_CREATED=0
-
-stop_pid() {  # PID: TERM, wait up to 5 s, then KILL
-  local p=$1
-  [ -n "$p" ] || return 0
-  kill -0 "$p" 2>/dev/null || return 0
-  kill -TERM "$p" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$p" 2>/dev/null || true
-}
 
 cleanup() {
   local rc=$?
@@ -94,36 +87,11 @@ trap 'exit 130' INT
 trap 'log "time limit of $LIMIT s reached"; exit 124' TERM
 
 # The whole run below is bounded: the watchdog ends it at LIMIT seconds.
-# (Its sleep is ended with it, so that nothing outlives the script.)
-( trap 'kill "$s" 2>/dev/null; exit 0' TERM
-  sleep "$LIMIT" & s=$!
-  wait "$s" && kill -TERM $$ 2>/dev/null ) &
-WATCHDOG_PID=$!
+start_watchdog "$LIMIT"
 
-wait_for() {  # SECONDS FILE REGEX WHAT: poll FILE for REGEX
-  local secs=$1 file=$2 regex=$3 what=$4 i
-  for i in $(seq 1 $(( secs * 10 ))); do
-    grep -Eq "$regex" "$file" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  die "$what: not within $secs s"
-}
 
 # ---- namespaces ---------------------------------------------------------------
-for ns in "$NS_SRV" "$NS_CLI"; do
-  if ip netns list | grep -qw "$ns"; then die "namespace $ns exists"; fi
-done
-NS_CREATED=1
-ip netns add "$NS_SRV"
-ip netns add "$NS_CLI"
-ip link add "$VETH_SRV" type veth peer name "$VETH_CLI"
-ip link set "$VETH_SRV" netns "$NS_SRV"
-ip link set "$VETH_CLI" netns "$NS_CLI"
-ip -n "$NS_SRV" addr add "$SRV_IP/24" dev "$VETH_SRV"
-ip -n "$NS_CLI" addr add "$CLI_IP/24" dev "$VETH_CLI"
-for ns in "$NS_SRV" "$NS_CLI"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_SRV" link set "$VETH_SRV" up
-ip -n "$NS_CLI" link set "$VETH_CLI" up
+netns_pair "$NS_SRV" "$NS_CLI" "$VETH_SRV" "$VETH_CLI" "$SRV_IP/24" "$CLI_IP/24"
 
 # ---- server and client --------------------------------------------------------
 log "starting pptp-tokio-server in $NS_SRV"

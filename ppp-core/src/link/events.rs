@@ -263,18 +263,16 @@ pub enum Error {
 
 impl Error {
     /// Whether the frame made no sense: malformed, an invalid control
-    /// packet, an unknown protocol, or MPPE that did not decrypt to a
-    /// valid packet. A forged frame looks like this; the GRE layer below
+    /// packet, or MPPE that did not decrypt to a valid packet. (An unknown
+    /// protocol is not: pppd sends IPv6CP to every peer, and gets its
+    /// Protocol-Reject.) A forged frame looks like this; the GRE layer below
     /// does not move its sequence state for one (`pptp_core`'s
     /// `GreSession::reject`). The other errors (wrong phase, plaintext
     /// refused, waiting for a flushed packet...) are a genuine peer's
     /// frames arriving at a bad time.
     pub fn is_garbage(&self) -> bool {
         match self {
-            Error::Frame(_)
-            | Error::Control { .. }
-            | Error::ProtocolRejected { .. }
-            | Error::InnerProtocol { .. } => true,
+            Error::Frame(_) | Error::Control { .. } | Error::InnerProtocol { .. } => true,
             #[cfg(feature = "mppe")]
             Error::Decrypt(
                 mppe::DecryptError::Header(_)
