@@ -182,3 +182,43 @@ fn a_genuine_sender_that_moved_far_ahead_is_followed() {
         "{expected} -> {now_expected}"
     );
 }
+
+/// Forged MPPE packets whose coherency count the decrypter reads as
+/// behind it ("late": an error, but not garbage) far ahead in sequence,
+/// each followed by an LCP Terminate-Request at the next sequence number:
+/// taking the first as a proven packet re-synchronised the call onto the
+/// forger's numbers and let the second in (found by scripts/attack.sh).
+#[test]
+fn a_late_forged_mppe_packet_proves_nothing() {
+    let mut pair = Pair::default_pair();
+    let peer = establish(&mut pair);
+    traffic_still_flows(&mut pair, peer, 3);
+    let (call_id, expected) = target(&pair);
+    for (k, count) in [4000u16, 3000, 2100, 0].into_iter().enumerate() {
+        let seq = 0x4000_0000 + 10 * k as u32;
+        let r = spoof(
+            &mut pair,
+            &forged(call_id, seq, &forged_mppe(count, k as u8)),
+        );
+        assert!(r.is_err(), "count {count}: {r:?}");
+        let r = spoof(&mut pair, &forged(call_id, seq + 1, &LCP_TERMINATE));
+        assert_eq!(r, Err(GreInputError::Unproven), "count {count}");
+    }
+    assert_eq!(target(&pair).1, expected, "the receiver did not move");
+    pair.drive_for(1_000);
+    assert_still_up(&pair);
+    traffic_still_flows(&mut pair, peer, 5);
+}
+
+/// A host that hands the client endpoint an IPv6 packet (from its TUN)
+/// gets it refused instead of it going out labelled IPv4 (IPCP negotiated
+/// IPv4 only, RFC 1332), which the server would count as a forgery.
+#[test]
+fn only_ipv4_is_sent() {
+    let mut pair = Pair::default_pair();
+    let peer = establish(&mut pair);
+    let mut v6 = vec![0u8; 80];
+    v6[0] = 0x60;
+    assert!(!pair.client_send_ip(&v6));
+    traffic_still_flows(&mut pair, peer, 2);
+}

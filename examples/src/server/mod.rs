@@ -131,10 +131,12 @@ enum Noisy {
     Login = 0,
     /// Errors on the GRE socket and the TUN device, per packet.
     Packet = 1,
+    /// Connections refused at accept (per-source cap, shutting down).
+    Refused = 2,
 }
 
 impl Noisy {
-    const NAMES: [&'static str; 2] = ["failed-login", "packet-error"];
+    const NAMES: [&'static str; 3] = ["failed-login", "packet-error", "refused-connection"];
 }
 
 /// Lines per class and interval before the rest are only counted: enough
@@ -224,7 +226,7 @@ pub struct Server {
     /// External AAA (RADIUS / TACACS+) or local users.
     pub(crate) aaa: aaa::Aaa,
     /// Rate limit of the [`Noisy`] log lines.
-    log_limit: LogLimiter<2>,
+    log_limit: LogLimiter<3>,
 }
 
 /// The PPP link settings for every call, from the configuration.
@@ -744,7 +746,9 @@ impl Server {
                     let handle = match self.endpoint.accept(now, peer) {
                         Ok(h) => h,
                         Err(e) => {
-                            log!("refusing {addr}: {e}");
+                            if self.log_allowed(Noisy::Refused) {
+                                log!("refusing {addr}: {e}");
+                            }
                             continue;
                         }
                     };
