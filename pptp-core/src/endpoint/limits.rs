@@ -32,8 +32,11 @@ use super::memory::{flag, widen, Chain, ControlState, Memory, Slot, NIL};
 use super::types::{Random, SessionEnd};
 use crate::time::{Duration, Instant};
 
-/// Limits on what peers hold before they authenticate (see the
-/// [module docs](self)). `0` in a count means "no limit".
+/// Limits on what peers hold before they authenticate, and per user: a
+/// set-up time-out, caps on calls not yet up (in total, below
+/// `max_sessions`, and per source address), on control connections per
+/// source, an idle time-out for connections without a call, and sessions
+/// per user. `0` in a count means "no limit".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
