@@ -22,8 +22,8 @@ use core::net::Ipv4Addr;
 use ppp_core::auth::{CredentialStore, DomainRule};
 use ppp_core::link::{Credentials, LinkConfig, MppePolicy, PixEncryption};
 use pptp_core::endpoint::{
-    ClientConfig, ControlEngine, Destination, Endpoint, Event, LinkEngine, Random, ServerConfig,
-    Slot, TcpInput,
+    ClientConfig, ControlEngine, Destination, Endpoint, Event, LinkEngine, Outbound, Random,
+    ServerConfig, Slot, TcpInput,
 };
 
 // The C library supplies `_start` (through crt1.o) and the process exit
@@ -240,24 +240,24 @@ fn endpoint_session() -> i32 {
             packet[16..20].copy_from_slice(&peer.octets());
             set_ipv4_checksum(&mut packet);
             let mut out = [0u8; 128];
-            match server.send_ip(now, &packet, &mut out) {
-                Ok(t) => {
+            match server.send_ip(now, &mut Outbound::new(&packet), &mut out) {
+                Ok(Some(t)) => {
                     if let Ok(Some(_)) = client.handle_gre(now, SERVER, &mut out[..t.len]) {
                         ip_received[1] += 1;
                     }
                 }
-                Err(_) => failures += 1,
+                Ok(None) | Err(_) => failures += 1,
             }
             packet[12..16].copy_from_slice(&peer.octets());
             packet[16..20].copy_from_slice(&[192, 0, 2, 1]);
             set_ipv4_checksum(&mut packet);
-            match client.send_ip(now, &packet, &mut out) {
-                Ok(t) => {
+            match client.send_ip(now, &mut Outbound::new(&packet), &mut out) {
+                Ok(Some(t)) => {
                     if let Ok(Some(_)) = server.handle_gre(now, CLIENT, &mut out[..t.len]) {
                         ip_received[0] += 1;
                     }
                 }
-                Err(_) => failures += 1,
+                Ok(None) | Err(_) => failures += 1,
             }
         }
         if ip_sent && !hung_up {
