@@ -766,7 +766,10 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 gre: GreSession::new(gre),
                 link: LinkState::Engine(e),
                 parked_packets: 0,
-                busy_until_secs: super::memory::secs_up(now),
+                // Not busy yet: a new session may park the moment it is quiet in
+                // Network phase (rounding `now` up would hold every engine of a
+                // burst of set-ups for up to a second).
+                busy_until_secs: 0,
                 mtu: CallMtu::default(),
             });
             if self.role == Role::Client {
