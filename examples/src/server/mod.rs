@@ -133,10 +133,20 @@ enum Noisy {
     Packet = 1,
     /// Connections refused at accept (per-source cap, shutting down).
     Refused = 2,
+    /// A control connection's "from", "up" and "closed" lines, decided
+    /// once per connection: a client that reconnects as fast as it is
+    /// turned away (pptp-load guessing against a throttled user: 3,000
+    /// connections/s) wrote 0.5 MB of them per second.
+    Connection = 3,
 }
 
 impl Noisy {
-    const NAMES: [&'static str; 3] = ["failed-login", "packet-error", "refused-connection"];
+    const NAMES: [&'static str; 4] = [
+        "failed-login",
+        "packet-error",
+        "refused-connection",
+        "connection",
+    ];
 }
 
 /// Lines per class and interval before the rest are only counted: enough
@@ -175,6 +185,8 @@ pub(crate) struct Tunnel {
     /// When `closing` was set.
     closing_since: Option<std::time::Instant>,
     pub(crate) since: std::time::Instant,
+    /// Whether this connection's lines are written ([`Noisy::Connection`]).
+    logged: bool,
 }
 
 /// What the log and `status` show of a session beyond the endpoint's
@@ -226,7 +238,7 @@ pub struct Server {
     /// External AAA (RADIUS / TACACS+) or local users.
     pub(crate) aaa: aaa::Aaa,
     /// Rate limit of the [`Noisy`] log lines.
-    log_limit: LogLimiter<3>,
+    log_limit: LogLimiter<4>,
 }
 
 /// The PPP link settings for every call, from the configuration.
@@ -575,7 +587,7 @@ impl Server {
                 host_name,
                 vendor,
             } => {
-                if let Some(t) = self.tunnel_of(connection) {
+                if let Some(t) = self.tunnel_of(connection).filter(|t| t.logged) {
                     log!(
                         "tunnel {}: up (peer host \"{}\", vendor \"{}\")",
                         t.id,
@@ -722,11 +734,13 @@ impl Server {
                 // Linux send a RST that can destroy the last reply (the
                 // refusal SCCRP, the StopCCRP) before the peer reads it.
                 let _ = t.stream.shutdown(std::net::Shutdown::Write);
-                log!(
-                    "tunnel {}: closed ({} s)",
-                    t.id,
-                    t.since.elapsed().as_secs()
-                );
+                if t.logged {
+                    log!(
+                        "tunnel {}: closed ({} s)",
+                        t.id,
+                        t.since.elapsed().as_secs()
+                    );
+                }
             }
         }
     }
@@ -765,16 +779,22 @@ impl Server {
                     }
                     let id = self.next_tunnel_id;
                     self.next_tunnel_id += 1;
-                    if self.endpoint.is_refused(handle) {
-                        // RFC 2637 §2.2/§2.16: its SCCRQ gets General error
-                        // / No-Resource, then the connection closes.
-                        log!(
+                    let refused = self.endpoint.is_refused(handle);
+                    let logged = self.log_allowed(if refused {
+                        Noisy::Refused
+                    } else {
+                        Noisy::Connection
+                    });
+                    // RFC 2637 §2.2/§2.16: a refused connection's SCCRQ
+                    // gets General error / No-Resource, then it closes.
+                    match (logged, refused) {
+                        (true, true) => log!(
                             "tunnel {id}: refusing {addr}: {} sessions (max_sessions {})",
                             self.endpoint.active_sessions(),
                             self.config.max_sessions
-                        );
-                    } else {
-                        log!("tunnel {id}: control connection from {addr}");
+                        ),
+                        (true, false) => log!("tunnel {id}: control connection from {addr}"),
+                        (false, _) => {}
                     }
                     self.tokens.insert(handle, token);
                     self.tunnels.insert(
@@ -789,6 +809,7 @@ impl Server {
                             closing: false,
                             closing_since: None,
                             since: std::time::Instant::now(),
+                            logged,
                         },
                     );
                 }
