@@ -12,7 +12,9 @@
 //! look; the summary always runs).
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use benches::{mbps, time_per_call};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use mppe::rc4::Rc4;
@@ -143,35 +145,6 @@ fn bench_mppe(c: &mut Criterion) {
         }
     }
     group.finish();
-}
-
-/// Runs `f` in 7 rounds of about `budget / 7` each and returns the best
-/// round's nanoseconds per call: on a shared machine the minimum is the
-/// figure least disturbed by other load.
-fn time_per_call(budget: Duration, mut f: impl FnMut()) -> f64 {
-    for _ in 0..1000 {
-        f();
-    }
-    let round = budget / 7;
-    let mut best = f64::INFINITY;
-    for _ in 0..7 {
-        let mut calls = 0u64;
-        let start = Instant::now();
-        let mut elapsed = Duration::ZERO;
-        while elapsed < round {
-            for _ in 0..200 {
-                f();
-            }
-            calls += 200;
-            elapsed = start.elapsed();
-        }
-        best = best.min(elapsed.as_nanos() as f64 / calls as f64);
-    }
-    best
-}
-
-fn mbps(size: usize, ns: f64) -> f64 {
-    size as f64 / ns * 1e3
 }
 
 fn summary() {

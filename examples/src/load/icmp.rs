@@ -35,8 +35,35 @@ pub fn echo_request(
     sequence: u16,
 ) -> [u8; ECHO_LEN] {
     let mut p = [0u8; ECHO_LEN];
+    write_echo_request(&mut p, source, destination, id, sequence);
+    p
+}
+
+/// Octets of the shortest Echo Request [`write_echo_request`] writes:
+/// the IPv4 and ICMP headers.
+pub const ECHO_MIN_LEN: usize = 28;
+
+/// Fills all of `packet` (at least [`ECHO_MIN_LEN`] and at most 65,535
+/// octets, or nothing is written and `false` comes back) with an IPv4
+/// ICMP Echo Request from `source` to `destination`, DF set, the payload
+/// a repeating alphabet. The traffic phase sends these at the size asked.
+pub fn write_echo_request(
+    packet: &mut [u8],
+    source: Ipv4Addr,
+    destination: Ipv4Addr,
+    id: u16,
+    sequence: u16,
+) -> bool {
+    let Ok(total) = u16::try_from(packet.len()) else {
+        return false;
+    };
+    if packet.len() < ECHO_MIN_LEN {
+        return false;
+    }
+    let p = packet;
+    p[..ECHO_MIN_LEN].fill(0);
     p[0] = 0x45; // version 4, 5 words of header
-    p[2..4].copy_from_slice(&(ECHO_LEN as u16).to_be_bytes());
+    p[2..4].copy_from_slice(&total.to_be_bytes());
     p[4..6].copy_from_slice(&id.to_be_bytes()); // IP identification
     p[6] = 0x40; // don't fragment
     p[8] = 64; // TTL
@@ -53,7 +80,7 @@ pub fn echo_request(
     }
     let c = checksum(&p[20..]);
     p[22..24].copy_from_slice(&c.to_be_bytes());
-    p
+    true
 }
 
 /// The identifier of an ICMP Echo Reply sent to `to`, if `packet` is one
@@ -104,6 +131,32 @@ mod tests {
         assert_eq!(crate::net::ipv4_destination(&p), Some(B));
         assert_eq!(p[20], 8);
         assert_eq!(&p[24..28], &[0x12, 0x34, 0, 7]);
+    }
+
+    #[test]
+    fn sized_requests_are_well_formed_and_answerable() {
+        for len in [ECHO_MIN_LEN, 29, ECHO_LEN, 576, 1400] {
+            let mut p = vec![0xffu8; len];
+            assert!(write_echo_request(&mut p, A, B, 9, 3), "{len}");
+            assert_eq!(usize::from(u16::from_be_bytes([p[2], p[3]])), len);
+            assert_eq!(checksum(&p[..20]), 0, "{len}: IP header checksum");
+            assert_eq!(checksum(&p[20..]), 0, "{len}: ICMP checksum");
+            assert_eq!(echo_reply_id(&reply_to(&p), A), Some(9), "{len}");
+        }
+        assert_eq!(
+            echo_request(A, B, 1, 2).to_vec(),
+            {
+                let mut p = vec![0u8; ECHO_LEN];
+                write_echo_request(&mut p, A, B, 1, 2);
+                p
+            },
+            "the fixed-size request is the sized one at 60 octets"
+        );
+        let mut short = [0xffu8; ECHO_MIN_LEN - 1];
+        assert!(!write_echo_request(&mut short, A, B, 1, 1));
+        assert_eq!(short, [0xff; ECHO_MIN_LEN - 1], "nothing written");
+        let mut huge = vec![0u8; 65_536];
+        assert!(!write_echo_request(&mut huge, A, B, 1, 1));
     }
 
     /// What a kernel sends back: addresses swapped, type 0, checksums redone.

@@ -17,13 +17,18 @@
 //!
 //! Phases: establish all N (prints `RESULT ...`), optionally send one ICMP
 //! Echo Request per session through the tunnel to the server's tunnel
-//! address and wait for the replies (`DATA ...`), then hold the sessions
+//! address and wait for the replies (`DATA ...`), optionally a bounded
+//! Echo flood on every session at a set rate (`TRAFFIC ...`, see
+//! [`traffic`]), then hold the sessions
 //! (`HOLDING`; the endpoints answer PPTP and LCP keepalives) until
 //! SIGINT/SIGTERM or the hold time, then close every session in order
 //! (LCP Terminate, Call-Clear-Request, Stop-Control-Connection-Request)
 //! and print `CLOSED ...`.
 
 pub mod icmp;
+mod traffic;
+
+pub use traffic::{TrafficConfig, TrafficReport};
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -42,7 +47,7 @@ use pptp_core::time::Instant;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
-use crate::config::{MppeMode, MppeSettings, MppeStrength};
+use crate::config::MppeSettings;
 use crate::host::{heap_memory, Clock, HeapMemory, OsRandom};
 use crate::net::gre::GreSocket;
 use crate::timers::TimerHeap;
@@ -78,6 +83,10 @@ pub struct LoadConfig {
     pub handshake_timeout: StdDuration,
     /// Send one IP packet per session through and wait for the reply.
     pub data: bool,
+    /// MPPE asked of the server (required unless `none`).
+    pub mppe: MppeSettings,
+    /// The Echo flood on every session after the data check, if any.
+    pub traffic: Option<TrafficConfig>,
     /// How long to hold the sessions up (`None`: until SIGINT/SIGTERM).
     pub hold: Option<StdDuration>,
     /// How long the orderly close may take.
@@ -107,6 +116,8 @@ pub struct Report {
     pub pptp_echoes_answered: u64,
     /// Sessions closed in order at the end.
     pub closed: usize,
+    /// What the Echo flood measured (if it ran).
+    pub traffic: Option<TrafficReport>,
 }
 
 impl Report {
@@ -164,6 +175,12 @@ struct Session {
     remote: Option<Ipv4Addr>,
     mppe128: bool,
     replied: bool,
+    /// The largest IP packet the session carries (from `SessionUp`).
+    mtu: usize,
+    /// Echo Replies received through the tunnel, all phases.
+    echo_replies: u64,
+    /// Sequence number of the session's next flood Echo Request.
+    echo_sequence: u16,
     /// Milliseconds after the start at which each event came
     /// (`PPTP_LOAD_TRACE=1` prints them for slow and failed sessions).
     trace: Vec<(&'static str, u64)>,
@@ -185,21 +202,18 @@ struct Load<'a> {
     stopping: bool,
     first_connect: Option<u64>,
     last_ready: u64,
+    /// Octets of the Echo Replies counted in [`Session::echo_replies`].
+    echo_reply_octets: u64,
     report: Report,
 }
 
-/// The client's PPP settings: MS-CHAPv2 only, MPPE-128 stateless required.
-pub fn link_config(user: &str, password: &str) -> Result<LinkConfig, String> {
+/// The client's PPP settings: MS-CHAPv2 only, MPPE as `mppe` says.
+pub fn link_config(user: &str, password: &str, mppe: MppeSettings) -> Result<LinkConfig, String> {
     let creds = Credentials::password(user.as_bytes(), password.as_bytes())
         .map_err(|e| format!("credentials: {e:?}"))?;
     let mut link = LinkConfig::client(creds);
     link.lcp = link.lcp.with_auth_allowed(&[AuthMethod::MsChapV2]);
-    link.mppe = MppeSettings {
-        strength: MppeStrength::Bits128,
-        required: true,
-        mode: MppeMode::Stateless,
-    }
-    .policy();
+    link.mppe = mppe.policy();
     Ok(link)
 }
 
@@ -214,7 +228,8 @@ pub fn run(config: &LoadConfig) -> Result<Report, String> {
     if config.sessions == 0 || config.sessions > MAX_SESSIONS {
         return Err(format!("sessions: 1 to {MAX_SESSIONS}"));
     }
-    let mut client = endpoint::ClientConfig::new(link_config(&config.user, &config.password)?);
+    let mut client =
+        endpoint::ClientConfig::new(link_config(&config.user, &config.password, config.mppe)?);
     client.control = ControlConfig {
         host_name: b"pptp-load".iter().copied().collect(),
         vendor_string: b"pptp-rs".iter().copied().collect(),
@@ -244,6 +259,9 @@ pub fn run(config: &LoadConfig) -> Result<Report, String> {
             remote: None,
             mppe128: false,
             replied: false,
+            mtu: 0,
+            echo_replies: 0,
+            echo_sequence: 0,
             trace: Vec::new(),
         })
         .collect();
@@ -262,6 +280,7 @@ pub fn run(config: &LoadConfig) -> Result<Report, String> {
         stopping: false,
         first_connect: None,
         last_ready: 0,
+        echo_reply_octets: 0,
         report: Report::default(),
     };
     load.establish(&mut signals)?;
@@ -289,6 +308,9 @@ pub fn run(config: &LoadConfig) -> Result<Report, String> {
     }
     if config.data && !load.stopping {
         load.data_check(&mut signals);
+    }
+    if let (Some(traffic), false) = (&config.traffic, load.stopping) {
+        load.traffic(traffic, &mut signals);
     }
     if !load.stopping {
         print_line(&format!("HOLDING sessions={}", load.count(Phase::Up)));
@@ -611,7 +633,11 @@ impl Load<'_> {
                 continue;
             };
             if let Ok(Some(ip)) = e.handle_gre(now, source, datagram) {
-                s.replied |= is_echo_reply(&datagram[ip.range], s.local, s.call_id);
+                if is_echo_reply(&datagram[ip.range.clone()], s.local, s.call_id) {
+                    s.replied = true;
+                    s.echo_replies += 1;
+                    self.echo_reply_octets += ip.range.len() as u64;
+                }
             }
             self.drain(idx);
         }
@@ -662,10 +688,12 @@ impl Load<'_> {
                 address,
                 peer_address,
                 mppe,
+                mtu,
                 ..
             } => {
                 s.local = address;
                 s.remote = peer_address;
+                s.mtu = mtu;
                 s.mppe128 = mppe.is_some_and(|m| {
                     m.send.strength == mppe::KeyStrength::Bits128
                         && m.receive.strength == mppe::KeyStrength::Bits128
