@@ -26,7 +26,7 @@
 #     the bench's CEILING lines), per MPPE mode.
 # Per test it prints Gb/s (iperf3's receiver; for the flood, the octets
 # the server's TUN received and the replies pptp-load received), packets/s
-# (the server's TUN device counters in the data direction), TCP
+# (delivered to the receiving end's TUN device), TCP
 # retransmissions, datagrams lost end to end (iperf3 UDP; flood: requests
 # without a reply), every drop counter of `pptp-server status` (GRE lost,
 # out-of-order, stale, duplicate, window-full, ack time-outs, PPP drops
@@ -149,13 +149,18 @@ start_watchdog "$LIMIT"
 
 # ---- helpers ------------------------------------------------------------------
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-in_srv() { ip netns exec "$NS_SRV" "$@"; }
-in_cli() { ip netns exec "$NS_CLI" "$@"; }
 dev_stat() {  # NS DEV COUNTER
   ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3" 2>/dev/null || echo 0
 }
 raw_drops() {  # NS: drops of every raw socket (last column of /proc/net/raw)
   ip netns exec "$1" awk 'NR > 1 {d += $NF} END {print d + 0}' /proc/net/raw
+}
+qdisc_drops() {  # NS DEV: packets the device's queueing discipline dropped
+  ip netns exec "$1" tc -s qdisc show dev "$2" 2>/dev/null \
+    | awk '{for (i = 1; i < NF; i++) if ($i == "(dropped") {v = $(i + 1); sub(/,/, "", v); d += v}} END {print d + 0}'
+}
+udp_rcvbuf_errors() {  # NS: UDP datagrams dropped at a full socket buffer (iperf3's)
+  ip netns exec "$1" awk '/^Udp:/ {n++; if (n == 1) for (i = 1; i <= NF; i++) c[$i] = i; else print $c["RcvbufErrors"]}' /proc/net/snmp
 }
 status() { timeout 5 ip netns exec "$NS_SRV" "$SERVER_BIN" --config "$CONF" status; }
 
@@ -189,10 +194,15 @@ drops_snapshot() {
       printf "endpoint_window_drops=%d endpoint_no_engine_drops=%d endpoint_events_dropped=%d", \
         window_drops, no_engine_drops, events_dropped
     }'
-  printf ' srv_tun_tx_dropped=%s srv_tun_rx_dropped=%s srv_raw_drops=%s' \
-    "$(dev_stat "$NS_SRV" "$TUN_SRV" tx_dropped)" "$(dev_stat "$NS_SRV" "$TUN_SRV" rx_dropped)" "$(raw_drops "$NS_SRV")"
-  printf ' cli_tun_tx_dropped=%s cli_tun_rx_dropped=%s cli_raw_drops=%s\n' \
-    "$(dev_stat "$NS_CLI" "$TUN_CLI" tx_dropped)" "$(dev_stat "$NS_CLI" "$TUN_CLI" rx_dropped)" "$(raw_drops "$NS_CLI")"
+  local side ns tun veth
+  for side in srv cli; do
+    if [ "$side" = srv ]; then ns=$NS_SRV; tun=$TUN_SRV; veth=$VETH_SRV; else ns=$NS_CLI; tun=$TUN_CLI; veth=$VETH_CLI; fi
+    printf ' %s_tun_tx_dropped=%s %s_tun_rx_dropped=%s %s_tun_qdisc_drops=%s %s_veth_qdisc_drops=%s %s_raw_drops=%s %s_udp_rcvbuf_errors=%s' \
+      "$side" "$(dev_stat "$ns" "$tun" tx_dropped)" "$side" "$(dev_stat "$ns" "$tun" rx_dropped)" \
+      "$side" "$(qdisc_drops "$ns" "$tun")" "$side" "$(qdisc_drops "$ns" "$veth")" \
+      "$side" "$(raw_drops "$ns")" "$side" "$(udp_rcvbuf_errors "$ns")"
+  done
+  echo
 }
 
 # AFTER - BEFORE, key by key (the counters only grow while the sessions
@@ -269,10 +279,13 @@ record() {
 netns_pair "$NS_SRV" "$NS_CLI" "$VETH_SRV" "$VETH_CLI" "$SRV_IP/24" "$CLI_IP/24"
 # Echo Replies are not rate-limited by default (icmp_ratemask); make sure
 # in this namespace, so the flood's replies measure the data path only.
-in_srv sysctl -qw net.ipv4.icmp_ratemask=0
-in_srv iperf3 -s -p 5201 > "$WORK/iperf-server.log" 2>&1 &
+ip netns exec "$NS_SRV" sysctl -qw net.ipv4.icmp_ratemask=0
+# Background programs start with `ip netns exec` itself (it execs them,
+# so $! is their PID for CPU time and for stopping them), never through a
+# shell function (a subshell whose PID is not theirs).
+ip netns exec "$NS_SRV" iperf3 -s -p 5201 > "$WORK/iperf-server.log" 2>&1 &
 IPERF_PID=$!
-for _ in $(seq 1 50); do in_srv ss -ltn 2>/dev/null | grep -q ':5201' && break; sleep 0.1; done
+for _ in $(seq 1 50); do ip netns exec "$NS_SRV" ss -ltn 2>/dev/null | grep -q ':5201' && break; sleep 0.1; done
 
 # ---- ceilings -----------------------------------------------------------------
 log "ceiling 1: plain veth TCP, $SECS s"
@@ -321,7 +334,7 @@ name = "$USER_NAME"
 password = "$PASSWORD"
 TOML
   log "$mode: starting pptp-server"
-  in_srv "$SERVER_BIN" --config "$CONF" 2> "$WORK/server-$mode.log" &
+  ip netns exec "$NS_SRV" "$SERVER_BIN" --config "$CONF" 2> "$WORK/server-$mode.log" &
   SERVER_PID=$!
   for _ in $(seq 1 100); do status >/dev/null 2>&1 && break; sleep 0.1; done
   status >/dev/null 2>&1 || { tail -5 "$WORK/server-$mode.log" >&2; die "pptp-server did not start"; }
@@ -329,7 +342,7 @@ TOML
   # (a) one pptp-client session and iperf3 through it.
   log "$mode: pptp-client session"
   CLIENT_LOG="$WORK/client-$mode.log"
-  in_cli env PPTP_PASSWORD="$PASSWORD" "$CLIENT_BIN" --server "$SRV_IP" --user "$USER_NAME" \
+  ip netns exec "$NS_CLI" env PPTP_PASSWORD="$PASSWORD" "$CLIENT_BIN" --server "$SRV_IP" --user "$USER_NAME" \
     --auth mschap-v2 "${cli_mppe[@]}" --retries 0 --tun "$TUN_CLI" 2> "$CLIENT_LOG" &
   CLIENT_PID=$!
   wait_for 15 "$CLIENT_LOG" 'IPCP up' "$mode: client session"
@@ -338,12 +351,15 @@ TOML
            "udp-noloss|-u -b $NOLOSS_RATE -l $UDP_LEN|up"; do
     IFS='|' read -r test opts dir <<<"$t"
     d0=$(drops_snapshot); s0=$(cpu_ticks "$SERVER_PID"); c0=$(cpu_ticks "$CLIENT_PID")
-    counter=rx_packets; [ "$dir" = down ] && counter=tx_packets
-    p0=$(dev_stat "$NS_SRV" "$TUN_SRV" "$counter"); t0=$(date +%s.%N)
+    # Packets/s delivered in the data direction: what the receiving end's
+    # TUN device got from its PPTP program.
+    rx_ns=$NS_SRV; rx_dev=$TUN_SRV
+    [ "$dir" = down ] && { rx_ns=$NS_CLI; rx_dev=$TUN_CLI; }
+    p0=$(dev_stat "$rx_ns" "$rx_dev" rx_packets); t0=$(date +%s.%N)
     # shellcheck disable=SC2086  # opts are words
     timeout $(( SECS + 20 )) ip netns exec "$NS_CLI" iperf3 -c "$TUN_ADDR" -p 5201 -t "$SECS" $opts -J \
       > "$WORK/$mode-$test-$dir.json" 2> "$WORK/$mode-$test-$dir.err" || true
-    t1=$(date +%s.%N); p1=$(dev_stat "$NS_SRV" "$TUN_SRV" "$counter")
+    t1=$(date +%s.%N); p1=$(dev_stat "$rx_ns" "$rx_dev" rx_packets)
     s1=$(cpu_ticks "$SERVER_PID"); c1=$(cpu_ticks "$CLIENT_PID"); d1=$(drops_snapshot)
     read -r gbps octets retr lost _ <<<"$(iperf_figures "$WORK/$mode-$test-$dir.json")"
     pps=$(awk -v a="$p1" -v b="$p0" -v x="$t1" -v y="$t0" 'BEGIN {printf "%.0f", (a - b) / (x - y)}')
@@ -367,7 +383,7 @@ TOML
   # only the flood crosses the server's TUN device.
   d0=$(drops_snapshot)
   r0=$(dev_stat "$NS_SRV" "$TUN_SRV" rx_bytes); rp0=$(dev_stat "$NS_SRV" "$TUN_SRV" rx_packets)
-  in_cli "$LOAD_BIN" --server "$SRV_IP:1723" -n "$N" -k 50 --user "$USER_NAME" --password "$PASSWORD" \
+  ip netns exec "$NS_CLI" "$LOAD_BIN" --server "$SRV_IP:1723" -n "$N" -k 50 --user "$USER_NAME" --password "$PASSWORD" \
     "${load_mppe[@]}" --traffic-secs "$SECS" --traffic-rate "$FLOOD_RATE" --traffic-size "$FLOOD_SIZE" \
     --hold 2 > "$LOAD_OUT" 2> "$WORK/load-$mode.err" &
   LOAD_PID=$!
@@ -386,7 +402,10 @@ TOML
   tf() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$tline"; }
   send_s=$(tf send_seconds); sent=$(tf sent); replied=$(tf replied); replied_octets=$(tf replied_octets)
   drops_delta "$d0" "$d1"
-  kv="$DROPS_KV load_send_errors=$(tf send_errors) load_not_sent=$(tf not_sent)"
+  # pptp-load's own shortfalls: requests the rate called for that it had
+  # no time to send (its CPU, not the server), that its endpoints did not
+  # send (a full GRE window) or that its socket refused.
+  kv="$DROPS_KV load_behind=$(tf behind) load_not_sent=$(tf not_sent) load_send_errors=$(tf send_errors)"
   lost=$(( sent - replied ))
   up_gbps=$(awk -v o=$(( r1 - r0 )) -v s="$send_s" 'BEGIN { if (s > 0) printf "%.4f", o * 8 / s / 1e9; else print 0 }')
   up_pps=$(awk -v p=$(( rp1 - rp0 )) -v s="$send_s" 'BEGIN { if (s > 0) printf "%.0f", p / s; else print 0 }')

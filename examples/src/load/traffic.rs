@@ -66,6 +66,9 @@ pub struct TrafficReport {
     /// Requests the endpoints did not send (a full GRE window, RFC 2637
     /// §4.4, or another `send_ip` refusal).
     pub not_sent: u64,
+    /// Requests the rate called for that pptp-load had no time to send
+    /// (its own CPU was the limit, not the server).
+    pub behind: u64,
 }
 
 impl TrafficReport {
@@ -73,7 +76,7 @@ impl TrafficReport {
     pub fn line(&self) -> String {
         format!(
             "TRAFFIC sessions={} sessions_replying={} seconds={:.3} send_seconds={:.3} sent={} sent_octets={} \
-             replied={} replied_octets={} send_errors={} not_sent={}",
+             replied={} replied_octets={} send_errors={} not_sent={} behind={}",
             self.sessions,
             self.sessions_replying,
             self.seconds,
@@ -83,7 +86,8 @@ impl TrafficReport {
             self.replied,
             self.replied_octets,
             self.send_errors,
-            self.not_sent
+            self.not_sent,
+            self.behind
         )
     }
 }
@@ -129,6 +133,8 @@ impl Load<'_> {
             }
         }
         let sent_until = self.now();
+        let due = (sent_until.min(end) - start) * rate / 1000;
+        report.behind = due.saturating_sub(attempted);
         // Replies still on their way back.
         while !self.stopping && self.now() < sent_until + DRAIN_MS {
             let replied: u64 = up.iter().map(|&i| self.sessions[i].echo_replies).sum();
@@ -180,5 +186,47 @@ impl Load<'_> {
             _ => report.not_sent += 1,
         }
         self.drain(idx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// scripts/throughput.sh reads these keys by name: each must appear
+    /// once, as ` key=value`, with the value of its own field.
+    #[test]
+    fn line_names_every_field_the_script_reads() {
+        let report = TrafficReport {
+            sessions: 1,
+            sessions_replying: 2,
+            seconds: 3.5,
+            send_seconds: 4.25,
+            sent: 5,
+            sent_octets: 6,
+            replied: 7,
+            replied_octets: 8,
+            send_errors: 9,
+            not_sent: 10,
+            behind: 11,
+        };
+        let line = report.line();
+        assert!(line.starts_with("TRAFFIC "), "{line}");
+        for (key, value) in [
+            ("sessions", "1"),
+            ("sessions_replying", "2"),
+            ("seconds", "3.500"),
+            ("send_seconds", "4.250"),
+            ("sent", "5"),
+            ("sent_octets", "6"),
+            ("replied", "7"),
+            ("replied_octets", "8"),
+            ("send_errors", "9"),
+            ("not_sent", "10"),
+            ("behind", "11"),
+        ] {
+            let field = format!(" {key}={value}");
+            assert_eq!(line.matches(&field).count(), 1, "{field} in {line}");
+        }
     }
 }
