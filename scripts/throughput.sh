@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Data-plane throughput of pptp-server (issue #15 item 1):
 #
-#   sudo bash scripts/throughput.sh                      # full run (about 4 min after the build)
-#   SHORT=1 sudo bash scripts/throughput.sh              # CI: under 3 min after the build
+#   sudo bash scripts/throughput.sh                      # full run (3 min 48 s after the build)
+#   SHORT=1 sudo bash scripts/throughput.sh              # CI (1 min 19 s after the build)
 #   SHORT=1 FAIL_ON_DROPS=1 sudo bash scripts/throughput.sh   # CI, strict on drops
 #
 # Two network namespaces created here (pptptput-srv, pptptput-cli) joined
@@ -31,10 +31,15 @@
 # without a reply), every drop counter of `pptp-server status` (GRE lost,
 # out-of-order, stale, duplicate, window-full, ack time-outs, PPP drops
 # mppe/malformed, MPPE receive lost, the endpoint's window and no-engine
-# drops and dropped events) plus the kernel's (TUN and raw-socket drops,
-# both namespaces), and server and client CPU-seconds per GB (utime +
-# stime of pptp-server and of pptp-client / pptp-load). A table, then
-# one `FIGURES key=value ...` line per test.
+# drops and dropped events) plus the kernel's in both namespaces (TUN
+# and veth device drops, their qdiscs' drops, raw-socket drops, UDP
+# receive-buffer errors) and the host's softnet backlog drops, and
+# server and client CPU-seconds per GB (utime + stime of pptp-server and
+# of pptp-client / pptp-load; for the flood, over both directions'
+# octets, on its "up" row). A table, then one `FIGURES key=value ...`
+# line per test. The flood's `load_behind` (requests pptp-load had no
+# time to send at the rate asked: its own CPU) is shown, not summed as a
+# drop.
 #
 # Exit status: 2 on a failed step, 1 when a test moved zero data or (with
 # FAIL_ON_DROPS=1) when a no-loss run lost a datagram or counted a drop.
