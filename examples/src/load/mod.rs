@@ -19,7 +19,7 @@
 //! Echo Request per session through the tunnel to the server's tunnel
 //! address and wait for the replies (`DATA ...`), optionally a bounded
 //! Echo flood on every session at a set rate (`TRAFFIC ...`, see
-//! [`traffic`]), then hold the sessions
+//! [`TrafficConfig`]), then hold the sessions
 //! (`HOLDING`; the endpoints answer PPTP and LCP keepalives) until
 //! SIGINT/SIGTERM or the hold time, then close every session in order
 //! (LCP Terminate, Call-Clear-Request, Stop-Control-Connection-Request)
