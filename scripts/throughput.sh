@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Data-plane throughput of pptp-server (issue #15 item 1):
 #
-#   sudo bash scripts/throughput.sh                      # full run (3 min 48 s after the build)
+#   sudo bash scripts/throughput.sh                      # full run (about 3 min 40 s after the build)
 #   SHORT=1 sudo bash scripts/throughput.sh              # CI (1 min 19 s after the build)
 #   SHORT=1 FAIL_ON_DROPS=1 sudo bash scripts/throughput.sh   # CI, strict on drops
 #
