@@ -66,6 +66,8 @@ pub struct Endpoint<M: Memory, R: Random, V: Verifier> {
     pub(crate) calls_per_connection: usize,
     pub(crate) reserved_engines: usize,
     pub(crate) receive_window: u16,
+    /// [`ServerConfig::honour_peer_window`].
+    pub(crate) honour_peer_window: bool,
     pub(crate) parking: Option<Parking>,
     pub(crate) limits: super::Limits,
     /// Calls accepted whose sessions are not up yet (server).
@@ -104,6 +106,7 @@ impl<M: Memory, R: Random> Endpoint<M, R, ExternalAaa> {
         )?;
         e.call_request = config.call;
         e.receive_window = config.call.receive_window;
+        e.honour_peer_window = config.honour_peer_window;
         e.mss_clamp = config.mss_clamp;
         Ok(e)
     }
@@ -136,6 +139,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             .clamp(1, super::memory::CALLS_PER_CONNECTION);
         e.reserved_engines = config.reserved_engines;
         e.receive_window = config.receive_window;
+        e.honour_peer_window = config.honour_peer_window;
         e.parking = config.parking;
         e.mss_clamp = config.mss_clamp;
         e.limits = config.limits;
@@ -187,7 +191,8 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             max_sessions: usize::MAX,
             calls_per_connection: 1,
             reserved_engines: 0,
-            receive_window: 64,
+            receive_window: super::types::DEFAULT_RECEIVE_WINDOW,
+            honour_peer_window: true,
             parking: None,
             limits: super::Limits::unlimited(),
             unauthenticated: 0,
