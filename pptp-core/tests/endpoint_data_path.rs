@@ -103,3 +103,26 @@ fn a_window_of_packets_flows_with_acks_and_no_refusal() {
     assert_eq!(stats.window_full, 0);
     assert_eq!(stats.ack_timeouts, 0);
 }
+
+#[test]
+fn a_packet_refused_for_a_full_window_goes_out_when_offered_again() {
+    use pptp_core::endpoint::{IpSendError, Outbound};
+    let (mut pair, peer) = pair(server_config(), 3);
+    assert_eq!(burst(&mut pair, peer, 3), 3);
+    let ip = Pair::ip_packet(Ipv4Addr::new(198, 51, 100, 7), peer, 1_000, 99);
+    let mut packet = Outbound::new(&ip);
+    let mut out = vec![0u8; 4096];
+    let now = pair.instant();
+    assert_eq!(
+        pair.server.send_ip(now, &mut packet, &mut out),
+        Err(IpSendError::WindowFull)
+    );
+    // The client's acks open the window; the same Outbound goes.
+    let before = pair.client_ip.len();
+    pair.drive_for(600);
+    assert_eq!(pair.client_ip.len() - before, 3);
+    let now = pair.instant();
+    let sent = pair.server.send_ip(now, &mut packet, &mut out).unwrap();
+    assert!(sent.is_some(), "the held packet went out");
+    assert_eq!(pair.server.send_ip(now, &mut packet, &mut out), Ok(None));
+}

@@ -674,7 +674,13 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
     /// Call again with the same `packet` until `Ok(None)`: a packet longer
     /// than the session carries with DF clear goes out one fragment per
     /// call (RFC 791 §2.3). An error ends the packet (it is dropped, as a
-    /// full line would drop it; IP recovers). TCP SYNs have their MSS
+    /// full line would drop it; IP recovers), except
+    /// [`IpSendError::WindowFull`]: the peer has a window's worth of our
+    /// packets unacknowledged (RFC 2637 §4.2), `packet` is left where it
+    /// was, and the host may offer it again once datagrams from the peer
+    /// (acks) or [`handle_timeout`](Self::handle_timeout) have opened the
+    /// window, not reading its TUN meanwhile: back-pressure instead of a
+    /// drop that TCP would take for congestion. TCP SYNs have their MSS
     /// clamped on the way ([`ServerConfig::mss_clamp`]).
     ///
     /// See the host loop in the [module docs](super).
@@ -713,6 +719,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 return Err(e);
             }
         };
+        let resume = packet.next;
         let result = self.send_ip_on(i, now, packet, out);
         match &result {
             Ok(Transmit {
@@ -720,6 +727,8 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 ..
             }) => self.carried(i, now),
             Ok(_) => {}
+            // Nothing of this part went out: it may be offered again.
+            Err(IpSendError::WindowFull) => packet.next = resume,
             Err(_) => packet.next = NextPart::Done,
         }
         self.mark_ready(i);

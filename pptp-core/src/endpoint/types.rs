@@ -261,8 +261,9 @@ pub enum IpSendError {
     NoRoute,
     /// The session's link does not carry IP yet.
     NotReady,
-    /// The peer's GRE receive window is full (RFC 2637 §4.2): retry after
-    /// the next datagram from the peer (acks open the window) or drop.
+    /// The peer's GRE receive window is full (RFC 2637 §4.2): the
+    /// [`Outbound`] is left as it was; offer it again after the next
+    /// datagram from the peer (acks open the window) or drop it.
     WindowFull,
     /// The packet does not fit the buffer, or it has DF set and does not
     /// fit the peer's MRU where RFC 1122 §3.2.2 forbids an ICMP answer
