@@ -240,6 +240,8 @@ struct RawServer {
     tun_name: Option<String>,
     mtu: Option<u16>,
     mss_clamp: Option<bool>,
+    receive_window: Option<u16>,
+    honour_peer_window: Option<bool>,
     host_name: Option<String>,
     control_socket: Option<PathBuf>,
     #[serde(default)]
@@ -328,6 +330,13 @@ pub struct ServerConfig {
     /// Clamp the MSS of TCP SYNs to what each session carries (default
     /// on; `pptp_core::endpoint::ServerConfig::mss_clamp`).
     pub mss_clamp: bool,
+    /// Packet Receive Window Size we advertise (RFC 2637 §2.8; default
+    /// `pptp_core::endpoint::DEFAULT_RECEIVE_WINDOW`).
+    pub receive_window: u16,
+    /// Keep to the window each peer advertised (default on; off sends
+    /// as the Linux kernel driver does, see
+    /// `pptp_core::endpoint::ServerConfig::honour_peer_window`).
+    pub honour_peer_window: bool,
     /// Host Name in SCCRP and CHAP Challenges.
     pub host_name: String,
     /// Unix socket for `status` / `clear`.
@@ -464,6 +473,11 @@ impl ServerConfig {
             tun_name,
             mtu: raw.mtu.unwrap_or(1396),
             mss_clamp: raw.mss_clamp.unwrap_or(true),
+            receive_window: raw
+                .receive_window
+                .unwrap_or(pptp_core::endpoint::DEFAULT_RECEIVE_WINDOW)
+                .max(1),
+            honour_peer_window: raw.honour_peer_window.unwrap_or(true),
             host_name,
             control_socket: raw
                 .control_socket
@@ -798,6 +812,13 @@ mod tests {
                 .unwrap()
                 .mss_clamp
         );
+        assert_eq!(c.receive_window, 512);
+        assert!(c.honour_peer_window);
+        let c2 = ServerConfig::from_toml(&minimal(
+            "receive_window = 2048\nhonour_peer_window = false",
+        ))
+        .unwrap();
+        assert_eq!((c2.receive_window, c2.honour_peer_window), (2048, false));
         assert_eq!(c.dns, [None, None]);
         assert_eq!(c.mppe.mode, MppeMode::Stateless);
         assert!(!c.mppe.required);

@@ -30,7 +30,7 @@ use ppp_core::link::{Credentials, LinkConfig};
 use ppp_core::wire::lcp::AuthMethod;
 use pptp_core::control::Config as ControlConfig;
 use pptp_core::endpoint::{
-    self, ConnectionHandle, Destination, Event, Outbound, TcpInput, Transmit,
+    self, ConnectionHandle, Destination, Event, IpSendError, TcpInput, Transmit,
 };
 use pptp_core::time::Instant;
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -39,6 +39,7 @@ use signal_hook_mio::v1_0::Signals;
 use crate::config::MppeSettings;
 use crate::host::{heap_memory, Clock, HeapMemory, OsRandom};
 use crate::net::gre::GreSocket;
+use crate::net::hold::{send_packet, Reading, TunHold};
 use crate::net::tun::Tun;
 
 const TCP: Token = Token(0);
@@ -163,6 +164,8 @@ struct Session<'a> {
     out: Vec<u8>,
     gre: GreSocket,
     tun: Tun,
+    /// A TUN packet waiting for the server's GRE window (back-pressure).
+    hold: TunHold,
     /// The endpoint's output (a GRE datagram or control message).
     tx: Vec<u8>,
     outcome: Option<Outcome>,
@@ -231,6 +234,7 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
         out: Vec::new(),
         gre,
         tun,
+        hold: TunHold::default(),
         tx: vec![0u8; 4096],
         outcome: None,
         finished: false,
@@ -244,6 +248,7 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
         let wake = [
             s.endpoint.poll_timeout().map(|t| t.as_millis()),
             shutdown_deadline,
+            s.hold.deadline_ms(),
         ]
         .into_iter()
         .flatten()
@@ -273,6 +278,10 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
             s.endpoint.handle_timeout(now);
         }
         s.drain();
+        if s.hold.is_holding() {
+            // Acks or an ack time-out may have opened the window.
+            s.tun_readable(&mut buf);
+        }
         if s.finished || shutdown_deadline.is_some_and(|d| s.clock.ms() >= d) {
             let _ = poll.registry().deregister(signals);
             return s
@@ -352,23 +361,32 @@ impl Session<'_> {
         }
     }
 
+    /// Reads the TUN device until it is empty or a packet must wait for
+    /// the server's GRE window ([`crate::net::hold`]). Before the session
+    /// is up, packets are dropped, as a line that is down would.
     fn tun_readable(&mut self, buf: &mut [u8]) {
-        loop {
+        let mut hold = std::mem::take(&mut self.hold);
+        let mut reading = hold.retry(self.clock.ms(), |p| self.send_from_tun(p));
+        while reading == Reading::Go {
             let n = match self.tun.recv(buf) {
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     log!("TUN read: {e}");
-                    return;
+                    break;
                 }
             };
-            // Not up yet, or the server's GRE window is full: dropped, as
-            // a full serial line would (IP retransmits).
-            let mut packet = Outbound::new(&buf[..n]);
-            while let Ok(Some(t)) = self.endpoint.send_ip(self.now(), &mut packet, &mut self.tx) {
-                self.send(t);
-            }
+            reading = hold.offer(self.clock.ms(), &buf[..n], |p| self.send_from_tun(p));
         }
+        self.hold = hold;
+    }
+
+    /// One packet from the TUN device into the session.
+    fn send_from_tun(&mut self, packet: &[u8]) -> Result<(), IpSendError> {
+        send_packet(packet, |outbound| {
+            let sent = self.endpoint.send_ip(self.now(), outbound, &mut self.tx)?;
+            Ok(sent.map(|t| self.send(t)).is_some())
+        })
     }
 
     /// Sends what the endpoint has to send and acts on its events.

@@ -40,7 +40,7 @@ use ppp_core::link::{EndReason, LinkConfig, MppeInfo};
 use ppp_core::log_limit::LogLimiter;
 use pptp_core::control::Config as ControlConfig;
 use pptp_core::endpoint::{
-    ConnectionHandle, Destination, Endpoint, Event, Outbound, ServerConfig as EndpointConfig,
+    ConnectionHandle, Destination, Endpoint, Event, IpSendError, ServerConfig as EndpointConfig,
     SessionEnd, SessionHandle, TcpInput,
 };
 use pptp_core::time::{Duration, Instant};
@@ -50,6 +50,7 @@ use signal_hook_mio::v1_0::Signals;
 use crate::config::ServerConfig;
 use crate::host::{heap_memory, Clock, HeapMemory, OsRandom};
 use crate::net::gre::GreSocket;
+use crate::net::hold::{send_packet, Reading, TunHold};
 use crate::net::range_to_cidrs;
 use crate::net::tun::Tun;
 
@@ -149,6 +150,12 @@ impl Noisy {
     ];
 }
 
+/// GRE datagrams read between two flushes of what the endpoint owes
+/// (acks): well under a quarter of the window peers get from us
+/// (`pptp_core::endpoint::DEFAULT_RECEIVE_WINDOW`), so their acks go
+/// out in time during a batch of reads.
+const ACK_FLUSH_EVERY: u32 = 32;
+
 /// Lines per class and interval before the rest are only counted: enough
 /// to see what is happening, not 100 MB in 30 s (issue #14).
 const LOG_LIMIT: (u32, Duration) = (20, Duration::from_secs(10));
@@ -228,6 +235,10 @@ pub struct Server {
     pub(crate) endpoint: Core,
     gre: GreSocket,
     pub(crate) tun: Tun,
+    /// A TUN packet waiting for its peer's GRE window (back-pressure).
+    pub(crate) tun_hold: TunHold,
+    /// Where `send_ip` writes the datagrams of a TUN packet.
+    tun_out: Vec<u8>,
     pub(crate) tunnels: HashMap<Token, Tunnel>,
     tokens: HashMap<ConnectionHandle, Token>,
     pub(crate) notes: HashMap<SessionHandle, SessionNotes>,
@@ -273,6 +284,8 @@ fn endpoint_config(config: &ServerConfig) -> EndpointConfig {
     endpoint.control = control;
     endpoint.max_sessions = config.max_sessions;
     endpoint.mss_clamp = config.mss_clamp;
+    endpoint.receive_window = config.receive_window;
+    endpoint.honour_peer_window = config.honour_peer_window;
     endpoint.limits = config.limits;
     endpoint.calls_per_connection = config.calls_per_connection;
     endpoint.login_throttle = config.login_throttle;
@@ -385,6 +398,8 @@ impl Server {
             endpoint,
             gre,
             tun,
+            tun_hold: TunHold::default(),
+            tun_out: vec![0u8; BUF],
             tunnels: HashMap::new(),
             tokens: HashMap::new(),
             notes: HashMap::new(),
@@ -431,6 +446,7 @@ impl Server {
                 self.aaa_deadline(),
                 self.shutdown_deadline,
                 self.log_limit.poll_timeout().map(|t| t.as_millis()),
+                self.tun_hold.deadline_ms(),
             ]);
             let mut timeout =
                 deadline.map(|d| std::time::Duration::from_millis(d.saturating_sub(now)));
@@ -460,6 +476,11 @@ impl Server {
                 }
             }
             self.endpoint.handle_timeout(self.now());
+            if self.tun_hold.is_holding() {
+                // Acks or an ack time-out may have opened the window.
+                self.drain(&mut buf);
+                self.tun_readable(&mut buf);
+            }
             self.aaa_run();
             if let Some(deadline) = self.shutdown_deadline {
                 self.drain(&mut buf);
@@ -489,49 +510,7 @@ impl Server {
         for _ in 0..64 {
             let now = self.now();
             let mut progress = false;
-            while let Some(t) = self.endpoint.poll_transmit(now, buf) {
-                progress = true;
-                let bytes = &buf[..t.len];
-                match t.to {
-                    Destination::Tcp(conn) => {
-                        if let Some(tunnel) = self
-                            .tokens
-                            .get(&conn)
-                            .and_then(|token| self.tunnels.get_mut(token))
-                        {
-                            tunnel.out.extend_from_slice(bytes);
-                            // One write per message (TCP_NODELAY is on), so
-                            // each usually leaves in its own segment:
-                            // Wireshark's PPTP dissector decodes only the
-                            // first message of a segment.
-                            flush_tcp(tunnel);
-                            if tunnel.out.len() > TCP_OUT_MAX && !tunnel.closing {
-                                // A peer that does not read (issue #14: Echo-
-                                // Requests without reading grew the server by
-                                // 17 MB per connection in 40 s): closed.
-                                log!(
-                                    "tunnel {}: peer does not read ({} octets unsent): closing",
-                                    tunnel.id,
-                                    tunnel.out.len()
-                                );
-                                tunnel.out.clear();
-                                mark_closing(tunnel);
-                                unread.push(conn);
-                            }
-                        }
-                    }
-                    Destination::Gre(peer) => {
-                        let _ = self.gre.send(peer, bytes);
-                    }
-                    Destination::Ip(_) => {
-                        if let Err(e) = self.tun.send(bytes) {
-                            if self.log_allowed(Noisy::Packet) {
-                                log!("TUN write: {e}");
-                            }
-                        }
-                    }
-                }
-            }
+            progress |= self.write_transmits(now, buf, &mut unread);
             for conn in unread.drain(..) {
                 // Its machines and slot go now, not when the peer reads.
                 self.endpoint.handle_tcp_closed(self.now(), conn);
@@ -556,6 +535,62 @@ impl Server {
             }
         }
         self.close_finished();
+    }
+
+    /// Writes what the endpoint has to send now (control messages, GRE
+    /// data and acks, packets for the TUN); connections whose peer does
+    /// not read are put in `unread` for closing. Whether anything went.
+    fn write_transmits(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        unread: &mut Vec<ConnectionHandle>,
+    ) -> bool {
+        let mut progress = false;
+        while let Some(t) = self.endpoint.poll_transmit(now, buf) {
+            progress = true;
+            let bytes = &buf[..t.len];
+            match t.to {
+                Destination::Tcp(conn) => {
+                    if let Some(tunnel) = self
+                        .tokens
+                        .get(&conn)
+                        .and_then(|token| self.tunnels.get_mut(token))
+                    {
+                        tunnel.out.extend_from_slice(bytes);
+                        // One write per message (TCP_NODELAY is on), so
+                        // each usually leaves in its own segment:
+                        // Wireshark's PPTP dissector decodes only the
+                        // first message of a segment.
+                        flush_tcp(tunnel);
+                        if tunnel.out.len() > TCP_OUT_MAX && !tunnel.closing {
+                            // A peer that does not read (issue #14: Echo-
+                            // Requests without reading grew the server by
+                            // 17 MB per connection in 40 s): closed.
+                            log!(
+                                "tunnel {}: peer does not read ({} octets unsent): closing",
+                                tunnel.id,
+                                tunnel.out.len()
+                            );
+                            tunnel.out.clear();
+                            mark_closing(tunnel);
+                            unread.push(conn);
+                        }
+                    }
+                }
+                Destination::Gre(peer) => {
+                    let _ = self.gre.send(peer, bytes);
+                }
+                Destination::Ip(_) => {
+                    if let Err(e) = self.tun.send(bytes) {
+                        if self.log_allowed(Noisy::Packet) {
+                            log!("TUN write: {e}");
+                        }
+                    }
+                }
+            }
+        }
+        progress
     }
 
     /// Offers a tunnel's waiting input again; `true` if some was taken.
@@ -867,7 +902,17 @@ impl Server {
     }
 
     fn gre_readable(&mut self, buf: &mut [u8]) {
-        loop {
+        let mut unread = Vec::new();
+        for read in 1u32.. {
+            if read % ACK_FLUSH_EVERY == 0 {
+                // The datagram before is written to the TUN: `buf` is free
+                // for what the endpoint owes, acks first among it, so the
+                // peers' windows open during a long batch, not after it.
+                self.write_transmits(self.now(), buf, &mut unread);
+                for conn in unread.drain(..) {
+                    self.endpoint.handle_tcp_closed(self.now(), conn);
+                }
+            }
             let (source, range) = match self.gre.recv(buf) {
                 Ok(r) => r,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -894,35 +939,51 @@ impl Server {
         }
     }
 
+    /// Reads the TUN device until it is empty or a packet must wait for
+    /// its peer's GRE window (then it is not read until the window opens:
+    /// see [`crate::net::hold`]).
     fn tun_readable(&mut self, buf: &mut [u8]) {
-        let mut out = vec![0u8; BUF];
-        loop {
+        let mut out = std::mem::take(&mut self.tun_out);
+        let mut hold = std::mem::take(&mut self.tun_hold);
+        let mut reading = hold.retry(self.clock.ms(), |p| self.send_from_tun(p, &mut out));
+        while reading == Reading::Go {
             let n = match self.tun.recv(buf) {
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     if self.log_allowed(Noisy::Packet) {
                         log!("TUN read: {e}");
                     }
-                    return;
+                    break;
                 }
             };
-            let now = self.now();
-            // The packet, its fragments, or an ICMP error for the TUN
-            // (see Endpoint::send_ip); an error drops it, as a line would.
-            let mut packet = Outbound::new(&buf[..n]);
-            while let Ok(Some(t)) = self.endpoint.send_ip(now, &mut packet, &mut out) {
-                match t.to {
-                    Destination::Gre(peer) => drop(self.gre.send(peer, &out[..t.len])),
-                    Destination::Ip(_) => {
-                        if let Err(e) = self.tun.send(&out[..t.len]) {
-                            log!("TUN write: {e}");
-                        }
-                    }
-                    Destination::Tcp(_) => {}
-                }
-            }
+            reading = hold.offer(self.clock.ms(), &buf[..n], |p| {
+                self.send_from_tun(p, &mut out)
+            });
         }
+        self.tun_hold = hold;
+        self.tun_out = out;
+    }
+
+    /// One packet from the TUN device into its session (see
+    /// [`send_packet`]).
+    fn send_from_tun(&mut self, packet: &[u8], out: &mut [u8]) -> Result<(), IpSendError> {
+        let now = self.now();
+        send_packet(packet, |outbound| {
+            let Some(t) = self.endpoint.send_ip(now, outbound, out)? else {
+                return Ok(false);
+            };
+            match t.to {
+                Destination::Gre(peer) => drop(self.gre.send(peer, &out[..t.len])),
+                Destination::Ip(_) => {
+                    if let Err(e) = self.tun.send(&out[..t.len]) {
+                        log!("TUN write: {e}");
+                    }
+                }
+                Destination::Tcp(_) => {}
+            }
+            Ok(true)
+        })
     }
 
     fn signals(&mut self) {

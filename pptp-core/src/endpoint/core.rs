@@ -66,6 +66,8 @@ pub struct Endpoint<M: Memory, R: Random, V: Verifier> {
     pub(crate) calls_per_connection: usize,
     pub(crate) reserved_engines: usize,
     pub(crate) receive_window: u16,
+    /// [`ServerConfig::honour_peer_window`].
+    pub(crate) honour_peer_window: bool,
     pub(crate) parking: Option<Parking>,
     pub(crate) limits: super::Limits,
     /// Calls accepted whose sessions are not up yet (server).
@@ -104,6 +106,7 @@ impl<M: Memory, R: Random> Endpoint<M, R, ExternalAaa> {
         )?;
         e.call_request = config.call;
         e.receive_window = config.call.receive_window;
+        e.honour_peer_window = config.honour_peer_window;
         e.mss_clamp = config.mss_clamp;
         Ok(e)
     }
@@ -136,6 +139,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             .clamp(1, super::memory::CALLS_PER_CONNECTION);
         e.reserved_engines = config.reserved_engines;
         e.receive_window = config.receive_window;
+        e.honour_peer_window = config.honour_peer_window;
         e.parking = config.parking;
         e.mss_clamp = config.mss_clamp;
         e.limits = config.limits;
@@ -187,7 +191,8 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             max_sessions: usize::MAX,
             calls_per_connection: 1,
             reserved_engines: 0,
-            receive_window: 64,
+            receive_window: super::types::DEFAULT_RECEIVE_WINDOW,
+            honour_peer_window: true,
             parking: None,
             limits: super::Limits::unlimited(),
             unauthenticated: 0,
@@ -669,7 +674,13 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
     /// Call again with the same `packet` until `Ok(None)`: a packet longer
     /// than the session carries with DF clear goes out one fragment per
     /// call (RFC 791 §2.3). An error ends the packet (it is dropped, as a
-    /// full line would drop it; IP recovers). TCP SYNs have their MSS
+    /// full line would drop it; IP recovers), except
+    /// [`IpSendError::WindowFull`]: the peer has a window's worth of our
+    /// packets unacknowledged (RFC 2637 §4.2), `packet` is left where it
+    /// was, and the host may offer it again once datagrams from the peer
+    /// (acks) or [`handle_timeout`](Self::handle_timeout) have opened the
+    /// window, not reading its TUN meanwhile: back-pressure instead of a
+    /// drop that TCP would take for congestion. TCP SYNs have their MSS
     /// clamped on the way ([`ServerConfig::mss_clamp`]).
     ///
     /// See the host loop in the [module docs](super).
@@ -708,6 +719,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 return Err(e);
             }
         };
+        let resume = packet.next;
         let result = self.send_ip_on(i, now, packet, out);
         match &result {
             Ok(Transmit {
@@ -715,6 +727,8 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 ..
             }) => self.carried(i, now),
             Ok(_) => {}
+            // Nothing of this part went out: it may be offered again.
+            Err(IpSendError::WindowFull) => packet.next = resume,
             Err(_) => packet.next = NextPart::Done,
         }
         self.mark_ready(i);

@@ -135,7 +135,7 @@ pub use types::{
     AcceptError, CallRequestParams, ClientConfig, ConnectionHandle, Delivered, Destination,
     EndpointStats, Event, ExternalAaa, GreInputError, IpSendError, MtuCounters, Outbound, Parking,
     Random, ServerConfig, SessionEnd, SessionHandle, SessionView, TcpInput, Transmit, UserName,
-    MAX_SLOTS, USER_NAME_MAX,
+    DEFAULT_RECEIVE_WINDOW, MAX_SLOTS, USER_NAME_MAX,
 };
 
 /// An endpoint that answers calls.

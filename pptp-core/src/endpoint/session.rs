@@ -754,8 +754,17 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         let entropy = self.entropy();
         let mut link = Link::new(self.link_config.clone(), entropy);
         link.open(now);
-        let mut gre = GreConfig::new(up.local_call_id, up.peer_call_id, up.peer_recv_window);
+        // A peer window of 0 is "not enforced" (`GreConfig`).
+        let peer_window = if self.honour_peer_window {
+            up.peer_recv_window
+        } else {
+            0
+        };
+        let mut gre = GreConfig::new(up.local_call_id, up.peer_call_id, peer_window);
         gre.receive_window = self.receive_window;
+        // A genuine sender may be a whole window ahead after a loss burst
+        // (RFC 2637 §4.2); packets within it are taken on trust.
+        gre.trusted_gap = gre.trusted_gap.max(u32::from(self.receive_window));
         let handle = self.handle(i);
         let (slots, _, links) = self.memory.parts();
         if let Some(l) = links.get_mut(e as usize) {

@@ -261,8 +261,9 @@ pub enum IpSendError {
     NoRoute,
     /// The session's link does not carry IP yet.
     NotReady,
-    /// The peer's GRE receive window is full (RFC 2637 §4.2): retry after
-    /// the next datagram from the peer (acks open the window) or drop.
+    /// The peer's GRE receive window is full (RFC 2637 §4.2): the
+    /// [`Outbound`] is left as it was; offer it again after the next
+    /// datagram from the peer (acks open the window) or drop it.
     WindowFull,
     /// The packet does not fit the buffer, or it has DF set and does not
     /// fit the peer's MRU where RFC 1122 §3.2.2 forbids an ICMP answer
@@ -474,8 +475,15 @@ pub struct ServerConfig {
     /// already established (to rebuild a parked one that renegotiates or
     /// tears down); new connections and calls may not take them.
     pub reserved_engines: usize,
-    /// Our Packet Receive Window Size, sent in OCRP (RFC 2637 §2.8).
+    /// Our Packet Receive Window Size, sent in OCRP (RFC 2637 §2.8);
+    /// [`DEFAULT_RECEIVE_WINDOW`] unless set.
     pub receive_window: u16,
+    /// Whether we keep to the window the peer advertised (RFC 2637 §4.2,
+    /// on by default). Off, we send as the Linux kernel's PPTP driver
+    /// does, without flow control: the only way to get more than a few
+    /// packets per round trip to pptpd and pptp-linux peers, which
+    /// advertise 3 (the shared pppd capture) yet buffer far more.
+    pub honour_peer_window: bool,
     /// Parking policy, or `None` to keep every session full.
     pub parking: Option<Parking>,
     /// Lower the MSS option of TCP SYNs crossing a session, either way, to
@@ -495,7 +503,8 @@ pub struct ServerConfig {
 impl ServerConfig {
     /// A server with `link`, peers' addresses from `pool_first` to
     /// `pool_last`, no session limit beyond its memory, one engine of each
-    /// kind reserved, a window of 64 and the default parking policy.
+    /// kind reserved, a window of [`DEFAULT_RECEIVE_WINDOW`] and the
+    /// default parking policy.
     pub fn new(link: LinkConfig, pool_first: Ipv4Addr, pool_last: Ipv4Addr) -> Self {
         ServerConfig {
             control: ControlConfig::default(),
@@ -504,7 +513,8 @@ impl ServerConfig {
             calls_per_connection: super::memory::CALLS_PER_CONNECTION,
             max_sessions: usize::MAX,
             reserved_engines: 1,
-            receive_window: 64,
+            receive_window: DEFAULT_RECEIVE_WINDOW,
+            honour_peer_window: true,
             parking: Some(Parking::default()),
             mss_clamp: true,
             limits: super::Limits::default(),
@@ -524,7 +534,18 @@ pub struct ClientConfig {
     pub call: CallRequestParams,
     /// As [`ServerConfig::mss_clamp`]; on by default.
     pub mss_clamp: bool,
+    /// As [`ServerConfig::honour_peer_window`]; on by default.
+    pub honour_peer_window: bool,
 }
+
+/// The Packet Receive Window Size we advertise unless told otherwise
+/// (RFC 2637 §2.7, §2.8: any value to 65,535). Arriving packets are not
+/// held against it (they go to the host at once, see `gre`), so it costs
+/// no memory; it is how many packets the peer may have in flight before
+/// our acknowledgment, which must cover the round trip of two user-space
+/// hosts at line rate: 64 capped a session near 0.3 Gb/s (issue #15),
+/// Windows' 16 far lower. Acks go out every quarter of it.
+pub const DEFAULT_RECEIVE_WINDOW: u16 = 512;
 
 /// The owned values of an Outgoing-Call-Request (see [`CallParams`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -561,8 +582,12 @@ impl ClientConfig {
         ClientConfig {
             control: ControlConfig::default(),
             link,
-            call: CallRequestParams::default(),
+            call: CallRequestParams {
+                receive_window: DEFAULT_RECEIVE_WINDOW,
+                ..CallRequestParams::default()
+            },
             mss_clamp: true,
+            honour_peer_window: true,
         }
     }
 }

@@ -544,9 +544,9 @@ fn ack_only_to_peer(ack: u32) -> Vec<u8> {
 }
 
 #[test]
-fn ack_goes_out_at_once_when_half_our_window_is_unacknowledged() {
+fn ack_goes_out_at_once_when_a_quarter_of_our_window_is_unacknowledged() {
     let mut config = cfg();
-    config.receive_window = 8;
+    config.receive_window = 16;
     let mut s: GreSession = GreSession::new(config);
     let mut got = Vec::new();
     let mut out = [0u8; 12];
