@@ -32,6 +32,10 @@ use super::writer::DecryptedWriter;
 use crate::decode;
 use crate::transcript::format_line;
 
+/// Why nothing decrypts when the secret does not match the exchange.
+const WRONG_SECRET: &str =
+    "the secret does not give the captured NT-Response: wrong password or hash";
+
 /// TCP directions followed at once.
 pub const MAX_STREAMS: usize = 1024;
 /// Tunnels (address pairs) followed.
@@ -664,7 +668,11 @@ impl<'o> Analyser<'o> {
                 Some(plaintext)
             }
             Outcome::NotDecrypted { reason, .. } => {
-                let reason = c.key_problem[from.index()].clone().unwrap_or(reason);
+                let reason = match (&c.key_problem[from.index()], c.chap.secret_matches) {
+                    (Some(problem), _) => problem.clone(),
+                    (None, Some(false)) => WRONG_SECRET.to_string(),
+                    (None, _) => reason,
+                };
                 self.line(Some(from), &format!("{head}: NOT decrypted: {reason}"));
                 None
             }
@@ -687,9 +695,12 @@ impl<'o> Analyser<'o> {
                         for (k, v) in &early.not_decrypted {
                             *stats.not_decrypted.entry(k).or_insert(0) += v;
                         }
-                        let verdict = match &c.key_problem[i] {
-                            Some(p) => format!("no keys: {p}"),
-                            None => d.verdict(),
+                        let verdict = match (&c.key_problem[i], c.chap.secret_matches) {
+                            (Some(p), _) => format!("no keys: {p}"),
+                            (None, Some(false)) if d.stats.decrypted == 0 => {
+                                WRONG_SECRET.to_string()
+                            }
+                            (None, _) => d.verdict(),
                         };
                         DirectionReport {
                             direction: end.arrow(),
