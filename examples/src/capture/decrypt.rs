@@ -334,3 +334,66 @@ pub fn is_well_formed(plain: &[u8]) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mppe::keys::{mschapv1_lm_start_key, mschapv1_start_key};
+    use mppe::{Encrypter, KeyStrength};
+    use ppp_core::auth::crypto;
+
+    /// An MPPE packet carrying a well-formed IPv4 packet, encrypted by `e`.
+    fn encrypted_ip(e: &mut Encrypter, ident: u16) -> Vec<u8> {
+        let mut ip = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        ip[4..6].copy_from_slice(&ident.to_be_bytes());
+        let sum = crate::pcap::internet_checksum(&ip);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        ip.extend_from_slice(&[0; 8]);
+        let mut packet = vec![0, 0, 0x21];
+        packet.extend_from_slice(&ip);
+        e.encrypt_in_place(&mut packet).unwrap();
+        packet
+    }
+
+    #[test]
+    fn says_the_lm_keys_decrypt_and_the_nt_ones_do_not() {
+        // RFC 3079 §2.1: MS-CHAPv1 40-bit keys from the LM hash (Windows);
+        // the NT-based candidate (pppd's) must not take them.
+        let password = b"clientPass";
+        let challenge = [0x10, 0x2d, 0xb5, 0xdf, 0x08, 0x5d, 0x30, 0x41];
+        let hash = crypto::nt_password_hash(password).unwrap();
+        let nt = mschapv1_start_key(&challenge, &crypto::hash_nt_password_hash(&hash));
+        let lm = mschapv1_lm_start_key(&crypto::lm_password_hash(password));
+        for mode in [Mode::Stateless, Mode::Stateful] {
+            let config = Config::new(KeyStrength::Bits40, mode);
+            let mut sender = Encrypter::new(&lm, config).unwrap();
+            let keys = [(KeySource::NtHash, nt.clone()), (KeySource::LmHash, lm.clone())];
+            let mut d = Direction::new(&keys, config).unwrap();
+            for i in 0..300 {
+                let packet = encrypted_ip(&mut sender, i);
+                match d.decrypt(&packet) {
+                    Outcome::Decrypted { candidate, .. } => {
+                        assert_eq!(d.candidates[candidate].source, KeySource::LmHash)
+                    }
+                    other => panic!("{mode:?} packet {i}: {other:?}"),
+                }
+            }
+            assert_eq!(d.stats.decrypted, 300);
+            let verdict = d.verdict();
+            assert!(
+                verdict.starts_with("keys from the LM hash")
+                    && verdict.ends_with("keys from the NT hash don't"),
+                "{verdict}"
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_and_short_payloads_are_not_well_formed() {
+        assert!(!is_well_formed(&[]));
+        assert!(!is_well_formed(&[0x21]));
+        assert!(!is_well_formed(&[0x21, 0x45, 0, 0, 20]));
+        assert!(!is_well_formed(&[0x00, 0x57, 0x60]));
+        assert!(!is_well_formed(&[0xc0, 0x21, 1, 1, 0, 4]));
+    }
+}
