@@ -395,8 +395,9 @@ fn cli_pcap_decrypts_and_fails_when_something_did_not() {
 }
 
 /// The capture with every control-connection segment cut into 5-octet
-/// pieces, each pair sent in reverse order and every piece retransmitted
-/// once (as if the capture saw a lossy path's repeats).
+/// pieces, each pair sent in reverse order and then retransmitted in one
+/// segment that also carries the start of the next pair (as a lossy
+/// path's repeats show up in a capture).
 fn rechunked(capture: &[u8]) -> Vec<u8> {
     let mut reader = CaptureReader::new(capture).unwrap();
     let mut out = Vec::new();
@@ -410,15 +411,22 @@ fn rechunked(capture: &[u8]) -> Vec<u8> {
         }
         let seq = u32::from_be_bytes([ip[24], ip[25], ip[26], ip[27]]);
         let payload = &ip[40..];
-        let pieces: Vec<(u32, &[u8])> = payload
-            .chunks(5)
-            .enumerate()
-            .map(|(i, c)| (seq.wrapping_add(5 * i as u32), c))
+        // Pieces as (offset, length) in the payload.
+        let pieces: Vec<(usize, usize)> = (0..payload.len())
+            .step_by(5)
+            .map(|at| (at, 5.min(payload.len() - at)))
             .collect();
-        let mut order = Vec::new();
+        let mut order: Vec<(u32, &[u8])> = Vec::new();
         for pair in pieces.chunks(2) {
-            order.extend(pair.iter().rev().copied());
-            order.extend(pair.iter().copied());
+            for &(at, len) in pair.iter().rev() {
+                order.push((seq.wrapping_add(at as u32), &payload[at..at + len]));
+            }
+            // A retransmission overlapping what arrived, with 3 new
+            // octets of the next pair at its end.
+            let (start, _) = pair[0];
+            let (last, last_len) = pair[pair.len() - 1];
+            let (from, to) = (start + 1, (last + last_len + 3).min(payload.len()));
+            order.push((seq.wrapping_add(from as u32), &payload[from..to]));
         }
         for (s, piece) in order {
             let mut p = ip[..40].to_vec();
