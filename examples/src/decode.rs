@@ -726,14 +726,20 @@ pub fn decode_ipv4(p: &[u8]) -> Decoded {
     let ihl = usize::from(p[0] & 0x0f) * 4;
     let total = usize::from(u16::from_be_bytes([p[2], p[3]]));
     if ihl < 20 || total < ihl {
-        d.problem("error", format!("header length {ihl}, total length {total}"));
+        d.problem(
+            "error",
+            format!("header length {ihl}, total length {total}"),
+        );
         return d;
     }
     if total > p.len() {
         // RFC 791 §3.1: Total Length counts the header and the data.
         d.problem(
             "error",
-            format!("truncated: total length {total}, {} octets present", p.len()),
+            format!(
+                "truncated: total length {total}, {} octets present",
+                p.len()
+            ),
         );
     }
     d.field("src", std::net::Ipv4Addr::new(p[12], p[13], p[14], p[15]));

@@ -204,7 +204,11 @@ fn decrypts_every_packet_of_stateful_demo_captures_with_loss() {
             } else {
                 "RFC 3078"
             };
-            assert!(d.verdict.contains(reading), "{deployed_flush}: {}", d.verdict);
+            assert!(
+                d.verdict.contains(reading),
+                "{deployed_flush}: {}",
+                d.verdict
+            );
         }
     }
 }
@@ -282,7 +286,10 @@ fn packets_missing_from_a_stateful_capture_are_reported_and_the_flush_resynchron
             text.contains("sent MPPE cc 103: NOT decrypted: stateful: packets 100..102 are not in the capture"),
             "{text}"
         );
-        assert!(text.contains("sent MPPE cc 255 flushed: decrypted"), "{text}");
+        assert!(
+            text.contains("sent MPPE cc 255 flushed: decrypted"),
+            "{text}"
+        );
         assert!(text.contains("sent MPPE cc 256: decrypted"), "{text}");
         // The other direction lost nothing.
         let back = &report.calls[0].directions[1];
@@ -452,7 +459,10 @@ fn control_messages_survive_any_chunking_reordering_and_retransmission() {
     };
     assert!(control(&text).len() >= 5, "{text}");
     assert_eq!(control(&re_text), control(&text));
-    assert_eq!(re_report.counters.control_messages, report.counters.control_messages);
+    assert_eq!(
+        re_report.counters.control_messages,
+        report.counters.control_messages
+    );
     assert_eq!(re_report.decrypted(), report.decrypted());
     assert!(re_report.notes.is_empty(), "{:?}", re_report.notes);
 }

@@ -486,7 +486,10 @@ fn cli_decode_fails_on_what_it_could_not_decode() {
     let (code, out, err) = decode_status(&["ff03c021 0101000c 0506"]);
     assert_eq!(code, Some(1), "{out}{err}");
     assert!(out.contains("LCP (undecodable)"), "{out}");
-    assert!(err.contains("not decoded") || err.contains("incomplete"), "{err}");
+    assert!(
+        err.contains("not decoded") || err.contains("incomplete"),
+        "{err}"
+    );
     // The same truncated frame inside a good GRE header.
     let (code, out, _) = decode_status(&["3001880b000a0000 00000001 ff03c021 0101000c 0506"]);
     assert_eq!(code, Some(1), "{out}");
@@ -516,7 +519,10 @@ fn cli_decode_as_names_what_the_bytes_are() {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let (code, out, err) = decode_status(&["--as", "ip", &hex]);
     assert_eq!(code, Some(0), "{out}{err}");
-    assert!(out.starts_with("IPv4") && out.contains("hdr cksum"), "{out}");
+    assert!(
+        out.starts_with("IPv4") && out.contains("hdr cksum"),
+        "{out}"
+    );
     assert!(out.contains("ICMP echo-request"), "{out}");
     // Cut short: the header says 32 octets.
     let (code, _, err) = decode_status(&["--as", "ip", &hex[..40]]);

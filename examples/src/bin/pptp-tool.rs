@@ -186,11 +186,17 @@ fn pcap(
         .map_err(|e| format!("{}: {e}", file.display()))?;
     let mut text = String::from_utf8_lossy(&text).into_owned();
     if let Some(path) = &write_decrypted {
-        text.push_str(&format!("decrypted capture written to {}\n", path.display()));
+        text.push_str(&format!(
+            "decrypted capture written to {}\n",
+            path.display()
+        ));
     }
     let (all, decrypted) = (report.mppe_packets(), report.decrypted());
     let failure = if decrypted < all {
-        Some(format!("{} of {all} MPPE packets not decrypted", all - decrypted))
+        Some(format!(
+            "{} of {all} MPPE packets not decrypted",
+            all - decrypted
+        ))
     } else if !report.notes.is_empty() {
         Some(report.notes.join("; "))
     } else {

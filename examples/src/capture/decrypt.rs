@@ -344,7 +344,9 @@ mod tests {
 
     /// An MPPE packet carrying a well-formed IPv4 packet, encrypted by `e`.
     fn encrypted_ip(e: &mut Encrypter, ident: u16) -> Vec<u8> {
-        let mut ip = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        let mut ip = vec![
+            0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
         ip[4..6].copy_from_slice(&ident.to_be_bytes());
         let sum = crate::pcap::internet_checksum(&ip);
         ip[10..12].copy_from_slice(&sum.to_be_bytes());
@@ -367,7 +369,10 @@ mod tests {
         for mode in [Mode::Stateless, Mode::Stateful] {
             let config = Config::new(KeyStrength::Bits40, mode);
             let mut sender = Encrypter::new(&lm, config).unwrap();
-            let keys = [(KeySource::NtHash, nt.clone()), (KeySource::LmHash, lm.clone())];
+            let keys = [
+                (KeySource::NtHash, nt.clone()),
+                (KeySource::LmHash, lm.clone()),
+            ];
             let mut d = Direction::new(&keys, config).unwrap();
             for i in 0..300 {
                 let packet = encrypted_ip(&mut sender, i);

@@ -355,11 +355,11 @@ impl<R: Read> CaptureReader<R> {
             // The body without the trailing copy of the length.
             let body = &body[..body.len() - 4];
             match block_type {
-                BLOCK_INTERFACE => {
-                    if self.interfaces.len() < MAX_INTERFACES {
-                        let iface = interface_description(body, big_endian);
-                        self.interfaces.push(iface);
-                    }
+                // Interfaces past the limit are not described: their
+                // packets end the reading as unknown interfaces.
+                BLOCK_INTERFACE if self.interfaces.len() < MAX_INTERFACES => {
+                    let iface = interface_description(body, big_endian);
+                    self.interfaces.push(iface);
                 }
                 BLOCK_ENHANCED_PACKET | BLOCK_OBSOLETE_PACKET => {
                     // Both blocks put the timestamp at 4, the captured
@@ -372,19 +372,17 @@ impl<R: Read> CaptureReader<R> {
                         u32::from(u16_at(body, 0, big_endian))
                     };
                     let (ts_at, len_at, data_at) = (4usize, 12usize, 20usize);
-                    let iface = *self.interfaces.get(interface as usize).ok_or(
-                        ReadError::UnknownInterface {
-                            offset,
-                            interface,
-                        },
-                    )?;
+                    let iface = *self
+                        .interfaces
+                        .get(interface as usize)
+                        .ok_or(ReadError::UnknownInterface { offset, interface })?;
                     let caplen = u32_at(body, len_at, big_endian) as usize;
-                    let data = body
-                        .get(data_at..data_at.saturating_add(caplen))
-                        .ok_or(ReadError::BadLength {
+                    let data = body.get(data_at..data_at.saturating_add(caplen)).ok_or(
+                        ReadError::BadLength {
                             offset,
                             len: caplen as u64,
-                        })?;
+                        },
+                    )?;
                     let ts = (u64::from(u32_at(body, ts_at, big_endian)) << 32)
                         | u64::from(u32_at(body, ts_at + 4, big_endian));
                     return Ok(Some(Record {
@@ -394,13 +392,10 @@ impl<R: Read> CaptureReader<R> {
                     }));
                 }
                 BLOCK_SIMPLE_PACKET => {
-                    let iface = *self
-                        .interfaces
-                        .first()
-                        .ok_or(ReadError::UnknownInterface {
-                            offset,
-                            interface: 0,
-                        })?;
+                    let iface = *self.interfaces.first().ok_or(ReadError::UnknownInterface {
+                        offset,
+                        interface: 0,
+                    })?;
                     let wire_len = u32_at(body, 0, big_endian) as usize;
                     let data = body.get(4..).unwrap_or(&[]);
                     let data = &data[..data.len().min(wire_len)];

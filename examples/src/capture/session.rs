@@ -375,7 +375,10 @@ impl<'o> Analyser<'o> {
             .unwrap_or_else(|e| e);
         self.line(
             Some(from),
-            &format!("PPTP: tnl {number}: sent {}", text.trim_start_matches("PPTP ")),
+            &format!(
+                "PPTP: tnl {number}: sent {}",
+                text.trim_start_matches("PPTP ")
+            ),
         );
         let Ok(msg) = ControlMessage::new_checked(bytes) else {
             return;
@@ -422,9 +425,10 @@ impl<'o> Analyser<'o> {
     /// A reply naming the asker's ID (`known`, chosen by `known_end`) and
     /// the replier's (`new`, chosen by `new_end`).
     fn pair_call(&mut self, tunnel: usize, known: u16, known_end: End, new: u16, new_end: End) {
-        let found = self.calls.iter_mut().rev().find(|c| {
-            c.tunnel == tunnel && !c.cleared && c.ids[known_end.index()] == Some(known)
-        });
+        let found =
+            self.calls.iter_mut().rev().find(|c| {
+                c.tunnel == tunnel && !c.cleared && c.ids[known_end.index()] == Some(known)
+            });
         match found {
             Some(c) => c.ids[new_end.index()] = Some(new),
             None => {
@@ -440,9 +444,12 @@ impl<'o> Analyser<'o> {
         // A Call-Clear-Request asks; the Call-Disconnect-Notify ends it
         // (RFC 2637 §2.12, §2.13).
         if end == End::Server {
-            if let Some(c) = self.calls.iter_mut().rev().find(|c| {
-                c.tunnel == tunnel && !c.cleared && c.ids[end.index()] == Some(id)
-            }) {
+            if let Some(c) = self
+                .calls
+                .iter_mut()
+                .rev()
+                .find(|c| c.tunnel == tunnel && !c.cleared && c.ids[end.index()] == Some(id))
+            {
                 c.cleared = true;
             }
         }
@@ -465,15 +472,14 @@ impl<'o> Analyser<'o> {
         // Which end sent it: the tunnel's server if the control
         // connection said so; else the receiver of the first GRE packet
         // seen is taken for the server.
-        let (tunnel, from) = match self
-            .tunnels
-            .iter()
-            .position(|t| (t.server, t.client) == (src, dst) || (t.server, t.client) == (dst, src))
-        {
-            Some(t) if self.tunnels[t].server == src => (t, End::Server),
-            Some(t) => (t, End::Client),
-            None => (self.tunnel(dst, src)?, End::Client),
-        };
+        let (tunnel, from) =
+            match self.tunnels.iter().position(|t| {
+                (t.server, t.client) == (src, dst) || (t.server, t.client) == (dst, src)
+            }) {
+                Some(t) if self.tunnels[t].server == src => (t, End::Server),
+                Some(t) => (t, End::Client),
+                None => (self.tunnel(dst, src)?, End::Client),
+            };
         let call = self.call_for(tunnel, from, gre.call_id())?;
         let Ok(frame) = Frame::parse(payload, FieldCompression::BOTH) else {
             self.counters.bad_ppp += 1;
@@ -811,7 +817,9 @@ fn nt_hash(secret: &Secret) -> Option<Zeroizing<[u8; 16]>> {
         return Some(h.clone());
     }
     let pw = secret.password.as_ref()?;
-    crypto::nt_password_hash(pw.as_bytes()).ok().map(Zeroizing::new)
+    crypto::nt_password_hash(pw.as_bytes())
+        .ok()
+        .map(Zeroizing::new)
 }
 
 /// Whether the secret gives the captured NT-Response (RFC 2759 §8.1,

@@ -229,7 +229,11 @@ mod tests {
         for (i, (seq, c)) in chunks.iter().enumerate().skip(2) {
             // Each segment resends the last 3 octets of the one before.
             let start = (7 * i - 3) as u32;
-            r.push(1000 + start, false, &stream[start as usize..7 * i + c.len()]);
+            r.push(
+                1000 + start,
+                false,
+                &stream[start as usize..7 * i + c.len()],
+            );
             let _ = seq;
             got.extend(drain(&mut r));
         }

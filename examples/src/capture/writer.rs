@@ -87,7 +87,9 @@ mod tests {
 
     #[test]
     fn replacing_the_payload_fixes_the_lengths_and_checksum() {
-        let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 47, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2];
+        let mut ip = vec![
+            0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 47, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
+        ];
         let gre = [0x30, 0x81, 0x88, 0x0b, 0, 4, 0, 7, 0, 0, 0, 1, 0, 0, 0, 0];
         ip.extend_from_slice(&gre);
         ip.extend_from_slice(&[0xff, 0x03, 0x00, 0xfd]);
