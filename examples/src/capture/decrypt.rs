@@ -64,13 +64,16 @@ impl std::fmt::Debug for Candidate {
 impl Candidate {
     /// "keys from the LM hash" (and the A-bit reading when stateful).
     pub fn describe(&self) -> String {
-        let mut s = format!("keys from {}", self.source.name());
+        format!("keys from {}{}", self.source.name(), self.flush_note())
+    }
+
+    /// "; A bit read as pppd/Windows do" in stateful mode, else nothing.
+    fn flush_note(&self) -> &'static str {
         match self.flush {
-            Some(StatefulFlush::KeyChange) => s.push_str(", A bit as pppd/Windows read it"),
-            Some(StatefulFlush::Reinitialise) => s.push_str(", A bit as RFC 3078 §3.1 reads it"),
-            None => {}
+            Some(StatefulFlush::KeyChange) => "; A bit read as pppd/Windows do",
+            Some(StatefulFlush::Reinitialise) => "; A bit read as RFC 3078 §3.1 does",
+            None => "",
         }
-        s
     }
 }
 
@@ -250,7 +253,12 @@ impl Direction {
         }
         let best = working.iter().max_by_key(|c| c.valid).copied();
         if let Some(b) = best {
-            s.push_str(&format!("{} decrypt ({} packets)", b.describe(), b.valid));
+            s.push_str(&format!(
+                "keys from {} decrypt ({} packets{})",
+                b.source.name(),
+                b.valid,
+                b.flush_note()
+            ));
         }
         let other_sources: Vec<&Candidate> = failing
             .iter()
