@@ -298,6 +298,24 @@ fn packets_missing_from_a_stateful_capture_are_reported_and_the_flush_resynchron
 }
 
 #[test]
+fn packets_missing_from_a_stateless_capture_cost_nothing_else() {
+    // RFC 3078 §8.1: every stateless packet carries its own key change,
+    // so the packet after a gap decrypts.
+    let capture = demo_capture(&DemoOptions {
+        pings: 20,
+        ..DemoOptions::default()
+    });
+    let (cut, dropped) = without_client_mppe(&capture, 10..15);
+    assert_eq!(dropped, 5);
+    let (report, text, out) = decrypt(&cut, password("cisco"));
+    assert_all_decrypted(&cut, &report, &text, &out);
+    assert!(
+        text.contains("sent MPPE cc 15 flushed: decrypted"),
+        "{text}"
+    );
+}
+
+#[test]
 fn truncated_and_garbage_captures_never_panic() {
     // Every prefix of the real capture.
     for len in 0..PPPD_CAPTURE.len() {
@@ -385,6 +403,17 @@ fn cli_pcap_decrypts_and_fails_when_something_did_not() {
         .filter(|ip| ppp_of(ip).is_some_and(|(p, _)| p == protocol::IPV4))
         .count();
     assert_eq!(pings, 6);
+    // Wireshark's dissectors see the pings inside (when tshark is here).
+    let tshark_path = out_path.with_extension("tshark.pcap");
+    std::fs::write(&tshark_path, &written).unwrap();
+    if let Ok(t) = Command::new("tshark")
+        .args(["-r", tshark_path.to_str().unwrap(), "-Y", "icmp"])
+        .output()
+    {
+        let listing = String::from_utf8_lossy(&t.stdout);
+        assert_eq!(listing.matches("Echo (ping)").count(), 6, "{listing}");
+    }
+    let _ = std::fs::remove_file(&tshark_path);
     let (code, _, err) = tool(&["pcap", PPPD_CAPTURE_PATH, "--password", "nope"]);
     assert_eq!(code, Some(1));
     assert!(err.contains("8 of 8 MPPE packets not decrypted"), "{err}");

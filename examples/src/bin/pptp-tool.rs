@@ -15,6 +15,7 @@
 //!   --peer-challenge HEX` — NT hash, NT-Response, authenticator response
 //!   and MPPE keys (MS-CHAPv2); `--v1 --challenge HEX` for MS-CHAPv1.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -181,16 +182,16 @@ fn pcap(
         ))),
         None => None,
     };
-    let mut text = Vec::new();
-    let report = capture::analyse(input, secret, &mut text, decrypted)
+    // The transcript goes out as it is made: a long capture's would not
+    // fit in memory.
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let report = capture::analyse(input, secret, &mut stdout, decrypted)
         .map_err(|e| format!("{}: {e}", file.display()))?;
-    let mut text = String::from_utf8_lossy(&text).into_owned();
-    if let Some(path) = &write_decrypted {
-        text.push_str(&format!(
-            "decrypted capture written to {}\n",
-            path.display()
-        ));
-    }
+    stdout.flush().map_err(|e| format!("stdout: {e}"))?;
+    let text = match &write_decrypted {
+        Some(path) => format!("decrypted capture written to {}\n", path.display()),
+        None => String::new(),
+    };
     let (all, decrypted) = (report.mppe_packets(), report.decrypted());
     let failure = if decrypted < all {
         Some(format!(

@@ -549,6 +549,102 @@ mod tests {
         ));
     }
 
+    /// A pcapng block of `kind` with `body` (padded to 32 bits).
+    fn block(big_endian: bool, kind: u32, body: &[u8]) -> Vec<u8> {
+        let word = |v: u32| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let padded = body.len().div_ceil(4) * 4;
+        let total = (12 + padded) as u32;
+        let mut b = word(kind).to_vec();
+        b.extend_from_slice(&word(total));
+        b.extend_from_slice(body);
+        b.resize(8 + padded, 0);
+        b.extend_from_slice(&word(total));
+        b
+    }
+
+    fn pcapng(big_endian: bool) -> Vec<u8> {
+        let half = |v: u16| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let word = |v: u32| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let mut shb = word(BYTE_ORDER_MAGIC).to_vec();
+        shb.extend_from_slice(&half(1));
+        shb.extend_from_slice(&half(0));
+        shb.extend_from_slice(&[0xff; 8]); // section length unknown
+                                           // Interface 0: SLL2, nanosecond timestamps (if_tsresol 9).
+        let mut idb = half(276).to_vec();
+        idb.extend_from_slice(&[0, 0]);
+        idb.extend_from_slice(&word(0));
+        idb.extend_from_slice(&half(9));
+        idb.extend_from_slice(&half(1));
+        idb.extend_from_slice(&[9, 0, 0, 0]);
+        idb.extend_from_slice(&[0, 0, 0, 0]); // opt_endofopt
+        let mut packet = vec![0x08, 0x00];
+        packet.extend_from_slice(&[0; 18]);
+        packet.extend_from_slice(&[0x45, 0, 0, 20]);
+        let mut epb = word(0).to_vec();
+        let ns: u64 = 1_500_000_000_123_456_789;
+        epb.extend_from_slice(&word((ns >> 32) as u32));
+        epb.extend_from_slice(&word(ns as u32));
+        epb.extend_from_slice(&word(packet.len() as u32));
+        epb.extend_from_slice(&word(packet.len() as u32));
+        epb.extend_from_slice(&packet);
+        let mut spb = word(packet.len() as u32).to_vec();
+        spb.extend_from_slice(&packet);
+        let mut f = block(big_endian, BLOCK_SECTION_HEADER, &shb);
+        f.extend(block(big_endian, BLOCK_INTERFACE, &idb));
+        f.extend(block(big_endian, 4, b"name resolution: skipped"));
+        f.extend(block(big_endian, BLOCK_ENHANCED_PACKET, &epb));
+        f.extend(block(big_endian, BLOCK_SIMPLE_PACKET, &spb));
+        f
+    }
+
+    #[test]
+    fn reads_pcapng_of_either_byte_order() {
+        for big_endian in [false, true] {
+            let f = pcapng(big_endian);
+            let mut r = CaptureReader::new(&f[..]).unwrap();
+            let a = r.next_record().unwrap().unwrap();
+            assert_eq!(a.link_type, 276);
+            assert_eq!(a.time_us, 1_500_000_000_123_456);
+            assert_eq!(ipv4_offset(a.link_type, &a.data), Some(20));
+            let b = r.next_record().unwrap().unwrap();
+            assert_eq!((b.time_us, b.data), (0, a.data));
+            assert!(r.next_record().unwrap().is_none());
+            // Every prefix: an error or fewer records, never a panic.
+            for cut in 0..f.len() {
+                if let Ok(mut r) = CaptureReader::new(&f[..cut]) {
+                    while let Ok(Some(_)) = r.next_record() {}
+                }
+            }
+        }
+        // A packet block before any interface is described.
+        let mut f = pcapng(false);
+        let idb_len = u32::from_le_bytes(f[32..36].try_into().unwrap()) as usize;
+        f.drain(28..28 + idb_len);
+        let mut r = CaptureReader::new(&f[..]).unwrap();
+        assert!(matches!(
+            r.next_record(),
+            Err(ReadError::UnknownInterface { .. })
+        ));
+    }
+
     #[test]
     fn finds_ipv4_behind_each_link_type() {
         let ip = [0x45u8, 0, 0, 20];
