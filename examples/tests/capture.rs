@@ -495,3 +495,60 @@ fn control_messages_survive_any_chunking_reordering_and_retransmission() {
     assert_eq!(re_report.decrypted(), report.decrypted());
     assert!(re_report.notes.is_empty(), "{:?}", re_report.notes);
 }
+
+/// The records of a capture, with the client's address changed to
+/// `client` (a second tunnel in a merged capture).
+fn records_with_client(capture: &[u8], client: Ipv4Addr) -> Vec<(u64, Vec<u8>)> {
+    let demo_client = [198, 51, 100, 10];
+    let mut reader = CaptureReader::new(capture).unwrap();
+    let mut out = Vec::new();
+    while let Some(mut r) = reader.next_record().unwrap() {
+        for at in [12, 16] {
+            if r.data[at..at + 4] == demo_client {
+                r.data[at..at + 4].copy_from_slice(&client.octets());
+            }
+        }
+        r.data[10..12].copy_from_slice(&[0, 0]);
+        let sum = pptp_vpn::pcap::internet_checksum(&r.data[..20]);
+        r.data[10..12].copy_from_slice(&sum.to_be_bytes());
+        out.push((r.time_us, r.data));
+    }
+    out
+}
+
+#[test]
+fn follows_every_tunnel_of_a_capture_with_several() {
+    // Two demo sessions with different challenges (seeds), one of them
+    // stateful, captured together: their records interleaved.
+    let a = demo_capture(&DemoOptions {
+        pings: 10,
+        ..DemoOptions::default()
+    });
+    let b = demo_capture(&DemoOptions {
+        seed: 2,
+        stateful: true,
+        pings: 10,
+        ..DemoOptions::default()
+    });
+    let a = records_with_client(&a, Ipv4Addr::new(198, 51, 100, 10));
+    let b = records_with_client(&b, Ipv4Addr::new(198, 51, 100, 11));
+    let mut merged = Vec::new();
+    write_file_header(&mut merged).unwrap();
+    for i in 0..a.len().max(b.len()) {
+        for records in [&a, &b] {
+            if let Some((t, data)) = records.get(i) {
+                write_record(&mut merged, *t, &[data]).unwrap();
+            }
+        }
+    }
+    let (report, text, out) = decrypt(&merged, password("cisco"));
+    assert_all_decrypted(&merged, &report, &text, &out);
+    assert_eq!(report.calls.len(), 2, "{text}");
+    assert!(text.contains("PPTP: tnl 2: sent SCCRQ"), "{text}");
+    let modes: Vec<String> = report
+        .calls
+        .iter()
+        .map(|c| c.directions[0].config.unwrap().to_string())
+        .collect();
+    assert_eq!(modes, ["128-bit stateless", "128-bit stateful"]);
+}
