@@ -350,6 +350,7 @@ fn truncated_and_garbage_captures_never_panic() {
     lying.extend_from_slice(&u32::MAX.to_le_bytes());
     let report = decrypt_no_writer(&lying).unwrap();
     assert!(report.notes[0].contains("claims"), "{:?}", report.notes);
+    assert!(report.read_error.is_some());
     // Records of random octets behind a valid header.
     for _ in 0..200 {
         let mut f = header.clone();
@@ -419,6 +420,16 @@ fn cli_pcap_decrypts_and_fails_when_something_did_not() {
     assert!(err.contains("8 of 8 MPPE packets not decrypted"), "{err}");
     let (code, _, err) = tool(&["pcap", "/dev/null", "--password", "x"]);
     assert_eq!(code, Some(1), "{err}");
+    // Cut inside a record: what was read is analysed, the exit is 1.
+    let cut_path = out_path.with_extension("cut.pcap");
+    std::fs::write(&cut_path, &PPPD_CAPTURE[..PPPD_CAPTURE.len() - 10]).unwrap();
+    let (code, out, err) = tool(&["pcap", cut_path.to_str().unwrap(), "--password", "labpass"]);
+    let _ = std::fs::remove_file(&cut_path);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("decrypted 8") && err.contains("not read to the end"),
+        "{out}{err}"
+    );
     let (code, _, _) = tool(&[
         "pcap",
         PPPD_CAPTURE_PATH,

@@ -7,7 +7,8 @@
 //! * `pptp-tool pcap FILE [--password P | --nt-hash H] [--write-decrypted
 //!   OUT.pcap]` — follows the PPTP sessions of a pcap/pcapng capture,
 //!   derives the MPPE keys from its MS-CHAP exchange and decrypts every
-//!   MPPE packet; exits 1 if some MPPE packet did not decrypt.
+//!   MPPE packet; exits 1 if some MPPE packet did not decrypt or the
+//!   capture could not be read to its end.
 //! * `pptp-tool decode --as ip|mppe|ppp|gre|pptp|hdlc HEX` — for bytes
 //!   that do not say what they are; `decode` exits 1 on anything it
 //!   could not decode.
@@ -198,8 +199,8 @@ fn pcap(
             "{} of {all} MPPE packets not decrypted",
             all - decrypted
         ))
-    } else if !report.notes.is_empty() {
-        Some(report.notes.join("; "))
+    } else if let Some(e) = &report.read_error {
+        Some(format!("capture not read to the end: {e}"))
     } else {
         None
     };

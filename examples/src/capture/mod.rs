@@ -41,6 +41,7 @@ pub fn analyse<R: Read>(
         None => None,
     };
     let mut analyser = Analyser::new(secret, out, writer);
+    let mut read_error = None;
     loop {
         match reader.next_record() {
             Ok(Some(record)) => analyser
@@ -49,11 +50,13 @@ pub fn analyse<R: Read>(
             Ok(None) => break,
             Err(e) => {
                 analyser.note(format!("capture not read to the end: {e}"));
+                read_error = Some(e.to_string());
                 break;
             }
         }
     }
-    let (report, writer) = analyser.finish();
+    let (mut report, writer) = analyser.finish();
+    report.read_error = read_error;
     if let Some(w) = writer {
         w.finish().map_err(|e| format!("writing: {e}"))?;
     }

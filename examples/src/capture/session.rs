@@ -47,8 +47,8 @@ const PPTP_PORT: u16 = 1723;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_GRE: u8 = 47;
 
-/// The secret the keys come from.
-#[derive(Clone, Debug, Default)]
+/// The secret the keys come from. Wiped on drop; `Debug` does not show it.
+#[derive(Clone, Default)]
 pub struct Secret {
     /// The cleartext password (gives the NT hash and, for MS-CHAPv1
     /// 40/56-bit, the LM hash).
@@ -56,6 +56,15 @@ pub struct Secret {
     /// The NT password hash (MD4 of the UTF-16LE password), when the
     /// password is not known.
     pub nt_hash: Option<Zeroizing<[u8; 16]>>,
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secret")
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("nt_hash", &self.nt_hash.as_ref().map(|_| "<hidden>"))
+            .finish()
+    }
 }
 
 /// Which end of a tunnel sent something (RFC 2637's names: the PAC
@@ -148,6 +157,8 @@ pub struct Report {
     /// Things worth saying that are not about one packet (read errors,
     /// gaps in the control connection).
     pub notes: Vec<String>,
+    /// Why the capture was not read to its end, if it was not.
+    pub read_error: Option<String>,
 }
 
 impl Report {
@@ -751,6 +762,7 @@ impl<'o> Analyser<'o> {
             calls,
             counters: self.counters.clone(),
             notes: std::mem::take(&mut self.notes),
+            read_error: None,
         };
         let _ = self.out.write_all(summary(&report).as_bytes());
         (report, self.writer.take())
