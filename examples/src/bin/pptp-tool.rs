@@ -199,10 +199,11 @@ fn pcap(
             "{} of {all} MPPE packets not decrypted",
             all - decrypted
         ))
-    } else if let Some(e) = &report.read_error {
-        Some(format!("capture not read to the end: {e}"))
     } else {
-        None
+        report
+            .read_error
+            .as_ref()
+            .map(|e| format!("capture not read to the end: {e}"))
     };
     Ok(Outcome { text, failure })
 }
