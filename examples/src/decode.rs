@@ -23,6 +23,10 @@ pub struct Decoded {
     pub fields: Vec<(String, String)>,
     /// The message this one carries (GRE → PPP → IP).
     pub inner: Option<Box<Decoded>>,
+    /// What could not be decoded in this message (its inner message keeps
+    /// its own): a truncated header, a bad option. Also shown as an
+    /// `error` field.
+    pub problems: Vec<String>,
 }
 
 impl Decoded {
@@ -35,6 +39,29 @@ impl Decoded {
 
     fn field(&mut self, name: &str, value: impl std::fmt::Display) {
         self.fields.push((name.to_string(), value.to_string()));
+    }
+
+    /// Records something that could not be decoded, as a field and in
+    /// [`Decoded::problems`].
+    fn problem(&mut self, name: &str, what: impl std::fmt::Display) {
+        let what = what.to_string();
+        self.field(name, &what);
+        self.problems.push(what);
+    }
+
+    /// Every problem of this message and the messages it carries,
+    /// outermost first, each prefixed by its message's title. Empty when
+    /// everything decoded (`pptp-tool decode` exits non-zero otherwise).
+    pub fn all_problems(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .problems
+            .iter()
+            .map(|p| format!("{}: {p}", self.title))
+            .collect();
+        if let Some(inner) = &self.inner {
+            out.extend(inner.all_problems());
+        }
+        out
     }
 
     /// One line: `TITLE field value, field value ...` (inner messages
@@ -110,6 +137,46 @@ pub enum Kind {
     /// Async HDLC-like framing (RFC 1662: `7e`, escapes, FCS-16), as
     /// pppd and pptp-linux's `--nolaunchpppd` stdio carry PPP.
     Hdlc,
+    /// A bare IPv4 packet (only with [`decode_as`]: not self-describing).
+    Ipv4,
+    /// A bare MPPE packet: the 2-octet header (RFC 3078 §3) and the
+    /// encrypted data, as carried in PPP protocol 0x00fd (only with
+    /// [`decode_as`]).
+    Mppe,
+}
+
+impl Kind {
+    /// The kinds by the names `pptp-tool decode --as` takes.
+    pub const NAMES: [(&'static str, Kind); 6] = [
+        ("ip", Kind::Ipv4),
+        ("mppe", Kind::Mppe),
+        ("ppp", Kind::Ppp),
+        ("gre", Kind::Gre),
+        ("pptp", Kind::PptpControl),
+        ("hdlc", Kind::Hdlc),
+    ];
+
+    /// The kind named `name` (`ip`, `mppe`, `ppp`, `gre`, `pptp`, `hdlc`).
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::NAMES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|&(_, k)| k)
+    }
+}
+
+/// Decodes `bytes` as `kind`, for bytes that do not say what they are (a
+/// bare IPv4 packet, an MPPE payload) or that [`decode_auto`] would take
+/// for something else.
+pub fn decode_as(kind: Kind, bytes: &[u8]) -> Result<Decoded, String> {
+    match kind {
+        Kind::PptpControl => decode_control(bytes),
+        Kind::Gre => decode_gre(bytes),
+        Kind::Ppp => decode_ppp(bytes),
+        Kind::Hdlc => decode_hdlc(bytes),
+        Kind::Ipv4 => Ok(decode_ipv4(bytes)),
+        Kind::Mppe => Ok(decode_mppe(bytes)),
+    }
 }
 
 /// Recognises and decodes a PPTP control message, a GRE packet or a PPP
@@ -332,7 +399,7 @@ pub fn decode_gre(bytes: &[u8]) -> Result<Decoded, String> {
 
 fn error_node(title: &str, e: &str) -> Decoded {
     let mut d = Decoded::new(format!("{title} (undecodable)"));
-    d.field("error", e);
+    d.problem("error", e);
     d
 }
 
@@ -428,7 +495,7 @@ fn decode_control_protocol(proto: u16, info: &[u8]) -> Result<Decoded, String> {
             for opt in OptionIter::new(data) {
                 match opt {
                     Ok(o) => d.field("", format!("({})", option_text(proto, o.kind, o.data))),
-                    Err(e) => d.field("bad option", e),
+                    Err(e) => d.problem("bad option", e),
                 }
             }
         }
@@ -644,7 +711,7 @@ fn decode_mppe(info: &[u8]) -> Decoded {
             d.field("coherency count", h & 0x0fff);
             d.field("encrypted len", info.len() - 2);
         }
-        None => d.field("error", "truncated MPPE header"),
+        None => d.problem("error", "truncated MPPE header"),
     }
     d
 }
@@ -653,10 +720,28 @@ fn decode_mppe(info: &[u8]) -> Decoded {
 pub fn decode_ipv4(p: &[u8]) -> Decoded {
     let mut d = Decoded::new("IPv4");
     if p.len() < 20 || p[0] >> 4 != 4 {
-        d.field("error", "not an IPv4 header");
+        d.problem("error", "not an IPv4 header");
         return d;
     }
     let ihl = usize::from(p[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([p[2], p[3]]));
+    if ihl < 20 || total < ihl {
+        d.problem(
+            "error",
+            format!("header length {ihl}, total length {total}"),
+        );
+        return d;
+    }
+    if total > p.len() {
+        // RFC 791 §3.1: Total Length counts the header and the data.
+        d.problem(
+            "error",
+            format!(
+                "truncated: total length {total}, {} octets present",
+                p.len()
+            ),
+        );
+    }
     d.field("src", std::net::Ipv4Addr::new(p[12], p[13], p[14], p[15]));
     d.field("dst", std::net::Ipv4Addr::new(p[16], p[17], p[18], p[19]));
     d.field("len", u16::from_be_bytes([p[2], p[3]]));
@@ -664,6 +749,9 @@ pub fn decode_ipv4(p: &[u8]) -> Decoded {
     d.field("proto", p[9]);
     let sum_ok = crate::pcap::internet_checksum(&p[..ihl.min(p.len())]) == 0;
     d.field("hdr cksum", if sum_ok { "ok" } else { "BAD" });
+    if p[9] == 1 && p.len() < ihl + 8 && total >= ihl + 8 {
+        d.problem("error", "truncated ICMP header");
+    }
     if p[9] == 1 && p.len() >= ihl + 8 {
         let icmp = &p[ihl..];
         let kind = match icmp[0] {

@@ -1,5 +1,6 @@
 //! Shared pieces of the std host programs in `src/bin/`.
 
+pub mod capture;
 pub mod client;
 pub mod config;
 pub mod decode;

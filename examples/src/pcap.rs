@@ -46,13 +46,7 @@ impl<W: Write> PcapWriter<W> {
     /// Writes the pcap global header. The client is 198.51.100.10:49152,
     /// the server 192.0.2.1:1723.
     pub fn new(mut out: W) -> io::Result<Self> {
-        out.write_all(&0xa1b2_c3d4u32.to_le_bytes())?; // microsecond timestamps
-        out.write_all(&2u16.to_le_bytes())?;
-        out.write_all(&4u16.to_le_bytes())?;
-        out.write_all(&0i32.to_le_bytes())?; // thiszone
-        out.write_all(&0u32.to_le_bytes())?; // sigfigs
-        out.write_all(&65_535u32.to_le_bytes())?; // snaplen
-        out.write_all(&LINKTYPE_RAW.to_le_bytes())?;
+        write_file_header(&mut out)?;
         Ok(PcapWriter {
             out,
             client: TcpEnd {
@@ -179,17 +173,36 @@ impl<W: Write> PcapWriter<W> {
         ip[10..12].copy_from_slice(&sum.to_be_bytes());
         self.ip_id = self.ip_id.wrapping_add(1);
 
-        let secs = (at_ms / 1000) as u32;
-        let micros = ((at_ms % 1000) * 1000) as u32;
-        self.out.write_all(&secs.to_le_bytes())?;
-        self.out.write_all(&micros.to_le_bytes())?;
-        self.out.write_all(&(total as u32).to_le_bytes())?;
-        self.out.write_all(&(total as u32).to_le_bytes())?;
-        self.out.write_all(&ip)?;
-        self.out.write_all(payload)?;
+        write_record(&mut self.out, at_ms * 1000, &[&ip, payload])?;
         self.packets += 1;
         Ok(())
     }
+}
+
+/// The pcap global header of a LINKTYPE_RAW file with microsecond
+/// timestamps (pcap-savefile(5)), little-endian.
+pub fn write_file_header<W: Write>(out: &mut W) -> io::Result<()> {
+    out.write_all(&0xa1b2_c3d4u32.to_le_bytes())?; // microsecond timestamps
+    out.write_all(&2u16.to_le_bytes())?;
+    out.write_all(&4u16.to_le_bytes())?;
+    out.write_all(&0i32.to_le_bytes())?; // thiszone
+    out.write_all(&0u32.to_le_bytes())?; // sigfigs
+    out.write_all(&65_535u32.to_le_bytes())?; // snaplen
+    out.write_all(&LINKTYPE_RAW.to_le_bytes())
+}
+
+/// One record at `time_us` (microseconds since the epoch) whose packet
+/// is `parts` one after the other.
+pub fn write_record<W: Write>(out: &mut W, time_us: u64, parts: &[&[u8]]) -> io::Result<()> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    out.write_all(&((time_us / 1_000_000) as u32).to_le_bytes())?;
+    out.write_all(&((time_us % 1_000_000) as u32).to_le_bytes())?;
+    out.write_all(&(len as u32).to_le_bytes())?;
+    out.write_all(&(len as u32).to_le_bytes())?;
+    for p in parts {
+        out.write_all(p)?;
+    }
+    Ok(())
 }
 
 const TCP_FIN: u8 = 0x01;

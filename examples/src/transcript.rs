@@ -44,12 +44,7 @@ impl Transcript {
             End::Client => "client",
             End::Server => "server",
         });
-        let line = format!(
-            "{:>4}.{:03} {who}  {}",
-            now_ms / 1000,
-            now_ms % 1000,
-            text.as_ref()
-        );
+        let line = format_line(now_ms, who, text.as_ref());
         if let Some(out) = self.echo.as_mut() {
             let _ = writeln!(out, "{line}");
         }
@@ -65,6 +60,13 @@ impl Transcript {
     pub fn contains(&self, needle: &str) -> bool {
         self.lines.iter().any(|l| l.contains(needle))
     }
+}
+
+/// One transcript line: `   4.811 client  text` (the time in seconds
+/// with milliseconds, then who logged it). `pptp-tool pcap` prints a
+/// capture in the same shape.
+pub fn format_line(now_ms: u64, who: &str, text: &str) -> String {
+    format!("{:>4}.{:03} {who}  {text}", now_ms / 1000, now_ms % 1000)
 }
 
 impl Default for Transcript {

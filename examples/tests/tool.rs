@@ -464,3 +464,86 @@ fn cli_decode_auto_detects() {
     let (ok, _, err) = tool(&["decode", "zz"]);
     assert!(!ok && err.contains("hex"), "{err}");
 }
+
+/// `pptp-tool decode`'s exit status: 0 only when everything decoded.
+fn decode_status(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pptp-tool"))
+        .arg("decode")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_decode_fails_on_what_it_could_not_decode() {
+    // An LCP Configure-Request whose Length (12) runs past the 6 octets
+    // present: the PPP header decodes, the packet does not.
+    let (code, out, err) = decode_status(&["ff03c021 0101000c 0506"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("LCP (undecodable)"), "{out}");
+    assert!(
+        err.contains("not decoded") || err.contains("incomplete"),
+        "{err}"
+    );
+    // The same truncated frame inside a good GRE header.
+    let (code, out, _) = decode_status(&["3001880b000a0000 00000001 ff03c021 0101000c 0506"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.starts_with("GRE"), "{out}");
+    // A CCP option cut short.
+    let (code, _, _) = decode_status(&["80fd 0101000a 1206 0100"]);
+    assert_eq!(code, Some(1));
+    // An option running past its packet.
+    let (code, _, _) = decode_status(&["ff03c021 01010008 05061234"]);
+    assert_eq!(code, Some(1), "the option runs past the packet");
+    // A whole frame still exits 0.
+    let (code, _, err) = decode_status(&["ff03c021 0101000a 05061234 5678"]);
+    assert_eq!(code, Some(0), "{err}");
+    // Truncated GRE and PPTP control headers were errors already.
+    assert_eq!(decode_status(&["3081880b00"]).0, Some(1));
+    assert_eq!(decode_status(&["009c00011a2b3c4d0001"]).0, Some(1));
+}
+
+#[test]
+fn cli_decode_as_names_what_the_bytes_are() {
+    // A bare IPv4 ICMP echo request (10.0.0.1 -> 10.0.0.2): auto-detection
+    // would take it for PPP, `--as ip` decodes it.
+    let ip = "450000200001000040010000 0a000001 0a000002 0800f7fe00010000 00000000";
+    let mut bytes = parse_hex(ip).unwrap();
+    let sum = pptp_vpn::pcap::internet_checksum(&bytes[..20]);
+    bytes[10..12].copy_from_slice(&sum.to_be_bytes());
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let (code, out, err) = decode_status(&["--as", "ip", &hex]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.starts_with("IPv4") && out.contains("hdr cksum"),
+        "{out}"
+    );
+    assert!(out.contains("ICMP echo-request"), "{out}");
+    // Cut short: the header says 32 octets.
+    let (code, _, err) = decode_status(&["--as", "ip", &hex[..40]]);
+    assert_eq!(code, Some(1), "{err}");
+    // A bare MPPE packet: flushed + encrypted, coherency count 5.
+    let (code, out, _) = decode_status(&["--as", "mppe", "9005 deadbeef"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.starts_with("MPPE") && out.contains("coherency count") && out.contains(" 5\n"),
+        "{out}"
+    );
+    assert_eq!(decode_status(&["--as", "mppe", "90"]).0, Some(1));
+    // The other kinds by name; HDLC needs its flags.
+    assert_eq!(
+        decode_status(&["--as", "pptp", "001000011a2b3c4d0005000000000001"]).0,
+        Some(0)
+    );
+    assert_eq!(decode_status(&["--as", "hdlc", "ff03c021"]).0, Some(1));
+    assert_eq!(decode_status(&["--as", "gre", "ff03c021"]).0, Some(1));
+    // An unknown kind is a usage error.
+    let (code, _, err) = decode_status(&["--as", "ipx", "00"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("ip, mppe, ppp, gre, pptp, hdlc"), "{err}");
+}

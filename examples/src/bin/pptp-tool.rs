@@ -4,14 +4,24 @@
 //!   enhanced GRE packet (and the PPP frame inside), a PPP frame or async
 //!   HDLC-framed PPP (RFC 1662, starting with `7e`), and
 //!   prints it field by field, like the PIX's debug output.
+//! * `pptp-tool pcap FILE [--password P | --nt-hash H] [--write-decrypted
+//!   OUT.pcap]` — follows the PPTP sessions of a pcap/pcapng capture,
+//!   derives the MPPE keys from its MS-CHAP exchange and decrypts every
+//!   MPPE packet; exits 1 if some MPPE packet did not decrypt or the
+//!   capture could not be read to its end.
+//! * `pptp-tool decode --as ip|mppe|ppp|gre|pptp|hdlc HEX` — for bytes
+//!   that do not say what they are; `decode` exits 1 on anything it
+//!   could not decode.
 //! * `pptp-tool keys --user U --password P --auth-challenge HEX
 //!   --peer-challenge HEX` — NT hash, NT-Response, authenticator response
 //!   and MPPE keys (MS-CHAPv2); `--v1 --challenge HEX` for MS-CHAPv1.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use pptp_vpn::{decode, keys};
+use pptp_vpn::{capture, decode, keys};
+use zeroize::Zeroizing;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -32,6 +42,28 @@ enum Command {
         /// are joined).
         #[arg(required = true)]
         hex: Vec<String>,
+        /// What the bytes are, for bytes that do not say it themselves:
+        /// ip (a bare IPv4 packet), mppe (MPPE header + encrypted data),
+        /// ppp, gre, pptp or hdlc. Default: recognised from the bytes.
+        #[arg(long = "as", value_name = "KIND", value_parser = parse_kind)]
+        as_kind: Option<decode::Kind>,
+    },
+    /// Follow the PPTP sessions of a pcap/pcapng capture and decrypt their
+    /// MPPE packets with the keys of the captured MS-CHAP exchange.
+    Pcap {
+        /// The capture (pcap or pcapng).
+        file: std::path::PathBuf,
+        /// The user's password.
+        #[arg(long, conflicts_with = "nt_hash")]
+        password: Option<String>,
+        /// The user's NT password hash (16 octets hex), instead of the
+        /// password (MS-CHAPv1 40/56-bit LM-based keys need the password).
+        #[arg(long)]
+        nt_hash: Option<String>,
+        /// Write a pcap (raw IPv4) in which each MPPE packet that
+        /// decrypted is replaced by its plaintext PPP frame.
+        #[arg(long, value_name = "OUT.pcap")]
+        write_decrypted: Option<std::path::PathBuf>,
     },
     /// Compute MS-CHAP responses and MPPE keys.
     Keys {
@@ -56,13 +88,52 @@ enum Command {
     },
 }
 
-fn run(args: Args) -> Result<String, String> {
-    match args.command {
-        Command::Decode { hex } => {
-            let bytes = keys::parse_hex(&hex.join(""))?;
-            let (_, d) = decode::decode_auto(&bytes)?;
-            Ok(d.multi_line())
+fn parse_kind(name: &str) -> Result<decode::Kind, String> {
+    decode::Kind::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = decode::Kind::NAMES.iter().map(|(n, _)| *n).collect();
+        format!("unknown kind {name:?}: use {}", names.join(", "))
+    })
+}
+
+/// What a command printed, and whether it did all it was asked.
+struct Outcome {
+    text: String,
+    /// Why the exit status is not 0, when it is not.
+    failure: Option<String>,
+}
+
+impl From<String> for Outcome {
+    fn from(text: String) -> Self {
+        Outcome {
+            text,
+            failure: None,
         }
+    }
+}
+
+fn run(args: Args) -> Result<Outcome, String> {
+    match args.command {
+        Command::Decode { hex, as_kind } => {
+            let bytes = keys::parse_hex(&hex.join(""))?;
+            let d = match as_kind {
+                Some(kind) => decode::decode_as(kind, &bytes)?,
+                None => decode::decode_auto(&bytes)?.1,
+            };
+            // Whatever decoded is printed; a part that did not (a
+            // truncated frame inside a good GRE header) fails the run, so
+            // that scripts do not take a partial decode for a whole one.
+            let problems = d.all_problems();
+            Ok(Outcome {
+                text: d.multi_line(),
+                failure: (!problems.is_empty()).then(|| problems.join("; ")),
+            })
+        }
+        Command::Pcap {
+            file,
+            password,
+            nt_hash,
+            write_decrypted,
+        } => pcap(file, password, nt_hash, write_decrypted),
         Command::Keys {
             user,
             password,
@@ -85,16 +156,74 @@ fn run(args: Args) -> Result<String, String> {
                 inputs.auth_challenge = Some(keys::parse_hex_array(&a, "--auth-challenge")?);
                 inputs.peer_challenge = Some(keys::parse_hex_array(&p, "--peer-challenge")?);
             }
-            Ok(keys::render(&keys::compute(&inputs)?))
+            Ok(keys::render(&keys::compute(&inputs)?).into())
         }
     }
 }
 
+fn pcap(
+    file: std::path::PathBuf,
+    password: Option<String>,
+    nt_hash: Option<String>,
+    write_decrypted: Option<std::path::PathBuf>,
+) -> Result<Outcome, String> {
+    let secret = capture::Secret {
+        password: password.map(Zeroizing::new),
+        nt_hash: match nt_hash {
+            Some(h) => Some(Zeroizing::new(keys::parse_hex_array(&h, "--nt-hash")?)),
+            None => None,
+        },
+    };
+    let input = std::fs::File::open(&file)
+        .map(std::io::BufReader::new)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let decrypted: Option<Box<dyn std::io::Write>> = match &write_decrypted {
+        Some(path) => Some(Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        ))),
+        None => None,
+    };
+    // The transcript goes out as it is made: a long capture's would not
+    // fit in memory.
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let report = capture::analyse(input, secret, &mut stdout, decrypted)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    stdout.flush().map_err(|e| format!("stdout: {e}"))?;
+    let text = match &write_decrypted {
+        Some(path) => format!("decrypted capture written to {}\n", path.display()),
+        None => String::new(),
+    };
+    let (all, decrypted) = (report.mppe_packets(), report.decrypted());
+    let failure = if decrypted < all {
+        Some(format!(
+            "{} of {all} MPPE packets not decrypted",
+            all - decrypted
+        ))
+    } else {
+        report
+            .read_error
+            .as_ref()
+            .map(|e| format!("capture not read to the end: {e}"))
+    };
+    Ok(Outcome { text, failure })
+}
+
 fn main() -> ExitCode {
     match run(Args::parse()) {
-        Ok(text) => {
+        Ok(Outcome {
+            text,
+            failure: None,
+        }) => {
             print!("{text}");
             ExitCode::SUCCESS
+        }
+        Ok(Outcome {
+            text,
+            failure: Some(why),
+        }) => {
+            print!("{text}");
+            eprintln!("pptp-tool: incomplete: {why}");
+            ExitCode::FAILURE
         }
         Err(e) => {
             eprintln!("pptp-tool: {e}");
