@@ -20,6 +20,7 @@ use super::encryption::{inner_protocol, is_ipv4_protocol, is_valid_ipv4_frame};
 use super::{Delivered, Error, Link, LinkEvent, Role, SendError};
 use crate::auth::{MppeKeyMaterial, MsChapV1Keys};
 use crate::time::Instant;
+use mppe::rc4::CompactRc4;
 use mppe::session::{Decrypter, Encrypter, Mppe};
 use mppe::{KeyStrength, Negotiated, StartKeys};
 use zeroize::Zeroize;
@@ -54,8 +55,10 @@ pub(super) enum LmCandidate {
 pub(super) struct KeyTrial {
     /// The LM-based keys (the encrypter is built from them if they win).
     keys: StartKeys,
-    /// The peer's packets under the LM-based key.
-    decrypter: Decrypter,
+    /// The peer's packets under the LM-based key, on the compact RC4
+    /// state (a few packets at most: speed does not matter, and the
+    /// full link is 770 octets smaller).
+    decrypter: Decrypter<CompactRc4>,
     /// Packets neither key decrypted so far.
     undecided: u8,
 }
@@ -115,7 +118,8 @@ impl Link {
                 self.keys.insert(lm)
             }
             Some(LmCandidate::Trial(lm)) => {
-                let decrypter = Decrypter::new(&lm.receive, negotiated.receive).ok()?;
+                let decrypter =
+                    Decrypter::with_keystream(&lm.receive, negotiated.receive).ok()?;
                 self.key_trial = Some(KeyTrial {
                     keys: lm,
                     decrypter,
@@ -228,7 +232,7 @@ impl Link {
             // encrypter starts where the NT-based one stood.
             self.data.mppe = encrypter.map(|encrypter| Mppe {
                 encrypter,
-                decrypter,
+                decrypter: decrypter.into_words(),
             });
             self.keys = Some(lm);
         }
