@@ -71,6 +71,7 @@ fn client(user: String, auth: Vec<AuthMethod>, mppe: MppeSettings) -> ClientConf
         password: "labpass".into(),
         auth,
         mppe,
+        lm_keys: false,
         tun_name: "pptpc0".into(),
         routes: vec![],
         retries: 0,

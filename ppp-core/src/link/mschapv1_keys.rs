@@ -118,8 +118,7 @@ impl Link {
                 self.keys.insert(lm)
             }
             Some(LmCandidate::Trial(lm)) => {
-                let decrypter =
-                    Decrypter::with_keystream(&lm.receive, negotiated.receive).ok()?;
+                let decrypter = Decrypter::with_keystream(&lm.receive, negotiated.receive).ok()?;
                 self.key_trial = Some(KeyTrial {
                     keys: lm,
                     decrypter,

@@ -917,6 +917,13 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     });
                 }
             }
+            LinkEvent::MsChapV1KeysDecided { keys, proven } => {
+                self.push_event(Event::MsChapV1KeysDecided {
+                    session,
+                    keys,
+                    proven,
+                });
+            }
             LinkEvent::Down(reason) => self.hang_up(i, now, SessionEnd::Link(reason)),
             _ => {}
         }
