@@ -21,6 +21,16 @@ fn pair_with(
     strength: KeyStrength,
     stateful: bool,
 ) -> Pair {
+    let (server, client) = configs(server_keys, client_keys, strength, stateful);
+    Pair::new(server, client)
+}
+
+fn configs(
+    server_keys: MsChapV1Keys,
+    client_keys: MsChapV1Keys,
+    strength: KeyStrength,
+    stateful: bool,
+) -> (LinkConfig, LinkConfig) {
     let policy = MppePolicy {
         strengths: Strengths::only(strength),
         mode: if stateful {
@@ -37,7 +47,7 @@ fn pair_with(
     let mut client = client_config(PASSWORD);
     client.mppe = policy;
     client.mschapv1_keys = client_keys;
-    Pair::new(server, client)
+    (server, client)
 }
 
 fn keyed_pair(server_keys: MsChapV1Keys, client_keys: MsChapV1Keys) -> Pair {
@@ -242,4 +252,77 @@ fn the_trial_gives_up_on_the_nt_key_after_its_bound() {
     // Settled on NT: the LM client's data no longer passes.
     let (_, got) = pair.client_to_server(&ip_packet(80, 99));
     assert!(got.is_err());
+}
+
+#[test]
+fn a_decided_link_parks_and_unparks_on_the_lm_keys() {
+    use ppp_core::link::{Entropy, Link};
+    let mut pair = keyed_pair(MsChapV1Keys::Auto, MsChapV1Keys::Lm);
+    let (server_link_config, _) = configs(
+        MsChapV1Keys::Auto,
+        MsChapV1Keys::Lm,
+        KeyStrength::Bits40,
+        false,
+    );
+    pair.establish();
+    assert!(
+        !pair.server.is_parkable(),
+        "undecided: the trial is in the full link"
+    );
+    assert!(data_passes_both_ways(&mut pair));
+    pair.pump();
+    let entropy = Entropy {
+        magic: 0x1122_3344,
+        challenge: [0x5b; 16],
+    };
+    let placeholder = Link::new(server_config(), entropy);
+    let server = std::mem::replace(&mut pair.server, placeholder);
+    let mut parked = server.park().expect("decided and quiet: parks");
+    let now = pair.now;
+    // Parked, the LM keys carry data both ways.
+    let ip = ip_packet(100, 4);
+    let mut out = [0u8; 1600];
+    let n = pair.client.send_ip(now, &ip, &mut out).unwrap();
+    let d = parked.handle_frame(now, &mut out[..n]).unwrap().unwrap();
+    assert_eq!(&out[d.range()], &ip[..]);
+    let n = parked.send_ip(now, &ip, &mut out).unwrap();
+    let d = pair
+        .client
+        .handle_frame(now, &mut out[..n])
+        .unwrap()
+        .unwrap();
+    assert_eq!(&out[d.range()], &ip[..]);
+    // Unparked: still the LM keys, no new trial.
+    pair.server = Link::unpark(parked, server_link_config, entropy, USER, now);
+    let before = pair.server.counters().mschapv1_key_trials;
+    assert!(data_passes_both_ways(&mut pair));
+    assert_eq!(pair.server.counters().mschapv1_key_trials, before);
+    assert_eq!(decided(&pair.server_events).len(), 1);
+}
+
+/// Bad MPPE frames while the key is undecided: typed errors, no panic,
+/// counted; the trial still decides on the next genuine packet.
+#[test]
+fn bad_mppe_frames_during_the_trial_are_typed_errors() {
+    let mut pair = keyed_pair(MsChapV1Keys::Auto, MsChapV1Keys::Lm);
+    pair.establish();
+    let now = pair.now;
+    let mut oversized = vec![0x00, 0xfd, 0x90, 0x00];
+    oversized.extend((0..2_000u32).map(|i| i as u8));
+    for bad in [
+        vec![0x00, 0xfd],
+        vec![0x00, 0xfd, 0x90],
+        vec![0x00, 0xfd, 0x90, 0x00],
+        vec![0x00, 0xfd, 0x10, 0x01, 0x21, 0x45],
+        vec![0xff, 0x03, 0x00, 0xfd, 0x90, 0x05, 0xde, 0xad],
+        oversized,
+    ] {
+        let mut frame = bad.clone();
+        let got = pair.server.handle_frame_with(now, &mut frame, &pair.store);
+        assert!(got.is_err(), "{bad:02x?}: {got:?}");
+    }
+    let dropped = pair.server.counters().dropped_mppe;
+    assert!(dropped >= 6, "{dropped}");
+    assert!(data_passes_both_ways(&mut pair));
+    assert_eq!(decided(&pair.server_events), vec![(MsChapV1Keys::Lm, true)]);
 }
