@@ -770,9 +770,17 @@ impl<V: Verifier> Host<V> {
                     reason.windows_error()
                 ),
             ),
-            Event::MsChapV1KeysDecided { keys, proven, .. } => w.log(
+            Event::MsChapV1KeysDecided {
+                keys,
+                proven,
+                packets,
+                ..
+            } => w.log(
                 self.end,
-                format!("CCP: {}", crate::events::mschapv1_keys_text(keys, proven)),
+                format!(
+                    "CCP: {}",
+                    crate::events::mschapv1_keys_text(keys, proven, packets)
+                ),
             ),
             Event::SessionUp {
                 session,

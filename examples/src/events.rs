@@ -89,10 +89,11 @@ pub fn describe<M: Memory, R: Random, V: Verifier>(
             session,
             keys,
             proven,
+            packets,
         } => format!(
             "session {}: {}",
             session.0,
-            mschapv1_keys_text(*keys, *proven)
+            mschapv1_keys_text(*keys, *proven, *packets)
         ),
         // SessionEnd's Display names the layer and, for PPP ends, carries
         // the Windows error ("PPP: error 691: authentication failed").
@@ -127,16 +128,17 @@ pub fn user_text(user: &[u8], matched: Option<&[u8]>) -> String {
 
 /// Which MS-CHAPv1 start key an `auto` link found its peer using, for
 /// the one log line of `Event::MsChapV1KeysDecided`.
-pub fn mschapv1_keys_text(keys: ppp_core::auth::MsChapV1Keys, proven: bool) -> String {
+pub fn mschapv1_keys_text(keys: ppp_core::auth::MsChapV1Keys, proven: bool, packets: u8) -> String {
     match (keys, proven) {
-        (ppp_core::auth::MsChapV1Keys::Lm, _) => {
-            "MS-CHAPv1 MPPE keys: LM-based (RFC 3079 2.1, as Windows)".into()
+        (ppp_core::auth::MsChapV1Keys::Lm, _) => format!(
+            "MS-CHAPv1 MPPE keys: LM-based (RFC 3079 2.1, as Windows), after {packets} packet(s)"
+        ),
+        (_, true) => {
+            format!("MS-CHAPv1 MPPE keys: NT-based (as pppd), after {packets} packet(s)")
         }
-        (_, true) => "MS-CHAPv1 MPPE keys: NT-based (as pppd)".into(),
         (_, false) => format!(
-            "MS-CHAPv1 MPPE keys: none of {} packets decrypted under the LM- or NT-based key; \
-             keeping the NT-based one",
-            ppp_core::link::MAX_TRIAL_PACKETS
+            "MS-CHAPv1 MPPE keys: none of {packets} packets decrypted under the LM- or NT-based \
+             key; keeping the NT-based one"
         ),
     }
 }

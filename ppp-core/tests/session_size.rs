@@ -61,9 +61,8 @@ const BOUNDS: &[(&str, usize)] = &[
     // trial's decrypter on the compact RC4 state, in the full link only).
     ("Link", 17_384),
     // Agreed options, keepalive, IPCP/CCP settings, start keys, one packet
-    // slot and counters (440 B, +8 for the MS-CHAPv1 key trial counter)
-    // plus MPPE on the compact RC4 state (760 B).
-    ("ParkedLink", 1_200),
+    // slot and counters (432 B) plus MPPE on the compact RC4 state (760 B).
+    ("ParkedLink", 1_192),
     ("Lcp", 3_200),
     ("Fsm<IpcpOptions>", 2_016),
     ("Fsm<CcpOptions>", 1_920),

@@ -673,10 +673,11 @@ impl Server {
                 session,
                 keys,
                 proven,
+                packets,
             } => log!(
                 "{}: {}",
                 self.prefix(session),
-                crate::events::mschapv1_keys_text(keys, proven)
+                crate::events::mschapv1_keys_text(keys, proven, packets)
             ),
             Event::SessionDown {
                 session,

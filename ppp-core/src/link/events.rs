@@ -191,7 +191,7 @@ pub enum LinkEvent {
     CcpUp(Option<MppeInfo>),
     /// MS-CHAPv1 with 40/56-bit MPPE on [`MsChapV1Keys::Auto`]: the
     /// start key the peer uses, decided from its first MPPE packets
-    /// (once per CCP negotiation; see [`Counters::mschapv1_key_trials`]).
+    /// (once per CCP negotiation).
     #[cfg(feature = "mppe")]
     MsChapV1KeysDecided {
         /// [`MsChapV1Keys::Lm`] or [`MsChapV1Keys::Nt`].
@@ -200,6 +200,9 @@ pub enum LinkEvent {
         /// in [`super::MAX_TRIAL_PACKETS`] and the link fell back to the
         /// NT-based key.
         proven: bool,
+        /// MPPE packets tried under both keys (the deciding one included;
+        /// at most [`super::MAX_TRIAL_PACKETS`]).
+        packets: u8,
     },
     /// IP packets may now be sent and are accepted ([`Link::send_ip`]).
     DataReady,
@@ -423,9 +426,6 @@ pub struct Counters {
     pub reset_requests_sent: u64,
     /// CCP Reset-Requests received.
     pub reset_requests_received: u64,
-    /// MPPE packets tried under both MS-CHAPv1 start keys (LM and NT
-    /// based) while an `Auto` link decided which its peer uses.
-    pub mschapv1_key_trials: u64,
 }
 
 impl Counters {

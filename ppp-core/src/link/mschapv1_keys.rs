@@ -59,8 +59,10 @@ pub(super) struct KeyTrial {
     /// state (a few packets at most: speed does not matter, and the
     /// full link is 770 octets smaller).
     decrypter: Decrypter<CompactRc4>,
-    /// Packets neither key decrypted so far.
-    undecided: u8,
+    /// Packets tried under both keys so far (a counter of the trial, not
+    /// of the link: the link's counters are shared with the parked form,
+    /// which has no octet to spare).
+    packets: u8,
 }
 
 /// The LM-based candidate for `material` under `setting` (already the
@@ -122,7 +124,7 @@ impl Link {
                 self.key_trial = Some(KeyTrial {
                     keys: lm,
                     decrypter,
-                    undecided: 0,
+                    packets: 0,
                 });
                 self.keys.as_ref()?
             }
@@ -156,7 +158,9 @@ impl Link {
         frame: &mut [u8],
         header_len: usize,
     ) -> Result<Option<Delivered>, Error> {
-        self.data.counters.mschapv1_key_trials += 1;
+        if let Some(trial) = self.key_trial.as_mut() {
+            trial.packets += 1;
+        }
         if let Some(delivered) = self.try_lm_key(frame, header_len) {
             if !self.data_ready {
                 self.data.counters.dropped_phase += 1;
@@ -167,11 +171,12 @@ impl Link {
         let result = self.decrypt(now, frame, header_len);
         if result.is_ok() {
             self.decide(MsChapV1Keys::Nt, true);
-        } else if let Some(trial) = self.key_trial.as_mut() {
-            trial.undecided += 1;
-            if trial.undecided >= MAX_TRIAL_PACKETS {
-                self.decide(MsChapV1Keys::Nt, false);
-            }
+        } else if self
+            .key_trial
+            .as_ref()
+            .is_some_and(|t| t.packets >= MAX_TRIAL_PACKETS)
+        {
+            self.decide(MsChapV1Keys::Nt, false);
         }
         result
     }
@@ -216,6 +221,7 @@ impl Link {
         let Some(trial) = self.key_trial.take() else {
             return;
         };
+        let packets = trial.packets;
         if keys == MsChapV1Keys::Lm {
             let KeyTrial {
                 keys: lm,
@@ -235,7 +241,11 @@ impl Link {
             });
             self.keys = Some(lm);
         }
-        self.push(LinkEvent::MsChapV1KeysDecided { keys, proven });
+        self.push(LinkEvent::MsChapV1KeysDecided {
+            keys,
+            proven,
+            packets,
+        });
     }
 }
 

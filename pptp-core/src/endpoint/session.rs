@@ -917,11 +917,16 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     });
                 }
             }
-            LinkEvent::MsChapV1KeysDecided { keys, proven } => {
+            LinkEvent::MsChapV1KeysDecided {
+                keys,
+                proven,
+                packets,
+            } => {
                 self.push_event(Event::MsChapV1KeysDecided {
                     session,
                     keys,
                     proven,
+                    packets,
                 });
             }
             LinkEvent::Down(reason) => self.hang_up(i, now, SessionEnd::Link(reason)),

@@ -424,6 +424,8 @@ pub enum Event {
         /// `false`: no packet decrypted under either key within the
         /// trial's bound, and the link fell back to the NT-based key.
         proven: bool,
+        /// MPPE packets tried under both keys.
+        packets: u8,
     },
     /// The session ended; its slot is free once its connection closes.
     SessionDown {
