@@ -15,7 +15,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use ppp_core::auth::throttle::ThrottleConfig;
-use ppp_core::auth::DomainRule;
+use ppp_core::auth::{DomainRule, MsChapV1Keys};
 use ppp_core::time::Duration;
 use ppp_core::wire::lcp::AuthMethod;
 use serde::Deserialize;
@@ -189,6 +189,26 @@ pub fn parse_strip_domain(s: &str) -> Result<DomainRule, ConfigError> {
     }
 }
 
+/// Parses `mschapv1_keys`: which start key MS-CHAPv1 with 40/56-bit
+/// MPPE uses: "auto" (decide from the client's first packet), "nt"
+/// (pppd, Linux), "lm" (RFC 3079 §2.1: Windows 95/98/NT/2000).
+pub fn parse_mschapv1_keys(s: &str) -> Result<MsChapV1Keys, ConfigError> {
+    MsChapV1Keys::parse(s).ok_or_else(|| {
+        ConfigError(format!(
+            "mschapv1_keys = \"{s}\": expected \"auto\", \"nt\" or \"lm\""
+        ))
+    })
+}
+
+fn user_mschapv1_keys<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<MsChapV1Keys>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_mschapv1_keys(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
 /// One `vpdn username NAME password SECRET`.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -197,6 +217,10 @@ pub struct User {
     pub name: String,
     /// Cleartext password (needed by CHAP and MS-CHAP).
     pub password: String,
+    /// This user's MS-CHAPv1 40/56-bit start key
+    /// ([`parse_mschapv1_keys`]); `None`: the server's `mschapv1_keys`.
+    #[serde(default, deserialize_with = "user_mschapv1_keys")]
+    pub mschapv1_keys: Option<MsChapV1Keys>,
 }
 
 #[derive(Deserialize)]
@@ -235,6 +259,8 @@ struct RawServer {
     #[serde(default)]
     mppe_required: bool,
     mppe_mode: Option<String>,
+    mschapv1_keys: Option<String>,
+    lm_hashes: Option<bool>,
     max_sessions: Option<usize>,
     keepalive_secs: Option<u64>,
     tun_name: Option<String>,
@@ -319,6 +345,12 @@ pub struct ServerConfig {
     pub auth: Vec<AuthMethod>,
     /// MPPE.
     pub mppe: MppeSettings,
+    /// MS-CHAPv1 with 40/56-bit MPPE: the start key for users without
+    /// their own setting ([`parse_mschapv1_keys`]; default "auto").
+    pub mschapv1_keys: MsChapV1Keys,
+    /// `lm_hashes = false`: the local users' LM password hashes are never
+    /// used (no LM-based MPPE key), whatever `mschapv1_keys` says.
+    pub lm_hashes: bool,
     /// At most this many established calls.
     pub max_sessions: usize,
     /// PPTP Echo-Request interval (RFC 2637 §3.1.4).
@@ -468,6 +500,8 @@ impl ServerConfig {
                 required: raw.mppe_required,
                 mode,
             },
+            mschapv1_keys: parse_mschapv1_keys(raw.mschapv1_keys.as_deref().unwrap_or("auto"))?,
+            lm_hashes: raw.lm_hashes.unwrap_or(true),
             max_sessions,
             keepalive_secs: raw.keepalive_secs.unwrap_or(60).max(1),
             tun_name,
@@ -926,6 +960,27 @@ mod tests {
         assert!(e.0.contains("sometimes") && e.0.contains("on-miss"), "{e}");
         let example = ServerConfig::from_toml(EXAMPLE).unwrap();
         assert_eq!(example.strip_domain, DomainRule::ExactThenStripped);
+    }
+
+    #[test]
+    fn mschapv1_keys_server_wide_and_per_user() {
+        let c = ServerConfig::from_toml(&minimal("")).unwrap();
+        assert_eq!(c.mschapv1_keys, MsChapV1Keys::Auto);
+        assert!(c.lm_hashes);
+        assert_eq!(c.users[0].mschapv1_keys, None);
+        let text =
+            minimal("mschapv1_keys = \"nt\"\nlm_hashes = false") + "mschapv1_keys = \"lm\"\n";
+        let c = ServerConfig::from_toml(&text).unwrap();
+        assert_eq!(c.mschapv1_keys, MsChapV1Keys::Nt);
+        assert!(!c.lm_hashes);
+        assert_eq!(c.users[0].mschapv1_keys, Some(MsChapV1Keys::Lm));
+        for bad in [
+            minimal("mschapv1_keys = \"ntlm\""),
+            minimal("") + "mschapv1_keys = \"LM\"\n",
+        ] {
+            let e = ServerConfig::from_toml(&bad).unwrap_err();
+            assert!(e.0.contains("expected \"auto\", \"nt\" or \"lm\""), "{e}");
+        }
     }
 
     #[test]

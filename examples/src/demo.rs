@@ -21,7 +21,7 @@ use std::io::Write;
 use std::net::Ipv4Addr;
 
 use mppe::{KeyStrength, ModePreference, Strengths};
-use ppp_core::auth::{CredentialStore, DomainRule, Method, Verifier};
+use ppp_core::auth::{CredentialStore, DomainRule, Method, MsChapV1Keys, Verifier};
 use ppp_core::lcp::LcpConfig;
 use ppp_core::link::{Credentials, LinkConfig, MppeInfo, MppePolicy};
 use ppp_core::wire::frame::{protocol, FieldCompression, Frame};
@@ -107,6 +107,11 @@ pub struct DemoOptions {
     /// Password the server has on file for the user (default: the same;
     /// set it to something else to watch authentication fail).
     pub server_password: Option<String>,
+    /// The client's MS-CHAPv1 40/56-bit start key: `Lm` as Windows
+    /// (RFC 3079 §2.1), `Nt` as pppd.
+    pub mschapv1_keys: MsChapV1Keys,
+    /// The server's: `Auto` decides from the client's first packet.
+    pub server_mschapv1_keys: MsChapV1Keys,
 }
 
 impl Default for DemoOptions {
@@ -123,6 +128,8 @@ impl Default for DemoOptions {
             username: "cisco".into(),
             password: "cisco".into(),
             server_password: None,
+            mschapv1_keys: MsChapV1Keys::Nt,
+            server_mschapv1_keys: MsChapV1Keys::Auto,
         }
     }
 }
@@ -269,6 +276,7 @@ fn server_endpoint(opts: &DemoOptions, random: Rng) -> Result<ServerEndpoint, St
     link.lcp = LcpConfig::default().with_auth_required(&[opts.auth.method()]);
     link.authenticator.name = ppp_core::auth::Name::from_slice(b"demo-server").unwrap_or_default();
     link.mppe = mppe_policy(opts, End::Server);
+    link.mschapv1_keys = opts.server_mschapv1_keys;
     let mut config = ServerConfig::new(link, POOL_FIRST, POOL_LAST);
     (config.control.host_name, config.control.vendor_string) =
         names(b"demo-server", b"pptp-demo server");
@@ -284,6 +292,7 @@ fn client_endpoint(opts: &DemoOptions, random: Rng) -> Result<ClientEndpoint, St
         .map_err(|e| format!("credentials: {e:?}"))?;
     let mut link = LinkConfig::client(credentials);
     link.mppe = mppe_policy(opts, End::Client);
+    link.mschapv1_keys = opts.mschapv1_keys;
     let mut config = ClientConfig::new(link);
     (config.control.host_name, config.control.vendor_string) =
         names(b"demo-client", b"pptp-demo client");
@@ -759,6 +768,18 @@ impl<V: Verifier> Host<V> {
                     "AUTH: {method:?} failed for {:?}: {reason} (Windows error {})",
                     String::from_utf8_lossy(&user),
                     reason.windows_error()
+                ),
+            ),
+            Event::MsChapV1KeysDecided {
+                keys,
+                proven,
+                packets,
+                ..
+            } => w.log(
+                self.end,
+                format!(
+                    "CCP: {}",
+                    crate::events::mschapv1_keys_text(keys, proven, packets)
                 ),
             ),
             Event::SessionUp {

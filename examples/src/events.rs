@@ -85,6 +85,16 @@ pub fn describe<M: Memory, R: Random, V: Verifier>(
                 mppe.map_or("no MPPE".into(), |m| mppe_name(&m.send, &m.receive)),
             )
         }
+        Event::MsChapV1KeysDecided {
+            session,
+            keys,
+            proven,
+            packets,
+        } => format!(
+            "session {}: {}",
+            session.0,
+            mschapv1_keys_text(*keys, *proven, *packets)
+        ),
         // SessionEnd's Display names the layer and, for PPP ends, carries
         // the Windows error ("PPP: error 691: authentication failed").
         Event::SessionDown {
@@ -113,6 +123,23 @@ pub fn user_text(user: &[u8], matched: Option<&[u8]>) -> String {
     match matched {
         Some(entry) => format!("user \"{}\" (matched \"{}\")", text(user), text(entry)),
         None => format!("user \"{}\"", text(user)),
+    }
+}
+
+/// Which MS-CHAPv1 start key an `auto` link found its peer using, for
+/// the one log line of `Event::MsChapV1KeysDecided`.
+pub fn mschapv1_keys_text(keys: ppp_core::auth::MsChapV1Keys, proven: bool, packets: u8) -> String {
+    match (keys, proven) {
+        (ppp_core::auth::MsChapV1Keys::Lm, _) => format!(
+            "MS-CHAPv1 MPPE keys: LM-based (RFC 3079 2.1, as Windows), after {packets} packet(s)"
+        ),
+        (_, true) => {
+            format!("MS-CHAPv1 MPPE keys: NT-based (as pppd), after {packets} packet(s)")
+        }
+        (_, false) => format!(
+            "MS-CHAPv1 MPPE keys: none of {packets} packets decrypted under the LM- or NT-based \
+             key; keeping the NT-based one"
+        ),
     }
 }
 

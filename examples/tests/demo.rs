@@ -9,6 +9,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use mppe::KeyStrength;
+use ppp_core::auth::MsChapV1Keys;
 use pptp_vpn::demo::{run, AuthChoice, DemoOptions, Outcome};
 
 /// A writer the test can read back after `run` consumed the box.
@@ -196,6 +197,36 @@ fn stateless_mppe_survives_loss_and_reordering() {
     let (o, text) = assert_completed(&opts);
     assert!(text.contains("(network) packet lost"));
     assert!(o.show_vpdn.contains("out of order packets"));
+}
+
+/// The seed's Windows NT session: MS-CHAPv1, stateless MPPE-40, the
+/// client on RFC 3079 §2.1's LM-based key, against the server's `auto`
+/// (and its NT-based default client), and a fixed server that disagrees.
+#[test]
+fn mschapv1_lm_keys_against_an_auto_server() {
+    for (client, expected) in [
+        (MsChapV1Keys::Lm, "MS-CHAPv1 MPPE keys: LM-based"),
+        (MsChapV1Keys::Nt, "MS-CHAPv1 MPPE keys: NT-based"),
+    ] {
+        let opts = DemoOptions {
+            auth: AuthChoice::MsChapV1,
+            mppe: Some(KeyStrength::Bits40),
+            mschapv1_keys: client,
+            ..DemoOptions::default()
+        };
+        let (_, text) = assert_completed(&opts);
+        assert!(text.contains(expected), "{client:?}\n{text}");
+    }
+    let opts = DemoOptions {
+        auth: AuthChoice::MsChapV1,
+        mppe: Some(KeyStrength::Bits40),
+        mschapv1_keys: MsChapV1Keys::Lm,
+        server_mschapv1_keys: MsChapV1Keys::Nt,
+        ..DemoOptions::default()
+    };
+    let (o, _) = run_with_transcript(&opts);
+    assert!(!o.completed);
+    assert_eq!(o.pings_ok, (0, 0));
 }
 
 #[test]

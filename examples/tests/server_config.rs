@@ -3,6 +3,7 @@
 
 use std::net::Ipv4Addr;
 
+use ppp_core::auth::MsChapV1Keys;
 use ppp_core::link::Role;
 use ppp_core::wire::lcp::AuthMethod;
 use pptp_vpn::client::{link_config as client_link, ClientConfig};
@@ -30,6 +31,12 @@ fn server_knobs_reach_the_link() {
     let config = ServerConfig::from_toml(CONFIG).unwrap();
     let link = pptp_vpn::server::link_config(&config);
     assert_eq!(link.role, Role::Server);
+    assert_eq!(link.mschapv1_keys, MsChapV1Keys::Auto);
+    let nt = ServerConfig::from_toml(&format!("mschapv1_keys = \"nt\"\n{CONFIG}")).unwrap();
+    assert_eq!(
+        pptp_vpn::server::link_config(&nt).mschapv1_keys,
+        MsChapV1Keys::Nt
+    );
     assert_eq!(
         link.lcp.auth_required.as_slice(),
         &[AuthMethod::MsChapV2, AuthMethod::Pap]
@@ -71,6 +78,7 @@ fn client(user: String, auth: Vec<AuthMethod>, mppe: MppeSettings) -> ClientConf
         password: "labpass".into(),
         auth,
         mppe,
+        lm_keys: false,
         tun_name: "pptpc0".into(),
         routes: vec![],
         retries: 0,
@@ -95,6 +103,12 @@ fn client_knobs_reach_the_link() {
     assert_eq!(link.mppe.mode, mppe::ModePreference::StatefulOnly);
     let creds = link.credentials.as_ref().unwrap();
     assert_eq!(creds.username.as_slice(), b"labuser");
+    assert_eq!(link.mschapv1_keys, MsChapV1Keys::Nt);
+    let lm = ClientConfig {
+        lm_keys: true,
+        ..config
+    };
+    assert_eq!(client_link(&lm).unwrap().mschapv1_keys, MsChapV1Keys::Lm);
 }
 
 #[test]

@@ -56,8 +56,10 @@ const BOUNDS: &[(&str, usize)] = &[
     // Link +40 and IPCP +24 since: the Reset-Request repeat timestamp and
     // the peer values Acked during renegotiation; +24 for the MPPE
     // receive counters of trial decryption and forced resynchronisation;
-    // +16 for the CHAP peer's Response retransmission timer.
-    ("Link", 16_920),
+    // +16 for the CHAP peer's Response retransmission timer; +464 for
+    // MS-CHAPv1 key selection (the LM-based candidate keys and the `auto`
+    // trial's decrypter on the compact RC4 state, in the full link only).
+    ("Link", 17_384),
     // Agreed options, keepalive, IPCP/CCP settings, start keys, one packet
     // slot and counters (432 B) plus MPPE on the compact RC4 state (760 B).
     ("ParkedLink", 1_192),

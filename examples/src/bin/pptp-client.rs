@@ -51,6 +51,11 @@ struct Args {
     /// stateless, stateful, prefer-stateless, prefer-stateful.
     #[arg(long, default_value = "stateless")]
     mppe_mode: String,
+    /// MS-CHAPv1 with --mppe 40: the LM-hash based start key (RFC 3079
+    /// §2.1, as Windows) instead of the NT-based one (pppd). A server on
+    /// `mschapv1_keys = "auto"` takes either.
+    #[arg(long)]
+    lm_keys: bool,
     /// TUN device name.
     #[arg(long, default_value = "pptpc0")]
     tun: String,
@@ -109,6 +114,7 @@ fn main() -> ExitCode {
                 required: args.mppe_required,
                 mode: parse_mppe_mode(&args.mppe_mode).map_err(|e| e.to_string())?,
             },
+            lm_keys: args.lm_keys,
             tun_name: args.tun.clone(),
             routes: args
                 .route

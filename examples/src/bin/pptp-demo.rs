@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mppe::KeyStrength;
+use ppp_core::auth::MsChapV1Keys;
 use pptp_vpn::demo::{self, AuthChoice, DemoOptions};
 
 #[derive(Parser, Debug)]
@@ -34,6 +35,15 @@ struct Args {
     /// flushed packet is lost).
     #[arg(long)]
     deployed_flush: bool,
+    /// MS-CHAPv1 with --mppe 40|56: the client takes the LM-hash based
+    /// start key (RFC 3079 §2.1, as Windows) instead of the NT-based one
+    /// (pppd). The server decides by --server-keys.
+    #[arg(long)]
+    lm_keys: bool,
+    /// The server's MS-CHAPv1 40/56-bit start key: auto (from the
+    /// client's first packet), nt or lm.
+    #[arg(long, default_value = "auto")]
+    server_keys: String,
     /// Let --loss hit LCP/IPCP/CCP Configure packets too (spared by
     /// default: each lost one costs a restart-timer round or a
     /// renegotiation, so the session takes longer).
@@ -96,6 +106,13 @@ fn main() -> ExitCode {
         eprintln!("pptp-demo: MPPE needs MS-CHAP key material (RFC 3079); use --auth mschapv1|mschapv2 or --mppe none");
         return ExitCode::from(2);
     }
+    let Some(server_mschapv1_keys) = MsChapV1Keys::parse(&args.server_keys) else {
+        eprintln!(
+            "pptp-demo: --server-keys {:?}: use auto, nt or lm",
+            args.server_keys
+        );
+        return ExitCode::from(2);
+    };
     if !(0.0..100.0).contains(&args.loss) {
         eprintln!("pptp-demo: --loss must be in 0..100");
         return ExitCode::from(2);
@@ -112,6 +129,12 @@ fn main() -> ExitCode {
         username: args.user,
         password: args.password,
         server_password: args.server_password,
+        mschapv1_keys: if args.lm_keys {
+            MsChapV1Keys::Lm
+        } else {
+            MsChapV1Keys::Nt
+        },
+        server_mschapv1_keys,
     };
     let pcap: Option<Box<dyn std::io::Write>> = match &args.pcap {
         Some(path) => match std::fs::File::create(path) {

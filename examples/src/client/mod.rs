@@ -26,6 +26,7 @@ use std::time::Duration as StdDuration;
 use mio::net::TcpStream;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+use ppp_core::auth::MsChapV1Keys;
 use ppp_core::link::{Credentials, LinkConfig};
 use ppp_core::wire::lcp::AuthMethod;
 use pptp_core::control::Config as ControlConfig;
@@ -65,6 +66,9 @@ pub struct ClientConfig {
     pub auth: Vec<AuthMethod>,
     /// MPPE.
     pub mppe: MppeSettings,
+    /// MS-CHAPv1 with 40/56-bit MPPE: the LM-hash based start key
+    /// (RFC 3079 §2.1, as Windows) instead of the NT-based one (pppd).
+    pub lm_keys: bool,
     /// TUN device name.
     pub tun_name: String,
     /// Extra routes into the tunnel once it is up.
@@ -147,6 +151,11 @@ pub fn link_config(config: &ClientConfig) -> Result<LinkConfig, String> {
     let mut link = LinkConfig::client(creds);
     link.lcp = link.lcp.with_auth_allowed(&config.auth);
     link.mppe = config.mppe.policy();
+    link.mschapv1_keys = if config.lm_keys {
+        MsChapV1Keys::Lm
+    } else {
+        MsChapV1Keys::Nt
+    };
     Ok(link)
 }
 

@@ -258,6 +258,7 @@ pub fn link_config(config: &ServerConfig) -> LinkConfig {
     link.lcp = link.lcp.with_auth_required(&config.auth);
     link.ipcp.nbns = config.wins;
     link.mppe = config.mppe.policy();
+    link.mschapv1_keys = config.mschapv1_keys;
     link.authenticator.name = config
         .host_name
         .as_bytes()
@@ -318,10 +319,12 @@ impl Server {
         let aaa_local = matches!(config.aaa, crate::config::AaaSettings::Local);
         let users = if aaa_local {
             let mut users = Box::new(CredentialStore::<MAX_USERS>::new(config.strip_domain));
+            users.refuse_lm_hashes(!config.lm_hashes);
             for u in &config.users {
                 users
                     .insert_password(u.name.as_bytes(), u.password.as_bytes())
                     .map_err(|e| StartError(format!("user {}: {e}", u.name)))?;
+                users.set_mschapv1_keys(u.name.as_bytes(), u.mschapv1_keys);
             }
             Some(LocalUsers(users))
         } else {
@@ -701,6 +704,16 @@ impl Server {
                 );
                 self.aaa_session_up(session);
             }
+            Event::MsChapV1KeysDecided {
+                session,
+                keys,
+                proven,
+                packets,
+            } => log!(
+                "{}: {}",
+                self.prefix(session),
+                crate::events::mschapv1_keys_text(keys, proven, packets)
+            ),
             Event::SessionDown {
                 session,
                 reason,

@@ -339,6 +339,8 @@ mod radius_bridge {
                 secondary_dns: attrs.secondary_dns,
                 primary_nbns: attrs.primary_nbns,
                 secondary_nbns: attrs.secondary_nbns,
+                // RADIUS names no key variant: the link's setting applies.
+                mschapv1_keys: None,
             },
             ..Accept::default()
         };

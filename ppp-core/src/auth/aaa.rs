@@ -11,6 +11,7 @@ use core::fmt;
 use core::net::Ipv4Addr;
 
 use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
 
 use super::credentials::{CredentialStore, NameMatch, Password, Secret, SecretError};
 use super::{crypto, Challenge, FailureReason, Message, Method, MppeKeyMaterial, Name};
@@ -107,6 +108,11 @@ pub struct Attributes {
     pub primary_nbns: Option<Ipv4Addr>,
     /// Secondary NBNS server.
     pub secondary_nbns: Option<Ipv4Addr>,
+    /// This user's MS-CHAPv1 40/56-bit key variant (a local store's
+    /// per-user setting); `None`: the link's [`LinkConfig`] setting.
+    ///
+    /// [`LinkConfig`]: crate::link::LinkConfig
+    pub mschapv1_keys: Option<super::MsChapV1Keys>,
 }
 
 /// An acceptance.
@@ -189,10 +195,21 @@ impl<const N: usize> Verifier for CredentialStore<N> {
     fn decide(&self, request: &AuthRequest) -> Verdict {
         match self.lookup_match(&request.username) {
             Some((user, name_match)) => match verify_with_secret(request, user.secret()) {
-                Verdict::Accept(accept) => Verdict::Accept(Accept {
-                    name_match,
-                    ..accept
-                }),
+                Verdict::Accept(mut accept) => {
+                    if !self.lm_hash_allowed(user) {
+                        if let Some(MppeKeyMaterial::MsChapV1 { lm_hash_prefix, .. }) =
+                            accept.key_material.as_mut()
+                        {
+                            // Wipes the octets and leaves `None`.
+                            lm_hash_prefix.zeroize();
+                        }
+                    }
+                    accept.attributes.mschapv1_keys = user.mschapv1_keys();
+                    Verdict::Accept(Accept {
+                        name_match,
+                        ..accept
+                    })
+                }
                 reject => reject,
             },
             None => Verdict::reject(FailureReason::UnknownUser),

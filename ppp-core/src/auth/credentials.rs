@@ -26,7 +26,7 @@ use core::fmt;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use super::{crypto, Name, MAX_NAME_LEN};
+use super::{crypto, MsChapV1Keys, Name, MAX_NAME_LEN};
 
 /// Longest password the store and the peer machines keep, in octets.
 /// PAP carries at most 255 (one-octet Passwd-Length, RFC 1334 §2.2.1).
@@ -312,6 +312,7 @@ impl NameMatch {
 pub struct User {
     name: Name,
     secret: Secret,
+    mschapv1_keys: Option<MsChapV1Keys>,
 }
 
 impl User {
@@ -324,6 +325,12 @@ impl User {
     pub fn secret(&self) -> &Secret {
         &self.secret
     }
+
+    /// This user's MS-CHAPv1 40/56-bit key variant, if set
+    /// ([`CredentialStore::set_mschapv1_keys`]).
+    pub fn mschapv1_keys(&self) -> Option<MsChapV1Keys> {
+        self.mschapv1_keys
+    }
 }
 
 /// A bounded local user store: at most `N` users. Names are compared
@@ -332,6 +339,8 @@ impl User {
 pub struct CredentialStore<const N: usize> {
     users: heapless::Vec<User, N>,
     rule: DomainRule,
+    /// No LM hash leaves the store (see [`CredentialStore::refuse_lm_hashes`]).
+    lm_hashes_refused: bool,
 }
 
 impl<const N: usize> CredentialStore<N> {
@@ -340,7 +349,41 @@ impl<const N: usize> CredentialStore<N> {
         CredentialStore {
             users: heapless::Vec::new(),
             rule,
+            lm_hashes_refused: false,
         }
+    }
+
+    /// `true`: the store's verdicts never carry an LM hash, so MS-CHAPv1
+    /// 40/56-bit MPPE uses the NT-based key whatever the link's setting
+    /// (an `Lm` setting then cannot start MPPE). The LM hash is weak (RFC
+    /// 2433 §12: upper-cased, two independent 7-octet halves); a site
+    /// without Windows 9x/NT clients keeps it out of the key path.
+    pub fn refuse_lm_hashes(&mut self, refuse: bool) {
+        self.lm_hashes_refused = refuse;
+    }
+
+    /// Whether [`CredentialStore::refuse_lm_hashes`] is on.
+    pub fn lm_hashes_refused(&self) -> bool {
+        self.lm_hashes_refused
+    }
+
+    /// Sets the MS-CHAPv1 40/56-bit key variant of the user named
+    /// exactly `name` (`None`: the link's setting); false if there is no
+    /// such user. A user on [`MsChapV1Keys::Nt`] gets no LM hash in its
+    /// verdicts.
+    pub fn set_mschapv1_keys(&mut self, name: &[u8], keys: Option<MsChapV1Keys>) -> bool {
+        match self.users.iter_mut().find(|u| u.name == name) {
+            Some(user) => {
+                user.mschapv1_keys = keys;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether a verdict for `user` may carry the LM hash.
+    pub(super) fn lm_hash_allowed(&self, user: &User) -> bool {
+        !self.lm_hashes_refused && user.mschapv1_keys != Some(MsChapV1Keys::Nt)
     }
 
     /// The name rule.
@@ -366,7 +409,11 @@ impl<const N: usize> CredentialStore<N> {
         let name = Name::from_slice(name)
             .map_err(|_| CredentialError::BadNameLength { length: name.len() })?;
         self.users
-            .push(User { name, secret })
+            .push(User {
+                name,
+                secret,
+                mschapv1_keys: None,
+            })
             .map_err(|_| CredentialError::StoreFull { capacity: N })
     }
 

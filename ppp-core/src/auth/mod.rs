@@ -204,6 +204,53 @@ impl fmt::Debug for MppeKeyMaterial {
     }
 }
 
+/// Which MS-CHAPv1 start key 40- and 56-bit MPPE uses (128-bit always
+/// uses the NT-based key, RFC 3079 §2.4).
+///
+/// RFC 3079 §2.1 derives the 40/56-bit start key from the first 8 octets
+/// of the LAN Manager password hash; Windows 95/98/NT/2000 do that.
+/// pppd and Linux (`ppp_mppe`) take the first 8 octets of the NT-based
+/// key of §2.4 instead, and so did this crate before; the two ends must
+/// agree or every data packet is garbage to the other.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum MsChapV1Keys {
+    /// Server: decide from the peer's first MPPE packets, trying both
+    /// keys and keeping the one that decrypts to a valid IPv4 packet
+    /// (`LinkEvent::MsChapV1KeysDecided` says which). Until then nothing
+    /// is sent encrypted. A client cannot decide that way (a server on
+    /// `Auto` holds its packets too) and uses the NT-based key.
+    #[default]
+    Auto,
+    /// The NT-hash based key (RFC 3079 §2.4 cut to 8 octets): pppd, Linux.
+    Nt,
+    /// The LM-hash based key (RFC 3079 §2.1): Windows. Needs the LM hash
+    /// (a cleartext password, or RADIUS MS-CHAP-MPPE-Keys with a non-zero
+    /// LM key); without it MPPE at 40/56 bits cannot start.
+    Lm,
+}
+
+impl MsChapV1Keys {
+    /// Parses `auto`, `nt` or `lm` (the configuration files' spelling).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "auto" => Some(MsChapV1Keys::Auto),
+            "nt" => Some(MsChapV1Keys::Nt),
+            "lm" => Some(MsChapV1Keys::Lm),
+            _ => None,
+        }
+    }
+
+    /// The configuration files' spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            MsChapV1Keys::Auto => "auto",
+            MsChapV1Keys::Nt => "nt",
+            MsChapV1Keys::Lm => "lm",
+        }
+    }
+}
+
 /// Why an authentication failed.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

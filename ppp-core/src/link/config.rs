@@ -4,6 +4,8 @@ use core::net::Ipv4Addr;
 
 #[cfg(doc)]
 use super::Link;
+#[cfg(feature = "mppe")]
+use crate::auth::MsChapV1Keys;
 use crate::auth::{self, AuthenticatorConfig, Method, Name, PeerConfig, Secret};
 use crate::fsm;
 use crate::ipcp::IpcpConfig;
@@ -87,6 +89,14 @@ pub struct LinkConfig {
     /// stateless/stateful.
     #[cfg(feature = "mppe")]
     pub mppe: mppe::Policy,
+    /// MS-CHAPv1 with 40/56-bit MPPE: which start key (RFC 3079 §2.1 LM
+    /// or §2.4 NT based). Server: the default for every user (a local
+    /// store's per-user setting, [`auth::Attributes::mschapv1_keys`],
+    /// overrides it); [`MsChapV1Keys::Auto`] decides from the peer's
+    /// first packets. Client: what we use ([`MsChapV1Keys::Auto`] is the
+    /// NT-based key, as pppd).
+    #[cfg(feature = "mppe")]
+    pub mschapv1_keys: MsChapV1Keys,
 }
 
 impl LinkConfig {
@@ -109,6 +119,8 @@ impl LinkConfig {
             ncp: fsm::Config::default(),
             #[cfg(feature = "mppe")]
             mppe: mppe::Policy::pix(mppe::PixEncryption::Auto, false),
+            #[cfg(feature = "mppe")]
+            mschapv1_keys: MsChapV1Keys::Auto,
         }
     }
 
@@ -152,6 +164,8 @@ impl LinkConfig {
                 strengths: mppe::Strengths::ALL,
                 ..mppe::Policy::disabled()
             },
+            #[cfg(feature = "mppe")]
+            mschapv1_keys: MsChapV1Keys::Auto,
         }
     }
 }

@@ -16,7 +16,7 @@ use mppe::rc4::Keystream;
 
 /// Whether the first octets of a decrypted MPPE payload are the IPv4
 /// protocol field, compressed (RFC 1661 §6.5) or not.
-fn is_ipv4_protocol(head: &[u8]) -> bool {
+pub(super) fn is_ipv4_protocol(head: &[u8]) -> bool {
     matches!(head, [0x21, ..] | [0x00, 0x21])
 }
 
@@ -27,7 +27,7 @@ fn is_ipv4_protocol(head: &[u8]) -> bool {
 /// has no integrity check, but RC4 under a key the forger does not know
 /// turns the forger's bytes into noise, which passes these checks with a
 /// probability of about 2^-26.
-fn is_valid_ipv4_frame(plain: &[u8]) -> bool {
+pub(super) fn is_valid_ipv4_frame(plain: &[u8]) -> bool {
     let ip = match plain {
         [0x21, rest @ ..] | [0x00, 0x21, rest @ ..] => rest,
         _ => return false,
@@ -165,7 +165,22 @@ impl Link {
     }
 
     /// An MPPE frame (protocol 00FD): decrypted in place by the data
-    /// path; a Reset-Request it asks for goes out through CCP.
+    /// path (while an MS-CHAPv1 `Auto` link has not chosen its key, under
+    /// both candidates: see `mschapv1_keys.rs`).
+    pub(super) fn receive_mppe(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+        header_len: usize,
+    ) -> Result<Option<Delivered>, Error> {
+        if self.key_trial.is_some() {
+            return self.decrypt_on_trial(now, frame, header_len);
+        }
+        self.decrypt(now, frame, header_len)
+    }
+
+    /// An MPPE frame decrypted in place by the data path; a
+    /// Reset-Request it asks for goes out through CCP.
     pub(super) fn decrypt(
         &mut self,
         now: Instant,
@@ -203,24 +218,18 @@ impl Link {
         }
         match ev {
             LayerEvent::Up => match self.ccp.handler().outcome() {
-                Ok(Some(negotiated)) => {
-                    let built = self
-                        .keys
-                        .as_ref()
-                        .and_then(|k| mppe::session::Mppe::new(k, &negotiated).ok());
-                    match built {
-                        Some(m) => {
-                            self.data.mppe = Some(m);
-                            self.ccp_settled = true;
-                            self.push(LinkEvent::CcpUp(Some(MppeInfo {
-                                send: negotiated.send,
-                                receive: negotiated.receive,
-                            })));
-                            self.ipcp_after_ccp_opened(now);
-                        }
-                        None => self.ccp_failed(now),
+                Ok(Some(negotiated)) => match self.build_mppe(&negotiated) {
+                    Some(m) => {
+                        self.data.mppe = Some(m);
+                        self.ccp_settled = true;
+                        self.push(LinkEvent::CcpUp(Some(MppeInfo {
+                            send: negotiated.send,
+                            receive: negotiated.receive,
+                        })));
+                        self.ipcp_after_ccp_opened(now);
                     }
-                }
+                    None => self.ccp_failed(now),
+                },
                 Ok(None) => {
                     if self.policy.required {
                         self.terminate(now, EndReason::MppeRequiredNotActive);
@@ -240,6 +249,7 @@ impl Link {
                 // finishes without agreeing does "required" end the link
                 // (ccp_failed, through LayerEvent::Finished).
                 self.data.ccp_down();
+                self.suspend_key_trial();
                 self.ccp_settled = false;
             }
             LayerEvent::Started => {}
@@ -279,6 +289,7 @@ impl Link {
     /// required but not active"), otherwise plaintext.
     pub(super) fn ccp_failed(&mut self, now: Instant) {
         self.data.mppe = None;
+        self.suspend_key_trial();
         if self.policy.required {
             self.terminate(now, EndReason::MppeRequiredNotActive);
             return;
@@ -391,6 +402,17 @@ impl<C: Keystream> DataPath<C> {
     }
 }
 
+/// The inner protocol of a decrypted MPPE payload and the length of its
+/// field: compressed to one octet or not (RFC 3078 §3: the PPP protocol
+/// field is part of what is encrypted; RFC 1661 §6.5).
+pub(super) fn inner_protocol(plain: &[u8]) -> (u16, usize) {
+    match plain {
+        [first, ..] if first & 1 == 1 => (u16::from(*first), 1),
+        [a, b, ..] => (u16::from_be_bytes([*a, *b]), 2),
+        _ => (0, plain.len()),
+    }
+}
+
 /// What [`decrypt_ip`] found, for its owner to act on.
 struct Received {
     /// The decrypted IPv4 packet's place in the frame, or why not.
@@ -469,13 +491,7 @@ fn decrypt_ip<C: Keystream>(
     let plain = frame
         .get(inner_start..inner_start + decrypted.len)
         .unwrap_or(&[]);
-    // The inner protocol field may be compressed (RFC 3078 §3: the
-    // PPP protocol field is part of what is encrypted; RFC 1661 §6.5).
-    let (inner, inner_len) = match plain {
-        [first, ..] if first & 1 == 1 => (u16::from(*first), 1),
-        [a, b, ..] => (u16::from_be_bytes([*a, *b]), 2),
-        _ => (0, plain.len()),
-    };
+    let (inner, inner_len) = inner_protocol(plain);
     if inner != protocol::IPV4 {
         // Stateful: garbage here means the keys are out of step (MPPE
         // has no integrity check). Treat it as a loss: discard until a

@@ -8,6 +8,8 @@ use core::ops::Range;
 use super::MppeInfo;
 #[cfg(doc)]
 use super::{Link, ParkedLink};
+#[cfg(feature = "mppe")]
+use crate::auth::MsChapV1Keys;
 use crate::auth::{self, FailureReason, Method};
 use crate::fsm;
 use crate::ipcp::IpcpNegotiated;
@@ -187,6 +189,21 @@ pub enum LinkEvent {
     /// CCP settled: MPPE per direction, or `None` (no encryption).
     #[cfg(feature = "mppe")]
     CcpUp(Option<MppeInfo>),
+    /// MS-CHAPv1 with 40/56-bit MPPE on [`MsChapV1Keys::Auto`]: the
+    /// start key the peer uses, decided from its first MPPE packets
+    /// (once per CCP negotiation).
+    #[cfg(feature = "mppe")]
+    MsChapV1KeysDecided {
+        /// [`MsChapV1Keys::Lm`] or [`MsChapV1Keys::Nt`].
+        keys: MsChapV1Keys,
+        /// Whether a packet decrypted under them; `false`: no packet did
+        /// in [`super::MAX_TRIAL_PACKETS`] and the link fell back to the
+        /// NT-based key.
+        proven: bool,
+        /// MPPE packets tried under both keys (the deciding one included;
+        /// at most [`super::MAX_TRIAL_PACKETS`]).
+        packets: u8,
+    },
     /// IP packets may now be sent and are accepted ([`Link::send_ip`]).
     DataReady,
     /// The peer Protocol-Rejected `protocol`.
@@ -344,6 +361,10 @@ pub enum SendError {
     /// MPPE refused the packet.
     #[cfg(feature = "mppe")]
     Encrypt(mppe::EncryptError),
+    /// MS-CHAPv1 [`MsChapV1Keys::Auto`]: the peer has not yet sent the
+    /// packet that shows which start key it uses; nothing is sent before.
+    #[cfg(feature = "mppe")]
+    KeysUndecided,
 }
 
 impl fmt::Display for SendError {
@@ -360,6 +381,10 @@ impl fmt::Display for SendError {
             SendError::Empty => f.write_str("empty packet"),
             #[cfg(feature = "mppe")]
             SendError::Encrypt(e) => write!(f, "MPPE: {e}"),
+            #[cfg(feature = "mppe")]
+            SendError::KeysUndecided => {
+                f.write_str("MS-CHAPv1 MPPE key not decided yet: waiting for the peer's packet")
+            }
         }
     }
 }

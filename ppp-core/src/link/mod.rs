@@ -158,6 +158,8 @@ mod data_path;
 #[cfg(feature = "mppe")]
 mod encryption;
 mod events;
+#[cfg(feature = "mppe")]
+mod mschapv1_keys;
 pub mod parked;
 mod phases;
 
@@ -167,6 +169,8 @@ pub use config::{Credentials, Entropy, LinkConfig, Role};
 #[cfg(feature = "mppe")]
 pub use encryption::{MppeInfo, MppeStats};
 pub use events::{Counters, Delivered, EndReason, Error, LinkEvent, Phase, SendError};
+#[cfg(feature = "mppe")]
+pub use mschapv1_keys::MAX_TRIAL_PACKETS;
 pub use parked::ParkedLink;
 
 #[cfg(feature = "mppe")]
@@ -205,6 +209,16 @@ pub struct Link {
     policy: mppe::Policy,
     #[cfg(feature = "mppe")]
     keys: Option<mppe::StartKeys>,
+    /// MS-CHAPv1 40/56-bit key setting: the config's, then the user's.
+    #[cfg(feature = "mppe")]
+    mschapv1_keys: crate::auth::MsChapV1Keys,
+    /// The LM-based keys still to be decided on when CCP opens.
+    #[cfg(feature = "mppe")]
+    lm_candidate: Option<mschapv1_keys::LmCandidate>,
+    /// `Auto`: the second decrypter until the peer's packets decide.
+    /// Only in the full link: a link with a trial does not park.
+    #[cfg(feature = "mppe")]
+    key_trial: Option<mschapv1_keys::KeyTrial>,
     ccp_settled: bool,
     data_ready: bool,
     username: Name,
@@ -248,6 +262,8 @@ impl Link {
             ncp,
             #[cfg(feature = "mppe")]
             mppe,
+            #[cfg(feature = "mppe")]
+            mschapv1_keys,
         } = config;
         Link {
             role,
@@ -272,6 +288,12 @@ impl Link {
             policy: mppe,
             #[cfg(feature = "mppe")]
             keys: None,
+            #[cfg(feature = "mppe")]
+            mschapv1_keys,
+            #[cfg(feature = "mppe")]
+            lm_candidate: None,
+            #[cfg(feature = "mppe")]
+            key_trial: None,
             ccp_settled: false,
             data_ready: false,
             username: Name::new(),
@@ -513,6 +535,8 @@ impl Link {
         if !self.data_ready {
             return Err(SendError::NotReady);
         }
+        #[cfg(feature = "mppe")]
+        self.keys_undecided()?;
         let negotiated = self.lcp.negotiated();
         self.data
             .send_in_place(negotiated.send, negotiated.peer_mru, buf, start)

@@ -143,7 +143,9 @@ impl Link {
     /// event or packet waiting to be polled, no restart timer running and
     /// no authentication still in progress. Otherwise the link comes back
     /// unchanged. Drain [`Link::poll_event`] and [`Link::poll_transmit`]
-    /// first.
+    /// first. An MS-CHAPv1 link on `Auto` parks only after the peer's
+    /// packets have decided its start key
+    /// ([`LinkEvent::MsChapV1KeysDecided`](super::LinkEvent::MsChapV1KeysDecided)).
     ///
     /// Not kept: the user name (the host has it from
     /// [`LinkEvent::Authenticated`](super::LinkEvent::Authenticated) and
@@ -206,6 +208,12 @@ impl Link {
         let ccp_quiet = self.ccp.is_quiet();
         #[cfg(not(feature = "mppe"))]
         let ccp_quiet = true;
+        // The MS-CHAPv1 key trial lives in the full link only: park once
+        // the peer's packets have decided it (`mschapv1_keys.rs`).
+        #[cfg(feature = "mppe")]
+        let keys_decided = self.key_trial.is_none();
+        #[cfg(not(feature = "mppe"))]
+        let keys_decided = true;
         self.data_ready
             && !self.finished
             && self.phase == Phase::Network
@@ -222,6 +230,7 @@ impl Link {
             && self.ipcp.is_quiet()
             && self.ipcp.state() == State::Opened
             && ccp_quiet
+            && keys_decided
     }
 
     /// Rebuilds the full link from a parked one, in the state it would be

@@ -3,6 +3,8 @@
 
 #[cfg(feature = "mppe")]
 use super::encryption::start_keys;
+#[cfg(feature = "mppe")]
+use super::mschapv1_keys::lm_candidate;
 use super::{Delivered, EndReason, Error, Link, LinkEvent, Phase, Role};
 use crate::auth::{self, Authenticator, FailureReason, Peer, Verifier};
 use crate::fsm::{LayerEvent, State};
@@ -85,7 +87,7 @@ impl Link {
                     .map(Some)
             }
             #[cfg(feature = "mppe")]
-            protocol::COMPRESSED => self.decrypt(now, frame, header_len),
+            protocol::COMPRESSED => self.receive_mppe(now, frame, header_len),
             other => {
                 // RFC 1661 §5.7: Protocol-Reject, in Opened only.
                 let info = frame.get(info_range).unwrap_or(&[]);
@@ -182,6 +184,8 @@ impl Link {
         {
             self.data.mppe = None;
             self.keys = None;
+            self.lm_candidate = None;
+            self.key_trial = None;
         }
         self.authenticator = None;
         self.peer = None;
@@ -262,6 +266,8 @@ impl Link {
                 {
                     // Keys belong to one authentication.
                     self.keys = None;
+                    self.lm_candidate = None;
+                    self.key_trial = None;
                 }
                 let terminating = matches!(self.lcp.state(), State::Closing | State::Stopping);
                 self.set_phase(if terminating || self.end_reason.is_some() {
@@ -387,6 +393,10 @@ impl Link {
                 #[cfg(feature = "mppe")]
                 if let Some(material) = s.key_material.as_ref() {
                     self.keys = Some(start_keys(material, self.role));
+                    // A local store's per-user setting overrides the
+                    // link's (the client has no store: its own setting).
+                    let setting = s.attributes.mschapv1_keys.unwrap_or(self.mschapv1_keys);
+                    self.lm_candidate = lm_candidate(material, setting, self.role);
                 }
                 if as_authenticator {
                     if let Some(a) = s.attributes.address {

@@ -205,7 +205,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             LinkState::Gone => return Err(IpSendError::NotReady),
         };
         let frame = framed.map_err(|e| match e {
-            SendError::NotReady => IpSendError::NotReady,
+            SendError::NotReady | SendError::KeysUndecided => IpSendError::NotReady,
             SendError::Empty => IpSendError::Invalid,
             _ => IpSendError::TooBig,
         })?;

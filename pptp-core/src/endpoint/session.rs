@@ -926,6 +926,18 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     });
                 }
             }
+            LinkEvent::MsChapV1KeysDecided {
+                keys,
+                proven,
+                packets,
+            } => {
+                self.push_event(Event::MsChapV1KeysDecided {
+                    session,
+                    keys,
+                    proven,
+                    packets,
+                });
+            }
             LinkEvent::Down(reason) => self.hang_up(i, now, SessionEnd::Link(reason)),
             _ => {}
         }

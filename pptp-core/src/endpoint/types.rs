@@ -259,7 +259,9 @@ pub enum IpSendError {
     /// No session has this destination address (server) or no session is
     /// up (client).
     NoRoute,
-    /// The session's link does not carry IP yet.
+    /// The session's link does not carry IP yet (or, MS-CHAPv1 on
+    /// `MsChapV1Keys::Auto`, waits for the peer's first packet to learn
+    /// its MPPE key).
     NotReady,
     /// The peer's GRE receive window is full (RFC 2637 §4.2): the
     /// [`Outbound`] is left as it was; offer it again after the next
@@ -410,6 +412,21 @@ pub enum Event {
         mppe: Option<MppeInfo>,
         /// The largest IP packet the link carries (peer MRU minus framing).
         mtu: usize,
+    },
+    /// MS-CHAPv1 with 40/56-bit MPPE under `MsChapV1Keys::Auto`: which
+    /// start key the peer uses, decided from its first MPPE packets
+    /// (ppp-core's `LinkEvent::MsChapV1KeysDecided`; once per CCP
+    /// negotiation). Until then the server sends nothing to the peer.
+    MsChapV1KeysDecided {
+        /// The session.
+        session: SessionHandle,
+        /// `Lm` (RFC 3079 §2.1, Windows) or `Nt` (pppd, Linux).
+        keys: ppp_core::auth::MsChapV1Keys,
+        /// `false`: no packet decrypted under either key within the
+        /// trial's bound, and the link fell back to the NT-based key.
+        proven: bool,
+        /// MPPE packets tried under both keys.
+        packets: u8,
     },
     /// The session ended; its slot is free once its connection closes.
     SessionDown {
