@@ -169,6 +169,13 @@ pub enum LinkEvent {
         /// [`auth::NameMatch::AsSent`] for external AAA and clients.
         name_match: auth::NameMatch,
     },
+    /// Server: the peer proved itself again ([`Link::reauthenticate`] or
+    /// a periodic re-challenge, RFC 1994 §3); the link, its MPPE keys and
+    /// its data path go on unchanged.
+    Reauthenticated {
+        /// The method.
+        method: Method,
+    },
     /// Authentication failed; the link ends ([`LinkEvent::Down`] follows).
     /// The user name, if known, is [`Link::username`].
     AuthFailed {
