@@ -35,7 +35,9 @@ fn user_name(name: &[u8]) -> (UserName, bool) {
 }
 
 impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
-    fn entropy(&mut self) -> Entropy {
+    /// A fresh [`Entropy`] from the host's random source: Magic-Number,
+    /// CHAP challenge and Identifier.
+    pub(crate) fn entropy(&mut self) -> Entropy {
         let mut b = [0u8; 21];
         self.random.fill_bytes(&mut b);
         let mut challenge = [0u8; 16];
@@ -790,11 +792,23 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         match ev {
             LinkEvent::AuthRequest => self.on_auth_request(i, now),
             LinkEvent::ChallengeNeeded => {
-                let mut challenge = [0u8; 16];
-                self.random.fill_bytes(&mut challenge);
+                let entropy = self.entropy();
                 if let Some(link) = self.full_link(i, now) {
-                    let _ = link.feed_challenge(now, &challenge);
+                    if link.phase() == ppp_core::link::Phase::Network {
+                        // The periodic re-challenge (RFC 1994 §3), with a
+                        // random Identifier as the first Challenge had.
+                        let _ = link.reauthenticate(now, entropy);
+                    } else {
+                        // A retry's new challenge (MS-CHAP "R=1").
+                        let _ = link.feed_challenge(now, &entropy.challenge);
+                    }
                 }
+            }
+            LinkEvent::Reauthenticated { method } => {
+                self.push_event(Event::Reauthenticated { session, method });
+            }
+            LinkEvent::Identification(message) => {
+                self.push_event(Event::PeerIdentification { session, message });
             }
             LinkEvent::AddressNeeded => {
                 // An address the AAA server assigned is the link's already
