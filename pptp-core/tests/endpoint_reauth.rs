@@ -163,6 +163,10 @@ fn periodic_rechallenge_runs_through_the_endpoint() {
     pair.drive_for(65_000);
     let challenges = chap_challenges(&pair.server_gre_log);
     assert_eq!(challenges.len(), 3, "the first and two re-challenges");
+    // Random Identifiers from the endpoint's source, not the previous
+    // one plus one (with this seed none happens to follow its predecessor).
+    assert_ne!(challenges[0].0.wrapping_add(1), challenges[1].0);
+    assert_ne!(challenges[1].0.wrapping_add(1), challenges[2].0);
     assert_ne!(challenges[0].0, challenges[1].0);
     assert_ne!(challenges[1].0, challenges[2].0);
     assert_eq!(
