@@ -276,3 +276,59 @@ fn reauthentication_is_refused_when_there_is_nothing_to_reauthenticate() {
         Err(SetupError::NotWaiting)
     );
 }
+
+#[test]
+fn reauthenticating_as_another_user_ends_the_link() {
+    use ppp_core::auth::crypto::chap_md5_response;
+    use ppp_core::wire::auth::ChapRepr;
+
+    let mut pair = pair_with(Method::ChapMd5);
+    pair.store.insert_password(b"mallory", b"her own").unwrap();
+    pair.establish();
+    let now = pair.now;
+    pair.server
+        .reauthenticate(
+            now,
+            Entropy {
+                magic: 0,
+                challenge: [0x0f; 16],
+                identifier: 0x51,
+            },
+        )
+        .unwrap();
+    // The new Challenge reaches the client's side, but a Response as
+    // another user (valid for that user) comes back instead of the
+    // client's.
+    let mut buf = [0u8; 1600];
+    let t = pair.server.poll_transmit(now, &mut buf).unwrap();
+    let info = frame_info(&buf[..t.len]).to_vec();
+    assert_eq!(info[..2], [1, 0x51]);
+    let challenge = &info[5..5 + info[4] as usize];
+    let value = chap_md5_response(0x51, b"her own", challenge);
+    let mut response = vec![0xff, 0x03, 0xc2, 0x23];
+    let mut body = [0u8; 64];
+    let n = ChapRepr::Response {
+        identifier: 0x51,
+        value: &value,
+        name: b"mallory",
+    }
+    .emit(&mut body)
+    .unwrap();
+    response.extend_from_slice(&body[..n]);
+    let _ = pair
+        .server
+        .handle_frame_with(now, &mut response, &pair.store);
+    pair.run_until_down();
+    assert_eq!(
+        pair.server_down(),
+        Some(EndReason::AuthFailed(FailureReason::UnknownUser))
+    );
+    assert_eq!(pair.server.username(), USER, "the session stays the first user's");
+    assert_eq!(
+        count(&pair.server_events, |e| matches!(
+            e,
+            LinkEvent::Reauthenticated { .. }
+        )),
+        0
+    );
+}
