@@ -754,9 +754,10 @@ impl<V: Verifier> Host<V> {
                 }
                 self.user = Some(user);
             }
-            Event::Reauthenticated { method, .. } => {
-                w.log(self.end, format!("AUTH: {method:?} re-authentication succeeded"))
-            }
+            Event::Reauthenticated { method, .. } => w.log(
+                self.end,
+                format!("AUTH: {method:?} re-authentication succeeded"),
+            ),
             Event::PeerIdentification { message, .. } => {
                 let text = String::from_utf8_lossy(&message).into_owned();
                 w.log(self.end, format!("LCP: peer identification {text:?}"));

@@ -133,7 +133,8 @@ fn the_clients_identification_is_logged_and_shown() {
         "{text}"
     );
     assert!(
-        o.show_vpdn.contains("    Peer identification \"MSRASV5.20\"\n"),
+        o.show_vpdn
+            .contains("    Peer identification \"MSRASV5.20\"\n"),
         "{}",
         o.show_vpdn
     );

@@ -141,7 +141,11 @@ fn a_repeated_random_identifier_still_changes() {
     pair.server.reauthenticate(now, same).unwrap();
     pair.pump();
     let ids: Vec<u8> = challenges(&pair).iter().map(|c| c.0).collect();
-    assert_eq!(ids, [0xa7, 0xa8], "RFC 1994 §4.1: a new Challenge, a new Identifier");
+    assert_eq!(
+        ids,
+        [0xa7, 0xa8],
+        "RFC 1994 §4.1: a new Challenge, a new Identifier"
+    );
     assert!(pair.server.is_data_ready());
 }
 
@@ -216,7 +220,10 @@ fn a_failed_reauthentication_ends_the_link() {
                 ..
             }
         )));
-        assert!(pair.client_down().is_some(), "{method}: the client goes too");
+        assert!(
+            pair.client_down().is_some(),
+            "{method}: the client goes too"
+        );
     }
 }
 
@@ -323,7 +330,11 @@ fn reauthenticating_as_another_user_ends_the_link() {
         pair.server_down(),
         Some(EndReason::AuthFailed(FailureReason::UnknownUser))
     );
-    assert_eq!(pair.server.username(), USER, "the session stays the first user's");
+    assert_eq!(
+        pair.server.username(),
+        USER,
+        "the session stays the first user's"
+    );
     assert_eq!(
         count(&pair.server_events, |e| matches!(
             e,

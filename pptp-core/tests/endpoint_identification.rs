@@ -40,7 +40,10 @@ fn a_windows_style_identification_reaches_the_servers_host() {
     let Event::SessionUp { session, .. } = up else {
         unreachable!()
     };
-    assert_eq!(identifications(&pair.server_events), [b"MSRASV5.20".to_vec()]);
+    assert_eq!(
+        identifications(&pair.server_events),
+        [b"MSRASV5.20".to_vec()]
+    );
     assert!(pair.server_events.iter().any(|e| matches!(
         e,
         Event::PeerIdentification { session: s, .. } if *s == session

@@ -4,7 +4,7 @@
 //! endpoint's random source; the session and its data go on, or end when
 //! the peer fails.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod endpoint_support;
 
@@ -92,7 +92,10 @@ fn reauthentication_takes_a_fresh_identifier_and_the_session_goes_on() {
         pair.server_events
     );
     assert_eq!(
-        count(&pair.server_events, |e| matches!(e, Event::SessionDown { .. })),
+        count(&pair.server_events, |e| matches!(
+            e,
+            Event::SessionDown { .. }
+        )),
         0
     );
     data_flows(&mut pair, 3);
@@ -159,8 +162,7 @@ fn periodic_rechallenge_runs_through_the_endpoint() {
     let mut config = server_config();
     config.link.authenticator.rechallenge_interval = Some(Duration::from_secs(30));
     let server = Endpoint::server(config, memory(8, 2, 2), TestRandom(1), Some(users())).unwrap();
-    let client =
-        Endpoint::client(client_config(PASSWORD), memory(1, 1, 1), TestRandom(2)).unwrap();
+    let client = Endpoint::client(client_config(PASSWORD), memory(1, 1, 1), TestRandom(2)).unwrap();
     let mut pair = Pair::new(server, client);
     pair.connect();
     pair.drive_for(65_000);
@@ -216,8 +218,7 @@ fn drive_answering(pair: &mut Pair, ms: u64, answered: &mut usize, store: &Crede
 #[test]
 fn a_failed_reauthentication_ends_the_session() {
     let server = Endpoint::server(server_config(), memory(8, 2, 2), TestRandom(1), None).unwrap();
-    let client =
-        Endpoint::client(client_config(PASSWORD), memory(1, 1, 1), TestRandom(2)).unwrap();
+    let client = Endpoint::client(client_config(PASSWORD), memory(1, 1, 1), TestRandom(2)).unwrap();
     let mut pair = Pair::new(server, client);
     let mut answered = 0;
     pair.connect();

@@ -370,9 +370,10 @@ fn fixed<const N: usize>(data: &[u8]) -> Result<[u8; N], Error> {
 fn emit_message(header: &[u8], message: &[u8], out: &mut [u8]) -> Result<usize, Error> {
     let total = header.len() + message.len();
     let available = out.len();
-    let dst = out
-        .get_mut(..total)
-        .ok_or(Error::BufferTooSmall { needed: total, available })?;
+    let dst = out.get_mut(..total).ok_or(Error::BufferTooSmall {
+        needed: total,
+        available,
+    })?;
     let (head, tail) = dst.split_at_mut(header.len());
     head.copy_from_slice(header);
     tail.copy_from_slice(message);

@@ -8,9 +8,7 @@ use ppp_core::auth::{AuthRequest, CredentialStore, DomainRule, Verifier};
 #[cfg(feature = "mppe")]
 use ppp_core::fsm::State;
 use ppp_core::ipcp::AddressPool;
-use ppp_core::link::{
-    Credentials, EndReason, Entropy, Link, LinkConfig, LinkEvent, Phase, Role,
-};
+use ppp_core::link::{Credentials, EndReason, Entropy, Link, LinkConfig, LinkEvent, Phase, Role};
 use ppp_core::time::{Duration, Instant};
 
 pub const USER: &[u8] = b"cisco";
