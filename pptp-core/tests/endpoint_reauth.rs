@@ -15,8 +15,9 @@ use pptp_core::endpoint::{Endpoint, Event, SessionEnd, SessionHandle};
 use pptp_core::time::Duration;
 use pptp_core::wire::gre::GrePacket;
 
-/// `(identifier, value)` of every CHAP Challenge in `gre_log`.
-fn chap_challenges(gre_log: &[Vec<u8>]) -> Vec<(u8, Vec<u8>)> {
+/// `(identifier, value)` of every CHAP packet of `code` in `gre_log`
+/// (1: Challenge, 2: Response).
+fn chap_values(gre_log: &[Vec<u8>], code: u8) -> Vec<(u8, Vec<u8>)> {
     gre_log
         .iter()
         .filter_map(|d| {
@@ -24,9 +25,13 @@ fn chap_challenges(gre_log: &[Vec<u8>]) -> Vec<(u8, Vec<u8>)> {
             let ppp = packet.payload();
             let ppp = ppp.strip_prefix(&[0xff, 0x03]).unwrap_or(ppp);
             let info = ppp.strip_prefix(&[0xc2, 0x23])?;
-            (info[0] == 1).then(|| (info[1], info[5..5 + info[4] as usize].to_vec()))
+            (info[0] == code).then(|| (info[1], info[5..5 + info[4] as usize].to_vec()))
         })
         .collect()
+}
+
+fn chap_challenges(gre_log: &[Vec<u8>]) -> Vec<(u8, Vec<u8>)> {
+    chap_values(gre_log, 1)
 }
 
 fn server_session(pair: &Pair) -> SessionHandle {
@@ -98,6 +103,12 @@ fn reauthentication_takes_a_fresh_identifier_and_the_session_goes_on() {
         )),
         0
     );
+    // The client answered with a new MS-CHAPv2 Peer-Challenge (RFC 2759
+    // §4), the first 16 octets of the Response's value.
+    let responses = chap_values(&pair.client_gre_log, 2);
+    assert_eq!(responses.len(), 2);
+    assert_eq!(responses[1].0, all[1].0);
+    assert_ne!(responses[0].1[..16], responses[1].1[..16]);
     data_flows(&mut pair, 3);
 }
 

@@ -730,6 +730,17 @@ impl Peer {
         }
     }
 
+    /// MS-CHAPv2: a Peer-Challenge for the next Challenge (see
+    /// [`ChapPeer::feed_peer_challenge`]); other methods ignore it.
+    pub fn feed_peer_challenge(&mut self, peer_challenge: [u8; 16]) -> Result<(), SetupError> {
+        match self {
+            Peer::Chap(m) if m.method() == Method::MsChapV2 => {
+                m.feed_peer_challenge(peer_challenge)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Writes the next packet into `buf`.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit<u16>> {
         match self {

@@ -169,9 +169,11 @@ pub enum LinkEvent {
         /// [`auth::NameMatch::AsSent`] for external AAA and clients.
         name_match: auth::NameMatch,
     },
-    /// Server: the peer proved itself again ([`Link::reauthenticate`] or
-    /// a periodic re-challenge, RFC 1994 §3); the link, its MPPE keys and
-    /// its data path go on unchanged.
+    /// A re-authentication in the Network phase succeeded (RFC 1994 §3):
+    /// server, the peer proved itself again ([`Link::reauthenticate`] or
+    /// a periodic re-challenge); client, the authenticator accepted our
+    /// new Response. The link, its MPPE keys and its data path go on
+    /// unchanged.
     Reauthenticated {
         /// The method.
         method: Method,

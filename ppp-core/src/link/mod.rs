@@ -435,6 +435,18 @@ impl Link {
         result
     }
 
+    /// Client, MS-CHAPv2: a fresh Peer-Challenge (RFC 2759 §4: 16 random
+    /// octets) for the authenticator's next Challenge, such as a
+    /// re-authentication in the Network phase (RFC 1994 §3). Without one
+    /// the last is used again. A host gives one after each
+    /// [`LinkEvent::Authenticated`] and [`LinkEvent::Reauthenticated`];
+    /// up to two wait ([`SetupError::ChallengeQueueFull`] beyond). Other
+    /// methods ignore it.
+    pub fn feed_peer_challenge(&mut self, peer_challenge: [u8; 16]) -> Result<(), SetupError> {
+        let peer = self.peer.as_mut().ok_or(SetupError::NotWaiting)?;
+        peer.feed_peer_challenge(peer_challenge)
+    }
+
     /// Server: a fresh challenge after [`LinkEvent::ChallengeNeeded`].
     pub fn feed_challenge(&mut self, now: Instant, challenge: &[u8]) -> Result<(), SetupError> {
         let auth = self.authenticator.as_mut().ok_or(SetupError::NotWaiting)?;

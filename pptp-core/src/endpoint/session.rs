@@ -49,6 +49,20 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         }
     }
 
+    /// Client, MS-CHAPv2: a new Peer-Challenge for the server's next
+    /// Challenge (a re-authentication, RFC 1994 §3), so that no two
+    /// Responses share one (RFC 2759 §4: random for each Response).
+    fn fresh_peer_challenge(&mut self, i: u32, now: Instant, method: ppp_core::auth::Method) {
+        if self.role != Role::Client || method != ppp_core::auth::Method::MsChapV2 {
+            return;
+        }
+        let mut peer_challenge = [0u8; 16];
+        self.random.fill_bytes(&mut peer_challenge);
+        if let Some(link) = self.full_link(i, now) {
+            let _ = link.feed_peer_challenge(peer_challenge);
+        }
+    }
+
     pub(crate) fn handle(&self, i: u32) -> SessionHandle {
         let (slots, _, _) = self.memory.parts_ref();
         SessionHandle(slots.get(i as usize).map_or(NIL, |s| Self::handle_of(s, i)))
@@ -805,7 +819,10 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 }
             }
             LinkEvent::Reauthenticated { method } => {
-                self.push_event(Event::Reauthenticated { session, method });
+                self.fresh_peer_challenge(i, now, method);
+                if self.role == Role::Server {
+                    self.push_event(Event::Reauthenticated { session, method });
+                }
             }
             LinkEvent::Identification(message) => {
                 self.push_event(Event::PeerIdentification { session, message });
@@ -838,6 +855,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 attributes,
                 name_match,
             } => {
+                self.fresh_peer_challenge(i, now, method);
                 let (user, _) = self.link_user(i);
                 let mut matched = None;
                 let (slots, _, links) = self.memory.parts();
