@@ -262,8 +262,7 @@ pub fn link_config(config: &ServerConfig) -> LinkConfig {
         .copied()
         .take(64)
         .collect();
-    link.authenticator.rechallenge_interval =
-        config.chap_interval_secs.map(Duration::from_secs);
+    link.authenticator.rechallenge_interval = config.chap_interval_secs.map(Duration::from_secs);
     link
 }
 
