@@ -238,6 +238,16 @@ pub enum Error {
         /// What was wrong.
         error: fsm::Error,
     },
+    /// A CHAP Response that does not answer the outstanding Challenge
+    /// (RFC 1994 §4.1: its Identifier must be the Challenge's), such as
+    /// one to the Challenge before a re-authentication, or a repeat while
+    /// the verdict is pending: ignored, counted in
+    /// [`Counters::dropped_control`]. A genuine peer's late frame, not
+    /// garbage.
+    StaleResponse {
+        /// The Response's Identifier.
+        identifier: u8,
+    },
     /// A known protocol arrived in a phase that does not take it
     /// (RFC 1661 §3: silently discarded).
     WrongPhase {
@@ -302,6 +312,12 @@ impl fmt::Display for Error {
                 write!(
                     f,
                     "control packet of protocol {protocol:#06x} dropped: {error}"
+                )
+            }
+            Error::StaleResponse { identifier } => {
+                write!(
+                    f,
+                    "CHAP Response with stale identifier {identifier} ignored"
                 )
             }
             Error::WrongPhase { protocol } => {

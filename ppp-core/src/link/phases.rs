@@ -53,10 +53,7 @@ impl Link {
                     // must carry the current Identifier): dropped, counted.
                     self.data.counters.dropped_control += 1;
                     let identifier = info.get(1).copied().unwrap_or(0);
-                    return Err(Error::Control {
-                        protocol: proto,
-                        error: crate::fsm::Error::StaleReply { identifier },
-                    });
+                    return Err(Error::StaleResponse { identifier });
                 }
                 if let Some(peer) = self.peer.as_mut() {
                     if peer.method().protocol() == proto {
