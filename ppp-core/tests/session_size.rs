@@ -56,12 +56,17 @@ const BOUNDS: &[(&str, usize)] = &[
     // Link +40 and IPCP +24 since: the Reset-Request repeat timestamp and
     // the peer values Acked during renegotiation; +24 for the MPPE
     // receive counters of trial decryption and forced resynchronisation;
-    // +16 for the CHAP peer's Response retransmission timer.
-    ("Link", 16_920),
+    // +16 for the CHAP peer's Response retransmission timer; +56 for the
+    // Identification LCP sends when it opens (`LcpConfig::identification`,
+    // RFC 1570 §1.1; 80 B in Lcp, partly in padding) and the last CHAP
+    // Identifier (a re-authentication's must differ, RFC 1994 §4.1). Only
+    // the full machine: ParkedLink does not grow.
+    ("Link", 16_976),
     // Agreed options, keepalive, IPCP/CCP settings, start keys, one packet
     // slot and counters (432 B) plus MPPE on the compact RC4 state (760 B).
     ("ParkedLink", 1_192),
-    ("Lcp", 3_200),
+    // +80: `LcpConfig::identification` (up to 64 octets).
+    ("Lcp", 3_280),
     ("Fsm<IpcpOptions>", 2_016),
     ("Fsm<CcpOptions>", 1_920),
     ("Authenticator", 2_584),
