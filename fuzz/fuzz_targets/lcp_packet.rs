@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     }
     // RFC 1570 §1.1/§1.2: the data of an Identification / Time-Remaining
     // re-emits to its own bytes.
-    let mut out = [0u8; 65_536];
+    let mut out = vec![0u8; data.len()];
     if let Ok(id) = Identification::parse(data) {
         let n = id.emit(&mut out).unwrap();
         assert_eq!(&out[..n], data);
