@@ -24,6 +24,7 @@ fn pair() -> Pair {
         Entropy {
             magic: 1,
             challenge: [3; 16],
+            identifier: 1,
         },
     );
     let client = Link::new(
@@ -31,6 +32,7 @@ fn pair() -> Pair {
         Entropy {
             magic: 2,
             challenge: [4; 16],
+            identifier: 1,
         },
     );
     Pair {

@@ -182,6 +182,7 @@ fn entropy(seed: u32, salt: u32) -> Entropy {
         // Distinct Magic-Numbers, or LCP rightly suspects a loopback.
         magic: (seed ^ salt) | 1,
         challenge,
+        identifier: seed as u8,
     }
 }
 

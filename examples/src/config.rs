@@ -263,6 +263,7 @@ struct RawServer {
     lm_hashes: Option<bool>,
     max_sessions: Option<usize>,
     keepalive_secs: Option<u64>,
+    chap_interval_secs: Option<u64>,
     tun_name: Option<String>,
     mtu: Option<u16>,
     mss_clamp: Option<bool>,
@@ -355,6 +356,9 @@ pub struct ServerConfig {
     pub max_sessions: usize,
     /// PPTP Echo-Request interval (RFC 2637 §3.1.4).
     pub keepalive_secs: u64,
+    /// CHAP re-authentication every this many seconds (RFC 1994 §3;
+    /// pppd's `chap-interval`); `None`, the default, never.
+    pub chap_interval_secs: Option<u64>,
     /// TUN device name.
     pub tun_name: String,
     /// TUN device MTU.
@@ -504,6 +508,10 @@ impl ServerConfig {
             lm_hashes: raw.lm_hashes.unwrap_or(true),
             max_sessions,
             keepalive_secs: raw.keepalive_secs.unwrap_or(60).max(1),
+            chap_interval_secs: match raw.chap_interval_secs {
+                Some(0) => return err("chap_interval_secs: at least 1 (leave it out for never)"),
+                n => n,
+            },
             tun_name,
             mtu: raw.mtu.unwrap_or(1396),
             mss_clamp: raw.mss_clamp.unwrap_or(true),
@@ -839,6 +847,10 @@ mod tests {
         let c = ServerConfig::from_toml(&minimal("")).unwrap();
         assert_eq!(c.max_sessions, 256);
         assert_eq!(c.keepalive_secs, 60);
+        assert_eq!(c.chap_interval_secs, None);
+        let every = ServerConfig::from_toml(&minimal("chap_interval_secs = 600")).unwrap();
+        assert_eq!(every.chap_interval_secs, Some(600));
+        assert!(ServerConfig::from_toml(&minimal("chap_interval_secs = 0")).is_err());
         assert_eq!(c.tun_name, "pptp0");
         assert!(c.mss_clamp);
         assert!(

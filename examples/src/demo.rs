@@ -293,6 +293,9 @@ fn client_endpoint(opts: &DemoOptions, random: Rng) -> Result<ClientEndpoint, St
     let mut link = LinkConfig::client(credentials);
     link.mppe = mppe_policy(opts, End::Client);
     link.mschapv1_keys = opts.mschapv1_keys;
+    // A Windows-style Identification when LCP opens (RFC 1570 §1.1;
+    // "MSRASV5.20" is the version string of recent Windows RAS clients).
+    link.lcp.identification = ppp_core::lcp::Message::from_slice(b"MSRASV5.20").ok();
     let mut config = ClientConfig::new(link);
     (config.control.host_name, config.control.vendor_string) =
         names(b"demo-client", b"pptp-demo client");
@@ -392,6 +395,8 @@ struct Host<V: Verifier> {
     down: Option<SessionEnd>,
     closed: bool,
     user: Option<String>,
+    /// The peer's LCP Identification messages (RFC 1570 §1.1).
+    peer_identification: Vec<String>,
     mppe: Option<MppeInfo>,
     final_reset_requests: u64,
     // Transcript bookkeeping.
@@ -426,6 +431,7 @@ impl<V: Verifier> Host<V> {
             down: None,
             closed: false,
             user: None,
+            peer_identification: Vec::new(),
             mppe: None,
             final_reset_requests: 0,
             stop_sent: false,
@@ -757,6 +763,18 @@ impl<V: Verifier> Host<V> {
                 }
                 self.user = Some(user);
             }
+            Event::Reauthenticated { method, .. } => w.log(
+                self.end,
+                format!("AUTH: {method:?} re-authentication succeeded"),
+            ),
+            Event::PeerIdentification { message, .. } => {
+                let text = String::from_utf8_lossy(&message).into_owned();
+                w.log(self.end, format!("LCP: peer identification {text:?}"));
+                // Bounded: a peer repeating it gains nothing.
+                if self.peer_identification.len() < 2 {
+                    self.peer_identification.push(text);
+                }
+            }
             Event::AuthFailed {
                 method,
                 reason,
@@ -984,6 +1002,7 @@ impl<V: Verifier> Host<V> {
                     } else {
                         String::from_utf8_lossy(v.user).into_owned()
                     },
+                    peer_identification: self.peer_identification.clone(),
                     state: match v.link {
                         Some(_) => format!("established{}", parked(v.link_parked)),
                         None => "down".into(),

@@ -56,6 +56,14 @@ pub fn describe<M: Memory, R: Random, V: Verifier>(
             session.0,
             user_text(user, matched.as_deref())
         ),
+        Event::Reauthenticated { session, method } => {
+            format!("session {}: re-authenticated with {method}", session.0)
+        }
+        Event::PeerIdentification { session, message } => format!(
+            "session {}: peer identifies itself as \"{}\"",
+            session.0,
+            text(message)
+        ),
         Event::AuthFailed {
             session,
             method,

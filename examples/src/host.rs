@@ -67,6 +67,7 @@ pub fn entropy() -> Entropy {
     Entropy {
         magic: if magic == 0 { 1 } else { magic },
         challenge: random_bytes::<16>(),
+        identifier: random_bytes::<1>()[0],
     }
 }
 

@@ -14,6 +14,9 @@ pub struct SessionRow {
     pub remote_call_id: u16,
     /// Authenticated user name.
     pub username: String,
+    /// What the peer sent in LCP Identification (RFC 1570 §1.1), e.g.
+    /// Windows' "MSRASV5.20"; empty when it sent none.
+    pub peer_identification: Vec<String>,
     /// Session state text.
     pub state: String,
     /// PPP interface id.
@@ -102,6 +105,13 @@ pub fn render(tunnels: &[TunnelRow]) -> String {
                 c.client_ip.map_or("-".into(), |a| a.to_string()),
                 c.encryption
             );
+            if !c.peer_identification.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "    Peer identification \"{}\"",
+                    c.peer_identification.join("\", \"")
+                );
+            }
             let _ = writeln!(
                 s,
                 "    {} GRE packets sent, {} received, {} bytes sent, {} received",
@@ -143,7 +153,13 @@ mod tests {
             }],
             ..TunnelRow::default()
         };
+        let mut identified = t.clone();
         let text = render(&[t]);
+        assert!(!text.contains("Peer identification"));
+        identified.sessions[0].peer_identification =
+            vec!["MSRASV5.20".into(), "MSRAS-0-DESKTOP".into()];
+        assert!(render(&[identified])
+            .contains("    Peer identification \"MSRASV5.20\", \"MSRAS-0-DESKTOP\"\n"));
         assert!(text.contains("Tunnel id 13, remote id 13 is established"));
         assert!(text.contains("remote call id 32768"));
         assert!(text.contains("Seq 13, Ack 34, Ack_Rcvd 12, peer RWS 64, 0 out of order packets"));

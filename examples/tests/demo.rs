@@ -117,6 +117,31 @@ fn default_session_runs_every_step_in_order() {
     }
 }
 
+/// RFC 1570 §1.1: the demo client identifies itself as Windows does; the
+/// server's transcript decodes the packet, reports the message, and its
+/// `show vpdn` lists it for the session. Nothing answers it.
+#[test]
+fn the_clients_identification_is_logged_and_shown() {
+    let (o, text) = assert_completed(&DemoOptions::default());
+    let decoded = text
+        .lines()
+        .find(|l| l.contains("server") && l.contains("IDENT"))
+        .unwrap_or_else(|| panic!("no decoded Identification\n{text}"));
+    assert!(decoded.contains("MSRASV5.20"), "{decoded}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("server") && l.contains("LCP: peer identification \"MSRASV5.20\"")),
+        "{text}"
+    );
+    assert!(
+        o.show_vpdn
+            .contains("    Peer identification \"MSRASV5.20\"\n"),
+        "{}",
+        o.show_vpdn
+    );
+    assert!(!text.contains("CODEREJ"), "{text}");
+}
+
 #[test]
 fn every_auth_method_and_strength_completes() {
     let cases = [

@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use ppp_core::fsm::MAX_PACKET_LEN;
 use ppp_core::lcp::{AuthMethod, Lcp, LcpConfig};
 use ppp_core::time::{Duration, Instant};
-use ppp_core::wire::lcp::LcpOption;
+use ppp_core::wire::lcp::{Identification, LcpOption, TimeRemaining};
 use ppp_core::wire::packet::{OptionIter, Packet};
 
 fuzz_target!(|data: &[u8]| {
@@ -22,6 +22,17 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(&out[2..n], opt.data);
             }
         }
+    }
+    // RFC 1570 §1.1/§1.2: the data of an Identification / Time-Remaining
+    // re-emits to its own bytes.
+    let mut out = vec![0u8; data.len()];
+    if let Ok(id) = Identification::parse(data) {
+        let n = id.emit(&mut out).unwrap();
+        assert_eq!(&out[..n], data);
+    }
+    if let Ok(t) = TimeRemaining::parse(data) {
+        let n = t.emit(&mut out).unwrap();
+        assert_eq!(&out[..n], data);
     }
     // 2. A machine fed a stream of length-prefixed packets.
     let config = LcpConfig {

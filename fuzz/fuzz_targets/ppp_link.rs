@@ -117,6 +117,7 @@ fuzz_target!(|data: &[u8]| {
             Entropy {
                 magic: 1,
                 challenge: [3; 16],
+                identifier: 1,
             },
         ),
         flags & 8 != 0,
@@ -127,6 +128,7 @@ fuzz_target!(|data: &[u8]| {
             Entropy {
                 magic: 2,
                 challenge: [4; 16],
+                identifier: 1,
             },
         ),
         false,

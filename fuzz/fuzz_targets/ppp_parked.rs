@@ -24,6 +24,7 @@ use ppp_core::time::{Duration, Instant};
 const SERVER_ENTROPY: Entropy = Entropy {
     magic: 0x1122_3344,
     challenge: [0x5b; 16],
+    identifier: 1,
 };
 
 enum Server {
@@ -51,6 +52,7 @@ impl Pair {
                 Entropy {
                     magic: 0x5566_7788,
                     challenge: [0x21; 16],
+                    identifier: 1,
                 },
             ),
             to_server: VecDeque::new(),

@@ -39,7 +39,7 @@ use crate::time::{Duration, Instant, PackedMillis};
 use crate::transmit::Transmit;
 use crate::wire::frame::{protocol, FieldCompression};
 use crate::wire::hdlc::DEFAULT_ACCM;
-use crate::wire::lcp::{option_type, LcpOption};
+use crate::wire::lcp::{option_type, Identification, LcpOption, TimeRemaining};
 use crate::wire::packet::{Code, OptionWriter, Packet, RawOption};
 use crate::wire::Error as WireError;
 
@@ -92,6 +92,10 @@ pub struct LcpConfig {
     /// Configure-Requests carrying our own Magic-Number before the link is
     /// declared looped back.
     pub loopback_limit: u8,
+    /// An Identification (RFC 1570 §1.1) to send each time LCP opens, as
+    /// Windows does ("MSRASV5.20"); `None` (the default, as pppd) sends
+    /// none.
+    pub identification: Option<Message>,
 }
 
 impl Default for LcpConfig {
@@ -112,6 +116,7 @@ impl Default for LcpConfig {
             echo_interval: None,
             echo_failure: 5,
             loopback_limit: 5,
+            identification: None,
         }
     }
 }
@@ -666,12 +671,9 @@ impl OptionHandler for LcpOptions {
         _out: &mut Outbox<'_>,
     ) -> OtherCode {
         let data = packet.data();
-        let magic_field = data
-            .get(..4)
-            .map(|m| u32::from_be_bytes([m[0], m[1], m[2], m[3]]));
-        let message = |from: usize| -> Message {
-            let rest = data.get(from..).unwrap_or(&[]);
-            Vec::from_slice(rest.get(..rest.len().min(MAX_MESSAGE_LEN)).unwrap_or(&[]))
+        // The message, cut to what an event carries.
+        let message = |text: &[u8]| -> Message {
+            Vec::from_slice(text.get(..text.len().min(MAX_MESSAGE_LEN)).unwrap_or(&[]))
                 .unwrap_or_default()
         };
         match packet.code() {
@@ -697,21 +699,23 @@ impl OptionHandler for LcpOptions {
             }
             Code::DiscardRequest => OtherCode::Rxr,
             Code::Identification => {
-                // RFC 1570 §1.1: surface, never answer.
-                if let Some(magic) = magic_field {
+                // RFC 1570 §1.1: surface, never answer (no Code-Reject);
+                // one too short for its Magic-Number is discarded.
+                if let Ok(id) = Identification::parse(data) {
                     self.push_event(LcpEvent::Identification {
-                        magic,
-                        message: message(4),
+                        magic: id.magic,
+                        message: message(id.message),
                     });
                 }
                 OtherCode::Handled
             }
             Code::TimeRemaining => {
-                if let (Some(magic), Some(s)) = (magic_field, data.get(4..8)) {
+                // RFC 1570 §1.2: likewise.
+                if let Ok(t) = TimeRemaining::parse(data) {
                     self.push_event(LcpEvent::TimeRemaining {
-                        magic,
-                        seconds: u32::from_be_bytes([s[0], s[1], s[2], s[3]]),
-                        message: message(8),
+                        magic: t.magic,
+                        seconds: t.seconds,
+                        message: message(t.message),
                     });
                 }
                 OtherCode::Handled
@@ -1055,6 +1059,25 @@ impl Lcp {
             .send_packet(Code::ProtocolReject, id, &data[..2 + take])
     }
 
+    /// Sends the configured Identification (RFC 1570 §1.1) with our
+    /// Magic-Number (0 when none was negotiated), after the Configure-Ack
+    /// that opened LCP, as Windows does.
+    fn send_identification(&mut self) {
+        let Some(text) = self.fsm.handler().config.identification.clone() else {
+            return;
+        };
+        let identification = Identification {
+            magic: self.negotiated().local_magic.unwrap_or(0),
+            message: &text,
+        };
+        let mut data = [0u8; 4 + MAX_MESSAGE_LEN];
+        if let Ok(len) = identification.emit(&mut data) {
+            let id = self.fsm.next_identifier();
+            self.fsm
+                .send_packet(Code::Identification, id, data.get(..len).unwrap_or(&[]));
+        }
+    }
+
     /// Moves handler and automaton events into the LCP queue.
     fn collect(&mut self, now: Instant) {
         while let Some(e) = self.fsm.handler_mut().events.pop_front() {
@@ -1071,6 +1094,7 @@ impl Lcp {
                         Some(_) => Keepalive::started(now),
                         None => Keepalive::STOPPED,
                     };
+                    self.send_identification();
                     self.push(LcpEvent::Up);
                 }
                 LayerEvent::Down(_) => {

@@ -15,7 +15,7 @@
 use ppp_core::fsm::{self, State, OUTBOX_DEPTH};
 use ppp_core::lcp::{EndReason, Lcp, LcpConfig, LcpEvent};
 use ppp_core::wire::auth::{self, ChapRepr, Field, MsChapV2Response, PapRepr};
-use ppp_core::wire::lcp::{option_type, AuthMethod, LcpOption};
+use ppp_core::wire::lcp::{option_type, AuthMethod, Identification, LcpOption, TimeRemaining};
 use ppp_core::wire::packet::{emit, Code, OptionIter, RawOption};
 use ppp_core::wire::Error as WireError;
 use ppp_core::{Duration, Instant};
@@ -201,6 +201,51 @@ fn known_option_with_impossible_length_is_bad_option_length() {
             length: 2
         })
     );
+}
+
+/// RFC 1570 §1.1/§1.2: Identification and Time-Remaining too short for
+/// their fixed fields are typed errors, and the LCP machine discards them
+/// without an answer (no Code-Reject) and without an event.
+#[test]
+fn short_identification_and_time_remaining_are_typed_and_discarded() {
+    for n in 0..4 {
+        assert_eq!(
+            Identification::parse(&[0x11; 8][..n]),
+            Err(WireError::Truncated {
+                needed: 4,
+                available: n
+            })
+        );
+    }
+    for n in 0..8 {
+        assert_eq!(
+            TimeRemaining::parse(&[0x11; 8][..n]),
+            Err(WireError::Truncated {
+                needed: 8,
+                available: n
+            })
+        );
+    }
+    let mut lcp = opened(LcpConfig::default());
+    for (code, len) in [(Code::Identification, 3), (Code::TimeRemaining, 7)] {
+        let mut buf = [0u8; 16];
+        let n = emit(code, 9, &[0x11; 8][..len], &mut buf).unwrap();
+        let _ = lcp.handle_input(T0, &buf[..n]);
+        assert!(drain(&mut lcp).is_empty(), "{code:?} answered");
+        assert!(events(&mut lcp).is_empty(), "{code:?} surfaced");
+    }
+    // A 300-octet Identification: surfaced, cut to the event's bound.
+    let mut data = vec![0, 0, 0, 1];
+    data.extend(std::iter::repeat_n(b'x', 296));
+    let mut buf = [0u8; 400];
+    let n = emit(Code::Identification, 10, &data, &mut buf).unwrap();
+    lcp.handle_input(T0, &buf[..n]).unwrap();
+    assert!(drain(&mut lcp).is_empty());
+    assert!(events(&mut lcp).iter().any(|e| matches!(
+        e,
+        LcpEvent::Identification { magic: 1, message }
+            if message.len() == ppp_core::lcp::MAX_MESSAGE_LEN
+    )));
 }
 
 // --- RADIUS attribute lengths ------------------------------------------------

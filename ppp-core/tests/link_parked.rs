@@ -21,6 +21,7 @@ use ppp_core::Transmit;
 const SERVER_ENTROPY: Entropy = Entropy {
     magic: 0x1122_3344,
     challenge: [0x5b; 16],
+    identifier: 1,
 };
 
 /// A server link that is parked whenever [`Link::park`] allows.

@@ -22,6 +22,7 @@ fn a_parked_plaintext_link_matches_its_twin() {
             Entropy {
                 magic: 1,
                 challenge: [0; 16],
+                identifier: 1,
             },
         ),
     );
@@ -59,6 +60,7 @@ fn a_parked_plaintext_link_matches_its_twin() {
                 Entropy {
                     magic: 0x1122_3344,
                     challenge: [0x5b; 16],
+                    identifier: 1,
                 },
                 USER,
                 now,

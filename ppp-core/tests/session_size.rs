@@ -58,12 +58,18 @@ const BOUNDS: &[(&str, usize)] = &[
     // receive counters of trial decryption and forced resynchronisation;
     // +16 for the CHAP peer's Response retransmission timer; +464 for
     // MS-CHAPv1 key selection (the LM-based candidate keys and the `auto`
-    // trial's decrypter on the compact RC4 state, in the full link only).
-    ("Link", 17_384),
+    // trial's decrypter on the compact RC4 state, in the full link only);
+    // +56 for the Identification LCP sends when it opens
+    // (`LcpConfig::identification`, RFC 1570 §1.1; 80 B in Lcp, partly in
+    // padding) and the last CHAP Identifier (a re-authentication's must
+    // differ, RFC 1994 §4.1). Only the full machine: ParkedLink does not
+    // grow.
+    ("Link", 17_440),
     // Agreed options, keepalive, IPCP/CCP settings, start keys, one packet
     // slot and counters (432 B) plus MPPE on the compact RC4 state (760 B).
     ("ParkedLink", 1_192),
-    ("Lcp", 3_200),
+    // +80: `LcpConfig::identification` (up to 64 octets).
+    ("Lcp", 3_280),
     ("Fsm<IpcpOptions>", 2_016),
     ("Fsm<CcpOptions>", 1_920),
     ("Authenticator", 2_584),

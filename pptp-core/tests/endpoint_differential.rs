@@ -98,13 +98,14 @@ struct HandWired {
 
 impl HandWired {
     fn entropy(&mut self) -> Entropy {
-        let mut b = [0u8; 20];
+        let mut b = [0u8; 21];
         self.random.fill_bytes(&mut b);
         let mut challenge = [0u8; 16];
-        challenge.copy_from_slice(&b[4..]);
+        challenge.copy_from_slice(&b[4..20]);
         Entropy {
             magic: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
             challenge,
+            identifier: b[20],
         }
     }
 

@@ -43,6 +43,7 @@ impl MultiClient {
                         ppp_core::link::Entropy {
                             magic: 0x1000 + u32::from(up.local_call_id),
                             challenge: [up.local_call_id as u8; 16],
+                            identifier: 1,
                         },
                     );
                     link.open(now);

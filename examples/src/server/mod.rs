@@ -198,15 +198,23 @@ pub(crate) struct Tunnel {
 
 /// What the log and `status` show of a session beyond the endpoint's
 /// view.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct SessionNotes {
     /// Tunnel number and our call ID, for log lines after the endpoint
     /// has freed the session.
     pub(crate) ids: (u32, u16),
     pub(crate) auth: Option<Method>,
     pub(crate) mppe: Option<MppeInfo>,
+    /// What the peer said in LCP Identification (RFC 1570 §1.1): Windows
+    /// sends "MSRASV5.20" and `MSRAS-0-<host>`. The first
+    /// [`MAX_IDENTIFICATIONS`] are kept; a peer repeating them gains no
+    /// memory.
+    pub(crate) identification: Vec<String>,
     pub(crate) since: Option<std::time::Instant>,
 }
+
+/// Identification messages kept per session (Windows sends two).
+const MAX_IDENTIFICATIONS: usize = 2;
 
 /// Why the server could not start.
 #[derive(Debug)]
@@ -266,6 +274,7 @@ pub fn link_config(config: &ServerConfig) -> LinkConfig {
         .copied()
         .take(64)
         .collect();
+    link.authenticator.rechallenge_interval = config.chap_interval_secs.map(Duration::from_secs);
     link
 }
 
@@ -672,6 +681,21 @@ impl Server {
                     "{prefix}: {method} authentication of \"{}\"{entry} succeeded",
                     String::from_utf8_lossy(&user)
                 );
+            }
+            Event::Reauthenticated { session, method } => {
+                log!(
+                    "{}: {method} re-authentication succeeded",
+                    self.prefix(session)
+                );
+            }
+            Event::PeerIdentification { session, message } => {
+                let prefix = self.prefix(session);
+                let notes = self.notes.entry(session).or_default();
+                if notes.identification.len() < MAX_IDENTIFICATIONS {
+                    let text = String::from_utf8_lossy(&message).into_owned();
+                    log!("{prefix}: peer identification \"{text}\"");
+                    notes.identification.push(text);
+                }
             }
             Event::AuthFailed {
                 session,

@@ -87,7 +87,7 @@ pub(super) fn render(server: &Server) -> String {
             let (Some((ours, theirs)), Some(counters)) = (view.call_ids, view.link) else {
                 continue;
             };
-            let notes = server.notes.get(&view.session).copied().unwrap_or_default();
+            let notes = server.notes.get(&view.session).cloned().unwrap_or_default();
             let mppe = match view.mppe.or(notes.mppe) {
                 Some(m) => m.send.to_string(),
                 None => "none".into(),
@@ -113,6 +113,13 @@ pub(super) fn render(server: &Server) -> String {
                 counters.octets_in,
                 counters.octets_out
             );
+            if !notes.identification.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "       peer identification \"{}\"",
+                    notes.identification.join("\", \"")
+                );
+            }
             if let Some(gre) = view.gre {
                 let g = gre.stats;
                 let _ = writeln!(

@@ -90,6 +90,9 @@ pub struct ChapAuthenticator {
     authenticated: bool,
     /// Identifier of the Response last answered with Success/Failure.
     answered: Option<u8>,
+    /// Responses ignored: a stale Identifier (an earlier Challenge's), or a
+    /// repeat while the verdict is pending.
+    ignored_responses: u32,
     reply: heapless::Vec<u8, REPLY_LEN>,
     tx: Option<Tx>,
     username: Name,
@@ -120,6 +123,7 @@ impl ChapAuthenticator {
             rejected: None,
             authenticated: false,
             answered: None,
+            ignored_responses: 0,
             reply: heapless::Vec::new(),
             tx: Some(Tx::Challenge),
             username: Name::new(),
@@ -127,9 +131,49 @@ impl ChapAuthenticator {
         })
     }
 
+    /// An authenticator for a re-authentication in the Network phase (RFC
+    /// 1994 §3: the authenticator may send a new Challenge at any time):
+    /// as [`ChapAuthenticator::new`], but the peer has already proved
+    /// itself once, so its [`Success`] is marked
+    /// [`Success::reauthentication`] and a rejection is final (no MS-CHAP
+    /// retry: the retry of RFC 2433/2759 is for the first login).
+    pub fn new_reauthentication(
+        method: Method,
+        config: AuthenticatorConfig,
+        identifier: u8,
+        challenge: &[u8],
+    ) -> Result<Self, SetupError> {
+        let mut authenticator = ChapAuthenticator::new(method, config, identifier, challenge)?;
+        authenticator.authenticated = true;
+        Ok(authenticator)
+    }
+
     /// The method.
     pub fn method(&self) -> Method {
         self.method
+    }
+
+    /// The Identifier of the current Challenge.
+    pub fn identifier(&self) -> u8 {
+        self.identifier
+    }
+
+    /// Whether the exchange is settled in success and nothing waits to go
+    /// out: the peer has had its Success and no Challenge is outstanding
+    /// (a periodic re-challenge may be waiting for its challenge). Only
+    /// then may the link replace this machine with a new Challenge.
+    pub fn is_idle(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Succeeded | Phase::NeedChallenge(NeedFor::Rechallenge)
+        ) && self.tx.is_none()
+    }
+
+    /// Responses ignored so far: a stale Identifier (RFC 1994 §4.1: the
+    /// Response must carry the Challenge's Identifier), or a repeat while
+    /// the verdict is pending.
+    pub fn ignored_responses(&self) -> u32 {
+        self.ignored_responses
     }
 
     /// Supplies a fresh challenge for a retry or re-challenge. Used at
@@ -218,7 +262,10 @@ impl ChapAuthenticator {
                 return None;
             }
             // Wrong Identifier, or a repeat while the verdict is pending.
-            _ => return None,
+            _ => {
+                self.ignored_responses = self.ignored_responses.saturating_add(1);
+                return None;
+            }
         }
         self.answered = Some(identifier);
         self.timer = None;

@@ -591,11 +591,48 @@ impl Authenticator {
         })
     }
 
+    /// A CHAP authenticator for a re-authentication of a peer that has
+    /// already proved itself (see [`ChapAuthenticator::new_reauthentication`]).
+    /// PAP has none: RFC 1334 §2 leaves the exchange to the peer, which
+    /// sends its Authenticate-Request once ([`SetupError::NotWaiting`]).
+    pub fn new_reauthentication(
+        method: Method,
+        config: AuthenticatorConfig,
+        identifier: u8,
+        challenge: &[u8],
+    ) -> Result<Self, SetupError> {
+        match method {
+            Method::Pap => Err(SetupError::NotWaiting),
+            _ => Ok(Authenticator::Chap(
+                ChapAuthenticator::new_reauthentication(method, config, identifier, challenge)?,
+            )),
+        }
+    }
+
     /// The method.
     pub fn method(&self) -> Method {
         match self {
             Authenticator::Pap(_) => Method::Pap,
             Authenticator::Chap(c) => c.method(),
+        }
+    }
+
+    /// Whether a new re-authentication may replace this machine: CHAP
+    /// settled in success with nothing left to send
+    /// ([`ChapAuthenticator::is_idle`]); PAP never.
+    pub fn is_idle(&self) -> bool {
+        match self {
+            Authenticator::Pap(_) => false,
+            Authenticator::Chap(c) => c.is_idle(),
+        }
+    }
+
+    /// CHAP Responses ignored so far (stale Identifier, or repeated while
+    /// the verdict is pending); 0 for PAP.
+    pub fn ignored_responses(&self) -> u32 {
+        match self {
+            Authenticator::Pap(_) => 0,
+            Authenticator::Chap(c) => c.ignored_responses(),
         }
     }
 
@@ -737,6 +774,17 @@ impl Peer {
         match self {
             Peer::Pap(_) => Err(SetupError::NotWaiting),
             Peer::Chap(m) => m.retry(now, secret),
+        }
+    }
+
+    /// MS-CHAPv2: a Peer-Challenge for the next Challenge (see
+    /// [`ChapPeer::feed_peer_challenge`]); other methods ignore it.
+    pub fn feed_peer_challenge(&mut self, peer_challenge: [u8; 16]) -> Result<(), SetupError> {
+        match self {
+            Peer::Chap(m) if m.method() == Method::MsChapV2 => {
+                m.feed_peer_challenge(peer_challenge)
+            }
+            _ => Ok(()),
         }
     }
 

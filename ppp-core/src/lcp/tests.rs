@@ -234,6 +234,44 @@ fn identification_is_surfaced_and_never_answered() {
     }));
 }
 
+#[test]
+fn identification_is_sent_on_opened_when_configured() {
+    let mut client_config = client(&[MsChapV2]);
+    client_config.identification = Some(Vec::from_slice(b"MSRASV5.20").unwrap());
+    let mut s = Lcp::new(server(&[MsChapV2]), 0x1111_1111);
+    let mut c = Lcp::new(client_config, 0x2222_2222);
+    for l in [&mut s, &mut c] {
+        l.open(T0);
+        l.up(T0);
+    }
+    let mut sent = StdVec::new();
+    for _ in 0..10 {
+        let from_c = drain_frames(&mut c);
+        for f in drain_frames(&mut s) {
+            let _ = c.handle_input(T0, lcp_info(&f));
+        }
+        for f in &from_c {
+            let _ = s.handle_input(T0, lcp_info(f));
+        }
+        sent.extend(from_c);
+    }
+    assert!(s.is_opened() && c.is_opened());
+    // Code 12, the client's Magic-Number, the message; after the
+    // Configure-Ack that opened LCP.
+    let identification: StdVec<&StdVec<u8>> =
+        sent.iter().filter(|f| lcp_info(f)[0] == 12).collect();
+    assert_eq!(identification.len(), 1);
+    let info = lcp_info(identification[0]);
+    assert_eq!(&info[2..4], &[0, 18]);
+    assert_eq!(&info[4..], b"\x22\x22\x22\x22MSRASV5.20");
+    assert!(events(&mut s).contains(&LcpEvent::Identification {
+        magic: 0x2222_2222,
+        message: Vec::from_slice(b"MSRASV5.20").unwrap()
+    }));
+    // The server sends none by default, and nothing answered it.
+    assert!(drain_frames(&mut s).is_empty());
+}
+
 /// Delivers frames both ways until both sides are quiet.
 fn pump(a: &mut Lcp, b: &mut Lcp, now: Instant) {
     for _ in 0..50 {

@@ -178,4 +178,9 @@ pub struct Entropy {
     /// Server: the CHAP challenge (first 8 octets for MS-CHAPv1, all 16
     /// for MS-CHAPv2 and CHAP-MD5). Client: the MS-CHAPv2 Peer-Challenge.
     pub challenge: [u8; 16],
+    /// Server: the Identifier of the CHAP Challenge (RFC 1994 §4.1). A
+    /// random one, as pppd and Windows use, so that a Response replayed
+    /// from another session or an earlier Challenge rarely matches it;
+    /// each re-authentication ([`Link::reauthenticate`]) takes a fresh one.
+    pub identifier: u8,
 }

@@ -171,6 +171,15 @@ pub enum LinkEvent {
         /// [`auth::NameMatch::AsSent`] for external AAA and clients.
         name_match: auth::NameMatch,
     },
+    /// A re-authentication in the Network phase succeeded (RFC 1994 §3):
+    /// server, the peer proved itself again ([`Link::reauthenticate`] or
+    /// a periodic re-challenge); client, the authenticator accepted our
+    /// new Response. The link, its MPPE keys and its data path go on
+    /// unchanged.
+    Reauthenticated {
+        /// The method.
+        method: Method,
+    },
     /// Authentication failed; the link ends ([`LinkEvent::Down`] follows).
     /// The user name, if known, is [`Link::username`].
     AuthFailed {
@@ -246,6 +255,16 @@ pub enum Error {
         /// What was wrong.
         error: fsm::Error,
     },
+    /// A CHAP Response that does not answer the outstanding Challenge
+    /// (RFC 1994 §4.1: its Identifier must be the Challenge's), such as
+    /// one to the Challenge before a re-authentication, or a repeat while
+    /// the verdict is pending: ignored, counted in
+    /// [`Counters::dropped_control`]. A genuine peer's late frame, not
+    /// garbage.
+    StaleResponse {
+        /// The Response's Identifier.
+        identifier: u8,
+    },
     /// A known protocol arrived in a phase that does not take it
     /// (RFC 1661 §3: silently discarded).
     WrongPhase {
@@ -310,6 +329,12 @@ impl fmt::Display for Error {
                 write!(
                     f,
                     "control packet of protocol {protocol:#06x} dropped: {error}"
+                )
+            }
+            Error::StaleResponse { identifier } => {
+                write!(
+                    f,
+                    "CHAP Response with stale identifier {identifier} ignored"
                 )
             }
             Error::WrongPhase { protocol } => {

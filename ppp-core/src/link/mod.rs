@@ -64,9 +64,9 @@
 //!
 //! // Randomness comes from the host (here fixed for the example).
 //! let server_config = LinkConfig::server(Ipv4Addr::new(99, 99, 99, 2), [None, None]);
-//! let mut server = Link::new(server_config, Entropy { magic: 0x1234, challenge: [7; 16] });
+//! let mut server = Link::new(server_config, Entropy { magic: 0x1234, challenge: [7; 16], identifier: 0x42 });
 //! let client_config = LinkConfig::client(Credentials::password(b"cisco", b"cisco").unwrap());
-//! let mut client = Link::new(client_config, Entropy { magic: 0x5678, challenge: [9; 16] });
+//! let mut client = Link::new(client_config, Entropy { magic: 0x5678, challenge: [9; 16], identifier: 0 });
 //!
 //! let now = Instant::ZERO;
 //! server.open(now);
@@ -199,6 +199,10 @@ pub struct Link {
     peer: Option<Peer>,
     authenticator_done: bool,
     peer_done: bool,
+    /// Server: the Identifier of our last CHAP Challenge, so that a
+    /// re-authentication's differs (RFC 1994 §4.1) even when the host's
+    /// random octet repeats.
+    challenge_identifier: Option<u8>,
     ipcp: Fsm<IpcpOptions>,
     ipcp_started: bool,
     address_requested: bool,
@@ -278,6 +282,7 @@ impl Link {
             peer: None,
             authenticator_done: false,
             peer_done: false,
+            challenge_identifier: None,
             ipcp: Fsm::new(IpcpOptions::new(role, ipcp), ncp),
             ipcp_started: false,
             address_requested: false,
@@ -452,12 +457,75 @@ impl Link {
         result
     }
 
+    /// Client, MS-CHAPv2: a fresh Peer-Challenge (RFC 2759 §4: 16 random
+    /// octets) for the authenticator's next Challenge, such as a
+    /// re-authentication in the Network phase (RFC 1994 §3). Without one
+    /// the last is used again. A host gives one after each
+    /// [`LinkEvent::Authenticated`] and [`LinkEvent::Reauthenticated`];
+    /// up to two wait ([`SetupError::ChallengeQueueFull`] beyond). Other
+    /// methods ignore it.
+    pub fn feed_peer_challenge(&mut self, peer_challenge: [u8; 16]) -> Result<(), SetupError> {
+        let peer = self.peer.as_mut().ok_or(SetupError::NotWaiting)?;
+        peer.feed_peer_challenge(peer_challenge)
+    }
+
     /// Server: a fresh challenge after [`LinkEvent::ChallengeNeeded`].
     pub fn feed_challenge(&mut self, now: Instant, challenge: &[u8]) -> Result<(), SetupError> {
         let auth = self.authenticator.as_mut().ok_or(SetupError::NotWaiting)?;
         let result = auth.feed_challenge(now, challenge);
         self.drive(now);
         result
+    }
+
+    /// Server: authenticates the peer again, at once, with a new CHAP
+    /// Challenge whose Identifier and value come from `entropy` (its
+    /// `magic` is not used). RFC 1994 §3: the authenticator may send a new
+    /// Challenge at any time during the Network phase; §4.1: its
+    /// Identifier changes. IP keeps flowing meanwhile. The Response is
+    /// judged as the first one was ([`Link::handle_frame_with`]'s verifier
+    /// or [`LinkEvent::AuthRequest`]); success is reported as
+    /// [`LinkEvent::Reauthenticated`], failure ends the link
+    /// ([`LinkEvent::AuthFailed`], then [`EndReason::AuthFailed`]; RFC
+    /// 1994 §3: the authenticator SHOULD terminate the link).
+    ///
+    /// The MPPE keys stay those of the first authentication: RFC 3079 §2
+    /// and §3 derive them from the exchange that opened the link, and
+    /// neither Windows nor pppd rekey on a re-challenge.
+    ///
+    /// [`SetupError::NotWaiting`] when there is nothing to re-authenticate
+    /// (not the authenticator, not yet in the Network phase, PAP, which
+    /// RFC 1334 §2 leaves to the peer) or an exchange is still running.
+    /// A periodic re-challenge ([`AuthenticatorConfig::rechallenge_interval`])
+    /// announces itself with [`LinkEvent::ChallengeNeeded`] in the
+    /// Network phase: answer it with this method.
+    pub fn reauthenticate(&mut self, now: Instant, entropy: Entropy) -> Result<(), SetupError> {
+        let method = self.lcp.negotiated().peer_auth;
+        let running = self.authenticator.as_ref().is_some_and(|a| !a.is_idle());
+        let Some(method) = method.filter(|_| {
+            !self.finished
+                && self.phase == Phase::Network
+                && self.authenticator_done
+                && self.pending_close.is_none()
+                && !running
+        }) else {
+            return Err(SetupError::NotWaiting);
+        };
+        let mut identifier = entropy.identifier;
+        if self.challenge_identifier == Some(identifier) {
+            identifier = identifier.wrapping_add(1);
+        }
+        let len = method.challenge_len().unwrap_or(entropy.challenge.len());
+        let challenge = entropy.challenge.get(..len).unwrap_or(&entropy.challenge);
+        let authenticator = Authenticator::new_reauthentication(
+            method,
+            self.config_auth.clone(),
+            identifier,
+            challenge,
+        )?;
+        self.authenticator = Some(authenticator);
+        self.challenge_identifier = Some(identifier);
+        self.drive(now);
+        Ok(())
     }
 
     /// Handles one received PPP frame; an IPv4 packet is delivered in

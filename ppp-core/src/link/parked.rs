@@ -39,7 +39,7 @@
 //!             Err(Error::NeedsLink) => {
 //!                 // The host keeps the user name it was told at DataReady.
 //!                 // Fresh randomness from the host for a renegotiation.
-//!                 let entropy = Entropy { magic: 0x2f1e_4d3c, challenge: [0x5a; 16] };
+//!                 let entropy = Entropy { magic: 0x2f1e_4d3c, challenge: [0x5a; 16], identifier: 0x3c };
 //!                 Link::unpark(parked, config.clone(), entropy, b"user", now)
 //!             }
 //!             _ => return Session::Parked(parked),

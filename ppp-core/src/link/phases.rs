@@ -38,14 +38,24 @@ impl Link {
             protocol::PAP | protocol::CHAP => {
                 let info = frame.get(info_range).unwrap_or(&[]);
                 let mut taken = false;
+                let mut ignored = false;
                 if let Some(auth) = self.authenticator.as_mut() {
                     if auth.method().protocol() == proto {
+                        let before = auth.ignored_responses();
                         match verifier {
                             Some(v) => auth.handle_packet_with(now, info, v),
                             None => auth.handle_packet(now, info),
                         }
+                        ignored = auth.ignored_responses() != before;
                         taken = true;
                     }
+                }
+                if ignored {
+                    // A Response to an earlier Challenge (RFC 1994 §4.1: it
+                    // must carry the current Identifier): dropped, counted.
+                    self.data.counters.dropped_control += 1;
+                    let identifier = info.get(1).copied().unwrap_or(0);
+                    return Err(Error::StaleResponse { identifier });
                 }
                 if let Some(peer) = self.peer.as_mut() {
                     if peer.method().protocol() == proto {
@@ -320,8 +330,11 @@ impl Link {
         if let Some(method) = negotiated.peer_auth {
             let len = method.challenge_len().unwrap_or(16);
             let challenge = &self.entropy.challenge[..len];
-            match Authenticator::new(method, self.config_auth.clone(), now, 1, challenge) {
+            // RFC 1994 §4.1: the host's random Identifier, not a constant.
+            let identifier = self.entropy.identifier;
+            match Authenticator::new(method, self.config_auth.clone(), now, identifier, challenge) {
                 Ok(a) => {
+                    self.challenge_identifier = Some(identifier);
                     self.authenticator = Some(a);
                     self.authenticator_done = false;
                 }
@@ -381,13 +394,32 @@ impl Link {
     pub(super) fn on_auth_event(&mut self, now: Instant, ev: auth::Event, as_authenticator: bool) {
         match ev {
             auth::Event::AuthRequest(req) => {
-                self.username = req.username.clone();
+                // A re-authentication keeps the name of the first: the
+                // session (its address, accounting, per-user limit) is
+                // that user's; Success checks the new name against it.
+                if !self.reauthenticating(as_authenticator) {
+                    self.username = req.username.clone();
+                }
                 self.auth_request = Some(req);
                 self.push(LinkEvent::AuthRequest);
             }
             auth::Event::ChallengeNeeded => self.push(LinkEvent::ChallengeNeeded),
             auth::Event::Success(s) => {
                 if s.reauthentication {
+                    // RFC 3079 §2/§3: MPPE keys come from the first
+                    // authentication; a re-challenge leaves them (and the
+                    // data path) alone, as Windows and pppd do.
+                    if as_authenticator && s.username[..] != self.username[..] {
+                        // The peer re-authenticated as someone else: the
+                        // session is not theirs to take over.
+                        self.push(LinkEvent::AuthFailed {
+                            method: s.method,
+                            reason: FailureReason::UnknownUser,
+                        });
+                        self.terminate(now, EndReason::AuthFailed(FailureReason::UnknownUser));
+                    } else {
+                        self.push(LinkEvent::Reauthenticated { method: s.method });
+                    }
                     return;
                 }
                 #[cfg(feature = "mppe")]
@@ -426,7 +458,9 @@ impl Link {
                 }
             }
             auth::Event::Failure(f) => {
-                self.username = f.username.clone();
+                if !self.reauthenticating(as_authenticator) {
+                    self.username = f.username.clone();
+                }
                 self.push(LinkEvent::AuthFailed {
                     method: f.method,
                     reason: f.reason,
@@ -450,6 +484,13 @@ impl Link {
                 self.pending_close = Some(reason);
             }
         }
+    }
+
+    /// Whether an authenticator event belongs to a re-authentication: the
+    /// peer proved itself before (RFC 1994 §3, a Challenge in the Network
+    /// phase).
+    fn reauthenticating(&self, as_authenticator: bool) -> bool {
+        as_authenticator && self.authenticator_done && self.phase == Phase::Network
     }
 
     pub(super) fn start_network(&mut self, now: Instant) {
@@ -506,12 +547,14 @@ impl Link {
     /// case of RFC 1994 §4.1, and is discarded as out of phase. (The
     /// peer side is kept: the authenticator may challenge again at any
     /// time, RFC 1994 §3.)
+    /// The same holds after a re-authentication's Success has gone out
+    /// ([`Link::reauthenticate`]); one still running is kept.
     pub(super) fn retire_authenticator(&mut self) {
         let finished = self.authenticator_done
-            && self
-                .authenticator
-                .as_ref()
-                .is_some_and(|a| a.poll_timeout().is_none() && !a.has_transmit());
+            && self.authenticator.as_ref().is_some_and(|a| {
+                let settled = a.is_idle() || a.method() == auth::Method::Pap;
+                settled && a.poll_timeout().is_none() && !a.has_transmit()
+            });
         if finished {
             self.authenticator = None;
         }
@@ -532,7 +575,9 @@ impl Link {
             self.data_ready = true;
             self.retire_authenticator();
             self.push(LinkEvent::DataReady);
-        } else if !ready {
+        } else if ready {
+            self.retire_authenticator();
+        } else {
             self.data_ready = false;
         }
     }

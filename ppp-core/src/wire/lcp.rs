@@ -336,6 +336,112 @@ impl<'a> LcpOption<'a> {
     }
 }
 
+/// The data of an LCP Identification packet (Code 12, RFC 1570 §1.1):
+/// the sender's Magic-Number, then a message of any length (not
+/// NUL-terminated). Windows sends two when LCP opens, "MSRASV5.00" (or
+/// "MSRASV5.20") and `MSRAS-<n>-<host name>`. The receiver never answers
+/// one (no Code-Reject, RFC 1570 §1.1: it is informational). A view over
+/// the packet's data: the message stays in the packet's buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Identification<'a> {
+    /// The sender's Magic-Number (0 when none was negotiated).
+    pub magic: u32,
+    /// The message.
+    pub message: &'a [u8],
+}
+
+/// Octets before an Identification's message: the Magic-Number.
+const IDENTIFICATION_HEADER: usize = 4;
+/// Octets before a Time-Remaining's message: Magic-Number and Seconds.
+const TIME_REMAINING_HEADER: usize = 8;
+
+/// The first `N` octets of `data` as an array, or [`Error::Truncated`].
+fn fixed<const N: usize>(data: &[u8]) -> Result<[u8; N], Error> {
+    data.get(..N)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(Error::Truncated {
+            needed: N,
+            available: data.len(),
+        })
+}
+
+/// Writes `header` then `message` into `out`; returns the octets written.
+fn emit_message(header: &[u8], message: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+    let total = header.len() + message.len();
+    let available = out.len();
+    let dst = out.get_mut(..total).ok_or(Error::BufferTooSmall {
+        needed: total,
+        available,
+    })?;
+    let (head, tail) = dst.split_at_mut(header.len());
+    head.copy_from_slice(header);
+    tail.copy_from_slice(message);
+    Ok(total)
+}
+
+impl<'a> Identification<'a> {
+    /// Parses the data field of a Code 12 packet: at least the 4-octet
+    /// Magic-Number ([`Error::Truncated`] otherwise).
+    pub fn parse(data: &'a [u8]) -> Result<Self, Error> {
+        let magic = u32::from_be_bytes(fixed(data)?);
+        Ok(Identification {
+            magic,
+            message: data.get(IDENTIFICATION_HEADER..).unwrap_or(&[]),
+        })
+    }
+
+    /// Octets [`Identification::emit`] writes.
+    pub fn buffer_len(&self) -> usize {
+        IDENTIFICATION_HEADER + self.message.len()
+    }
+
+    /// Writes the data field into `out`; returns the octets written.
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, Error> {
+        emit_message(&self.magic.to_be_bytes(), self.message, out)
+    }
+}
+
+/// The data of an LCP Time-Remaining packet (Code 13, RFC 1570 §1.2): the
+/// sender's Magic-Number, the seconds left in the session, and an
+/// optional message. Never answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TimeRemaining<'a> {
+    /// The sender's Magic-Number (0 when none was negotiated).
+    pub magic: u32,
+    /// Seconds remaining.
+    pub seconds: u32,
+    /// The message.
+    pub message: &'a [u8],
+}
+
+impl<'a> TimeRemaining<'a> {
+    /// Parses the data field of a Code 13 packet: at least Magic-Number
+    /// and Seconds-Remaining, 8 octets ([`Error::Truncated`] otherwise).
+    pub fn parse(data: &'a [u8]) -> Result<Self, Error> {
+        let fields: [u8; TIME_REMAINING_HEADER] = fixed(data)?;
+        Ok(TimeRemaining {
+            magic: u32::from_be_bytes([fields[0], fields[1], fields[2], fields[3]]),
+            seconds: u32::from_be_bytes([fields[4], fields[5], fields[6], fields[7]]),
+            message: data.get(TIME_REMAINING_HEADER..).unwrap_or(&[]),
+        })
+    }
+
+    /// Octets [`TimeRemaining::emit`] writes.
+    pub fn buffer_len(&self) -> usize {
+        TIME_REMAINING_HEADER + self.message.len()
+    }
+
+    /// Writes the data field into `out`; returns the octets written.
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, Error> {
+        let mut header = [0u8; TIME_REMAINING_HEADER];
+        header[..4].copy_from_slice(&self.magic.to_be_bytes());
+        header[4..].copy_from_slice(&self.seconds.to_be_bytes());
+        emit_message(&header, self.message, out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,5 +570,90 @@ mod tests {
             assert_eq!(AuthMethod::from_option(&method.option()), Some(method));
         }
         assert_eq!(AuthMethod::from_option(&AuthProtocol::Chap(6)), None);
+    }
+
+    /// A Windows-style Identification's data: a Magic-Number (made up
+    /// here) and "MSRASV5.10", the version string Windows XP sends.
+    const WINDOWS_IDENTIFICATION: [u8; 14] = [
+        0x1b, 0x2c, 0x3d, 0x4e, b'M', b'S', b'R', b'A', b'S', b'V', b'5', b'.', b'1', b'0',
+    ];
+
+    #[test]
+    fn test_parse_and_emit_identification() {
+        let id = Identification::parse(&WINDOWS_IDENTIFICATION).unwrap();
+        assert_eq!(
+            id,
+            Identification {
+                magic: 0x1b2c_3d4e,
+                message: b"MSRASV5.10",
+            }
+        );
+        let mut out = [0u8; 14];
+        assert_eq!(id.emit(&mut out), Ok(14));
+        assert_eq!(out, WINDOWS_IDENTIFICATION);
+        assert_eq!(id.buffer_len(), 14);
+        // Only a Magic-Number: an empty message.
+        let bare = Identification::parse(&[0, 0, 0, 0]).unwrap();
+        assert_eq!(bare.message, b"");
+    }
+
+    #[test]
+    fn test_parse_and_emit_time_remaining() {
+        let bytes = [0, 0, 0, 7, 0, 0, 0x0e, 0x10, b'b', b'y', b'e'];
+        let t = TimeRemaining::parse(&bytes).unwrap();
+        assert_eq!(
+            t,
+            TimeRemaining {
+                magic: 7,
+                seconds: 3600,
+                message: b"bye",
+            }
+        );
+        let mut out = [0u8; 11];
+        assert_eq!(t.emit(&mut out), Ok(11));
+        assert_eq!(out, bytes);
+    }
+
+    #[test]
+    fn identification_and_time_remaining_errors_are_typed() {
+        for n in 0..4 {
+            assert_eq!(
+                Identification::parse(&WINDOWS_IDENTIFICATION[..n]),
+                Err(Error::Truncated {
+                    needed: 4,
+                    available: n
+                })
+            );
+        }
+        for n in 0..8 {
+            assert_eq!(
+                TimeRemaining::parse(&WINDOWS_IDENTIFICATION[..n]),
+                Err(Error::Truncated {
+                    needed: 8,
+                    available: n
+                })
+            );
+        }
+        let id = Identification::parse(&WINDOWS_IDENTIFICATION).unwrap();
+        let mut small = [0u8; 13];
+        assert_eq!(
+            id.emit(&mut small),
+            Err(Error::BufferTooSmall {
+                needed: 14,
+                available: 13
+            })
+        );
+        let t = TimeRemaining {
+            magic: 0,
+            seconds: 0,
+            message: &[],
+        };
+        assert_eq!(
+            t.emit(&mut small[..7]),
+            Err(Error::BufferTooSmall {
+                needed: 8,
+                available: 7
+            })
+        );
     }
 }

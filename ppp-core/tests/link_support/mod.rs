@@ -8,11 +8,18 @@ use ppp_core::auth::{AuthRequest, CredentialStore, DomainRule, Verifier};
 #[cfg(feature = "mppe")]
 use ppp_core::fsm::State;
 use ppp_core::ipcp::AddressPool;
-use ppp_core::link::{Credentials, EndReason, Entropy, Link, LinkConfig, LinkEvent, Role};
+use ppp_core::link::{Credentials, EndReason, Entropy, Link, LinkConfig, LinkEvent, Phase, Role};
 use ppp_core::time::{Duration, Instant};
 
 pub const USER: &[u8] = b"cisco";
 pub const PASSWORD: &[u8] = b"cisco";
+
+/// The randomness the pair's host gives a periodic re-challenge.
+pub const REAUTH_ENTROPY: Entropy = Entropy {
+    magic: 0,
+    challenge: [0x6c; 16],
+    identifier: 0x9e,
+};
 
 pub fn server_config() -> LinkConfig {
     LinkConfig::server(
@@ -65,6 +72,7 @@ impl Pair {
                 Entropy {
                     magic: 0x1122_3344,
                     challenge: [0x5b; 16],
+                    identifier: 1,
                 },
             ),
             client: Link::new(
@@ -72,6 +80,7 @@ impl Pair {
                 Entropy {
                     magic: 0x5566_7788,
                     challenge: [0x21; 16],
+                    identifier: 1,
                 },
             ),
             now: Instant::from_millis(1_000),
@@ -133,6 +142,10 @@ impl Pair {
                             let v = self.store.decide(&req);
                             self.server.verdict(now, v).unwrap();
                         }
+                    }
+                    LinkEvent::ChallengeNeeded if self.server.phase() == Phase::Network => {
+                        // A periodic re-challenge (RFC 1994 §3).
+                        self.server.reauthenticate(now, REAUTH_ENTROPY).unwrap();
                     }
                     LinkEvent::ChallengeNeeded => {
                         self.server.feed_challenge(now, &[0x33; 16]).unwrap();

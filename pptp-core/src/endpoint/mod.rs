@@ -122,6 +122,7 @@ mod limits;
 mod link_info;
 mod login;
 mod memory;
+mod reauth;
 mod refusal;
 mod session;
 mod timers;

@@ -35,14 +35,31 @@ fn user_name(name: &[u8]) -> (UserName, bool) {
 }
 
 impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
-    fn entropy(&mut self) -> Entropy {
-        let mut b = [0u8; 20];
+    /// A fresh [`Entropy`] from the host's random source: Magic-Number,
+    /// CHAP challenge and Identifier.
+    pub(crate) fn entropy(&mut self) -> Entropy {
+        let mut b = [0u8; 21];
         self.random.fill_bytes(&mut b);
         let mut challenge = [0u8; 16];
-        challenge.copy_from_slice(&b[4..]);
+        challenge.copy_from_slice(&b[4..20]);
         Entropy {
             magic: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
             challenge,
+            identifier: b[20],
+        }
+    }
+
+    /// Client, MS-CHAPv2: a new Peer-Challenge for the server's next
+    /// Challenge (a re-authentication, RFC 1994 §3), so that no two
+    /// Responses share one (RFC 2759 §4: random for each Response).
+    fn fresh_peer_challenge(&mut self, i: u32, now: Instant, method: ppp_core::auth::Method) {
+        if self.role != Role::Client || method != ppp_core::auth::Method::MsChapV2 {
+            return;
+        }
+        let mut peer_challenge = [0u8; 16];
+        self.random.fill_bytes(&mut peer_challenge);
+        if let Some(link) = self.full_link(i, now) {
+            let _ = link.feed_peer_challenge(peer_challenge);
         }
     }
 
@@ -798,11 +815,26 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         match ev {
             LinkEvent::AuthRequest => self.on_auth_request(i, now),
             LinkEvent::ChallengeNeeded => {
-                let mut challenge = [0u8; 16];
-                self.random.fill_bytes(&mut challenge);
+                let entropy = self.entropy();
                 if let Some(link) = self.full_link(i, now) {
-                    let _ = link.feed_challenge(now, &challenge);
+                    if link.phase() == ppp_core::link::Phase::Network {
+                        // The periodic re-challenge (RFC 1994 §3), with a
+                        // random Identifier as the first Challenge had.
+                        let _ = link.reauthenticate(now, entropy);
+                    } else {
+                        // A retry's new challenge (MS-CHAP "R=1").
+                        let _ = link.feed_challenge(now, &entropy.challenge);
+                    }
                 }
+            }
+            LinkEvent::Reauthenticated { method } => {
+                self.fresh_peer_challenge(i, now, method);
+                if self.role == Role::Server {
+                    self.push_event(Event::Reauthenticated { session, method });
+                }
+            }
+            LinkEvent::Identification(message) => {
+                self.push_event(Event::PeerIdentification { session, message });
             }
             LinkEvent::AddressNeeded => {
                 // An address the AAA server assigned is the link's already
@@ -832,6 +864,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                 attributes,
                 name_match,
             } => {
+                self.fresh_peer_challenge(i, now, method);
                 let (user, _) = self.link_user(i);
                 let mut matched = None;
                 let (slots, _, links) = self.memory.parts();

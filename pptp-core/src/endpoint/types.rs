@@ -389,6 +389,28 @@ pub enum Event {
         /// client.
         matched: Option<UserName>,
     },
+    /// Server: the peer proved itself again in the Network phase
+    /// ([`Endpoint::reauthenticate`](super::Endpoint::reauthenticate) or
+    /// the link's periodic re-challenge, RFC 1994 §3); the session goes on
+    /// with its keys. A failed re-authentication is [`Event::AuthFailed`]
+    /// and ends the session.
+    Reauthenticated {
+        /// The session.
+        session: SessionHandle,
+        /// The method.
+        method: Method,
+    },
+    /// The peer identified itself with LCP Identification (RFC 1570
+    /// §2.1): Windows sends "MSRASV5.00" or "MSRASV5.20" and
+    /// `MSRAS-<n>-<host name>` when LCP opens. Informational; the endpoint
+    /// does not keep it (a parked session has no room), the host does
+    /// (`show vpdn`).
+    PeerIdentification {
+        /// The session.
+        session: SessionHandle,
+        /// The message, at most 64 octets (longer ones are cut).
+        message: ppp_core::lcp::Message,
+    },
     /// Authentication failed; [`Event::SessionDown`] follows.
     AuthFailed {
         /// The session.
