@@ -281,6 +281,7 @@ fn a_decided_link_parks_and_unparks_on_the_lm_keys() {
     let entropy = Entropy {
         magic: 0x1122_3344,
         challenge: [0x5b; 16],
+        identifier: 1,
     };
     let placeholder = Link::new(server_config(), entropy);
     let server = std::mem::replace(&mut pair.server, placeholder);
