@@ -225,8 +225,55 @@ mod radius_bridge {
                 value[26..50].copy_from_slice(&response.nt_response);
                 w.vendor_attribute(VENDOR_MICROSOFT, ms::MS_CHAP2_RESPONSE, &value)?;
             }
+            AuthResponse::MsChapV2ChangePassword {
+                authenticator_challenge,
+                packet,
+            } => write_change_password(w, request.identifier, authenticator_challenge, packet)?,
         }
         write_nas_attributes(w, nas)
+    }
+
+    /// An MS-CHAPv2 Change-Password as RFC 2548 carries it: the `E=648`
+    /// Failure's challenge in MS-CHAP-Challenge; MS-CHAP2-CPW (Code 7,
+    /// Ident, Encrypted-Hash, Peer-Challenge, 8 reserved, NT-Response,
+    /// 2-octet Flags: the PPP packet's fields after its Encrypted-Password);
+    /// and the 516-octet Encrypted-Password in MS-CHAP-NT-Enc-PW
+    /// attributes (Code 6, Ident, 2-octet Sequence-Number from 1, then at
+    /// most 243 octets so each attribute stays within 253: 243 + 243 + 30).
+    fn write_change_password(
+        w: &mut PacketWriter<'_>,
+        identifier: u8,
+        authenticator_challenge: &[u8; 16],
+        packet: &crate::wire::auth::MsChapV2ChangePassword,
+    ) -> Result<(), Error> {
+        w.vendor_attribute(
+            VENDOR_MICROSOFT,
+            ms::MS_CHAP_CHALLENGE,
+            authenticator_challenge,
+        )?;
+        let mut cpw = [0u8; ms::MS_CHAP2_CPW_LEN];
+        cpw[0] = crate::wire::auth::chap_code::CHANGE_PASSWORD_V2;
+        cpw[1] = identifier;
+        cpw[2..18].copy_from_slice(&packet.encrypted_hash);
+        cpw[18..34].copy_from_slice(&packet.peer_challenge);
+        cpw[42..66].copy_from_slice(&packet.nt_response);
+        cpw[66..68].copy_from_slice(&packet.flags.to_be_bytes());
+        w.vendor_attribute(VENDOR_MICROSOFT, ms::MS_CHAP2_CPW, &cpw)?;
+        let mut part = [0u8; 4 + ms::MS_CHAP_ENC_PW_CHUNK];
+        for (sequence, chunk) in
+            (1u16..).zip(packet.encrypted_password.chunks(ms::MS_CHAP_ENC_PW_CHUNK))
+        {
+            part[0] = ms::MS_CHAP_NT_ENC_PW_CODE;
+            part[1] = identifier;
+            part[2..4].copy_from_slice(&sequence.to_be_bytes());
+            part[4..4 + chunk.len()].copy_from_slice(chunk);
+            w.vendor_attribute(
+                VENDOR_MICROSOFT,
+                ms::MS_CHAP_NT_ENC_PW,
+                &part[..4 + chunk.len()],
+            )?;
+        }
+        Ok(())
     }
 
     /// NAS-IP-Address, NAS-Identifier, NAS-Port, NAS-Port-Type Virtual,

@@ -380,6 +380,10 @@ impl Link {
                 self.push(LinkEvent::AuthRequest);
             }
             auth::Event::ChallengeNeeded => self.push(LinkEvent::ChallengeNeeded),
+            auth::Event::PasswordChanged(change) => {
+                self.password_change = Some(change);
+                self.push(LinkEvent::PasswordChanged);
+            }
             auth::Event::Success(s) => {
                 if s.reauthentication {
                     return;
@@ -421,10 +425,15 @@ impl Link {
                     method: f.method,
                     reason: f.reason,
                 });
+                // E=648: the host may answer with `change_password`
+                // (RFC 2759 §7).
                 let retry = matches!(
                     f.reason,
                     FailureReason::RejectedByAuthenticator {
                         retry_allowed: true,
+                        ..
+                    } | FailureReason::RejectedByAuthenticator {
+                        error_code: Some(crate::wire::auth::ERROR_PASSWD_EXPIRED),
                         ..
                     }
                 );
