@@ -419,7 +419,8 @@ impl ChapAuthenticator {
                 self.tx = Some(Tx::Success);
                 self.retries_used = 0;
                 self.rejected = None;
-                self.change_offered = false;
+                // `change_offered` stays: a repeated Change-Password must
+                // still be recognised and answered with this Success.
                 self.timer = self.config.rechallenge_interval.map(|d| now + d);
                 if let Some(new_nt_hash) = accept.new_nt_hash.clone() {
                     // Before the Success, so a host persists the new hash

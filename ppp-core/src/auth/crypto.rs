@@ -429,6 +429,89 @@ mod tests {
         assert_eq!(seen, 3);
     }
 
+    /// RFC 2759 §7 and §8.9-8.13, against values computed independently
+    /// (tests/data/mschapv2_change_password.py: pycryptodome MD4, DES,
+    /// ARC4).
+    #[test]
+    fn change_password_vectors() {
+        let file = include_str!("../../tests/data/mschapv2_change_password.toml");
+        let mut seen = 0;
+        for v in vectors(file, "mschapv2_change_password") {
+            let id = v["id"].as_str().unwrap();
+            let user = v["username"].as_str().unwrap().as_bytes();
+            let old = nt_password_hash(v["old_password"].as_str().unwrap().as_bytes()).unwrap();
+            let new_password = v["new_password"].as_str().unwrap().as_bytes();
+            let new = nt_password_hash(new_password).unwrap();
+            assert_eq!(old.to_vec(), hex(&v["old_password_hash"]), "{id}");
+            assert_eq!(new.to_vec(), hex(&v["new_password_hash"]), "{id}");
+            let fill: [u8; PW_BLOCK_PASSWORD_LEN] = hex_n(&v["fill"]);
+            let block = encrypt_pw_block(new_password, &old, &fill).unwrap();
+            assert_eq!(block.to_vec(), hex(&v["encrypted_password"]), "{id}");
+            assert_eq!(new_nt_hash_from_pw_block(&block, &old), Ok(new), "{id}");
+            let encrypted_hash = old_nt_hash_encrypted_with_new(&old, &new);
+            assert_eq!(encrypted_hash.to_vec(), hex(&v["encrypted_hash"]), "{id}");
+            assert!(check_encrypted_hash(
+                &encrypted_hash,
+                &hex_n(&v["encrypted_hash"])
+            ));
+            let auth: [u8; 16] = hex_n(&v["authenticator_challenge"]);
+            let peer: [u8; 16] = hex_n(&v["peer_challenge"]);
+            let nt = generate_nt_response(&auth, &peer, user, &new);
+            assert_eq!(nt.to_vec(), hex(&v["nt_response"]), "{id}");
+            let ar = generate_authenticator_response(&new, &nt, &peer, &auth, user);
+            assert_eq!(
+                &format_authenticator_response(&ar)[..],
+                v["authenticator_response"].as_str().unwrap().as_bytes(),
+                "{id}"
+            );
+            seen += 1;
+        }
+        assert_eq!(seen, 2);
+    }
+
+    #[test]
+    fn password_block_length_is_bounded_and_checked() {
+        let old = nt_password_hash(b"old").unwrap();
+        let fill = [0x5a; PW_BLOCK_PASSWORD_LEN];
+        // A block whose PasswordLength is `length`, encrypted as a peer would.
+        let forged = |length: u32| {
+            let mut clear = [0x41u8; PW_BLOCK_LEN];
+            clear[PW_BLOCK_PASSWORD_LEN..].copy_from_slice(&length.to_le_bytes());
+            rc4_in_place(&old, &mut clear);
+            clear
+        };
+        for length in [513, 514, 1000, u32::MAX, 1, 511] {
+            assert_eq!(
+                new_nt_hash_from_pw_block(&forged(length), &old),
+                Err(Error::BadPasswordBlockLength { length }),
+                "{length}"
+            );
+        }
+        // 0 (empty new password, RFC 2759 §8.3 allows it) and 512 (256 units).
+        assert_eq!(
+            new_nt_hash_from_pw_block(&forged(0), &old),
+            Ok(nt_password_hash(b"").unwrap())
+        );
+        let all: [u8; 16] = Md4::digest([0x41u8; 512]).into();
+        assert_eq!(new_nt_hash_from_pw_block(&forged(512), &old), Ok(all));
+        // The wrong old hash decrypts the length to noise.
+        let block = encrypt_pw_block(b"new", &old, &fill).unwrap();
+        let wrong = nt_password_hash(b"not old").unwrap();
+        assert!(matches!(
+            new_nt_hash_from_pw_block(&block, &wrong),
+            Err(Error::BadPasswordBlockLength { .. })
+        ));
+        // The peer side refuses what has no NT hash.
+        assert_eq!(
+            encrypt_pw_block(&[0xff], &old, &fill),
+            Err(Error::PasswordNotUtf8)
+        );
+        assert_eq!(
+            encrypt_pw_block("a".repeat(257).as_bytes(), &old, &fill),
+            Err(Error::PasswordTooLong { units: 257 })
+        );
+    }
+
     #[test]
     fn des_parity_vectors() {
         let mut seen = 0;

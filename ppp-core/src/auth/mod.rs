@@ -796,6 +796,9 @@ impl Peer {
 mod tests;
 
 #[cfg(test)]
+mod change_password_tests;
+
+#[cfg(test)]
 pub(crate) mod testdata {
     //! Loads the shared vectors copied into `tests/data/`.
     extern crate std;

@@ -132,3 +132,108 @@ impl MsChapV2ChangePassword {
         Ok(MSCHAPV2_CHANGE_PASSWORD_LEN)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::auth::testdata::{hex, hex_n, vectors};
+    use std::vec;
+
+    const FILE: &str = include_str!("../../../tests/data/mschapv2_change_password.toml");
+
+    #[test]
+    fn test_parse_and_emit_vectors() {
+        let mut seen = 0;
+        for v in vectors(FILE, "mschapv2_change_password") {
+            let bytes = hex(&v["packet"]);
+            let packet = MsChapV2ChangePassword::parse_bytes(&bytes).unwrap();
+            assert_eq!(
+                i64::from(packet.identifier),
+                v["identifier"].as_integer().unwrap()
+            );
+            assert_eq!(
+                packet.encrypted_password.to_vec(),
+                hex(&v["encrypted_password"])
+            );
+            assert_eq!(packet.encrypted_hash, hex_n(&v["encrypted_hash"]));
+            assert_eq!(packet.peer_challenge, hex_n(&v["peer_challenge"]));
+            assert_eq!(packet.nt_response, hex_n(&v["nt_response"]));
+            assert_eq!(packet.flags, 0);
+            assert_eq!(packet.response().nt_response, packet.nt_response);
+            let mut out = vec![0u8; MSCHAPV2_CHANGE_PASSWORD_LEN];
+            assert_eq!(packet.emit(&mut out), Ok(MSCHAPV2_CHANGE_PASSWORD_LEN));
+            assert_eq!(out, bytes);
+            // Padding after Length is ignored (RFC 1661 §5).
+            let mut padded = bytes.clone();
+            padded.extend_from_slice(&[0xee; 3]);
+            assert_eq!(MsChapV2ChangePassword::parse_bytes(&padded), Ok(packet));
+            seen += 1;
+        }
+        assert_eq!(seen, 2);
+    }
+
+    #[test]
+    fn test_bad_input_is_typed() {
+        let v = &vectors(FILE, "mschapv2_change_password")[0];
+        let good = hex(&v["packet"]);
+        // Every truncation: the Length field then claims more than is there.
+        for cut in 0..good.len() {
+            let err = MsChapV2ChangePassword::parse_bytes(&good[..cut]).unwrap_err();
+            if cut < HEADER_LEN {
+                assert_eq!(
+                    err,
+                    Error::Truncated {
+                        needed: HEADER_LEN,
+                        available: cut
+                    }
+                );
+            } else {
+                assert_eq!(
+                    err,
+                    Error::BadLength {
+                        length: 586,
+                        available: cut
+                    }
+                );
+            }
+        }
+        // A Length one short or one long of 586, with the octets present.
+        for length in [585u16, 587] {
+            let mut bad = good.clone();
+            bad.push(0);
+            bad[2..4].copy_from_slice(&length.to_be_bytes());
+            assert_eq!(
+                MsChapV2ChangePassword::parse_bytes(&bad),
+                Err(Error::WrongSize {
+                    field: Field::Packet,
+                    expected: 586,
+                    actual: usize::from(length)
+                })
+            );
+        }
+        // Other codes are not this packet; codes 5 and 6 (MS-CHAPv1) too.
+        for code in [1u8, 2, 3, 4, 5, 6, 8, 255] {
+            let mut bad = good.clone();
+            bad[0] = code;
+            assert_eq!(
+                MsChapV2ChangePassword::parse_bytes(&bad),
+                Err(Error::UnknownCode { code })
+            );
+        }
+        // And the generic CHAP parser still refuses code 7.
+        assert_eq!(
+            super::super::ChapRepr::parse_bytes(&good),
+            Err(Error::UnknownCode { code: 7 })
+        );
+        let packet = MsChapV2ChangePassword::parse_bytes(&good).unwrap();
+        let mut small = [0u8; 585];
+        assert_eq!(
+            packet.emit(&mut small),
+            Err(Error::BufferTooSmall {
+                needed: 586,
+                available: 585
+            })
+        );
+    }
+}
