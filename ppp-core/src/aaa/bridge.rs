@@ -454,4 +454,47 @@ mod tests {
         assert!(matches!(v, Verdict::Accept(_)));
         assert_eq!(info.note, None);
     }
+    /// RFC 2548 MS-CHAP2-CPW and MS-CHAP-NT-Enc-PW, against the bytes
+    /// computed independently (tests/data/mschapv2_change_password.py).
+    #[cfg(feature = "radius")]
+    #[test]
+    fn change_password_goes_to_radius_as_ms_chap2_cpw_and_nt_enc_pw() {
+        use crate::aaa::radius::wire::{Code, PacketWriter};
+        use crate::auth::testdata::{hex, hex_n, vectors};
+        use crate::wire::auth::MsChapV2ChangePassword;
+        let file = include_str!("../../tests/data/mschapv2_change_password.toml");
+        let mut seen = 0;
+        for v in vectors(file, "mschapv2_change_password") {
+            let packet = MsChapV2ChangePassword::parse_bytes(&hex(&v["packet"])).unwrap();
+            let challenge: [u8; 16] = hex_n(&v["authenticator_challenge"]);
+            let request = AuthRequest {
+                method: Method::MsChapV2,
+                username: heapless::Vec::from_slice(v["username"].as_str().unwrap().as_bytes())
+                    .unwrap(),
+                identifier: packet.identifier,
+                response: AuthResponse::MsChapV2ChangePassword {
+                    authenticator_challenge: challenge,
+                    packet,
+                },
+            };
+            let mut buf = [0u8; 4096];
+            let mut w = PacketWriter::new(&mut buf, Code::AccessRequest, 1, &[0; 16]).unwrap();
+            write_access_request(&mut w, &request, &NasAttributes::default()).unwrap();
+            let len = w.len();
+            let written = &buf[..len];
+            let contains = |needle: &[u8]| written.windows(needle.len()).any(|w| w == needle);
+            let cpw = hex(&v["radius_ms_chap2_cpw"]);
+            let enc = hex(&v["radius_ms_chap_nt_enc_pw"]);
+            assert!(contains(&cpw), "MS-CHAP2-CPW");
+            // The three parts in sequence order, one after the other.
+            assert!(contains(&enc), "MS-CHAP-NT-Enc-PW 1..3");
+            let mut challenge_vsa = std::vec![26u8, 24, 0, 0, 1, 55, 11, 18];
+            challenge_vsa.extend_from_slice(&challenge);
+            assert!(contains(&challenge_vsa), "MS-CHAP-Challenge");
+            // Not a Response: no MS-CHAP2-Response (vendor type 25).
+            assert!(!contains(&[0, 0, 1, 55, 25, 52]));
+            seen += 1;
+        }
+        assert_eq!(seen, 2);
+    }
 }
