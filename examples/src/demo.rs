@@ -748,6 +748,13 @@ impl<V: Verifier> Host<V> {
                 }
                 self.user = Some(user);
             }
+            Event::PasswordChanged { user, .. } => w.log(
+                self.end,
+                format!(
+                    "AUTH: {:?} changed an expired password (MS-CHAPv2 Change-Password)",
+                    String::from_utf8_lossy(&user)
+                ),
+            ),
             Event::AuthFailed {
                 method,
                 reason,

@@ -165,6 +165,10 @@ impl ppp_core::auth::Verifier for LocalUsers {
     fn decide(&self, request: &ppp_core::auth::AuthRequest) -> ppp_core::auth::Verdict {
         self.0.decide(request)
     }
+
+    fn store_password_change(&mut self, change: &ppp_core::auth::PasswordChange) -> bool {
+        self.0.store_password_change(change)
+    }
 }
 
 /// One TCP connection to port 1723 and what the host knows of it.
@@ -309,6 +313,7 @@ impl Server {
                 users
                     .insert_password(u.name.as_bytes(), u.password.as_bytes())
                     .map_err(|e| StartError(format!("user {}: {e}", u.name)))?;
+                users.set_expired(u.name.as_bytes(), u.expired);
             }
             Some(LocalUsers(users))
         } else {
@@ -632,6 +637,15 @@ impl Server {
                     .unwrap_or_default();
                 log!(
                     "{prefix}: {method} authentication of \"{}\"{entry} succeeded",
+                    String::from_utf8_lossy(&user)
+                );
+            }
+            Event::PasswordChanged { session, user, .. } => {
+                // The configuration file keeps the old password: the new
+                // hash lives until the server restarts.
+                log!(
+                    "{}: \"{}\" changed an expired password (kept in memory until restart)",
+                    self.prefix(session),
                     String::from_utf8_lossy(&user)
                 );
             }

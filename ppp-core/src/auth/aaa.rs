@@ -199,6 +199,16 @@ impl Verdict {
 pub trait Verifier {
     /// The verdict for `request`.
     fn decide(&self, request: &AuthRequest) -> Verdict;
+
+    /// Keeps the new hash of a password changed with MS-CHAPv2
+    /// Change-Password (RFC 2759 §7) that this verifier accepted
+    /// ([`crate::auth::Event::PasswordChanged`]); returns whether it was
+    /// stored. The default stores nothing (a verifier without a store of
+    /// its own, or one lent by reference).
+    fn store_password_change(&mut self, change: &crate::auth::PasswordChange) -> bool {
+        let _ = change;
+        false
+    }
 }
 
 impl<T: Verifier + ?Sized> Verifier for &T {
@@ -208,6 +218,11 @@ impl<T: Verifier + ?Sized> Verifier for &T {
 }
 
 impl<const N: usize> Verifier for CredentialStore<N> {
+    fn store_password_change(&mut self, change: &crate::auth::PasswordChange) -> bool {
+        let entry = change.name_match.entry(&change.username);
+        self.change_nt_hash(entry, change.new_nt_hash.clone())
+    }
+
     fn decide(&self, request: &AuthRequest) -> Verdict {
         match self.lookup_match(&request.username) {
             Some((user, name_match)) => match verify_with_secret(request, user.secret()) {
