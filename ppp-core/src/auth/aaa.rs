@@ -17,6 +17,9 @@ use super::{crypto, Challenge, FailureReason, Message, Method, MppeKeyMaterial, 
 use crate::wire::auth::{self as wire, MsChapV1Response, MsChapV2ChangePassword, MsChapV2Response};
 
 /// The peer's proof, per method.
+// No allocator (no_std, no alloc): variants are stored inline, by design;
+// the Change-Password one carries its 516-octet encrypted password.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, Eq)]
 pub enum AuthResponse {
     /// PAP: the cleartext password (RFC 1334).

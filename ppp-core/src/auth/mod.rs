@@ -163,9 +163,12 @@ pub type Message = heapless::Vec<u8, MAX_MESSAGE_LEN>;
 pub type Challenge = heapless::Vec<u8, MAX_CHALLENGE_LEN>;
 
 /// Events queued per machine; further events are dropped (an exchange
-/// produces at most two before the host polls). Each slot holds an
-/// [`Event`] of about 550 octets (user names are up to 255), so the queue
-/// is sized to that need: it is most of a machine's memory.
+/// produces at most two before the host polls: a password change's
+/// [`Event::PasswordChanged`] and its [`Event::Success`]). Each slot holds
+/// an [`Event`] of about 870 octets (user names are up to 255, and an
+/// MS-CHAPv2 Change-Password request carries its 516-octet encrypted
+/// password), so the queue is sized to that need: it is most of a
+/// machine's memory.
 pub const EVENT_QUEUE_LEN: usize = 2;
 
 /// An authentication method, as agreed in LCP: the same type as
