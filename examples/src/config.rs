@@ -221,6 +221,11 @@ pub struct User {
     /// ([`parse_mschapv1_keys`]); `None`: the server's `mschapv1_keys`.
     #[serde(default, deserialize_with = "user_mschapv1_keys")]
     pub mschapv1_keys: Option<MsChapV1Keys>,
+    /// The password has expired: a right MS-CHAPv2 login gets error 648
+    /// and may change it in-band (RFC 2759 §7; Windows asks the user for
+    /// a new one); other methods are refused with 648. Default false.
+    #[serde(default)]
+    pub expired: bool,
 }
 
 #[derive(Deserialize)]
@@ -834,6 +839,16 @@ mod tests {
         assert_eq!(c.auth, vec![AuthMethod::MsChapV2, AuthMethod::MsChapV1]);
         assert_eq!(c.mppe.strength, MppeStrength::Auto);
         assert_eq!(c.users[0].name, "labuser");
+        assert!(!c.users[0].expired);
+    }
+
+    #[test]
+    fn a_user_can_be_marked_expired() {
+        let text = minimal("").replace("password = \"p\"\n", "password = \"p\"\nexpired = true\n");
+        let c = ServerConfig::from_toml(&text).unwrap();
+        assert!(c.users[0].expired);
+        let text = minimal("").replace("password = \"p\"\n", "password = \"p\"\nexpired = 1\n");
+        assert!(ServerConfig::from_toml(&text).is_err(), "a boolean");
     }
 
     fn minimal(extra: &str) -> String {

@@ -775,6 +775,13 @@ impl<V: Verifier> Host<V> {
                     self.peer_identification.push(text);
                 }
             }
+            Event::PasswordChanged { user, .. } => w.log(
+                self.end,
+                format!(
+                    "AUTH: {:?} changed an expired password (MS-CHAPv2 Change-Password)",
+                    String::from_utf8_lossy(&user)
+                ),
+            ),
             Event::AuthFailed {
                 method,
                 reason,

@@ -64,6 +64,21 @@ pub fn describe<M: Memory, R: Random, V: Verifier>(
             session.0,
             text(message)
         ),
+        Event::PasswordChanged {
+            session,
+            user,
+            stored,
+            ..
+        } => format!(
+            "session {}: user \"{}\" changed an expired password{}",
+            session.0,
+            text(user),
+            if *stored {
+                " (new hash kept in memory)"
+            } else {
+                " (not stored: no local user store)"
+            }
+        ),
         Event::AuthFailed {
             session,
             method,

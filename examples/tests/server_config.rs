@@ -76,6 +76,7 @@ fn client(user: String, auth: Vec<AuthMethod>, mppe: MppeSettings) -> ClientConf
         server: "10.0.0.2:1723".parse().unwrap(),
         user,
         password: "labpass".into(),
+        new_password: None,
         auth,
         mppe,
         lm_keys: false,

@@ -13,7 +13,8 @@ use ppp_core::auth::{
 };
 use ppp_core::time::{Duration, Instant};
 use ppp_core::wire::auth::{
-    ChapRepr, MsChapFailure, MsChapV1Response, MsChapV2Response, MsChapV2Success, PapRepr,
+    ChapRepr, MsChapFailure, MsChapV1Response, MsChapV2ChangePassword, MsChapV2Response,
+    MsChapV2Success, PapRepr,
 };
 
 fn roundtrip(data: &[u8]) {
@@ -41,6 +42,13 @@ fn roundtrip(data: &[u8]) {
             ChapRepr::Challenge { .. } => {}
         }
     }
+    if let Ok(change) = MsChapV2ChangePassword::parse_bytes(data) {
+        let mut buf = [0u8; 586];
+        let len = change
+            .emit(&mut buf)
+            .expect("a parsed Change-Password re-emits");
+        assert_eq!(MsChapV2ChangePassword::parse_bytes(&buf[..len]), Ok(change));
+    }
     messages(data);
 }
 
@@ -65,7 +73,9 @@ fn check_output(method: Method, packet: &[u8]) {
         );
     } else {
         assert!(
-            ChapRepr::parse_bytes(packet).is_ok(),
+            ChapRepr::parse_bytes(packet).is_ok()
+                || (method == Method::MsChapV2
+                    && MsChapV2ChangePassword::parse_bytes(packet).is_ok()),
             "own CHAP output parses"
         );
     }
@@ -90,6 +100,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut store: CredentialStore<2> = CredentialStore::new(DomainRule::default());
     store.insert_password(b"user", b"pass").unwrap();
+    // An expired password: right answers get E=648 and the
+    // Change-Password path.
+    store.set_expired(b"user", selector & 8 != 0);
     let config = AuthenticatorConfig {
         rechallenge_interval: (selector & 4 != 0).then(|| Duration::from_secs(5)),
         ..AuthenticatorConfig::default()
@@ -149,13 +162,15 @@ fuzz_target!(|data: &[u8]| {
             seen += 1;
             match event {
                 Event::AuthRequest(_) => {
-                    let verdict = if len & 1 == 0 {
-                        Verdict::Accept(Accept {
+                    // Accept, reject, or "password expired" (E=648: the
+                    // MS-CHAPv2 authenticator then waits for Change-Password).
+                    let verdict = match len % 3 {
+                        0 => Verdict::Accept(Accept {
                             authenticator_response: Some([len; 20]),
                             ..Accept::default()
-                        })
-                    } else {
-                        Verdict::reject(FailureReason::WrongPassword)
+                        }),
+                        1 => Verdict::reject(FailureReason::WrongPassword),
+                        _ => Verdict::reject(FailureReason::PasswordExpired),
                     };
                     external.verdict(now, verdict).expect("awaiting a verdict");
                 }
@@ -182,14 +197,19 @@ fuzz_target!(|data: &[u8]| {
         while let Some(event) = peer.poll_event() {
             seen += 1;
             if let Event::Failure(f) = event {
-                if matches!(
-                    f.reason,
+                match f.reason {
                     FailureReason::RejectedByAuthenticator {
                         retry_allowed: true,
                         ..
+                    } => peer.retry(now, None).expect("retry allowed"),
+                    FailureReason::RejectedByAuthenticator {
+                        error_code: Some(648),
+                        ..
+                    } => {
+                        // Only MS-CHAPv2 with a usable C= is answerable.
+                        let _ = peer.change_password(now, b"new", [len; 16], &[len; 512]);
                     }
-                ) {
-                    peer.retry(now, None).expect("retry allowed");
+                    _ => {}
                 }
             }
         }

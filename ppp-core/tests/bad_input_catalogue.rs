@@ -735,3 +735,103 @@ fn chap_response_with_overrunning_value_size_is_silently_discarded() {
     assert!(a.poll_event().is_none());
     assert!(a.poll_timeout().is_some());
 }
+
+// --- MS-CHAPv2 Change-Password (RFC 2759 §7) ---------------------------------
+
+/// An authenticator that has offered Change-Password (E=648) to "user"
+/// whose password "old" has expired; returns it, the Failure's
+/// Identifier and challenge, and the store.
+fn offering_change() -> (
+    ppp_core::auth::Authenticator,
+    u8,
+    [u8; 16],
+    ppp_core::auth::CredentialStore<2>,
+) {
+    use ppp_core::auth::{crypto, CredentialStore, DomainRule, Event};
+    let mut store = CredentialStore::new(DomainRule::default());
+    store.insert_password(b"user", b"old").unwrap();
+    store.set_expired(b"user", true);
+    let (mut a, id) = mschapv2_authenticator();
+    let peer_challenge = [0x22; 16];
+    let hash = crypto::nt_password_hash(b"old").unwrap();
+    let mut value = [0u8; 49];
+    value[..16].copy_from_slice(&peer_challenge);
+    value[24..48].copy_from_slice(&crypto::generate_nt_response(
+        &[0x11; 16],
+        &peer_challenge,
+        b"user",
+        &hash,
+    ));
+    a.handle_packet_with(T0, &chap_response(id, &value, b"user"), &store);
+    assert_eq!(a.poll_event(), Some(Event::ChallengeNeeded));
+    a.feed_challenge(T0, &[0x33; 16]).unwrap();
+    let mut buf = [0u8; 512];
+    let t = a.poll_transmit(T0, &mut buf).unwrap();
+    assert_eq!(buf[0], 4, "Failure");
+    assert!(buf[4..t.len].starts_with(b"E=648 R=0 C="));
+    (a, id, [0x33; 16], store)
+}
+
+#[test]
+fn change_password_with_truncated_or_misdeclared_length_is_discarded() {
+    use ppp_core::wire::auth::{MsChapV2ChangePassword, MSCHAPV2_CHANGE_PASSWORD_LEN};
+    let (mut a, id, _, store) = offering_change();
+    let mut packet = vec![0u8; MSCHAPV2_CHANGE_PASSWORD_LEN];
+    packet[0] = 7;
+    packet[1] = id.wrapping_add(1);
+    packet[2..4].copy_from_slice(&(MSCHAPV2_CHANGE_PASSWORD_LEN as u16).to_be_bytes());
+    // Length says 586, 100 octets arrive (the CVE-2020-8597 shape).
+    assert_eq!(
+        MsChapV2ChangePassword::parse_bytes(&packet[..100]),
+        Err(auth::Error::BadLength {
+            length: 586,
+            available: 100
+        })
+    );
+    a.handle_packet_with(T0, &packet[..100], &store);
+    // Length 60000 with 586 present; Length 20 (a Response's size).
+    for length in [60_000u16, 20] {
+        let mut bad = packet.clone();
+        bad[2..4].copy_from_slice(&length.to_be_bytes());
+        a.handle_packet_with(T0, &bad, &store);
+    }
+    assert!(a.poll_event().is_none(), "discarded, still waiting");
+    assert!(a.poll_timeout().is_some());
+}
+
+#[test]
+fn change_password_with_forged_password_length_fails_with_691() {
+    use ppp_core::auth::{crypto, Event, FailureReason};
+    use ppp_core::wire::auth::MsChapV2ChangePassword;
+    // A peer that knows the old password but claims a 4 GiB new one: the
+    // decrypted PasswordLength is checked against the 512-octet area.
+    for claimed in [u32::MAX, 513, 514, 0x8000_0000, 3] {
+        let (mut a, id, _, store) = offering_change();
+        let old = crypto::nt_password_hash(b"old").unwrap();
+        let mut block = crypto::encrypt_pw_block(b"new", &old, &[0x5a; 512]).unwrap();
+        // RC4 is a XOR: flip the encrypted length field to `claimed`.
+        let real = 6u32.to_le_bytes();
+        for (k, (r, c)) in real.iter().zip(claimed.to_le_bytes()).enumerate() {
+            block[512 + k] ^= r ^ c;
+        }
+        let packet = MsChapV2ChangePassword {
+            identifier: id.wrapping_add(1),
+            encrypted_password: block,
+            encrypted_hash: [0; 16],
+            peer_challenge: [0; 16],
+            nt_response: [0; 24],
+            flags: 0,
+        };
+        let mut bytes = [0u8; 586];
+        packet.emit(&mut bytes).unwrap();
+        a.handle_packet_with(T0, &bytes, &store);
+        match a.poll_event() {
+            Some(Event::Failure(f)) => assert_eq!(f.reason, FailureReason::WrongPassword),
+            other => panic!("{claimed}: {other:?}"),
+        }
+        assert_eq!(
+            crypto::new_nt_hash_from_pw_block(&block, &old),
+            Err(crypto::Error::BadPasswordBlockLength { length: claimed })
+        );
+    }
+}

@@ -738,6 +738,9 @@ fn peer_and_authenticator_through_freeradius(method: Method, password: &str) -> 
                 AuthEvent::ChallengeNeeded => server
                     .feed_challenge(now, &random_bytes::<16>()[..challenge.len()])
                     .unwrap(),
+                // Only a local store's accept carries a new hash: a RADIUS
+                // server keeps a changed password itself.
+                AuthEvent::PasswordChanged(_) => {}
             }
         }
         while let Some(e) = peer.poll_event() {

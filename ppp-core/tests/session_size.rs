@@ -62,9 +62,13 @@ const BOUNDS: &[(&str, usize)] = &[
     // +56 for the Identification LCP sends when it opens
     // (`LcpConfig::identification`, RFC 1570 §1.1; 80 B in Lcp, partly in
     // padding) and the last CHAP Identifier (a re-authentication's must
-    // differ, RFC 1994 §4.1). Only the full machine: ParkedLink does not
-    // grow.
-    ("Link", 17_440),
+    // differ, RFC 1994 §4.1). +2,456 for MS-CHAPv2 Change-Password (RFC
+    // 2759 §7): its 516-octet encrypted password travels inline in
+    // `AuthResponse` (no allocator), so every auth `Event` slot (2 in the
+    // authenticator, 2 in the peer) and the link's pending `AuthRequest`
+    // grew by 320 B, and the peer keeps the 586-octet packet it may have
+    // to send again. Only the full machine: ParkedLink does not grow.
+    ("Link", 19_896),
     // Agreed options, keepalive, IPCP/CCP settings, start keys, one packet
     // slot and counters (432 B) plus MPPE on the compact RC4 state (760 B).
     ("ParkedLink", 1_192),
@@ -72,8 +76,9 @@ const BOUNDS: &[(&str, usize)] = &[
     ("Lcp", 3_280),
     ("Fsm<IpcpOptions>", 2_016),
     ("Fsm<CcpOptions>", 1_920),
-    ("Authenticator", 2_584),
-    ("Peer", 2_000),
+    // +648 and +1,240: Change-Password, see Link.
+    ("Authenticator", 3_232),
+    ("Peer", 3_240),
     // Two RC4 states of 256 u32 words, 1 040 octets each (kept for
     // throughput). A u8 state would make each about 260 octets and both
     // directions about 745 instead of 2 304; its speed was not measured.

@@ -35,6 +35,11 @@ struct Args {
     /// keeps it out of the process list).
     #[arg(long)]
     password: Option<String>,
+    /// When the server says the password has expired (error 648), change
+    /// it to this one (MS-CHAPv2 only; default: the PPTP_NEW_PASSWORD
+    /// environment variable, if set).
+    #[arg(long)]
+    new_password: Option<String>,
     /// Accepted authentication methods, in order (pap, chap, mschap, mschap-v2).
     #[arg(
         long,
@@ -108,6 +113,10 @@ fn main() -> ExitCode {
                     "no --password and no PPTP_PASSWORD in the environment".to_string()
                 })?,
             },
+            new_password: args
+                .new_password
+                .clone()
+                .or_else(|| std::env::var("PPTP_NEW_PASSWORD").ok()),
             auth: parse_auth_list(&args.auth).map_err(|e| e.to_string())?,
             mppe: MppeSettings {
                 strength: parse_mppe_strength(&args.mppe).map_err(|e| e.to_string())?,

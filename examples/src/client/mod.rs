@@ -62,6 +62,10 @@ pub struct ClientConfig {
     pub user: String,
     /// Password.
     pub password: String,
+    /// A new password to change to when the server says the password has
+    /// expired (MS-CHAPv2 error 648, RFC 2759 §7), as Windows asks its
+    /// user. Without it a 648 ends the session.
+    pub new_password: Option<String>,
     /// Methods we accept, in order of preference.
     pub auth: Vec<AuthMethod>,
     /// MPPE.
@@ -188,6 +192,9 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
         Ok(l) => l,
         Err(e) => return Outcome::Fatal(e),
     };
+    let mut link = link;
+    // Keep the session on a 648 so that the new password can be sent.
+    link.auth_retry = config.new_password.is_some();
     let mut client_config = endpoint::ClientConfig::new(link);
     client_config.control = ControlConfig {
         host_name: b"pptp-client".iter().copied().collect(),
@@ -443,8 +450,21 @@ impl Session<'_> {
                 ..
             } => log!("call up (our call {local_call_id}, server call {peer_call_id})"),
             Event::Authenticated { method, .. } => log!("authenticated with {method}"),
-            Event::AuthFailed { method, reason, .. } => {
+            Event::AuthFailed {
+                session,
+                method,
+                reason,
+                ..
+            } => {
                 log!("{method:?} authentication failed: {reason:?}");
+                let expired = reason.windows_error() == ppp_core::wire::auth::ERROR_PASSWD_EXPIRED;
+                if let (true, Some(new)) = (expired, self.config.new_password.as_ref()) {
+                    let now = self.now();
+                    if self.endpoint.change_password(now, session, new.as_bytes()) {
+                        log!("password expired: sending the new one (MS-CHAPv2 Change-Password)");
+                        return;
+                    }
+                }
                 self.outcome = Some(Outcome::Fatal(format!("authentication failed: {reason:?}")));
             }
             Event::SessionUp {

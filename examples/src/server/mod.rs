@@ -172,6 +172,10 @@ impl ppp_core::auth::Verifier for LocalUsers {
     fn decide(&self, request: &ppp_core::auth::AuthRequest) -> ppp_core::auth::Verdict {
         self.0.decide(request)
     }
+
+    fn store_password_change(&mut self, change: &ppp_core::auth::PasswordChange) -> bool {
+        self.0.store_password_change(change)
+    }
 }
 
 /// One TCP connection to port 1723 and what the host knows of it.
@@ -334,6 +338,7 @@ impl Server {
                     .insert_password(u.name.as_bytes(), u.password.as_bytes())
                     .map_err(|e| StartError(format!("user {}: {e}", u.name)))?;
                 users.set_mschapv1_keys(u.name.as_bytes(), u.mschapv1_keys);
+                users.set_expired(u.name.as_bytes(), u.expired);
             }
             Some(LocalUsers(users))
         } else {
@@ -696,6 +701,15 @@ impl Server {
                     log!("{prefix}: peer identification \"{text}\"");
                     notes.identification.push(text);
                 }
+            }
+            Event::PasswordChanged { session, user, .. } => {
+                // The configuration file keeps the old password: the new
+                // hash lives until the server restarts.
+                log!(
+                    "{}: \"{}\" changed an expired password (kept in memory until restart)",
+                    self.prefix(session),
+                    String::from_utf8_lossy(&user)
+                );
             }
             Event::AuthFailed {
                 session,

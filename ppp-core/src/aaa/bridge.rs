@@ -225,8 +225,55 @@ mod radius_bridge {
                 value[26..50].copy_from_slice(&response.nt_response);
                 w.vendor_attribute(VENDOR_MICROSOFT, ms::MS_CHAP2_RESPONSE, &value)?;
             }
+            AuthResponse::MsChapV2ChangePassword {
+                authenticator_challenge,
+                packet,
+            } => write_change_password(w, request.identifier, authenticator_challenge, packet)?,
         }
         write_nas_attributes(w, nas)
+    }
+
+    /// An MS-CHAPv2 Change-Password as RFC 2548 carries it: the `E=648`
+    /// Failure's challenge in MS-CHAP-Challenge; MS-CHAP2-CPW (Code 7,
+    /// Ident, Encrypted-Hash, Peer-Challenge, 8 reserved, NT-Response,
+    /// 2-octet Flags: the PPP packet's fields after its Encrypted-Password);
+    /// and the 516-octet Encrypted-Password in MS-CHAP-NT-Enc-PW
+    /// attributes (Code 6, Ident, 2-octet Sequence-Number from 1, then at
+    /// most 243 octets so each attribute stays within 253: 243 + 243 + 30).
+    fn write_change_password(
+        w: &mut PacketWriter<'_>,
+        identifier: u8,
+        authenticator_challenge: &[u8; 16],
+        packet: &crate::wire::auth::MsChapV2ChangePassword,
+    ) -> Result<(), Error> {
+        w.vendor_attribute(
+            VENDOR_MICROSOFT,
+            ms::MS_CHAP_CHALLENGE,
+            authenticator_challenge,
+        )?;
+        let mut cpw = [0u8; ms::MS_CHAP2_CPW_LEN];
+        cpw[0] = crate::wire::auth::chap_code::CHANGE_PASSWORD_V2;
+        cpw[1] = identifier;
+        cpw[2..18].copy_from_slice(&packet.encrypted_hash);
+        cpw[18..34].copy_from_slice(&packet.peer_challenge);
+        cpw[42..66].copy_from_slice(&packet.nt_response);
+        cpw[66..68].copy_from_slice(&packet.flags.to_be_bytes());
+        w.vendor_attribute(VENDOR_MICROSOFT, ms::MS_CHAP2_CPW, &cpw)?;
+        let mut part = [0u8; 4 + ms::MS_CHAP_ENC_PW_CHUNK];
+        for (sequence, chunk) in
+            (1u16..).zip(packet.encrypted_password.chunks(ms::MS_CHAP_ENC_PW_CHUNK))
+        {
+            part[0] = ms::MS_CHAP_NT_ENC_PW_CODE;
+            part[1] = identifier;
+            part[2..4].copy_from_slice(&sequence.to_be_bytes());
+            part[4..4 + chunk.len()].copy_from_slice(chunk);
+            w.vendor_attribute(
+                VENDOR_MICROSOFT,
+                ms::MS_CHAP_NT_ENC_PW,
+                &part[..4 + chunk.len()],
+            )?;
+        }
+        Ok(())
     }
 
     /// NAS-IP-Address, NAS-Identifier, NAS-Port, NAS-Port-Type Virtual,
@@ -408,5 +455,48 @@ mod tests {
         let v = apply_mppe_policy(Verdict::Accept(keyed), MppePolicy::Required, &mut info);
         assert!(matches!(v, Verdict::Accept(_)));
         assert_eq!(info.note, None);
+    }
+    /// RFC 2548 MS-CHAP2-CPW and MS-CHAP-NT-Enc-PW, against the bytes
+    /// computed independently (tests/data/mschapv2_change_password.py).
+    #[cfg(feature = "radius")]
+    #[test]
+    fn change_password_goes_to_radius_as_ms_chap2_cpw_and_nt_enc_pw() {
+        use crate::aaa::radius::wire::{Code, PacketWriter};
+        use crate::auth::testdata::{hex, hex_n, vectors};
+        use crate::wire::auth::MsChapV2ChangePassword;
+        let file = include_str!("../../tests/data/mschapv2_change_password.toml");
+        let mut seen = 0;
+        for v in vectors(file, "mschapv2_change_password") {
+            let packet = MsChapV2ChangePassword::parse_bytes(&hex(&v["packet"])).unwrap();
+            let challenge: [u8; 16] = hex_n(&v["authenticator_challenge"]);
+            let request = AuthRequest {
+                method: Method::MsChapV2,
+                username: heapless::Vec::from_slice(v["username"].as_str().unwrap().as_bytes())
+                    .unwrap(),
+                identifier: packet.identifier,
+                response: AuthResponse::MsChapV2ChangePassword {
+                    authenticator_challenge: challenge,
+                    packet,
+                },
+            };
+            let mut buf = [0u8; 4096];
+            let mut w = PacketWriter::new(&mut buf, Code::AccessRequest, 1, &[0; 16]).unwrap();
+            write_access_request(&mut w, &request, &NasAttributes::default()).unwrap();
+            let len = w.len();
+            let written = &buf[..len];
+            let contains = |needle: &[u8]| written.windows(needle.len()).any(|w| w == needle);
+            let cpw = hex(&v["radius_ms_chap2_cpw"]);
+            let enc = hex(&v["radius_ms_chap_nt_enc_pw"]);
+            assert!(contains(&cpw), "MS-CHAP2-CPW");
+            // The three parts in sequence order, one after the other.
+            assert!(contains(&enc), "MS-CHAP-NT-Enc-PW 1..3");
+            let mut challenge_vsa = std::vec![26u8, 24, 0, 0, 1, 55, 11, 18];
+            challenge_vsa.extend_from_slice(&challenge);
+            assert!(contains(&challenge_vsa), "MS-CHAP-Challenge");
+            // Not a Response: no MS-CHAP2-Response (vendor type 25).
+            assert!(!contains(&[0, 0, 1, 55, 25, 52]));
+            seen += 1;
+        }
+        assert_eq!(seen, 2);
     }
 }

@@ -13,11 +13,14 @@ use core::net::Ipv4Addr;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
-use super::credentials::{CredentialStore, NameMatch, Password, Secret, SecretError};
+use super::credentials::{CredentialStore, NameMatch, NtHash, Password, Secret, SecretError};
 use super::{crypto, Challenge, FailureReason, Message, Method, MppeKeyMaterial, Name};
-use crate::wire::auth::{self as wire, MsChapV1Response, MsChapV2Response};
+use crate::wire::auth::{self as wire, MsChapV1Response, MsChapV2ChangePassword, MsChapV2Response};
 
 /// The peer's proof, per method.
+// No allocator (no_std, no alloc): variants are stored inline, by design;
+// the Change-Password one carries its 516-octet encrypted password.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, Eq)]
 pub enum AuthResponse {
     /// PAP: the cleartext password (RFC 1334).
@@ -45,6 +48,15 @@ pub enum AuthResponse {
         authenticator_challenge: [u8; 16],
         /// Peer challenge, NT-Response and flags.
         response: MsChapV2Response,
+    },
+    /// MS-CHAPv2 Change-Password (RFC 2759 §7) after an `E=648` Failure:
+    /// the user name is the one of the preceding Response.
+    MsChapV2ChangePassword {
+        /// The challenge of the `E=648` Failure (`C=`), which the
+        /// NT-Response answers.
+        authenticator_challenge: [u8; 16],
+        /// The packet: encrypted new password and hash, NT-Response.
+        packet: MsChapV2ChangePassword,
     },
 }
 
@@ -75,6 +87,14 @@ impl fmt::Debug for AuthResponse {
                 .debug_struct("MsChapV2")
                 .field("authenticator_challenge", authenticator_challenge)
                 .field("response", response)
+                .finish(),
+            AuthResponse::MsChapV2ChangePassword {
+                authenticator_challenge,
+                packet,
+            } => f
+                .debug_struct("MsChapV2ChangePassword")
+                .field("authenticator_challenge", authenticator_challenge)
+                .field("packet", packet)
                 .finish(),
         }
     }
@@ -130,6 +150,11 @@ pub struct Accept {
     /// ([`CredentialStore`]'s verdicts set it; external AAA decides on
     /// the name as sent).
     pub name_match: NameMatch,
+    /// After an accepted MS-CHAPv2 Change-Password verified locally: the
+    /// new NT hash, which the authenticator hands to the host
+    /// ([`crate::auth::Event::PasswordChanged`]) to store. `None` from an
+    /// AAA server, which stores the new password itself.
+    pub new_nt_hash: Option<NtHash>,
 }
 
 impl Accept {
@@ -183,6 +208,16 @@ impl Verdict {
 pub trait Verifier {
     /// The verdict for `request`.
     fn decide(&self, request: &AuthRequest) -> Verdict;
+
+    /// Keeps the new hash of a password changed with MS-CHAPv2
+    /// Change-Password (RFC 2759 §7) that this verifier accepted
+    /// ([`crate::auth::Event::PasswordChanged`]); returns whether it was
+    /// stored. The default stores nothing (a verifier without a store of
+    /// its own, or one lent by reference).
+    fn store_password_change(&mut self, change: &crate::auth::PasswordChange) -> bool {
+        let _ = change;
+        false
+    }
 }
 
 impl<T: Verifier + ?Sized> Verifier for &T {
@@ -192,9 +227,26 @@ impl<T: Verifier + ?Sized> Verifier for &T {
 }
 
 impl<const N: usize> Verifier for CredentialStore<N> {
+    fn store_password_change(&mut self, change: &crate::auth::PasswordChange) -> bool {
+        let entry = change.name_match.entry(&change.username);
+        self.change_nt_hash(entry, change.new_nt_hash.clone())
+    }
+
     fn decide(&self, request: &AuthRequest) -> Verdict {
         match self.lookup_match(&request.username) {
             Some((user, name_match)) => match verify_with_secret(request, user.secret()) {
+                // Only a peer that knows the password learns that it has
+                // expired (a guesser sees 691), as with a Windows server;
+                // the Change-Password itself is what lifts the expiry.
+                Verdict::Accept(_)
+                    if user.expired()
+                        && !matches!(
+                            request.response,
+                            AuthResponse::MsChapV2ChangePassword { .. }
+                        ) =>
+                {
+                    Verdict::reject(FailureReason::PasswordExpired)
+                }
                 Verdict::Accept(mut accept) => {
                     if !self.lm_hash_allowed(user) {
                         if let Some(MppeKeyMaterial::MsChapV1 { lm_hash_prefix, .. }) =
@@ -290,33 +342,74 @@ pub fn verify_with_secret(request: &AuthRequest, secret: &Secret) -> Verdict {
         AuthResponse::MsChapV2 {
             authenticator_challenge,
             response,
+        } => match secret.to_nt_hash() {
+            Ok(hash) => verify_mschapv2(request, authenticator_challenge, response, &hash),
+            Err(e) => secret_failure(e),
+        },
+        AuthResponse::MsChapV2ChangePassword {
+            authenticator_challenge,
+            packet,
         } => {
-            let hash = match secret.to_nt_hash() {
+            let old = match secret.to_nt_hash() {
                 Ok(hash) => hash,
                 Err(e) => return secret_failure(e),
             };
-            let expected = crypto::generate_nt_response(
-                authenticator_challenge,
-                &response.peer_challenge,
-                &request.username,
-                hash.as_bytes(),
-            );
-            let authenticator_response = crypto::generate_authenticator_response(
-                hash.as_bytes(),
-                &response.nt_response,
-                &response.peer_challenge,
-                authenticator_challenge,
-                &request.username,
-            );
-            let key = MppeKeyMaterial::MsChapV2 {
-                password_hash_hash: hash.hash_hash(),
-                nt_response: response.nt_response,
-            };
-            accept(
-                bool::from(expected.ct_eq(&response.nt_response)),
-                Some(authenticator_response),
-                Some(key),
-            )
+            // RFC 2759 §8.9/§8.10: the new password is under the old hash;
+            // a block that does not decrypt to a sane length means the
+            // peer does not know the old password.
+            let new =
+                match crypto::new_nt_hash_from_pw_block(&packet.encrypted_password, old.as_bytes())
+                {
+                    Ok(hash) => NtHash::from_bytes(hash),
+                    Err(_) => return Verdict::reject(FailureReason::WrongPassword),
+                };
+            // §8.12: the old hash under the new one proves both.
+            let expected = crypto::old_nt_hash_encrypted_with_new(old.as_bytes(), new.as_bytes());
+            if !crypto::check_encrypted_hash(&expected, &packet.encrypted_hash) {
+                return Verdict::reject(FailureReason::WrongPassword);
+            }
+            // §7: the NT-Response is checked as a Response's, with the
+            // new password.
+            match verify_mschapv2(request, authenticator_challenge, &packet.response(), &new) {
+                Verdict::Accept(accept) => Verdict::Accept(Accept {
+                    new_nt_hash: Some(new),
+                    ..accept
+                }),
+                reject => reject,
+            }
         }
     }
+}
+
+/// The MS-CHAPv2 check (RFC 2759 §8.1, §8.7) of `response` to
+/// `authenticator_challenge` with the NT hash `hash`: a Response's, or a
+/// Change-Password's with the new hash.
+fn verify_mschapv2(
+    request: &AuthRequest,
+    authenticator_challenge: &[u8; 16],
+    response: &MsChapV2Response,
+    hash: &NtHash,
+) -> Verdict {
+    let expected = crypto::generate_nt_response(
+        authenticator_challenge,
+        &response.peer_challenge,
+        &request.username,
+        hash.as_bytes(),
+    );
+    let authenticator_response = crypto::generate_authenticator_response(
+        hash.as_bytes(),
+        &response.nt_response,
+        &response.peer_challenge,
+        authenticator_challenge,
+        &request.username,
+    );
+    let key = MppeKeyMaterial::MsChapV2 {
+        password_hash_hash: hash.hash_hash(),
+        nt_response: response.nt_response,
+    };
+    accept(
+        bool::from(expected.ct_eq(&response.nt_response)),
+        Some(authenticator_response),
+        Some(key),
+    )
 }

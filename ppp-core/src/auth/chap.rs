@@ -4,16 +4,19 @@
 //! proof in the Success message.
 
 use super::aaa::{AuthRequest, AuthResponse, Verdict, Verifier};
-use super::credentials::{NameMatch, Secret};
+use super::credentials::{NameMatch, NtHash, Secret};
 use super::{
     crypto, name_from, AuthenticatorConfig, Challenge, Event, Events, Failure, FailureReason,
-    Message, Method, MppeKeyMaterial, Name, PeerConfig, SetupError, Success, MAX_CHALLENGE_LEN,
+    Message, Method, MppeKeyMaterial, Name, PasswordChange, PeerConfig, SetupError, Success,
+    MAX_CHALLENGE_LEN,
 };
+use crate::auth::crypto::PW_BLOCK_PASSWORD_LEN;
 use crate::time::Instant;
 use crate::transmit::Transmit;
 use crate::wire::auth::{
-    ChapRepr, FailureChallenge, MsChapFailure, MsChapV1Response, MsChapV2Response, MsChapV2Success,
-    ERROR_AUTHENTICATION_FAILURE, MSCHAP_RESPONSE_LEN, PROTOCOL_CHAP,
+    ChapRepr, FailureChallenge, MsChapFailure, MsChapV1Response, MsChapV2ChangePassword,
+    MsChapV2Response, MsChapV2Success, ERROR_AUTHENTICATION_FAILURE, ERROR_PASSWD_EXPIRED,
+    MSCHAP_RESPONSE_LEN, PROTOCOL_CHAP,
 };
 
 /// Longest Success/Failure message the authenticator builds: "S=" + 40
@@ -44,6 +47,8 @@ fn array<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum NeedFor {
     RetryFailure,
+    /// The `E=648` Failure offering Change-Password.
+    ChangePasswordFailure,
     Rechallenge,
 }
 
@@ -57,6 +62,9 @@ enum Phase {
     NeedChallenge(NeedFor),
     /// MS-CHAP Failure with R=1 sent; waiting for a new Response.
     RetryWait,
+    /// MS-CHAPv2 Failure with E=648 sent; waiting for Change-Password
+    /// (RFC 2759 §7).
+    ChangePasswordWait,
     /// Success sent.
     Succeeded,
     /// Final Failure sent (or timed out).
@@ -88,6 +96,9 @@ pub struct ChapAuthenticator {
     /// "R=1" Failure, its reason is reported if the retry never comes.
     rejected: Option<(FailureReason, Message)>,
     authenticated: bool,
+    /// E=648 was sent in this exchange: one password change per
+    /// exchange, and its verdict is final (no R=1 retry after it).
+    change_offered: bool,
     /// Identifier of the Response last answered with Success/Failure.
     answered: Option<u8>,
     /// Responses ignored: a stale Identifier (an earlier Challenge's), or a
@@ -122,6 +133,7 @@ impl ChapAuthenticator {
             retries_used: 0,
             rejected: None,
             authenticated: false,
+            change_offered: false,
             answered: None,
             ignored_responses: 0,
             reply: heapless::Vec::new(),
@@ -185,7 +197,9 @@ impl ChapAuthenticator {
             Phase::NeedChallenge(need) => {
                 self.challenge = challenge;
                 match need {
-                    NeedFor::RetryFailure => self.send_retry_failure(now),
+                    NeedFor::RetryFailure | NeedFor::ChangePasswordFailure => {
+                        self.send_second_chance(now, need)
+                    }
                     NeedFor::Rechallenge => self.start_rechallenge(),
                 }
                 Ok(())
@@ -231,7 +245,48 @@ impl ChapAuthenticator {
         })
     }
 
+    /// A Change-Password (RFC 2759 §7) after our `E=648` Failure, or a
+    /// repeat of the one already answered.
+    fn receive_change_password(&mut self, packet: MsChapV2ChangePassword) -> Option<AuthRequest> {
+        let identifier = packet.identifier;
+        match self.phase {
+            // §7: the Failure's Identifier plus one; as for a retry, any
+            // but the Failure's own is taken.
+            Phase::ChangePasswordWait if Some(identifier) != self.answered => {}
+            Phase::Succeeded | Phase::Failed if Some(identifier) == self.answered => {
+                // RFC 1994 §4.2: our answer was lost; send it again.
+                self.tx = Some(if self.phase == Phase::Succeeded {
+                    Tx::Success
+                } else {
+                    Tx::Failure
+                });
+                return None;
+            }
+            _ => return None,
+        }
+        let authenticator_challenge = array(&self.challenge)?;
+        self.answered = Some(identifier);
+        self.timer = None;
+        self.phase = Phase::AwaitingVerdict;
+        self.tx = None;
+        // §7: no Name field; the account is the preceding Response's.
+        Some(AuthRequest {
+            method: self.method,
+            username: self.username.clone(),
+            identifier,
+            response: AuthResponse::MsChapV2ChangePassword {
+                authenticator_challenge,
+                packet,
+            },
+        })
+    }
+
     fn receive(&mut self, packet: &[u8]) -> Option<AuthRequest> {
+        if self.change_offered {
+            if let Ok(change) = MsChapV2ChangePassword::parse_bytes(packet) {
+                return self.receive_change_password(change);
+            }
+        }
         // Only Responses are for the authenticator; Challenges, Successes
         // and Failures belong to a peer machine on the same link, and
         // malformed packets are silently discarded.
@@ -354,13 +409,23 @@ impl ChapAuthenticator {
         }));
     }
 
-    fn send_retry_failure(&mut self, now: Instant) {
+    /// The Failure that lets the peer try again with the new challenge:
+    /// `E=691 R=1` for another Response (RFC 2759 §6), or `E=648 R=0` for
+    /// a Change-Password (§7; R=0 because a plain Response would be
+    /// refused again; Windows clients answer 648 with Change-Password
+    /// whatever R says).
+    fn send_second_chance(&mut self, now: Instant, need: NeedFor) {
         let message = match &self.rejected {
             Some((_, message)) => message.clone(),
             None => self.config.failure_message.clone(),
         };
-        self.set_ms_chap_failure(ERROR_AUTHENTICATION_FAILURE, true, &message);
-        self.phase = Phase::RetryWait;
+        if need == NeedFor::ChangePasswordFailure {
+            self.set_ms_chap_failure(ERROR_PASSWD_EXPIRED, false, &message);
+            self.phase = Phase::ChangePasswordWait;
+        } else {
+            self.set_ms_chap_failure(ERROR_AUTHENTICATION_FAILURE, true, &message);
+            self.phase = Phase::RetryWait;
+        }
         self.tx = Some(Tx::Failure);
         self.timer = Some(now + self.config.wait_timeout);
     }
@@ -401,7 +466,18 @@ impl ChapAuthenticator {
                 self.tx = Some(Tx::Success);
                 self.retries_used = 0;
                 self.rejected = None;
+                // `change_offered` stays: a repeated Change-Password must
+                // still be recognised and answered with this Success.
                 self.timer = self.config.rechallenge_interval.map(|d| now + d);
+                if let Some(new_nt_hash) = accept.new_nt_hash.clone() {
+                    // Before the Success, so a host persists the new hash
+                    // before it reports the user logged in.
+                    self.events.push(Event::PasswordChanged(PasswordChange {
+                        username: self.username.clone(),
+                        name_match: accept.name_match,
+                        new_nt_hash,
+                    }));
+                }
                 self.events.push(Event::Success(Success {
                     method: self.method,
                     username: self.username.clone(),
@@ -418,20 +494,35 @@ impl ChapAuthenticator {
                 } else {
                     reject.message.clone()
                 };
+                // RFC 2759 §6/§7: an expired password (the store's flag
+                // or the AAA server's MS-CHAP-Error) is offered one
+                // change, with a fresh challenge; later Responses in the
+                // same exchange get the plain 691 rules.
+                let change = self.method == Method::MsChapV2
+                    && reject.error_code == ERROR_PASSWD_EXPIRED
+                    && !self.change_offered
+                    && !self.authenticated;
                 let retry = self.method.is_ms_chap()
                     && reject.error_code == ERROR_AUTHENTICATION_FAILURE
                     && self.retries_used < self.config.max_retries
+                    && !self.change_offered
                     && !self.authenticated;
-                if retry {
-                    self.retries_used += 1;
+                if change || retry {
+                    let need = if change {
+                        self.change_offered = true;
+                        NeedFor::ChangePasswordFailure
+                    } else {
+                        self.retries_used += 1;
+                        NeedFor::RetryFailure
+                    };
                     self.rejected = Some((reject.reason, message));
                     match self.fresh.pop_front() {
                         Some(challenge) => {
                             self.challenge = challenge;
-                            self.send_retry_failure(now);
+                            self.send_second_chance(now, need);
                         }
                         None => {
-                            self.phase = Phase::NeedChallenge(NeedFor::RetryFailure);
+                            self.phase = Phase::NeedChallenge(need);
                             self.tx = None;
                             self.events.push(Event::ChallengeNeeded);
                         }
@@ -507,7 +598,7 @@ impl ChapAuthenticator {
                     self.tx = Some(Tx::Challenge);
                 }
             }
-            Phase::RetryWait => {
+            Phase::RetryWait | Phase::ChangePasswordWait => {
                 // The peer did not try again: the exchange ends with the
                 // rejection it was offered a retry for (691 for a wrong
                 // password), not as a timeout.
@@ -549,6 +640,9 @@ enum PeerPhase {
     Responded,
     Succeeded,
     RetryPossible,
+    /// MS-CHAPv2 Failure `E=648` with a challenge: the host may call
+    /// `change_password` (RFC 2759 §7).
+    PasswordExpired,
     Failed,
 }
 
@@ -576,6 +670,9 @@ pub struct ChapPeer {
     last_peer_challenge: Option<[u8; 16]>,
     sent: Option<Sent>,
     retry_with: Option<(u8, FailureChallenge)>,
+    /// The Change-Password packet sent instead of a Response (RFC 2759
+    /// §7), while it waits for its Success/Failure.
+    change: Option<MsChapV2ChangePassword>,
     send: bool,
     timer: Option<Instant>,
     /// While a Response waits for its Success/Failure: when to send it
@@ -620,6 +717,7 @@ impl ChapPeer {
             last_peer_challenge: None,
             sent: None,
             retry_with: None,
+            change: None,
             send: false,
             timer: Some(now + config.wait_timeout),
             resend_at: None,
@@ -746,6 +844,7 @@ impl ChapPeer {
     }
 
     fn respond(&mut self, now: Instant, identifier: u8, challenge: &[u8]) {
+        self.change = None;
         match self.compute(identifier, challenge) {
             Ok(sent) => {
                 self.sent = Some(sent);
@@ -767,7 +866,10 @@ impl ChapPeer {
             ChapRepr::Challenge {
                 identifier, value, ..
             } => {
-                if matches!(self.phase, PeerPhase::Failed | PeerPhase::RetryPossible) {
+                if matches!(
+                    self.phase,
+                    PeerPhase::Failed | PeerPhase::RetryPossible | PeerPhase::PasswordExpired
+                ) {
                     return;
                 }
                 let repeat = self
@@ -848,6 +950,31 @@ impl ChapPeer {
                     error_code: parsed.map(|f| f.error),
                     retry_allowed: usable.is_some(),
                 };
+                // RFC 2759 §7: after E=648 the peer may answer the
+                // Failure's challenge with Change-Password (whatever R
+                // says: Windows servers send R=0); not after a change
+                // was just refused.
+                let expired = parsed.and_then(|f| match f.challenge {
+                    Some(c @ FailureChallenge::V2(_))
+                        if f.error == ERROR_PASSWD_EXPIRED && self.change.is_none() =>
+                    {
+                        Some(c)
+                    }
+                    _ => None,
+                });
+                if let Some(challenge) = expired.filter(|_| self.method == Method::MsChapV2) {
+                    self.retry_with = Some((identifier, challenge));
+                    self.phase = PeerPhase::PasswordExpired;
+                    self.send = false;
+                    self.timer = None;
+                    self.resend_at = None;
+                    self.events.push(Event::Failure(Failure {
+                        method: self.method,
+                        username: self.username.clone(),
+                        reason,
+                    }));
+                    return;
+                }
                 match usable {
                     Some(challenge) => {
                         self.retry_with = Some((identifier, challenge));
@@ -884,7 +1011,88 @@ impl ChapPeer {
         Ok(())
     }
 
-    /// Whether a Response waits for [`ChapPeer::poll_transmit`].
+    /// After a Failure `E=648` (password expired, reported as
+    /// [`FailureReason::RejectedByAuthenticator`] with error code 648),
+    /// sends an MS-CHAPv2 Change-Password (RFC 2759 §7) with
+    /// `new_password` (UTF-8), answering the Failure's challenge with
+    /// Identifier + 1. The host supplies the randomness: `peer_challenge`
+    /// and the 512 octets that fill the password block before the
+    /// password (§8.10). On Success the new password is this peer's
+    /// secret from then on (re-challenges).
+    pub fn change_password(
+        &mut self,
+        now: Instant,
+        new_password: &[u8],
+        peer_challenge: [u8; 16],
+        fill: &[u8; PW_BLOCK_PASSWORD_LEN],
+    ) -> Result<(), SetupError> {
+        let (identifier, challenge) = match (self.phase, self.retry_with) {
+            (PeerPhase::PasswordExpired, Some((id, FailureChallenge::V2(c)))) => (id, c),
+            _ => return Err(SetupError::NotWaiting),
+        };
+        let new_hash =
+            NtHash::from_password(new_password).map_err(SetupError::NewPasswordUnusable)?;
+        // 256 UTF-16 units may take more than the 256 octets a Password
+        // holds; MS-CHAPv2 needs only the hash.
+        let new_secret = Secret::password(new_password).unwrap_or(Secret::NtHash(new_hash.clone()));
+        let old_hash = match self.secret.to_nt_hash() {
+            Ok(hash) => hash,
+            Err(super::credentials::SecretError::Unhashable(e)) => {
+                return Err(SetupError::NewPasswordUnusable(e))
+            }
+            Err(super::credentials::SecretError::CleartextRequired) => {
+                return Err(SetupError::NotWaiting)
+            }
+        };
+        let encrypted_password = crypto::encrypt_pw_block(new_password, old_hash.as_bytes(), fill)
+            .map_err(SetupError::NewPasswordUnusable)?;
+        let identifier = identifier.wrapping_add(1);
+        let nt_response = crypto::generate_nt_response(
+            &challenge,
+            &peer_challenge,
+            &self.username,
+            new_hash.as_bytes(),
+        );
+        let expected = crypto::generate_authenticator_response(
+            new_hash.as_bytes(),
+            &nt_response,
+            &peer_challenge,
+            &challenge,
+            &self.username,
+        );
+        self.change = Some(MsChapV2ChangePassword {
+            identifier,
+            encrypted_password,
+            encrypted_hash: crypto::old_nt_hash_encrypted_with_new(
+                old_hash.as_bytes(),
+                new_hash.as_bytes(),
+            ),
+            peer_challenge,
+            nt_response,
+            flags: 0,
+        });
+        self.sent = Some(Sent {
+            identifier,
+            challenge: Challenge::from_slice(&challenge).unwrap_or_default(),
+            value: heapless::Vec::new(),
+            expected: Some(expected),
+            key_material: Some(MppeKeyMaterial::MsChapV2 {
+                password_hash_hash: new_hash.hash_hash(),
+                nt_response,
+            }),
+        });
+        self.secret = new_secret;
+        self.last_peer_challenge = Some(peer_challenge);
+        self.retry_with = None;
+        self.phase = PeerPhase::Responded;
+        self.send = true;
+        self.timer = Some(now + self.config.wait_timeout);
+        self.resend_at = Some(now + self.config.restart_interval);
+        Ok(())
+    }
+
+    /// Whether a Response or Change-Password waits for
+    /// [`ChapPeer::poll_transmit`].
     pub fn has_transmit(&self) -> bool {
         self.send && self.sent.is_some()
     }
@@ -895,6 +1103,14 @@ impl ChapPeer {
             return None;
         }
         let sent = self.sent.as_ref()?;
+        if let Some(change) = self.change.as_ref() {
+            let len = change.emit(buf).ok()?;
+            self.send = false;
+            return Some(Transmit {
+                to: PROTOCOL_CHAP,
+                len,
+            });
+        }
         let len = ChapRepr::Response {
             identifier: sent.identifier,
             value: &sent.value,

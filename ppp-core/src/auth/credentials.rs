@@ -313,9 +313,17 @@ pub struct User {
     name: Name,
     secret: Secret,
     mschapv1_keys: Option<MsChapV1Keys>,
+    /// The password has expired: a correct MS-CHAPv2 Response is refused
+    /// with `E=648` and the peer may change it (RFC 2759 §6, §7).
+    expired: bool,
 }
 
 impl User {
+    /// Whether the password has expired ([`CredentialStore::set_expired`]).
+    pub fn expired(&self) -> bool {
+        self.expired
+    }
+
     /// The configured name.
     pub fn name(&self) -> &[u8] {
         &self.name
@@ -413,6 +421,7 @@ impl<const N: usize> CredentialStore<N> {
                 name,
                 secret,
                 mschapv1_keys: None,
+                expired: false,
             })
             .map_err(|_| CredentialError::StoreFull { capacity: N })
     }
@@ -420,6 +429,37 @@ impl<const N: usize> CredentialStore<N> {
     /// Adds a user with a cleartext password.
     pub fn insert_password(&mut self, name: &[u8], password: &[u8]) -> Result<(), CredentialError> {
         self.insert(name, Secret::password(password)?)
+    }
+
+    /// Marks the password of the user named exactly `name` expired (or
+    /// not); returns whether the user exists. An expired user who answers
+    /// an MS-CHAPv2 Challenge correctly gets `E=648` and may send
+    /// Change-Password (RFC 2759 §7); every other method refuses the user
+    /// with 648 too, as a Windows server does.
+    pub fn set_expired(&mut self, name: &[u8], expired: bool) -> bool {
+        match self.users.iter_mut().find(|u| u.name == name) {
+            Some(user) => {
+                user.expired = expired;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stores the NT hash a successful Change-Password produced (the
+    /// host calls this on [`crate::auth::Event::PasswordChanged`], with
+    /// the entry's name) and clears the expired flag. The cleartext
+    /// password is never learnt, so the entry becomes hash-only: PAP and
+    /// CHAP-MD5 no longer work for it. Returns whether the user exists.
+    pub fn change_nt_hash(&mut self, name: &[u8], new_hash: NtHash) -> bool {
+        match self.users.iter_mut().find(|u| u.name == name) {
+            Some(user) => {
+                user.secret = Secret::NtHash(new_hash);
+                user.expired = false;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Removes a user by exact name; returns whether one was removed.

@@ -32,6 +32,13 @@ pub enum Error {
         /// Its length in UTF-16 code units.
         units: usize,
     },
+    /// A decrypted Change-Password block (RFC 2759 §8.10) whose
+    /// PasswordLength is odd or beyond the 512-octet password area: the
+    /// old password was wrong or the block was forged.
+    BadPasswordBlockLength {
+        /// The length field as decrypted.
+        length: u32,
+    },
 }
 
 impl fmt::Display for Error {
@@ -41,6 +48,10 @@ impl fmt::Display for Error {
             Error::PasswordTooLong { units } => write!(
                 f,
                 "password has {units} UTF-16 units, at most {MAX_PASSWORD_UNITS} allowed"
+            ),
+            Error::BadPasswordBlockLength { length } => write!(
+                f,
+                "password block length {length} is odd or beyond {PW_BLOCK_PASSWORD_LEN} octets"
             ),
         }
     }
@@ -116,6 +127,111 @@ pub fn nt_password_hash(password: &[u8]) -> Result<[u8; 16], Error> {
     Reset::reset(&mut hasher);
     core::hint::black_box(&hasher);
     Ok(hash.into())
+}
+
+/// Size of the Change-Password block (RFC 2759 §8.10 `PWBLOCK`): a
+/// password area of 256 UTF-16 units and a 4-octet PasswordLength.
+pub const PW_BLOCK_LEN: usize = 516;
+/// Size of the block's password area; the password sits at its end.
+pub const PW_BLOCK_PASSWORD_LEN: usize = 2 * MAX_PASSWORD_UNITS;
+
+/// NewPasswordEncryptedWithOldNtPasswordHash (RFC 2759 §8.9) with the old
+/// hash already computed, i.e. EncryptPwBlockWithPasswordHash (§8.10):
+/// the UTF-16LE `new_password` at the end of the 512-octet area, `fill`
+/// (random octets from the host: the crate has no randomness) before it,
+/// the length in octets as a little-endian 32-bit PasswordLength (the
+/// RFC's `ulong` on Windows' x86), all RC4-encrypted with the old hash
+/// (§8.11).
+pub fn encrypt_pw_block(
+    new_password: &[u8],
+    old_password_hash: &[u8; 16],
+    fill: &[u8; PW_BLOCK_PASSWORD_LEN],
+) -> Result<[u8; PW_BLOCK_LEN], Error> {
+    let text = core::str::from_utf8(new_password).map_err(|_| Error::PasswordNotUtf8)?;
+    let units = text.encode_utf16().count();
+    if units > MAX_PASSWORD_UNITS {
+        return Err(Error::PasswordTooLong { units });
+    }
+    let mut block = [0u8; PW_BLOCK_LEN];
+    block[..PW_BLOCK_PASSWORD_LEN].copy_from_slice(fill);
+    let offset = PW_BLOCK_PASSWORD_LEN - 2 * units;
+    for (slot, unit) in block[offset..PW_BLOCK_PASSWORD_LEN]
+        .chunks_exact_mut(2)
+        .zip(text.encode_utf16())
+    {
+        slot.copy_from_slice(&unit.to_le_bytes());
+    }
+    // At most 512: fits the 4-octet field.
+    block[PW_BLOCK_PASSWORD_LEN..].copy_from_slice(&((2 * units) as u32).to_le_bytes());
+    rc4_in_place(old_password_hash, &mut block);
+    Ok(block)
+}
+
+/// The authenticator's side of §8.10: decrypts `encrypted` with the old
+/// NT hash and returns the NT hash (MD4, §8.3) of the new password it
+/// carries, without ever holding the password as text. The length is
+/// bounded to the 512-octet area and must be even (whole UTF-16 units); a
+/// wrong old password decrypts to a random length and almost always fails
+/// here, otherwise at the Encrypted-Hash check. The decrypted copy is wiped.
+pub fn new_nt_hash_from_pw_block(
+    encrypted: &[u8; PW_BLOCK_LEN],
+    old_password_hash: &[u8; 16],
+) -> Result<[u8; 16], Error> {
+    let mut block = *encrypted;
+    rc4_in_place(old_password_hash, &mut block);
+    let mut length_octets = [0u8; 4];
+    length_octets.copy_from_slice(&block[PW_BLOCK_PASSWORD_LEN..]);
+    let length = u32::from_le_bytes(length_octets);
+    let result = match usize::try_from(length) {
+        Ok(len) if len <= PW_BLOCK_PASSWORD_LEN && len % 2 == 0 => {
+            let password = &block[PW_BLOCK_PASSWORD_LEN - len..PW_BLOCK_PASSWORD_LEN];
+            Ok(digest_scrubbed::<Md4>(&[password]).into())
+        }
+        _ => Err(Error::BadPasswordBlockLength { length }),
+    };
+    block.zeroize();
+    length_octets.zeroize();
+    result
+}
+
+/// Rc4Encrypt (RFC 2759 §8.11) with a 16-octet key, in place; the
+/// cipher's state is wiped when it drops (the `rc4` crate's `zeroize`).
+fn rc4_in_place(key: &[u8; 16], data: &mut [u8]) {
+    use rc4::{KeyInit, StreamCipher};
+    let mut cipher = rc4::Rc4::<rc4::consts::U16>::new(key.into());
+    cipher.apply_keystream(data);
+}
+
+/// NtPasswordHashEncryptedWithBlock (RFC 2759 §8.13): each half of
+/// `password_hash` DES-encrypted with 7 octets of `block`.
+pub fn nt_password_hash_encrypted_with_block(
+    password_hash: &[u8; 16],
+    block: &[u8; 16],
+) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (i, half) in out.chunks_exact_mut(8).enumerate() {
+        let mut clear = [0u8; 8];
+        clear.copy_from_slice(&password_hash[8 * i..8 * i + 8]);
+        let mut key = [0u8; 7];
+        key.copy_from_slice(&block[7 * i..7 * i + 7]);
+        half.copy_from_slice(&des_encrypt(&clear, &key));
+        clear.zeroize();
+        key.zeroize();
+    }
+    out
+}
+
+/// OldNtPasswordHashEncryptedWithNewNtPasswordHash (RFC 2759 §8.12), from
+/// the two hashes: proves the peer knew the old password and chose the
+/// new one. The authenticator recomputes it and compares in constant time
+/// ([`check_encrypted_hash`]).
+pub fn old_nt_hash_encrypted_with_new(old_hash: &[u8; 16], new_hash: &[u8; 16]) -> [u8; 16] {
+    nt_password_hash_encrypted_with_block(old_hash, new_hash)
+}
+
+/// Compares a received Encrypted-Hash with the expected one in constant time.
+pub fn check_encrypted_hash(expected: &[u8; 16], received: &[u8; 16]) -> bool {
+    bool::from(expected.ct_eq(received))
 }
 
 /// HashNtPasswordHash: MD4 of the NT hash (RFC 2759 §8.4).
@@ -311,6 +427,89 @@ mod tests {
             seen += 1;
         }
         assert_eq!(seen, 3);
+    }
+
+    /// RFC 2759 §7 and §8.9-8.13, against values computed independently
+    /// (tests/data/mschapv2_change_password.py: pycryptodome MD4, DES,
+    /// ARC4).
+    #[test]
+    fn change_password_vectors() {
+        let file = include_str!("../../tests/data/mschapv2_change_password.toml");
+        let mut seen = 0;
+        for v in vectors(file, "mschapv2_change_password") {
+            let id = v["id"].as_str().unwrap();
+            let user = v["username"].as_str().unwrap().as_bytes();
+            let old = nt_password_hash(v["old_password"].as_str().unwrap().as_bytes()).unwrap();
+            let new_password = v["new_password"].as_str().unwrap().as_bytes();
+            let new = nt_password_hash(new_password).unwrap();
+            assert_eq!(old.to_vec(), hex(&v["old_password_hash"]), "{id}");
+            assert_eq!(new.to_vec(), hex(&v["new_password_hash"]), "{id}");
+            let fill: [u8; PW_BLOCK_PASSWORD_LEN] = hex_n(&v["fill"]);
+            let block = encrypt_pw_block(new_password, &old, &fill).unwrap();
+            assert_eq!(block.to_vec(), hex(&v["encrypted_password"]), "{id}");
+            assert_eq!(new_nt_hash_from_pw_block(&block, &old), Ok(new), "{id}");
+            let encrypted_hash = old_nt_hash_encrypted_with_new(&old, &new);
+            assert_eq!(encrypted_hash.to_vec(), hex(&v["encrypted_hash"]), "{id}");
+            assert!(check_encrypted_hash(
+                &encrypted_hash,
+                &hex_n(&v["encrypted_hash"])
+            ));
+            let auth: [u8; 16] = hex_n(&v["authenticator_challenge"]);
+            let peer: [u8; 16] = hex_n(&v["peer_challenge"]);
+            let nt = generate_nt_response(&auth, &peer, user, &new);
+            assert_eq!(nt.to_vec(), hex(&v["nt_response"]), "{id}");
+            let ar = generate_authenticator_response(&new, &nt, &peer, &auth, user);
+            assert_eq!(
+                &format_authenticator_response(&ar)[..],
+                v["authenticator_response"].as_str().unwrap().as_bytes(),
+                "{id}"
+            );
+            seen += 1;
+        }
+        assert_eq!(seen, 2);
+    }
+
+    #[test]
+    fn password_block_length_is_bounded_and_checked() {
+        let old = nt_password_hash(b"old").unwrap();
+        let fill = [0x5a; PW_BLOCK_PASSWORD_LEN];
+        // A block whose PasswordLength is `length`, encrypted as a peer would.
+        let forged = |length: u32| {
+            let mut clear = [0x41u8; PW_BLOCK_LEN];
+            clear[PW_BLOCK_PASSWORD_LEN..].copy_from_slice(&length.to_le_bytes());
+            rc4_in_place(&old, &mut clear);
+            clear
+        };
+        for length in [513, 514, 1000, u32::MAX, 1, 511] {
+            assert_eq!(
+                new_nt_hash_from_pw_block(&forged(length), &old),
+                Err(Error::BadPasswordBlockLength { length }),
+                "{length}"
+            );
+        }
+        // 0 (empty new password, RFC 2759 §8.3 allows it) and 512 (256 units).
+        assert_eq!(
+            new_nt_hash_from_pw_block(&forged(0), &old),
+            Ok(nt_password_hash(b"").unwrap())
+        );
+        let all: [u8; 16] = Md4::digest([0x41u8; 512]).into();
+        assert_eq!(new_nt_hash_from_pw_block(&forged(512), &old), Ok(all));
+        // The wrong old hash decrypts the length to noise.
+        let block = encrypt_pw_block(b"new", &old, &fill).unwrap();
+        let wrong = nt_password_hash(b"not old").unwrap();
+        assert!(matches!(
+            new_nt_hash_from_pw_block(&block, &wrong),
+            Err(Error::BadPasswordBlockLength { .. })
+        ));
+        // The peer side refuses what has no NT hash.
+        assert_eq!(
+            encrypt_pw_block(&[0xff], &old, &fill),
+            Err(Error::PasswordNotUtf8)
+        );
+        assert_eq!(
+            encrypt_pw_block("a".repeat(257).as_bytes(), &old, &fill),
+            Err(Error::PasswordTooLong { units: 257 })
+        );
     }
 
     #[test]

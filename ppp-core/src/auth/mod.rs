@@ -60,8 +60,23 @@
 //! itself: the host (pptp-core's endpoint) asks it before every verdict
 //! and holds the rejection for the delay it gives.
 //!
-//! Not implemented: MS-CHAP Change-Password (RFC 2433 codes 5/6, RFC 2759
-//! code 7); such packets are ignored.
+//! ## Expired passwords: MS-CHAPv2 Change-Password
+//!
+//! A rejection with error 648 (the store's [`CredentialStore::set_expired`]
+//! flag, or an AAA server's MS-CHAP-Error `E=648`) makes the MS-CHAPv2
+//! authenticator send Failure `E=648 R=0 C=<new challenge> V=3` (RFC 2759
+//! §6) and wait for a Change-Password packet (§7, code 7): the new
+//! password under the old NT hash, the old hash under the new one, and an
+//! NT-Response with the new password to the new challenge. The verifier
+//! checks all three ([`verify_with_secret`](aaa::verify_with_secret),
+//! or RADIUS MS-CHAP2-CPW); on success a locally verified change is
+//! reported as [`Event::PasswordChanged`] so the host can store the new
+//! hash ([`CredentialStore::change_nt_hash`]). The peer reports the
+//! Failure with error code 648 and sends Change-Password when its host
+//! calls [`Peer::change_password`].
+//!
+//! Not implemented: MS-CHAPv1 Change-Password (RFC 2433 codes 5/6); such
+//! packets are ignored.
 //!
 //! ## Example: both roles in one host loop
 //!
@@ -148,9 +163,12 @@ pub type Message = heapless::Vec<u8, MAX_MESSAGE_LEN>;
 pub type Challenge = heapless::Vec<u8, MAX_CHALLENGE_LEN>;
 
 /// Events queued per machine; further events are dropped (an exchange
-/// produces at most two before the host polls). Each slot holds an
-/// [`Event`] of about 550 octets (user names are up to 255), so the queue
-/// is sized to that need: it is most of a machine's memory.
+/// produces at most two before the host polls: a password change's
+/// [`Event::PasswordChanged`] and its [`Event::Success`]). Each slot holds
+/// an [`Event`] of about 870 octets (user names are up to 255, and an
+/// MS-CHAPv2 Change-Password request carries its 516-octet encrypted
+/// password), so the queue is sized to that need: it is most of a
+/// machine's memory.
 pub const EVENT_QUEUE_LEN: usize = 2;
 
 /// An authentication method, as agreed in LCP: the same type as
@@ -260,6 +278,10 @@ pub enum FailureReason {
     UnknownUser,
     /// The response or password did not match.
     WrongPassword,
+    /// The password was right but has expired (the store's flag, or
+    /// the AAA server's MS-CHAP-Error `E=648`): MS-CHAPv2 peers are
+    /// offered Change-Password (RFC 2759 §6, §7).
+    PasswordExpired,
     /// PAP or CHAP-MD5 with a user whose store entry holds only the NT hash.
     CleartextRequired,
     /// The stored password has no NT hash (not UTF-8, or too long).
@@ -318,6 +340,7 @@ impl FailureReason {
                 ..
             } => code,
             FailureReason::Timeout => 718,
+            FailureReason::PasswordExpired => crate::wire::auth::ERROR_PASSWD_EXPIRED,
             // Throttled stays 691 on purpose: 647 (account disabled), 648
             // (password expired) or 649 (no dial-in permission) would tell
             // a guesser that the name exists and that guessing is paused,
@@ -334,6 +357,7 @@ impl fmt::Display for FailureReason {
         match self {
             FailureReason::UnknownUser => write!(f, "unknown user"),
             FailureReason::WrongPassword => write!(f, "wrong password"),
+            FailureReason::PasswordExpired => write!(f, "password expired"),
             FailureReason::CleartextRequired => {
                 write!(
                     f,
@@ -403,6 +427,21 @@ pub struct Failure {
     pub reason: FailureReason,
 }
 
+/// A password changed by MS-CHAPv2 Change-Password (RFC 2759 §7) and
+/// verified by the local store: the host stores the new hash
+/// ([`CredentialStore::change_nt_hash`] with
+/// `name_match.entry(&username)`). The core cannot do it itself: the
+/// store is the host's, lent to the machine read-only for each verdict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasswordChange {
+    /// The user name as the peer sent it in its Response.
+    pub username: Name,
+    /// Which form of `username` found the store's entry.
+    pub name_match: NameMatch,
+    /// NtPasswordHash of the new password (wiped on drop).
+    pub new_nt_hash: NtHash,
+}
+
 /// What a machine reports to the host.
 // No allocator (no_std, no alloc): variants are stored inline, by design.
 #[allow(clippy::large_enum_variant)]
@@ -416,9 +455,12 @@ pub enum Event {
     Failure(Failure),
     /// Authenticator, external mode: verify this and call `verdict`.
     AuthRequest(AuthRequest),
-    /// Authenticator: a fresh challenge is needed (retry or re-challenge);
-    /// call `feed_challenge`.
+    /// Authenticator: a fresh challenge is needed (retry, password
+    /// change or re-challenge); call `feed_challenge`.
     ChallengeNeeded,
+    /// Authenticator: the peer changed its expired password; store the
+    /// new hash. The [`Event::Success`] follows.
+    PasswordChanged(PasswordChange),
 }
 
 /// Errors from setting up a machine or feeding it.
@@ -446,6 +488,9 @@ pub enum SetupError {
     /// `verdict` without a pending request, or `retry` when no retry is
     /// allowed.
     NotWaiting,
+    /// `change_password` with a new password that has no NT hash (not
+    /// UTF-8, or more than 256 UTF-16 units).
+    NewPasswordUnusable(crypto::Error),
 }
 
 impl fmt::Display for SetupError {
@@ -460,6 +505,7 @@ impl fmt::Display for SetupError {
             }
             SetupError::MissingPeerChallenge => write!(f, "MS-CHAPv2 peer needs a peer challenge"),
             SetupError::NotWaiting => write!(f, "not waiting for that call"),
+            SetupError::NewPasswordUnusable(e) => write!(f, "new password unusable: {e}"),
         }
     }
 }
@@ -788,6 +834,21 @@ impl Peer {
         }
     }
 
+    /// After a Failure `E=648` (MS-CHAPv2), sends Change-Password with
+    /// `new_password` ([`ChapPeer::change_password`]).
+    pub fn change_password(
+        &mut self,
+        now: Instant,
+        new_password: &[u8],
+        peer_challenge: [u8; 16],
+        fill: &[u8; crypto::PW_BLOCK_PASSWORD_LEN],
+    ) -> Result<(), SetupError> {
+        match self {
+            Peer::Pap(_) => Err(SetupError::NotWaiting),
+            Peer::Chap(m) => m.change_password(now, new_password, peer_challenge, fill),
+        }
+    }
+
     /// Writes the next packet into `buf`.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit<u16>> {
         match self {
@@ -831,6 +892,9 @@ impl Peer {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod change_password_tests;
 
 #[cfg(test)]
 pub(crate) mod testdata {

@@ -154,6 +154,11 @@ pub enum LinkEvent {
     /// (The request is kept in the link, not in the event, so that every
     /// queued event stays small.)
     AuthRequest,
+    /// Server: the peer changed its expired password (MS-CHAPv2
+    /// Change-Password verified by the local store): take it with
+    /// [`Link::take_password_change`] and store the new hash.
+    /// [`LinkEvent::Authenticated`] follows.
+    PasswordChanged,
     /// Server: the authenticator needs a fresh challenge; call
     /// [`Link::feed_challenge`].
     ChallengeNeeded,

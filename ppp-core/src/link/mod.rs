@@ -227,6 +227,7 @@ pub struct Link {
     data_ready: bool,
     username: Name,
     auth_request: Option<AuthRequest>,
+    password_change: Option<crate::auth::PasswordChange>,
     encryption_refused_hint: bool,
     lower_is_down: bool,
     pending_close: Option<EndReason>,
@@ -303,6 +304,7 @@ impl Link {
             data_ready: false,
             username: Name::new(),
             auth_request: None,
+            password_change: None,
             encryption_refused_hint: false,
             lower_is_down: false,
             pending_close: None,
@@ -430,6 +432,13 @@ impl Link {
         self.auth_request.take()
     }
 
+    /// Server: the password change announced by
+    /// [`LinkEvent::PasswordChanged`] (user name, store entry and new NT
+    /// hash, to persist). `None` once taken.
+    pub fn take_password_change(&mut self) -> Option<crate::auth::PasswordChange> {
+        self.password_change.take()
+    }
+
     /// The user name of the last authentication: the name the peer gave
     /// (server) or the name we sent (client); empty before.
     pub fn username(&self) -> &[u8] {
@@ -467,6 +476,24 @@ impl Link {
     pub fn feed_peer_challenge(&mut self, peer_challenge: [u8; 16]) -> Result<(), SetupError> {
         let peer = self.peer.as_mut().ok_or(SetupError::NotWaiting)?;
         peer.feed_peer_challenge(peer_challenge)
+    }
+
+    /// Client: after [`LinkEvent::AuthFailed`] with error 648 (password
+    /// expired; only with [`LinkConfig::auth_retry`]), sends MS-CHAPv2
+    /// Change-Password with `new_password` (RFC 2759 §7). The host gives
+    /// the randomness: a fresh Peer-Challenge and the 512 octets that
+    /// pad the encrypted password block (§8.10).
+    pub fn change_password(
+        &mut self,
+        now: Instant,
+        new_password: &[u8],
+        peer_challenge: [u8; 16],
+        fill: &[u8; crate::auth::crypto::PW_BLOCK_PASSWORD_LEN],
+    ) -> Result<(), SetupError> {
+        let peer = self.peer.as_mut().ok_or(SetupError::NotWaiting)?;
+        let result = peer.change_password(now, new_password, peer_challenge, fill);
+        self.drive(now);
+        result
     }
 
     /// Server: a fresh challenge after [`LinkEvent::ChallengeNeeded`].

@@ -404,6 +404,10 @@ impl Link {
                 self.push(LinkEvent::AuthRequest);
             }
             auth::Event::ChallengeNeeded => self.push(LinkEvent::ChallengeNeeded),
+            auth::Event::PasswordChanged(change) => {
+                self.password_change = Some(change);
+                self.push(LinkEvent::PasswordChanged);
+            }
             auth::Event::Success(s) => {
                 if s.reauthentication {
                     // RFC 3079 §2/§3: MPPE keys come from the first
@@ -465,10 +469,15 @@ impl Link {
                     method: f.method,
                     reason: f.reason,
                 });
+                // E=648: the host may answer with `change_password`
+                // (RFC 2759 §7).
                 let retry = matches!(
                     f.reason,
                     FailureReason::RejectedByAuthenticator {
                         retry_allowed: true,
+                        ..
+                    } | FailureReason::RejectedByAuthenticator {
+                        error_code: Some(crate::wire::auth::ERROR_PASSWD_EXPIRED),
                         ..
                     }
                 );

@@ -50,8 +50,8 @@ pub enum Error {
         /// Octets available in the buffer.
         available: usize,
     },
-    /// A Code this protocol does not define (or one this crate does not
-    /// implement, such as MS-CHAP Change-Password).
+    /// A Code this protocol does not define (or one this parser does not
+    /// take: MS-CHAP Change-Password, see [`MsChapV2ChangePassword`]).
     UnknownCode {
         /// The Code field.
         code: u8,
@@ -537,12 +537,19 @@ pub mod chap_code {
     pub const SUCCESS: u8 = 3;
     /// Failure.
     pub const FAILURE: u8 = 4;
+    /// MS-CHAPv1 Change-Password (version 1), RFC 2433 §9 (not implemented).
+    pub const CHANGE_PASSWORD_V1: u8 = 5;
+    /// MS-CHAPv1 Change-Password (version 2), RFC 2433 §9 (not implemented).
+    pub const CHANGE_PASSWORD_V1_2: u8 = 6;
+    /// MS-CHAPv2 Change-Password, RFC 2759 §7 ([`super::MsChapV2ChangePassword`]).
+    pub const CHANGE_PASSWORD_V2: u8 = 7;
 }
 
 /// A parsed CHAP packet (RFC 1994 §4).
 ///
-/// MS-CHAP Change-Password packets (RFC 2433 codes 5 and 6, RFC 2759 code
-/// 7) are not implemented and parse as [`Error::UnknownCode`].
+/// MS-CHAP Change-Password packets parse as [`Error::UnknownCode`] here:
+/// RFC 2759 code 7 has its own parser, [`MsChapV2ChangePassword`]; RFC
+/// 2433 codes 5 and 6 are not implemented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChapRepr<'a> {
     /// Challenge: the challenge value and the authenticator's name.
@@ -1107,6 +1114,9 @@ impl<'a> MsChapFailure<'a> {
         Ok(len)
     }
 }
+
+mod change_password;
+pub use change_password::{MsChapV2ChangePassword, MSCHAPV2_CHANGE_PASSWORD_LEN};
 
 #[cfg(test)]
 mod tests;

@@ -150,6 +150,12 @@ impl Pair {
                     LinkEvent::ChallengeNeeded => {
                         self.server.feed_challenge(now, &[0x33; 16]).unwrap();
                     }
+                    LinkEvent::PasswordChanged => {
+                        // The host persists the new hash (RFC 2759 §7).
+                        let change = self.server.take_password_change().unwrap();
+                        let entry = change.name_match.entry(&change.username);
+                        assert!(self.store.change_nt_hash(entry, change.new_nt_hash));
+                    }
                     _ => {}
                 }
                 self.server_events.push(ev);

@@ -813,6 +813,42 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         ok
     }
 
+    /// Client: answers an [`Event::AuthFailed`] with error 648 (password
+    /// expired; only with [`LinkConfig::auth_retry`], else the session
+    /// ends) with an MS-CHAPv2 Change-Password carrying `new_password`
+    /// (RFC 2759 §7). The Peer-Challenge and the 512 octets that pad the
+    /// encrypted password block (§8.10) come from the endpoint's
+    /// randomness. `false` if the session is gone or was not told 648.
+    pub fn change_password(
+        &mut self,
+        now: Instant,
+        session: SessionHandle,
+        new_password: &[u8],
+    ) -> bool {
+        self.last_now = now;
+        let Some(i) = self.slot_index(session.0) else {
+            return false;
+        };
+        let mut peer_challenge = [0u8; 16];
+        let mut fill = [0u8; ppp_core::auth::crypto::PW_BLOCK_PASSWORD_LEN];
+        self.random.fill_bytes(&mut peer_challenge);
+        self.random.fill_bytes(&mut fill);
+        let ok = self.full_link(i, now).is_some_and(|l| {
+            l.change_password(now, new_password, peer_challenge, &fill)
+                .is_ok()
+        });
+        self.service(i, now);
+        self.mark_ready(i);
+        ok
+    }
+
+    /// Server: the local verifier (a
+    /// [`CredentialStore`](ppp_core::auth::CredentialStore)), e.g. to
+    /// persist what [`Event::PasswordChanged`] stored in it.
+    pub fn verifier(&self) -> Option<&V> {
+        self.verifier.as_ref()
+    }
+
     /// Clears one session: LCP Terminate-Request first (RFC 1661 §5.5),
     /// then Call-Disconnect-Notify (server, RFC 2637 §2.13) or
     /// Call-Clear-Request and Stop-Control-Connection-Request (client), as

@@ -899,6 +899,25 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
                     matched,
                 });
             }
+            LinkEvent::PasswordChanged => {
+                let Some(change) = self
+                    .full_link(i, now)
+                    .and_then(|l| l.take_password_change())
+                else {
+                    return;
+                };
+                let stored = self
+                    .verifier
+                    .as_mut()
+                    .is_some_and(|v| v.store_password_change(&change));
+                let (user, _) = user_name(&change.username);
+                self.push_event(Event::PasswordChanged {
+                    session,
+                    user,
+                    stored,
+                    new_nt_hash: change.new_nt_hash.clone(),
+                });
+            }
             LinkEvent::AuthFailed { method, reason } => {
                 if reason == ppp_core::auth::FailureReason::SessionLimit {
                     self.stats.user_limit_refusals += 1;

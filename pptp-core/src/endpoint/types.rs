@@ -411,7 +411,27 @@ pub enum Event {
         /// The message, at most 64 octets (longer ones are cut).
         message: ppp_core::lcp::Message,
     },
-    /// Authentication failed; [`Event::SessionDown`] follows.
+    /// Server: the peer changed its expired password (MS-CHAPv2
+    /// Change-Password, RFC 2759 §7) and the local verifier accepted it;
+    /// [`Event::Authenticated`] follows. The endpoint has already handed
+    /// the new hash to the verifier
+    /// ([`Verifier::store_password_change`]); a host that keeps its users
+    /// elsewhere (a file) persists `new_nt_hash` itself.
+    PasswordChanged {
+        /// The session.
+        session: SessionHandle,
+        /// The user name, as the peer sent it.
+        user: UserName,
+        /// Whether the verifier stored the new hash.
+        stored: bool,
+        /// NtPasswordHash of the new password (wiped on drop, never
+        /// printed).
+        new_nt_hash: ppp_core::auth::NtHash,
+    },
+    /// Authentication failed; [`Event::SessionDown`] follows, except on
+    /// a client with [`LinkConfig::auth_retry`](ppp_core::link::LinkConfig::auth_retry)
+    /// told 648 (password expired), which may answer with
+    /// [`Endpoint::change_password`](super::Endpoint::change_password).
     AuthFailed {
         /// The session.
         session: SessionHandle,

@@ -16,6 +16,14 @@ pub const VENDOR_MICROSOFT: u32 = 311;
 pub const MS_CHAP_RESPONSE: u8 = 1;
 /// MS-CHAP-Error (RFC 2548).
 pub const MS_CHAP_ERROR: u8 = 2;
+/// MS-CHAP-NT-Enc-PW (RFC 2548): a part of a Change-Password's
+/// encrypted new password.
+pub const MS_CHAP_NT_ENC_PW: u8 = 6;
+/// The Code octet MS-CHAP-NT-Enc-PW values begin with (RFC 2548: "always 6").
+pub const MS_CHAP_NT_ENC_PW_CODE: u8 = 6;
+/// Most encrypted-password octets in one MS-CHAP-NT-Enc-PW: 253 less the
+/// vendor header (6) and Code, Ident, Sequence-Number (4).
+pub const MS_CHAP_ENC_PW_CHUNK: usize = 243;
 /// MS-MPPE-Encryption-Policy (RFC 2548).
 pub const MS_MPPE_ENCRYPTION_POLICY: u8 = 7;
 /// MS-MPPE-Encryption-Types (RFC 2548).
@@ -32,6 +40,11 @@ pub const MS_MPPE_RECV_KEY: u8 = 17;
 pub const MS_CHAP2_RESPONSE: u8 = 25;
 /// MS-CHAP2-Success (RFC 2548).
 pub const MS_CHAP2_SUCCESS: u8 = 26;
+/// MS-CHAP2-CPW (RFC 2548): an MS-CHAPv2 Change-Password's fields.
+pub const MS_CHAP2_CPW: u8 = 27;
+/// Length of the MS-CHAP2-CPW value (RFC 2548: Vendor-Length 70 less the
+/// 2-octet vendor type/length).
+pub const MS_CHAP2_CPW_LEN: usize = 68;
 /// MS-Primary-DNS-Server (RFC 2548).
 pub const MS_PRIMARY_DNS_SERVER: u8 = 28;
 /// MS-Secondary-DNS-Server (RFC 2548).

@@ -527,6 +527,9 @@ impl<const SESSIONS: usize> TacacsClient<SESSIONS> {
                 data[17..66].copy_from_slice(&response.to_bytes());
                 66
             }
+            AuthResponse::MsChapV2ChangePassword { .. } => {
+                return Err(Error::PasswordChangeUnsupported)
+            }
         };
         let start = AuthenStart {
             action: wire::ACTION_LOGIN,
