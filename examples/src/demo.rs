@@ -300,6 +300,10 @@ fn client_endpoint(opts: &DemoOptions, random: Rng) -> Result<ClientEndpoint, St
     (config.control.host_name, config.control.vendor_string) =
         names(b"demo-client", b"pptp-demo client");
     config.call.serial_number = 1;
+    // Windows clients offer a receive window of 16 or 64 in their
+    // Outgoing-Call-Request (the origin document's traces); the library's
+    // default (512) is for throughput, the demo plays the Windows client.
+    config.call.receive_window = 16;
     Endpoint::client(config, heap_memory(1, 1), random).map_err(|e| format!("client: {e:?}"))
 }
 
