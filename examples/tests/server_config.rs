@@ -83,6 +83,7 @@ fn client(user: String, auth: Vec<AuthMethod>, mppe: MppeSettings) -> ClientConf
         tun_name: "pptpc0".into(),
         routes: vec![],
         retries: 0,
+        receive_window: pptp_core::endpoint::DEFAULT_RECEIVE_WINDOW,
     }
 }
 

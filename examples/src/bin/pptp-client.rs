@@ -70,6 +70,11 @@ struct Args {
     /// Reconnect attempts after a lost or failed session (0: none).
     #[arg(long, default_value_t = 10)]
     retries: u32,
+    /// Our GRE receive window, offered in the Outgoing-Call-Request (RFC
+    /// 2637 §2.7; 1 to 65535). Windows offers 16 or 64, pptp-linux 3.
+    #[arg(long, default_value_t = pptp_core::endpoint::DEFAULT_RECEIVE_WINDOW,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    receive_window: u16,
 }
 
 fn parse_route(s: &str) -> Result<(Ipv4Addr, u8), String> {
@@ -131,6 +136,7 @@ fn main() -> ExitCode {
                 .map(|r| parse_route(r))
                 .collect::<Result<_, _>>()?,
             retries: args.retries,
+            receive_window: args.receive_window,
         })
     })();
     let config = match config {

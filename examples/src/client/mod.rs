@@ -79,6 +79,10 @@ pub struct ClientConfig {
     pub routes: Vec<(Ipv4Addr, u8)>,
     /// Reconnect attempts after a failed or lost session (0: none).
     pub retries: u32,
+    /// Our Packet Receive Window Size in the Outgoing-Call-Request (RFC
+    /// 2637 §2.7): the library's default is sized for throughput; Windows
+    /// offers 16 or 64, pptp-linux 3 (to see what such a peer gets).
+    pub receive_window: u16,
 }
 
 /// How one session ended.
@@ -196,6 +200,7 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
     // Keep the session on a 648 so that the new password can be sent.
     link.auth_retry = config.new_password.is_some();
     let mut client_config = endpoint::ClientConfig::new(link);
+    client_config.call.receive_window = config.receive_window;
     client_config.control = ControlConfig {
         host_name: b"pptp-client".iter().copied().collect(),
         vendor_string: b"pptp-rs".iter().copied().collect(),
