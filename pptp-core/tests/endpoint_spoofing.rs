@@ -137,12 +137,15 @@ fn forged_mppe_near_the_expected_sequence_does_not_move_the_keys() {
     let peer = establish(&mut pair);
     traffic_still_flows(&mut pair, peer, 3);
     let (call_id, expected) = target(&pair);
-    // Every sequence number from the next expected one to 64 ahead, each
-    // with a coherency count ahead of the decrypter's: taken on trust,
-    // one of them would leave the stateless decrypter keys ahead of the
-    // client, and nothing the client sends would decrypt again.
-    for gap in 0..64u32 {
-        let frame = forged_mppe(50 + gap as u16 * 7, gap as u8);
+    // Every sequence number from the next expected one to 64 ahead (the
+    // trusted gap), and some beyond it up to the edge of our receive
+    // window (512), each with a coherency count ahead of the decrypter's:
+    // taken on trust, one of them would leave the stateless decrypter
+    // keys ahead of the client, and nothing the client sends would
+    // decrypt again.
+    let gaps: Vec<u32> = (0..64u32).chain([64, 100, 255, 400, 511]).collect();
+    for &gap in &gaps {
+        let frame = forged_mppe(50 + (gap % 64) as u16 * 7, gap as u8);
         let r = spoof(
             &mut pair,
             &forged(call_id, expected.wrapping_add(gap), &frame),
@@ -152,7 +155,7 @@ fn forged_mppe_near_the_expected_sequence_does_not_move_the_keys() {
     assert_eq!(target(&pair).1, expected, "the receiver did not move");
     let view = pair.server.sessions().next().unwrap();
     let unproven = view.mppe_stats.unwrap().receive.dropped_unproven;
-    assert_eq!(unproven, 64);
+    assert_eq!(unproven, gaps.len() as u64);
     traffic_still_flows(&mut pair, peer, 10);
     assert_still_up(&pair);
 }
@@ -203,6 +206,17 @@ fn a_late_forged_mppe_packet_proves_nothing() {
         assert!(r.is_err(), "count {count}: {r:?}");
         let r = spoof(&mut pair, &forged(call_id, seq + 1, &LCP_TERMINATE));
         assert_eq!(r, Err(GreInputError::Unproven), "count {count}");
+    }
+    // Within the trusted gap a packet is taken without proof, so only the
+    // link's refusal keeps a late forged one from moving the call (and
+    // from putting the next genuine packets behind it as stale).
+    for (k, count) in [3000u16, 2100, 4000].into_iter().enumerate() {
+        let seq = expected.wrapping_add(5 + 10 * k as u32);
+        let r = spoof(
+            &mut pair,
+            &forged(call_id, seq, &forged_mppe(count, k as u8)),
+        );
+        assert!(r.is_err(), "near, count {count}: {r:?}");
     }
     assert_eq!(target(&pair).1, expected, "the receiver did not move");
     pair.drive_for(1_000);

@@ -603,10 +603,14 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         // coherency count is "late" is an error but no garbage: taken, it
         // re-synchronised the call onto the forger's sequence numbers, and
         // the forger's next frame was in order. Found by scripts/attack.sh.)
+        // A frame the link refused moves nothing either, however close:
+        // a forged MPPE packet with a "late" coherency count within the
+        // trusted gap is refused, and confirming it let the forger's next
+        // frame (an LCP Terminate-Request, in clear) in as in order.
         let proven = match &handled {
             Ok(Some(_)) => true,
-            Err(GreInputError::Unproven) => false,
-            _ => !needs_proof,
+            Ok(None) => !needs_proof,
+            Err(_) => false,
         };
         if !proven {
             self.gre_reject(i, candidate);

@@ -779,9 +779,13 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         };
         let mut gre = GreConfig::new(up.local_call_id, up.peer_call_id, peer_window);
         gre.receive_window = self.receive_window;
-        // A genuine sender may be a whole window ahead after a loss burst
-        // (RFC 2637 §4.2); packets within it are taken on trust.
-        gre.trusted_gap = gre.trusted_gap.max(u32::from(self.receive_window));
+        // The trusted gap stays at GreConfig's 64 whatever our window:
+        // a frame within it is taken without proof, and LCP travels in
+        // clear even with MPPE (RFC 3078 §1 encrypts protocol 0x00FD
+        // only), so a blind forger's odds of landing a frame grow with
+        // it. A genuine sender further ahead after a loss burst still
+        // gets through: a stateless MPPE packet proves itself, anything
+        // else as a run of three (GreSession::extend_unproven_run).
         let handle = self.handle(i);
         let (slots, _, links) = self.memory.parts();
         if let Some(l) = links.get_mut(e as usize) {
