@@ -633,6 +633,48 @@ fn mschapv2_retry_with_a_corrected_password() {
     exchange_both_ways(&mut pair, true);
 }
 
+/// MS-CHAPv1's retry (Failure with R=1, RFC 2433 §5): the host answers
+/// ChallengeNeeded with 16 random octets (what the endpoint and this
+/// test's host hold) and the link takes the 8 MS-CHAPv1 needs; it used to
+/// refuse them, and the second Challenge never went out.
+#[test]
+fn mschapv1_retry_with_a_corrected_password() {
+    let mut server = server_config();
+    server.lcp = server.lcp.with_auth_required(&[Method::MsChapV1]);
+    server.authenticator.max_retries = 1;
+    let mut client = client_config(b"wrong");
+    client.auth_retry = true;
+    let mut pair = Pair::new(server, client);
+    pair.open();
+    pair.run_until(Duration::from_secs(5), |p| {
+        p.client_events
+            .iter()
+            .any(|e| matches!(e, LinkEvent::AuthFailed { .. }))
+    });
+    assert!(pair.client_events.iter().any(|e| matches!(
+        e,
+        LinkEvent::AuthFailed {
+            reason: FailureReason::RejectedByAuthenticator {
+                retry_allowed: true,
+                error_code: Some(691)
+            },
+            ..
+        }
+    )));
+    let now = pair.now;
+    pair.client
+        .retry_auth(
+            now,
+            Some(ppp_core::auth::Secret::password(PASSWORD).unwrap()),
+        )
+        .unwrap();
+    assert!(
+        pair.run_until(Duration::from_secs(30), |p| p.server.is_data_ready()
+            && p.client.is_data_ready())
+    );
+    exchange_both_ways(&mut pair, true);
+}
+
 /// Framed-IP-Address, DNS and NBNS from an AAA Accept (RADIUS
 /// MS-Primary-DNS/NBNS-Server, RFC 2548) override the
 /// server's own settings in IPCP (RFC 1877).

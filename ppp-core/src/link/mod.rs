@@ -496,10 +496,17 @@ impl Link {
         result
     }
 
-    /// Server: a fresh challenge after [`LinkEvent::ChallengeNeeded`].
+    /// Server: a fresh challenge after [`LinkEvent::ChallengeNeeded`]:
+    /// the host's random octets, of which the method takes what it needs
+    /// (as [`Link::reauthenticate`]: MS-CHAPv1 8, RFC 2433 §5; MS-CHAPv2
+    /// 16, RFC 2759 §4), so one 16-octet source serves every method.
     pub fn feed_challenge(&mut self, now: Instant, challenge: &[u8]) -> Result<(), SetupError> {
         let auth = self.authenticator.as_mut().ok_or(SetupError::NotWaiting)?;
-        let result = auth.feed_challenge(now, challenge);
+        let len = auth
+            .method()
+            .challenge_len()
+            .map_or(challenge.len(), |len| len.min(challenge.len()));
+        let result = auth.feed_challenge(now, challenge.get(..len).unwrap_or(challenge));
         self.drive(now);
         result
     }
