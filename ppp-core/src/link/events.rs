@@ -313,12 +313,26 @@ impl Error {
     /// frames arriving at a bad time.
     pub fn is_garbage(&self) -> bool {
         match self {
+            // A reply whose Identifier is not the outstanding request's
+            // is a genuine peer's late frame (RFC 1661 §5.2: silently
+            // discarded), such as the Configure-Ack to an IPCP request
+            // sent again when CCP opened: well formed, not garbage.
+            Error::Control {
+                error: crate::fsm::Error::StaleReply { .. },
+                ..
+            } => false,
             Error::Frame(_) | Error::Control { .. } | Error::InnerProtocol { .. } => true,
+            // A coherency count behind the last accepted one (or equal to
+            // it) on a frame new to the GRE layer below cannot come from
+            // the peer: both numbers grow together (RFC 3078 §3, RFC 2637
+            // §4.3), so it is a forgery or a replay.
             #[cfg(feature = "mppe")]
             Error::Decrypt(
                 mppe::DecryptError::Header(_)
                 | mppe::DecryptError::Unproven { .. }
-                | mppe::DecryptError::RekeyLimit { .. },
+                | mppe::DecryptError::RekeyLimit { .. }
+                | mppe::DecryptError::Late { .. }
+                | mppe::DecryptError::Duplicate { .. },
             ) => true,
             _ => false,
         }

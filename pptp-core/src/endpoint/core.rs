@@ -603,14 +603,15 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         // coherency count is "late" is an error but no garbage: taken, it
         // re-synchronised the call onto the forger's sequence numbers, and
         // the forger's next frame was in order. Found by scripts/attack.sh.)
-        // A frame the link refused moves nothing either, however close:
-        // a forged MPPE packet with a "late" coherency count within the
-        // trusted gap is refused, and confirming it let the forger's next
-        // frame (an LCP Terminate-Request, in clear) in as in order.
+        // A frame the link found garbage (`Unproven`, which includes an
+        // MPPE count "late" for a packet new to GRE: a forgery) moves
+        // nothing, however close; a genuine peer's frame at a bad time (a
+        // stale Configure-Ack, data before IPCP is up) moves the call
+        // like any other close one.
         let proven = match &handled {
             Ok(Some(_)) => true,
-            Ok(None) => !needs_proof,
-            Err(_) => false,
+            Err(GreInputError::Unproven) => false,
+            _ => !needs_proof,
         };
         if !proven {
             self.gre_reject(i, candidate);
