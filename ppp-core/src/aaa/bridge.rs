@@ -229,6 +229,16 @@ mod radius_bridge {
                 authenticator_challenge,
                 packet,
             } => write_change_password(w, request.identifier, authenticator_challenge, packet)?,
+            // RFC 2548 carries these too (MS-CHAP-CPW-1, vendor type 3;
+            // MS-CHAP-CPW-2, 4, with MS-CHAP-LM-Enc-PW, 5, and
+            // MS-CHAP-NT-Enc-PW, 6), but this crate does not write them:
+            // the authenticator never offers an MS-CHAPv1 change after an
+            // external 648 (only after a verifier's
+            // `FailureReason::PasswordExpired`), so they do not get here.
+            AuthResponse::MsChapV1ChangePassword { .. }
+            | AuthResponse::MsChapV1ChangePasswordV1 { .. } => {
+                return Err(Error::UnsupportedRequest)
+            }
         }
         write_nas_attributes(w, nas)
     }

@@ -141,7 +141,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 pub use aaa::{Accept, Attributes, AuthRequest, AuthResponse, Reject, Verdict, Verifier};
 pub use chap::{ChapAuthenticator, ChapPeer};
-pub use credentials::{CredentialStore, DomainRule, NameMatch, NtHash, Password, Secret};
+pub use credentials::{CredentialStore, DomainRule, LmHash, NameMatch, NtHash, Password, Secret};
 pub use pap::{PapAuthenticator, PapPeer};
 
 use crate::time::{Duration, Instant};
@@ -895,6 +895,8 @@ mod tests;
 
 #[cfg(test)]
 mod change_password_tests;
+#[cfg(test)]
+mod change_password_v1_tests;
 
 #[cfg(test)]
 pub(crate) mod testdata {
