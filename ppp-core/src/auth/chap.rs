@@ -1166,8 +1166,6 @@ impl ChapPeer {
                     identifier,
                     encrypted_password,
                     encrypted_hash,
-                    encrypted_lm_hash: [0; 16],
-                    lm_response: [0; 24],
                     nt_response,
                     flags: CHANGE_PASSWORD_FLAG_USE_NT,
                 });

@@ -36,7 +36,7 @@ mod field {
     pub const ENCRYPTED_PASSWORD: Range<usize> = 0..516;
     pub const ENCRYPTED_HASH: Range<usize> = 516..532;
     pub const ENCRYPTED_LM_PASSWORD: Range<usize> = 532..1048;
-    pub const ENCRYPTED_LM_HASH: Range<usize> = 1048..1064;
+    // Encrypted-LM-Hash: 1048..1064.
     pub const LM_RESPONSE: Range<usize> = 1064..1088;
     pub const NT_RESPONSE: Range<usize> = 1088..1112;
     pub const FLAGS: Range<usize> = 1112..1114;
@@ -52,12 +52,14 @@ mod field {
 
 /// A parsed MS-CHAPv1 Change Password packet, version 2 (RFC 2433, code 6).
 ///
-/// The Encrypted-LM-Password (the new password under the old LM hash,
-/// A.15) is checked for size and skipped: this crate never takes the LM
-/// hash as a key for a new password (RFC 2433 §12, Security
-/// Considerations), so it does not keep 516 octets it would not read.
-/// [`MsChapV1ChangePassword::emit`] writes that field as zeros with the
-/// other LM fields as given; this crate's peer sends zeros in all of them.
+/// The LM fields (Encrypted-LM-Password, the new password under the old
+/// LM hash, A.15; Encrypted-LM-Hash, the old LM hash under the new NT
+/// hash, A.16; the LM-Response) are checked for size and skipped: this
+/// crate never uses the LM hash to judge a password (RFC 2433 §12,
+/// Security Considerations), and keeping 556 octets it would not read
+/// would grow every authentication event (no allocator).
+/// [`MsChapV1ChangePassword::emit`] writes them as zeros, as this crate's
+/// peer sends them (the Flags' use-NT bit set).
 #[derive(Clone, PartialEq, Eq)]
 pub struct MsChapV1ChangePassword {
     /// Identifier: the Failure's plus one, as for a retried Response.
@@ -66,10 +68,6 @@ pub struct MsChapV1ChangePassword {
     pub encrypted_password: [u8; PW_BLOCK_LEN],
     /// Old NT hash DES-encrypted with the new one (A.14).
     pub encrypted_hash: [u8; 16],
-    /// Old LM hash DES-encrypted with the new NT hash (A.16); not used.
-    pub encrypted_lm_hash: [u8; 16],
-    /// LM Response with the new password; not used (RFC 2433 §12).
-    pub lm_response: [u8; 24],
     /// NT Response with the new password over the Failure's challenge.
     pub nt_response: [u8; 24],
     /// Flags ([`CHANGE_PASSWORD_FLAG_USE_NT`]).
@@ -83,8 +81,6 @@ impl core::fmt::Debug for MsChapV1ChangePassword {
             .field("identifier", &self.identifier)
             .field("encrypted_password", &"<516 octets>")
             .field("encrypted_hash", &self.encrypted_hash)
-            .field("encrypted_lm_hash", &self.encrypted_lm_hash)
-            .field("lm_response", &self.lm_response)
             .field("nt_response", &self.nt_response)
             .field("flags", &self.flags)
             .finish()
@@ -107,15 +103,13 @@ impl MsChapV1ChangePassword {
             identifier,
             encrypted_password: copy(body, field::ENCRYPTED_PASSWORD),
             encrypted_hash: copy(body, field::ENCRYPTED_HASH),
-            encrypted_lm_hash: copy(body, field::ENCRYPTED_LM_HASH),
-            lm_response: copy(body, field::LM_RESPONSE),
             nt_response: copy(body, field::NT_RESPONSE),
             flags: u16::from_be_bytes(flags),
         })
     }
 
-    /// Writes the 1118-octet packet into `buf` (the Encrypted-LM-Password
-    /// as zeros, see the type's documentation).
+    /// Writes the 1118-octet packet into `buf` (the LM fields as zeros,
+    /// see the type's documentation).
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
         check_room(MSCHAPV1_CHANGE_PASSWORD_V2_LEN, buf)?;
         let mut w = Writer::new(buf);
@@ -127,9 +121,8 @@ impl MsChapV1ChangePassword {
         );
         w.put(&self.encrypted_password);
         w.put(&self.encrypted_hash);
-        w.put(&[0u8; field::ENCRYPTED_LM_PASSWORD.end - field::ENCRYPTED_LM_PASSWORD.start]);
-        w.put(&self.encrypted_lm_hash);
-        w.put(&self.lm_response);
+        // Encrypted-LM-Password, Encrypted-LM-Hash, LM-Response.
+        w.put(&[0u8; field::LM_RESPONSE.end - field::ENCRYPTED_LM_PASSWORD.start]);
         w.put(&self.nt_response);
         w.put(&self.flags.to_be_bytes());
         debug_assert_eq!(
@@ -235,15 +228,13 @@ mod tests {
                 "{id}"
             );
             assert_eq!(packet.encrypted_hash, hex_n(&v["encrypted_hash"]));
-            assert_eq!(packet.encrypted_lm_hash, hex_n(&v["encrypted_lm_hash"]));
-            assert_eq!(packet.lm_response, hex_n(&v["lm_response"]));
             assert_eq!(packet.nt_response, hex_n(&v["nt_response"]));
             assert_eq!(packet.flags, CHANGE_PASSWORD_FLAG_USE_NT);
             let mut out = vec![0u8; MSCHAPV1_CHANGE_PASSWORD_V2_LEN];
             assert_eq!(packet.emit(&mut out), Ok(MSCHAPV1_CHANGE_PASSWORD_V2_LEN));
-            // The Encrypted-LM-Password is not kept: emitted as zeros.
+            // The LM fields are not kept: emitted as zeros.
             let mut expected = bytes.clone();
-            expected[4 + 532..4 + 1048].fill(0);
+            expected[4 + 532..4 + 1088].fill(0);
             assert_eq!(out, expected, "{id}");
             if !v["lm_fields"].as_bool().unwrap() {
                 assert_eq!(out, bytes, "{id}: the form this crate's peer sends");
