@@ -497,8 +497,13 @@ impl Link {
     }
 
     /// Server: a fresh challenge after [`LinkEvent::ChallengeNeeded`].
+    /// As for the first Challenge ([`Entropy`]'s 16 octets), a longer
+    /// value is cut to the method's length: MS-CHAPv1 takes the first 8
+    /// (RFC 2433), so a host may always feed 16 random octets.
     pub fn feed_challenge(&mut self, now: Instant, challenge: &[u8]) -> Result<(), SetupError> {
         let auth = self.authenticator.as_mut().ok_or(SetupError::NotWaiting)?;
+        let len = auth.method().challenge_len().unwrap_or(challenge.len());
+        let challenge = challenge.get(..len).unwrap_or(challenge);
         let result = auth.feed_challenge(now, challenge);
         self.drive(now);
         result
