@@ -194,7 +194,7 @@ pub struct Accept {
     /// ([`CredentialStore`]'s verdicts set it; external AAA decides on
     /// the name as sent).
     pub name_match: NameMatch,
-    /// After an accepted MS-CHAPv2 Change-Password verified locally: the
+    /// After an accepted MS-CHAP Change-Password verified locally: the
     /// new NT hash, which the authenticator hands to the host
     /// ([`crate::auth::Event::PasswordChanged`]) to store. `None` from an
     /// AAA server, which stores the new password itself.
@@ -253,8 +253,9 @@ pub trait Verifier {
     /// The verdict for `request`.
     fn decide(&self, request: &AuthRequest) -> Verdict;
 
-    /// Keeps the new hash of a password changed with MS-CHAPv2
-    /// Change-Password (RFC 2759 §7) that this verifier accepted
+    /// Keeps the new hash of a password changed with MS-CHAP
+    /// Change-Password (RFC 2759 §7, RFC 2433 codes 5/6) that this
+    /// verifier accepted
     /// ([`crate::auth::Event::PasswordChanged`]); returns whether it was
     /// stored. The default stores nothing (a verifier without a store of
     /// its own, or one lent by reference).
@@ -313,11 +314,15 @@ impl<const N: usize> Verifier for CredentialStore<N> {
     }
 }
 
-fn secret_failure(e: SecretError) -> Verdict {
-    Verdict::reject(match e {
+fn secret_reason(e: SecretError) -> FailureReason {
+    match e {
         SecretError::CleartextRequired => FailureReason::CleartextRequired,
         SecretError::Unhashable(e) => FailureReason::StoredSecretUnusable(e),
-    })
+    }
+}
+
+fn secret_failure(e: SecretError) -> Verdict {
+    Verdict::reject(secret_reason(e))
 }
 
 fn accept(
@@ -395,7 +400,7 @@ pub fn verify_with_secret(request: &AuthRequest, secret: &Secret) -> Verdict {
                 &packet.encrypted_hash,
             ) {
                 Ok(new) => new,
-                Err(reject) => return reject,
+                Err(reason) => return Verdict::reject(reason),
             };
             // §7: the NT-Response is checked as a Response's, with the
             // new password.
@@ -418,7 +423,7 @@ pub fn verify_with_secret(request: &AuthRequest, secret: &Secret) -> Verdict {
                 &packet.encrypted_hash,
             ) {
                 Ok(new) => new,
-                Err(reject) => return reject,
+                Err(reason) => return Verdict::reject(reason),
             };
             // The NT-Response is a Response's, with the new password,
             // over the Failure's challenge. No LM hash for the keys: the
@@ -469,16 +474,16 @@ fn new_hash_from_block(
     secret: &Secret,
     encrypted_password: &[u8; crypto::PW_BLOCK_LEN],
     encrypted_hash: &[u8; 16],
-) -> Result<NtHash, Verdict> {
-    let old = secret.to_nt_hash().map_err(secret_failure)?;
+) -> Result<NtHash, FailureReason> {
+    let old = secret.to_nt_hash().map_err(secret_reason)?;
     let new = crypto::new_nt_hash_from_pw_block(encrypted_password, old.as_bytes())
         .map(NtHash::from_bytes)
-        .map_err(|_| Verdict::reject(FailureReason::WrongPassword))?;
+        .map_err(|_| FailureReason::WrongPassword)?;
     let expected = crypto::old_nt_hash_encrypted_with_new(old.as_bytes(), new.as_bytes());
     if crypto::check_encrypted_hash(&expected, encrypted_hash) {
         Ok(new)
     } else {
-        Err(Verdict::reject(FailureReason::WrongPassword))
+        Err(FailureReason::WrongPassword)
     }
 }
 

@@ -60,7 +60,7 @@
 //! itself: the host (pptp-core's endpoint) asks it before every verdict
 //! and holds the rejection for the delay it gives.
 //!
-//! ## Expired passwords: MS-CHAPv2 Change-Password
+//! ## Expired passwords: MS-CHAP Change-Password
 //!
 //! A rejection with error 648 (the store's [`CredentialStore::set_expired`]
 //! flag, or an AAA server's MS-CHAP-Error `E=648`) makes the MS-CHAPv2
@@ -75,8 +75,15 @@
 //! Failure with error code 648 and sends Change-Password when its host
 //! calls [`Peer::change_password`].
 //!
-//! Not implemented: MS-CHAPv1 Change-Password (RFC 2433 codes 5/6); such
-//! packets are ignored.
+//! MS-CHAPv1 (RFC 2433) likewise, when the rejection is a verifier's own
+//! [`FailureReason::PasswordExpired`] (the local store,
+//! [`verify_with_secret`](aaa::verify_with_secret)): Failure `E=648 R=0
+//! C=<new 8-octet challenge> V=2`, then a Change Password version 2
+//! (code 6: the same password block and encrypted hash as MS-CHAPv2's, an
+//! NT-Response with the new password to `C=`) or version 1 (code 5: the
+//! NT hashes each under the other). Their LM fields are never used (RFC
+//! 2433 §12). An external AAA server's 648 on MS-CHAPv1 stays final: RFC
+//! 2548's MS-CHAP-CPW-1/2 are not written. The peer sends version 2.
 //!
 //! ## Example: both roles in one host loop
 //!
@@ -280,7 +287,8 @@ pub enum FailureReason {
     WrongPassword,
     /// The password was right but has expired (the store's flag, or
     /// the AAA server's MS-CHAP-Error `E=648`): MS-CHAPv2 peers are
-    /// offered Change-Password (RFC 2759 §6, §7).
+    /// offered Change-Password (RFC 2759 §6, §7); MS-CHAPv1 peers too
+    /// (RFC 2433) when a verifier gives this reason itself.
     PasswordExpired,
     /// PAP or CHAP-MD5 with a user whose store entry holds only the NT hash.
     CleartextRequired,
@@ -427,7 +435,8 @@ pub struct Failure {
     pub reason: FailureReason,
 }
 
-/// A password changed by MS-CHAPv2 Change-Password (RFC 2759 §7) and
+/// A password changed by MS-CHAP Change-Password (RFC 2759 §7, RFC 2433
+/// codes 5/6) and
 /// verified by the local store: the host stores the new hash
 /// ([`CredentialStore::change_nt_hash`] with
 /// `name_match.entry(&username)`). The core cannot do it itself: the
@@ -834,7 +843,7 @@ impl Peer {
         }
     }
 
-    /// After a Failure `E=648` (MS-CHAPv2), sends Change-Password with
+    /// After a Failure `E=648` (MS-CHAP), sends Change-Password with
     /// `new_password` ([`ChapPeer::change_password`]).
     pub fn change_password(
         &mut self,
