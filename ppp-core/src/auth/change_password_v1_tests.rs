@@ -337,36 +337,53 @@ fn the_lm_fields_of_a_code_6_are_ignored() {
     );
 }
 
+/// RADIUS's MS-CHAP-Error E=648 (`Rejected { 648 }`) offers the change
+/// too; the Change Password then goes to the AAA server as a request
+/// (RADIUS MS-CHAP-CPW-2, `aaa::bridge`), whose Accept ends it.
 #[test]
-fn an_external_648_on_ms_chap_v1_stays_final() {
-    // RADIUS's MS-CHAP-Error E=648 arrives as `Rejected { 648 }`: RFC
-    // 2548's MS-CHAP-CPW-1/2 are not written, so no change is offered.
-    let (mut auth, mut peer) = (authenticator(1), peer(b"clientPass"));
+fn an_external_648_offers_the_change_and_gets_the_change_request() {
+    let v = vector("cpw1-v2-nt-only");
+    let challenge: [u8; 8] = hex_n(&v["challenge"]);
+    let (mut auth, mut peer) = (authenticator(2), peer(b"clientPass"));
     let (mut a, mut p) = (Vec::new(), Vec::new());
     pump(&mut auth, &mut peer, None, &mut a, &mut p);
     assert!(matches!(a.pop(), Some(Event::AuthRequest(_))));
     auth.verdict(Instant::ZERO, aaa_rejection(648)).unwrap();
-    while let Some(e) = auth.poll_event() {
-        a.push(e);
-    }
-    assert!(
-        matches!(
-            a.as_slice(),
-            [Event::Failure(Failure {
-                reason: FailureReason::Rejected { error_code: 648 },
-                ..
-            })]
-        ),
-        "{a:?}"
-    );
+    assert_eq!(auth.poll_event(), Some(Event::ChallengeNeeded));
+    auth.feed_challenge(Instant::ZERO, &challenge).unwrap();
     let sent = pump(&mut auth, &mut peer, None, &mut a, &mut p);
     let (_, text) = failure_text(&sent[0]);
     let failure = MsChapFailure::parse(&text).unwrap();
-    assert_eq!((failure.error, failure.challenge), (648, None));
-    assert_eq!(
-        peer.change_password(Instant::ZERO, b"x", [0; 16], &[0; 512]),
-        Err(SetupError::NotWaiting)
-    );
+    assert_eq!(failure.error, 648);
+    assert_eq!(failure.version, Some(2));
+    peer.change_password(
+        Instant::ZERO,
+        v["new_password"].as_str().unwrap().as_bytes(),
+        [0; 16],
+        &fill(&v),
+    )
+    .unwrap();
+    let (mut a, mut p) = (Vec::new(), Vec::new());
+    pump(&mut auth, &mut peer, None, &mut a, &mut p);
+    let Some(Event::AuthRequest(request)) = a.pop() else {
+        panic!("no change request: {a:?}")
+    };
+    assert_eq!(&request.username[..], b"User");
+    assert_eq!(request.identifier, 3);
+    let AuthResponse::MsChapV1ChangePassword {
+        challenge: asked,
+        packet,
+    } = &request.response
+    else {
+        panic!("{:?}", request.response)
+    };
+    assert_eq!(*asked, challenge);
+    assert_eq!(packet.nt_response, hex_n::<24>(&v["nt_response"]));
+    // The AAA server accepts: Success, no PasswordChanged (it stored it).
+    auth.verdict(Instant::ZERO, Verdict::Accept(Accept::default()))
+        .unwrap();
+    assert!(matches!(auth.poll_event(), Some(Event::Success(_))));
+    assert_eq!(auth.poll_event(), None);
 }
 
 fn aaa_rejection(code: u32) -> Verdict {

@@ -544,18 +544,9 @@ impl ChapAuthenticator {
                 // RFC 2759 §6/§7: an expired password (the store's flag
                 // or the AAA server's MS-CHAP-Error) is offered one
                 // change, with a fresh challenge; later Responses in the
-                // same exchange get the plain 691 rules. MS-CHAPv1 (RFC
-                // 2433 codes 5/6) only when a verifier that judges the
-                // change itself said so (`PasswordExpired`: the local
-                // store, `verify_with_secret`): an external AAA server's
-                // 648 stays final, as RADIUS MS-CHAP-CPW-1/2 are not
-                // written.
-                let offered = match self.method {
-                    Method::MsChapV2 => true,
-                    Method::MsChapV1 => reject.reason == FailureReason::PasswordExpired,
-                    Method::ChapMd5 | Method::Pap => false,
-                };
-                let change = offered
+                // same exchange get the plain 691 rules. MS-CHAPv1 alike
+                // (RFC 2433 "Failure Packet", Change Password codes 5/6).
+                let change = self.method.is_ms_chap()
                     && reject.error_code == ERROR_PASSWD_EXPIRED
                     && !self.change_offered
                     && !self.authenticated;

@@ -75,15 +75,14 @@
 //! Failure with error code 648 and sends Change-Password when its host
 //! calls [`Peer::change_password`].
 //!
-//! MS-CHAPv1 (RFC 2433) likewise, when the rejection is a verifier's own
-//! [`FailureReason::PasswordExpired`] (the local store,
-//! [`verify_with_secret`](aaa::verify_with_secret)): Failure `E=648 R=0
-//! C=<new 8-octet challenge> V=2`, then a Change Password version 2
-//! (code 6: the same password block and encrypted hash as MS-CHAPv2's, an
-//! NT-Response with the new password to `C=`) or version 1 (code 5: the
-//! NT hashes each under the other). Their LM fields are never used (RFC
-//! 2433 §12). An external AAA server's 648 on MS-CHAPv1 stays final: RFC
-//! 2548's MS-CHAP-CPW-1/2 are not written. The peer sends version 2.
+//! MS-CHAPv1 (RFC 2433) likewise: Failure `E=648 R=0 C=<new 8-octet
+//! challenge> V=2`, then a Change Password version 2 (code 6: the same
+//! password block and encrypted hash as MS-CHAPv2's, an NT-Response with
+//! the new password to `C=`) or version 1 (code 5: the NT hashes each
+//! under the other). Their LM fields are never used (RFC 2433 §12). The
+//! store verifies both; RADIUS gets version 2 as MS-CHAP-CPW-2 with
+//! MS-CHAP-NT-Enc-PW (RFC 2548 §2.1.2), version 1 not at all (the
+//! request cannot be built). The peer sends version 2.
 //!
 //! ## Example: both roles in one host loop
 //!
@@ -287,8 +286,8 @@ pub enum FailureReason {
     WrongPassword,
     /// The password was right but has expired (the store's flag, or
     /// the AAA server's MS-CHAP-Error `E=648`): MS-CHAPv2 peers are
-    /// offered Change-Password (RFC 2759 §6, §7); MS-CHAPv1 peers too
-    /// (RFC 2433) when a verifier gives this reason itself.
+    /// offered Change-Password (RFC 2759 §6, §7), MS-CHAPv1 peers RFC
+    /// 2433's Change Password.
     PasswordExpired,
     /// PAP or CHAP-MD5 with a user whose store entry holds only the NT hash.
     CleartextRequired,

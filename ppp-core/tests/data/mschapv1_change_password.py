@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Recomputes mschapv1_change_password.toml from RFC 2433 (Change Password
-packets version 1, code 5, and version 2, code 6; Appendix A) with
+packets version 1, code 5, and version 2, code 6; Appendix A) and RFC 2548
+(MS-CHAP-CPW-2, MS-CHAP-NT-Enc-PW) with
 pycryptodome's MD4, DES and ARC4 (no code of the crate under test). Run:
 python3 mschapv1_change_password.py > mschapv1_change_password.toml"""
 import struct
@@ -51,7 +52,7 @@ def common(vid, kind, user, old, new, challenge, identifier):
     print("[[vector]]")
     print(f'id = "{vid}"')
     print(f'kind = "{kind}"')
-    print('source = "constructed per RFC 2433 Change Password packets (version 1: code 5, version 2: code 6) and Appendix A"')
+    print('source = "constructed per RFC 2433 Change Password packets (version 1: code 5, version 2: code 6) and Appendix A, RFC 2548 MS-CHAP-CPW-2 and MS-CHAP-NT-Enc-PW"')
     print('verified = "mschapv1_change_password.py: pycryptodome MD4, DES, ARC4"')
     print(f"username = {toml_string(user)}")
     print(f"old_password = {toml_string(old)}")
@@ -90,6 +91,21 @@ def version2(vid, user, old, new, challenge, identifier, fill, with_lm):
     print(f'nt_response = "{nt_resp.hex()}"')
     print(f"lm_fields = {'true' if with_lm else 'false'}")
     print(f'packet = "{packet.hex()}"')
+    if not with_lm:
+        # RFC 2548: MS-CHAP-CPW-2 (vendor type 4: Code 6, Ident,
+        # Old-NT-Hash, Old-LM-Hash, LM-Response, NT-Response, Flags) and
+        # MS-CHAP-NT-Enc-PW (6), each a Vendor-Specific (26), vendor 311.
+        def vsa(vtype, value):
+            inner = bytes([vtype, 2 + len(value)]) + value
+            return bytes([26, 6 + len(inner)]) + struct.pack(">I", 311) + inner
+        cpw = vsa(4, bytes([6, identifier]) + enc_hash + enc_lm_hash + lm_resp + nt_resp + struct.pack(">H", flags))
+        assert len(cpw) == 6 + 86
+        enc = b"".join(
+            vsa(6, bytes([6, identifier]) + struct.pack(">H", seq + 1) + enc_pw[243 * seq:243 * seq + 243])
+            for seq in range(3)
+        )
+        print(f'radius_ms_chap_cpw_2 = "{cpw.hex()}"')
+        print(f'radius_ms_chap_nt_enc_pw = "{enc.hex()}"')
     print()
 
 
