@@ -8,7 +8,10 @@
 //!
 //! A hash-only user can authenticate with MS-CHAPv1 and MS-CHAPv2 only:
 //! PAP compares the cleartext and CHAP-MD5 hashes it, so both need the
-//! password itself ([`SecretError::CleartextRequired`]).
+//! password itself ([`SecretError::CleartextRequired`]). It may also be
+//! given its LM hash ([`CredentialStore::set_lm_hash`]) for MS-CHAPv1's
+//! LM-based 40/56-bit MPPE keys, which a cleartext password yields by
+//! itself.
 //!
 //! ## "DOMAIN\user" names
 //!
