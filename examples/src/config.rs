@@ -15,7 +15,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use ppp_core::auth::throttle::ThrottleConfig;
-use ppp_core::auth::{DomainRule, MsChapV1Keys};
+use ppp_core::auth::{DomainRule, LmHash, MsChapV1Keys, NtHash};
 use ppp_core::time::Duration;
 use ppp_core::wire::lcp::AuthMethod;
 use serde::Deserialize;
@@ -209,21 +209,57 @@ fn user_mschapv1_keys<'de, D: serde::Deserializer<'de>>(
         .map_err(serde::de::Error::custom)
 }
 
-/// One `vpdn username NAME password SECRET`.
+/// A 16-octet password hash written as 32 hex digits.
+fn hash_hex<'de, D: serde::Deserializer<'de>, T>(
+    d: D,
+    make: fn(&[u8]) -> Result<T, ppp_core::auth::credentials::CredentialError>,
+) -> Result<Option<T>, D::Error> {
+    let text = zeroize::Zeroizing::new(String::deserialize(d)?);
+    let octets = zeroize::Zeroizing::new(
+        crate::keys::parse_hex_array::<16>(&text, "hash")
+            .map_err(|_| serde::de::Error::custom("expected 32 hex digits"))?,
+    );
+    make(&octets[..])
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+fn user_nt_hash<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<NtHash>, D::Error> {
+    hash_hex(d, NtHash::from_slice)
+}
+
+fn user_lm_hash<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<LmHash>, D::Error> {
+    hash_hex(d, LmHash::from_slice)
+}
+
+/// One `vpdn username NAME password SECRET`, or a user known by its
+/// hashes only.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct User {
     /// User name.
     pub name: String,
-    /// Cleartext password (needed by CHAP and MS-CHAP).
-    pub password: String,
+    /// Cleartext password (every method); exactly one of this and
+    /// `nt_hash`.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The NT password hash (MD4 of the UTF-16LE password, 32 hex
+    /// digits) instead of the password: MS-CHAPv1 and MS-CHAPv2 only.
+    #[serde(default, deserialize_with = "user_nt_hash")]
+    pub nt_hash: Option<NtHash>,
+    /// With `nt_hash`: the LM password hash (32 hex digits), for
+    /// MS-CHAPv1's LM-based 40/56-bit MPPE keys (RFC 3079 §2.1; a
+    /// password's is computed from it). Refused with `lm_hashes = false`.
+    #[serde(default, deserialize_with = "user_lm_hash")]
+    pub lm_hash: Option<LmHash>,
     /// This user's MS-CHAPv1 40/56-bit start key
     /// ([`parse_mschapv1_keys`]); `None`: the server's `mschapv1_keys`.
     #[serde(default, deserialize_with = "user_mschapv1_keys")]
     pub mschapv1_keys: Option<MsChapV1Keys>,
-    /// The password has expired: a right MS-CHAPv2 login gets error 648
-    /// and may change it in-band (RFC 2759 §7; Windows asks the user for
-    /// a new one); other methods are refused with 648. Default false.
+    /// The password has expired: a right MS-CHAP login gets error 648
+    /// and may change it in-band (RFC 2759 §7, RFC 2433 Change Password;
+    /// Windows asks the user for a new one); PAP and CHAP-MD5 are refused
+    /// with 648. Default false.
     #[serde(default)]
     pub expired: bool,
 }
@@ -479,9 +515,28 @@ impl ServerConfig {
         if raw.users.is_empty() && aaa == AaaSettings::Local {
             return err("no [[users]] (and aaa = \"local\")");
         }
+        let lm_hashes = raw.lm_hashes.unwrap_or(true);
         for u in &raw.users {
             if u.name.is_empty() || u.name.len() > 255 {
                 return err(format!("user `{}`: bad name length", u.name));
+            }
+            if u.password.is_some() == u.nt_hash.is_some() {
+                return err(format!(
+                    "user `{}`: give exactly one of password and nt_hash",
+                    u.name
+                ));
+            }
+            if u.lm_hash.is_some() && u.nt_hash.is_none() {
+                return err(format!(
+                    "user `{}`: lm_hash goes with nt_hash (a password's is computed)",
+                    u.name
+                ));
+            }
+            if u.lm_hash.is_some() && !lm_hashes {
+                return err(format!(
+                    "user `{}`: lm_hash given, but lm_hashes = false",
+                    u.name
+                ));
             }
         }
         let max_sessions = raw.max_sessions.unwrap_or(256);
@@ -510,7 +565,7 @@ impl ServerConfig {
                 mode,
             },
             mschapv1_keys: parse_mschapv1_keys(raw.mschapv1_keys.as_deref().unwrap_or("auto"))?,
-            lm_hashes: raw.lm_hashes.unwrap_or(true),
+            lm_hashes,
             max_sessions,
             keepalive_secs: raw.keepalive_secs.unwrap_or(60).max(1),
             chap_interval_secs: match raw.chap_interval_secs {
@@ -849,6 +904,45 @@ mod tests {
         assert!(c.users[0].expired);
         let text = minimal("").replace("password = \"p\"\n", "password = \"p\"\nexpired = 1\n");
         assert!(ServerConfig::from_toml(&text).is_err(), "a boolean");
+    }
+
+    #[test]
+    fn a_user_may_be_given_by_its_hashes() {
+        let nt = "44EBBA8D5312B8D611474411F56989AE";
+        let lm = "75ba30198e6d1975aad3b435b51404ee";
+        let hashed = |extra: &str| {
+            minimal(extra).replace(
+                "password = \"p\"\n",
+                &format!("nt_hash = \"{nt}\"\nlm_hash = \"{lm}\"\n"),
+            )
+        };
+        let c = ServerConfig::from_toml(&hashed("")).unwrap();
+        assert_eq!(c.users[0].password, None);
+        assert_eq!(
+            c.users[0].nt_hash,
+            Some(NtHash::from_password(b"clientPass").unwrap())
+        );
+        assert_eq!(c.users[0].lm_hash, Some(LmHash::from_password(b"MyPw")));
+        // lm_hashes = false refuses an LM hash outright.
+        let e = ServerConfig::from_toml(&hashed("lm_hashes = false")).unwrap_err();
+        assert!(e.to_string().contains("lm_hashes = false"), "{e}");
+        // Exactly one of password and nt_hash; lm_hash only with nt_hash.
+        let both = minimal("").replace(
+            "password = \"p\"\n",
+            &format!("password = \"p\"\nnt_hash = \"{nt}\"\n"),
+        );
+        assert!(ServerConfig::from_toml(&both).is_err());
+        let neither = minimal("").replace("password = \"p\"\n", "");
+        assert!(ServerConfig::from_toml(&neither).is_err());
+        let lm_with_password = minimal("").replace(
+            "password = \"p\"\n",
+            &format!("password = \"p\"\nlm_hash = \"{lm}\"\n"),
+        );
+        assert!(ServerConfig::from_toml(&lm_with_password).is_err());
+        for bad in ["44eb", "zz", &format!("{nt}00")] {
+            let text = minimal("").replace("password = \"p\"\n", &format!("nt_hash = \"{bad}\"\n"));
+            assert!(ServerConfig::from_toml(&text).is_err(), "{bad}");
+        }
     }
 
     fn minimal(extra: &str) -> String {

@@ -782,7 +782,7 @@ impl<V: Verifier> Host<V> {
             Event::PasswordChanged { user, .. } => w.log(
                 self.end,
                 format!(
-                    "AUTH: {:?} changed an expired password (MS-CHAPv2 Change-Password)",
+                    "AUTH: {:?} changed an expired password (MS-CHAP Change-Password)",
                     String::from_utf8_lossy(&user)
                 ),
             ),

@@ -13,8 +13,8 @@ use ppp_core::auth::{
 };
 use ppp_core::time::{Duration, Instant};
 use ppp_core::wire::auth::{
-    ChapRepr, MsChapFailure, MsChapV1Response, MsChapV2ChangePassword, MsChapV2Response,
-    MsChapV2Success, PapRepr,
+    ChapRepr, MsChapFailure, MsChapV1ChangePassword, MsChapV1ChangePasswordV1, MsChapV1Response,
+    MsChapV2ChangePassword, MsChapV2Response, MsChapV2Success, PapRepr,
 };
 
 fn roundtrip(data: &[u8]) {
@@ -49,6 +49,25 @@ fn roundtrip(data: &[u8]) {
             .expect("a parsed Change-Password re-emits");
         assert_eq!(MsChapV2ChangePassword::parse_bytes(&buf[..len]), Ok(change));
     }
+    // RFC 2433 code 6: the LM fields are not kept, so the re-emitted
+    // packet parses equal (its LM fields zero).
+    if let Ok(change) = MsChapV1ChangePassword::parse_bytes(data) {
+        let mut buf = [0u8; 1118];
+        let len = change
+            .emit(&mut buf)
+            .expect("a parsed Change Password re-emits");
+        assert_eq!(MsChapV1ChangePassword::parse_bytes(&buf[..len]), Ok(change));
+    }
+    if let Ok(change) = MsChapV1ChangePasswordV1::parse_bytes(data) {
+        let mut buf = [0u8; 72];
+        let len = change
+            .emit(&mut buf)
+            .expect("a parsed Change Password re-emits");
+        assert_eq!(
+            MsChapV1ChangePasswordV1::parse_bytes(&buf[..len]),
+            Ok(change)
+        );
+    }
     messages(data);
 }
 
@@ -75,7 +94,9 @@ fn check_output(method: Method, packet: &[u8]) {
         assert!(
             ChapRepr::parse_bytes(packet).is_ok()
                 || (method == Method::MsChapV2
-                    && MsChapV2ChangePassword::parse_bytes(packet).is_ok()),
+                    && MsChapV2ChangePassword::parse_bytes(packet).is_ok())
+                || (method == Method::MsChapV1
+                    && MsChapV1ChangePassword::parse_bytes(packet).is_ok()),
             "own CHAP output parses"
         );
     }

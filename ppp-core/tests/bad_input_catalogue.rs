@@ -113,6 +113,60 @@ fn mschap_response_value_of_wrong_size_is_typed() {
     }
 }
 
+/// MS-CHAP Change-Password packets (RFC 2759 code 7, RFC 2433 codes 6
+/// and 5) are fixed-size: a Length that claims more than the datagram, a
+/// Length one off the fixed size (with the octets present), and the
+/// largest Length with a short body are each a typed error, never a read
+/// past the end.
+#[test]
+fn change_password_lengths_are_typed() {
+    type Parse = fn(&[u8]) -> Result<(), auth::Error>;
+    let parsers: [(u8, usize, Parse); 3] = [
+        (7, auth::MSCHAPV2_CHANGE_PASSWORD_LEN, |b| {
+            auth::MsChapV2ChangePassword::parse_bytes(b).map(drop)
+        }),
+        (6, auth::MSCHAPV1_CHANGE_PASSWORD_V2_LEN, |b| {
+            auth::MsChapV1ChangePassword::parse_bytes(b).map(drop)
+        }),
+        (5, auth::MSCHAPV1_CHANGE_PASSWORD_V1_LEN, |b| {
+            auth::MsChapV1ChangePasswordV1::parse_bytes(b).map(drop)
+        }),
+    ];
+    for (code, len, parse) in parsers {
+        // Header only, Length claiming the full packet.
+        let mut pkt = vec![code, 1, 0, 0];
+        pkt[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        assert_eq!(
+            parse(&pkt),
+            Err(auth::Error::BadLength {
+                length: len as u16,
+                available: 4
+            }),
+            "code {code}"
+        );
+        for length in [len - 1, len + 1, 0xffff] {
+            let mut pkt = vec![0u8; length.max(len)];
+            pkt[0] = code;
+            pkt[2..4].copy_from_slice(&(length as u16).to_be_bytes());
+            assert_eq!(
+                parse(&pkt),
+                Err(auth::Error::WrongSize {
+                    field: Field::Packet,
+                    expected: len,
+                    actual: length
+                }),
+                "code {code}, Length {length}"
+            );
+        }
+        // The right size is accepted whatever the contents (they are
+        // judged by the verifier, not the parser).
+        let mut pkt = vec![0xa5u8; len];
+        pkt[0] = code;
+        pkt[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        assert_eq!(parse(&pkt), Ok(()), "code {code}");
+    }
+}
+
 #[test]
 fn pap_peer_id_and_password_lengths_beyond_packet_are_typed() {
     // Peer-ID-Length 250 with 2 octets.

@@ -10,7 +10,7 @@ mod link_support;
 
 use link_support::*;
 use mppe::{KeyStrength, ModePreference, Strengths};
-use ppp_core::auth::{Method, MsChapV1Keys};
+use ppp_core::auth::{LmHash, Method, MsChapV1Keys, NtHash, Secret};
 use ppp_core::link::{Error, LinkConfig, LinkEvent, MppePolicy, SendError, MAX_TRIAL_PACKETS};
 
 /// The seed's set-up: MS-CHAPv1 only, MPPE at `strength`, stateless
@@ -226,6 +226,35 @@ fn a_store_refusing_lm_hashes_never_uses_the_lm_key() {
     pair.store.refuse_lm_hashes(true);
     pair.establish();
     assert!(pair.server.mppe_info().is_none());
+}
+
+/// A user configured by hashes only (`[[users]] nt_hash`) has no LM hash
+/// to derive RFC 3079 §2.1's keys from; given one (`lm_hash`), its
+/// Windows-like LM-keyed session carries data, on a server fixed to `lm`
+/// and on `auto`.
+#[test]
+fn a_hash_only_user_given_its_lm_hash_gets_an_lm_keyed_session() {
+    for server_keys in [MsChapV1Keys::Lm, MsChapV1Keys::Auto] {
+        let mut pair = keyed_pair(server_keys, MsChapV1Keys::Lm);
+        let nt = NtHash::from_password(PASSWORD).unwrap();
+        pair.store.insert(USER, Secret::NtHash(nt)).unwrap();
+        // Without the LM hash: `lm` cannot start MPPE.
+        if server_keys == MsChapV1Keys::Lm {
+            let mut without = keyed_pair(server_keys, MsChapV1Keys::Lm);
+            let nt = NtHash::from_password(PASSWORD).unwrap();
+            without.store.insert(USER, Secret::NtHash(nt)).unwrap();
+            without.establish();
+            assert!(without.server.mppe_info().is_none());
+        }
+        assert_eq!(
+            pair.store
+                .set_lm_hash(USER, Some(LmHash::from_password(PASSWORD))),
+            Ok(true)
+        );
+        pair.establish();
+        assert!(pair.server.mppe_info().is_some(), "{server_keys:?}");
+        assert!(data_passes_both_ways(&mut pair), "{server_keys:?}");
+    }
 }
 
 #[test]

@@ -36,8 +36,9 @@ struct Args {
     #[arg(long)]
     password: Option<String>,
     /// When the server says the password has expired (error 648), change
-    /// it to this one (MS-CHAPv2 only; default: the PPTP_NEW_PASSWORD
-    /// environment variable, if set).
+    /// it to this one (MS-CHAPv2 Change-Password, or MS-CHAPv1 Change
+    /// Password version 2; default: the PPTP_NEW_PASSWORD environment
+    /// variable, if set).
     #[arg(long)]
     new_password: Option<String>,
     /// Accepted authentication methods, in order (pap, chap, mschap, mschap-v2).

@@ -63,8 +63,9 @@ pub struct ClientConfig {
     /// Password.
     pub password: String,
     /// A new password to change to when the server says the password has
-    /// expired (MS-CHAPv2 error 648, RFC 2759 §7), as Windows asks its
-    /// user. Without it a 648 ends the session.
+    /// expired (MS-CHAP error 648: RFC 2759 §7 for MS-CHAPv2, RFC 2433
+    /// code 6 for MS-CHAPv1), as Windows asks its user. Without it a 648
+    /// ends the session.
     pub new_password: Option<String>,
     /// Methods we accept, in order of preference.
     pub auth: Vec<AuthMethod>,
@@ -466,7 +467,7 @@ impl Session<'_> {
                 if let (true, Some(new)) = (expired, self.config.new_password.as_ref()) {
                     let now = self.now();
                     if self.endpoint.change_password(now, session, new.as_bytes()) {
-                        log!("password expired: sending the new one (MS-CHAPv2 Change-Password)");
+                        log!("password expired: sending the new one ({method:?} Change-Password)");
                         return;
                     }
                 }

@@ -35,7 +35,8 @@ use std::os::fd::AsRawFd;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use ppp_core::auth::{CredentialStore, Method};
+use ppp_core::auth::credentials::CredentialError;
+use ppp_core::auth::{CredentialStore, Method, Secret};
 use ppp_core::link::{EndReason, LinkConfig, MppeInfo};
 use ppp_core::log_limit::LogLimiter;
 use pptp_core::control::Config as ControlConfig;
@@ -334,9 +335,19 @@ impl Server {
             let mut users = Box::new(CredentialStore::<MAX_USERS>::new(config.strip_domain));
             users.refuse_lm_hashes(!config.lm_hashes);
             for u in &config.users {
+                let user_err = |e| StartError(format!("user {}: {e}", u.name));
+                // The configuration has exactly one of the two.
+                let secret = match (&u.password, &u.nt_hash) {
+                    (Some(password), _) => Secret::password(password.as_bytes()),
+                    (None, Some(hash)) => Ok(Secret::NtHash(hash.clone())),
+                    (None, None) => Err(CredentialError::BadHashLength { length: 0 }),
+                };
                 users
-                    .insert_password(u.name.as_bytes(), u.password.as_bytes())
-                    .map_err(|e| StartError(format!("user {}: {e}", u.name)))?;
+                    .insert(u.name.as_bytes(), secret.map_err(user_err)?)
+                    .map_err(user_err)?;
+                users
+                    .set_lm_hash(u.name.as_bytes(), u.lm_hash.clone())
+                    .map_err(user_err)?;
                 users.set_mschapv1_keys(u.name.as_bytes(), u.mschapv1_keys);
                 users.set_expired(u.name.as_bytes(), u.expired);
             }

@@ -97,7 +97,9 @@ impl RequestContext {
     /// The context of `request`.
     pub fn of(request: &AuthRequest) -> Self {
         let ms_chap_v1_challenge = match &request.response {
-            AuthResponse::MsChapV1 { challenge, .. } => *challenge,
+            AuthResponse::MsChapV1 { challenge, .. }
+            | AuthResponse::MsChapV1ChangePassword { challenge, .. }
+            | AuthResponse::MsChapV1ChangePasswordV1 { challenge, .. } => *challenge,
             _ => [0; 8],
         };
         RequestContext {
@@ -229,6 +231,14 @@ mod radius_bridge {
                 authenticator_challenge,
                 packet,
             } => write_change_password(w, request.identifier, authenticator_challenge, packet)?,
+            AuthResponse::MsChapV1ChangePassword { challenge, packet } => {
+                write_change_password_v1(w, request.identifier, challenge, packet)?
+            }
+            // RFC 2548 §2.1.1's MS-CHAP-CPW-1 is not written: this
+            // authenticator asks for version 2 (`V=2`, RFC 2433 "Failure
+            // Packet"), which Windows NT/9x send; a version 1 packet
+            // through RADIUS is refused (the host answers 691).
+            AuthResponse::MsChapV1ChangePasswordV1 { .. } => return Err(Error::UnsupportedRequest),
         }
         write_nas_attributes(w, nas)
     }
@@ -259,10 +269,47 @@ mod radius_bridge {
         cpw[42..66].copy_from_slice(&packet.nt_response);
         cpw[66..68].copy_from_slice(&packet.flags.to_be_bytes());
         w.vendor_attribute(VENDOR_MICROSOFT, ms::MS_CHAP2_CPW, &cpw)?;
+        write_nt_enc_pw(w, identifier, &packet.encrypted_password)
+    }
+
+    /// An MS-CHAPv1 Change Password version 2 (RFC 2433 code 6) as RFC
+    /// 2548 §2.1.2 carries it: the `E=648` Failure's challenge in
+    /// MS-CHAP-Challenge; MS-CHAP-CPW-2 (Code 6, Ident, Old-NT-Hash (the
+    /// Encrypted-Hash), Old-LM-Hash, LM-Response, NT-Response, Flags); and
+    /// the Encrypted-Password in MS-CHAP-NT-Enc-PW parts as for MS-CHAPv2.
+    /// The LM fields are not kept ([`MsChapV1ChangePassword`]): zeros,
+    /// with no MS-CHAP-LM-Enc-PW, and the Flags say the NT-Response is
+    /// the one to use.
+    ///
+    /// [`MsChapV1ChangePassword`]: crate::wire::auth::MsChapV1ChangePassword
+    fn write_change_password_v1(
+        w: &mut PacketWriter<'_>,
+        identifier: u8,
+        challenge: &[u8; 8],
+        packet: &crate::wire::auth::MsChapV1ChangePassword,
+    ) -> Result<(), Error> {
+        w.vendor_attribute(VENDOR_MICROSOFT, ms::MS_CHAP_CHALLENGE, challenge)?;
+        let mut cpw = [0u8; ms::MS_CHAP_CPW_2_LEN];
+        cpw[0] = crate::wire::auth::chap_code::CHANGE_PASSWORD_V1_2;
+        cpw[1] = identifier;
+        cpw[2..18].copy_from_slice(&packet.encrypted_hash);
+        // Old-LM-Hash 18..34 and LM-Response 34..58: zeros.
+        cpw[58..82].copy_from_slice(&packet.nt_response);
+        cpw[82..84].copy_from_slice(&packet.flags.to_be_bytes());
+        w.vendor_attribute(VENDOR_MICROSOFT, ms::MS_CHAP_CPW_2, &cpw)?;
+        write_nt_enc_pw(w, identifier, &packet.encrypted_password)
+    }
+
+    /// The 516-octet Encrypted-Password in MS-CHAP-NT-Enc-PW attributes
+    /// (RFC 2548: Code 6, Ident, 2-octet Sequence-Number from 1, then at
+    /// most 243 octets so each attribute stays within 253: 243 + 243 + 30).
+    fn write_nt_enc_pw(
+        w: &mut PacketWriter<'_>,
+        identifier: u8,
+        encrypted_password: &[u8],
+    ) -> Result<(), Error> {
         let mut part = [0u8; 4 + ms::MS_CHAP_ENC_PW_CHUNK];
-        for (sequence, chunk) in
-            (1u16..).zip(packet.encrypted_password.chunks(ms::MS_CHAP_ENC_PW_CHUNK))
-        {
+        for (sequence, chunk) in (1u16..).zip(encrypted_password.chunks(ms::MS_CHAP_ENC_PW_CHUNK)) {
             part[0] = ms::MS_CHAP_NT_ENC_PW_CODE;
             part[1] = identifier;
             part[2..4].copy_from_slice(&sequence.to_be_bytes());
@@ -498,5 +545,73 @@ mod tests {
             seen += 1;
         }
         assert_eq!(seen, 2);
+    }
+
+    /// RFC 2548 MS-CHAP-CPW-2 and MS-CHAP-NT-Enc-PW for an MS-CHAPv1
+    /// Change Password version 2, against the bytes computed independently
+    /// (tests/data/mschapv1_change_password.py); version 1 is refused.
+    #[cfg(feature = "radius")]
+    #[test]
+    fn mschapv1_change_password_goes_to_radius_as_ms_chap_cpw_2_and_nt_enc_pw() {
+        use crate::aaa::radius::wire::{Code, PacketWriter};
+        use crate::aaa::radius::Error;
+        use crate::auth::testdata::{hex, hex_n, vectors};
+        use crate::wire::auth::{MsChapV1ChangePassword, MsChapV1ChangePasswordV1};
+        let file = include_str!("../../tests/data/mschapv1_change_password.toml");
+        let mut seen = 0;
+        for v in vectors(file, "mschapv1_change_password_v2") {
+            let Some(cpw) = v.get("radius_ms_chap_cpw_2") else {
+                continue;
+            };
+            let packet = MsChapV1ChangePassword::parse_bytes(&hex(&v["packet"])).unwrap();
+            let challenge: [u8; 8] = hex_n(&v["challenge"]);
+            let request = AuthRequest {
+                method: Method::MsChapV1,
+                username: heapless::Vec::from_slice(v["username"].as_str().unwrap().as_bytes())
+                    .unwrap(),
+                identifier: packet.identifier,
+                response: AuthResponse::MsChapV1ChangePassword { challenge, packet },
+            };
+            assert_eq!(
+                RequestContext::of(&request).ms_chap_v1_challenge,
+                challenge,
+                "the Accept's MS-CHAP-MPPE-Keys go with the Failure's challenge"
+            );
+            let mut buf = [0u8; 4096];
+            let mut w = PacketWriter::new(&mut buf, Code::AccessRequest, 1, &[0; 16]).unwrap();
+            write_access_request(&mut w, &request, &NasAttributes::default()).unwrap();
+            let len = w.len();
+            let written = &buf[..len];
+            let contains = |needle: &[u8]| written.windows(needle.len()).any(|w| w == needle);
+            assert!(contains(&hex(cpw)), "MS-CHAP-CPW-2");
+            assert!(
+                contains(&hex(&v["radius_ms_chap_nt_enc_pw"])),
+                "NT-Enc-PW 1..3"
+            );
+            let mut challenge_vsa = std::vec![26u8, 16, 0, 0, 1, 55, 11, 10];
+            challenge_vsa.extend_from_slice(&challenge);
+            assert!(contains(&challenge_vsa), "MS-CHAP-Challenge");
+            // Not a Response (MS-CHAP-Response, vendor type 1).
+            assert!(!contains(&[0, 0, 1, 55, 1, 52]));
+            seen += 1;
+        }
+        assert_eq!(seen, 2);
+        let v = &vectors(file, "mschapv1_change_password_v1")[0];
+        let packet = MsChapV1ChangePasswordV1::parse_bytes(&hex(&v["packet"])).unwrap();
+        let request = AuthRequest {
+            method: Method::MsChapV1,
+            username: heapless::Vec::from_slice(b"User").unwrap(),
+            identifier: packet.identifier,
+            response: AuthResponse::MsChapV1ChangePasswordV1 {
+                challenge: hex_n(&v["challenge"]),
+                packet,
+            },
+        };
+        let mut buf = [0u8; 4096];
+        let mut w = PacketWriter::new(&mut buf, Code::AccessRequest, 1, &[0; 16]).unwrap();
+        assert_eq!(
+            write_access_request(&mut w, &request, &NasAttributes::default()),
+            Err(Error::UnsupportedRequest)
+        );
     }
 }

@@ -15,7 +15,10 @@ use zeroize::Zeroize;
 
 use super::credentials::{CredentialStore, NameMatch, NtHash, Password, Secret, SecretError};
 use super::{crypto, Challenge, FailureReason, Message, Method, MppeKeyMaterial, Name};
-use crate::wire::auth::{self as wire, MsChapV1Response, MsChapV2ChangePassword, MsChapV2Response};
+use crate::wire::auth::{
+    self as wire, MsChapV1ChangePassword, MsChapV1ChangePasswordV1, MsChapV1Response,
+    MsChapV2ChangePassword, MsChapV2Response, CHANGE_PASSWORD_FLAG_USE_NT,
+};
 
 /// The peer's proof, per method.
 // No allocator (no_std, no alloc): variants are stored inline, by design;
@@ -58,6 +61,37 @@ pub enum AuthResponse {
         /// The packet: encrypted new password and hash, NT-Response.
         packet: MsChapV2ChangePassword,
     },
+    /// MS-CHAPv1 Change Password version 2 (RFC 2433, code 6) after an
+    /// `E=648` Failure: the user name is the one of the preceding Response.
+    MsChapV1ChangePassword {
+        /// The challenge of the `E=648` Failure (`C=`), which the
+        /// NT-Response answers.
+        challenge: [u8; 8],
+        /// The packet: encrypted new password and hash, NT-Response.
+        packet: MsChapV1ChangePassword,
+    },
+    /// MS-CHAPv1 Change Password version 1 (RFC 2433, code 5), from a peer
+    /// told `V=1` or nothing: the hashes only, no Response.
+    MsChapV1ChangePasswordV1 {
+        /// The challenge of the `E=648` Failure: the MPPE keys' (RFC 3079
+        /// §2) once the change is accepted.
+        challenge: [u8; 8],
+        /// The packet: old and new hashes, each under the other.
+        packet: MsChapV1ChangePasswordV1,
+    },
+}
+
+impl AuthResponse {
+    /// Whether this is a Change-Password (any version) rather than a
+    /// login: what lifts an expiry instead of being refused for it.
+    pub fn is_password_change(&self) -> bool {
+        matches!(
+            self,
+            AuthResponse::MsChapV2ChangePassword { .. }
+                | AuthResponse::MsChapV1ChangePassword { .. }
+                | AuthResponse::MsChapV1ChangePasswordV1 { .. }
+        )
+    }
 }
 
 impl fmt::Debug for AuthResponse {
@@ -94,6 +128,16 @@ impl fmt::Debug for AuthResponse {
             } => f
                 .debug_struct("MsChapV2ChangePassword")
                 .field("authenticator_challenge", authenticator_challenge)
+                .field("packet", packet)
+                .finish(),
+            AuthResponse::MsChapV1ChangePassword { challenge, packet } => f
+                .debug_struct("MsChapV1ChangePassword")
+                .field("challenge", challenge)
+                .field("packet", packet)
+                .finish(),
+            AuthResponse::MsChapV1ChangePasswordV1 { challenge, packet } => f
+                .debug_struct("MsChapV1ChangePasswordV1")
+                .field("challenge", challenge)
                 .field("packet", packet)
                 .finish(),
         }
@@ -150,7 +194,7 @@ pub struct Accept {
     /// ([`CredentialStore`]'s verdicts set it; external AAA decides on
     /// the name as sent).
     pub name_match: NameMatch,
-    /// After an accepted MS-CHAPv2 Change-Password verified locally: the
+    /// After an accepted MS-CHAP Change-Password verified locally: the
     /// new NT hash, which the authenticator hands to the host
     /// ([`crate::auth::Event::PasswordChanged`]) to store. `None` from an
     /// AAA server, which stores the new password itself.
@@ -209,8 +253,9 @@ pub trait Verifier {
     /// The verdict for `request`.
     fn decide(&self, request: &AuthRequest) -> Verdict;
 
-    /// Keeps the new hash of a password changed with MS-CHAPv2
-    /// Change-Password (RFC 2759 §7) that this verifier accepted
+    /// Keeps the new hash of a password changed with MS-CHAP
+    /// Change-Password (RFC 2759 §7, RFC 2433 codes 5/6) that this
+    /// verifier accepted
     /// ([`crate::auth::Event::PasswordChanged`]); returns whether it was
     /// stored. The default stores nothing (a verifier without a store of
     /// its own, or one lent by reference).
@@ -238,22 +283,22 @@ impl<const N: usize> Verifier for CredentialStore<N> {
                 // Only a peer that knows the password learns that it has
                 // expired (a guesser sees 691), as with a Windows server;
                 // the Change-Password itself is what lifts the expiry.
-                Verdict::Accept(_)
-                    if user.expired()
-                        && !matches!(
-                            request.response,
-                            AuthResponse::MsChapV2ChangePassword { .. }
-                        ) =>
-                {
+                Verdict::Accept(_) if user.expired() && !request.response.is_password_change() => {
                     Verdict::reject(FailureReason::PasswordExpired)
                 }
                 Verdict::Accept(mut accept) => {
-                    if !self.lm_hash_allowed(user) {
-                        if let Some(MppeKeyMaterial::MsChapV1 { lm_hash_prefix, .. }) =
-                            accept.key_material.as_mut()
-                        {
+                    if let Some(MppeKeyMaterial::MsChapV1 { lm_hash_prefix, .. }) =
+                        accept.key_material.as_mut()
+                    {
+                        if !self.lm_hash_allowed(user) {
                             // Wipes the octets and leaves `None`.
                             lm_hash_prefix.zeroize();
+                        } else if lm_hash_prefix.is_none() && !request.response.is_password_change()
+                        {
+                            // A hash-only user given its LM hash
+                            // (`CredentialStore::set_lm_hash`); never
+                            // after a change, which makes it stale.
+                            *lm_hash_prefix = user.lm_hash_prefix();
                         }
                     }
                     accept.attributes.mschapv1_keys = user.mschapv1_keys();
@@ -269,11 +314,15 @@ impl<const N: usize> Verifier for CredentialStore<N> {
     }
 }
 
-fn secret_failure(e: SecretError) -> Verdict {
-    Verdict::reject(match e {
+fn secret_reason(e: SecretError) -> FailureReason {
+    match e {
         SecretError::CleartextRequired => FailureReason::CleartextRequired,
         SecretError::Unhashable(e) => FailureReason::StoredSecretUnusable(e),
-    })
+    }
+}
+
+fn secret_failure(e: SecretError) -> Verdict {
+    Verdict::reject(secret_reason(e))
 }
 
 fn accept(
@@ -327,16 +376,11 @@ pub fn verify_with_secret(request: &AuthRequest, secret: &Secret) -> Verdict {
                 Ok(hash) => hash,
                 Err(e) => return secret_failure(e),
             };
-            let expected = crypto::mschapv1_nt_response(challenge, hash.as_bytes());
-            let key = MppeKeyMaterial::MsChapV1 {
-                password_hash_hash: hash.hash_hash(),
-                lm_hash_prefix: secret.lm_hash_prefix(),
-                challenge: *challenge,
-            };
-            accept(
-                bool::from(expected.ct_eq(&response.nt_response)),
-                None,
-                Some(key),
+            verify_mschapv1(
+                challenge,
+                &response.nt_response,
+                &hash,
+                secret.lm_hash_prefix(),
             )
         }
         AuthResponse::MsChapV2 {
@@ -350,35 +394,126 @@ pub fn verify_with_secret(request: &AuthRequest, secret: &Secret) -> Verdict {
             authenticator_challenge,
             packet,
         } => {
+            let new = match new_hash_from_block(
+                secret,
+                &packet.encrypted_password,
+                &packet.encrypted_hash,
+            ) {
+                Ok(new) => new,
+                Err(reason) => return Verdict::reject(reason),
+            };
+            // §7: the NT-Response is checked as a Response's, with the
+            // new password.
+            with_new_hash(
+                verify_mschapv2(request, authenticator_challenge, &packet.response(), &new),
+                new,
+            )
+        }
+        AuthResponse::MsChapV1ChangePassword { challenge, packet } => {
+            // RFC 2433: the LM fields are the weak ones (§12) and are
+            // never used; a packet that asks for them alone is refused,
+            // as a Response with use-NT clear is.
+            if packet.flags & CHANGE_PASSWORD_FLAG_USE_NT == 0 {
+                return Verdict::reject(FailureReason::LmResponseRefused);
+            }
+            // A.11 and A.14 are RFC 2759 §8.9 and §8.12: the same check.
+            let new = match new_hash_from_block(
+                secret,
+                &packet.encrypted_password,
+                &packet.encrypted_hash,
+            ) {
+                Ok(new) => new,
+                Err(reason) => return Verdict::reject(reason),
+            };
+            // The NT-Response is a Response's, with the new password,
+            // over the Failure's challenge. No LM hash for the keys: the
+            // new one is not known.
+            with_new_hash(
+                verify_mschapv1(challenge, &packet.nt_response, &new, None),
+                new,
+            )
+        }
+        AuthResponse::MsChapV1ChangePasswordV1 { challenge, packet } => {
+            if packet.flags & CHANGE_PASSWORD_FLAG_USE_NT == 0 {
+                return Verdict::reject(FailureReason::LmResponseRefused);
+            }
             let old = match secret.to_nt_hash() {
                 Ok(hash) => hash,
                 Err(e) => return secret_failure(e),
             };
-            // RFC 2759 §8.9/§8.10: the new password is under the old hash;
-            // a block that does not decrypt to a sane length means the
-            // peer does not know the old password.
-            let new =
-                match crypto::new_nt_hash_from_pw_block(&packet.encrypted_password, old.as_bytes())
-                {
-                    Ok(hash) => NtHash::from_bytes(hash),
-                    Err(_) => return Verdict::reject(FailureReason::WrongPassword),
-                };
-            // §8.12: the old hash under the new one proves both.
+            // The new NT hash is under the old one; the old under the new
+            // proves the peer knew the old password (no Response here).
+            let new = NtHash::from_bytes(crypto::password_hash_decrypted_with_block(
+                &packet.encrypted_new_nt_hash,
+                old.as_bytes(),
+            ));
             let expected = crypto::old_nt_hash_encrypted_with_new(old.as_bytes(), new.as_bytes());
-            if !crypto::check_encrypted_hash(&expected, &packet.encrypted_hash) {
-                return Verdict::reject(FailureReason::WrongPassword);
-            }
-            // §7: the NT-Response is checked as a Response's, with the
-            // new password.
-            match verify_mschapv2(request, authenticator_challenge, &packet.response(), &new) {
-                Verdict::Accept(accept) => Verdict::Accept(Accept {
-                    new_nt_hash: Some(new),
-                    ..accept
-                }),
-                reject => reject,
-            }
+            let key = MppeKeyMaterial::MsChapV1 {
+                password_hash_hash: new.hash_hash(),
+                lm_hash_prefix: None,
+                challenge: *challenge,
+            };
+            with_new_hash(
+                accept(
+                    crypto::check_encrypted_hash(&expected, &packet.encrypted_old_nt_hash),
+                    None,
+                    Some(key),
+                ),
+                new,
+            )
         }
     }
+}
+
+/// The new NT hash of a Change-Password that carries the new password
+/// under the old hash (RFC 2759 §8.9/§8.10, RFC 2433 A.11), checked
+/// against the old hash under the new one (RFC 2759 §8.12, RFC 2433
+/// A.14). A block that does not decrypt to a sane length, or a hash that
+/// does not match, means the peer does not know the old password.
+fn new_hash_from_block(
+    secret: &Secret,
+    encrypted_password: &[u8; crypto::PW_BLOCK_LEN],
+    encrypted_hash: &[u8; 16],
+) -> Result<NtHash, FailureReason> {
+    let old = secret.to_nt_hash().map_err(secret_reason)?;
+    let new = crypto::new_nt_hash_from_pw_block(encrypted_password, old.as_bytes())
+        .map(NtHash::from_bytes)
+        .map_err(|_| FailureReason::WrongPassword)?;
+    let expected = crypto::old_nt_hash_encrypted_with_new(old.as_bytes(), new.as_bytes());
+    if crypto::check_encrypted_hash(&expected, encrypted_hash) {
+        Ok(new)
+    } else {
+        Err(FailureReason::WrongPassword)
+    }
+}
+
+/// An accepted change carries the new hash for the host to store.
+fn with_new_hash(verdict: Verdict, new: NtHash) -> Verdict {
+    match verdict {
+        Verdict::Accept(accept) => Verdict::Accept(Accept {
+            new_nt_hash: Some(new),
+            ..accept
+        }),
+        reject => reject,
+    }
+}
+
+/// The MS-CHAPv1 check (RFC 2433 A.5) of `nt_response` to `challenge`
+/// with the NT hash `hash`: a Response's, or a Change Password's with the
+/// new hash. The key material is RFC 3079 §2's.
+fn verify_mschapv1(
+    challenge: &[u8; 8],
+    nt_response: &[u8; 24],
+    hash: &NtHash,
+    lm_hash_prefix: Option<[u8; 8]>,
+) -> Verdict {
+    let expected = crypto::mschapv1_nt_response(challenge, hash.as_bytes());
+    let key = MppeKeyMaterial::MsChapV1 {
+        password_hash_hash: hash.hash_hash(),
+        lm_hash_prefix,
+        challenge: *challenge,
+    };
+    accept(bool::from(expected.ct_eq(nt_response)), None, Some(key))
 }
 
 /// The MS-CHAPv2 check (RFC 2759 §8.1, §8.7) of `response` to

@@ -14,8 +14,9 @@ use crate::auth::crypto::PW_BLOCK_PASSWORD_LEN;
 use crate::time::Instant;
 use crate::transmit::Transmit;
 use crate::wire::auth::{
-    ChapRepr, FailureChallenge, MsChapFailure, MsChapV1Response, MsChapV2ChangePassword,
-    MsChapV2Response, MsChapV2Success, ERROR_AUTHENTICATION_FAILURE, ERROR_PASSWD_EXPIRED,
+    ChapRepr, FailureChallenge, MsChapFailure, MsChapV1ChangePassword, MsChapV1ChangePasswordV1,
+    MsChapV1Response, MsChapV2ChangePassword, MsChapV2Response, MsChapV2Success,
+    CHANGE_PASSWORD_FLAG_USE_NT, ERROR_AUTHENTICATION_FAILURE, ERROR_PASSWD_EXPIRED,
     MSCHAP_RESPONSE_LEN, PROTOCOL_CHAP,
 };
 
@@ -62,8 +63,8 @@ enum Phase {
     NeedChallenge(NeedFor),
     /// MS-CHAP Failure with R=1 sent; waiting for a new Response.
     RetryWait,
-    /// MS-CHAPv2 Failure with E=648 sent; waiting for Change-Password
-    /// (RFC 2759 §7).
+    /// MS-CHAP Failure with E=648 sent; waiting for Change-Password
+    /// (RFC 2759 §7; MS-CHAPv1: RFC 2433 codes 5 and 6).
     ChangePasswordWait,
     /// Success sent.
     Succeeded,
@@ -245,10 +246,47 @@ impl ChapAuthenticator {
         })
     }
 
-    /// A Change-Password (RFC 2759 §7) after our `E=648` Failure, or a
-    /// repeat of the one already answered.
-    fn receive_change_password(&mut self, packet: MsChapV2ChangePassword) -> Option<AuthRequest> {
-        let identifier = packet.identifier;
+    /// `packet` as this method's Change-Password, with the challenge of
+    /// the `E=648` Failure it answers: RFC 2759 §7 (code 7) for MS-CHAPv2;
+    /// RFC 2433 version 2 (code 6) or version 1 (code 5) for MS-CHAPv1.
+    fn parse_change_password(&self, packet: &[u8]) -> Option<(u8, AuthResponse)> {
+        match self.method {
+            Method::MsChapV2 => {
+                let packet = MsChapV2ChangePassword::parse_bytes(packet).ok()?;
+                let authenticator_challenge = array(&self.challenge)?;
+                Some((
+                    packet.identifier,
+                    AuthResponse::MsChapV2ChangePassword {
+                        authenticator_challenge,
+                        packet,
+                    },
+                ))
+            }
+            Method::MsChapV1 => {
+                let challenge = array(&self.challenge)?;
+                if let Ok(packet) = MsChapV1ChangePassword::parse_bytes(packet) {
+                    return Some((
+                        packet.identifier,
+                        AuthResponse::MsChapV1ChangePassword { challenge, packet },
+                    ));
+                }
+                let packet = MsChapV1ChangePasswordV1::parse_bytes(packet).ok()?;
+                Some((
+                    packet.identifier,
+                    AuthResponse::MsChapV1ChangePasswordV1 { challenge, packet },
+                ))
+            }
+            Method::ChapMd5 | Method::Pap => None,
+        }
+    }
+
+    /// A Change-Password after our `E=648` Failure, or a repeat of the
+    /// one already answered.
+    fn receive_change_password(
+        &mut self,
+        identifier: u8,
+        response: AuthResponse,
+    ) -> Option<AuthRequest> {
         match self.phase {
             // §7: the Failure's Identifier plus one; as for a retry, any
             // but the Failure's own is taken.
@@ -264,27 +302,24 @@ impl ChapAuthenticator {
             }
             _ => return None,
         }
-        let authenticator_challenge = array(&self.challenge)?;
         self.answered = Some(identifier);
         self.timer = None;
         self.phase = Phase::AwaitingVerdict;
         self.tx = None;
-        // §7: no Name field; the account is the preceding Response's.
+        // §7, RFC 2433: no Name field; the account is the preceding
+        // Response's.
         Some(AuthRequest {
             method: self.method,
             username: self.username.clone(),
             identifier,
-            response: AuthResponse::MsChapV2ChangePassword {
-                authenticator_challenge,
-                packet,
-            },
+            response,
         })
     }
 
     fn receive(&mut self, packet: &[u8]) -> Option<AuthRequest> {
         if self.change_offered {
-            if let Ok(change) = MsChapV2ChangePassword::parse_bytes(packet) {
-                return self.receive_change_password(change);
+            if let Some((identifier, response)) = self.parse_change_password(packet) {
+                return self.receive_change_password(identifier, response);
             }
         }
         // Only Responses are for the authenticator; Challenges, Successes
@@ -375,17 +410,29 @@ impl ChapAuthenticator {
             Method::MsChapV1 => array(&self.challenge).map(FailureChallenge::V1),
             _ => array(&self.challenge).map(FailureChallenge::V2),
         };
+        // The 648 that offers a change (not a final one, e.g. an
+        // external AAA server's on MS-CHAPv1).
+        let change = error == ERROR_PASSWD_EXPIRED && self.change_offered;
+        let version = match self.method {
+            // RFC 2759 §6: always V=3 (as Windows servers do).
+            Method::MsChapV2 => Some(3),
+            // RFC 2433 "Failure Packet": V=2 or more asks for the
+            // version 2 Change Password packet (version 1 is deprecated).
+            _ if change => Some(2),
+            _ => None,
+        };
         let failure = MsChapFailure {
             error,
             retry,
-            // RFC 2433 "Failure Packet": C= only matters for a retry; RFC 2759 §6 always
-            // carries it with V=3 (as Windows servers do).
-            challenge: if self.method == Method::MsChapV2 || retry {
+            // RFC 2433 "Failure Packet": C= is the challenge of what
+            // comes next, a retried Response or a Change Password; RFC
+            // 2759 §6 always carries it.
+            challenge: if self.method == Method::MsChapV2 || retry || change {
                 challenge
             } else {
                 None
             },
-            version: (self.method == Method::MsChapV2).then_some(3),
+            version,
             message: (self.method == Method::MsChapV2).then_some(message),
         };
         let mut text = [0u8; REPLY_LEN];
@@ -497,8 +544,9 @@ impl ChapAuthenticator {
                 // RFC 2759 §6/§7: an expired password (the store's flag
                 // or the AAA server's MS-CHAP-Error) is offered one
                 // change, with a fresh challenge; later Responses in the
-                // same exchange get the plain 691 rules.
-                let change = self.method == Method::MsChapV2
+                // same exchange get the plain 691 rules. MS-CHAPv1 alike
+                // (RFC 2433 "Failure Packet", Change Password codes 5/6).
+                let change = self.method.is_ms_chap()
                     && reject.error_code == ERROR_PASSWD_EXPIRED
                     && !self.change_offered
                     && !self.authenticated;
@@ -640,8 +688,8 @@ enum PeerPhase {
     Responded,
     Succeeded,
     RetryPossible,
-    /// MS-CHAPv2 Failure `E=648` with a challenge: the host may call
-    /// `change_password` (RFC 2759 §7).
+    /// MS-CHAP Failure `E=648` with a challenge: the host may call
+    /// `change_password` (RFC 2759 §7; RFC 2433 code 6).
     PasswordExpired,
     Failed,
 }
@@ -658,6 +706,16 @@ struct Sent {
     key_material: Option<MppeKeyMaterial>,
 }
 
+/// The Change-Password a peer sent instead of a Response, kept while it
+/// waits for its Success/Failure (it is sent again like a Response).
+#[derive(Clone, Debug)]
+enum ChangeSent {
+    /// RFC 2759 §7.
+    V2(MsChapV2ChangePassword),
+    /// RFC 2433 version 2 (code 6).
+    V1(MsChapV1ChangePassword),
+}
+
 /// The CHAP peer (MD5, MS-CHAPv1 or MS-CHAPv2).
 #[derive(Clone, Debug)]
 pub struct ChapPeer {
@@ -672,7 +730,7 @@ pub struct ChapPeer {
     retry_with: Option<(u8, FailureChallenge)>,
     /// The Change-Password packet sent instead of a Response (RFC 2759
     /// §7), while it waits for its Success/Failure.
-    change: Option<MsChapV2ChangePassword>,
+    change: Option<ChangeSent>,
     send: bool,
     timer: Option<Instant>,
     /// While a Response waits for its Success/Failure: when to send it
@@ -953,16 +1011,19 @@ impl ChapPeer {
                 // RFC 2759 §7: after E=648 the peer may answer the
                 // Failure's challenge with Change-Password (whatever R
                 // says: Windows servers send R=0); not after a change
-                // was just refused.
-                let expired = parsed.and_then(|f| match f.challenge {
-                    Some(c @ FailureChallenge::V2(_))
+                // was just refused. MS-CHAPv1 likewise (RFC 2433 "Change
+                // Password Packet"), when the Failure carries the
+                // challenge: this machine does not guess an implicit one.
+                let expired = parsed.and_then(|f| match (self.method, f.challenge) {
+                    (Method::MsChapV1, Some(c @ FailureChallenge::V1(_)))
+                    | (Method::MsChapV2, Some(c @ FailureChallenge::V2(_)))
                         if f.error == ERROR_PASSWD_EXPIRED && self.change.is_none() =>
                     {
                         Some(c)
                     }
                     _ => None,
                 });
-                if let Some(challenge) = expired.filter(|_| self.method == Method::MsChapV2) {
+                if let Some(challenge) = expired {
                     self.retry_with = Some((identifier, challenge));
                     self.phase = PeerPhase::PasswordExpired;
                     self.send = false;
@@ -1013,11 +1074,13 @@ impl ChapPeer {
 
     /// After a Failure `E=648` (password expired, reported as
     /// [`FailureReason::RejectedByAuthenticator`] with error code 648),
-    /// sends an MS-CHAPv2 Change-Password (RFC 2759 §7) with
-    /// `new_password` (UTF-8), answering the Failure's challenge with
-    /// Identifier + 1. The host supplies the randomness: `peer_challenge`
-    /// and the 512 octets that fill the password block before the
-    /// password (§8.10). On Success the new password is this peer's
+    /// sends a Change-Password with `new_password` (UTF-8), answering the
+    /// Failure's challenge with Identifier + 1: MS-CHAPv2's (RFC 2759 §7),
+    /// or MS-CHAPv1's version 2 (RFC 2433, code 6; its LM fields zero and
+    /// the use-NT flag set, as this peer's Responses). The host supplies
+    /// the randomness: `peer_challenge` (MS-CHAPv2 only) and the 512
+    /// octets that fill the password block before the password (RFC 2759
+    /// §8.10, RFC 2433 A.12). On Success the new password is this peer's
     /// secret from then on (re-challenges).
     pub fn change_password(
         &mut self,
@@ -1027,13 +1090,13 @@ impl ChapPeer {
         fill: &[u8; PW_BLOCK_PASSWORD_LEN],
     ) -> Result<(), SetupError> {
         let (identifier, challenge) = match (self.phase, self.retry_with) {
-            (PeerPhase::PasswordExpired, Some((id, FailureChallenge::V2(c)))) => (id, c),
+            (PeerPhase::PasswordExpired, Some(r)) => r,
             _ => return Err(SetupError::NotWaiting),
         };
         let new_hash =
             NtHash::from_password(new_password).map_err(SetupError::NewPasswordUnusable)?;
         // 256 UTF-16 units may take more than the 256 octets a Password
-        // holds; MS-CHAPv2 needs only the hash.
+        // holds; MS-CHAP needs only the hash.
         let new_secret = Secret::password(new_password).unwrap_or(Secret::NtHash(new_hash.clone()));
         let old_hash = match self.secret.to_nt_hash() {
             Ok(hash) => hash,
@@ -1044,45 +1107,78 @@ impl ChapPeer {
                 return Err(SetupError::NotWaiting)
             }
         };
+        // RFC 2759 §8.9/§8.10 = RFC 2433 A.11/A.12, and §8.12 = A.14.
         let encrypted_password = crypto::encrypt_pw_block(new_password, old_hash.as_bytes(), fill)
             .map_err(SetupError::NewPasswordUnusable)?;
+        let encrypted_hash =
+            crypto::old_nt_hash_encrypted_with_new(old_hash.as_bytes(), new_hash.as_bytes());
         let identifier = identifier.wrapping_add(1);
-        let nt_response = crypto::generate_nt_response(
-            &challenge,
-            &peer_challenge,
-            &self.username,
-            new_hash.as_bytes(),
-        );
-        let expected = crypto::generate_authenticator_response(
-            new_hash.as_bytes(),
-            &nt_response,
-            &peer_challenge,
-            &challenge,
-            &self.username,
-        );
-        self.change = Some(MsChapV2ChangePassword {
-            identifier,
-            encrypted_password,
-            encrypted_hash: crypto::old_nt_hash_encrypted_with_new(
-                old_hash.as_bytes(),
-                new_hash.as_bytes(),
-            ),
-            peer_challenge,
-            nt_response,
-            flags: 0,
-        });
-        self.sent = Some(Sent {
-            identifier,
-            challenge: Challenge::from_slice(&challenge).unwrap_or_default(),
-            value: heapless::Vec::new(),
-            expected: Some(expected),
-            key_material: Some(MppeKeyMaterial::MsChapV2 {
-                password_hash_hash: new_hash.hash_hash(),
-                nt_response,
-            }),
-        });
+        let (change, sent) = match challenge {
+            FailureChallenge::V2(challenge) => {
+                let nt_response = crypto::generate_nt_response(
+                    &challenge,
+                    &peer_challenge,
+                    &self.username,
+                    new_hash.as_bytes(),
+                );
+                let expected = crypto::generate_authenticator_response(
+                    new_hash.as_bytes(),
+                    &nt_response,
+                    &peer_challenge,
+                    &challenge,
+                    &self.username,
+                );
+                self.last_peer_challenge = Some(peer_challenge);
+                let change = ChangeSent::V2(MsChapV2ChangePassword {
+                    identifier,
+                    encrypted_password,
+                    encrypted_hash,
+                    peer_challenge,
+                    nt_response,
+                    flags: 0,
+                });
+                let sent = Sent {
+                    identifier,
+                    challenge: Challenge::from_slice(&challenge).unwrap_or_default(),
+                    value: heapless::Vec::new(),
+                    expected: Some(expected),
+                    key_material: Some(MppeKeyMaterial::MsChapV2 {
+                        password_hash_hash: new_hash.hash_hash(),
+                        nt_response,
+                    }),
+                };
+                (change, sent)
+            }
+            FailureChallenge::V1(challenge) => {
+                // The NT Response with the new password over the
+                // Failure's challenge, as a Response's (RFC 2433 A.5).
+                let nt_response = crypto::mschapv1_nt_response(&challenge, new_hash.as_bytes());
+                let change = ChangeSent::V1(MsChapV1ChangePassword {
+                    identifier,
+                    encrypted_password,
+                    encrypted_hash,
+                    nt_response,
+                    flags: CHANGE_PASSWORD_FLAG_USE_NT,
+                });
+                let sent = Sent {
+                    identifier,
+                    challenge: Challenge::from_slice(&challenge).unwrap_or_default(),
+                    value: heapless::Vec::new(),
+                    expected: None,
+                    // The authenticator learns no LM hash from the change:
+                    // none here either, so both derive the same keys.
+                    key_material: Some(MppeKeyMaterial::MsChapV1 {
+                        password_hash_hash: new_hash.hash_hash(),
+                        lm_hash_prefix: None,
+                        challenge,
+                    }),
+                };
+                (change, sent)
+            }
+        };
+        self.change = Some(change);
+        self.sent = Some(sent);
         self.secret = new_secret;
-        self.last_peer_challenge = Some(peer_challenge);
         self.retry_with = None;
         self.phase = PeerPhase::Responded;
         self.send = true;
@@ -1104,7 +1200,11 @@ impl ChapPeer {
         }
         let sent = self.sent.as_ref()?;
         if let Some(change) = self.change.as_ref() {
-            let len = change.emit(buf).ok()?;
+            let len = match change {
+                ChangeSent::V2(packet) => packet.emit(buf),
+                ChangeSent::V1(packet) => packet.emit(buf),
+            }
+            .ok()?;
             self.send = false;
             return Some(Transmit {
                 to: PROTOCOL_CHAP,

@@ -8,7 +8,10 @@
 //!
 //! A hash-only user can authenticate with MS-CHAPv1 and MS-CHAPv2 only:
 //! PAP compares the cleartext and CHAP-MD5 hashes it, so both need the
-//! password itself ([`SecretError::CleartextRequired`]).
+//! password itself ([`SecretError::CleartextRequired`]). It may also be
+//! given its LM hash ([`CredentialStore::set_lm_hash`]) for MS-CHAPv1's
+//! LM-based 40/56-bit MPPE keys, which a cleartext password yields by
+//! itself.
 //!
 //! ## "DOMAIN\user" names
 //!
@@ -57,6 +60,9 @@ pub enum CredentialError {
         /// Its capacity.
         capacity: usize,
     },
+    /// An LM hash given to a store that refuses them
+    /// ([`CredentialStore::refuse_lm_hashes`]).
+    LmHashRefused,
 }
 
 impl fmt::Display for CredentialError {
@@ -73,6 +79,9 @@ impl fmt::Display for CredentialError {
             }
             CredentialError::StoreFull { capacity } => {
                 write!(f, "credential store full ({capacity} users)")
+            }
+            CredentialError::LmHashRefused => {
+                write!(f, "LM hash given, but the store refuses LM hashes")
             }
         }
     }
@@ -207,6 +216,53 @@ impl fmt::Debug for NtHash {
     }
 }
 
+/// An LM password hash (RFC 2433 §A.2), wiped on drop: what a hash-only
+/// user needs besides its NT hash for MS-CHAPv1's LM-based 40/56-bit MPPE
+/// keys (RFC 3079 §2.1).
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct LmHash([u8; 16]);
+
+impl LmHash {
+    /// Wraps 16 hash octets.
+    pub const fn from_bytes(hash: [u8; 16]) -> Self {
+        LmHash(hash)
+    }
+
+    /// Wraps a 16-octet slice.
+    pub fn from_slice(hash: &[u8]) -> Result<Self, CredentialError> {
+        let hash: [u8; 16] = hash
+            .try_into()
+            .map_err(|_| CredentialError::BadHashLength { length: hash.len() })?;
+        Ok(LmHash(hash))
+    }
+
+    /// Computes the hash of a password (RFC 2433 §A.2).
+    pub fn from_password(password: &[u8]) -> Self {
+        LmHash(crypto::lm_password_hash(password))
+    }
+
+    /// The first 8 octets, the input of RFC 3079 §2.1's keys.
+    pub fn prefix(&self) -> [u8; 8] {
+        let mut prefix = [0u8; 8];
+        prefix.copy_from_slice(&self.0[..8]);
+        prefix
+    }
+}
+
+impl PartialEq for LmHash {
+    fn eq(&self, other: &Self) -> bool {
+        bool::from(self.0.ct_eq(&other.0))
+    }
+}
+
+impl Eq for LmHash {}
+
+impl fmt::Debug for LmHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LmHash(<redacted>)")
+    }
+}
+
 /// What is known about a user's password.
 // No allocator (no_std, no alloc): variants are stored inline, by design.
 #[allow(clippy::large_enum_variant)]
@@ -313,9 +369,13 @@ pub struct User {
     name: Name,
     secret: Secret,
     mschapv1_keys: Option<MsChapV1Keys>,
-    /// The password has expired: a correct MS-CHAPv2 Response is refused
-    /// with `E=648` and the peer may change it (RFC 2759 §6, §7).
+    /// The password has expired: a correct MS-CHAP Response is refused
+    /// with `E=648` and the peer may change it (RFC 2759 §6, §7; RFC 2433
+    /// Change Password packets).
     expired: bool,
+    /// A hash-only user's LM hash, if the operator gave it
+    /// ([`CredentialStore::set_lm_hash`]).
+    lm_hash: Option<LmHash>,
 }
 
 impl User {
@@ -338,6 +398,13 @@ impl User {
     /// ([`CredentialStore::set_mschapv1_keys`]).
     pub fn mschapv1_keys(&self) -> Option<MsChapV1Keys> {
         self.mschapv1_keys
+    }
+
+    /// The first 8 octets of the LM hash given with
+    /// [`CredentialStore::set_lm_hash`] (a cleartext password's own LM hash
+    /// is [`Secret::lm_hash_prefix`]).
+    pub fn lm_hash_prefix(&self) -> Option<[u8; 8]> {
+        self.lm_hash.as_ref().map(LmHash::prefix)
     }
 }
 
@@ -389,6 +456,30 @@ impl<const N: usize> CredentialStore<N> {
         }
     }
 
+    /// Gives the user named exactly `name` an LM hash (`None` removes
+    /// it), for a hash-only user that must use MS-CHAPv1's LM-based
+    /// 40/56-bit MPPE keys (RFC 3079 §2.1; a cleartext password yields its
+    /// own). `Ok(false)` if there is no such user;
+    /// [`CredentialError::LmHashRefused`] if the store refuses LM hashes
+    /// ([`CredentialStore::refuse_lm_hashes`]). A new secret or a password
+    /// change drops it: it would no longer match.
+    pub fn set_lm_hash(
+        &mut self,
+        name: &[u8],
+        lm_hash: Option<LmHash>,
+    ) -> Result<bool, CredentialError> {
+        if lm_hash.is_some() && self.lm_hashes_refused {
+            return Err(CredentialError::LmHashRefused);
+        }
+        Ok(match self.users.iter_mut().find(|u| u.name == name) {
+            Some(user) => {
+                user.lm_hash = lm_hash;
+                true
+            }
+            None => false,
+        })
+    }
+
     /// Whether a verdict for `user` may carry the LM hash.
     pub(super) fn lm_hash_allowed(&self, user: &User) -> bool {
         !self.lm_hashes_refused && user.mschapv1_keys != Some(MsChapV1Keys::Nt)
@@ -412,6 +503,7 @@ impl<const N: usize> CredentialStore<N> {
         }
         if let Some(user) = self.users.iter_mut().find(|u| u.name == name) {
             user.secret = secret;
+            user.lm_hash = None;
             return Ok(());
         }
         let name = Name::from_slice(name)
@@ -422,6 +514,7 @@ impl<const N: usize> CredentialStore<N> {
                 secret,
                 mschapv1_keys: None,
                 expired: false,
+                lm_hash: None,
             })
             .map_err(|_| CredentialError::StoreFull { capacity: N })
     }
@@ -433,9 +526,10 @@ impl<const N: usize> CredentialStore<N> {
 
     /// Marks the password of the user named exactly `name` expired (or
     /// not); returns whether the user exists. An expired user who answers
-    /// an MS-CHAPv2 Challenge correctly gets `E=648` and may send
-    /// Change-Password (RFC 2759 §7); every other method refuses the user
-    /// with 648 too, as a Windows server does.
+    /// an MS-CHAP Challenge correctly gets `E=648` and may send
+    /// Change-Password (RFC 2759 §7; MS-CHAPv1: RFC 2433's Change
+    /// Password packets); PAP and CHAP-MD5 refuse the user with 648 too,
+    /// as a Windows server does.
     pub fn set_expired(&mut self, name: &[u8], expired: bool) -> bool {
         match self.users.iter_mut().find(|u| u.name == name) {
             Some(user) => {
@@ -455,6 +549,7 @@ impl<const N: usize> CredentialStore<N> {
         match self.users.iter_mut().find(|u| u.name == name) {
             Some(user) => {
                 user.secret = Secret::NtHash(new_hash);
+                user.lm_hash = None;
                 user.expired = false;
                 true
             }
@@ -630,6 +725,33 @@ mod tests {
         assert_eq!(
             bad.to_nt_hash().err(),
             Some(SecretError::Unhashable(crypto::Error::PasswordNotUtf8))
+        );
+    }
+
+    #[test]
+    fn lm_hash_of_a_hash_only_user_is_kept_refused_and_dropped() {
+        let mut s: CredentialStore<2> = CredentialStore::new(DomainRule::Exact);
+        s.insert(b"h", Secret::nt_hash(&[7; 16]).unwrap()).unwrap();
+        let lm = LmHash::from_password(b"pw");
+        assert_eq!(s.set_lm_hash(b"h", Some(lm.clone())), Ok(true));
+        assert_eq!(s.set_lm_hash(b"nobody", Some(lm.clone())), Ok(false));
+        assert_eq!(s.lookup(b"h").unwrap().lm_hash_prefix(), Some(lm.prefix()));
+        // A change or a new secret makes it stale: dropped.
+        assert!(s.change_nt_hash(b"h", NtHash::from_bytes([8; 16])));
+        assert_eq!(s.lookup(b"h").unwrap().lm_hash_prefix(), None);
+        s.set_lm_hash(b"h", Some(lm.clone())).unwrap();
+        s.insert(b"h", Secret::nt_hash(&[9; 16]).unwrap()).unwrap();
+        assert_eq!(s.lookup(b"h").unwrap().lm_hash_prefix(), None);
+        // A store that refuses LM hashes refuses to take one.
+        s.refuse_lm_hashes(true);
+        assert_eq!(
+            s.set_lm_hash(b"h", Some(lm)),
+            Err(CredentialError::LmHashRefused)
+        );
+        assert_eq!(s.set_lm_hash(b"h", None), Ok(true));
+        assert_eq!(
+            LmHash::from_slice(&[0; 15]),
+            Err(CredentialError::BadHashLength { length: 15 })
         );
     }
 

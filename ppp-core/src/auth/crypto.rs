@@ -8,7 +8,7 @@
 
 use core::fmt;
 
-use des::cipher::{generic_array::GenericArray, BlockEncrypt, KeyInit};
+use des::cipher::{generic_array::GenericArray, BlockDecrypt, BlockEncrypt, KeyInit};
 use md4::digest::{FixedOutputReset, Output, Reset, Update};
 use md4::Md4;
 use md5::Md5;
@@ -221,6 +221,24 @@ pub fn nt_password_hash_encrypted_with_block(
     out
 }
 
+/// The inverse of [`nt_password_hash_encrypted_with_block`]: each half of
+/// `cypher` DES-decrypted with 7 octets of `block`. The authenticator of
+/// an MS-CHAPv1 Change Password version 1 (RFC 2433, code 5) recovers the
+/// new NT hash from its Encrypted-New-NT-Hash with the old hash as
+/// `block`.
+pub fn password_hash_decrypted_with_block(cypher: &[u8; 16], block: &[u8; 16]) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (i, half) in out.chunks_exact_mut(8).enumerate() {
+        let mut enciphered = [0u8; 8];
+        enciphered.copy_from_slice(&cypher[8 * i..8 * i + 8]);
+        let mut key = [0u8; 7];
+        key.copy_from_slice(&block[7 * i..7 * i + 7]);
+        half.copy_from_slice(&des_decrypt(&enciphered, &key));
+        key.zeroize();
+    }
+    out
+}
+
 /// OldNtPasswordHashEncryptedWithNewNtPasswordHash (RFC 2759 §8.12), from
 /// the two hashes: proves the peer knew the old password and chose the
 /// new one. The authenticator recomputes it and compares in constant time
@@ -260,6 +278,17 @@ pub fn des_encrypt(clear: &[u8; 8], key7: &[u8; 7]) -> [u8; 8] {
     key8.zeroize();
     let mut block = GenericArray::clone_from_slice(clear);
     cipher.encrypt_block(&mut block);
+    block.into()
+}
+
+/// The DES decryption of one block with a 7-octet key (the inverse of
+/// [`des_encrypt`]).
+pub fn des_decrypt(cypher: &[u8; 8], key7: &[u8; 7]) -> [u8; 8] {
+    let mut key8 = des_key_7_to_8(key7);
+    let cipher = des::Des::new(GenericArray::from_slice(&key8));
+    key8.zeroize();
+    let mut block = GenericArray::clone_from_slice(cypher);
+    cipher.decrypt_block(&mut block);
     block.into()
 }
 
@@ -467,6 +496,56 @@ mod tests {
             seen += 1;
         }
         assert_eq!(seen, 2);
+    }
+
+    /// RFC 2433 Change Password packets (versions 1 and 2, Appendix A),
+    /// against values computed independently
+    /// (tests/data/mschapv1_change_password.py: pycryptodome MD4, DES,
+    /// ARC4).
+    #[test]
+    fn mschapv1_change_password_vectors() {
+        let file = include_str!("../../tests/data/mschapv1_change_password.toml");
+        let mut seen = 0;
+        for v in vectors(file, "mschapv1_change_password_v2") {
+            let id = v["id"].as_str().unwrap();
+            let old = nt_password_hash(v["old_password"].as_str().unwrap().as_bytes()).unwrap();
+            let new_password = v["new_password"].as_str().unwrap().as_bytes();
+            let new = nt_password_hash(new_password).unwrap();
+            assert_eq!(new.to_vec(), hex(&v["new_password_hash"]), "{id}");
+            let fill: [u8; PW_BLOCK_PASSWORD_LEN] = hex_n(&v["fill"]);
+            // A.11 is RFC 2759 §8.9, A.14 is §8.12: the same functions.
+            let block = encrypt_pw_block(new_password, &old, &fill).unwrap();
+            assert_eq!(block.to_vec(), hex(&v["encrypted_password"]), "{id}");
+            assert_eq!(new_nt_hash_from_pw_block(&block, &old), Ok(new), "{id}");
+            let encrypted_hash = old_nt_hash_encrypted_with_new(&old, &new);
+            assert_eq!(encrypted_hash.to_vec(), hex(&v["encrypted_hash"]), "{id}");
+            let challenge: [u8; 8] = hex_n(&v["challenge"]);
+            assert_eq!(
+                mschapv1_nt_response(&challenge, &new).to_vec(),
+                hex(&v["nt_response"]),
+                "{id}"
+            );
+            seen += 1;
+        }
+        for v in vectors(file, "mschapv1_change_password_v1") {
+            let old = nt_password_hash(v["old_password"].as_str().unwrap().as_bytes()).unwrap();
+            let new = nt_password_hash(v["new_password"].as_str().unwrap().as_bytes()).unwrap();
+            let encrypted_new: [u8; 16] = hex_n(&v["encrypted_new_nt_hash"]);
+            assert_eq!(
+                nt_password_hash_encrypted_with_block(&new, &old),
+                encrypted_new
+            );
+            assert_eq!(
+                password_hash_decrypted_with_block(&encrypted_new, &old),
+                new
+            );
+            assert_eq!(
+                old_nt_hash_encrypted_with_new(&old, &new),
+                hex_n::<16>(&v["encrypted_old_nt_hash"])
+            );
+            seen += 1;
+        }
+        assert_eq!(seen, 4);
     }
 
     #[test]

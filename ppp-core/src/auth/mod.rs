@@ -60,7 +60,7 @@
 //! itself: the host (pptp-core's endpoint) asks it before every verdict
 //! and holds the rejection for the delay it gives.
 //!
-//! ## Expired passwords: MS-CHAPv2 Change-Password
+//! ## Expired passwords: MS-CHAP Change-Password
 //!
 //! A rejection with error 648 (the store's [`CredentialStore::set_expired`]
 //! flag, or an AAA server's MS-CHAP-Error `E=648`) makes the MS-CHAPv2
@@ -75,8 +75,14 @@
 //! Failure with error code 648 and sends Change-Password when its host
 //! calls [`Peer::change_password`].
 //!
-//! Not implemented: MS-CHAPv1 Change-Password (RFC 2433 codes 5/6); such
-//! packets are ignored.
+//! MS-CHAPv1 (RFC 2433) likewise: Failure `E=648 R=0 C=<new 8-octet
+//! challenge> V=2`, then a Change Password version 2 (code 6: the same
+//! password block and encrypted hash as MS-CHAPv2's, an NT-Response with
+//! the new password to `C=`) or version 1 (code 5: the NT hashes each
+//! under the other). Their LM fields are never used (RFC 2433 §12). The
+//! store verifies both; RADIUS gets version 2 as MS-CHAP-CPW-2 with
+//! MS-CHAP-NT-Enc-PW (RFC 2548 §2.1.2), version 1 not at all (the
+//! request cannot be built). The peer sends version 2.
 //!
 //! ## Example: both roles in one host loop
 //!
@@ -141,7 +147,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 pub use aaa::{Accept, Attributes, AuthRequest, AuthResponse, Reject, Verdict, Verifier};
 pub use chap::{ChapAuthenticator, ChapPeer};
-pub use credentials::{CredentialStore, DomainRule, NameMatch, NtHash, Password, Secret};
+pub use credentials::{CredentialStore, DomainRule, LmHash, NameMatch, NtHash, Password, Secret};
 pub use pap::{PapAuthenticator, PapPeer};
 
 use crate::time::{Duration, Instant};
@@ -280,7 +286,8 @@ pub enum FailureReason {
     WrongPassword,
     /// The password was right but has expired (the store's flag, or
     /// the AAA server's MS-CHAP-Error `E=648`): MS-CHAPv2 peers are
-    /// offered Change-Password (RFC 2759 §6, §7).
+    /// offered Change-Password (RFC 2759 §6, §7), MS-CHAPv1 peers RFC
+    /// 2433's Change Password.
     PasswordExpired,
     /// PAP or CHAP-MD5 with a user whose store entry holds only the NT hash.
     CleartextRequired,
@@ -427,7 +434,8 @@ pub struct Failure {
     pub reason: FailureReason,
 }
 
-/// A password changed by MS-CHAPv2 Change-Password (RFC 2759 §7) and
+/// A password changed by MS-CHAP Change-Password (RFC 2759 §7, RFC 2433
+/// codes 5/6) and
 /// verified by the local store: the host stores the new hash
 /// ([`CredentialStore::change_nt_hash`] with
 /// `name_match.entry(&username)`). The core cannot do it itself: the
@@ -834,7 +842,7 @@ impl Peer {
         }
     }
 
-    /// After a Failure `E=648` (MS-CHAPv2), sends Change-Password with
+    /// After a Failure `E=648` (MS-CHAP), sends Change-Password with
     /// `new_password` ([`ChapPeer::change_password`]).
     pub fn change_password(
         &mut self,
@@ -895,6 +903,8 @@ mod tests;
 
 #[cfg(test)]
 mod change_password_tests;
+#[cfg(test)]
+mod change_password_v1_tests;
 
 #[cfg(test)]
 pub(crate) mod testdata {

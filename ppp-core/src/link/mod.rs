@@ -479,10 +479,11 @@ impl Link {
     }
 
     /// Client: after [`LinkEvent::AuthFailed`] with error 648 (password
-    /// expired; only with [`LinkConfig::auth_retry`]), sends MS-CHAPv2
-    /// Change-Password with `new_password` (RFC 2759 §7). The host gives
-    /// the randomness: a fresh Peer-Challenge and the 512 octets that
-    /// pad the encrypted password block (§8.10).
+    /// expired; only with [`LinkConfig::auth_retry`]), sends a
+    /// Change-Password with `new_password` (MS-CHAPv2: RFC 2759 §7;
+    /// MS-CHAPv1: RFC 2433 code 6). The host gives the randomness: a
+    /// fresh Peer-Challenge (MS-CHAPv2 only) and the 512 octets that pad
+    /// the encrypted password block (§8.10).
     pub fn change_password(
         &mut self,
         now: Instant,

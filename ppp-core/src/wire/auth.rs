@@ -537,9 +537,11 @@ pub mod chap_code {
     pub const SUCCESS: u8 = 3;
     /// Failure.
     pub const FAILURE: u8 = 4;
-    /// MS-CHAPv1 Change-Password (version 1), RFC 2433 §9 (not implemented).
+    /// MS-CHAPv1 Change Password (version 1), RFC 2433
+    /// ([`super::MsChapV1ChangePasswordV1`]).
     pub const CHANGE_PASSWORD_V1: u8 = 5;
-    /// MS-CHAPv1 Change-Password (version 2), RFC 2433 §9 (not implemented).
+    /// MS-CHAPv1 Change Password (version 2), RFC 2433
+    /// ([`super::MsChapV1ChangePassword`]).
     pub const CHANGE_PASSWORD_V1_2: u8 = 6;
     /// MS-CHAPv2 Change-Password, RFC 2759 §7 ([`super::MsChapV2ChangePassword`]).
     pub const CHANGE_PASSWORD_V2: u8 = 7;
@@ -548,8 +550,9 @@ pub mod chap_code {
 /// A parsed CHAP packet (RFC 1994 §4).
 ///
 /// MS-CHAP Change-Password packets parse as [`Error::UnknownCode`] here:
-/// RFC 2759 code 7 has its own parser, [`MsChapV2ChangePassword`]; RFC
-/// 2433 codes 5 and 6 are not implemented.
+/// each has its own parser, [`MsChapV2ChangePassword`] (RFC 2759 code 7),
+/// [`MsChapV1ChangePassword`] and [`MsChapV1ChangePasswordV1`] (RFC 2433
+/// codes 6 and 5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChapRepr<'a> {
     /// Challenge: the challenge value and the authenticator's name.
@@ -1117,6 +1120,11 @@ impl<'a> MsChapFailure<'a> {
 
 mod change_password;
 pub use change_password::{MsChapV2ChangePassword, MSCHAPV2_CHANGE_PASSWORD_LEN};
+mod change_password_v1;
+pub use change_password_v1::{
+    MsChapV1ChangePassword, MsChapV1ChangePasswordV1, CHANGE_PASSWORD_FLAG_USE_NT,
+    MSCHAPV1_CHANGE_PASSWORD_V1_LEN, MSCHAPV1_CHANGE_PASSWORD_V2_LEN,
+};
 
 #[cfg(test)]
 mod tests;

@@ -820,9 +820,10 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
 
     /// Client: answers an [`Event::AuthFailed`] with error 648 (password
     /// expired; only with [`LinkConfig::auth_retry`], else the session
-    /// ends) with an MS-CHAPv2 Change-Password carrying `new_password`
-    /// (RFC 2759 §7). The Peer-Challenge and the 512 octets that pad the
-    /// encrypted password block (§8.10) come from the endpoint's
+    /// ends) with a Change-Password carrying `new_password` (MS-CHAPv2:
+    /// RFC 2759 §7; MS-CHAPv1: RFC 2433 code 6). The Peer-Challenge and
+    /// the 512 octets that pad the encrypted password block (§8.10) come
+    /// from the endpoint's
     /// randomness. `false` if the session is gone or was not told 648.
     pub fn change_password(
         &mut self,

@@ -16,6 +16,12 @@ pub const VENDOR_MICROSOFT: u32 = 311;
 pub const MS_CHAP_RESPONSE: u8 = 1;
 /// MS-CHAP-Error (RFC 2548).
 pub const MS_CHAP_ERROR: u8 = 2;
+/// MS-CHAP-CPW-2 (RFC 2548 §2.1.2): an MS-CHAPv1 Change Password
+/// version 2's fields (RFC 2433 code 6) except the encrypted passwords.
+pub const MS_CHAP_CPW_2: u8 = 4;
+/// Length of the MS-CHAP-CPW-2 value (RFC 2548: Vendor-Length 86 less
+/// the 2-octet vendor type/length).
+pub const MS_CHAP_CPW_2_LEN: usize = 84;
 /// MS-CHAP-NT-Enc-PW (RFC 2548): a part of a Change-Password's
 /// encrypted new password.
 pub const MS_CHAP_NT_ENC_PW: u8 = 6;

@@ -527,7 +527,9 @@ impl<const SESSIONS: usize> TacacsClient<SESSIONS> {
                 data[17..66].copy_from_slice(&response.to_bytes());
                 66
             }
-            AuthResponse::MsChapV2ChangePassword { .. } => {
+            AuthResponse::MsChapV2ChangePassword { .. }
+            | AuthResponse::MsChapV1ChangePassword { .. }
+            | AuthResponse::MsChapV1ChangePasswordV1 { .. } => {
                 return Err(Error::PasswordChangeUnsupported)
             }
         };

@@ -118,7 +118,7 @@ pub enum Error {
     BadKey,
     /// TACACS+ cannot carry MPPE keys: `mppe required` needs RADIUS.
     MppeRequiresRadius,
-    /// An MS-CHAPv2 Change-Password (RFC 2759 §7): RFC 8907 §5.4.2 lays
+    /// An MS-CHAP Change-Password (RFC 2759 §7, RFC 2433): RFC 8907 §5.4.2 lays
     /// out PPP data for PAP, CHAP and MS-CHAP Responses only, so a
     /// password change needs RADIUS or the local store.
     PasswordChangeUnsupported,
@@ -167,7 +167,7 @@ impl fmt::Display for Error {
             Error::ConnectionBroken => f.write_str("TACACS+ connection broken"),
             Error::BadKey => f.write_str("TACACS+ key empty or too long"),
             Error::PasswordChangeUnsupported => {
-                f.write_str("MS-CHAPv2 password change cannot be expressed in TACACS+")
+                f.write_str("MS-CHAP password change cannot be expressed in TACACS+")
             }
             Error::MppeRequiresRadius => {
                 f.write_str("TACACS+ cannot deliver MPPE keys: 'mppe required' needs RADIUS")

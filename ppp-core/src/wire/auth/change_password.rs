@@ -56,7 +56,35 @@ impl core::fmt::Debug for MsChapV2ChangePassword {
     }
 }
 
-fn copy<const N: usize>(body: &[u8], range: core::ops::Range<usize>) -> [u8; N] {
+/// The Identifier and body of a fixed-size Change-Password packet (RFC
+/// 2759 §7, RFC 2433 "Change Password Packet" versions 1 and 2): the
+/// header is checked, the Code must be `code` and the Length exactly
+/// `len` (octets after it are padding, RFC 1661 §5).
+pub(super) fn fixed_packet(bytes: &[u8], code: u8, len: usize) -> Result<(u8, &[u8])> {
+    let packet = Packet::new_checked(bytes)?;
+    if packet.code() != code {
+        return Err(Error::UnknownCode {
+            code: packet.code(),
+        });
+    }
+    let length = usize::from(packet.length());
+    if length != len {
+        return Err(Error::WrongSize {
+            field: Field::Packet,
+            expected: len,
+            actual: length,
+        });
+    }
+    // Length is `len` and within the buffer (checked above).
+    Ok((
+        packet.identifier(),
+        bytes.get(HEADER_LEN..len).unwrap_or(&[]),
+    ))
+}
+
+/// The `N` octets of `body` at `range` (zeros if out of range; callers
+/// check the Length first, so it never is).
+pub(super) fn copy<const N: usize>(body: &[u8], range: core::ops::Range<usize>) -> [u8; N] {
     let mut out = [0u8; N];
     if let Some(src) = body.get(range) {
         if src.len() == N {
@@ -71,24 +99,14 @@ impl MsChapV2ChangePassword {
     /// code is [`Error::UnknownCode`]; a Length other than 586 is
     /// [`Error::WrongSize`]. Octets after Length are padding (RFC 1661 §5).
     pub fn parse_bytes(bytes: &[u8]) -> Result<Self> {
-        let packet = Packet::new_checked(bytes)?;
-        if packet.code() != chap_code::CHANGE_PASSWORD_V2 {
-            return Err(Error::UnknownCode {
-                code: packet.code(),
-            });
-        }
-        let length = usize::from(packet.length());
-        if length != MSCHAPV2_CHANGE_PASSWORD_LEN {
-            return Err(Error::WrongSize {
-                field: Field::Packet,
-                expected: MSCHAPV2_CHANGE_PASSWORD_LEN,
-                actual: length,
-            });
-        }
-        let body = packet.body();
+        let (identifier, body) = fixed_packet(
+            bytes,
+            chap_code::CHANGE_PASSWORD_V2,
+            MSCHAPV2_CHANGE_PASSWORD_LEN,
+        )?;
         let flags: [u8; 2] = copy(body, field::FLAGS);
         Ok(MsChapV2ChangePassword {
-            identifier: packet.identifier(),
+            identifier,
             encrypted_password: copy(body, field::ENCRYPTED_PASSWORD),
             encrypted_hash: copy(body, field::ENCRYPTED_HASH),
             peer_challenge: copy(body, field::PEER_CHALLENGE),
