@@ -31,8 +31,9 @@
 # without a reply), every drop counter of `pptp-server status` (GRE lost,
 # out-of-order, stale, duplicate, window-full, ack time-outs, PPP drops
 # mppe/malformed, MPPE receive lost, the endpoint's window and no-engine
-# drops and dropped events) plus the kernel's in both namespaces (TUN
-# and veth device drops, their qdiscs' drops, raw-socket drops, UDP
+# drops and dropped events, the GRE send batch's drops) plus the
+# kernel's in both namespaces (TUN and veth device drops, their qdiscs'
+# drops, raw-socket drops, UDP
 # receive-buffer errors) and the host's softnet backlog drops, and
 # server and client CPU-seconds per GB (utime + stime of pptp-server and
 # of pptp-client / pptp-load; for the flood, over both directions'
@@ -200,12 +201,20 @@ drops_snapshot() {
       if (match($0, /free machine [0-9]+/)) { s = substr($0, RSTART, RLENGTH); n = split(s, a, " "); no_engine_drops = a[n] }
       if (match($0, /events dropped [0-9]+/)) { s = substr($0, RSTART, RLENGTH); n = split(s, a, " "); events_dropped = a[n] }
     }
+    # The GRE send batch (sendmmsg): datagrams dropped while the socket
+    # blocked with the batch full, or refused by the kernel. Absent from
+    # servers before the batch: 0.
+    /^GRE send:/ {
+      if (match($0, /queue-full [0-9]+/)) { s = substr($0, RSTART, RLENGTH); n = split(s, a, " "); gre_send_full = a[n] }
+      if (match($0, /error [0-9]+/)) { s = substr($0, RSTART, RLENGTH); n = split(s, a, " "); gre_send_error = a[n] }
+    }
     END {
       printf "gre_lost=%d gre_out_of_order=%d gre_stale=%d gre_duplicate=%d gre_window_full=%d gre_ack_timeouts=%d ", \
         gre_lost, out_of_order, stale, duplicate, window_full, ack_timeouts
       printf "ppp_drops_mppe=%d ppp_drops_malformed=%d mppe_receive_lost=%d ", ppp_drops_mppe, ppp_drops_malformed, mppe_lost
-      printf "endpoint_window_drops=%d endpoint_no_engine_drops=%d endpoint_events_dropped=%d", \
+      printf "endpoint_window_drops=%d endpoint_no_engine_drops=%d endpoint_events_dropped=%d ", \
         window_drops, no_engine_drops, events_dropped
+      printf "gre_send_dropped_full=%d gre_send_dropped_error=%d", gre_send_full, gre_send_error
     }'
   local side ns tun veth
   for side in srv cli; do

@@ -25,7 +25,7 @@ use std::time::Duration as StdDuration;
 
 use mio::net::TcpStream;
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Registry, Token};
 use ppp_core::auth::MsChapV1Keys;
 use ppp_core::link::{Credentials, LinkConfig};
 use ppp_core::wire::lcp::AuthMethod;
@@ -39,7 +39,7 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::config::MppeSettings;
 use crate::host::{heap_memory, Clock, HeapMemory, OsRandom};
-use crate::net::gre::GreSocket;
+use crate::net::gre::{Flushed, GreSocket, RecvBatch, SendBatch, BATCH};
 use crate::net::hold::{send_packet, Reading, TunHold};
 use crate::net::tun::Tun;
 
@@ -47,6 +47,14 @@ const TCP: Token = Token(0);
 const GRE: Token = Token(1);
 const TUN: Token = Token(2);
 const SIGNALS: Token = Token(3);
+
+/// `recvmmsg` batches read from the GRE socket per loop turn, and packets
+/// read from the TUN device per turn: then the other sources get their
+/// turn (the control connection, timers, the other direction) and the
+/// loop comes back at once for the rest (edge-triggered readiness does
+/// not say again).
+const GRE_BATCHES_PER_TURN: usize = 8;
+const TUN_READS_PER_TURN: usize = 256;
 
 macro_rules! log {
     ($($arg:tt)*) => {{
@@ -181,6 +189,17 @@ struct Session<'a> {
     /// Bytes for the server not yet taken by the socket.
     out: Vec<u8>,
     gre: GreSocket,
+    /// GRE datagrams for the server, sent by one `sendmmsg` when it is
+    /// full and once per loop turn.
+    gre_tx: SendBatch,
+    /// Whether the GRE socket is registered for writability: only while
+    /// datagrams wait for it (`EAGAIN`).
+    gre_writable: bool,
+    /// Readiness not yet used up (a per-turn budget ran out).
+    gre_ready: bool,
+    tun_ready: bool,
+    /// TUN writes that failed (logged at 1, 2, 4, 8, ...: not per packet).
+    tun_write_errors: u64,
     tun: Tun,
     /// A TUN packet waiting for the server's GRE window (back-pressure).
     hold: TunHold,
@@ -255,6 +274,11 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
         stream,
         out: Vec::new(),
         gre,
+        gre_tx: SendBatch::new(),
+        gre_writable: false,
+        gre_ready: false,
+        tun_ready: false,
+        tun_write_errors: 0,
         tun,
         hold: TunHold::default(),
         tx: vec![0u8; 4096],
@@ -263,9 +287,11 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
     };
     let mut events = Events::with_capacity(16);
     let mut buf = vec![0u8; 65_536];
+    let mut rx = RecvBatch::new();
     let mut shutdown_deadline: Option<u64> = None;
     s.drain();
     loop {
+        s.flush_gre(poll.registry());
         let now = s.clock.ms();
         let wake = [
             s.endpoint.poll_timeout().map(|t| t.as_millis()),
@@ -275,7 +301,12 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
         .into_iter()
         .flatten()
         .min();
-        let timeout = wake.map(|d| StdDuration::from_millis(d.saturating_sub(now)));
+        let timeout = if s.gre_ready || s.tun_ready {
+            // A budget ran out with input left.
+            Some(StdDuration::ZERO)
+        } else {
+            wake.map(|d| StdDuration::from_millis(d.saturating_sub(now)))
+        };
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Outcome::Fatal(format!("poll: {e}"));
@@ -284,8 +315,10 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
         for event in events.iter() {
             match event.token() {
                 TCP => s.tcp_ready(&mut buf),
-                GRE => s.gre_readable(&mut buf),
-                TUN => s.tun_readable(&mut buf),
+                // Read after the other events, within their budgets; a
+                // writable GRE socket only needs the flush at the top.
+                GRE => s.gre_ready |= event.is_readable(),
+                TUN => s.tun_ready = true,
                 SIGNALS if signals.pending().next().is_some() && shutdown_deadline.is_none() => {
                     log!("disconnecting");
                     s.outcome = Some(Outcome::UserDisconnect);
@@ -295,6 +328,12 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
                 _ => {}
             }
         }
+        if s.gre_ready {
+            s.gre_ready = s.gre_readable(&mut rx);
+        }
+        if s.tun_ready {
+            s.tun_ready = s.tun_readable(&mut buf);
+        }
         let now = s.now();
         if s.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             s.endpoint.handle_timeout(now);
@@ -302,9 +341,11 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
         s.drain();
         if s.hold.is_holding() {
             // Acks or an ack time-out may have opened the window.
-            s.tun_readable(&mut buf);
+            s.tun_ready = s.tun_readable(&mut buf);
         }
         if s.finished || shutdown_deadline.is_some_and(|d| s.clock.ms() >= d) {
+            // The last goodbyes (LCP Terminate-Request) may be queued.
+            s.gre.flush(&mut s.gre_tx);
             let _ = poll.registry().deregister(signals);
             return s
                 .outcome
@@ -362,34 +403,97 @@ impl Session<'_> {
         self.finished = true;
     }
 
-    fn gre_readable(&mut self, buf: &mut [u8]) {
-        loop {
-            let (source, range) = match self.gre.recv(buf) {
-                Ok(r) => r,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::InvalidData => continue,
+    /// Reads the GRE socket a `recvmmsg` batch at a time, each datagram
+    /// into the endpoint as it comes; after each batch, what the endpoint
+    /// owes (acks) goes out. At most [`GRE_BATCHES_PER_TURN`] batches;
+    /// whether more may be waiting.
+    fn gre_readable(&mut self, rx: &mut RecvBatch) -> bool {
+        for _ in 0..GRE_BATCHES_PER_TURN {
+            match self.gre.recv_batch(rx) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     log!("GRE receive: {e}");
-                    return;
+                    return false;
                 }
-            };
-            let datagram = &mut buf[range];
-            if let Ok(Some(ip)) = self.endpoint.handle_gre(self.now(), source, datagram) {
-                if let Err(e) = self.tun.send(&datagram[ip.range]) {
-                    log!("TUN write: {e}");
+            }
+            let now = self.now();
+            for i in 0..rx.len() {
+                // A cut datagram or a short IPv4 header: dropped.
+                let Some((source, datagram)) = rx.gre_mut(i) else {
+                    continue;
+                };
+                if let Ok(Some(ip)) = self.endpoint.handle_gre(now, source, datagram) {
+                    if let Err(e) = self.tun.send(&datagram[ip.range]) {
+                        self.tun_write_failed(&e);
+                    }
+                }
+                // Events after every input (the endpoint's queue of them
+                // is bounded).
+                while let Some(event) = self.endpoint.poll_event() {
+                    self.on_event(event);
                 }
             }
             self.drain();
+            self.gre.flush(&mut self.gre_tx);
+            if rx.len() < BATCH {
+                // `recvmmsg` stopped short: the socket was empty, and what
+                // arrives after raises a new readiness edge.
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Counts a failed TUN write; logs it at the 1st, 2nd, 4th, ... so
+    /// that a device that refuses every packet does not flood the log.
+    fn tun_write_failed(&mut self, e: &io::Error) {
+        self.tun_write_errors += 1;
+        if self.tun_write_errors.is_power_of_two() {
+            log!("TUN write: {e} ({} so far)", self.tun_write_errors);
         }
     }
 
-    /// Reads the TUN device until it is empty or a packet must wait for
-    /// the server's GRE window ([`crate::net::hold`]). Before the session
-    /// is up, packets are dropped, as a line that is down would.
-    fn tun_readable(&mut self, buf: &mut [u8]) {
+    /// Sends the queued GRE datagrams; keeps the socket's writable
+    /// interest exactly while some wait for it (see
+    /// [`crate::net::gre::SendBatch`]).
+    fn flush_gre(&mut self, registry: &Registry) {
+        let blocked = self.gre.flush(&mut self.gre_tx) == Flushed::Blocked;
+        if blocked != self.gre_writable {
+            let interest = if blocked {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let fd = self.gre.as_raw_fd();
+            if registry
+                .reregister(&mut SourceFd(&fd), GRE, interest)
+                .is_ok()
+            {
+                self.gre_writable = blocked;
+            }
+        }
+    }
+
+    /// Reads the TUN device until it is empty, a packet must wait for
+    /// the server's GRE window ([`crate::net::hold`]), or
+    /// [`TUN_READS_PER_TURN`] packets were read; whether more may be
+    /// waiting. Before the session is up, packets are dropped, as a line
+    /// that is down would. The GRE datagrams go into the send batch,
+    /// which sends itself when full.
+    fn tun_readable(&mut self, buf: &mut [u8]) -> bool {
         let mut hold = std::mem::take(&mut self.hold);
         let mut reading = hold.retry(self.clock.ms(), |p| self.send_from_tun(p));
-        while reading == Reading::Go {
+        let mut more = false;
+        for read in 0.. {
+            if reading != Reading::Go {
+                break;
+            }
+            if read == TUN_READS_PER_TURN {
+                more = true;
+                break;
+            }
             let n = match self.tun.recv(buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -401,6 +505,7 @@ impl Session<'_> {
             reading = hold.offer(self.clock.ms(), &buf[..n], |p| self.send_from_tun(p));
         }
         self.hold = hold;
+        more
     }
 
     /// One packet from the TUN device into the session.
@@ -430,12 +535,10 @@ impl Session<'_> {
                 // One write per message, as the server does.
                 self.flush_tcp();
             }
-            Destination::Gre(peer) => {
-                let _ = self.gre.send(peer, bytes);
-            }
+            Destination::Gre(peer) => self.gre.queue(&mut self.gre_tx, peer, bytes),
             Destination::Ip(_) => {
                 if let Err(e) = self.tun.send(bytes) {
-                    log!("TUN write: {e}");
+                    self.tun_write_failed(&e);
                 }
             }
         }

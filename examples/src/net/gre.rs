@@ -3,9 +3,16 @@
 //! One socket serves every call: the kernel hands us each IP protocol 47
 //! datagram with its IPv4 header (raw IPv4 sockets always include it on
 //! receive), and builds the header itself on send (`IP_HDRINCL` off).
+//!
+//! The data path moves datagrams in batches (issue #15 item 2): one
+//! `recvmmsg` fills a [`RecvBatch`] of up to [`BATCH`] datagrams, and GRE
+//! datagrams for peers wait in a [`SendBatch`] until one `sendmmsg` sends
+//! them (when it is full, and once per turn of the host's loop). Both are
+//! allocated once, when the host starts: nothing per packet or per call.
 
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::ops::Range;
 use std::os::fd::{AsRawFd, RawFd};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -51,20 +58,16 @@ impl GreSocket {
 
     /// Receives one datagram into `buf`; returns the sender and the range
     /// of the GRE packet (after the IPv4 header).
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<(Ipv4Addr, std::ops::Range<usize>)> {
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<(Ipv4Addr, Range<usize>)> {
         let n = (&self.socket).read(buf)?;
-        let packet = &buf[..n];
-        let header_len = usize::from(packet.first().copied().unwrap_or(0) & 0x0f) * 4;
-        if n < 20 || header_len < 20 || header_len > n {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "short IPv4 header",
-            ));
-        }
-        let source = Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]);
-        // Total Length bounds the datagram (the kernel gives exactly one).
-        let total = usize::from(u16::from_be_bytes([packet[2], packet[3]])).clamp(header_len, n);
-        Ok((source, header_len..total))
+        ipv4_payload(&buf[..n])
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "short IPv4 header"))
+    }
+
+    /// Receives up to [`BATCH`] datagrams with one `recvmmsg` (at least
+    /// one, or `WouldBlock`); read them with [`RecvBatch::gre_mut`].
+    pub fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        batch.recv_from(self.socket.as_raw_fd())
     }
 
     /// Sends one GRE packet to `peer`.
@@ -72,6 +75,381 @@ impl GreSocket {
         let addr = SockAddr::from(SocketAddrV4::new(peer, 0));
         self.socket.send_to(packet, &addr).map(|_| ())
     }
+
+    /// Queues one GRE packet for `peer` in `batch` (see
+    /// [`SendBatch::push_with`]: a full batch is sent first; if the socket
+    /// would block, the packet is dropped and counted). A packet larger
+    /// than a slot — none that the endpoint builds for a 1,500-octet link
+    /// — is sent alone after the queue, so the order to a peer is kept.
+    pub fn queue(&self, batch: &mut SendBatch, peer: Ipv4Addr, packet: &[u8]) {
+        if packet.len() > SEND_SLOT {
+            if self.flush(batch) == Flushed::Empty && self.send(peer, packet).is_ok() {
+                batch.stats.sent += 1;
+            } else {
+                batch.stats.dropped_error += 1;
+            }
+            return;
+        }
+        let fd = self.socket.as_raw_fd();
+        batch.push_with(peer, packet, |b| send_mmsg(fd, 0, b));
+    }
+
+    /// Sends what `batch` holds (one `sendmmsg` per run of datagrams the
+    /// kernel takes); see [`SendBatch::flush_with`].
+    pub fn flush(&self, batch: &mut SendBatch) -> Flushed {
+        let fd = self.socket.as_raw_fd();
+        batch.flush_with(|b| send_mmsg(fd, 0, b))
+    }
+}
+
+/// The sender and the payload range of an IPv4 datagram (a raw IPv4
+/// socket hands over the header), or `None` if the header is short.
+fn ipv4_payload(packet: &[u8]) -> Option<(Ipv4Addr, Range<usize>)> {
+    let n = packet.len();
+    let header_len = usize::from(packet.first().copied().unwrap_or(0) & 0x0f) * 4;
+    if n < 20 || header_len < 20 || header_len > n {
+        return None;
+    }
+    let source = Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]);
+    // Total Length bounds the datagram (the kernel gives exactly one).
+    let total = usize::from(u16::from_be_bytes([packet[2], packet[3]])).clamp(header_len, n);
+    Some((source, header_len..total))
+}
+
+/// Datagrams per `recvmmsg` and per `sendmmsg`. 32 is where the system
+/// call's cost is spread thin (it is a few microseconds, a datagram's
+/// processing with MPPE about as much) while a batch of acks still goes
+/// out well within a quarter of the peer's window (hosts flush after
+/// each received batch; `DEFAULT_RECEIVE_WINDOW` is 512).
+pub const BATCH: usize = 32;
+
+/// Room for each received datagram: the largest IPv4 datagram, so that
+/// nothing the kernel hands over is cut, as with the 64 KiB buffer of
+/// [`GreSocket::recv`]. 2 MiB of address space for a batch, allocated
+/// once and zeroed by the allocator's fresh pages: only the first pages
+/// of each slot, the ones datagrams are written to, become resident.
+pub const RECV_SLOT: usize = 65_536;
+
+/// Room for each queued datagram to send: a GRE header (16 octets), PPP
+/// and MPPE headers (6) and a frame of up to the 1,500-octet MRU fit
+/// with room to spare; anything larger goes alone ([`GreSocket::queue`]).
+pub const SEND_SLOT: usize = 4096;
+
+/// Datagrams read by one `recvmmsg`, in buffers allocated once.
+pub struct RecvBatch {
+    /// [`BATCH`] slots of [`RECV_SLOT`] octets.
+    buf: Box<[u8]>,
+    /// Length of each datagram received; `None` for one the kernel cut
+    /// (`MSG_TRUNC`), which is dropped rather than parsed half.
+    lens: [Option<usize>; BATCH],
+    count: usize,
+}
+
+impl Default for RecvBatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RecvBatch {
+    /// Allocates the [`BATCH`] receive buffers.
+    pub fn new() -> Self {
+        RecvBatch {
+            buf: vec![0u8; BATCH * RECV_SLOT].into_boxed_slice(),
+            lens: [None; BATCH],
+            count: 0,
+        }
+    }
+
+    /// Datagrams received by the last call.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether the last call received nothing.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Datagram `i` as received (with the IPv4 header on a raw socket);
+    /// `None` past the end or if it was cut.
+    pub fn datagram(&self, i: usize) -> Option<&[u8]> {
+        let len = (*self.lens.get(i).filter(|_| i < self.count)?)?;
+        Some(&self.buf[i * RECV_SLOT..i * RECV_SLOT + len])
+    }
+
+    /// Datagram `i` of a raw GRE socket: the sender and the GRE packet,
+    /// writable (the endpoint decrypts in place). `None` past the end, if
+    /// it was cut, or if its IPv4 header is short.
+    pub fn gre_mut(&mut self, i: usize) -> Option<(Ipv4Addr, &mut [u8])> {
+        let (source, range) = ipv4_payload(self.datagram(i)?)?;
+        let start = i * RECV_SLOT;
+        Some((
+            source,
+            &mut self.buf[start + range.start..start + range.end],
+        ))
+    }
+
+    /// One `recvmmsg` on `fd` into the slots.
+    fn recv_from(&mut self, fd: RawFd) -> io::Result<usize> {
+        self.count = 0;
+        let mut iovecs = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; BATCH];
+        for (iov, slot) in iovecs.iter_mut().zip(self.buf.chunks_exact_mut(RECV_SLOT)) {
+            iov.iov_base = slot.as_mut_ptr().cast();
+            iov.iov_len = slot.len();
+        }
+        // SAFETY: `mmsghdr` is plain old data (pointers, integers): all
+        // zeros is a valid value (null name and control, no flags).
+        let mut headers: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        for (h, iov) in headers.iter_mut().zip(iovecs.iter_mut()) {
+            h.msg_hdr.msg_iov = iov;
+            h.msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: `headers` holds BATCH initialised `mmsghdr`s, each with
+        // one iovec pointing at its own disjoint RECV_SLOT-octet slot of
+        // `self.buf`; `iovecs`, `headers` and `self.buf` outlive the call
+        // and nothing else touches them during it. No name or control
+        // buffers are given, no time-out.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                headers.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                0,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = (n as usize).min(BATCH);
+        for (len, h) in self.lens.iter_mut().zip(&headers[..n]) {
+            *len = (h.msg_hdr.msg_flags & libc::MSG_TRUNC == 0).then_some(h.msg_len as usize);
+        }
+        self.count = n;
+        Ok(n)
+    }
+}
+
+/// Counters of a [`SendBatch`], for `status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendStats {
+    /// Datagrams the kernel took.
+    pub sent: u64,
+    /// `sendmmsg` calls that sent something.
+    pub calls: u64,
+    /// Flushes that stopped at `EAGAIN` with datagrams kept queued.
+    pub blocked: u64,
+    /// Datagrams dropped because the queue was full while the socket
+    /// would block.
+    pub dropped_full: u64,
+    /// Datagrams the kernel refused with another error (no route, too
+    /// big, no buffer): dropped, since sending again would fail again
+    /// and hold up the datagrams queued behind.
+    pub dropped_error: u64,
+}
+
+/// What [`SendBatch::flush_with`] left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flushed {
+    /// Everything went (or was dropped for an error).
+    Empty,
+    /// The socket would block: the rest stays queued, in order, until the
+    /// socket is writable again.
+    Blocked,
+}
+
+/// GRE datagrams waiting for one `sendmmsg`: at most [`BATCH`], in
+/// buffers allocated once.
+///
+/// Overflow policy: when the socket would block (`EAGAIN`), the
+/// datagrams stay queued, in order, and go with the next flush (the
+/// hosts flush every turn and keep the socket's writable interest, so
+/// the turn after the socket drains sends them). The queue does not
+/// grow: while it is full and the socket still blocks, new datagrams are
+/// dropped and counted ([`SendStats::dropped_full`]), as a full
+/// interface queue drops. Holding them longer would mean stopping the
+/// TUN reads of every session sharing the socket; GRE is a datagram
+/// service and the sequence numbers and TCP inside recover from a loss.
+pub struct SendBatch {
+    /// [`BATCH`] slots of [`SEND_SLOT`] octets.
+    buf: Box<[u8]>,
+    lens: [usize; BATCH],
+    peers: [Ipv4Addr; BATCH],
+    queued: usize,
+    stats: SendStats,
+}
+
+impl Default for SendBatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SendBatch {
+    /// Allocates the [`BATCH`] send buffers.
+    pub fn new() -> Self {
+        SendBatch {
+            buf: vec![0u8; BATCH * SEND_SLOT].into_boxed_slice(),
+            lens: [0; BATCH],
+            peers: [Ipv4Addr::UNSPECIFIED; BATCH],
+            queued: 0,
+            stats: SendStats::default(),
+        }
+    }
+
+    /// Datagrams queued.
+    pub fn len(&self) -> usize {
+        self.queued
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.queued == 0
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> SendStats {
+        self.stats
+    }
+
+    /// Queued datagram `i`: its peer and octets.
+    pub fn get(&self, i: usize) -> Option<(Ipv4Addr, &[u8])> {
+        if i >= self.queued {
+            return None;
+        }
+        Some((
+            self.peers[i],
+            &self.buf[i * SEND_SLOT..i * SEND_SLOT + self.lens[i]],
+        ))
+    }
+
+    /// Queues `packet` (at most [`SEND_SLOT`] octets) for `peer`. A full
+    /// queue is flushed with `send` first (see [`Self::flush_with`]); if
+    /// it stays full the packet is dropped and counted. Whether it was
+    /// queued.
+    pub fn push_with(
+        &mut self,
+        peer: Ipv4Addr,
+        packet: &[u8],
+        send: impl FnMut(&SendBatch) -> io::Result<usize>,
+    ) -> bool {
+        if packet.len() > SEND_SLOT {
+            self.stats.dropped_error += 1;
+            return false;
+        }
+        if self.queued == BATCH {
+            self.flush_with(send);
+        }
+        if self.queued == BATCH {
+            self.stats.dropped_full += 1;
+            return false;
+        }
+        let i = self.queued;
+        self.buf[i * SEND_SLOT..i * SEND_SLOT + packet.len()].copy_from_slice(packet);
+        self.lens[i] = packet.len();
+        self.peers[i] = peer;
+        self.queued += 1;
+        true
+    }
+
+    /// Sends the queue with `send`, a `sendmmsg` of the queued datagrams
+    /// that answers how many the kernel took from the front. What it did
+    /// not take stays queued, in order, and is offered again at once:
+    /// `sendmmsg` stops at the first datagram that fails and reports that
+    /// error on the next call. `EAGAIN` ends the flush with the rest kept
+    /// ([`Flushed::Blocked`]); another error drops the first datagram
+    /// (counted) and goes on with the rest.
+    pub fn flush_with(&mut self, mut send: impl FnMut(&SendBatch) -> io::Result<usize>) -> Flushed {
+        while self.queued > 0 {
+            match send(self) {
+                Ok(0) => {
+                    // Not an answer `sendmmsg` gives with datagrams to send;
+                    // stop rather than spin.
+                    self.stats.blocked += 1;
+                    return Flushed::Blocked;
+                }
+                Ok(n) => {
+                    let n = n.min(self.queued);
+                    self.stats.sent += n as u64;
+                    self.stats.calls += 1;
+                    self.remove_front(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.stats.blocked += 1;
+                    return Flushed::Blocked;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.stats.dropped_error += 1;
+                    self.remove_front(1);
+                }
+            }
+        }
+        Flushed::Empty
+    }
+
+    /// Drops the first `n` queued datagrams, moving the rest to the front
+    /// (a copy only after a partial send, which is rare).
+    fn remove_front(&mut self, n: usize) {
+        let n = n.min(self.queued);
+        for i in n..self.queued {
+            let len = self.lens[i];
+            self.buf
+                .copy_within(i * SEND_SLOT..i * SEND_SLOT + len, (i - n) * SEND_SLOT);
+            self.lens[i - n] = len;
+            self.peers[i - n] = self.peers[i];
+        }
+        self.queued -= n;
+    }
+}
+
+/// One `sendmmsg` on `fd` of every datagram queued in `batch`, each to its
+/// peer at `port` (0 for a raw socket). How many the kernel took.
+fn send_mmsg(fd: RawFd, port: u16, batch: &SendBatch) -> io::Result<usize> {
+    let n = batch.len().min(BATCH);
+    // SAFETY: `sockaddr_in` is plain old data; all zeros is valid.
+    let mut names: [libc::sockaddr_in; BATCH] = unsafe { std::mem::zeroed() };
+    let mut iovecs = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; BATCH];
+    for i in 0..n {
+        let Some((peer, bytes)) = batch.get(i) else {
+            break;
+        };
+        names[i].sin_family = libc::AF_INET as libc::sa_family_t;
+        names[i].sin_port = port.to_be();
+        names[i].sin_addr.s_addr = u32::from(peer).to_be();
+        // sendmsg only reads through iov_base (the pointer is *mut in
+        // C's struct only).
+        iovecs[i].iov_base = bytes.as_ptr().cast_mut().cast();
+        iovecs[i].iov_len = bytes.len();
+    }
+    // SAFETY: `mmsghdr` is plain old data: all zeros is valid.
+    let mut headers: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+    for ((h, name), iov) in headers
+        .iter_mut()
+        .zip(names.iter_mut())
+        .zip(iovecs.iter_mut())
+    {
+        h.msg_hdr.msg_name = (name as *mut libc::sockaddr_in).cast();
+        h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        h.msg_hdr.msg_iov = iov;
+        h.msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: the first `n` of `headers` are initialised, each naming its
+    // own `sockaddr_in` (with its true length) and one iovec over a queued
+    // datagram inside `batch.buf`, which the kernel only reads; `names`,
+    // `iovecs`, `headers` and `batch` outlive the call.
+    let sent = unsafe { libc::sendmmsg(fd, headers.as_mut_ptr(), n as libc::c_uint, 0) };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(sent as usize)
 }
 
 /// Sets a socket buffer size with the `*FORCE` option (root/CAP_NET_ADMIN:
@@ -102,5 +480,188 @@ fn set_buffer(socket: &Socket, force_option: libc::c_int, bytes: usize) {
 impl AsRawFd for GreSocket {
     fn as_raw_fd(&self) -> RawFd {
         self.socket.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+
+    fn peer(n: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, 0, 0, n)
+    }
+
+    /// What the queue holds, in order.
+    fn contents(b: &SendBatch) -> Vec<(Ipv4Addr, Vec<u8>)> {
+        (0..b.len())
+            .filter_map(|i| b.get(i).map(|(p, d)| (p, d.to_vec())))
+            .collect()
+    }
+
+    fn would_block() -> io::Result<usize> {
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+
+    #[test]
+    fn a_partial_send_keeps_the_rest_in_order_and_offers_it_again() {
+        let mut b = SendBatch::new();
+        for n in 1..=5u8 {
+            assert!(
+                b.push_with(peer(n), &[n; 3][..usize::from(n) % 3 + 1], |_| would_block(
+                ))
+            );
+        }
+        // The kernel takes two, then would block.
+        let mut calls = Vec::new();
+        let left = b.flush_with(|q| {
+            calls.push(q.len());
+            if calls.len() == 1 {
+                Ok(2)
+            } else {
+                would_block()
+            }
+        });
+        assert_eq!(left, Flushed::Blocked);
+        assert_eq!(calls, [5, 3], "the rest is offered again at once");
+        assert_eq!(
+            contents(&b),
+            [
+                (peer(3), vec![3u8; 1]),
+                (peer(4), vec![4u8; 2]),
+                (peer(5), vec![5u8; 3])
+            ]
+        );
+        // The next flush sends exactly those.
+        let mut seen = Vec::new();
+        assert_eq!(
+            b.flush_with(|q| {
+                seen = contents(q);
+                Ok(q.len())
+            }),
+            Flushed::Empty
+        );
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen[0], (peer(3), vec![3u8; 1]));
+        assert!(b.is_empty());
+        let s = b.stats();
+        assert_eq!((s.sent, s.calls, s.blocked, s.dropped_full), (5, 2, 1, 0));
+    }
+
+    #[test]
+    fn the_queue_never_holds_more_than_a_batch() {
+        let mut b = SendBatch::new();
+        for i in 0..BATCH {
+            assert!(b.push_with(peer(1), &[i as u8], |_| would_block()));
+        }
+        assert_eq!(b.len(), BATCH);
+        // Full and the socket blocks: the new datagram is dropped, counted.
+        let mut offered = 0;
+        assert!(!b.push_with(peer(2), &[0xff], |q| {
+            offered = q.len();
+            would_block()
+        }));
+        assert_eq!(offered, BATCH, "a full queue is flushed first");
+        assert_eq!(b.len(), BATCH);
+        assert_eq!(b.stats().dropped_full, 1);
+        assert_eq!(b.get(BATCH - 1), Some((peer(1), &[(BATCH - 1) as u8][..])));
+        // Full, and the socket takes some: the new one is queued behind.
+        let mut calls = 0;
+        assert!(b.push_with(peer(2), &[0xff], |_| {
+            calls += 1;
+            if calls == 1 {
+                Ok(BATCH - 1)
+            } else {
+                would_block()
+            }
+        }));
+        assert_eq!(
+            contents(&b),
+            [(peer(1), vec![(BATCH - 1) as u8]), (peer(2), vec![0xff])]
+        );
+        // Larger than a slot: refused, not cut.
+        assert!(!b.push_with(peer(3), &[0; SEND_SLOT + 1], |q| Ok(q.len())));
+        assert_eq!(b.len(), 2);
+    }
+
+    #[test]
+    fn an_error_drops_one_datagram_not_the_queue() {
+        let mut b = SendBatch::new();
+        for n in 1..=3u8 {
+            assert!(b.push_with(peer(n), &[n], |_| would_block()));
+        }
+        let mut first = true;
+        let left = b.flush_with(|q| {
+            if std::mem::take(&mut first) {
+                Err(io::Error::from_raw_os_error(libc::EHOSTUNREACH))
+            } else {
+                assert_eq!(contents(q)[0], (peer(2), vec![2]));
+                Ok(q.len())
+            }
+        });
+        assert_eq!(left, Flushed::Empty);
+        let s = b.stats();
+        assert_eq!((s.sent, s.dropped_error), (2, 1));
+    }
+
+    /// `sendmmsg` and `recvmmsg` themselves, on UDP over the loopback (no
+    /// root needed; the raw GRE socket differs only in the IPv4 header
+    /// it hands over on receive).
+    #[test]
+    fn sendmmsg_and_recvmmsg_move_a_batch_in_order() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_nonblocking(true).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.set_nonblocking(true).unwrap();
+        let port = rx.local_addr().unwrap().port();
+        let mut b = SendBatch::new();
+        for n in 0..BATCH + 5 {
+            let bytes = vec![n as u8; 100 + n];
+            let fd = tx.as_raw_fd();
+            assert!(b.push_with(Ipv4Addr::LOCALHOST, &bytes, |q| send_mmsg(fd, port, q)));
+        }
+        // The full batch went when the 33rd came; five wait.
+        assert_eq!(b.len(), 5);
+        assert_eq!(b.stats().sent, BATCH as u64);
+        let fd = tx.as_raw_fd();
+        assert_eq!(b.flush_with(|q| send_mmsg(fd, port, q)), Flushed::Empty);
+        assert_eq!(b.stats().calls, 2);
+
+        let mut r = RecvBatch::new();
+        let mut got = Vec::new();
+        loop {
+            match r.recv_from(rx.as_raw_fd()) {
+                Ok(n) => {
+                    assert!(n <= BATCH);
+                    got.extend((0..n).map(|i| r.datagram(i).unwrap().to_vec()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("recvmmsg: {e}"),
+            }
+        }
+        assert_eq!(got.len(), BATCH + 5);
+        for (n, d) in got.iter().enumerate() {
+            assert_eq!(d, &vec![n as u8; 100 + n]);
+        }
+        // The first call filled a whole batch.
+        assert_eq!(r.datagram(BATCH), None);
+    }
+
+    #[test]
+    fn a_raw_datagram_is_parsed_past_its_ipv4_header() {
+        let mut r = RecvBatch::new();
+        let mut ip = [0u8; 24];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&24u16.to_be_bytes());
+        ip[12..16].copy_from_slice(&[192, 0, 2, 7]);
+        ip[20..24].copy_from_slice(&[1, 2, 3, 4]);
+        r.buf[RECV_SLOT..RECV_SLOT + 24].copy_from_slice(&ip);
+        r.lens[..2].copy_from_slice(&[Some(19), Some(24)]);
+        r.count = 2;
+        assert_eq!(r.gre_mut(0), None, "short header");
+        let (source, gre) = r.gre_mut(1).unwrap();
+        assert_eq!(source, Ipv4Addr::new(192, 0, 2, 7));
+        assert_eq!(gre, &[1, 2, 3, 4]);
+        assert_eq!(r.gre_mut(2), None);
     }
 }

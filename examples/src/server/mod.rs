@@ -50,7 +50,7 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::config::ServerConfig;
 use crate::host::{heap_memory, Clock, HeapMemory, OsRandom};
-use crate::net::gre::GreSocket;
+use crate::net::gre::{Flushed, GreSocket, RecvBatch, SendBatch, BATCH};
 use crate::net::hold::{send_packet, Reading, TunHold};
 use crate::net::range_to_cidrs;
 use crate::net::tun::Tun;
@@ -152,10 +152,19 @@ impl Noisy {
 }
 
 /// GRE datagrams read between two flushes of what the endpoint owes
-/// (acks): well under a quarter of the window peers get from us
-/// (`pptp_core::endpoint::DEFAULT_RECEIVE_WINDOW`), so their acks go
-/// out in time during a batch of reads.
-const ACK_FLUSH_EVERY: u32 = 32;
+/// (acks): one `recvmmsg` batch, well under a quarter of the window peers
+/// get from us (`pptp_core::endpoint::DEFAULT_RECEIVE_WINDOW`), so their
+/// acks go out in time during a run of reads.
+const ACK_FLUSH_EVERY: usize = BATCH;
+const _: () = assert!(ACK_FLUSH_EVERY <= pptp_core::endpoint::DEFAULT_RECEIVE_WINDOW as usize / 4);
+
+/// `recvmmsg` batches read from the GRE socket per loop turn (256
+/// datagrams), and packets read from the TUN device per turn: then the
+/// other sources get their turn (control connections, timers, the other
+/// direction), and the loop comes back at once (a zero poll time-out)
+/// for what is left, since edge-triggered readiness does not say again.
+const GRE_BATCHES_PER_TURN: usize = 8;
+const TUN_READS_PER_TURN: usize = 256;
 
 /// Lines per class and interval before the rest are only counted: enough
 /// to see what is happening, not 100 MB in 30 s (issue #14).
@@ -247,6 +256,17 @@ pub struct Server {
     signals: Signals,
     pub(crate) endpoint: Core,
     gre: GreSocket,
+    /// GRE datagrams for peers, sent by one `sendmmsg` when it is full
+    /// and once per loop turn.
+    pub(crate) gre_tx: SendBatch,
+    /// Whether the GRE socket is registered for writability: only while
+    /// datagrams wait for it (`EAGAIN`), since a raw socket with writable
+    /// interest would wake the loop as each sent datagram is freed.
+    gre_writable: bool,
+    /// Readiness not yet used up: the GRE socket or the TUN device had
+    /// more to read when its per-turn budget ran out.
+    gre_ready: bool,
+    tun_ready: bool,
     pub(crate) tun: Tun,
     /// A TUN packet waiting for its peer's GRE window (back-pressure).
     pub(crate) tun_hold: TunHold,
@@ -425,6 +445,10 @@ impl Server {
             signals,
             endpoint,
             gre,
+            gre_tx: SendBatch::new(),
+            gre_writable: false,
+            gre_ready: false,
+            tun_ready: false,
             tun,
             tun_hold: TunHold::default(),
             tun_out: vec![0u8; BUF],
@@ -465,8 +489,10 @@ impl Server {
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(256);
         let mut buf = vec![0u8; BUF];
+        let mut rx = RecvBatch::new();
         loop {
             self.drain(&mut buf);
+            self.flush_gre();
             let now = self.clock.ms();
             self.log_summaries();
             let deadline = crate::timers::earliest([
@@ -483,6 +509,10 @@ impl Server {
                 // read its last bytes (CLOSE_GRACE).
                 timeout = Some(timeout.map_or(CLOSE_GRACE, |t| t.min(CLOSE_GRACE)));
             }
+            if self.gre_ready || self.tun_ready {
+                // A budget ran out with input left (see TUN_READS_PER_TURN).
+                timeout = Some(std::time::Duration::ZERO);
+            }
             flush_log();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -492,8 +522,10 @@ impl Server {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(),
-                    GRE => self.gre_readable(&mut buf),
-                    TUN => self.tun_readable(&mut buf),
+                    // Read after the other events, within their budgets; a
+                    // writable GRE socket only needs the flush at the top.
+                    GRE => self.gre_ready |= event.is_readable(),
+                    TUN => self.tun_ready = true,
                     SIGNALS => self.signals(),
                     CONTROL => self.control_accept(),
                     token if self.aaa.owns(token) => self.aaa_readable(token),
@@ -503,11 +535,17 @@ impl Server {
                     token => self.tcp_event(token, &mut buf),
                 }
             }
+            if self.gre_ready {
+                self.gre_ready = self.gre_readable(&mut rx, &mut buf);
+            }
+            if self.tun_ready {
+                self.tun_ready = self.tun_readable(&mut buf);
+            }
             self.endpoint.handle_timeout(self.now());
             if self.tun_hold.is_holding() {
                 // Acks or an ack time-out may have opened the window.
                 self.drain(&mut buf);
-                self.tun_readable(&mut buf);
+                self.tun_ready = self.tun_readable(&mut buf);
             }
             self.aaa_run();
             if let Some(deadline) = self.shutdown_deadline {
@@ -526,9 +564,34 @@ impl Server {
                 }
             }
         }
+        // The last goodbyes (LCP Terminate-Requests) may still be queued.
+        self.flush_gre();
         let _ = std::fs::remove_file(&self.config.control_socket);
         flush_log();
         Ok(())
+    }
+
+    /// Sends the queued GRE datagrams; keeps the socket's writable
+    /// interest exactly while some wait for it (see
+    /// [`crate::net::gre::SendBatch`] for the policy when it blocks).
+    fn flush_gre(&mut self) {
+        let blocked = self.gre.flush(&mut self.gre_tx) == Flushed::Blocked;
+        if blocked != self.gre_writable {
+            let interest = if blocked {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let fd = self.gre.as_raw_fd();
+            if self
+                .poll
+                .registry()
+                .reregister(&mut SourceFd(&fd), GRE, interest)
+                .is_ok()
+            {
+                self.gre_writable = blocked;
+            }
+        }
     }
 
     /// Everything the endpoint has to say: bytes to sockets and the TUN
@@ -606,9 +669,7 @@ impl Server {
                         }
                     }
                 }
-                Destination::Gre(peer) => {
-                    let _ = self.gre.send(peer, bytes);
-                }
+                Destination::Gre(peer) => self.gre.queue(&mut self.gre_tx, peer, bytes),
                 Destination::Ip(_) => {
                     if let Err(e) = self.tun.send(bytes) {
                         if self.log_allowed(Noisy::Packet) {
@@ -963,52 +1024,74 @@ impl Server {
         self.drain_events();
     }
 
-    fn gre_readable(&mut self, buf: &mut [u8]) {
+    /// Reads the GRE socket a `recvmmsg` batch at a time, each datagram
+    /// into the endpoint as it comes, and after each batch sends what the
+    /// endpoint owes (acks first among it, so the peers' windows open
+    /// during a long run, not after it). At most [`GRE_BATCHES_PER_TURN`]
+    /// batches; whether more may be waiting.
+    fn gre_readable(&mut self, rx: &mut RecvBatch, buf: &mut [u8]) -> bool {
         let mut unread = Vec::new();
-        for read in 1u32.. {
-            if read % ACK_FLUSH_EVERY == 0 {
-                // The datagram before is written to the TUN: `buf` is free
-                // for what the endpoint owes, acks first among it, so the
-                // peers' windows open during a long batch, not after it.
-                self.write_transmits(self.now(), buf, &mut unread);
-                for conn in unread.drain(..) {
-                    self.endpoint.handle_tcp_closed(self.now(), conn);
-                }
-            }
-            let (source, range) = match self.gre.recv(buf) {
-                Ok(r) => r,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::InvalidData => continue,
+        for _ in 0..GRE_BATCHES_PER_TURN {
+            match self.gre.recv_batch(rx) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     if self.log_allowed(Noisy::Packet) {
                         log!("GRE receive: {e}");
                     }
-                    return;
-                }
-            };
-            let now = self.now();
-            let datagram = &mut buf[range];
-            if let Ok(Some(ip)) = self.endpoint.handle_gre(now, source, datagram) {
-                if let Err(e) = self.tun.send(&datagram[ip.range]) {
-                    if self.log_allowed(Noisy::Packet) {
-                        log!("TUN write: {e}");
-                    }
+                    return false;
                 }
             }
-            // Events after every input: the endpoint holds 64 (a burst of
-            // set-ups would overflow them otherwise).
-            self.drain_events();
+            let now = self.now();
+            for i in 0..rx.len() {
+                // A cut datagram or a short IPv4 header: dropped.
+                let Some((source, datagram)) = rx.gre_mut(i) else {
+                    continue;
+                };
+                if let Ok(Some(ip)) = self.endpoint.handle_gre(now, source, datagram) {
+                    if let Err(e) = self.tun.send(&datagram[ip.range]) {
+                        if self.log_allowed(Noisy::Packet) {
+                            log!("TUN write: {e}");
+                        }
+                    }
+                }
+                // Events after every input: the endpoint holds 64 (a burst
+                // of set-ups would overflow them otherwise).
+                self.drain_events();
+            }
+            self.write_transmits(self.now(), buf, &mut unread);
+            for conn in unread.drain(..) {
+                self.endpoint.handle_tcp_closed(self.now(), conn);
+            }
+            self.flush_gre();
+            if rx.len() < BATCH {
+                // `recvmmsg` stopped short: the socket was empty, and what
+                // arrives after raises a new readiness edge.
+                return false;
+            }
         }
+        true
     }
 
-    /// Reads the TUN device until it is empty or a packet must wait for
-    /// its peer's GRE window (then it is not read until the window opens:
-    /// see [`crate::net::hold`]).
-    fn tun_readable(&mut self, buf: &mut [u8]) {
+    /// Reads the TUN device until it is empty, a packet must wait for its
+    /// peer's GRE window (then it is not read until the window opens: see
+    /// [`crate::net::hold`]), or [`TUN_READS_PER_TURN`] packets were
+    /// read; whether more may be waiting. The GRE datagrams go into the
+    /// send batch, which sends itself when full.
+    fn tun_readable(&mut self, buf: &mut [u8]) -> bool {
         let mut out = std::mem::take(&mut self.tun_out);
         let mut hold = std::mem::take(&mut self.tun_hold);
         let mut reading = hold.retry(self.clock.ms(), |p| self.send_from_tun(p, &mut out));
-        while reading == Reading::Go {
+        let mut more = false;
+        for read in 0.. {
+            if reading != Reading::Go {
+                break;
+            }
+            if read == TUN_READS_PER_TURN {
+                more = true;
+                break;
+            }
             let n = match self.tun.recv(buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -1025,6 +1108,7 @@ impl Server {
         }
         self.tun_hold = hold;
         self.tun_out = out;
+        more
     }
 
     /// One packet from the TUN device into its session (see
@@ -1036,7 +1120,7 @@ impl Server {
                 return Ok(false);
             };
             match t.to {
-                Destination::Gre(peer) => drop(self.gre.send(peer, &out[..t.len])),
+                Destination::Gre(peer) => self.gre.queue(&mut self.gre_tx, peer, &out[..t.len]),
                 Destination::Ip(_) => {
                     if let Err(e) = self.tun.send(&out[..t.len]) {
                         log!("TUN write: {e}");
@@ -1080,6 +1164,11 @@ impl Server {
     /// The `show vpdn` table.
     pub fn status(&self) -> String {
         let mut s = show::render(self);
+        let g = self.gre_tx.stats();
+        s.push_str(&format!(
+            "GRE send: {} datagrams in {} sendmmsg calls; blocked {}; dropped queue-full {}, error {}\n",
+            g.sent, g.calls, g.blocked, g.dropped_full, g.dropped_error
+        ));
         s.push_str(&self.aaa.status());
         s
     }
