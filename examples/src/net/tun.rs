@@ -18,9 +18,11 @@ struct IfReq {
 }
 
 /// Packets the kernel may queue for us to read (`txqueuelen`). The
-/// default, 500, is shared by every session on the one device: in the
-/// scale test one ICMP reply per session for 10,000 sessions overflowed it
-/// (counted as TX drops of the device) while the loop was busy with GRE.
+/// default, 500, is shared by every session on the server's one device: in
+/// the scale test one ICMP reply per session for 10,000 sessions
+/// overflowed it (counted as TX drops of the device) while the loop was
+/// busy with GRE. pptp-client uses it too: a single TCP flow overflowed
+/// 500 while the client was encrypting.
 pub const TX_QUEUE_LEN: u32 = 10_000;
 
 /// An open, non-blocking TUN device.
