@@ -623,6 +623,18 @@ impl ChapAuthenticator {
         self.timer
     }
 
+    /// Ends the exchange silently (nothing more to send: the peer went
+    /// quiet) and tells the host why.
+    fn give_up(&mut self, reason: FailureReason) {
+        self.phase = Phase::Failed;
+        self.tx = None;
+        self.events.push(Event::Failure(Failure {
+            method: self.method,
+            username: self.username.clone(),
+            reason,
+        }));
+    }
+
     /// Retransmits the Challenge (same Identifier and value, so a late
     /// Response to an earlier copy still counts), gives up after
     /// [`AuthenticatorConfig::max_transmissions`], ends a retry wait, or
@@ -635,13 +647,7 @@ impl ChapAuthenticator {
         match self.phase {
             Phase::Challenging => {
                 if self.transmissions >= self.config.max_transmissions {
-                    self.phase = Phase::Failed;
-                    self.tx = None;
-                    self.events.push(Event::Failure(Failure {
-                        method: self.method,
-                        username: self.username.clone(),
-                        reason: FailureReason::Timeout,
-                    }));
+                    self.give_up(FailureReason::Timeout);
                 } else {
                     self.tx = Some(Tx::Challenge);
                 }
@@ -650,17 +656,11 @@ impl ChapAuthenticator {
                 // The peer did not try again: the exchange ends with the
                 // rejection it was offered a retry for (691 for a wrong
                 // password), not as a timeout.
-                self.phase = Phase::Failed;
-                self.tx = None;
                 let reason = self
                     .rejected
                     .take()
                     .map_or(FailureReason::Timeout, |(reason, _)| reason);
-                self.events.push(Event::Failure(Failure {
-                    method: self.method,
-                    username: self.username.clone(),
-                    reason,
-                }));
+                self.give_up(reason);
             }
             Phase::Succeeded => match self.fresh.pop_front() {
                 Some(challenge) => {
@@ -803,7 +803,14 @@ impl ChapPeer {
     }
 
     fn fail(&mut self, reason: FailureReason) {
-        self.phase = PeerPhase::Failed;
+        self.stop(PeerPhase::Failed, reason);
+    }
+
+    /// Ends the exchange in `phase`: failed for good, or waiting for the
+    /// host's retry or new password. Nothing more to send or resend; the
+    /// host learns why.
+    fn stop(&mut self, phase: PeerPhase, reason: FailureReason) {
+        self.phase = phase;
         self.send = false;
         self.timer = None;
         self.resend_at = None;
@@ -1025,28 +1032,13 @@ impl ChapPeer {
                 });
                 if let Some(challenge) = expired {
                     self.retry_with = Some((identifier, challenge));
-                    self.phase = PeerPhase::PasswordExpired;
-                    self.send = false;
-                    self.timer = None;
-                    self.resend_at = None;
-                    self.events.push(Event::Failure(Failure {
-                        method: self.method,
-                        username: self.username.clone(),
-                        reason,
-                    }));
+                    self.stop(PeerPhase::PasswordExpired, reason);
                     return;
                 }
                 match usable {
                     Some(challenge) => {
                         self.retry_with = Some((identifier, challenge));
-                        self.phase = PeerPhase::RetryPossible;
-                        self.send = false;
-                        self.timer = None;
-                        self.events.push(Event::Failure(Failure {
-                            method: self.method,
-                            username: self.username.clone(),
-                            reason,
-                        }));
+                        self.stop(PeerPhase::RetryPossible, reason);
                     }
                     None => self.fail(reason),
                 }
