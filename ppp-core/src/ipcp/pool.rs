@@ -99,6 +99,16 @@ impl<const WORDS: usize> AddressPool<WORDS> {
         })
     }
 
+    /// The range's first address.
+    pub fn first(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.first)
+    }
+
+    /// The range's last address.
+    pub fn last(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.first + (self.len - 1))
+    }
+
     /// Addresses in the range.
     pub fn size(&self) -> u32 {
         self.len

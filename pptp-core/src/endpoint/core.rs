@@ -42,6 +42,9 @@ pub enum BuildError {
     Memory,
     /// The address pool is empty, reversed or larger than 65,536.
     Pool,
+    /// More slots than the Call ID share can number twice over
+    /// ([`ServerConfig::call_ids`]: about 32,768 divided by the workers).
+    CallIds,
 }
 
 impl core::fmt::Display for BuildError {
@@ -49,6 +52,7 @@ impl core::fmt::Display for BuildError {
         f.write_str(match self {
             BuildError::Memory => "no slots, too many slots, or no engine of a kind",
             BuildError::Pool => "address pool empty, reversed or larger than 65,536",
+            BuildError::CallIds => "more slots than the worker's share of Call IDs allows",
         })
     }
 }
@@ -90,6 +94,8 @@ pub struct Endpoint<M: Memory, R: Random, V: Verifier> {
     pub(crate) last_now: Instant,
     pub(crate) accepting: bool,
     pub(crate) mss_clamp: bool,
+    /// [`ServerConfig::call_ids`] (the whole space for a client).
+    pub(crate) call_ids: super::CallIdShard,
 }
 
 impl<M: Memory, R: Random> Endpoint<M, R, ExternalAaa> {
@@ -143,6 +149,12 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         e.parking = config.parking;
         e.mss_clamp = config.mss_clamp;
         e.limits = config.limits;
+        // new_call_id draws `i + k * slots` with k >= 1 from the share.
+        let slots = e.memory.parts_ref().0.len() as u32;
+        if config.call_ids.dense_max() < 2 * slots - 1 {
+            return Err(BuildError::CallIds);
+        }
+        e.call_ids = config.call_ids;
         let mut salt = [0u8; 4];
         e.random.fill_bytes(&mut salt);
         e.source_salt = u32::from_be_bytes(salt);
@@ -212,6 +224,7 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             last_now: Instant::ZERO,
             accepting: false,
             mss_clamp: true,
+            call_ids: super::CallIdShard::WHOLE,
         })
     }
 
@@ -1001,9 +1014,8 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
     // ----- helpers shared with session.rs -----
 
     pub(crate) fn call_slot(&self, call_id: u16) -> Option<u32> {
-        let (slots, _, _) = self.memory.parts_ref();
-        let i = u32::from(call_id) % slots.len() as u32;
-        let slot = slots.get(i as usize)?;
+        let i = self.slot_of_call_id(call_id)?;
+        let slot = self.memory.parts_ref().0.get(i as usize)?;
         (slot.occupied && slot.call.as_ref().is_some_and(|c| c.local_id() == call_id)).then_some(i)
     }
 
@@ -1015,16 +1027,23 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
             .map(|i| i as u32)
     }
 
-    /// A new call ID for slot `i`: `i + k * slots` for a random `k >= 1`,
-    /// so the slot is `call ID mod slots` (no table to search) and the ID
-    /// is as unpredictable as the slot count allows.
+    /// The only slot that can hold our call `call_id`: its number in our
+    /// share of Call IDs, mod the slot count (no table to search).
+    pub(crate) fn slot_of_call_id(&self, call_id: u16) -> Option<u32> {
+        let n = self.memory.parts_ref().0.len() as u32;
+        Some(self.call_ids.to_dense(call_id)? % n)
+    }
+
+    /// A new call ID for slot `i`: number `i + k * slots` of our share
+    /// for a random `k >= 1` (see [`Self::slot_of_call_id`]), as
+    /// unpredictable as the slot count and the share allow.
     pub(crate) fn new_call_id(&mut self, i: u32) -> u16 {
         let n = self.memory.parts_ref().0.len() as u32;
-        let choices = (65_535 - i) / n; // k in 1..=choices
+        let choices = (self.call_ids.dense_max() - i) / n; // k in 1..=choices
         let mut r = [0u8; 4];
         self.random.fill_bytes(&mut r);
         let k = 1 + u32::from_le_bytes(r) % choices.max(1);
-        (i + k * n) as u16
+        self.call_ids.to_wire(i + k * n)
     }
 
     pub(crate) fn mark_ready(&mut self, i: u32) {

@@ -46,9 +46,10 @@ impl<M: Memory, R: Random, V: Verifier> Endpoint<M, R, V> {
         if self.role != Role::Client || self.early_gre.is_some() || call_id == 0 {
             return false;
         }
-        let (slots, _, _) = self.memory.parts_ref();
-        let i = u32::from(call_id) % slots.len() as u32;
-        let placed = slots.get(i as usize).is_some_and(|s| {
+        let Some(i) = self.slot_of_call_id(call_id) else {
+            return false;
+        };
+        let placed = self.memory.parts_ref().0.get(i as usize).is_some_and(|s| {
             s.occupied && s.call.is_none() && s.local_call_id == call_id && s.peer == from
         });
         if !placed {

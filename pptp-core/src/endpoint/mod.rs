@@ -125,6 +125,7 @@ mod memory;
 mod reauth;
 mod refusal;
 mod session;
+mod shard;
 mod timers;
 mod types;
 
@@ -132,6 +133,7 @@ pub use self::core::{BuildError, Endpoint, POOL_CAPACITY};
 pub use limits::Limits;
 pub use login::{THROTTLE_SOURCES, THROTTLE_USERS};
 pub use memory::{ControlEngine, LinkEngine, Memory, Slot};
+pub use shard::{CallIdShard, ShardError, MAX_WORKERS};
 pub use types::{
     AcceptError, CallRequestParams, ClientConfig, ConnectionHandle, Delivered, Destination,
     EndpointStats, Event, ExternalAaa, GreInputError, IpSendError, MtuCounters, Outbound, Parking,

@@ -557,6 +557,10 @@ pub struct ServerConfig {
     /// untested for a while ([`ppp_core::auth::throttle`]). `None` turns
     /// it off (failed logins are still counted).
     pub login_throttle: Option<ThrottleConfig>,
+    /// The share of Call IDs this endpoint allocates from: the whole
+    /// space unless it is one worker of several
+    /// ([`ServerConfig::worker`]).
+    pub call_ids: super::CallIdShard,
 }
 
 impl ServerConfig {
@@ -578,6 +582,7 @@ impl ServerConfig {
             mss_clamp: true,
             limits: super::Limits::default(),
             login_throttle: Some(ThrottleConfig::default()),
+            call_ids: super::CallIdShard::WHOLE,
         }
     }
 }
