@@ -41,7 +41,7 @@ impl CallIdShard {
 
     /// Share `index` of `count` (`index < count <= MAX_WORKERS`).
     pub fn new(index: u16, count: u16) -> Option<Self> {
-        (count >= 1 && count <= MAX_WORKERS && index < count)
+        ((1..=MAX_WORKERS).contains(&count) && index < count)
             .then_some(CallIdShard { index, count })
     }
 
