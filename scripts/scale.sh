@@ -28,7 +28,8 @@
 # Prints a table; any failed check exits non-zero. Everything is torn down
 # on exit (trap). Env: N, CONCURRENCY (200), RAMP (0 = unlimited new
 # connections/s), HOLD (6), KEEPALIVE (2), SERVER_BIN/LOAD_BIN (skip the
-# build and use these), KEEP=1 (keep the logs directory).
+# build and use these), KEEP=1 (keep the logs directory), WORKERS (the
+# server's `workers`; default unset, one).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -106,7 +107,16 @@ ip_add() {  # ADDR N -> ADDR + N
   printf '%d.%d.%d.%d' $(( (x >> 24) & 255 )) $(( (x >> 16) & 255 )) $(( (x >> 8) & 255 )) $(( x & 255 ))
 }
 status() { ip netns exec "$NS_SRV" "$SERVER_BIN" --config "$CONF" status; }
-status_sessions() { status | sed -n 's/.*Total tunnels=\([0-9]*\) sessions=\([0-9]*\).*/\1 \2/p'; }
+# Tunnels and sessions, summed over the workers' tables (`workers` > 1).
+status_sessions() {
+  status | sed -n 's/.*Total tunnels=\([0-9]*\) sessions=\([0-9]*\).*/\1 \2/p' \
+    | awk '{t += $1; s += $2} END {print t + 0, s + 0}'
+}
+# Packets the server's TUN devices received (DEV and the other workers' DEV-k).
+tun_rx_packets() {
+  ip netns exec "$NS_SRV" sh -c 'cat /sys/class/net/"$1"/statistics/rx_packets /sys/class/net/"$1"-*/statistics/rx_packets 2>/dev/null; true' \
+    _ "$TUN" | awk '{t += $1} END {print t + 0}'
+}
 field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" "$1" | head -1; }
 
 ROWS=()
@@ -131,6 +141,7 @@ tun_name = "$TUN"
 mtu = 1396
 host_name = "pptp-server"
 control_socket = "$WORK/control-$n.sock"
+${WORKERS:+workers = $WORKERS}
 
 # Every session comes from one address as one user, all at once: lift the
 # per-source, per-user and pre-authentication caps an internet-facing
@@ -151,7 +162,7 @@ TOML
   status >/dev/null 2>&1 || { tail -5 "$WORK/server-$n.log" >&2; die "pptp-server did not start"; }
   sleep 0.5   # let the allocator settle before the baseline
   rss0=$(rss_kib "$SERVER_PID"); cpu0=$(cpu_ticks "$SERVER_PID")
-  rx0=$(ip netns exec "$NS_SRV" cat "/sys/class/net/$TUN/statistics/rx_packets")
+  rx0=$(tun_rx_packets)
 
   log "N=$n: pptp-load, concurrency $CONCURRENCY, ramp ${RAMP:-0}/s"
   t0=$(date +%s.%N)
@@ -175,7 +186,7 @@ TOML
     sleep 0.1
   done
   [ "$measured" = 1 ] || { rss1=$(rss_kib "$SERVER_PID"); cpu1=$(cpu_ticks "$SERVER_PID"); }
-  rx1=$(ip netns exec "$NS_SRV" cat "/sys/class/net/$TUN/statistics/rx_packets")
+  rx1=$(tun_rx_packets)
   read -r st_tunnels st_sessions <<<"$(status_sessions)"
   cat "$WORK/load-$n.out" >&2
   established=$(field "$WORK/load-$n.out" established)

@@ -56,7 +56,8 @@
 # executable), KEEP=1 (keep the logs directory), CLIENT_WINDOW (the
 # receive window pptp-client offers, e.g. 3 as pptp-linux; default the
 # library's), HONOUR_PEER_WINDOW (true/false: the server's
-# honour_peer_window; default unset, the server's default). Needs iperf3 (installed
+# honour_peer_window; default unset, the server's default), WORKERS (the
+# server's `workers`; default unset, one). Needs iperf3 (installed
 # from Debian if missing) and python3 (to read iperf3's JSON).
 set -euo pipefail
 
@@ -158,15 +159,19 @@ start_watchdog "$LIMIT"
 
 # ---- helpers ------------------------------------------------------------------
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-dev_stat() {  # NS DEV COUNTER
-  ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3" 2>/dev/null || echo 0
+dev_stat() {  # NS DEV COUNTER, summed over DEV and DEV-1, DEV-2, ... (the
+  # TUN devices of pptp-server's other workers, `workers` > 1)
+  ip netns exec "$1" sh -c 'cat /sys/class/net/"$1"/statistics/"$2" /sys/class/net/"$1"-*/statistics/"$2" 2>/dev/null; true' \
+    _ "$2" "$3" | awk '{t += $1} END {print t + 0}'
 }
 raw_drops() {  # NS: drops of every raw socket (last column of /proc/net/raw)
   ip netns exec "$1" awk 'NR > 1 {d += $NF} END {print d + 0}' /proc/net/raw
 }
-qdisc_drops() {  # NS DEV: packets the device's queueing discipline dropped
-  ip netns exec "$1" tc -s qdisc show dev "$2" 2>/dev/null \
-    | awk '{for (i = 1; i < NF; i++) if ($i == "(dropped") {v = $(i + 1); sub(/,/, "", v); d += v}} END {print d + 0}'
+qdisc_drops() {  # NS DEV: packets the device's queueing discipline dropped (DEV and DEV-*)
+  local d
+  for d in $(ip netns exec "$1" ls /sys/class/net | grep -E "^$2(-[0-9]+)?\$" || true); do
+    ip netns exec "$1" tc -s qdisc show dev "$d" 2>/dev/null
+  done | awk '{for (i = 1; i < NF; i++) if ($i == "(dropped") {v = $(i + 1); sub(/,/, "", v); d += v}} END {print d + 0}'
 }
 softnet_dropped() {  # second column of /proc/net/softnet_stat, hexadecimal, summed over CPUs
   local _p d _r t=0
@@ -197,16 +202,16 @@ drops_snapshot() {
     }
     /MPPE receive:/ { v = $NF; mppe_lost += v }
     /^Endpoint:/ {
-      if (match($0, /full GRE window [0-9]+/)) { s = substr($0, RSTART, RLENGTH); n = split(s, a, " "); window_drops = a[n] }
-      if (match($0, /free machine [0-9]+/)) { s = substr($0, RSTART, RLENGTH); n = split(s, a, " "); no_engine_drops = a[n] }
-      if (match($0, /events dropped [0-9]+/)) { s = substr($0, RSTART, RLENGTH); n = split(s, a, " "); events_dropped = a[n] }
+      if (match($0, /full GRE window [0-9]+/)) { s = substr($0, RSTART, RLENGTH); n = split(s, a, " "); window_drops += a[n] }
+      if (match($0, /free machine [0-9]+/)) { s = substr($0, RSTART, RLENGTH); n = split(s, a, " "); no_engine_drops += a[n] }
+      if (match($0, /events dropped [0-9]+/)) { s = substr($0, RSTART, RLENGTH); n = split(s, a, " "); events_dropped += a[n] }
     }
     # The GRE send batch (sendmmsg): datagrams dropped while the socket
     # blocked with the batch full, or refused by the kernel. Absent from
     # servers before the batch: 0.
     /^GRE send:/ {
-      if (match($0, /queue-full [0-9]+/)) { s = substr($0, RSTART, RLENGTH); n = split(s, a, " "); gre_send_full = a[n] }
-      if (match($0, /error [0-9]+/)) { s = substr($0, RSTART, RLENGTH); n = split(s, a, " "); gre_send_error = a[n] }
+      if (match($0, /queue-full [0-9]+/)) { s = substr($0, RSTART, RLENGTH); n = split(s, a, " "); gre_send_full += a[n] }
+      if (match($0, /error [0-9]+/)) { s = substr($0, RSTART, RLENGTH); n = split(s, a, " "); gre_send_error += a[n] }
     }
     END {
       printf "gre_lost=%d gre_out_of_order=%d gre_stale=%d gre_duplicate=%d gre_window_full=%d gre_ack_timeouts=%d ", \
@@ -284,6 +289,7 @@ PY
 
 ROWS=()
 FIGURES=()
+FAIRNESS=()
 ZERO=()
 DROPPED=()
 
@@ -347,6 +353,7 @@ mtu = $MTU
 host_name = "pptp-server"
 control_socket = "$WORK/control-$mode.sock"
 ${HONOUR_PEER_WINDOW:+honour_peer_window = $HONOUR_PEER_WINDOW}
+${WORKERS:+workers = $WORKERS}
 
 # One source, one user, N sessions at once: lift the per-source and
 # per-user caps an internet-facing server keeps (as scripts/scale.sh).
@@ -434,6 +441,11 @@ TOML
   # no time to send (its CPU, not the server), that its endpoints did not
   # send (a full GRE window) or that its socket refused.
   kv="$DROPS_KV load_behind=$(tf behind) load_not_sent=$(tf not_sent) load_send_errors=$(tf send_errors)"
+  # Fairness: the fewest and most replies one session got, as a ratio of
+  # the mean (requests go out round robin; issue #15 asks for +-20 %).
+  fair=$(awk -v lo="$(tf replied_min)" -v hi="$(tf replied_max)" -v r="$replied" -v n="$(tf sessions)" \
+    'BEGIN { m = (n > 0) ? r / n : 0; if (m > 0) printf "%.2f %.2f", lo / m, hi / m; else print "0 0" }')
+  FAIRNESS+=("$mode flood-N$N: fewest replies per session $(tf replied_min), most $(tf replied_max): ${fair% *} and ${fair#* } of the mean")
   lost=$(( sent - replied ))
   up_gbps=$(awk -v o=$(( r1 - r0 )) -v s="$send_s" 'BEGIN { if (s > 0) printf "%.4f", o * 8 / s / 1e9; else print 0 }')
   up_pps=$(awk -v p=$(( rp1 - rp0 )) -v s="$send_s" 'BEGIN { if (s > 0) printf "%.0f", p / s; else print 0 }')
@@ -451,9 +463,9 @@ TOML
 done
 
 # ---- report -------------------------------------------------------------------
-printf '\npptp-server data-plane throughput (%s; %s cores; load average %s; SECS=%s, N=%s, flood %s/s x %s B, MTU %s; client window %s, server honours it: %s)\n' \
+printf '\npptp-server data-plane throughput (%s; %s cores; load average %s; SECS=%s, N=%s, flood %s/s x %s B, MTU %s; client window %s, server honours it: %s; server workers %s)\n' \
   "$(uname -r)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$SECS" "$N" "$FLOOD_RATE" "$FLOOD_SIZE" "$MTU" \
-  "${CLIENT_WINDOW:-default}" "${HONOUR_PEER_WINDOW:-default}"
+  "${CLIENT_WINDOW:-default}" "${HONOUR_PEER_WINDOW:-default}" "${WORKERS:-1}"
 printf 'ceilings: plain veth TCP %s Gb/s (retransmits %s); MPPE-128 cipher, encrypt+decrypt of 1400 B on one core: stateless %s Gb/s, stateful %s Gb/s\n' \
   "$VETH_GBPS" "$VETH_RETR" "$(ceiling cipher mppe128-stateless)" "$(ceiling cipher mppe128-stateful)"
 printf '%-9s %-12s %-4s %8s %9s %6s %8s %6s %9s %9s %7s %7s  %s\n' \
@@ -462,6 +474,7 @@ for r in "${ROWS[@]}"; do printf '%s\n' "$r"; done
 echo "FIGURES ceiling=veth_tcp gbps=$VETH_GBPS tcp_retransmits=$VETH_RETR"
 sed -n 's/^CEILING \([a-z]*\) \([^ ]*\) size=\([0-9]*\) ns_per_packet=\([0-9.]*\) gbps=\([0-9.]*\)/FIGURES ceiling=\1 mode=\2 size=\3 ns_per_packet=\4 gbps=\5/p' "$WORK/ceiling.txt"
 for f in "${FIGURES[@]}"; do printf '%s\n' "$f"; done
+for f in "${FAIRNESS[@]}"; do printf 'fairness: %s\n' "$f"; done
 
 rc=0
 if [ "${#ZERO[@]}" -gt 0 ]; then

@@ -310,6 +310,7 @@ struct RawServer {
     mss_clamp: Option<bool>,
     receive_window: Option<u16>,
     honour_peer_window: Option<bool>,
+    workers: Option<usize>,
     host_name: Option<String>,
     control_socket: Option<PathBuf>,
     #[serde(default)]
@@ -414,6 +415,10 @@ pub struct ServerConfig {
     /// as the Linux kernel driver does, see
     /// `pptp_core::endpoint::ServerConfig::honour_peer_window`).
     pub honour_peer_window: bool,
+    /// Worker threads, each with its own endpoint, raw GRE socket, TUN
+    /// device and slice of the pool (`pptp_core::endpoint::ServerConfig::
+    /// worker`). Default 1; `0` in the file means one per core.
+    pub workers: usize,
     /// Host Name in SCCRP and CHAP Challenges.
     pub host_name: String,
     /// Unix socket for `status` / `clear`.
@@ -543,7 +548,17 @@ impl ServerConfig {
         if max_sessions == 0 {
             return err("max_sessions must be at least 1");
         }
+        let max_workers = usize::from(pptp_core::endpoint::MAX_WORKERS);
+        let workers = match raw.workers.unwrap_or(1) {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(max_workers)),
+            n if n > max_workers => return err("workers: 1 to 64, or 0 for one per core"),
+            n => n,
+        };
         let tun_name = raw.tun_name.unwrap_or_else(|| "pptp0".into());
+        if workers > 1 && tun_name.len() > 12 {
+            // Worker k's device is `{tun_name}-{k}` (k < 64).
+            return err("tun_name: at most 12 characters with several workers");
+        }
         if tun_name.is_empty() || tun_name.len() > 15 {
             return err("tun_name: 1 to 15 characters");
         }
@@ -580,6 +595,7 @@ impl ServerConfig {
                 .unwrap_or(pptp_core::endpoint::DEFAULT_RECEIVE_WINDOW)
                 .max(1),
             honour_peer_window: raw.honour_peer_window.unwrap_or(true),
+            workers,
             host_name,
             control_socket: raw
                 .control_socket
@@ -969,6 +985,16 @@ mod tests {
         );
         assert_eq!(c.receive_window, 512);
         assert!(c.honour_peer_window);
+        assert_eq!(c.workers, 1);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(64));
+        let auto = ServerConfig::from_toml(&minimal("workers = 0")).unwrap();
+        assert_eq!(auto.workers, cores);
+        assert_eq!(
+            ServerConfig::from_toml(&minimal("workers = 4"))
+                .unwrap()
+                .workers,
+            4
+        );
         let c2 = ServerConfig::from_toml(&minimal(
             "receive_window = 2048\nhonour_peer_window = false",
         ))
@@ -1125,6 +1151,8 @@ mod tests {
             ),
             ("max_sessions = 0", "at least 1"),
             ("tun_name = \"a-name-that-is-too-long\"", "tun_name"),
+            ("workers = 65", "workers"),
+            ("workers = 2\ntun_name = \"thirteen-char\"", "tun_name"),
             ("bogus = 1", "bogus"),
         ] {
             let e = ServerConfig::from_toml(&minimal(extra)).unwrap_err();

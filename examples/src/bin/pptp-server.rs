@@ -56,7 +56,7 @@ fn main() -> ExitCode {
         Ok(_) => {}
         Err(e) => eprintln!("pptp-server: warning: cannot raise the open-file limit: {e}"),
     }
-    let mut server = match Server::new(config) {
+    let servers = match pptp_vpn::server::build_workers(config) {
         Ok(s) => s,
         Err(e) => {
             pptp_vpn::server::flush_log();
@@ -64,13 +64,32 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Their start-up lines were logged on this thread.
+    pptp_vpn::server::flush_log();
+    // One thread per worker (`workers` in the configuration; one by
+    // default); each runs until SIGINT/SIGTERM and its goodbyes are done.
+    let threads: Vec<_> = servers
+        .into_iter()
+        .map(|mut server| std::thread::spawn(move || run(&mut server)))
+        .collect();
+    let mut code = ExitCode::SUCCESS;
+    for thread in threads {
+        if !matches!(thread.join(), Ok(true)) {
+            code = ExitCode::FAILURE;
+        }
+    }
+    code
+}
+
+/// Runs one worker; false when it stopped on an error.
+fn run(server: &mut Server) -> bool {
     let result = server.run();
     pptp_vpn::server::flush_log();
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => true,
         Err(e) => {
             eprintln!("pptp-server: {e}");
-            ExitCode::FAILURE
+            false
         }
     }
 }

@@ -69,6 +69,11 @@ pub struct TrafficReport {
     /// Requests the rate called for that pptp-load had no time to send
     /// (its own CPU was the limit, not the server).
     pub behind: u64,
+    /// Fewest and most replies one session received: requests go out
+    /// round robin, so these show how evenly the server served the
+    /// sessions (issue #15: fair within ±20 %).
+    pub replied_min: u64,
+    pub replied_max: u64,
 }
 
 impl TrafficReport {
@@ -76,7 +81,7 @@ impl TrafficReport {
     pub fn line(&self) -> String {
         format!(
             "TRAFFIC sessions={} sessions_replying={} seconds={:.3} send_seconds={:.3} sent={} sent_octets={} \
-             replied={} replied_octets={} send_errors={} not_sent={} behind={}",
+             replied={} replied_octets={} send_errors={} not_sent={} behind={} replied_min={} replied_max={}",
             self.sessions,
             self.sessions_replying,
             self.seconds,
@@ -87,7 +92,9 @@ impl TrafficReport {
             self.replied_octets,
             self.send_errors,
             self.not_sent,
-            self.behind
+            self.behind,
+            self.replied_min,
+            self.replied_max
         )
     }
 }
@@ -147,10 +154,16 @@ impl Load<'_> {
         }
         report.send_seconds = (sent_until - start) as f64 / 1000.0;
         report.seconds = (self.now() - start) as f64 / 1000.0;
+        report.replied_min = u64::MAX;
         for (k, &idx) in up.iter().enumerate() {
             let got = self.sessions[idx].echo_replies - replies_before[k];
             report.replied += got;
             report.sessions_replying += usize::from(got > 0);
+            report.replied_min = report.replied_min.min(got);
+            report.replied_max = report.replied_max.max(got);
+        }
+        if up.is_empty() {
+            report.replied_min = 0;
         }
         report.replied_octets = self.echo_reply_octets - octets_before;
         print_line(&report.line());
@@ -209,6 +222,8 @@ mod tests {
             send_errors: 9,
             not_sent: 10,
             behind: 11,
+            replied_min: 12,
+            replied_max: 13,
         };
         let line = report.line();
         assert!(line.starts_with("TRAFFIC "), "{line}");
@@ -224,6 +239,8 @@ mod tests {
             ("send_errors", "9"),
             ("not_sent", "10"),
             ("behind", "11"),
+            ("replied_min", "12"),
+            ("replied_max", "13"),
         ] {
             let field = format!(" {key}={value}");
             assert_eq!(line.matches(&field).count(), 1, "{field} in {line}");

@@ -10,9 +10,11 @@
 //!   host keeps only what needs the operating system: sockets, the TUN
 //!   device, the clock, randomness, the AAA transports (RADIUS over UDP,
 //!   TACACS+ over TCP, in `aaa.rs`), signals and the control socket.
-//! * **One thread, one `mio` poll loop.** The endpoint is Sans-IO: bytes
-//!   in, bytes out, and a `poll_timeout` deadline; a readiness loop that
-//!   feeds it and sleeps until the deadline is all it needs.
+//! * **One thread, one `mio` poll loop per worker.** The endpoint is
+//!   Sans-IO: bytes in, bytes out, and a `poll_timeout` deadline; a
+//!   readiness loop that feeds it and sleeps until the deadline is all it
+//!   needs. With `workers = N` there are N such servers, each with its own
+//!   share of the calls, sharing nothing on the data path (`workers.rs`).
 //! * **One shared TUN device** (`pptp0` by default) for all sessions, as
 //!   the PIX has one outside interface: our tunnel address is on it and
 //!   the pool's addresses are routed into it. Packets read from it go to
@@ -67,6 +69,8 @@ const GRE: Token = Token(1);
 const TUN: Token = Token(2);
 const SIGNALS: Token = Token(3);
 const CONTROL: Token = Token(4);
+/// Worker 0 wakes another worker with a request (`workers.rs`).
+const WAKE: Token = Token(5);
 const FIRST_DYNAMIC: usize = 16;
 
 /// Large enough for any PPP frame plus GRE and IPv4 headers.
@@ -124,6 +128,9 @@ pub fn flush_log() {
 
 mod aaa;
 mod show;
+mod workers;
+
+pub use workers::build as build_workers;
 
 /// Classes of log lines an attacker can multiply (one per failed login,
 /// one per bad packet), each limited by [`LOG_LIMIT`].
@@ -283,6 +290,8 @@ pub struct Server {
     pub(crate) aaa: aaa::Aaa,
     /// Rate limit of the [`Noisy`] log lines.
     log_limit: LogLimiter<4>,
+    /// This server's place among the workers (`workers.rs`).
+    pub(crate) worker: workers::Worker,
 }
 
 /// The PPP link settings for every call, from the configuration.
@@ -331,8 +340,31 @@ fn endpoint_config(config: &ServerConfig) -> EndpointConfig {
 }
 
 impl Server {
-    /// Opens the sockets and the TUN device (needs root).
+    /// Opens the sockets and the TUN device (needs root): the whole server
+    /// on one thread (see [`build_workers`] for several).
     pub fn new(config: ServerConfig) -> Result<Self, StartError> {
+        let only = workers::Worker {
+            index: 0,
+            count: 1,
+            role: workers::Role::Only,
+            connections: None,
+        };
+        Self::new_worker(config, only)
+    }
+
+    /// Worker `worker.index` of `worker.count`: its share of Call IDs, its
+    /// slice of the pool and of `max_sessions`, its own TUN device
+    /// (`{tun_name}-{index}` after the first).
+    fn new_worker(mut config: ServerConfig, worker: workers::Worker) -> Result<Self, StartError> {
+        let endpoint_settings = endpoint_config(&config)
+            .worker(worker.index, worker.count)
+            .map_err(|e| StartError(format!("workers = {}: {e}", worker.count)))?;
+        (config.pool_first, config.pool_last) = endpoint_settings.pool;
+        config.max_sessions = endpoint_settings.max_sessions;
+        if worker.index > 0 {
+            config.tun_name = format!("{}-{}", config.tun_name, worker.index);
+        }
+        let several = worker.count > 1;
         // SAFETY: geteuid has no preconditions and cannot fail.
         if unsafe { libc::geteuid() } != 0 {
             return Err(StartError(
@@ -343,6 +375,10 @@ impl Server {
         }
         let poll = Poll::new().map_err(start_err("epoll"))?;
         let gre = GreSocket::open().map_err(start_err("raw GRE socket"))?;
+        if several {
+            gre.steer_by_call_id(worker.index, worker.count)
+                .map_err(start_err("GRE socket filter"))?;
+        }
         let tun = Tun::open(&config.tun_name).map_err(start_err("TUN device"))?;
         tun.configure(config.local_address, config.mtu)
             .map_err(start_err("configuring the TUN device"))?;
@@ -377,21 +413,33 @@ impl Server {
         };
         // Every session a slot (under 2 KiB parked), and a pool of full
         // machines for the ones negotiating; refusals take a slot too.
-        let slots = (config.max_sessions + ENGINES).min(pptp_core::endpoint::MAX_SLOTS);
+        let engines = (ENGINES / usize::from(worker.count)).max(32);
+        // A worker's slots are numbered twice over by its share of Call
+        // IDs (about 65,535 / workers).
+        let share = 65_535 / (2 * usize::from(worker.count));
+        let slots = (config.max_sessions + engines)
+            .min(pptp_core::endpoint::MAX_SLOTS)
+            .min(share);
         let endpoint = Endpoint::server(
-            endpoint_config(&config),
-            heap_memory(slots, ENGINES.min(slots)),
+            endpoint_settings,
+            heap_memory(slots, engines.min(slots)),
             OsRandom,
             users,
         )
         .map_err(|e| StartError(format!("endpoint: {e}")))?;
-        let mut listener = crate::net::tcp_listener(config.listen).map_err(start_err("listen"))?;
+        // Worker 0 alone listens and deals the connections (`workers.rs`).
+        let mut listener = match worker.index {
+            0 => Some(crate::net::tcp_listener(config.listen).map_err(start_err("listen"))?),
+            _ => None,
+        };
         let signals =
             Signals::new([SIGINT, SIGTERM, SIGUSR1]).map_err(start_err("signal handlers"))?;
         let registry = poll.registry();
-        registry
-            .register(&mut listener, LISTENER, Interest::READABLE)
-            .map_err(start_err("register"))?;
+        if let Some(l) = listener.as_mut() {
+            registry
+                .register(l, LISTENER, Interest::READABLE)
+                .map_err(start_err("register"))?;
+        }
         registry
             .register(&mut SourceFd(&gre.as_raw_fd()), GRE, Interest::READABLE)
             .map_err(start_err("register"))?;
@@ -402,8 +450,11 @@ impl Server {
         registry
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(start_err("register"))?;
-        let _ = std::fs::remove_file(&config.control_socket);
+        if worker.index == 0 {
+            let _ = std::fs::remove_file(&config.control_socket);
+        }
         let control = match UnixListener::bind(&config.control_socket) {
+            _ if worker.index > 0 => None,
             Ok(mut l) => {
                 registry
                     .register(&mut l, CONTROL, Interest::READABLE)
@@ -420,8 +471,13 @@ impl Server {
         };
         let clock = Clock::start();
         let aaa = aaa::Aaa::new(&config, poll.registry()).map_err(StartError)?;
+        let place = if several {
+            format!("worker {} of {}: ", worker.index, worker.count)
+        } else {
+            String::new()
+        };
         log!(
-            "listening on {}, TUN {} ({}), pool {}-{}, auth {}, mppe {}, aaa {}",
+            "{place}listening on {}, TUN {} ({}), pool {}-{}, auth {}, mppe {}, aaa {}",
             config.listen,
             tun.name(),
             config.local_address,
@@ -439,7 +495,7 @@ impl Server {
         Ok(Server {
             config,
             poll,
-            listener: Some(listener),
+            listener,
             control,
             control_clients: HashMap::new(),
             signals,
@@ -456,11 +512,12 @@ impl Server {
             tokens: HashMap::new(),
             notes: HashMap::new(),
             next_token: FIRST_DYNAMIC,
-            next_tunnel_id: 1,
+            next_tunnel_id: u32::from(worker.index) + 1,
             clock,
             shutdown_deadline: None,
             aaa,
             log_limit: LogLimiter::new(LOG_LIMIT.0, LOG_LIMIT.1),
+            worker,
         })
     }
 
@@ -527,6 +584,7 @@ impl Server {
                     GRE => self.gre_ready |= event.is_readable(),
                     TUN => self.tun_ready = true,
                     SIGNALS => self.signals(),
+                    WAKE => self.answer_requests(),
                     CONTROL => self.control_accept(),
                     token if self.aaa.owns(token) => self.aaa_readable(token),
                     token if self.control_clients.contains_key(&token) => {
@@ -566,7 +624,9 @@ impl Server {
         }
         // The last goodbyes (LCP Terminate-Requests) may still be queued.
         self.flush_gre();
-        let _ = std::fs::remove_file(&self.config.control_socket);
+        if self.worker.index == 0 {
+            let _ = std::fs::remove_file(&self.config.control_socket);
+        }
         flush_log();
         Ok(())
     }
@@ -887,6 +947,7 @@ impl Server {
         for token in done {
             if let Some(mut t) = self.tunnels.remove(&token) {
                 self.tokens.remove(&t.handle);
+                self.worker.connection_gone();
                 let _ = self.poll.registry().deregister(&mut t.stream);
                 // Our side first (FIN): a close with unread input would make
                 // Linux send a RST that can destroy the last reply (the
@@ -903,73 +964,18 @@ impl Server {
         }
     }
 
+    /// Takes the waiting connections: each goes to the worker holding the
+    /// fewest (`workers.rs`), this one included.
     fn accept(&mut self) {
         loop {
             let Some(listener) = self.listener.as_ref() else {
                 return;
             };
             match listener.accept() {
-                Ok((mut stream, addr)) => {
-                    let IpAddr::V4(peer) = addr.ip() else {
-                        continue;
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let now = self.now();
-                    let handle = match self.endpoint.accept(now, peer) {
-                        Ok(h) => h,
-                        Err(e) => {
-                            if self.log_allowed(Noisy::Refused) {
-                                log!("refusing {addr}: {e}");
-                            }
-                            continue;
-                        }
-                    };
-                    self.next_token += 1;
-                    let token = Token(self.next_token);
-                    if let Err(e) = self.poll.registry().register(
-                        &mut stream,
-                        token,
-                        Interest::READABLE | Interest::WRITABLE,
-                    ) {
-                        log!("register {addr}: {e}");
-                        self.endpoint.handle_tcp_closed(now, handle);
-                        continue;
+                Ok((stream, addr)) => {
+                    if let Some((stream, addr)) = self.hand_over(stream, addr) {
+                        self.adopt(stream, addr);
                     }
-                    let id = self.next_tunnel_id;
-                    self.next_tunnel_id += 1;
-                    let refused = self.endpoint.is_refused(handle);
-                    let logged = self.log_allowed(if refused {
-                        Noisy::Refused
-                    } else {
-                        Noisy::Connection
-                    });
-                    // RFC 2637 §2.2/§2.16: a refused connection's SCCRQ
-                    // gets General error / No-Resource, then it closes.
-                    match (logged, refused) {
-                        (true, true) => log!(
-                            "tunnel {id}: refusing {addr}: {} sessions (max_sessions {})",
-                            self.endpoint.active_sessions(),
-                            self.config.max_sessions
-                        ),
-                        (true, false) => log!("tunnel {id}: control connection from {addr}"),
-                        (false, _) => {}
-                    }
-                    self.tokens.insert(handle, token);
-                    self.tunnels.insert(
-                        token,
-                        Tunnel {
-                            id,
-                            stream,
-                            handle,
-                            peer,
-                            out: Vec::new(),
-                            pending_in: Vec::new(),
-                            closing: false,
-                            closing_since: None,
-                            since: std::time::Instant::now(),
-                            logged,
-                        },
-                    );
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
@@ -978,6 +984,74 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// A control connection this worker serves from now on (accepted
+    /// here or handed over by worker 0).
+    pub(crate) fn adopt(&mut self, mut stream: TcpStream, addr: std::net::SocketAddr) {
+        let IpAddr::V4(peer) = addr.ip() else {
+            self.worker.connection_gone();
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let now = self.now();
+        let handle = match self.endpoint.accept(now, peer) {
+            Ok(h) => h,
+            Err(e) => {
+                if self.log_allowed(Noisy::Refused) {
+                    log!("refusing {addr}: {e}");
+                }
+                self.worker.connection_gone();
+                return;
+            }
+        };
+        self.next_token += 1;
+        let token = Token(self.next_token);
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            log!("register {addr}: {e}");
+            self.endpoint.handle_tcp_closed(now, handle);
+            self.worker.connection_gone();
+            return;
+        }
+        let id = self.next_tunnel_id;
+        self.next_tunnel_id += self.tunnel_ids().1;
+        let refused = self.endpoint.is_refused(handle);
+        let logged = self.log_allowed(if refused {
+            Noisy::Refused
+        } else {
+            Noisy::Connection
+        });
+        // RFC 2637 §2.2/§2.16: a refused connection's SCCRQ
+        // gets General error / No-Resource, then it closes.
+        match (logged, refused) {
+            (true, true) => log!(
+                "tunnel {id}: refusing {addr}: {} sessions (max_sessions {})",
+                self.endpoint.active_sessions(),
+                self.config.max_sessions
+            ),
+            (true, false) => log!("tunnel {id}: control connection from {addr}"),
+            (false, _) => {}
+        }
+        self.tokens.insert(handle, token);
+        self.tunnels.insert(
+            token,
+            Tunnel {
+                id,
+                stream,
+                handle,
+                peer,
+                out: Vec::new(),
+                pending_in: Vec::new(),
+                closing: false,
+                closing_since: None,
+                since: std::time::Instant::now(),
+                logged,
+            },
+        );
     }
 
     fn tcp_event(&mut self, token: Token, buf: &mut [u8]) {
@@ -1136,8 +1210,9 @@ impl Server {
         let pending: Vec<i32> = self.signals.pending().collect();
         for signal in pending {
             match signal {
-                SIGUSR1 => {
-                    println!("{}", self.status());
+                // Every worker sees the signal; worker 0 prints them all.
+                SIGUSR1 if self.worker.index == 0 => {
+                    println!("{}", self.control_command("status"));
                 }
                 SIGINT | SIGTERM => self.shutdown(),
                 _ => {}
@@ -1224,8 +1299,9 @@ impl Server {
     }
 
     /// Executes a control command (`status`, `clear all`, `clear
-    /// TUNNEL-ID`, `clear call CALL-ID`, `shutdown`).
-    pub fn control_command(&mut self, command: &str) -> String {
+    /// TUNNEL-ID`, `clear call CALL-ID`, `shutdown`) on this worker
+    /// ([`Server::control_command`] is the operator's view).
+    pub(crate) fn local_command(&mut self, command: &str) -> String {
         let words: Vec<&str> = command.split_whitespace().collect();
         let now = self.now();
         match words.as_slice() {
