@@ -194,6 +194,17 @@ TOML
   [ "$established" = "$n" ] && [ "$failed" = 0 ] || die "N=$n: established $established, failed $failed"
   [ "$st_sessions" = "$n" ] && [ "$st_tunnels" = "$n" ] \
     || die "N=$n: server status says $st_tunnels tunnels, $st_sessions sessions"
+  if [ "${WORKERS:-1}" -gt 1 ]; then
+    # Worker 0 deals connections to the worker holding the fewest: every
+    # worker's table must hold its share (N / WORKERS, give or take one).
+    per_worker=$(status | sed -n 's/.*Total tunnels=[0-9]* sessions=\([0-9]*\).*/\1/p' | tr '\n' ' ')
+    log "N=$n: sessions per worker: $per_worker"
+    for c in $per_worker; do
+      [ $(( c * WORKERS - n )) -le "$WORKERS" ] && [ $(( n - c * WORKERS )) -le "$WORKERS" ] \
+        || die "N=$n: sessions per worker $per_worker, not N / $WORKERS each"
+    done
+    [ "$(wc -w <<<"$per_worker")" = "$WORKERS" ] || die "N=$n: status lists $(wc -w <<<"$per_worker") workers"
+  fi
   replied=$(sed -n 's/^DATA .* replied=\([0-9]*\).*/\1/p' "$WORK/load-$n.out")
   [ "$replied" = "$n" ] || die "N=$n: $replied of $n echo replies through the tunnels"
   [ $(( rx1 - rx0 )) -ge "$n" ] || die "N=$n: TUN rx_packets grew by $(( rx1 - rx0 )) < $n"
