@@ -311,6 +311,7 @@ struct RawServer {
     receive_window: Option<u16>,
     honour_peer_window: Option<bool>,
     workers: Option<usize>,
+    tun_coalesce: Option<bool>,
     host_name: Option<String>,
     control_socket: Option<PathBuf>,
     #[serde(default)]
@@ -419,6 +420,10 @@ pub struct ServerConfig {
     /// device and slice of the pool (`pptp_core::endpoint::ServerConfig::
     /// worker`). Default 1; `0` in the file means one per core.
     pub workers: usize,
+    /// Merge the TCP segments of one flow from a GRE batch into one TUN
+    /// write (`IFF_VNET_HDR` GSO, as Linux's GRO; default on;
+    /// `crate::net::tun_gro`).
+    pub tun_coalesce: bool,
     /// Host Name in SCCRP and CHAP Challenges.
     pub host_name: String,
     /// Unix socket for `status` / `clear`.
@@ -596,6 +601,7 @@ impl ServerConfig {
                 .max(1),
             honour_peer_window: raw.honour_peer_window.unwrap_or(true),
             workers,
+            tun_coalesce: raw.tun_coalesce.unwrap_or(true),
             host_name,
             control_socket: raw
                 .control_socket
@@ -986,6 +992,9 @@ mod tests {
         assert_eq!(c.receive_window, 512);
         assert!(c.honour_peer_window);
         assert_eq!(c.workers, 1);
+        assert!(c.tun_coalesce);
+        let plain = ServerConfig::from_toml(&minimal("tun_coalesce = false")).unwrap();
+        assert!(!plain.tun_coalesce);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(64));
         let auto = ServerConfig::from_toml(&minimal("workers = 0")).unwrap();
         assert_eq!(auto.workers, cores);

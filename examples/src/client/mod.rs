@@ -42,6 +42,7 @@ use crate::host::{heap_memory, Clock, HeapMemory, OsRandom};
 use crate::net::gre::{Flushed, GreSocket, RecvBatch, SendBatch, BATCH};
 use crate::net::hold::{send_packet, Reading, TunHold};
 use crate::net::tun::Tun;
+use crate::net::tun_gro::TunBatch;
 
 const TCP: Token = Token(0);
 const GRE: Token = Token(1);
@@ -92,6 +93,9 @@ pub struct ClientConfig {
     /// 2637 §2.7): the library's default is sized for throughput; Windows
     /// offers 16 or 64, pptp-linux 3 (to see what such a peer gets).
     pub receive_window: u16,
+    /// Merge the TCP segments of one flow from a GRE batch into one TUN
+    /// write ([`crate::net::tun_gro`]), as the server's `tun_coalesce`.
+    pub tun_coalesce: bool,
 }
 
 /// How one session ended.
@@ -201,6 +205,8 @@ struct Session<'a> {
     /// TUN writes that failed (logged at 1, 2, 4, 8, ...: not per packet).
     tun_write_errors: u64,
     tun: Tun,
+    /// IP packets from a GRE batch on their way to the TUN device.
+    tun_batch: TunBatch,
     /// A TUN packet waiting for the server's GRE window (back-pressure).
     hold: TunHold,
     /// The endpoint's output (a GRE datagram or control message).
@@ -233,7 +239,12 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
         Ok(s) => s,
         Err(e) => return Outcome::Fatal(format!("raw GRE socket: {e}")),
     };
-    let tun = match Tun::open(&config.tun_name) {
+    let tun = if config.tun_coalesce {
+        Tun::open_coalescing(&config.tun_name)
+    } else {
+        Tun::open(&config.tun_name)
+    };
+    let tun = match tun {
         Ok(t) => t,
         Err(e) => return Outcome::Fatal(format!("TUN device: {e}")),
     };
@@ -280,6 +291,7 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
         tun_ready: false,
         tun_write_errors: 0,
         tun,
+        tun_batch: TunBatch::new(config.tun_coalesce),
         hold: TunHold::default(),
         tx: vec![0u8; 4096],
         outcome: None,
@@ -425,15 +437,21 @@ impl Session<'_> {
                     continue;
                 };
                 if let Ok(Some(ip)) = self.endpoint.handle_gre(now, source, datagram) {
-                    if let Err(e) = self.tun.send(&datagram[ip.range]) {
-                        self.tun_write_failed(&e);
-                    }
+                    let tun = &self.tun;
+                    self.tun_batch
+                        .push(&datagram[ip.range], &mut |w| tun.send_with_header(w));
                 }
                 // Events after every input (the endpoint's queue of them
                 // is bounded).
                 while let Some(event) = self.endpoint.poll_event() {
                     self.on_event(event);
                 }
+            }
+            let errors = self.tun_batch.stats().errors;
+            let tun = &self.tun;
+            self.tun_batch.flush(&mut |w| tun.send_with_header(w));
+            if self.tun_batch.stats().errors > errors {
+                self.tun_write_failed(&io::Error::other("a write of a GRE batch's packets"));
             }
             self.drain();
             self.gre.flush(&mut self.gre_tx);

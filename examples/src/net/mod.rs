@@ -4,6 +4,7 @@
 pub mod gre;
 pub mod hold;
 pub mod tun;
+pub mod tun_gro;
 
 use std::net::Ipv4Addr;
 use std::process::Command;

@@ -1,11 +1,16 @@
 //! A TUN device (`/dev/net/tun`, `IFF_TUN | IFF_NO_PI`): IPv4 packets in
-//! and out, one per read/write.
+//! and out, one per read/write; opened with [`Tun::open_coalescing`], each
+//! read and write also carries a `virtio_net_hdr` (`IFF_VNET_HDR`), so that
+//! a write may hand the kernel many TCP segments at once
+//! ([`super::tun_gro`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
+
+use super::tun_gro::VNET_HDR_LEN;
 
 /// `TUNSETIFF` = `_IOW('T', 202, int)`.
 const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
@@ -29,12 +34,25 @@ pub const TX_QUEUE_LEN: u32 = 10_000;
 pub struct Tun {
     file: File,
     name: String,
+    /// `IFF_VNET_HDR`: every read and write starts with the header.
+    vnet_hdr: bool,
 }
 
 impl Tun {
     /// Creates (or attaches to) the TUN device `name`; needs root or
     /// CAP_NET_ADMIN.
     pub fn open(name: &str) -> io::Result<Self> {
+        Self::open_with(name, false)
+    }
+
+    /// As [`Tun::open`], with `IFF_VNET_HDR`: [`Tun::send_with_header`]
+    /// takes the merged packets of a [`super::tun_gro::TunBatch`].
+    /// [`Tun::recv`] and [`Tun::send`] still move bare IP packets.
+    pub fn open_coalescing(name: &str) -> io::Result<Self> {
+        Self::open_with(name, true)
+    }
+
+    fn open_with(name: &str, vnet_hdr: bool) -> io::Result<Self> {
         if name.is_empty() || name.len() >= libc::IFNAMSIZ {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad TUN name"));
         }
@@ -46,7 +64,8 @@ impl Tun {
             .map_err(|e| io::Error::new(e.kind(), format!("/dev/net/tun: {e}")))?;
         let mut req = IfReq {
             name: [0; libc::IFNAMSIZ],
-            flags: (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short,
+            flags: (libc::IFF_TUN | libc::IFF_NO_PI | if vnet_hdr { libc::IFF_VNET_HDR } else { 0 })
+                as libc::c_short,
             _pad: [0; 22],
         };
         for (dst, src) in req.name.iter_mut().zip(name.bytes()) {
@@ -66,6 +85,7 @@ impl Tun {
         Ok(Tun {
             file,
             name: name.to_string(),
+            vnet_hdr,
         })
     }
 
@@ -117,12 +137,64 @@ impl Tun {
 
     /// Reads one packet.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        (&self.file).read(buf)
+        if !self.vnet_hdr {
+            return (&self.file).read(buf);
+        }
+        let mut hdr = [0u8; VNET_HDR_LEN];
+        let n = (&self.file)
+            .read_vectored(&mut [io::IoSliceMut::new(&mut hdr), io::IoSliceMut::new(buf)])?;
+        let n = n.checked_sub(VNET_HDR_LEN).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "TUN read shorter than its header",
+            )
+        })?;
+        // No offloads are turned on (TUNSETOFFLOAD), so the kernel sends
+        // whole, checksummed packets: a GSO packet cannot come. A partial
+        // checksum could (a packet from a local socket the stack left to
+        // the device): complete it here.
+        if hdr[1] != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "GSO packet from the TUN device",
+            ));
+        }
+        if hdr[0] & 1 != 0 {
+            let start = usize::from(u16::from_le_bytes([hdr[6], hdr[7]]));
+            let at = start + usize::from(u16::from_le_bytes([hdr[8], hdr[9]]));
+            if at + 2 > n {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "bad checksum offsets",
+                ));
+            }
+            // The field holds the pseudo-header's sum: the checksum over
+            // the rest completes it.
+            let sum = ppp_core::wire::ipv4::checksum(&buf[start..n]);
+            buf[at..at + 2].copy_from_slice(&sum.to_be_bytes());
+        }
+        Ok(n)
     }
 
     /// Writes one packet.
     pub fn send(&self, packet: &[u8]) -> io::Result<()> {
+        if self.vnet_hdr {
+            let plain = super::tun_gro::PLAIN_HDR;
+            return (&self.file)
+                .write_vectored(&[io::IoSlice::new(&plain), io::IoSlice::new(packet)])
+                .map(|_| ());
+        }
         (&self.file).write(packet).map(|_| ())
+    }
+
+    /// Writes one packet that starts with its `virtio_net_hdr` (a device
+    /// from [`Tun::open_coalescing`]; others take the bare packet).
+    pub fn send_with_header(&self, packet: &[u8]) -> io::Result<()> {
+        if self.vnet_hdr {
+            (&self.file).write(packet).map(|_| ())
+        } else {
+            self.send(packet.get(VNET_HDR_LEN..).unwrap_or_default())
+        }
     }
 }
 

@@ -56,6 +56,7 @@ use crate::net::gre::{Flushed, GreSocket, RecvBatch, SendBatch, BATCH};
 use crate::net::hold::{send_packet, Reading, TunHold};
 use crate::net::range_to_cidrs;
 use crate::net::tun::Tun;
+use crate::net::tun_gro::TunBatch;
 
 /// Local users the server can hold.
 pub const MAX_USERS: usize = 256;
@@ -277,6 +278,9 @@ pub struct Server {
     pub(crate) tun: Tun,
     /// A TUN packet waiting for its peer's GRE window (back-pressure).
     pub(crate) tun_hold: TunHold,
+    /// IP packets from a GRE batch on their way to the TUN device, TCP
+    /// segments of one flow merged (`tun_coalesce`).
+    tun_batch: TunBatch,
     /// Where `send_ip` writes the datagrams of a TUN packet.
     tun_out: Vec<u8>,
     pub(crate) tunnels: HashMap<Token, Tunnel>,
@@ -379,7 +383,12 @@ impl Server {
             gre.steer_by_call_id(worker.index, worker.count)
                 .map_err(start_err("GRE socket filter"))?;
         }
-        let tun = Tun::open(&config.tun_name).map_err(start_err("TUN device"))?;
+        let tun = if config.tun_coalesce {
+            Tun::open_coalescing(&config.tun_name)
+        } else {
+            Tun::open(&config.tun_name)
+        }
+        .map_err(start_err("TUN device"))?;
         tun.configure(config.local_address, config.mtu)
             .map_err(start_err("configuring the TUN device"))?;
         for (net, prefix) in range_to_cidrs(config.pool_first, config.pool_last) {
@@ -492,6 +501,7 @@ impl Server {
             config.mppe,
             aaa.method_name()
         );
+        let tun_batch = TunBatch::new(config.tun_coalesce);
         Ok(Server {
             config,
             poll,
@@ -507,6 +517,7 @@ impl Server {
             tun_ready: false,
             tun,
             tun_hold: TunHold::default(),
+            tun_batch,
             tun_out: vec![0u8; BUF],
             tunnels: HashMap::new(),
             tokens: HashMap::new(),
@@ -1124,15 +1135,20 @@ impl Server {
                     continue;
                 };
                 if let Ok(Some(ip)) = self.endpoint.handle_gre(now, source, datagram) {
-                    if let Err(e) = self.tun.send(&datagram[ip.range]) {
-                        if self.log_allowed(Noisy::Packet) {
-                            log!("TUN write: {e}");
-                        }
-                    }
+                    let tun = &self.tun;
+                    self.tun_batch
+                        .push(&datagram[ip.range], &mut |w| tun.send_with_header(w));
                 }
                 // Events after every input: the endpoint holds 64 (a burst
                 // of set-ups would overflow them otherwise).
                 self.drain_events();
+            }
+            let errors = self.tun_batch.stats().errors;
+            let tun = &self.tun;
+            self.tun_batch.flush(&mut |w| tun.send_with_header(w));
+            let failed = self.tun_batch.stats().errors - errors;
+            if failed > 0 && self.log_allowed(Noisy::Packet) {
+                log!("TUN write: {failed} write(s) failed in a batch");
             }
             self.write_transmits(self.now(), buf, &mut unread);
             for conn in unread.drain(..) {
@@ -1243,6 +1259,14 @@ impl Server {
         s.push_str(&format!(
             "GRE send: {} datagrams in {} sendmmsg calls; blocked {}; dropped queue-full {}, error {}\n",
             g.sent, g.calls, g.blocked, g.dropped_full, g.dropped_error
+        ));
+        let t = self.tun_batch.stats();
+        s.push_str(&format!(
+            "TUN write: {} packets from GRE in {} writes (TCP segments merged: {}); failed writes {}\n",
+            t.packets,
+            t.writes,
+            if self.config.tun_coalesce { "on" } else { "off" },
+            t.errors
         ));
         s.push_str(&self.aaa.status());
         s

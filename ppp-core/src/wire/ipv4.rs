@@ -159,8 +159,9 @@ impl std::error::Error for IpError {}
 // ----- the Internet checksum -----
 
 /// The ones'-complement sum of `data` as 16-bit big-endian words, an odd
-/// last octet padded with zero (RFC 1071 §4.1), not yet folded.
-fn sum_words(data: &[u8]) -> u32 {
+/// last octet padded with zero (RFC 1071 §4.1), not yet folded: sums of
+/// several parts (a pseudo-header and a segment) add before [`fold`].
+pub fn sum_words(data: &[u8]) -> u32 {
     let mut chunks = data.chunks_exact(2);
     let mut sum: u32 = 0;
     for c in &mut chunks {
@@ -174,7 +175,8 @@ fn sum_words(data: &[u8]) -> u32 {
     sum
 }
 
-fn fold(mut sum: u32) -> u16 {
+/// A ones'-complement sum folded to 16 bits (RFC 1071 §4.1).
+pub fn fold(mut sum: u32) -> u16 {
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
