@@ -57,8 +57,8 @@
 # receive window pptp-client offers, e.g. 3 as pptp-linux; default the
 # library's), HONOUR_PEER_WINDOW (true/false: the server's
 # honour_peer_window; default unset, the server's default), WORKERS (the
-# server's `workers`; default unset, one), TUN_COALESCE (true/false: the
-# server's `tun_coalesce` and pptp-client's `--no-tun-coalesce`; default
+# server's `workers`; default unset, one), TUN_OFFLOAD (true/false: the
+# server's `tun_offload` and pptp-client's `--no-tun-offload`; default
 # unset, on). Needs iperf3 (installed
 # from Debian if missing) and python3 (to read iperf3's JSON).
 set -euo pipefail
@@ -356,7 +356,7 @@ host_name = "pptp-server"
 control_socket = "$WORK/control-$mode.sock"
 ${HONOUR_PEER_WINDOW:+honour_peer_window = $HONOUR_PEER_WINDOW}
 ${WORKERS:+workers = $WORKERS}
-${TUN_COALESCE:+tun_coalesce = $TUN_COALESCE}
+${TUN_OFFLOAD:+tun_offload = $TUN_OFFLOAD}
 
 # One source, one user, N sessions at once: lift the per-source and
 # per-user caps an internet-facing server keeps (as scripts/scale.sh).
@@ -382,7 +382,7 @@ TOML
   ip netns exec "$NS_CLI" env PPTP_PASSWORD="$PASSWORD" "$CLIENT_BIN" --server "$SRV_IP" --user "$USER_NAME" \
     --auth mschap-v2 "${cli_mppe[@]}" --retries 0 --tun "$TUN_CLI" \
     ${CLIENT_WINDOW:+--receive-window "$CLIENT_WINDOW"} \
-    $( [ "${TUN_COALESCE:-true}" = false ] && echo --no-tun-coalesce ) 2> "$CLIENT_LOG" &
+    $( [ "${TUN_OFFLOAD:-true}" = false ] && echo --no-tun-offload ) 2> "$CLIENT_LOG" &
   CLIENT_PID=$!
   wait_for 15 "$CLIENT_LOG" 'IPCP up' "$mode: client session"
   # Tests: name, iperf3 options, direction.
@@ -469,7 +469,7 @@ done
 # ---- report -------------------------------------------------------------------
 printf '\npptp-server data-plane throughput (%s; %s cores; load average %s; SECS=%s, N=%s, flood %s/s x %s B, MTU %s; client window %s, server honours it: %s; server workers %s)\n' \
   "$(uname -r)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$SECS" "$N" "$FLOOD_RATE" "$FLOOD_SIZE" "$MTU" \
-  "${CLIENT_WINDOW:-default}" "${HONOUR_PEER_WINDOW:-default}" "${WORKERS:-1}, TUN coalescing ${TUN_COALESCE:-default}"
+  "${CLIENT_WINDOW:-default}" "${HONOUR_PEER_WINDOW:-default}" "${WORKERS:-1}, TUN coalescing ${TUN_OFFLOAD:-default}"
 printf 'ceilings: plain veth TCP %s Gb/s (retransmits %s); MPPE-128 cipher, encrypt+decrypt of 1400 B on one core: stateless %s Gb/s, stateful %s Gb/s\n' \
   "$VETH_GBPS" "$VETH_RETR" "$(ceiling cipher mppe128-stateless)" "$(ceiling cipher mppe128-stateful)"
 printf '%-9s %-12s %-4s %8s %9s %6s %8s %6s %9s %9s %7s %7s  %s\n' \

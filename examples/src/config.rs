@@ -311,7 +311,7 @@ struct RawServer {
     receive_window: Option<u16>,
     honour_peer_window: Option<bool>,
     workers: Option<usize>,
-    tun_coalesce: Option<bool>,
+    tun_offload: Option<bool>,
     host_name: Option<String>,
     control_socket: Option<PathBuf>,
     #[serde(default)]
@@ -420,10 +420,11 @@ pub struct ServerConfig {
     /// device and slice of the pool (`pptp_core::endpoint::ServerConfig::
     /// worker`). Default 1; `0` in the file means one per core.
     pub workers: usize,
-    /// Merge the TCP segments of one flow from a GRE batch into one TUN
-    /// write (`IFF_VNET_HDR` GSO, as Linux's GRO; default on;
-    /// `crate::net::tun_gro`).
-    pub tun_coalesce: bool,
+    /// TUN offloads (`IFF_VNET_HDR`; default on; `crate::net::tun_offload`):
+    /// the TCP segments of one flow from a GRE batch merged into one write
+    /// (as Linux's GRO), and TCP super-packets read (TSO) and cut into
+    /// segments here.
+    pub tun_offload: bool,
     /// Host Name in SCCRP and CHAP Challenges.
     pub host_name: String,
     /// Unix socket for `status` / `clear`.
@@ -601,7 +602,7 @@ impl ServerConfig {
                 .max(1),
             honour_peer_window: raw.honour_peer_window.unwrap_or(true),
             workers,
-            tun_coalesce: raw.tun_coalesce.unwrap_or(true),
+            tun_offload: raw.tun_offload.unwrap_or(true),
             host_name,
             control_socket: raw
                 .control_socket
@@ -992,9 +993,9 @@ mod tests {
         assert_eq!(c.receive_window, 512);
         assert!(c.honour_peer_window);
         assert_eq!(c.workers, 1);
-        assert!(c.tun_coalesce);
-        let plain = ServerConfig::from_toml(&minimal("tun_coalesce = false")).unwrap();
-        assert!(!plain.tun_coalesce);
+        assert!(c.tun_offload);
+        let plain = ServerConfig::from_toml(&minimal("tun_offload = false")).unwrap();
+        assert!(!plain.tun_offload);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(64));
         let auto = ServerConfig::from_toml(&minimal("workers = 0")).unwrap();
         assert_eq!(auto.workers, cores);

@@ -84,7 +84,7 @@ fn client(user: String, auth: Vec<AuthMethod>, mppe: MppeSettings) -> ClientConf
         routes: vec![],
         retries: 0,
         receive_window: pptp_core::endpoint::DEFAULT_RECEIVE_WINDOW,
-        tun_coalesce: true,
+        tun_offload: true,
     }
 }
 

@@ -76,11 +76,12 @@ struct Args {
     #[arg(long, default_value_t = pptp_core::endpoint::DEFAULT_RECEIVE_WINDOW,
           value_parser = clap::value_parser!(u16).range(1..))]
     receive_window: u16,
-    /// Write each packet from the tunnel to the TUN device on its own
-    /// (by default consecutive TCP segments of one flow are merged into
-    /// one write, as Linux's GRO does).
+    /// No TUN offloads: each packet read and written on its own (by
+    /// default consecutive TCP segments of one flow are merged into one
+    /// write, as Linux's GRO does, and TCP super-packets are read and cut
+    /// into segments here, as a card with TSO does).
     #[arg(long)]
-    no_tun_coalesce: bool,
+    no_tun_offload: bool,
 }
 
 fn parse_route(s: &str) -> Result<(Ipv4Addr, u8), String> {
@@ -143,7 +144,7 @@ fn main() -> ExitCode {
                 .collect::<Result<_, _>>()?,
             retries: args.retries,
             receive_window: args.receive_window,
-            tun_coalesce: !args.no_tun_coalesce,
+            tun_offload: !args.no_tun_offload,
         })
     })();
     let config = match config {

@@ -40,9 +40,10 @@ use signal_hook_mio::v1_0::Signals;
 use crate::config::MppeSettings;
 use crate::host::{heap_memory, Clock, HeapMemory, OsRandom};
 use crate::net::gre::{Flushed, GreSocket, RecvBatch, SendBatch, BATCH};
-use crate::net::hold::{send_packet, Reading, TunHold};
+use crate::net::hold::send_packet;
 use crate::net::tun::Tun;
-use crate::net::tun_gro::TunBatch;
+use crate::net::tun_offload::TunBatch;
+use crate::net::tun_reader::TunReader;
 
 const TCP: Token = Token(0);
 const GRE: Token = Token(1);
@@ -93,9 +94,9 @@ pub struct ClientConfig {
     /// 2637 §2.7): the library's default is sized for throughput; Windows
     /// offers 16 or 64, pptp-linux 3 (to see what such a peer gets).
     pub receive_window: u16,
-    /// Merge the TCP segments of one flow from a GRE batch into one TUN
-    /// write ([`crate::net::tun_gro`]), as the server's `tun_coalesce`.
-    pub tun_coalesce: bool,
+    /// TUN offloads ([`crate::net::tun_offload`]): merged writes and TSO
+    /// reads, as the server's `tun_offload`.
+    pub tun_offload: bool,
 }
 
 /// How one session ended.
@@ -207,8 +208,9 @@ struct Session<'a> {
     tun: Tun,
     /// IP packets from a GRE batch on their way to the TUN device.
     tun_batch: TunBatch,
-    /// A TUN packet waiting for the server's GRE window (back-pressure).
-    hold: TunHold,
+    /// Reads the TUN device: TSO segments, and a packet waiting for the
+    /// server's GRE window (back-pressure); `None` only while it reads.
+    reader: Option<TunReader>,
     /// The endpoint's output (a GRE datagram or control message).
     tx: Vec<u8>,
     outcome: Option<Outcome>,
@@ -239,13 +241,17 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
         Ok(s) => s,
         Err(e) => return Outcome::Fatal(format!("raw GRE socket: {e}")),
     };
-    let tun = if config.tun_coalesce {
-        Tun::open_coalescing(&config.tun_name)
+    let tun = if config.tun_offload {
+        Tun::open_offloading(&config.tun_name)
     } else {
         Tun::open(&config.tun_name)
     };
     let tun = match tun {
         Ok(t) => t,
+        Err(e) => return Outcome::Fatal(format!("TUN device: {e}")),
+    };
+    let reader = match tun.try_clone() {
+        Ok(t) => TunReader::new(t),
         Err(e) => return Outcome::Fatal(format!("TUN device: {e}")),
     };
     log!("connecting to {}", config.server);
@@ -291,8 +297,8 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
         tun_ready: false,
         tun_write_errors: 0,
         tun,
-        tun_batch: TunBatch::new(config.tun_coalesce),
-        hold: TunHold::default(),
+        tun_batch: TunBatch::new(config.tun_offload),
+        reader: Some(reader),
         tx: vec![0u8; 4096],
         outcome: None,
         finished: false,
@@ -308,7 +314,7 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
         let wake = [
             s.endpoint.poll_timeout().map(|t| t.as_millis()),
             shutdown_deadline,
-            s.hold.deadline_ms(),
+            s.reader.as_ref().and_then(|r| r.hold().deadline_ms()),
         ]
         .into_iter()
         .flatten()
@@ -351,7 +357,7 @@ fn session(config: &ClientConfig, signals: &mut Signals) -> Outcome {
             s.endpoint.handle_timeout(now);
         }
         s.drain();
-        if s.hold.is_holding() {
+        if s.reader.as_ref().is_some_and(|r| r.hold().is_holding()) {
             // Acks or an ack time-out may have opened the window.
             s.tun_ready = s.tun_readable(&mut buf);
         }
@@ -501,28 +507,18 @@ impl Session<'_> {
     /// that is down would. The GRE datagrams go into the send batch,
     /// which sends itself when full.
     fn tun_readable(&mut self, buf: &mut [u8]) -> bool {
-        let mut hold = std::mem::take(&mut self.hold);
-        let mut reading = hold.retry(self.clock.ms(), |p| self.send_from_tun(p));
-        let mut more = false;
-        for read in 0.. {
-            if reading != Reading::Go {
-                break;
-            }
-            if read == TUN_READS_PER_TURN {
-                more = true;
-                break;
-            }
-            let n = match self.tun.recv(buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    log!("TUN read: {e}");
-                    break;
-                }
-            };
-            reading = hold.offer(self.clock.ms(), &buf[..n], |p| self.send_from_tun(p));
-        }
-        self.hold = hold;
+        let Some(mut reader) = self.reader.take() else {
+            return false;
+        };
+        let clock = self.clock;
+        let more = reader.read(
+            buf,
+            TUN_READS_PER_TURN,
+            || clock.ms(),
+            |p| self.send_from_tun(p),
+            |e| log!("TUN read: {e}"),
+        );
+        self.reader = Some(reader);
         more
     }
 

@@ -4,7 +4,8 @@
 pub mod gre;
 pub mod hold;
 pub mod tun;
-pub mod tun_gro;
+pub mod tun_offload;
+pub mod tun_reader;
 
 use std::net::Ipv4Addr;
 use std::process::Command;

@@ -1,8 +1,8 @@
 //! A TUN device (`/dev/net/tun`, `IFF_TUN | IFF_NO_PI`): IPv4 packets in
-//! and out, one per read/write; opened with [`Tun::open_coalescing`], each
+//! and out, one per read/write; opened with [`Tun::open_offloading`], each
 //! read and write also carries a `virtio_net_hdr` (`IFF_VNET_HDR`), so that
 //! a write may hand the kernel many TCP segments at once
-//! ([`super::tun_gro`]).
+//! ([`super::tun_offload`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -10,10 +10,12 @@ use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 
-use super::tun_gro::VNET_HDR_LEN;
+use super::tun_offload::{read_kind, ReadKind, VNET_HDR_LEN};
 
 /// `TUNSETIFF` = `_IOW('T', 202, int)`.
 const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+/// `TUNSETOFFLOAD` = `_IOW('T', 208, unsigned int)`.
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
 
 #[repr(C)]
 struct IfReq {
@@ -45,11 +47,14 @@ impl Tun {
         Self::open_with(name, false)
     }
 
-    /// As [`Tun::open`], with `IFF_VNET_HDR`: [`Tun::send_with_header`]
-    /// takes the merged packets of a [`super::tun_gro::TunBatch`].
+    /// As [`Tun::open`], with `IFF_VNET_HDR` and TSO: [`Tun::send_with_header`]
+    /// takes the merged packets of a [`super::tun_offload::TunBatch`], and
+    /// [`Tun::recv_offloaded`] may return TCP super-packets.
     /// [`Tun::recv`] and [`Tun::send`] still move bare IP packets.
-    pub fn open_coalescing(name: &str) -> io::Result<Self> {
-        Self::open_with(name, true)
+    pub fn open_offloading(name: &str) -> io::Result<Self> {
+        let tun = Self::open_with(name, true)?;
+        tun.enable_tso()?;
+        Ok(tun)
     }
 
     fn open_with(name: &str, vnet_hdr: bool) -> io::Result<Self> {
@@ -86,6 +91,16 @@ impl Tun {
             file,
             name: name.to_string(),
             vnet_hdr,
+        })
+    }
+
+    /// A second handle on the same device (`dup`): one part of a host may
+    /// read it while another writes.
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(Tun {
+            file: self.file.try_clone()?,
+            name: self.name.clone(),
+            vnet_hdr: self.vnet_hdr,
         })
     }
 
@@ -135,10 +150,33 @@ impl Tun {
         ])
     }
 
-    /// Reads one packet.
+    /// Reads one packet (a GSO read of a device with TSO turned on is an
+    /// error here: see [`Tun::recv_offloaded`]).
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         if !self.vnet_hdr {
             return (&self.file).read(buf);
+        }
+        match self.recv_offloaded(buf)? {
+            (n, ReadKind::Plain { .. }) => Ok(n),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "GSO packet from the TUN device",
+            )),
+        }
+    }
+
+    /// Reads one packet and says what it is: a plain packet (its partial
+    /// checksum, if any, completed here), or a GSO packet for a
+    /// [`super::tun_offload::Segmenter`].
+    pub fn recv_offloaded(&self, buf: &mut [u8]) -> io::Result<(usize, ReadKind)> {
+        if !self.vnet_hdr {
+            let n = (&self.file).read(buf)?;
+            return Ok((
+                n,
+                ReadKind::Plain {
+                    partial_checksum: None,
+                },
+            ));
         }
         let mut hdr = [0u8; VNET_HDR_LEN];
         let n = (&self.file)
@@ -149,37 +187,59 @@ impl Tun {
                 "TUN read shorter than its header",
             )
         })?;
-        // No offloads are turned on (TUNSETOFFLOAD), so the kernel sends
-        // whole, checksummed packets: a GSO packet cannot come. A partial
-        // checksum could (a packet from a local socket the stack left to
-        // the device): complete it here.
-        if hdr[1] != 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "GSO packet from the TUN device",
-            ));
-        }
-        if hdr[0] & 1 != 0 {
-            let start = usize::from(u16::from_le_bytes([hdr[6], hdr[7]]));
-            let at = start + usize::from(u16::from_le_bytes([hdr[8], hdr[9]]));
-            if at + 2 > n {
+        let kind = read_kind(&hdr);
+        // With checksum offload (on with TSO) the stack leaves a local
+        // sender's checksum partial: the field holds the pseudo-header's
+        // sum, and the checksum over the rest completes it.
+        if let ReadKind::Plain {
+            partial_checksum: Some((start, offset)),
+        } = kind
+        {
+            let at = start + offset;
+            if start >= n || at + 2 > n {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     "bad checksum offsets",
                 ));
             }
-            // The field holds the pseudo-header's sum: the checksum over
-            // the rest completes it.
             let sum = ppp_core::wire::ipv4::checksum(&buf[start..n]);
             buf[at..at + 2].copy_from_slice(&sum.to_be_bytes());
         }
-        Ok(n)
+        Ok((n, kind))
+    }
+
+    /// Lets the kernel hand this device whole TCP/IPv4 super-packets
+    /// (TSO) and packets with partial checksums (`TUNSETOFFLOAD`
+    /// `TUN_F_CSUM | TUN_F_TSO4`): read them with
+    /// [`Tun::recv_offloaded`].
+    fn enable_tso(&self) -> io::Result<()> {
+        if !self.vnet_hdr {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TSO needs IFF_VNET_HDR",
+            ));
+        }
+        const TUN_F_CSUM: libc::c_ulong = 0x01;
+        const TUN_F_TSO4: libc::c_ulong = 0x02;
+        // SAFETY: TUNSETOFFLOAD takes its flags as the argument itself (no
+        // pointer) on a TUN descriptor we own.
+        let rc = unsafe {
+            libc::ioctl(
+                self.file.as_raw_fd(),
+                TUNSETOFFLOAD as _,
+                TUN_F_CSUM | TUN_F_TSO4,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     /// Writes one packet.
     pub fn send(&self, packet: &[u8]) -> io::Result<()> {
         if self.vnet_hdr {
-            let plain = super::tun_gro::PLAIN_HDR;
+            let plain = super::tun_offload::PLAIN_HDR;
             return (&self.file)
                 .write_vectored(&[io::IoSlice::new(&plain), io::IoSlice::new(packet)])
                 .map(|_| ());
@@ -188,7 +248,7 @@ impl Tun {
     }
 
     /// Writes one packet that starts with its `virtio_net_hdr` (a device
-    /// from [`Tun::open_coalescing`]; others take the bare packet).
+    /// from [`Tun::open_offloading`]; others take the bare packet).
     pub fn send_with_header(&self, packet: &[u8]) -> io::Result<()> {
         if self.vnet_hdr {
             (&self.file).write(packet).map(|_| ())

@@ -53,10 +53,11 @@ use signal_hook_mio::v1_0::Signals;
 use crate::config::ServerConfig;
 use crate::host::{heap_memory, Clock, HeapMemory, OsRandom};
 use crate::net::gre::{Flushed, GreSocket, RecvBatch, SendBatch, BATCH};
-use crate::net::hold::{send_packet, Reading, TunHold};
+use crate::net::hold::send_packet;
 use crate::net::range_to_cidrs;
 use crate::net::tun::Tun;
-use crate::net::tun_gro::TunBatch;
+use crate::net::tun_offload::TunBatch;
+use crate::net::tun_reader::TunReader;
 
 /// Local users the server can hold.
 pub const MAX_USERS: usize = 256;
@@ -276,10 +277,11 @@ pub struct Server {
     gre_ready: bool,
     tun_ready: bool,
     pub(crate) tun: Tun,
-    /// A TUN packet waiting for its peer's GRE window (back-pressure).
-    pub(crate) tun_hold: TunHold,
+    /// Reads the TUN device: TSO segments, and a packet waiting for its
+    /// peer's GRE window (back-pressure); `None` only while it reads.
+    pub(crate) tun_reader: Option<TunReader>,
     /// IP packets from a GRE batch on their way to the TUN device, TCP
-    /// segments of one flow merged (`tun_coalesce`).
+    /// segments of one flow merged (`tun_offload`).
     tun_batch: TunBatch,
     /// Where `send_ip` writes the datagrams of a TUN packet.
     tun_out: Vec<u8>,
@@ -383,8 +385,8 @@ impl Server {
             gre.steer_by_call_id(worker.index, worker.count)
                 .map_err(start_err("GRE socket filter"))?;
         }
-        let tun = if config.tun_coalesce {
-            Tun::open_coalescing(&config.tun_name)
+        let tun = if config.tun_offload {
+            Tun::open_offloading(&config.tun_name)
         } else {
             Tun::open(&config.tun_name)
         }
@@ -501,7 +503,8 @@ impl Server {
             config.mppe,
             aaa.method_name()
         );
-        let tun_batch = TunBatch::new(config.tun_coalesce);
+        let tun_batch = TunBatch::new(config.tun_offload);
+        let tun_reader = TunReader::new(tun.try_clone().map_err(start_err("TUN device"))?);
         Ok(Server {
             config,
             poll,
@@ -516,7 +519,7 @@ impl Server {
             gre_ready: false,
             tun_ready: false,
             tun,
-            tun_hold: TunHold::default(),
+            tun_reader: Some(tun_reader),
             tun_batch,
             tun_out: vec![0u8; BUF],
             tunnels: HashMap::new(),
@@ -568,7 +571,9 @@ impl Server {
                 self.aaa_deadline(),
                 self.shutdown_deadline,
                 self.log_limit.poll_timeout().map(|t| t.as_millis()),
-                self.tun_hold.deadline_ms(),
+                self.tun_reader
+                    .as_ref()
+                    .and_then(|r| r.hold().deadline_ms()),
             ]);
             let mut timeout =
                 deadline.map(|d| std::time::Duration::from_millis(d.saturating_sub(now)));
@@ -611,7 +616,11 @@ impl Server {
                 self.tun_ready = self.tun_readable(&mut buf);
             }
             self.endpoint.handle_timeout(self.now());
-            if self.tun_hold.is_holding() {
+            if self
+                .tun_reader
+                .as_ref()
+                .is_some_and(|r| r.hold().is_holding())
+            {
                 // Acks or an ack time-out may have opened the window.
                 self.drain(&mut buf);
                 self.tun_ready = self.tun_readable(&mut buf);
@@ -1171,32 +1180,24 @@ impl Server {
     /// send batch, which sends itself when full.
     fn tun_readable(&mut self, buf: &mut [u8]) -> bool {
         let mut out = std::mem::take(&mut self.tun_out);
-        let mut hold = std::mem::take(&mut self.tun_hold);
-        let mut reading = hold.retry(self.clock.ms(), |p| self.send_from_tun(p, &mut out));
-        let mut more = false;
-        for read in 0.. {
-            if reading != Reading::Go {
-                break;
+        let Some(mut reader) = self.tun_reader.take() else {
+            return false;
+        };
+        let clock = self.clock;
+        let mut failed = None;
+        let more = reader.read(
+            buf,
+            TUN_READS_PER_TURN,
+            || clock.ms(),
+            |p| self.send_from_tun(p, &mut out),
+            |e| failed = Some(e.to_string()),
+        );
+        if let Some(e) = failed {
+            if self.log_allowed(Noisy::Packet) {
+                log!("TUN read: {e}");
             }
-            if read == TUN_READS_PER_TURN {
-                more = true;
-                break;
-            }
-            let n = match self.tun.recv(buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    if self.log_allowed(Noisy::Packet) {
-                        log!("TUN read: {e}");
-                    }
-                    break;
-                }
-            };
-            reading = hold.offer(self.clock.ms(), &buf[..n], |p| {
-                self.send_from_tun(p, &mut out)
-            });
         }
-        self.tun_hold = hold;
+        self.tun_reader = Some(reader);
         self.tun_out = out;
         more
     }
@@ -1265,7 +1266,7 @@ impl Server {
             "TUN write: {} packets from GRE in {} writes (TCP segments merged: {}); failed writes {}\n",
             t.packets,
             t.writes,
-            if self.config.tun_coalesce { "on" } else { "off" },
+            if self.config.tun_offload { "on" } else { "off" },
             t.errors
         ));
         s.push_str(&self.aaa.status());

@@ -211,14 +211,22 @@ pub(super) fn render(server: &Server) -> String {
         if server.config.login_throttle.is_none() { " (throttling off)" } else { "" }
     );
     let _ = writeln!(out, "All sessions: {}", mtu_line(&s.mtu));
-    let hold = server.tun_hold.stats();
-    let _ = writeln!(
-        out,
-        "Data: TUN packets held for a full peer window {}, dropped after waiting {} ms {}",
-        hold.held,
-        crate::net::hold::HOLD_MAX_MS,
-        hold.dropped
-    );
+    if let Some(reader) = server.tun_reader.as_ref() {
+        let hold = reader.hold().stats();
+        let (tso, unexpected) = reader.segmenter_stats();
+        let _ = writeln!(
+            out,
+            "Data: TUN packets held for a full peer window {}, dropped after waiting {} ms {}; \
+             TSO reads {} cut into {} segments, malformed {}, unexpected GSO {}",
+            hold.held,
+            crate::net::hold::HOLD_MAX_MS,
+            hold.dropped,
+            tso.packets,
+            tso.segments,
+            tso.malformed,
+            unexpected
+        );
+    }
     out
 }
 

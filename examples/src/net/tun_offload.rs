@@ -1,26 +1,33 @@
-//! TUN writes with receive coalescing: consecutive TCP segments of one
-//! flow, decrypted from a batch of GRE datagrams, go to the kernel as one
-//! large packet (issue #15 item 2).
+//! TUN offloads: merged writes and segmented reads (issue #15 item 2).
 //!
-//! Each TUN write costs a system call and a trip through the kernel's IP
-//! and TCP input; in a profile of pptp-server receiving one TCP stream
-//! without MPPE, the TUN writes took a third of its CPU, most of it TCP
-//! input run once per segment. With `IFF_VNET_HDR` a write may carry a
-//! `virtio_net_hdr` that describes a GSO packet: the kernel then takes
-//! many segments in one write and runs TCP input once for them, as for
-//! the packets its own GRO merges from a network card (and, if the packet
-//! is forwarded instead, cuts it back into segments on output).
+//! Each TUN write or read costs a system call and a trip through the
+//! kernel's IP and TCP code; in a profile of pptp-server receiving one TCP
+//! stream without MPPE, the TUN writes took a third of its CPU, most of it
+//! TCP input run once per segment. With `IFF_VNET_HDR` each read and write
+//! carries a `virtio_net_hdr` that may describe a GSO packet: many TCP
+//! segments as one.
 //!
-//! Segments merge only when Linux's own GRO would merge them
-//! (`tcp_gro_receive`, `inet_gro_receive`): IPv4 without options or
-//! fragments, the same addresses, TOS, TTL and IP flags, IDs counting up by
-//! one; TCP with the same ports, acknowledgement, window, header length and
-//! options, sequence numbers that continue each other, only ACK set (PSH
-//! allowed on the last), every payload the first's size except a shorter
-//! last. Each segment's TCP checksum is verified before it merges: the
-//! merged packet's checksum is left to the kernel as already verified
-//! (`VIRTIO_NET_HDR_F_NEEDS_CSUM` over the whole), so a corrupted segment
-//! must not get in; it is written on its own and the kernel drops it.
+//! **Writes** ([`TunBatch`]): the TCP segments of one flow decrypted from
+//! a batch of GRE datagrams go to the kernel as one packet, which then
+//! runs TCP input once for them, as for the packets its own GRO merges
+//! from a network card (and, if the packet is forwarded instead, cuts it
+//! back into segments on output). Segments merge only when Linux's own GRO
+//! would merge them (`tcp_gro_receive`, `inet_gro_receive`): IPv4 without
+//! options or fragments, the same addresses, TOS, TTL and IP flags, IDs
+//! counting up by one; TCP with the same ports, acknowledgement, window,
+//! header length and options, sequence numbers that continue each other,
+//! only ACK set (PSH allowed on the last), every payload the first's size
+//! except a shorter last. Each segment's TCP checksum is verified before it
+//! merges: the merged packet's checksum is left to the kernel as already
+//! verified (`VIRTIO_NET_HDR_F_NEEDS_CSUM` over the whole), so a corrupted
+//! segment must not get in; it is written on its own and the kernel drops
+//! it.
+//!
+//! **Reads** ([`Segmenter`]): with TSO turned on for the device
+//! (`TUNSETOFFLOAD`), the kernel's TCP senders hand us up to 64 KiB at a
+//! time, and we cut it into the segments the wire carries, as a network
+//! card with TSO does (RFC 793 §3.1 checksums, IP IDs counting up, PSH and
+//! FIN on the last segment only, CWR on the first only).
 
 use std::io;
 
@@ -295,6 +302,163 @@ impl TunBatch {
     }
 }
 
+/// `VIRTIO_NET_HDR_GSO_NONE`'s packet or a GSO packet's facts, from the
+/// header of a TUN read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadKind {
+    /// One packet; its checksum may need completing.
+    Plain {
+        /// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: where the sum starts, and the
+        /// field's offset from there.
+        partial_checksum: Option<(usize, usize)>,
+    },
+    /// A TCP/IPv4 super-packet to cut into segments of `mss` payload.
+    TcpV4 { mss: usize },
+    /// A GSO kind we did not turn on (UDP, IPv6, ECN): dropped.
+    Other,
+}
+
+/// What the header of a TUN read says.
+pub fn read_kind(hdr: &[u8; VNET_HDR_LEN]) -> ReadKind {
+    let u16_at = |i: usize| usize::from(u16::from_le_bytes([hdr[i], hdr[i + 1]]));
+    match hdr[1] {
+        0 => ReadKind::Plain {
+            partial_checksum: (hdr[0] & F_NEEDS_CSUM != 0).then(|| (u16_at(6), u16_at(8))),
+        },
+        GSO_TCPV4 if u16_at(4) > 0 => ReadKind::TcpV4 { mss: u16_at(4) },
+        _ => ReadKind::Other,
+    }
+}
+
+/// Cuts a TCP/IPv4 GSO packet read from the TUN device into segments.
+pub struct Segmenter {
+    packet: Vec<u8>,
+    headers: usize,
+    mss: usize,
+    /// Offset of the next segment's payload in `packet`; `None` when
+    /// nothing is left.
+    next: Option<usize>,
+    index: u16,
+    /// Super-packets taken and segments made, for `status`.
+    stats: SegmenterStats,
+}
+
+/// What the segmenter did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SegmenterStats {
+    /// GSO packets read.
+    pub packets: u64,
+    /// Segments cut from them.
+    pub segments: u64,
+    /// GSO packets that were not TCP/IPv4 as announced (dropped).
+    pub malformed: u64,
+}
+
+impl Default for Segmenter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Segmenter {
+    /// An empty segmenter; its buffer is allocated here, once.
+    pub fn new() -> Self {
+        Segmenter {
+            packet: Vec::with_capacity(MAX_MERGED),
+            headers: 0,
+            mss: 0,
+            next: None,
+            index: 0,
+            stats: SegmenterStats::default(),
+        }
+    }
+
+    /// Counters since the start.
+    pub fn stats(&self) -> SegmenterStats {
+        self.stats
+    }
+
+    /// Whether segments of the last packet are still to come.
+    pub fn is_active(&self) -> bool {
+        self.next.is_some()
+    }
+
+    /// Takes a GSO packet of `mss`-octet segments; false (and counted)
+    /// when it is not a TCP/IPv4 packet whose lengths agree.
+    pub fn load(&mut self, packet: &[u8], mss: usize) -> bool {
+        self.next = None;
+        let ok = packet.len() >= 40
+            && packet[0] >> 4 == 4
+            && packet[9] == 6
+            && usize::from(u16::from_be_bytes([packet[2], packet[3]])) == packet.len()
+            && mss > 0;
+        let ip_len = usize::from(packet.first().map_or(0, |b| b & 0x0f)) * 4;
+        let tcp_len = packet
+            .get(ip_len + 12)
+            .map_or(0, |b| usize::from(b >> 4) * 4);
+        let headers = ip_len + tcp_len;
+        if !ok || ip_len < 20 || tcp_len < 20 || headers >= packet.len() {
+            self.stats.malformed += 1;
+            return false;
+        }
+        self.stats.packets += 1;
+        self.packet.clear();
+        self.packet.extend_from_slice(packet);
+        self.headers = headers;
+        self.mss = mss;
+        self.next = Some(headers);
+        self.index = 0;
+        true
+    }
+
+    /// The next segment, built into `out`; its length, or `None` when the
+    /// packet is done (or `out` is too small: the rest is dropped).
+    pub fn next_segment(&mut self, out: &mut [u8]) -> Option<usize> {
+        let start = self.next?;
+        let end = (start + self.mss).min(self.packet.len());
+        let (h, p) = (self.headers, &self.packet);
+        let len = h + (end - start);
+        if out.len() < len {
+            self.next = None;
+            return None;
+        }
+        let ip_len = usize::from(p[0] & 0x0f) * 4;
+        out[..h].copy_from_slice(&p[..h]);
+        out[h..len].copy_from_slice(&p[start..end]);
+        let last = end == p.len();
+        let first = self.index == 0;
+        // IP: total length, ID counting up (as the kernel's own GSO for
+        // TCP), checksum.
+        let id = u16::from_be_bytes([p[4], p[5]]).wrapping_add(self.index);
+        out[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        out[4..6].copy_from_slice(&id.to_be_bytes());
+        out[10..12].copy_from_slice(&[0, 0]);
+        let ip_sum = ppp_core::wire::ipv4::checksum(&out[..ip_len]);
+        out[10..12].copy_from_slice(&ip_sum.to_be_bytes());
+        // TCP: sequence number, flags, checksum over the pseudo-header.
+        let t = ip_len;
+        let seq = u32::from_be_bytes([p[t + 4], p[t + 5], p[t + 6], p[t + 7]])
+            .wrapping_add((start - h) as u32);
+        out[t + 4..t + 8].copy_from_slice(&seq.to_be_bytes());
+        const FIN: u8 = 0x01;
+        const CWR: u8 = 0x80;
+        if !last {
+            out[t + 13] &= !(FIN | PSH);
+        }
+        if !first {
+            out[t + 13] &= !CWR;
+        }
+        out[t + 16..t + 18].copy_from_slice(&[0, 0]);
+        let pseudo = sum16(&out[12..20], 0) + 6 + (len - ip_len) as u32;
+        let tcp_sum = !fold(sum16(&out[t..len], pseudo));
+        out[t + 16..t + 18].copy_from_slice(&tcp_sum.to_be_bytes());
+        self.index = self.index.wrapping_add(1);
+        self.stats.segments += 1;
+        self.next = (!last).then_some(end);
+        Some(len)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,6 +672,91 @@ mod tests {
                     .flat_map(|w| w[VNET_HDR_LEN..].to_vec())
                     .collect();
                 assert_eq!(back, [p.clone(), p].concat());
+            }
+        }
+    }
+
+    #[test]
+    fn a_tso_read_is_cut_into_the_segments_a_merge_would_make_of_it() {
+        // Segments as the kernel's TCP would send them; merged by
+        // TunBatch into one GSO packet, cut by Segmenter: the same bytes.
+        let mut packets: Vec<Vec<u8>> = (0..7)
+            .map(|k| seg(5000 + k * 1200, 900 + k as u16, 1200, ACK))
+            .collect();
+        packets.push(seg(5000 + 7 * 1200, 907, 333, ACK | PSH));
+        let (writes, _) = run(&packets);
+        assert_eq!(writes.len(), 1);
+        let mut hdr = [0u8; VNET_HDR_LEN];
+        hdr.copy_from_slice(&writes[0][..VNET_HDR_LEN]);
+        let ReadKind::TcpV4 { mss } = read_kind(&hdr) else {
+            panic!("not TCPv4 GSO: {hdr:?}");
+        };
+        assert_eq!(mss, 1200);
+        let mut s = Segmenter::new();
+        assert!(s.load(&writes[0][VNET_HDR_LEN..], mss));
+        let mut out = vec![0u8; 2048];
+        let mut got = Vec::new();
+        while let Some(n) = s.next_segment(&mut out) {
+            got.push(out[..n].to_vec());
+        }
+        assert_eq!(got, packets);
+        assert!(!s.is_active());
+        assert_eq!(
+            s.stats(),
+            SegmenterStats {
+                packets: 1,
+                segments: 8,
+                malformed: 0
+            }
+        );
+        // The kernel's header for a plain packet, and one to complete.
+        assert_eq!(
+            read_kind(&PLAIN_HDR),
+            ReadKind::Plain {
+                partial_checksum: None
+            }
+        );
+        let partial = [F_NEEDS_CSUM, 0, 0, 0, 0, 0, 20, 0, 16, 0];
+        assert_eq!(
+            read_kind(&partial),
+            ReadKind::Plain {
+                partial_checksum: Some((20, 16))
+            }
+        );
+        assert_eq!(read_kind(&[0, 3, 0, 0, 0, 5, 0, 0, 0, 0]), ReadKind::Other);
+    }
+
+    #[test]
+    fn a_bad_gso_read_is_refused_and_cut_segments_fit_or_stop() {
+        let mut s = Segmenter::new();
+        assert!(!s.load(&[0x45; 30], 1000));
+        assert!(!s.load(&seg(1, 1, 100, ACK)[..60], 1000));
+        assert!(!s.load(&seg(1, 1, 100, ACK), 0));
+        assert_eq!(s.stats().malformed, 3);
+        assert!(s.load(&seg(1, 1, 3000, ACK), 1000));
+        let mut small = [0u8; 100];
+        assert_eq!(s.next_segment(&mut small), None);
+        assert!(!s.is_active());
+        let mut seed = 3u32;
+        for len in [40usize, 41, 52, 53, 200, 1500] {
+            for _ in 0..100 {
+                let mut p: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                        (seed >> 16) as u8
+                    })
+                    .collect();
+                p[0] = 0x45;
+                p[9] = 6;
+                p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+                if s.load(&p, 1 + (seed as usize % 1500)) {
+                    let mut out = vec![0u8; 2048];
+                    let mut n = 0;
+                    while s.next_segment(&mut out).is_some() {
+                        n += 1;
+                        assert!(n <= len);
+                    }
+                }
             }
         }
     }
