@@ -63,8 +63,7 @@ use crate::config::{AaaSettings, RadiusSettings, ServerConfig, TacacsSettings, M
 use crate::host::random_bytes;
 use crate::timers::{earliest, TimerHeap};
 
-/// The RADIUS UDP socket's token.
-pub(super) const RADIUS: Token = Token(5);
+use super::RADIUS;
 /// TACACS+ connections take tokens from here up (far above the server's
 /// own, which count up from 16).
 const FIRST_TACACS_TOKEN: usize = usize::MAX / 2;

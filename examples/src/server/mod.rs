@@ -71,9 +71,28 @@ const GRE: Token = Token(1);
 const TUN: Token = Token(2);
 const SIGNALS: Token = Token(3);
 const CONTROL: Token = Token(4);
-/// Worker 0 wakes another worker with a request (`workers.rs`).
-const WAKE: Token = Token(5);
+/// The RADIUS UDP socket (`aaa.rs`).
+const RADIUS: Token = Token(5);
+/// Worker 0 wakes another worker with a request (`workers.rs`). It once
+/// shared RADIUS's number, and the loop took RADIUS answers for wake-ups
+/// (interop's RADIUS cases caught it): every fixed token is listed here.
+const WAKE: Token = Token(6);
 const FIRST_DYNAMIC: usize = 16;
+// The fixed tokens differ from each other and from the dynamic ones
+// (checked when compiling).
+const _: () = {
+    let fixed = [LISTENER, GRE, TUN, SIGNALS, CONTROL, RADIUS, WAKE];
+    let mut i = 0;
+    while i < fixed.len() {
+        assert!(fixed[i].0 < FIRST_DYNAMIC);
+        let mut j = i + 1;
+        while j < fixed.len() {
+            assert!(fixed[i].0 != fixed[j].0);
+            j += 1;
+        }
+        i += 1;
+    }
+};
 
 /// Large enough for any PPP frame plus GRE and IPv4 headers.
 const BUF: usize = 65_536;
