@@ -558,12 +558,29 @@ mod tests {
         out
     }
 
+    /// `n` full segments of `size` from `seq`/`id` on, then a shorter
+    /// last one of `last` octets with PSH: what a TCP sender's burst is.
+    fn burst(seq: u32, id: u16, n: u32, size: usize, last: usize) -> Vec<Vec<u8>> {
+        let mut packets: Vec<Vec<u8>> = (0..n)
+            .map(|k| seg(seq + k * size as u32, id + k as u16, size, ACK))
+            .collect();
+        packets.push(seg(seq + n * size as u32, id + n as u16, last, ACK | PSH));
+        packets
+    }
+
+    /// `len` pseudo-random octets from `seed`.
+    fn noise(seed: &mut u32, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                *seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (*seed >> 16) as u8
+            })
+            .collect()
+    }
+
     #[test]
     fn a_run_of_full_segments_becomes_one_write_that_cuts_back_into_them() {
-        let mut packets: Vec<Vec<u8>> = (0..10)
-            .map(|k| seg(1000 + k * 1300, 50 + k as u16, 1300, ACK))
-            .collect();
-        packets.push(seg(1000 + 10 * 1300, 60, 700, ACK | PSH));
+        let packets = burst(1000, 50, 10, 1300, 700);
         let (writes, stats) = run(&packets);
         assert_eq!(writes.len(), 1);
         assert_eq!(
@@ -656,12 +673,7 @@ mod tests {
         let mut seed = 7u32;
         for len in [0usize, 1, 19, 20, 39, 40, 41, 60, 1500, 3000] {
             for _ in 0..50 {
-                let mut p: Vec<u8> = (0..len)
-                    .map(|_| {
-                        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                        (seed >> 16) as u8
-                    })
-                    .collect();
+                let mut p = noise(&mut seed, len);
                 if len >= 40 {
                     p[0] = 0x45;
                     p[9] = 6;
@@ -680,10 +692,7 @@ mod tests {
     fn a_tso_read_is_cut_into_the_segments_a_merge_would_make_of_it() {
         // Segments as the kernel's TCP would send them; merged by
         // TunBatch into one GSO packet, cut by Segmenter: the same bytes.
-        let mut packets: Vec<Vec<u8>> = (0..7)
-            .map(|k| seg(5000 + k * 1200, 900 + k as u16, 1200, ACK))
-            .collect();
-        packets.push(seg(5000 + 7 * 1200, 907, 333, ACK | PSH));
+        let packets = burst(5000, 900, 7, 1200, 333);
         let (writes, _) = run(&packets);
         assert_eq!(writes.len(), 1);
         let mut hdr = [0u8; VNET_HDR_LEN];
@@ -740,12 +749,7 @@ mod tests {
         let mut seed = 3u32;
         for len in [40usize, 41, 52, 53, 200, 1500] {
             for _ in 0..100 {
-                let mut p: Vec<u8> = (0..len)
-                    .map(|_| {
-                        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                        (seed >> 16) as u8
-                    })
-                    .collect();
+                let mut p = noise(&mut seed, len);
                 p[0] = 0x45;
                 p[9] = 6;
                 p[2..4].copy_from_slice(&(len as u16).to_be_bytes());

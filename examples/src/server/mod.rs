@@ -1057,7 +1057,8 @@ impl Server {
             return;
         }
         let id = self.next_tunnel_id;
-        self.next_tunnel_id += self.tunnel_ids().1;
+        // Worker k numbers its tunnels k + 1, k + 1 + count, … (`workers.rs`).
+        self.next_tunnel_id += u32::from(self.worker.count);
         let refused = self.endpoint.is_refused(handle);
         let logged = self.log_allowed(if refused {
             Noisy::Refused

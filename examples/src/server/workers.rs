@@ -110,14 +110,6 @@ fn route(command: &str, count: u16) -> Route {
 }
 
 impl Server {
-    /// The first tunnel ID of this worker and the step between its IDs.
-    pub(crate) fn tunnel_ids(&self) -> (u32, u32) {
-        (
-            u32::from(self.worker.index) + 1,
-            u32::from(self.worker.count),
-        )
-    }
-
     /// A control command as the operator sees it: this worker's answer
     /// alone, or, on worker 0 of several, every concerned worker's, each
     /// under a heading.
