@@ -159,20 +159,38 @@ impl std::error::Error for IpError {}
 // ----- the Internet checksum -----
 
 /// The ones'-complement sum of `data` as 16-bit big-endian words, an odd
-/// last octet padded with zero (RFC 1071 §4.1), not yet folded: sums of
-/// several parts (a pseudo-header and a segment) add before [`fold`].
+/// last octet padded with zero (RFC 1071 §4.1), folded to at most
+/// `0xffff` but not complemented: sums of several parts (a pseudo-header
+/// and a segment) add before [`fold`].
+///
+/// It runs over every octet a host with TUN offloads sends or merges (it
+/// was 41 % of the server's time in a profile of one TCP stream), so it
+/// takes four octets an addition, using two properties RFC 1071 §2 gives:
+/// the sum does not depend on byte order (§2(B): sum the words as they
+/// lie in memory, little-endian here, and swap the folded result), and
+/// carries may be deferred (§2(C): a 32-bit word counts as its two 16-bit
+/// halves, since 2^16 is 1 modulo 2^16 - 1, and a 64-bit accumulator
+/// cannot overflow below 2^32 words). The folded results are equal, not
+/// just equivalent: each is 0 only when every word is 0 and otherwise the
+/// one representative of the sum in 1..=0xffff.
 pub fn sum_words(data: &[u8]) -> u32 {
-    let mut chunks = data.chunks_exact(2);
-    let mut sum: u32 = 0;
-    for c in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-        // Folding as we go keeps the sum in range for any length.
-        sum = (sum & 0xffff) + (sum >> 16);
+    let mut words = data.chunks_exact(4);
+    let mut sum: u64 = 0;
+    for w in &mut words {
+        sum += u64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
     }
-    if let [last] = chunks.remainder() {
-        sum += u32::from(*last) << 8;
+    // The last one to three octets, zero-padded: they start on a 32-bit
+    // boundary, so the 16-bit words keep their places.
+    let mut tail = [0u8; 4];
+    let rest = words.remainder();
+    tail[..rest.len()].copy_from_slice(rest);
+    sum += u64::from(u32::from_le_bytes(tail));
+    let mut folded = sum;
+    while folded > 0xffff {
+        folded = (folded & 0xffff) + (folded >> 16);
     }
-    sum
+    // Back from the little-endian words to the big-endian ones (§2(B)).
+    u32::from((folded as u16).swap_bytes())
 }
 
 /// A ones'-complement sum folded to 16 bits (RFC 1071 §4.1).
@@ -785,6 +803,45 @@ mod tests {
         assert_eq!(checksum(&h), 0);
         // Odd length: the last octet is the high half of a word.
         assert_eq!(checksum(&[0xff]), 0x00ff);
+    }
+
+    /// RFC 1071 §4.1's loop, word by word with the end-around carry: the
+    /// reference the four-octets-at-a-time sum must equal.
+    fn sum_words_one_at_a_time(data: &[u8]) -> u32 {
+        let mut sum: u32 = 0;
+        for pair in data.chunks(2) {
+            let word = u16::from_be_bytes([pair[0], pair.get(1).copied().unwrap_or(0)]);
+            sum += u32::from(word);
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        sum
+    }
+
+    #[test]
+    fn the_fast_sum_equals_the_word_by_word_sum_for_every_length_and_content() {
+        // Every length from 0 to 1,600 (every remainder modulo 4, both
+        // parities), over noise, all 0xff (sums that fold to 0xffff many
+        // times over) and all 0 (the one sum that is 0).
+        let mut state = 0x2545_f491_u32;
+        let mut noise = [0u8; 1600];
+        for b in noise.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            *b = state as u8;
+        }
+        for data in [noise, [0xff; 1600], [0; 1600]] {
+            for len in 0..=data.len() {
+                let d = &data[..len];
+                assert_eq!(sum_words(d), sum_words_one_at_a_time(d), "length {len}");
+                assert!(sum_words(d) <= 0xffff);
+            }
+            // And from every starting offset within a word.
+            for start in 1..4 {
+                let d = &data[start..];
+                assert_eq!(sum_words(d), sum_words_one_at_a_time(d), "from {start}");
+            }
+        }
     }
 
     #[test]
