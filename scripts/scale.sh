@@ -99,7 +99,7 @@ FD_LIMIT=$(ulimit -n)
 
 # ---- helpers ------------------------------------------------------------------
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_ticks() { awk '{printf "%.0f\n", $14 + $15}' "/proc/$1/stat"; }
 ip_add() {  # ADDR N -> ADDR + N
   local a b c d x
   IFS=. read -r a b c d <<<"$1"
@@ -110,12 +110,12 @@ status() { ip netns exec "$NS_SRV" "$SERVER_BIN" --config "$CONF" status; }
 # Tunnels and sessions, summed over the workers' tables (`workers` > 1).
 status_sessions() {
   status | sed -n 's/.*Total tunnels=\([0-9]*\) sessions=\([0-9]*\).*/\1 \2/p' \
-    | awk '{t += $1; s += $2} END {print t + 0, s + 0}'
+    | awk '{t += $1; s += $2} END {printf "%.0f %.0f\n", t, s}'
 }
 # Packets the server's TUN devices received (DEV and the other workers' DEV-k).
 tun_rx_packets() {
   ip netns exec "$NS_SRV" sh -c 'cat /sys/class/net/"$1"/statistics/rx_packets /sys/class/net/"$1"-*/statistics/rx_packets 2>/dev/null; true' \
-    _ "$TUN" | awk '{t += $1} END {print t + 0}'
+    _ "$TUN" | awk '{t += $1} END {printf "%.0f\n", t}'
 }
 field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" "$1" | head -1; }
 

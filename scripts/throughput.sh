@@ -19,8 +19,16 @@
 #       to the server's tunnel address, answered by the server's kernel:
 #       both directions through the server on every session. pptp-load
 #       has no TUN, so this part is ICMP, not TCP/UDP.
-# Measured in the same run, the two ceilings every figure is a ratio of:
+# Measured in the same run, the three ceilings every figure is a ratio of:
 #   * plain veth TCP: iperf3 between the namespaces, no tunnel;
+#   * the raw GRE path: `pptp-tool gre-rate`, PPTP data packets of a
+#     tunnel's size (GRE payload MTU + 2) sent from the client namespace to
+#     the server's as fast as the kernel takes them, in the hosts'
+#     sendmmsg/recvmmsg batches, with no PPP, MPPE or TUN, from one sending
+#     thread (one session's sender) and from one per core (the host): what
+#     the GRE hop carries at best (Linux has no segmentation or coalescing for
+#     PPTP's GRE version 1, so it is one trip through the stack per
+#     datagram, where veth TCP makes one per 64 KiB);
 #   * the in-process MPPE cipher: encrypt + decrypt of 1400 octets on one
 #     core (`cargo bench -p benches --bench endpoint_path -- --ceiling`,
 #     the bench's CEILING lines), per MPPE mode.
@@ -51,9 +59,9 @@
 # run has LIMIT seconds (SHORT: 170, else 600). Env: MODES ("none
 # stateless stateful"), SECS per iperf3 test (SHORT 2, else 10), N
 # (SHORT 20, else 100), FLOOD_RATE (20000), FLOOD_SIZE (1368), NOLOSS_RATE
-# (SHORT 5M, else 20M, iperf3 -b), SERVER_BIN/CLIENT_BIN/LOAD_BIN/BENCH_BIN
-# (skip the build and use these; BENCH_BIN is the endpoint_path bench
-# executable), KEEP=1 (keep the logs directory), CLIENT_WINDOW (the
+# (SHORT 5M, else 20M, iperf3 -b), SERVER_BIN/CLIENT_BIN/LOAD_BIN/TOOL_BIN/
+# BENCH_BIN (skip the build and use these; BENCH_BIN is the endpoint_path
+# bench executable), KEEP=1 (keep the logs directory), CLIENT_WINDOW (the
 # receive window pptp-client offers, e.g. 3 as pptp-linux; default the
 # library's), HONOUR_PEER_WINDOW (true/false: the server's
 # honour_peer_window; default unset, the server's default), WORKERS (the
@@ -106,14 +114,15 @@ for m in $MODES; do
   case "$m" in none|stateless|stateful) ;; *) die "MODES: $m is not none, stateless or stateful" ;; esac
 done
 
-if [ -z "${SERVER_BIN:-}" ] || [ -z "${CLIENT_BIN:-}" ] || [ -z "${LOAD_BIN:-}" ]; then
-  log "building pptp-server, pptp-client and pptp-load (release)"
-  (cd "$ROOT" && timeout 1800 cargo build --release -q -p pptp-vpn --bin pptp-server --bin pptp-client --bin pptp-load) \
-    || die "cargo build failed"
+if [ -z "${SERVER_BIN:-}" ] || [ -z "${CLIENT_BIN:-}" ] || [ -z "${LOAD_BIN:-}" ] || [ -z "${TOOL_BIN:-}" ]; then
+  log "building pptp-server, pptp-client, pptp-load and pptp-tool (release)"
+  (cd "$ROOT" && timeout 1800 cargo build --release -q -p pptp-vpn --bin pptp-server --bin pptp-client \
+    --bin pptp-load --bin pptp-tool) || die "cargo build failed"
 fi
 SERVER_BIN="${SERVER_BIN:-$ROOT/target/release/pptp-server}"
 CLIENT_BIN="${CLIENT_BIN:-$ROOT/target/release/pptp-client}"
 LOAD_BIN="${LOAD_BIN:-$ROOT/target/release/pptp-load}"
+TOOL_BIN="${TOOL_BIN:-$ROOT/target/release/pptp-tool}"
 if [ -z "${BENCH_BIN:-}" ]; then
   log "building the endpoint_path bench (the in-process cipher ceiling)"
   BENCH_BIN=$(cd "$ROOT" && timeout 1800 cargo bench -q -p benches --bench endpoint_path --no-run \
@@ -124,7 +133,7 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "endpoint_path":
         print(m["executable"])') || die "cargo bench --no-run failed"
 fi
-for b in "$SERVER_BIN" "$CLIENT_BIN" "$LOAD_BIN" "$BENCH_BIN"; do
+for b in "$SERVER_BIN" "$CLIENT_BIN" "$LOAD_BIN" "$TOOL_BIN" "$BENCH_BIN"; do
   [ -x "$b" ] || die "binary missing: $b"
 done
 
@@ -133,6 +142,7 @@ SERVER_PID=""
 CLIENT_PID=""
 LOAD_PID=""
 IPERF_PID=""
+GRE_RX_PID=""
 WATCHDOG_PID=""
 NS_CREATED=0
 
@@ -143,6 +153,7 @@ cleanup() {
   stop_pid "$LOAD_PID" 10
   stop_pid "$SERVER_PID" 10
   stop_pid "$IPERF_PID"
+  stop_pid "$GRE_RX_PID"
   if [ "$NS_CREATED" = 1 ]; then  # only this run's namespaces
     ip netns del "$NS_CLI" 2>/dev/null || true
     ip netns del "$NS_SRV" 2>/dev/null || true
@@ -160,20 +171,20 @@ trap 'log "time limit of $LIMIT s reached"; exit 124' TERM
 start_watchdog "$LIMIT"
 
 # ---- helpers ------------------------------------------------------------------
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+cpu_ticks() { awk '{printf "%.0f\n", $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 dev_stat() {  # NS DEV COUNTER, summed over DEV and DEV-1, DEV-2, ... (the
   # TUN devices of pptp-server's other workers, `workers` > 1)
   ip netns exec "$1" sh -c 'cat /sys/class/net/"$1"/statistics/"$2" /sys/class/net/"$1"-*/statistics/"$2" 2>/dev/null; true' \
-    _ "$2" "$3" | awk '{t += $1} END {print t + 0}'
+    _ "$2" "$3" | awk '{t += $1} END {printf "%.0f\n", t}'
 }
 raw_drops() {  # NS: drops of every raw socket (last column of /proc/net/raw)
-  ip netns exec "$1" awk 'NR > 1 {d += $NF} END {print d + 0}' /proc/net/raw
+  ip netns exec "$1" awk 'NR > 1 {d += $NF} END {printf "%.0f\n", d}' /proc/net/raw
 }
 qdisc_drops() {  # NS DEV: packets the device's queueing discipline dropped (DEV and DEV-*)
   local d
   for d in $(ip netns exec "$1" ls /sys/class/net | grep -E "^$2(-[0-9]+)?\$" || true); do
     ip netns exec "$1" tc -s qdisc show dev "$d" 2>/dev/null
-  done | awk '{for (i = 1; i < NF; i++) if ($i == "(dropped") {v = $(i + 1); sub(/,/, "", v); d += v}} END {print d + 0}'
+  done | awk '{for (i = 1; i < NF; i++) if ($i == "(dropped") {v = $(i + 1); sub(/,/, "", v); d += v}} END {printf "%.0f\n", d}'
 }
 softnet_dropped() {  # second column of /proc/net/softnet_stat, hexadecimal, summed over CPUs
   local _p d _r t=0
@@ -216,12 +227,12 @@ drops_snapshot() {
       if (match($0, /error [0-9]+/)) { s = substr($0, RSTART, RLENGTH); n = split(s, a, " "); gre_send_error += a[n] }
     }
     END {
-      printf "gre_lost=%d gre_out_of_order=%d gre_stale=%d gre_duplicate=%d gre_window_full=%d gre_ack_timeouts=%d ", \
+      printf "gre_lost=%.0f gre_out_of_order=%.0f gre_stale=%.0f gre_duplicate=%.0f gre_window_full=%.0f gre_ack_timeouts=%.0f ", \
         gre_lost, out_of_order, stale, duplicate, window_full, ack_timeouts
-      printf "ppp_drops_mppe=%d ppp_drops_malformed=%d mppe_receive_lost=%d ", ppp_drops_mppe, ppp_drops_malformed, mppe_lost
-      printf "endpoint_window_drops=%d endpoint_no_engine_drops=%d endpoint_events_dropped=%d ", \
+      printf "ppp_drops_mppe=%.0f ppp_drops_malformed=%.0f mppe_receive_lost=%.0f ", ppp_drops_mppe, ppp_drops_malformed, mppe_lost
+      printf "endpoint_window_drops=%.0f endpoint_no_engine_drops=%.0f endpoint_events_dropped=%.0f ", \
         window_drops, no_engine_drops, events_dropped
-      printf "gre_send_dropped_full=%d gre_send_dropped_error=%d", gre_send_full, gre_send_error
+      printf "gre_send_dropped_full=%.0f gre_send_dropped_error=%.0f", gre_send_full, gre_send_error
     }'
   local side ns tun veth
   for side in srv cli; do
@@ -247,9 +258,9 @@ drops_delta() {
     n = split(a, aa, " "); total = 0
     for (i = 1; i <= n; i++) {
       split(aa[i], kv, "="); d = kv[2] - before[kv[1]]; if (d < 0) d = 0
-      printf "%s=%d ", kv[1], d; total += d
+      printf "%s=%.0f ", kv[1], d; total += d
     }
-    printf "total=%d", total }')
+    printf "total=%.0f", total }')
   DROPS_TOTAL=${out##*total=}
   DROPS_KV=${out% total=*}
 }
@@ -298,14 +309,14 @@ DROPPED=()
 # record MODE TEST DIR GBPS PPS RETRANS LOST DROPS_KV SRV_TICKS CLI_TICKS OCTETS CIPHER_GBPS
 record() {
   local mode=$1 test=$2 dir=$3 gbps=$4 pps=$5 retr=$6 lost=$7 kv=$8 st=$9 ct=${10} octets=${11} cipher=${12}
-  local dsum srv cli of_veth of_cipher
+  local dsum srv cli of_veth of_gre of_cipher
   # load_behind is pptp-load falling short of its rate, not a drop.
-  dsum=$(tr ' ' '\n' <<<"$kv" | awk -F= '$1 != "load_behind" {t += $2} END {print t + 0}')
+  dsum=$(tr ' ' '\n' <<<"$kv" | awk -F= '$1 != "load_behind" {t += $2} END {printf "%.0f\n", t}')
   srv=$(cpu_per_gb "$st" "$octets"); cli=$(cpu_per_gb "$ct" "$octets")
-  of_veth=$(ratio "$gbps" "$VETH_GBPS"); of_cipher=$(ratio "$gbps" "$cipher")
-  ROWS+=("$(printf '%-9s %-12s %-4s %8s %9s %6s %8s %6s %9s %9s %7s %7s  %s' \
-    "$mode" "$test" "$dir" "$gbps" "$pps" "$retr" "$lost" "$dsum" "$srv" "$cli" "$of_veth" "$of_cipher" "$(nonzero "$kv")")")
-  FIGURES+=("FIGURES mode=$mode test=$test dir=$dir gbps=$gbps pps=$pps tcp_retransmits=$retr lost=$lost drops=$dsum $kv srv_cpu_s_per_gb=$srv cli_cpu_s_per_gb=$cli of_veth_tcp=$of_veth of_cipher=$of_cipher")
+  of_veth=$(ratio "$gbps" "$VETH_GBPS"); of_gre=$(ratio "$gbps" "$GRE_GBPS"); of_cipher=$(ratio "$gbps" "$cipher")
+  ROWS+=("$(printf '%-9s %-12s %-4s %8s %9s %6s %8s %6s %9s %9s %7s %7s %7s  %s' \
+    "$mode" "$test" "$dir" "$gbps" "$pps" "$retr" "$lost" "$dsum" "$srv" "$cli" "$of_veth" "$of_gre" "$of_cipher" "$(nonzero "$kv")")")
+  FIGURES+=("FIGURES mode=$mode test=$test dir=$dir gbps=$gbps pps=$pps tcp_retransmits=$retr lost=$lost drops=$dsum $kv srv_cpu_s_per_gb=$srv cli_cpu_s_per_gb=$cli of_veth_tcp=$of_veth of_gre_path=$of_gre of_cipher=$of_cipher")
   awk -v g="$gbps" 'BEGIN {exit !(g > 0)}' || ZERO+=("$mode $test $dir")
 }
 
@@ -326,7 +337,41 @@ log "ceiling 1: plain veth TCP, $SECS s"
 timeout $(( SECS + 20 )) ip netns exec "$NS_CLI" iperf3 -c "$SRV_IP" -p 5201 -t "$SECS" -J > "$WORK/veth.json" \
   || die "iperf3 over the bare veth failed"
 read -r VETH_GBPS _ VETH_RETR _ _ <<<"$(iperf_figures "$WORK/veth.json")"
-log "ceiling 2: the in-process MPPE cipher (endpoint_path --ceiling)"
+# The GRE payload of a full-sized tunnel packet: the PPP protocol field
+# and an MTU-sized IP packet.
+# gre_ceiling THREADS NAME: pptp-tool gre-rate from THREADS sending
+# threads (one socket each) to one receiver; sets GRE_<NAME>_{GBPS,PPS,
+# SENT,RECEIVED}.
+gre_ceiling() {
+  local threads=$1 name=$2 rx
+  ip netns exec "$NS_SRV" "$TOOL_BIN" gre-rate receive --secs "$SECS" --wait 20 > "$WORK/gre-rate-$name-receiver.txt" 2>&1 &
+  GRE_RX_PID=$!
+  sleep 0.3   # the receiver's socket is open before the first datagram
+  timeout $(( SECS + 20 )) ip netns exec "$NS_CLI" "$TOOL_BIN" gre-rate send --to "$SRV_IP" --secs "$SECS" \
+    --payload $(( MTU + 2 )) --threads "$threads" > "$WORK/gre-rate-$name-sender.txt" 2>&1 \
+    || die "pptp-tool gre-rate send failed: $(cat "$WORK/gre-rate-$name-sender.txt")"
+  wait "$GRE_RX_PID" || die "pptp-tool gre-rate receive failed: $(cat "$WORK/gre-rate-$name-receiver.txt")"
+  GRE_RX_PID=""
+  gre_field() { sed -n "s/^GRE_RATE .* $1=\([^ ]*\).*/\1/p" "$WORK/gre-rate-$name-$2.txt"; }
+  printf -v "GRE_${name}_GBPS" '%s' "$(gre_field gbps receiver)"
+  printf -v "GRE_${name}_PPS" '%s' "$(gre_field pps receiver)"
+  printf -v "GRE_${name}_SENT" '%s' "$(gre_field datagrams sender)"
+  printf -v "GRE_${name}_RECEIVED" '%s' "$(gre_field datagrams receiver)"
+  rx="GRE_${name}_GBPS"
+  log "raw GRE path, $threads sending thread(s): ${!rx} Gb/s"
+}
+# The GRE payload of a full-sized tunnel packet: the PPP protocol field
+# and an MTU-sized IP packet. One sending thread is what one session's
+# sender (a single-threaded pptp-client, or one server worker) can reach;
+# one per core is what the host can, doing nothing else.
+log "ceiling 2: the raw GRE path (pptp-tool gre-rate), $SECS s of $(( MTU + 2 ))-octet payloads, 1 and $(nproc) sending threads"
+gre_ceiling 1 ONE
+gre_ceiling "$(nproc)" ALL
+GRE_GBPS=$GRE_ONE_GBPS
+for g in "$GRE_ONE_GBPS" "$GRE_ALL_GBPS"; do
+  awk -v g="$g" 'BEGIN {exit !(g > 0)}' || ZERO+=("raw GRE path ceiling")
+done
+log "ceiling 3: the in-process MPPE cipher (endpoint_path --ceiling)"
 timeout 120 "$BENCH_BIN" --ceiling > "$WORK/ceiling.txt" || die "endpoint_path --ceiling failed"
 cat "$WORK/ceiling.txt" >&2
 ceiling() { sed -n "s/^CEILING $1 $2 size=1400 .* gbps=\([0-9.]*\).*/\1/p" "$WORK/ceiling.txt"; }
@@ -470,12 +515,20 @@ done
 printf '\npptp-server data-plane throughput (%s; %s cores; load average %s; SECS=%s, N=%s, flood %s/s x %s B, MTU %s; client window %s, server honours it: %s; server workers %s)\n' \
   "$(uname -r)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$SECS" "$N" "$FLOOD_RATE" "$FLOOD_SIZE" "$MTU" \
   "${CLIENT_WINDOW:-default}" "${HONOUR_PEER_WINDOW:-default}" "${WORKERS:-1}, TUN coalescing ${TUN_OFFLOAD:-default}"
-printf 'ceilings: plain veth TCP %s Gb/s (retransmits %s); MPPE-128 cipher, encrypt+decrypt of 1400 B on one core: stateless %s Gb/s, stateful %s Gb/s\n' \
-  "$VETH_GBPS" "$VETH_RETR" "$(ceiling cipher mppe128-stateless)" "$(ceiling cipher mppe128-stateful)"
-printf '%-9s %-12s %-4s %8s %9s %6s %8s %6s %9s %9s %7s %7s  %s\n' \
-  mode test dir "Gb/s" "pkts/s" retr lost drops "srvCPUs/GB" "cliCPUs/GB" "/veth" "/cipher" "nonzero drop counters"
+printf 'ceilings: plain veth TCP %s Gb/s (retransmits %s); raw GRE path, %s-octet payloads: one sending thread %s Gb/s, %s datagrams/s (%s of %s received), %s threads %s Gb/s (%s of %s received); MPPE-128 cipher, encrypt+decrypt of 1400 B on one core: stateless %s Gb/s, stateful %s Gb/s\n' \
+  "$VETH_GBPS" "$VETH_RETR" $(( MTU + 2 )) "$GRE_ONE_GBPS" "$GRE_ONE_PPS" "$GRE_ONE_RECEIVED" "$GRE_ONE_SENT" \
+  "$(nproc)" "$GRE_ALL_GBPS" "$GRE_ALL_RECEIVED" "$GRE_ALL_SENT" \
+  "$(ceiling cipher mppe128-stateless)" "$(ceiling cipher mppe128-stateful)"
+printf '(/gre: of the raw GRE path with one sending thread; that path is %s of veth TCP with one thread, %s with %s)\n' \
+  "$(ratio "$GRE_ONE_GBPS" "$VETH_GBPS")" "$(ratio "$GRE_ALL_GBPS" "$VETH_GBPS")" "$(nproc)"
+printf '%-9s %-12s %-4s %8s %9s %6s %8s %6s %9s %9s %7s %7s %7s  %s\n' \
+  mode test dir "Gb/s" "pkts/s" retr lost drops "srvCPUs/GB" "cliCPUs/GB" "/veth" "/gre" "/cipher" "nonzero drop counters"
 for r in "${ROWS[@]}"; do printf '%s\n' "$r"; done
 echo "FIGURES ceiling=veth_tcp gbps=$VETH_GBPS tcp_retransmits=$VETH_RETR"
+for name in ONE ALL; do
+  g="GRE_${name}_GBPS"; p="GRE_${name}_PPS"; sn="GRE_${name}_SENT"; r="GRE_${name}_RECEIVED"
+  echo "FIGURES ceiling=gre_path threads=$( [ $name = ONE ] && echo 1 || nproc ) gbps=${!g} pps=${!p} payload=$(( MTU + 2 )) sent=${!sn} received=${!r} of_veth_tcp=$(ratio "${!g}" "$VETH_GBPS")"
+done
 sed -n 's/^CEILING \([a-z]*\) \([^ ]*\) size=\([0-9]*\) ns_per_packet=\([0-9.]*\) gbps=\([0-9.]*\)/FIGURES ceiling=\1 mode=\2 size=\3 ns_per_packet=\4 gbps=\5/p' "$WORK/ceiling.txt"
 for f in "${FIGURES[@]}"; do printf '%s\n' "$f"; done
 for f in "${FAIRNESS[@]}"; do printf 'fairness: %s\n' "$f"; done

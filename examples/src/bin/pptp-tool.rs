@@ -15,11 +15,19 @@
 //! * `pptp-tool keys --user U --password P --auth-challenge HEX
 //!   --peer-challenge HEX` — NT hash, NT-Response, authenticator response
 //!   and MPPE keys (MS-CHAPv2); `--v1 --challenge HEX` for MS-CHAPv1.
+//! * `pptp-tool gre-rate receive` on one host and `pptp-tool gre-rate
+//!   send --to ADDR` on the other (root): how many PPTP-sized GRE
+//!   datagrams the raw-socket path between them carries with nothing but
+//!   the hosts' batched system calls in the way, the ceiling a tunnel's
+//!   GRE hop can reach (`scripts/throughput.sh` measures it beside every
+//!   run).
 
 use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use pptp_vpn::net::gre::GreSocket;
+use pptp_vpn::net::gre_rate;
 use pptp_vpn::{capture, decode, keys};
 use zeroize::Zeroizing;
 
@@ -86,6 +94,55 @@ enum Command {
         #[arg(long)]
         challenge: Option<String>,
     },
+    /// Measure what the raw GRE socket path carries between two hosts:
+    /// PPTP data packets sent as fast as the kernel takes them, in the
+    /// hosts' `sendmmsg`/`recvmmsg` batches, no PPP, MPPE or TUN (root).
+    /// Start `receive` first. Prints one `GRE_RATE key=value ...` line.
+    GreRate {
+        #[command(subcommand)]
+        role: GreRole,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum GreRole {
+    /// Send for SECS seconds.
+    Send {
+        /// The receiving host.
+        #[arg(long)]
+        to: std::net::Ipv4Addr,
+        /// Seconds to send.
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+        /// GRE payload octets per packet (the PPP frame: 2 octets of
+        /// protocol and the IP packet).
+        #[arg(long, default_value_t = 1398)]
+        payload: usize,
+        /// Call ID the packets carry (the receiver counts only these).
+        #[arg(long, default_value_t = 0x7e57)]
+        call_id: u16,
+        /// Send from this many threads at once, each with its own socket
+        /// (the whole host's rate rather than one sender's).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
+    /// Count what arrives for SECS seconds from the first packet (ends
+    /// after a second of silence, or after WAIT seconds if none comes).
+    Receive {
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+        #[arg(long, default_value_t = 30.0)]
+        wait: f64,
+        #[arg(long, default_value_t = 0x7e57)]
+        call_id: u16,
+    },
+}
+
+fn seconds(name: &str, secs: f64) -> Result<std::time::Duration, String> {
+    std::time::Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| *d <= std::time::Duration::from_secs(3600))
+        .ok_or_else(|| format!("--{name} {secs}: give 0 to 3600 seconds"))
 }
 
 fn parse_kind(name: &str) -> Result<decode::Kind, String> {
@@ -157,6 +214,37 @@ fn run(args: Args) -> Result<Outcome, String> {
                 inputs.peer_challenge = Some(keys::parse_hex_array(&p, "--peer-challenge")?);
             }
             Ok(keys::render(&keys::compute(&inputs)?).into())
+        }
+        Command::GreRate { role } => {
+            let line = match role {
+                GreRole::Send {
+                    to,
+                    secs,
+                    payload,
+                    call_id,
+                    threads,
+                } => gre_rate::send_from_threads(
+                    threads,
+                    to,
+                    call_id,
+                    payload,
+                    seconds("secs", secs)?,
+                )?
+                .line("sender"),
+                GreRole::Receive {
+                    secs,
+                    wait,
+                    call_id,
+                } => gre_rate::receive(
+                    &GreSocket::open().map_err(|e| e.to_string())?,
+                    call_id,
+                    seconds("secs", secs)?,
+                    seconds("wait", wait)?,
+                )
+                .map_err(|e| e.to_string())?
+                .line("receiver"),
+            };
+            Ok(format!("{line}\n").into())
         }
     }
 }

@@ -2,6 +2,7 @@
 //! protocol 47), the TUN device, and address/route helpers.
 
 pub mod gre;
+pub mod gre_rate;
 pub mod hold;
 pub mod tun;
 pub mod tun_offload;
