@@ -515,17 +515,17 @@ impl Session<'_> {
             buf,
             TUN_READS_PER_TURN,
             || clock.ms(),
-            |p| self.send_from_tun(p),
+            |now, p| self.send_from_tun(Instant::from_millis(now), p),
             |e| log!("TUN read: {e}"),
         );
         self.reader = Some(reader);
         more
     }
 
-    /// One packet from the TUN device into the session.
-    fn send_from_tun(&mut self, packet: &[u8]) -> Result<(), IpSendError> {
+    /// One packet from the TUN device into the session, read at `now`.
+    fn send_from_tun(&mut self, now: Instant, packet: &[u8]) -> Result<(), IpSendError> {
         send_packet(packet, |outbound| {
-            let sent = self.endpoint.send_ip(self.now(), outbound, &mut self.tx)?;
+            let sent = self.endpoint.send_ip(now, outbound, &mut self.tx)?;
             Ok(sent.map(|t| self.send(t)).is_some())
         })
     }

@@ -1209,7 +1209,7 @@ impl Server {
             buf,
             TUN_READS_PER_TURN,
             || clock.ms(),
-            |p| self.send_from_tun(p, &mut out),
+            |now, p| self.send_from_tun(Instant::from_millis(now), p, &mut out),
             |e| failed = Some(e.to_string()),
         );
         if let Some(e) = failed {
@@ -1223,9 +1223,13 @@ impl Server {
     }
 
     /// One packet from the TUN device into its session (see
-    /// [`send_packet`]).
-    fn send_from_tun(&mut self, packet: &[u8], out: &mut [u8]) -> Result<(), IpSendError> {
-        let now = self.now();
+    /// [`send_packet`]), read at `now`.
+    fn send_from_tun(
+        &mut self,
+        now: Instant,
+        packet: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), IpSendError> {
         send_packet(packet, |outbound| {
             let Some(t) = self.endpoint.send_ip(now, outbound, out)? else {
                 return Ok(false);
