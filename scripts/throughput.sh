@@ -18,7 +18,9 @@
 #       ICMP Echo flood (FLOOD_RATE requests/s in all, FLOOD_SIZE octets)
 #       to the server's tunnel address, answered by the server's kernel:
 #       both directions through the server on every session. pptp-load
-#       has no TUN, so this part is ICMP, not TCP/UDP.
+#       has no TUN, so this part is ICMP, not TCP/UDP. The same flood runs
+#       first on one session: the "aggregate" line gives N sessions'
+#       Echo traffic as a share of one session's.
 # Measured in the same run, the three ceilings every figure is a ratio of:
 #   * plain veth TCP: iperf3 between the namespaces, no tunnel;
 #   * the raw GRE path: `pptp-tool gre-rate`, PPTP data packets of a
@@ -302,6 +304,10 @@ PY
 
 ROWS=()
 FIGURES=()
+AGGREGATE=()
+declare -A FLOOD_BOTH
+# The flood runs on one session, then on N (only N when N is 1).
+FLOOD_SESSIONS=$( [ "$N" = 1 ] && echo 1 || echo "1 $N" )
 FAIRNESS=()
 ZERO=()
 DROPPED=()
@@ -458,54 +464,60 @@ TOML
   log "$mode: stopping pptp-client"
   stop_pid "$CLIENT_PID" 10; CLIENT_PID=""
 
-  # (b) N sessions from pptp-load, an Echo flood on all of them.
-  log "$mode: pptp-load, $N sessions, $FLOOD_RATE Echo Requests/s of $FLOOD_SIZE octets for $SECS s"
-  # The sessions of (a) are gone from `status` once down: wait for that.
-  for _ in $(seq 1 50); do status 2>/dev/null | grep -q 'sessions=0' && break; sleep 0.1; done
-  LOAD_OUT="$WORK/load-$mode.out"
-  # Before pptp-load starts: its sessions' counters start at zero, and
-  # only the flood crosses the server's TUN device.
-  d0=$(drops_snapshot)
-  r0=$(dev_stat "$NS_SRV" "$TUN_SRV" rx_bytes); rp0=$(dev_stat "$NS_SRV" "$TUN_SRV" rx_packets)
-  ip netns exec "$NS_CLI" "$LOAD_BIN" --server "$SRV_IP:1723" -n "$N" -k 50 --user "$USER_NAME" --password "$PASSWORD" \
-    "${load_mppe[@]}" --traffic-secs "$SECS" --traffic-rate "$FLOOD_RATE" --traffic-size "$FLOOD_SIZE" \
-    --hold 2 > "$LOAD_OUT" 2> "$WORK/load-$mode.err" &
-  LOAD_PID=$!
-  wait_for 60 "$LOAD_OUT" '^RESULT' "$mode: pptp-load establishing $N sessions"
-  grep -q "established=$N " "$LOAD_OUT" || { cat "$LOAD_OUT" >&2; die "$mode: pptp-load did not establish $N sessions"; }
-  # CPU from the end of the set-up (a few ms of the flood may precede it).
-  s0=$(cpu_ticks "$SERVER_PID"); c0=$(cpu_ticks "$LOAD_PID")
-  wait_for $(( SECS + 10 )) "$LOAD_OUT" '^TRAFFIC' "$mode: pptp-load's traffic phase"
-  r1=$(dev_stat "$NS_SRV" "$TUN_SRV" rx_bytes); rp1=$(dev_stat "$NS_SRV" "$TUN_SRV" rx_packets)
-  # While pptp-load holds the sessions (--hold 2): `status` still lists them.
-  s1=$(cpu_ticks "$SERVER_PID"); c1=$(cpu_ticks "$LOAD_PID"); d1=$(drops_snapshot)
-  load_rc=0; timeout 40 tail --pid="$LOAD_PID" -f /dev/null || load_rc=$?
-  wait "$LOAD_PID" || load_rc=$?
-  LOAD_PID=""
-  tline=$(grep '^TRAFFIC' "$LOAD_OUT")
-  tf() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$tline"; }
-  send_s=$(tf send_seconds); sent=$(tf sent); replied=$(tf replied); replied_octets=$(tf replied_octets)
-  drops_delta "$d0" "$d1"
-  # pptp-load's own shortfalls: requests the rate called for that it had
-  # no time to send (its CPU, not the server), that its endpoints did not
-  # send (a full GRE window) or that its socket refused.
-  kv="$DROPS_KV load_behind=$(tf behind) load_not_sent=$(tf not_sent) load_send_errors=$(tf send_errors)"
-  # Fairness: the fewest and most replies one session got, as a ratio of
-  # the mean (requests go out round robin; issue #15 asks for +-20 %).
-  fair=$(awk -v lo="$(tf replied_min)" -v hi="$(tf replied_max)" -v r="$replied" -v n="$(tf sessions)" \
-    'BEGIN { m = (n > 0) ? r / n : 0; if (m > 0) printf "%.2f %.2f", lo / m, hi / m; else print "0 0" }')
-  FAIRNESS+=("$mode flood-N$N: fewest replies per session $(tf replied_min), most $(tf replied_max): ${fair% *} and ${fair#* } of the mean")
-  lost=$(( sent - replied ))
-  up_gbps=$(awk -v o=$(( r1 - r0 )) -v s="$send_s" 'BEGIN { if (s > 0) printf "%.4f", o * 8 / s / 1e9; else print 0 }')
-  up_pps=$(awk -v p=$(( rp1 - rp0 )) -v s="$send_s" 'BEGIN { if (s > 0) printf "%.0f", p / s; else print 0 }')
-  down_gbps=$(awk -v o="$replied_octets" -v s="$send_s" 'BEGIN { if (s > 0) printf "%.4f", o * 8 / s / 1e9; else print 0 }')
-  down_pps=$(awk -v p="$replied" -v s="$send_s" 'BEGIN { if (s > 0) printf "%.0f", p / s; else print 0 }')
-  # CPU per GB over both directions' octets.
-  both=$(( r1 - r0 + replied_octets ))
-  record "$mode" "flood-N$N" up "$up_gbps" "$up_pps" - "$lost" "$kv" $(( s1 - s0 )) $(( c1 - c0 )) "$both" "$CIPHER_GBPS"
-  record "$mode" "flood-N$N" down "$down_gbps" "$down_pps" - - "" 0 0 0 "$CIPHER_GBPS"
-  log "$mode flood: $tline"
-  [ "$load_rc" = 0 ] || log "$mode: pptp-load exit $load_rc (see $WORK/load-$mode.err)"
+  # (b) pptp-load's Echo flood at the same total rate on one session, then
+  # on N: the aggregate of N sessions as a share of one's (issue #15:
+  # within 10 %), both driven by the same program the same way.
+  for n in $FLOOD_SESSIONS; do
+    log "$mode: pptp-load, $n sessions, $FLOOD_RATE Echo Requests/s of $FLOOD_SIZE octets for $SECS s"
+    # The sessions of (a) are gone from `status` once down: wait for that.
+    for _ in $(seq 1 50); do status 2>/dev/null | grep -q 'sessions=0' && break; sleep 0.1; done
+    LOAD_OUT="$WORK/load-$mode-N$n.out"
+    # Before pptp-load starts: its sessions' counters start at zero, and
+    # only the flood crosses the server's TUN device.
+    d0=$(drops_snapshot)
+    r0=$(dev_stat "$NS_SRV" "$TUN_SRV" rx_bytes); rp0=$(dev_stat "$NS_SRV" "$TUN_SRV" rx_packets)
+    ip netns exec "$NS_CLI" "$LOAD_BIN" --server "$SRV_IP:1723" -n "$n" -k 50 --user "$USER_NAME" --password "$PASSWORD" \
+      "${load_mppe[@]}" --traffic-secs "$SECS" --traffic-rate "$FLOOD_RATE" --traffic-size "$FLOOD_SIZE" \
+      --hold 2 > "$LOAD_OUT" 2> "$WORK/load-$mode-N$n.err" &
+    LOAD_PID=$!
+    wait_for 60 "$LOAD_OUT" '^RESULT' "$mode: pptp-load establishing $n sessions"
+    grep -q "established=$n " "$LOAD_OUT" || { cat "$LOAD_OUT" >&2; die "$mode: pptp-load did not establish $n sessions"; }
+    # CPU from the end of the set-up (a few ms of the flood may precede it).
+    s0=$(cpu_ticks "$SERVER_PID"); c0=$(cpu_ticks "$LOAD_PID")
+    wait_for $(( SECS + 10 )) "$LOAD_OUT" '^TRAFFIC' "$mode: pptp-load's traffic phase"
+    r1=$(dev_stat "$NS_SRV" "$TUN_SRV" rx_bytes); rp1=$(dev_stat "$NS_SRV" "$TUN_SRV" rx_packets)
+    # While pptp-load holds the sessions (--hold 2): `status` still lists them.
+    s1=$(cpu_ticks "$SERVER_PID"); c1=$(cpu_ticks "$LOAD_PID"); d1=$(drops_snapshot)
+    load_rc=0; timeout 40 tail --pid="$LOAD_PID" -f /dev/null || load_rc=$?
+    wait "$LOAD_PID" || load_rc=$?
+    LOAD_PID=""
+    tline=$(grep '^TRAFFIC' "$LOAD_OUT")
+    tf() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$tline"; }
+    send_s=$(tf send_seconds); sent=$(tf sent); replied=$(tf replied); replied_octets=$(tf replied_octets)
+    drops_delta "$d0" "$d1"
+    # pptp-load's own shortfalls: requests the rate called for that it had
+    # no time to send (its CPU, not the server), that its endpoints did not
+    # send (a full GRE window) or that its socket refused.
+    kv="$DROPS_KV load_behind=$(tf behind) load_not_sent=$(tf not_sent) load_send_errors=$(tf send_errors)"
+    # Fairness: the fewest and most replies one session got, as a ratio of
+    # the mean (requests go out round robin; issue #15 asks for +-20 %).
+    fair=$(awk -v lo="$(tf replied_min)" -v hi="$(tf replied_max)" -v r="$replied" -v n="$(tf sessions)" \
+      'BEGIN { m = (n > 0) ? r / n : 0; if (m > 0) printf "%.2f %.2f", lo / m, hi / m; else print "0 0" }')
+    [ "$n" = 1 ] || FAIRNESS+=("$mode flood-N$n: fewest replies per session $(tf replied_min), most $(tf replied_max): ${fair% *} and ${fair#* } of the mean")
+    lost=$(( sent - replied ))
+    up_gbps=$(awk -v o=$(( r1 - r0 )) -v s="$send_s" 'BEGIN { if (s > 0) printf "%.4f", o * 8 / s / 1e9; else print 0 }')
+    up_pps=$(awk -v p=$(( rp1 - rp0 )) -v s="$send_s" 'BEGIN { if (s > 0) printf "%.0f", p / s; else print 0 }')
+    down_gbps=$(awk -v o="$replied_octets" -v s="$send_s" 'BEGIN { if (s > 0) printf "%.4f", o * 8 / s / 1e9; else print 0 }')
+    down_pps=$(awk -v p="$replied" -v s="$send_s" 'BEGIN { if (s > 0) printf "%.0f", p / s; else print 0 }')
+    # CPU per GB over both directions' octets.
+    both=$(( r1 - r0 + replied_octets ))
+    record "$mode" "flood-N$n" up "$up_gbps" "$up_pps" - "$lost" "$kv" $(( s1 - s0 )) $(( c1 - c0 )) "$both" "$CIPHER_GBPS"
+    record "$mode" "flood-N$n" down "$down_gbps" "$down_pps" - - "" 0 0 0 "$CIPHER_GBPS"
+    log "$mode flood, $n session(s): $tline"
+    [ "$load_rc" = 0 ] || log "$mode: pptp-load exit $load_rc (see $WORK/load-$mode-N$n.err)"
+    FLOOD_BOTH[$n]=$(awk -v u="$up_gbps" -v d="$down_gbps" 'BEGIN {printf "%.4f", u + d}')
+  done
+  AGGREGATE+=("$mode: $N sessions carried $(ratio "${FLOOD_BOTH[$N]:-0}" "${FLOOD_BOTH[1]:-0}") of one session's Echo traffic (${FLOOD_BOTH[$N]:-0} against ${FLOOD_BOTH[1]:-0} Gb/s, both directions, same total rate)")
 
   log "$mode: stopping pptp-server"
   stop_pid "$SERVER_PID" 10; SERVER_PID=""
@@ -532,6 +544,7 @@ done
 sed -n 's/^CEILING \([a-z]*\) \([^ ]*\) size=\([0-9]*\) ns_per_packet=\([0-9.]*\) gbps=\([0-9.]*\)/FIGURES ceiling=\1 mode=\2 size=\3 ns_per_packet=\4 gbps=\5/p' "$WORK/ceiling.txt"
 for f in "${FIGURES[@]}"; do printf '%s\n' "$f"; done
 for f in "${FAIRNESS[@]}"; do printf 'fairness: %s\n' "$f"; done
+for f in "${AGGREGATE[@]}"; do printf 'aggregate: %s\n' "$f"; done
 
 rc=0
 if [ "${#ZERO[@]}" -gt 0 ]; then

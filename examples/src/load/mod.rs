@@ -49,7 +49,7 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::config::MppeSettings;
 use crate::host::{heap_memory, Clock, HeapMemory, OsRandom};
-use crate::net::gre::GreSocket;
+use crate::net::gre::{Flushed, GreSocket, RecvBatch, SendBatch};
 use crate::timers::TimerHeap;
 
 const GRE: Token = Token(0);
@@ -191,6 +191,13 @@ struct Load<'a> {
     client: endpoint::ClientConfig,
     poll: Poll,
     gre: GreSocket,
+    /// GRE datagrams to send, one `sendmmsg` per batch (as the hosts do):
+    /// sent when full and at every loop turn, before the loop sleeps.
+    gre_tx: SendBatch,
+    /// What one `recvmmsg` read; taken while its datagrams are handled.
+    gre_rx: Option<RecvBatch>,
+    /// The last flush met a full socket: the next wait is short.
+    gre_blocked: bool,
     server_ip: Ipv4Addr,
     clock: Clock,
     sessions: Vec<Session>,
@@ -275,6 +282,9 @@ pub fn run(config: &LoadConfig) -> Result<Report, String> {
         sessions,
         timers: TimerHeap::new(),
         tx: vec![0u8; 4096],
+        gre_tx: SendBatch::new(),
+        gre_rx: Some(RecvBatch::new()),
+        gre_blocked: false,
         launched: 0,
         in_flight: 0,
         stopping: false,
@@ -354,6 +364,14 @@ impl Load<'_> {
         signals: &mut Signals,
         max_wait: Option<u64>,
     ) -> bool {
+        // What the last turn queued goes before the loop sleeps; if the
+        // socket is full, the wait is short so that it goes soon after.
+        self.gre_blocked = self.gre.flush(&mut self.gre_tx) == Flushed::Blocked;
+        let max_wait = if self.gre_blocked {
+            Some(max_wait.map_or(1, |w| w.min(1)))
+        } else {
+            max_wait
+        };
         let now = self.now();
         let timer = self.timers.next_deadline();
         let wake = [timer, max_wait.map(|w| now + w)]
@@ -369,7 +387,7 @@ impl Load<'_> {
         let mut stop = false;
         for event in events.iter() {
             match event.token() {
-                GRE => self.gre_readable(buf),
+                GRE => self.gre_readable(),
                 SIGNALS => stop |= signals.pending().next().is_some(),
                 Token(t) if t >= FIRST_SESSION => self.tcp_event(t - FIRST_SESSION, buf),
                 _ => {}
@@ -605,42 +623,56 @@ impl Load<'_> {
         }
     }
 
-    fn gre_readable(&mut self, buf: &mut [u8]) {
+    /// Reads the GRE socket until it is empty, a `recvmmsg` batch at a
+    /// time.
+    fn gre_readable(&mut self) {
+        let Some(mut rx) = self.gre_rx.take() else {
+            return;
+        };
         loop {
-            let (source, range) = match self.gre.recv(buf) {
-                Ok(r) => r,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::InvalidData => continue,
+            let n = match self.gre.recv_batch(&mut rx) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     eprintln!("pptp-load: GRE receive: {e}");
-                    return;
+                    break;
                 }
             };
-            if source != self.server_ip {
-                continue;
-            }
-            let datagram = &mut buf[range];
-            let Ok(call_id) = pptp_core::gre::peek_call_id(datagram) else {
-                continue;
-            };
-            // Session i placed its call with call ID i + 1.
-            let idx = usize::from(call_id).wrapping_sub(1);
-            let now = Instant::from_millis(self.now());
-            let Some(s) = self.sessions.get_mut(idx) else {
-                continue;
-            };
-            let Some(e) = s.endpoint.as_mut() else {
-                continue;
-            };
-            if let Ok(Some(ip)) = e.handle_gre(now, source, datagram) {
-                if is_echo_reply(&datagram[ip.range.clone()], s.local, s.call_id) {
-                    s.replied = true;
-                    s.echo_replies += 1;
-                    self.echo_reply_octets += ip.range.len() as u64;
+            for i in 0..n {
+                if let Some((source, datagram)) = rx.gre_mut(i) {
+                    self.gre_datagram(source, datagram);
                 }
             }
-            self.drain(idx);
         }
+        self.gre_rx = Some(rx);
+    }
+
+    /// One GRE datagram from `source`, to the session whose call it names.
+    fn gre_datagram(&mut self, source: Ipv4Addr, datagram: &mut [u8]) {
+        if source != self.server_ip {
+            return;
+        }
+        let Ok(call_id) = pptp_core::gre::peek_call_id(datagram) else {
+            return;
+        };
+        // Session i placed its call with call ID i + 1.
+        let idx = usize::from(call_id).wrapping_sub(1);
+        let now = Instant::from_millis(self.now());
+        let Some(s) = self.sessions.get_mut(idx) else {
+            return;
+        };
+        let Some(e) = s.endpoint.as_mut() else {
+            return;
+        };
+        if let Ok(Some(ip)) = e.handle_gre(now, source, datagram) {
+            if is_echo_reply(&datagram[ip.range.clone()], s.local, s.call_id) {
+                s.replied = true;
+                s.echo_replies += 1;
+                self.echo_reply_octets += ip.range.len() as u64;
+            }
+        }
+        self.drain(idx);
     }
 
     /// Sends what session `idx`'s endpoint has to send, acts on its
@@ -655,9 +687,7 @@ impl Load<'_> {
             let bytes = &self.tx[..t.len];
             match t.to {
                 Destination::Tcp(_) => s.out.extend_from_slice(bytes),
-                Destination::Gre(peer) => {
-                    let _ = self.gre.send(peer, bytes);
-                }
+                Destination::Gre(peer) => self.gre.queue(&mut self.gre_tx, peer, bytes),
                 Destination::Ip(_) => s.replied |= is_echo_reply(bytes, s.local, s.call_id),
             }
         }
@@ -802,7 +832,7 @@ impl Load<'_> {
         // 84 octets: never fragmented nor answered with ICMP.
         if let Ok(Some(t)) = e.send_ip(now, &mut Outbound::new(&request), &mut self.tx) {
             if let Destination::Gre(peer) = t.to {
-                let _ = self.gre.send(peer, &self.tx[..t.len]);
+                self.gre.queue(&mut self.gre_tx, peer, &self.tx[..t.len]);
             }
         }
         self.drain(idx);

@@ -53,7 +53,7 @@ pub struct TrafficReport {
     pub seconds: f64,
     /// Seconds requests were sent.
     pub send_seconds: f64,
-    /// Requests handed to the raw GRE socket.
+    /// Requests handed to the raw GRE socket's send batch.
     pub sent: u64,
     /// Their IP octets.
     pub sent_octets: u64,
@@ -61,7 +61,10 @@ pub struct TrafficReport {
     pub replied: u64,
     /// Their IP octets.
     pub replied_octets: u64,
-    /// Requests the GRE socket refused (ENOBUFS and the like).
+    /// Datagrams the GRE send batch dropped during the phase, requests
+    /// and the acknowledgments queued with them: refused by the kernel
+    /// (ENOBUFS and the like) or dropped while the socket was full.
+    /// Requests among them count in `sent` and not in `replied`.
     pub send_errors: u64,
     /// Requests the endpoints did not send (a full GRE window, RFC 2637
     /// §4.4, or another `send_ip` refusal).
@@ -117,6 +120,11 @@ impl Load<'_> {
         };
         let replies_before: Vec<u64> = up.iter().map(|&i| self.sessions[i].echo_replies).collect();
         let octets_before = self.echo_reply_octets;
+        let send_drops = |l: &Self| {
+            let s = l.gre_tx.stats();
+            s.dropped_full + s.dropped_error
+        };
+        let drops_before = send_drops(self);
         let rate = config.rate.max(1);
         let start = self.now();
         let end = start + config.duration.as_millis() as u64;
@@ -152,6 +160,7 @@ impl Load<'_> {
                 self.stopping = true;
             }
         }
+        report.send_errors = send_drops(self) - drops_before;
         report.send_seconds = (sent_until - start) as f64 / 1000.0;
         report.seconds = (self.now() - start) as f64 / 1000.0;
         report.replied_min = u64::MAX;
@@ -186,13 +195,11 @@ impl Load<'_> {
         }
         match e.send_ip(now, &mut Outbound::new(request), &mut self.tx) {
             Ok(Some(t)) => match t.to {
-                Destination::Gre(peer) => match self.gre.send(peer, &self.tx[..t.len]) {
-                    Ok(_) => {
-                        report.sent += 1;
-                        report.sent_octets += len as u64;
-                    }
-                    Err(_) => report.send_errors += 1,
-                },
+                Destination::Gre(peer) => {
+                    self.gre.queue(&mut self.gre_tx, peer, &self.tx[..t.len]);
+                    report.sent += 1;
+                    report.sent_octets += len as u64;
+                }
                 // An ICMP error for the host instead: not sent.
                 _ => report.not_sent += 1,
             },
