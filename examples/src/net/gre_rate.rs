@@ -195,7 +195,7 @@ pub fn send_from_threads(
 
 /// Counts the data packets for `call_id` that arrive within `duration`
 /// of the first one (waiting at most `wait` for it), ending early after
-/// [`IDLE_END`] without any.
+/// a second without any.
 pub fn receive(
     socket: &GreSocket,
     call_id: u16,
