@@ -196,8 +196,6 @@ struct Load<'a> {
     gre_tx: SendBatch,
     /// What one `recvmmsg` read; taken while its datagrams are handled.
     gre_rx: Option<RecvBatch>,
-    /// The last flush met a full socket: the next wait is short.
-    gre_blocked: bool,
     server_ip: Ipv4Addr,
     clock: Clock,
     sessions: Vec<Session>,
@@ -284,7 +282,6 @@ pub fn run(config: &LoadConfig) -> Result<Report, String> {
         tx: vec![0u8; 4096],
         gre_tx: SendBatch::new(),
         gre_rx: Some(RecvBatch::new()),
-        gre_blocked: false,
         launched: 0,
         in_flight: 0,
         stopping: false,
@@ -366,8 +363,7 @@ impl Load<'_> {
     ) -> bool {
         // What the last turn queued goes before the loop sleeps; if the
         // socket is full, the wait is short so that it goes soon after.
-        self.gre_blocked = self.gre.flush(&mut self.gre_tx) == Flushed::Blocked;
-        let max_wait = if self.gre_blocked {
+        let max_wait = if self.gre.flush(&mut self.gre_tx) == Flushed::Blocked {
             Some(max_wait.map_or(1, |w| w.min(1)))
         } else {
             max_wait
