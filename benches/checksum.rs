@@ -8,9 +8,10 @@
 //! `checksum/word_by_word` is RFC 1071 §4.1's loop, one 16-bit word and
 //! one end-around carry at a time, as the baseline. A summary line
 //! prints GB/s of each and their ratio, measured side by side.
+use benches::{mbps, time_per_call};
 use criterion::{black_box, BenchmarkId, Criterion, Throughput};
 use ppp_core::wire::ipv4::sum_words;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SIZES: [usize; 4] = [20, 576, 1400, 65_535];
 
@@ -47,25 +48,17 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// GB/s over `rounds` sums of `d`, best of 5.
-fn gbps(sum: fn(&[u8]) -> u32, d: &[u8], rounds: u32) -> f64 {
-    let mut best = f64::MAX;
-    for _ in 0..5 {
-        let start = Instant::now();
-        for _ in 0..rounds {
-            black_box(sum(black_box(d)));
-        }
-        best = best.min(start.elapsed().as_secs_f64());
-    }
-    d.len() as f64 * f64::from(rounds) / best / 1e9
-}
-
 fn summary() {
-    println!("checksum summary (GB/s, best of 5, side by side):");
+    println!("checksum summary (GB/s, best of 7 rounds, side by side):");
     for size in SIZES {
         let d = data(size);
-        let rounds = (50_000_000 / size).max(1) as u32;
-        let (fast, slow) = (gbps(sum_words, &d, rounds), gbps(word_by_word, &d, rounds));
+        let gbps = |sum: fn(&[u8]) -> u32| {
+            let ns = time_per_call(Duration::from_millis(350), || {
+                black_box(sum(black_box(&d)));
+            });
+            mbps(size, ns) / 1e3
+        };
+        let (fast, slow) = (gbps(sum_words), gbps(word_by_word));
         println!(
             "  {size:6} B: fast {fast:6.2} GB/s, word by word {slow:5.2} GB/s, {:.1} times",
             fast / slow
